@@ -1,0 +1,121 @@
+//! The security audit log (`audit_events`).
+//!
+//! Events are queued and written in batches by one background task, so a
+//! login never waits on an audit INSERT. The queue is bounded: if PostgreSQL
+//! falls behind, events beyond the bound are dropped and counted in the log
+//! rather than letting memory grow without limit.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+const QUEUE_CAPACITY: usize = 10_000;
+const BATCH_SIZE: usize = 256;
+
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    pub kind: &'static str,
+    pub actor_id: Option<Uuid>,
+    pub subject_id: Option<Uuid>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub details: Value,
+}
+
+impl AuditEvent {
+    pub fn new(kind: &'static str, subject_id: Option<Uuid>) -> Self {
+        Self {
+            kind,
+            actor_id: subject_id,
+            subject_id,
+            ip: None,
+            user_agent: None,
+            details: Value::Null,
+        }
+    }
+
+    pub fn from_client(mut self, ip: &str, user_agent: &str) -> Self {
+        self.ip = Some(ip.to_owned()).filter(|s| !s.is_empty());
+        self.user_agent = Some(user_agent.to_owned()).filter(|s| !s.is_empty());
+        self
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+#[derive(Clone)]
+pub struct AuditLog {
+    queue: mpsc::Sender<AuditEvent>,
+}
+
+impl AuditLog {
+    /// Starts the writer task; it ends once every `AuditLog` clone is dropped
+    /// and the queue is drained.
+    pub fn start(pool: PgPool) -> (Self, tokio::task::JoinHandle<()>) {
+        let (queue, events) = mpsc::channel(QUEUE_CAPACITY);
+        let writer = tokio::spawn(write_batches(pool, events));
+        (Self { queue }, writer)
+    }
+
+    pub fn record(&self, event: AuditEvent) {
+        if let Err(e) = self.queue.try_send(event) {
+            tracing::warn!(
+                kind = e.into_inner().kind,
+                "audit queue full; event dropped"
+            );
+        }
+    }
+}
+
+async fn write_batches(pool: PgPool, mut events: mpsc::Receiver<AuditEvent>) {
+    let mut batch = Vec::with_capacity(BATCH_SIZE);
+    while events.recv_many(&mut batch, BATCH_SIZE).await > 0 {
+        let mut attempt = 0;
+        while let Err(e) = insert(&pool, &batch).await {
+            attempt += 1;
+            if attempt == 3 {
+                tracing::error!(error = %e, events = batch.len(), "audit events lost: cannot write to PostgreSQL");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
+        }
+        batch.clear();
+    }
+}
+
+async fn insert(pool: &PgPool, batch: &[AuditEvent]) -> Result<(), sqlx::Error> {
+    let kinds: Vec<&str> = batch.iter().map(|e| e.kind).collect();
+    let actors: Vec<Option<Uuid>> = batch.iter().map(|e| e.actor_id).collect();
+    let subjects: Vec<Option<Uuid>> = batch.iter().map(|e| e.subject_id).collect();
+    let ips: Vec<Option<&str>> = batch.iter().map(|e| e.ip.as_deref()).collect();
+    let agents: Vec<Option<&str>> = batch.iter().map(|e| e.user_agent.as_deref()).collect();
+    let details: Vec<Value> = batch
+        .iter()
+        .map(|e| {
+            if e.details.is_null() {
+                Value::Object(Default::default())
+            } else {
+                e.details.clone()
+            }
+        })
+        .collect();
+    sqlx::query(
+        "INSERT INTO audit_events (kind, actor_id, subject_id, ip, user_agent, details) \
+         SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::jsonb[])",
+    )
+    .bind(kinds)
+    .bind(actors)
+    .bind(subjects)
+    .bind(ips)
+    .bind(agents)
+    .bind(details)
+    .execute(pool)
+    .await?;
+    Ok(())
+}

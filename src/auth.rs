@@ -1,0 +1,348 @@
+//! The authentication flows: register, login, refresh, logout, and access
+//! token checks. Knows PostgreSQL, Redis and the key set through their
+//! modules; knows nothing of HTTP.
+
+use secrecy::SecretString;
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::audit::{AuditEvent, AuditLog};
+use crate::sessions::{ClientInfo, RefreshToken, SessionClaims, SessionError, SessionStore};
+use crate::tokens::{AccessClaims, TokenError, TokenIssuer};
+use crate::users::repo::{self, InsertError, NewUser};
+use crate::users::{HashError, PasswordHasher, Registration, User, UserPublic};
+use crate::validation::{FieldError, Fields, ValidationErrors};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("email already registered")]
+    EmailTaken,
+    #[error("username already taken")]
+    UsernameTaken,
+    #[error("incorrect username or password")]
+    InvalidCredentials,
+    #[error("user account is not activated")]
+    NotActivated,
+    #[error("user account is blocked")]
+    Blocked,
+    #[error("invalid or expired refresh token")]
+    InvalidRefreshToken,
+    #[error("invalid or expired access token")]
+    InvalidAccessToken,
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("session store: {0}")]
+    Sessions(SessionError),
+    #[error(transparent)]
+    Hashing(#[from] HashError),
+    #[error(transparent)]
+    Signing(TokenError),
+}
+
+impl From<SessionError> for AuthError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::InvalidToken | SessionError::ReuseDetected { .. } => {
+                AuthError::InvalidRefreshToken
+            }
+            other => AuthError::Sessions(other),
+        }
+    }
+}
+
+/// How a login names its account.
+#[derive(Debug, Clone)]
+pub enum LoginName {
+    Email(String),
+    Username(String),
+}
+
+impl LoginName {
+    /// The OAuth2 password form's `username` may hold either.
+    pub fn guess(name: &str) -> Self {
+        if name.contains('@') {
+            LoginName::Email(name.to_owned())
+        } else {
+            LoginName::Username(name.to_owned())
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: u64,
+    pub refresh_expires_in: u64,
+}
+
+pub struct Auth {
+    pool: PgPool,
+    hasher: PasswordHasher,
+    sessions: SessionStore,
+    tokens: TokenIssuer,
+    audit: AuditLog,
+    require_email_verification: bool,
+}
+
+impl Auth {
+    pub fn new(
+        pool: PgPool,
+        hasher: PasswordHasher,
+        sessions: SessionStore,
+        tokens: TokenIssuer,
+        audit: AuditLog,
+        require_email_verification: bool,
+    ) -> Self {
+        Self {
+            pool,
+            hasher,
+            sessions,
+            tokens,
+            audit,
+            require_email_verification,
+        }
+    }
+
+    pub fn tokens(&self) -> &TokenIssuer {
+        &self.tokens
+    }
+
+    pub async fn register(
+        &self,
+        registration: Registration,
+        client: &ClientInfo,
+    ) -> Result<UserPublic, AuthError> {
+        let password_hash = self.hasher.hash(registration.password).await?;
+        let user = repo::insert(
+            &self.pool,
+            NewUser {
+                email: &registration.email,
+                username: &registration.username,
+                password_hash: &password_hash,
+                is_active: !self.require_email_verification,
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            InsertError::EmailTaken => AuthError::EmailTaken,
+            InsertError::UsernameTaken => AuthError::UsernameTaken,
+            InsertError::Database(e) => AuthError::Database(e),
+        })?;
+        self.audit.record(
+            AuditEvent::new("register", Some(user.id)).from_client(&client.ip, &client.user_agent),
+        );
+        Ok(user.into())
+    }
+
+    /// Checks the password (argon2 even for unknown users, so timing reveals
+    /// nothing), then the account's state, then opens a session.
+    pub async fn login(
+        &self,
+        name: LoginName,
+        password: SecretString,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, AuthError> {
+        let user = match &name {
+            LoginName::Email(email) => repo::find_by_email(&self.pool, email).await?,
+            LoginName::Username(username) => repo::find_by_username(&self.pool, username).await?,
+        };
+        let hash = user.as_ref().map(|u| u.password_hash.clone());
+        let matches = self.hasher.verify(password, hash).await?;
+        let failure = |reason: &str, subject: Option<Uuid>| {
+            AuditEvent::new("login_failed", subject)
+                .from_client(&client.ip, &client.user_agent)
+                .with_details(json!({ "reason": reason }))
+        };
+        let user = match user {
+            Some(user) if matches => user,
+            Some(user) => {
+                self.audit.record(failure("wrong_password", Some(user.id)));
+                return Err(AuthError::InvalidCredentials);
+            }
+            None => {
+                self.audit.record(failure("unknown_user", None));
+                return Err(AuthError::InvalidCredentials);
+            }
+        };
+        if user.is_blocked {
+            self.audit.record(failure("blocked", Some(user.id)));
+            return Err(AuthError::Blocked);
+        }
+        if !user.is_active {
+            self.audit.record(failure("not_activated", Some(user.id)));
+            return Err(AuthError::NotActivated);
+        }
+        let pair = self.open_session(&user, client).await?;
+        self.audit.record(
+            AuditEvent::new("login", Some(user.id)).from_client(&client.ip, &client.user_agent),
+        );
+        Ok(pair)
+    }
+
+    async fn open_session(&self, user: &User, client: &ClientInfo) -> Result<TokenPair, AuthError> {
+        let claims = SessionClaims {
+            user_id: user.id,
+            username: user.username.clone(),
+            role: user.account_role,
+            subscription: user.account_subscription,
+        };
+        let refresh = self.sessions.create(&claims, client).await?;
+        self.pair(
+            &claims,
+            refresh.session_id,
+            &refresh.token,
+            refresh.expires_in.as_secs(),
+        )
+    }
+
+    fn pair(
+        &self,
+        claims: &SessionClaims,
+        session_id: Uuid,
+        refresh: &RefreshToken,
+        refresh_expires_in: u64,
+    ) -> Result<TokenPair, AuthError> {
+        let access = self
+            .tokens
+            .issue(claims, session_id)
+            .map_err(AuthError::Signing)?;
+        Ok(TokenPair {
+            access_token: access.token,
+            refresh_token: refresh.encode(),
+            expires_in: access.expires_in.as_secs(),
+            refresh_expires_in,
+        })
+    }
+
+    /// Rotates a refresh token: Redis only, one script.
+    pub async fn refresh(
+        &self,
+        presented: &str,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, AuthError> {
+        let token = RefreshToken::parse(presented).ok_or(AuthError::InvalidRefreshToken)?;
+        match self.sessions.rotate(&token).await {
+            Ok(rotation) => self.pair(
+                &rotation.claims,
+                rotation.refresh.session_id,
+                &rotation.refresh.token,
+                rotation.refresh.expires_in.as_secs(),
+            ),
+            Err(SessionError::ReuseDetected {
+                user_id,
+                session_id,
+            }) => {
+                tracing::warn!(%user_id, %session_id, "refresh token reuse detected; session revoked");
+                self.audit.record(
+                    AuditEvent::new("refresh_reuse_detected", Some(user_id))
+                        .from_client(&client.ip, &client.user_agent)
+                        .with_details(json!({ "session_id": session_id })),
+                );
+                Err(AuthError::InvalidRefreshToken)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Ends the sessions named by a refresh token and/or an access token.
+    /// Unknown or invalid tokens are ignored: logout always succeeds.
+    pub async fn logout(
+        &self,
+        refresh: Option<&str>,
+        access: Option<&str>,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        if let Some(token) = refresh.and_then(RefreshToken::parse) {
+            if self.sessions.end_by_refresh_token(&token).await? {
+                self.record_logout(token.user_id(), token.session_id(), client);
+            }
+        }
+        if let Some(claims) = access.and_then(|t| self.tokens.verify(t).ok()) {
+            if self.sessions.end(claims.sub, claims.sid).await? {
+                self.record_logout(claims.sub, claims.sid, client);
+            }
+        }
+        Ok(())
+    }
+
+    fn record_logout(&self, user_id: Uuid, session_id: Uuid, client: &ClientInfo) {
+        self.audit.record(
+            AuditEvent::new("logout", Some(user_id))
+                .from_client(&client.ip, &client.user_agent)
+                .with_details(json!({ "session_id": session_id })),
+        );
+    }
+
+    /// Ends every session of the token's user.
+    pub async fn logout_all(
+        &self,
+        claims: &AccessClaims,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        let ended = self.sessions.end_all(claims.sub, None).await?;
+        self.audit.record(
+            AuditEvent::new("logout_all", Some(claims.sub))
+                .from_client(&client.ip, &client.user_agent)
+                .with_details(json!({ "sessions_ended": ended })),
+        );
+        Ok(())
+    }
+
+    /// A verified access token whose session is still live: one signature
+    /// check and one Redis round trip.
+    pub async fn authenticate(&self, access_token: &str) -> Result<AccessClaims, AuthError> {
+        let claims = self
+            .tokens
+            .verify(access_token)
+            .map_err(|_| AuthError::InvalidAccessToken)?;
+        if !self.sessions.is_live(claims.sub, claims.sid).await? {
+            return Err(AuthError::InvalidAccessToken);
+        }
+        Ok(claims)
+    }
+
+    /// Whether `username` is free, and if not, the first free `name<N>`.
+    pub async fn username_availability(
+        &self,
+        username: &str,
+    ) -> Result<(bool, Option<String>), AuthError> {
+        let suggestion = crate::users::suggest_username(&self.pool, username).await?;
+        Ok(match suggestion {
+            None => (true, None),
+            Some(suggestion) => (false, Some(suggestion)),
+        })
+    }
+
+    pub async fn current_user(&self, claims: &AccessClaims) -> Result<UserPublic, AuthError> {
+        repo::find_by_id(&self.pool, claims.sub)
+            .await?
+            .map(UserPublic::from)
+            .ok_or(AuthError::InvalidAccessToken)
+    }
+}
+
+/// Reads a login body: the OAuth2 password form (`username` holds an email
+/// or a username) or JSON with `email` or `username`, and `password`.
+pub fn parse_login(
+    body: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(LoginName, SecretString), ValidationErrors> {
+    let mut fields = Fields::new(body);
+    let email = fields.optional_string("email");
+    let username = fields.optional_string("username");
+    let password = fields.string("password");
+    let name = match (email, username) {
+        (Some(email), _) => Some(LoginName::Email(email.to_owned())),
+        (None, Some(username)) => Some(LoginName::guess(username)),
+        (None, None) => {
+            fields.push(FieldError::missing("username"));
+            None
+        }
+    };
+    fields.finish()?;
+    match (name, password) {
+        (Some(name), Some(password)) => Ok((name, SecretString::from(password))),
+        _ => Err(ValidationErrors::default()),
+    }
+}

@@ -1,0 +1,244 @@
+//! Typed configuration, loaded once at start-up.
+//!
+//! Order (later wins): `config/default.toml` (compiled in), the file from
+//! `--config` / `TESSERA_CONFIG`, `TESSERA__SECTION__KEY` variables, then
+//! `DATABASE_URL` / `REDIS_URL` as-is.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    pub env: Environment,
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub jwt: JwtConfig,
+    pub session: SessionConfig,
+    pub auth: AuthConfig,
+    pub smtp: SmtpConfig,
+    pub captcha: CaptchaConfig,
+    pub rate_limit: RateLimitConfig,
+    pub password_hashing: PasswordHashingConfig,
+    pub gateway: GatewayConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerConfig {
+    pub bind: SocketAddr,
+    pub trusted_proxies: Vec<IpNet>,
+    pub cors_allowed_origins: Vec<String>,
+    pub request_timeout_ms: u64,
+    pub shutdown_grace_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseConfig {
+    pub url: SecretString,
+    pub max_connections: u32,
+    pub acquire_timeout_ms: u64,
+    pub statement_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisConfig {
+    pub url: SecretString,
+    pub cluster_nodes: Vec<String>,
+    pub pool_size: usize,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct JwtConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub keys_dir: PathBuf,
+    pub access_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SessionConfig {
+    pub refresh_ttl_secs: u64,
+    pub absolute_ttl_secs: u64,
+    pub reuse_grace_secs: u64,
+    pub rotation_secret: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthConfig {
+    pub require_email_verification: bool,
+    pub frontend_url: String,
+    pub reset_token_ttl_secs: u64,
+    pub activation_token_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SmtpConfig {
+    pub host: Option<String>,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+    pub from: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    Starttls,
+    Tls,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CaptchaConfig {
+    pub verify_url: Option<String>,
+    pub secret: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    pub allow_cidrs: Vec<IpNet>,
+    pub login_failures_per_account: u32,
+    pub login_failure_window_secs: u64,
+    pub login_attempts_per_ip_per_minute: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PasswordHashingConfig {
+    pub max_concurrency: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct GatewayConfig {
+    pub clients: Vec<GatewayClient>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct GatewayClient {
+    pub id: String,
+    pub secret: SecretString,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads defaults, then `file`, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with(file, Figment::new())
+    }
+
+    /// Like [`Config::load`], with `overrides` merged last (tests use this to
+    /// point an instance at its own port, database and keys).
+    pub fn load_with(file: Option<&Path>, overrides: Figment) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::MissingFile(path.to_path_buf()));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed("TESSERA__").split("__"));
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            figment = figment.merge(Serialized::default("database.url", url));
+        }
+        if let Ok(url) = std::env::var("REDIS_URL") {
+            figment = figment.merge(Serialized::default("redis.url", url));
+        }
+        let config: Config = figment
+            .merge(overrides)
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: &str| Err(ConfigError::Invalid(msg.to_owned()));
+        if self.jwt.access_ttl_secs == 0 || self.session.refresh_ttl_secs == 0 {
+            return invalid("jwt.access_ttl_secs and session.refresh_ttl_secs must be positive");
+        }
+        if self.session.absolute_ttl_secs < self.session.refresh_ttl_secs {
+            return invalid("session.absolute_ttl_secs must be at least session.refresh_ttl_secs");
+        }
+        if self.redis.pool_size == 0 || self.database.max_connections == 0 {
+            return invalid("redis.pool_size and database.max_connections must be positive");
+        }
+        match &self.session.rotation_secret {
+            Some(secret) if secret.expose_secret().len() < 32 => {
+                invalid("session.rotation_secret must be at least 32 bytes")
+            }
+            None if self.env == Environment::Production => {
+                invalid("session.rotation_secret is required when env = \"production\"")
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.env == Environment::Production
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let config = Config::load_with(None, Figment::new()).unwrap();
+        assert_eq!(config.env, Environment::Development);
+        assert_eq!(config.server.bind.to_string(), "127.0.0.1:8000");
+        assert_eq!(config.database.max_connections, 20);
+        assert_eq!(config.database.acquire_timeout_ms, 3000);
+        assert_eq!(config.redis.pool_size, 32);
+        assert_eq!(config.redis.timeout_ms, 2000);
+        assert_eq!(config.jwt.issuer, "tessera");
+        assert_eq!(config.jwt.access_ttl_secs, 900);
+        assert_eq!(config.session.refresh_ttl_secs, 2_592_000);
+        assert_eq!(config.session.absolute_ttl_secs, 7_776_000);
+        assert_eq!(config.session.reuse_grace_secs, 10);
+        assert!(config.rate_limit.enabled);
+        assert_eq!(config.rate_limit.login_failures_per_account, 5);
+        assert!(config.gateway.clients.is_empty());
+    }
+
+    #[test]
+    fn production_requires_a_rotation_secret() {
+        let overrides = Figment::new().merge(Serialized::default("env", "production"));
+        let err = Config::load_with(None, overrides).unwrap_err();
+        assert!(err.to_string().contains("rotation_secret"), "{err}");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let overrides = Figment::new().merge(Serialized::default(
+            "database.url",
+            "postgres://user:hunter2-secret@db/x",
+        ));
+        let config = Config::load_with(None, overrides).unwrap();
+        assert!(!format!("{config:?}").contains("hunter2-secret"));
+    }
+}

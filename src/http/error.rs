@@ -1,0 +1,206 @@
+//! The one place errors become HTTP responses, in the spec's shapes:
+//! `{"detail": "..."}`, 422 `{"detail": [{loc, msg, type}]}`, 503 with
+//! `error_code`. Internals are logged, never shown.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::auth::AuthError;
+use crate::redis_client::RedisFailure;
+use crate::sessions::SessionError;
+use crate::validation::ValidationErrors;
+
+/// Which part of the request a validation problem is in.
+#[derive(Debug, Clone, Copy)]
+pub enum Location {
+    Body,
+    Query,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("invalid request")]
+    Validation(Location, ValidationErrors),
+    /// Entries already in the 422 shape (malformed JSON, wrong body type).
+    #[error("invalid request body")]
+    Unprocessable(Value),
+    #[error("database unavailable")]
+    DatabaseUnavailable,
+    #[error("redis unavailable")]
+    RedisUnavailable,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Validation(..) | ApiError::Unprocessable(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::DatabaseUnavailable | ApiError::RedisUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn body(&self) -> Value {
+        match self {
+            ApiError::NotFound => json!({ "detail": "Not Found" }),
+            ApiError::MethodNotAllowed => json!({ "detail": "Method Not Allowed" }),
+            ApiError::BadRequest(detail)
+            | ApiError::Unauthorized(detail)
+            | ApiError::Forbidden(detail)
+            | ApiError::Conflict(detail) => json!({ "detail": detail }),
+            ApiError::PayloadTooLarge => {
+                json!({ "detail": "Request body too large (limit 64 KiB)" })
+            }
+            ApiError::Validation(location, errors) => {
+                let location = match location {
+                    Location::Body => "body",
+                    Location::Query => "query",
+                };
+                let entries: Vec<Value> = errors
+                    .0
+                    .iter()
+                    .map(|e| json!({ "loc": [location, e.field], "msg": e.message, "type": e.problem.type_name() }))
+                    .collect();
+                json!({ "detail": entries })
+            }
+            ApiError::Unprocessable(entries) => json!({ "detail": entries }),
+            ApiError::DatabaseUnavailable => {
+                json!({ "detail": "The database is unavailable; try again shortly.", "error_code": "DB_UNAVAILABLE" })
+            }
+            ApiError::RedisUnavailable => {
+                json!({ "detail": "The session store is unavailable; try again shortly.", "error_code": "REDIS_UNAVAILABLE" })
+            }
+            ApiError::Internal(_) => json!({ "detail": "Internal Server Error" }),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            ApiError::Internal(cause) => tracing::error!(%cause, "request failed"),
+            ApiError::DatabaseUnavailable | ApiError::RedisUnavailable => {
+                tracing::warn!(error = %self, "dependency down")
+            }
+            _ => {}
+        }
+        let mut response = (self.status(), Json(self.body())).into_response();
+        if let ApiError::Unauthorized(_) = self {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        if database_unavailable(&e) {
+            ApiError::DatabaseUnavailable
+        } else {
+            ApiError::Internal(e.to_string())
+        }
+    }
+}
+
+/// True when the error means PostgreSQL cannot serve us right now (down,
+/// starting, overloaded, or a statement timed out), as opposed to a bug.
+fn database_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            // 57014 query_canceled (statement timeout), 57P01..57P03 shutdown
+            // and start-up, 53300 too_many_connections.
+            matches!(
+                db.code().as_deref(),
+                Some("57014" | "57P01" | "57P02" | "57P03" | "53300")
+            )
+        }
+        _ => false,
+    }
+}
+
+impl From<RedisFailure> for ApiError {
+    fn from(e: RedisFailure) -> Self {
+        if e.is_unavailable() {
+            ApiError::RedisUnavailable
+        } else {
+            ApiError::Internal(e.to_string())
+        }
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Redis(failure) => failure.into(),
+            SessionError::InvalidToken | SessionError::ReuseDetected { .. } => {
+                ApiError::Unauthorized("Invalid or expired refresh token")
+            }
+            SessionError::Protocol(_) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::EmailTaken => ApiError::Conflict("Email already registered"),
+            AuthError::UsernameTaken => ApiError::Conflict("Username already taken"),
+            AuthError::InvalidCredentials => {
+                ApiError::Unauthorized("Incorrect username or password")
+            }
+            AuthError::NotActivated => ApiError::Forbidden("User account is not activated."),
+            AuthError::Blocked => ApiError::Forbidden("User account is blocked."),
+            AuthError::InvalidRefreshToken => {
+                ApiError::Unauthorized("Invalid or expired refresh token")
+            }
+            AuthError::InvalidAccessToken => {
+                ApiError::Unauthorized("Could not validate credentials")
+            }
+            AuthError::Database(e) => e.into(),
+            AuthError::Sessions(e) => e.into(),
+            AuthError::Hashing(e) => ApiError::Internal(e.to_string()),
+            AuthError::Signing(e) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<ValidationErrors> for ApiError {
+    fn from(errors: ValidationErrors) -> Self {
+        ApiError::Validation(Location::Body, errors)
+    }
+}

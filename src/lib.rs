@@ -1,0 +1,17 @@
+//! tessera: an authentication token service.
+//!
+//! Request flow: `http` (routers, extractors, error mapping) → `auth`
+//! (register, login, refresh, logout) → `users` (PostgreSQL), `sessions`
+//! (Redis scripts) and `tokens` (JWT and keys).
+
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod redis_client;
+pub mod sessions;
+pub mod startup;
+pub mod telemetry;
+pub mod tokens;
+pub mod users;
+pub mod validation;

@@ -1,0 +1,111 @@
+//! The `tessera` command line. Every failure exits non-zero with one line on
+//! stderr.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tessera::config::Config;
+use tessera::startup::{database_pool, Application};
+use tessera::telemetry;
+use tessera::tokens::KeySet;
+
+#[derive(Parser)]
+#[command(name = "tessera", version, about = "Authentication token service")]
+struct Cli {
+    /// Configuration file, applied over the built-in defaults.
+    #[arg(long, global = true, env = "TESSERA_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Serve,
+    /// Apply the database migrations.
+    Migrate,
+    /// Manage signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Add a new Ed25519 key to `jwt.keys_dir`; it becomes the signing key.
+    Generate,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve => {
+            telemetry::init(config.is_production());
+            let app = Application::build(config).await?;
+            tracing::info!(address = %app.local_addr()?, "tessera listening");
+            app.run_until(shutdown_signal()).await
+        }
+        Command::Migrate => {
+            let pool = database_pool(&config)?;
+            sqlx::migrate!("./migrations").run(&pool).await.context(
+                "cannot apply migrations (is PostgreSQL reachable at database.url / DATABASE_URL?)",
+            )?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::Generate,
+        } => {
+            let kid = KeySet::generate(&config.jwt.keys_dir)?;
+            println!("{kid}");
+            Ok(())
+        }
+    }
+}
+
+/// SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,257 @@
+//! Sessions in Redis: one per login, holding the current refresh token's hash
+//! and what the access token's claims need, so refresh never reads PostgreSQL.
+//!
+//! Keys (every key of a user shares the `{<user id>}` hash tag):
+//! - `tessera:s:{<user id>}:<session id>` — hash: `cur`/`prev` refresh token
+//!   hashes, `rot` (last rotation, ms), `abs` (absolute expiry, ms), `role`,
+//!   `sub`, `name`, `ua`, `ip`, `created`, `used`; TTL = refresh lifetime.
+//! - `tessera:u:{<user id>}` — sorted set of the user's session ids by expiry.
+
+mod refresh_token;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redis::Script;
+use uuid::Uuid;
+
+pub use refresh_token::RefreshToken;
+
+use crate::redis_client::{RedisClient, RedisFailure};
+use crate::users::{Role, Subscription};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("refresh token is unknown, expired or revoked")]
+    InvalidToken,
+    #[error("a retired refresh token was presented again; the session is revoked")]
+    ReuseDetected { user_id: Uuid, session_id: Uuid },
+    #[error(transparent)]
+    Redis(#[from] RedisFailure),
+    #[error("unexpected reply from a session script: {0}")]
+    Protocol(String),
+}
+
+/// What a session carries into every access token minted from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionClaims {
+    pub user_id: Uuid,
+    pub username: String,
+    pub role: Role,
+    pub subscription: Subscription,
+}
+
+/// Where a session was opened from.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub user_agent: String,
+    pub ip: String,
+}
+
+#[derive(Debug)]
+pub struct IssuedRefresh {
+    pub session_id: Uuid,
+    pub token: RefreshToken,
+    pub expires_in: Duration,
+}
+
+#[derive(Debug)]
+pub struct Rotation {
+    pub claims: SessionClaims,
+    pub refresh: IssuedRefresh,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    pub refresh_ttl: Duration,
+    pub absolute_ttl: Duration,
+    pub reuse_grace: Duration,
+    pub rotation_secret: Vec<u8>,
+}
+
+struct Scripts {
+    create: Script,
+    rotate: Script,
+    revoke: Script,
+    revoke_all: Script,
+}
+
+pub struct SessionStore {
+    redis: Arc<RedisClient>,
+    scripts: Scripts,
+    settings: SessionSettings,
+}
+
+fn session_key(user_id: Uuid, session_id: Uuid) -> String {
+    format!("tessera:s:{{{user_id}}}:{session_id}")
+}
+
+fn index_key(user_id: Uuid) -> String {
+    format!("tessera:u:{{{user_id}}}")
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl SessionStore {
+    pub fn new(redis: Arc<RedisClient>, settings: SessionSettings) -> Self {
+        let scripts = Scripts {
+            create: Script::new(include_str!("create.lua")),
+            rotate: Script::new(include_str!("rotate.lua")),
+            revoke: Script::new(include_str!("revoke.lua")),
+            revoke_all: Script::new(include_str!("revoke_all.lua")),
+        };
+        Self {
+            redis,
+            scripts,
+            settings,
+        }
+    }
+
+    /// Opens a session and returns its first refresh token.
+    pub async fn create(
+        &self,
+        claims: &SessionClaims,
+        client: &ClientInfo,
+    ) -> Result<IssuedRefresh, SessionError> {
+        let session_id = Uuid::new_v4();
+        let token = RefreshToken::generate(claims.user_id, session_id);
+        let now = now_ms();
+        let ttl = self.settings.refresh_ttl.min(self.settings.absolute_ttl);
+        let absolute_expiry = now + self.settings.absolute_ttl.as_millis() as u64;
+        let mut invocation = self.scripts.create.prepare_invoke();
+        invocation
+            .key(session_key(claims.user_id, session_id))
+            .key(index_key(claims.user_id))
+            .arg(session_id.to_string())
+            .arg(&token.hash()[..])
+            .arg(now)
+            .arg(ttl.as_millis() as u64)
+            .arg(absolute_expiry)
+            .arg(claims.role.as_str())
+            .arg(claims.subscription.as_str())
+            .arg(&claims.username)
+            .arg(&client.user_agent)
+            .arg(&client.ip);
+        self.redis.script::<i64>(&invocation).await?;
+        Ok(IssuedRefresh {
+            session_id,
+            token,
+            expires_in: ttl,
+        })
+    }
+
+    /// Exchanges a refresh token for its successor (see `rotate.lua`).
+    pub async fn rotate(&self, presented: &RefreshToken) -> Result<Rotation, SessionError> {
+        let (user_id, session_id) = (presented.user_id(), presented.session_id());
+        let successor = presented.successor(&self.settings.rotation_secret);
+        let mut invocation = self.scripts.rotate.prepare_invoke();
+        invocation
+            .key(session_key(user_id, session_id))
+            .key(index_key(user_id))
+            .arg(&presented.hash()[..])
+            .arg(&successor.hash()[..])
+            .arg(now_ms())
+            .arg(self.settings.refresh_ttl.as_millis() as u64)
+            .arg(self.settings.reuse_grace.as_millis() as u64)
+            .arg(session_id.to_string());
+        let reply: Vec<String> = self.redis.script(&invocation).await?;
+        match reply.as_slice() {
+            [status, role, subscription, username, remaining_ms]
+                if status == "rotated" || status == "retry" =>
+            {
+                let claims = SessionClaims {
+                    user_id,
+                    username: username.clone(),
+                    role: role
+                        .parse()
+                        .map_err(|_| SessionError::Protocol(format!("role {role}")))?,
+                    subscription: subscription.parse().map_err(|_| {
+                        SessionError::Protocol(format!("subscription {subscription}"))
+                    })?,
+                };
+                let remaining_ms: u64 = remaining_ms.parse().unwrap_or(0);
+                Ok(Rotation {
+                    claims,
+                    refresh: IssuedRefresh {
+                        session_id,
+                        token: successor,
+                        expires_in: Duration::from_millis(remaining_ms),
+                    },
+                })
+            }
+            [status] if status == "reused" => Err(SessionError::ReuseDetected {
+                user_id,
+                session_id,
+            }),
+            [status] if status == "unknown" => Err(SessionError::InvalidToken),
+            other => Err(SessionError::Protocol(format!("{other:?}"))),
+        }
+    }
+
+    /// True while the session exists: the one check every access token needs.
+    pub async fn is_live(&self, user_id: Uuid, session_id: Uuid) -> Result<bool, SessionError> {
+        let exists: bool = self
+            .redis
+            .command(redis::cmd("EXISTS").arg(session_key(user_id, session_id)))
+            .await?;
+        Ok(exists)
+    }
+
+    /// Ends a session the caller proved it owns with a verified access token.
+    pub async fn end(&self, user_id: Uuid, session_id: Uuid) -> Result<bool, SessionError> {
+        self.revoke(user_id, session_id, &[]).await
+    }
+
+    /// Ends the session a refresh token belongs to, if the token is its
+    /// current or just-retired one.
+    pub async fn end_by_refresh_token(&self, token: &RefreshToken) -> Result<bool, SessionError> {
+        self.revoke(token.user_id(), token.session_id(), &token.hash())
+            .await
+    }
+
+    async fn revoke(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        token_hash: &[u8],
+    ) -> Result<bool, SessionError> {
+        let mut invocation = self.scripts.revoke.prepare_invoke();
+        invocation
+            .key(session_key(user_id, session_id))
+            .key(index_key(user_id))
+            .arg(session_id.to_string())
+            .arg(token_hash);
+        let ended: i64 = self.redis.script(&invocation).await?;
+        Ok(ended > 0)
+    }
+
+    /// Ends every session of a user but `keep`; returns how many ended.
+    pub async fn end_all(&self, user_id: Uuid, keep: Option<Uuid>) -> Result<u64, SessionError> {
+        let mut invocation = self.scripts.revoke_all.prepare_invoke();
+        invocation
+            .key(index_key(user_id))
+            .arg(format!("tessera:s:{{{user_id}}}:"))
+            .arg(keep.map(|sid| sid.to_string()).unwrap_or_default());
+        let ended: u64 = self.redis.script(&invocation).await?;
+        Ok(ended)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_of_one_user_share_a_hash_tag() {
+        let (user, session) = (Uuid::new_v4(), Uuid::new_v4());
+        let tag = format!("{{{user}}}");
+        assert!(session_key(user, session).contains(&tag));
+        assert!(index_key(user).contains(&tag));
+        assert_eq!(session_key(user, session).matches('{').count(), 1);
+    }
+}

@@ -1,0 +1,149 @@
+//! Wiring: builds pools, stores and the router from a [`Config`], binds, and
+//! serves until told to stop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+
+use crate::audit::AuditLog;
+use crate::auth::Auth;
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::redis_client::RedisClient;
+use crate::sessions::{SessionSettings, SessionStore};
+use crate::tokens::{KeyError, KeySet, TokenIssuer};
+use crate::users::PasswordHasher;
+
+/// A lazily connecting pool: the service starts (and reports not-ready)
+/// while PostgreSQL is down, and every query fails within the acquire
+/// timeout instead of hanging.
+pub fn database_pool(config: &Config) -> anyhow::Result<PgPool> {
+    let options: PgConnectOptions = config
+        .database
+        .url
+        .expose_secret()
+        .parse()
+        .context("database.url is not a valid PostgreSQL URL")?;
+    let options = options.options([(
+        "statement_timeout",
+        config.database.statement_timeout_ms.to_string(),
+    )]);
+    Ok(PgPoolOptions::new()
+        .max_connections(config.database.max_connections)
+        .acquire_timeout(Duration::from_millis(config.database.acquire_timeout_ms))
+        .connect_lazy_with(options))
+}
+
+fn load_keys(config: &Config) -> anyhow::Result<KeySet> {
+    match KeySet::load(&config.jwt.keys_dir) {
+        Ok(keys) => Ok(keys),
+        Err(KeyError::NoKeys(_) | KeyError::Io { .. }) if !config.is_production() => {
+            let kid = KeySet::generate(&config.jwt.keys_dir)?;
+            tracing::warn!(%kid, dir = %config.jwt.keys_dir.display(), "no signing key found; generated one (development only)");
+            Ok(KeySet::load(&config.jwt.keys_dir)?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn rotation_secret(config: &Config) -> Vec<u8> {
+    match &config.session.rotation_secret {
+        Some(secret) => secret.expose_secret().as_bytes().to_vec(),
+        None => {
+            tracing::warn!("session.rotation_secret unset; using a random one for this process (development only)");
+            rand::random::<[u8; 32]>().to_vec()
+        }
+    }
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    audit_writer: tokio::task::JoinHandle<()>,
+    shutdown_grace: Duration,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let keys = load_keys(&config)?;
+        let pool = database_pool(&config)?;
+        let redis = Arc::new(RedisClient::new(&config.redis)?);
+        let hasher = PasswordHasher::new(config.password_hashing.max_concurrency)?;
+        let sessions = SessionStore::new(
+            redis.clone(),
+            SessionSettings {
+                refresh_ttl: Duration::from_secs(config.session.refresh_ttl_secs),
+                absolute_ttl: Duration::from_secs(config.session.absolute_ttl_secs),
+                reuse_grace: Duration::from_secs(config.session.reuse_grace_secs),
+                rotation_secret: rotation_secret(&config),
+            },
+        );
+        let tokens = TokenIssuer::new(
+            keys,
+            config.jwt.issuer.clone(),
+            config.jwt.audience.clone(),
+            Duration::from_secs(config.jwt.access_ttl_secs),
+        );
+        let (audit, audit_writer) = AuditLog::start(pool.clone());
+        let auth = Auth::new(
+            pool.clone(),
+            hasher,
+            sessions,
+            tokens,
+            audit,
+            config.auth.require_email_verification,
+        );
+        let state = AppState {
+            auth: Arc::new(auth),
+            pool,
+            redis,
+            trusted_proxies: config.server.trusted_proxies.clone().into(),
+        };
+        let router = http::router(state, &config.server.cors_allowed_origins);
+        let listener = TcpListener::bind(config.server.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.server.bind))?;
+        Ok(Self {
+            listener,
+            router,
+            audit_writer,
+            shutdown_grace: Duration::from_millis(config.server.shutdown_grace_ms),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets
+    /// in-flight requests finish (up to the grace period) and flushes the
+    /// audit queue.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            router,
+            audit_writer,
+            shutdown_grace,
+        } = self;
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let server = axum::serve(listener, service).with_graceful_shutdown(shutdown);
+        server.await.context("server failed")?;
+        if tokio::time::timeout(shutdown_grace, audit_writer)
+            .await
+            .is_err()
+        {
+            tracing::warn!("audit queue not drained before the shutdown grace period ended");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,199 @@
+//! Access tokens: EdDSA-signed JWTs with `kid`, and the key set behind them.
+
+mod keys;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use keys::{KeyError, KeySet};
+
+use crate::sessions::SessionClaims;
+use crate::users::{Role, Subscription};
+
+pub const ACCESS_TOKEN_TYPE: &str = "access";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: Uuid,
+    pub exp: u64,
+    pub iat: u64,
+    pub jti: Uuid,
+    pub sid: Uuid,
+    #[serde(rename = "type")]
+    pub token_type: String,
+    pub role: Role,
+    pub subscription: Subscription,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("token is malformed, expired, or not signed by a known key")]
+    Invalid,
+    #[error("cannot sign token: {0}")]
+    Signing(String),
+}
+
+pub struct TokenIssuer {
+    keys: KeySet,
+    issuer: String,
+    audience: String,
+    access_ttl: Duration,
+    validation: Validation,
+}
+
+pub struct IssuedAccess {
+    pub token: String,
+    pub expires_in: Duration,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl TokenIssuer {
+    pub fn new(keys: KeySet, issuer: String, audience: String, access_ttl: Duration) -> Self {
+        // Only EdDSA is accepted: a token claiming `none` or HS256 (signed
+        // with the public key as an HMAC secret) fails before any crypto.
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[&issuer]);
+        validation.set_audience(&[&audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 0;
+        Self {
+            keys,
+            issuer,
+            audience,
+            access_ttl,
+            validation,
+        }
+    }
+
+    pub fn keys(&self) -> &KeySet {
+        &self.keys
+    }
+
+    pub fn access_ttl(&self) -> Duration {
+        self.access_ttl
+    }
+
+    /// Signs an access token for a session.
+    pub fn issue(
+        &self,
+        claims: &SessionClaims,
+        session_id: Uuid,
+    ) -> Result<IssuedAccess, TokenError> {
+        let now = unix_now();
+        let body = AccessClaims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: claims.user_id,
+            exp: now + self.access_ttl.as_secs(),
+            iat: now,
+            jti: Uuid::new_v4(),
+            sid: session_id,
+            token_type: ACCESS_TOKEN_TYPE.to_owned(),
+            role: claims.role,
+            subscription: claims.subscription,
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.keys.signing_kid().to_owned());
+        let token = jsonwebtoken::encode(&header, &body, self.keys.signing_key())
+            .map_err(|e| TokenError::Signing(e.to_string()))?;
+        Ok(IssuedAccess {
+            token,
+            expires_in: self.access_ttl,
+        })
+    }
+
+    /// Checks signature, `kid`, `exp`, `iss`, `aud` and `type`. Whether the
+    /// session is still live is the caller's second check.
+    pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        let kid = header.kid.ok_or(TokenError::Invalid)?;
+        let key = self.keys.verifying_key(&kid).ok_or(TokenError::Invalid)?;
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &self.validation)
+            .map_err(|_| TokenError::Invalid)?;
+        if data.claims.token_type != ACCESS_TOKEN_TYPE {
+            return Err(TokenError::Invalid);
+        }
+        Ok(data.claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+
+    fn issuer(dir: &std::path::Path) -> TokenIssuer {
+        let keys = KeySet::load(dir).unwrap();
+        TokenIssuer::new(
+            keys,
+            "tessera".into(),
+            "tessera".into(),
+            Duration::from_secs(60),
+        )
+    }
+
+    fn claims() -> SessionClaims {
+        SessionClaims {
+            user_id: Uuid::new_v4(),
+            username: "alice".into(),
+            role: Role::Regular,
+            subscription: Subscription::Free,
+        }
+    }
+
+    #[test]
+    fn issued_tokens_verify_and_tampering_is_caught() {
+        let dir = std::env::temp_dir().join(format!("tessera-jwt-{}", Uuid::new_v4()));
+        KeySet::generate(&dir).unwrap();
+        let issuer = issuer(&dir);
+        let session = Uuid::new_v4();
+        let claims = claims();
+        let token = issuer.issue(&claims, session).unwrap().token;
+        let verified = issuer.verify(&token).unwrap();
+        assert_eq!(verified.sub, claims.user_id);
+        assert_eq!(verified.sid, session);
+        assert_eq!(verified.token_type, "access");
+
+        let parts: Vec<&str> = token.split('.').collect();
+        let mut payload: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        payload["role"] = "ADMIN".into();
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            URL_SAFE_NO_PAD.encode(payload.to_string()),
+            parts[2]
+        );
+        assert!(issuer.verify(&forged).is_err());
+
+        let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+        assert!(issuer
+            .verify(&format!("{none_header}.{}.", parts[1]))
+            .is_err());
+
+        let other_dir = std::env::temp_dir().join(format!("tessera-jwt-{}", Uuid::new_v4()));
+        KeySet::generate(&other_dir).unwrap();
+        let stranger = self::issuer(&other_dir)
+            .issue(&claims, session)
+            .unwrap()
+            .token;
+        assert!(
+            issuer.verify(&stranger).is_err(),
+            "unknown kid must be rejected"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&other_dir).unwrap();
+    }
+}

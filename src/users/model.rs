@@ -1,0 +1,135 @@
+//! The user as stored and as shown.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "UPPERCASE")]
+#[sqlx(type_name = "account_role", rename_all = "UPPERCASE")]
+pub enum Role {
+    Admin,
+    Moderator,
+    Regular,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "UPPERCASE")]
+#[sqlx(type_name = "account_subscription", rename_all = "UPPERCASE")]
+pub enum Subscription {
+    Free,
+    Pro,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "ADMIN",
+            Role::Moderator => "MODERATOR",
+            Role::Regular => "REGULAR",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "ADMIN" => Ok(Role::Admin),
+            "MODERATOR" => Ok(Role::Moderator),
+            "REGULAR" => Ok(Role::Regular),
+            _ => Err(()),
+        }
+    }
+}
+
+impl Subscription {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Subscription::Free => "FREE",
+            Subscription::Pro => "PRO",
+        }
+    }
+}
+
+impl std::str::FromStr for Subscription {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "FREE" => Ok(Subscription::Free),
+            "PRO" => Ok(Subscription::Pro),
+            _ => Err(()),
+        }
+    }
+}
+
+/// A row of `users`. Holds the password hash, so it is never serialised;
+/// [`UserPublic`] is what leaves the service.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub username: String,
+    pub password_hash: String,
+    pub account_role: Role,
+    pub account_subscription: Subscription,
+    pub subscription_expires_at: Option<DateTime<Utc>>,
+    pub is_active: bool,
+    pub is_blocked: bool,
+    pub created_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub avatar_url: Option<String>,
+    pub gender: Option<String>,
+    pub date_of_birth: Option<NaiveDate>,
+    pub info: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Profile {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub avatar_url: Option<String>,
+    pub gender: Option<String>,
+    pub date_of_birth: Option<NaiveDate>,
+    pub info: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UserPublic {
+    pub id: Uuid,
+    pub email: String,
+    pub username: String,
+    pub account_role: Role,
+    pub account_subscription: Subscription,
+    pub subscription_expires_at: Option<DateTime<Utc>>,
+    pub is_active: bool,
+    pub is_blocked: bool,
+    pub created_at: DateTime<Utc>,
+    pub profile: Profile,
+}
+
+impl From<User> for UserPublic {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id,
+            email: user.email,
+            username: user.username,
+            account_role: user.account_role,
+            account_subscription: user.account_subscription,
+            subscription_expires_at: user.subscription_expires_at,
+            is_active: user.is_active,
+            is_blocked: user.is_blocked,
+            created_at: user.created_at,
+            profile: Profile {
+                first_name: user.first_name,
+                last_name: user.last_name,
+                avatar_url: user.avatar_url,
+                gender: user.gender,
+                date_of_birth: user.date_of_birth,
+                info: user.info,
+            },
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! The validation rules for email, username and password, each in the
+//! order the spec lists them: the first failing rule is the one reported.
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+pub const USERNAME_MIN: usize = 3;
+pub const USERNAME_MAX: usize = 30;
+pub const PASSWORD_MIN: usize = 8;
+pub const PASSWORD_MAX: usize = 128;
+const EMAIL_MAX: usize = 254;
+
+/// Names no one may register: they impersonate the service or its staff, or
+/// collide with routes.
+const RESERVED_USERNAMES: &[&str] = &[
+    "abuse",
+    "account",
+    "accounts",
+    "admin",
+    "administrator",
+    "api",
+    "auth",
+    "billing",
+    "contact",
+    "docs",
+    "health",
+    "help",
+    "hostmaster",
+    "info",
+    "login",
+    "logout",
+    "mail",
+    "metrics",
+    "moderator",
+    "no-reply",
+    "noreply",
+    "null",
+    "oauth",
+    "owner",
+    "postmaster",
+    "register",
+    "root",
+    "security",
+    "settings",
+    "signin",
+    "signup",
+    "staff",
+    "superuser",
+    "support",
+    "sysadmin",
+    "system",
+    "tessera",
+    "undefined",
+    "webmaster",
+];
+
+/// SecLists' 10,000 most common passwords, matched case-insensitively.
+static COMMON_PASSWORDS: LazyLock<HashSet<String>> = LazyLock::new(|| {
+    include_str!("../../data/common-passwords.txt")
+        .lines()
+        .map(|line| line.trim().to_lowercase())
+        .filter(|line| !line.is_empty())
+        .collect()
+});
+
+/// Checks an email address and returns it lower-cased.
+pub fn email(raw: &str) -> Result<String, String> {
+    let invalid = |why: &str| Err(format!("value is not a valid email address: {why}"));
+    if raw.len() > EMAIL_MAX {
+        return invalid("The email address is too long.");
+    }
+    let Some((local, domain)) = raw.rsplit_once('@') else {
+        return invalid("An email address must have an @-sign.");
+    };
+    if local.is_empty() {
+        return invalid("There must be something before the @-sign.");
+    }
+    if domain.is_empty() {
+        return invalid("There must be something after the @-sign.");
+    }
+    if local.len() > 64 {
+        return invalid("The email address is too long before the @-sign.");
+    }
+    let local_ok = local.split('.').all(|atom| {
+        !atom.is_empty()
+            && atom
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c))
+    });
+    if !local_ok {
+        return invalid("The part before the @-sign is not valid.");
+    }
+    if !domain.contains('.') {
+        return invalid("The part after the @-sign is not valid. It should have a period.");
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    let labels_ok = labels.iter().all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    });
+    let tld_ok = labels
+        .last()
+        .is_some_and(|tld| tld.chars().any(|c| c.is_ascii_alphabetic()));
+    if !labels_ok || !tld_ok {
+        return invalid("The part after the @-sign is not valid.");
+    }
+    Ok(raw.to_ascii_lowercase())
+}
+
+/// Checks a username; it is kept in its original case.
+pub fn username(raw: &str) -> Result<(), String> {
+    if raw.trim().is_empty() {
+        return Err("The username cannot be empty or consist only of whitespace.".into());
+    }
+    if raw.trim() != raw {
+        return Err("The username cannot contain spaces at the beginning or end.".into());
+    }
+    let length = raw.chars().count();
+    if !(USERNAME_MIN..=USERNAME_MAX).contains(&length) {
+        return Err(format!(
+            "The username must be between {USERNAME_MIN} and {USERNAME_MAX} characters long."
+        ));
+    }
+    if !raw
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(
+            "The username may contain only letters, digits, underscores and hyphens.".into(),
+        );
+    }
+    if raw.contains("__") || raw.contains("--") {
+        return Err("The username cannot contain consecutive underscores or hyphens.".into());
+    }
+    if RESERVED_USERNAMES.contains(&raw.to_ascii_lowercase().as_str()) {
+        return Err("This username is reserved.".into());
+    }
+    Ok(())
+}
+
+/// Checks a password against NIST SP 800-63B: length, the common-password
+/// list, and the account's own identifiers. No composition rules.
+pub fn password(raw: &str, email: Option<&str>, username: Option<&str>) -> Result<(), String> {
+    let length = raw.chars().count();
+    if length < PASSWORD_MIN {
+        return Err(format!(
+            "The password must be at least {PASSWORD_MIN} characters long."
+        ));
+    }
+    if length > PASSWORD_MAX {
+        return Err(format!(
+            "The password must be at most {PASSWORD_MAX} characters long."
+        ));
+    }
+    let lowered = raw.to_lowercase();
+    if COMMON_PASSWORDS.contains(&lowered) {
+        return Err("This password is too common.".into());
+    }
+    let same_as = |other: Option<&str>| other.is_some_and(|o| o.to_lowercase() == lowered);
+    if same_as(email) || same_as(username) {
+        return Err("The password cannot be the same as the email or username.".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_the_spec_rejects() {
+        for bad in [
+            "user@domain",
+            "user@.com",
+            "@domain.com",
+            "user@",
+            "user.domain.com",
+            "a b@x.com",
+            "a..b@x.com",
+        ] {
+            let err = email(bad).unwrap_err();
+            assert!(err.contains("email address"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn emails_are_lower_cased() {
+        assert_eq!(
+            email("Alice.Smith+tag@Example.COM").unwrap(),
+            "alice.smith+tag@example.com"
+        );
+    }
+
+    #[test]
+    fn username_rules_apply_in_order() {
+        assert!(username("   ").unwrap_err().contains("empty"));
+        assert!(username(" bob").unwrap_err().contains("beginning or end"));
+        assert!(username("ab").unwrap_err().contains("between 3 and 30"));
+        assert!(username(&"a".repeat(31))
+            .unwrap_err()
+            .contains("between 3 and 30"));
+        assert!(username("bob!").unwrap_err().contains("only letters"));
+        assert!(username("bo__b").unwrap_err().contains("consecutive"));
+        assert!(username("bo--b").unwrap_err().contains("consecutive"));
+        assert!(username("Admin").unwrap_err().contains("reserved"));
+        assert!(username("John_Doe-2").is_ok());
+    }
+
+    #[test]
+    fn password_rules_apply_in_order() {
+        assert!(password("short", None, None)
+            .unwrap_err()
+            .contains("at least 8"));
+        assert!(password(&"x".repeat(129), None, None)
+            .unwrap_err()
+            .contains("at most 128"));
+        assert!(password("PassWord", None, None)
+            .unwrap_err()
+            .contains("too common"));
+        assert!(password("12345678", None, None)
+            .unwrap_err()
+            .contains("too common"));
+        assert!(
+            password("Alice@Example.com", Some("alice@example.com"), None)
+                .unwrap_err()
+                .contains("same as")
+        );
+        assert!(password("LongUserName", None, Some("longusername"))
+            .unwrap_err()
+            .contains("same as"));
+        assert!(password(
+            "correct horse battery staple",
+            Some("a@b.co"),
+            Some("alice")
+        )
+        .is_ok());
+        assert!(COMMON_PASSWORDS.len() > 9000);
+    }
+}

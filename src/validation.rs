@@ -1,0 +1,184 @@
+//! Field-level validation problems, collected so a client learns every
+//! problem in its request at once (FastAPI's 422 shape is built from these in
+//! `http::error`).
+
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    /// The field is absent.
+    Missing,
+    /// The field is present but not a string.
+    StringType,
+    /// The field is present but not a boolean.
+    BoolType,
+    /// A rule about the value failed.
+    ValueError,
+}
+
+impl Problem {
+    pub fn type_name(self) -> &'static str {
+        match self {
+            Problem::Missing => "missing",
+            Problem::StringType => "string_type",
+            Problem::BoolType => "bool_type",
+            Problem::ValueError => "value_error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub problem: Problem,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn missing(field: &str) -> Self {
+        Self {
+            field: field.to_owned(),
+            problem: Problem::Missing,
+            message: "Field required".to_owned(),
+        }
+    }
+
+    /// A broken rule; `message` is the rule's own text.
+    pub fn rule(field: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.to_owned(),
+            problem: Problem::ValueError,
+            message: format!("Value error, {}", message.into()),
+        }
+    }
+}
+
+/// Every problem found in one request, in field order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
+#[error("invalid request: {} problem(s)", .0.len())]
+pub struct ValidationErrors(pub Vec<FieldError>);
+
+impl ValidationErrors {
+    pub fn single(error: FieldError) -> Self {
+        Self(vec![error])
+    }
+}
+
+/// Reads typed fields out of a JSON object, remembering every problem.
+pub struct Fields<'a> {
+    object: &'a Map<String, Value>,
+    errors: Vec<FieldError>,
+}
+
+impl<'a> Fields<'a> {
+    pub fn new(object: &'a Map<String, Value>) -> Self {
+        Self {
+            object,
+            errors: Vec::new(),
+        }
+    }
+
+    /// A required string field.
+    pub fn string(&mut self, field: &str) -> Option<&'a str> {
+        match self.object.get(field) {
+            None | Some(Value::Null) => {
+                self.errors.push(FieldError::missing(field));
+                None
+            }
+            Some(value) => self.as_str(field, value),
+        }
+    }
+
+    /// An optional string field (absent and `null` both mean "not given").
+    pub fn optional_string(&mut self, field: &str) -> Option<&'a str> {
+        match self.object.get(field) {
+            None | Some(Value::Null) => None,
+            Some(value) => self.as_str(field, value),
+        }
+    }
+
+    fn as_str(&mut self, field: &str, value: &'a Value) -> Option<&'a str> {
+        match value {
+            Value::String(s) => Some(s),
+            _ => {
+                self.errors.push(FieldError {
+                    field: field.to_owned(),
+                    problem: Problem::StringType,
+                    message: "Input should be a valid string".to_owned(),
+                });
+                None
+            }
+        }
+    }
+
+    /// Applies a rule to a value that was read successfully.
+    pub fn check<T>(
+        &mut self,
+        field: &str,
+        value: Option<&str>,
+        rule: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let value = value?;
+        match rule(value) {
+            Ok(parsed) => Some(parsed),
+            Err(message) => {
+                self.errors.push(FieldError::rule(field, message));
+                None
+            }
+        }
+    }
+
+    pub fn push(&mut self, error: FieldError) {
+        self.errors.push(error);
+    }
+
+    /// `Ok(())` when every field read so far was fine.
+    pub fn finish(self) -> Result<(), ValidationErrors> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ValidationErrors(self.errors))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn collects_every_problem_in_order() {
+        let body = json!({"b": 3, "c": "short"});
+        let object = body.as_object().unwrap();
+        let mut fields = Fields::new(object);
+        assert_eq!(fields.string("a"), None);
+        assert_eq!(fields.string("b"), None);
+        let c = fields.string("c");
+        let checked: Option<()> = fields.check("c", c, |_| Err("too short".into()));
+        assert!(checked.is_none());
+        let errors = fields.finish().unwrap_err().0;
+        let kinds: Vec<_> = errors
+            .iter()
+            .map(|e| (e.field.as_str(), e.problem))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("a", Problem::Missing),
+                ("b", Problem::StringType),
+                ("c", Problem::ValueError)
+            ]
+        );
+        assert_eq!(errors[2].message, "Value error, too short");
+    }
+
+    #[test]
+    fn null_counts_as_missing_and_optional_may_be_absent() {
+        let body = json!({"a": null});
+        let mut fields = Fields::new(body.as_object().unwrap());
+        assert_eq!(fields.optional_string("x"), None);
+        assert_eq!(fields.string("a"), None);
+        assert_eq!(fields.finish().unwrap_err().0[0].problem, Problem::Missing);
+    }
+}
