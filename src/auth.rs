@@ -331,7 +331,6 @@ pub fn parse_login(
     let mut fields = Fields::new(body);
     let email = fields.optional_string("email");
     let username = fields.optional_string("username");
-    let password = fields.string("password");
     let name = match (email, username) {
         (Some(email), _) => Some(LoginName::Email(email.to_owned())),
         (None, Some(username)) => Some(LoginName::guess(username)),
@@ -340,6 +339,7 @@ pub fn parse_login(
             None
         }
     };
+    let password = fields.string("password");
     fields.finish()?;
     match (name, password) {
         (Some(name), Some(password)) => Ok((name, SecretString::from(password))),

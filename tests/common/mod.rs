@@ -1,0 +1,249 @@
+//! Shared harness: starts the real app on a free port against the real
+//! PostgreSQL and Redis named by `DATABASE_URL` / `REDIS_URL` (which
+//! `make test` sets up), and speaks to it over HTTP like a client.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use figment::providers::Serialized;
+use figment::Figment;
+use reqwest::{RequestBuilder, Response, StatusCode};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use tessera::config::Config;
+use tessera::startup::{database_pool, Application};
+use tessera::tokens::KeySet;
+use uuid::Uuid;
+
+pub const ROTATION_SECRET: &str = "integration-test rotation secret, 32+ bytes";
+pub const PASSWORD: &str = "a perfectly fine passphrase";
+
+/// One key set for every app in this test process.
+pub fn keys_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("tessera-test-keys-{}", Uuid::new_v4()));
+        KeySet::generate(&dir).expect("generate a test signing key");
+        dir
+    })
+    .clone()
+}
+
+fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/tessera_test".into())
+}
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// The overrides every test app gets; tests merge their own on top.
+pub fn base_overrides() -> Figment {
+    Figment::new()
+        .merge(Serialized::default("server.bind", "127.0.0.1:0"))
+        .merge(Serialized::default("database.url", database_url()))
+        .merge(Serialized::default("redis.url", redis_url()))
+        .merge(Serialized::default("jwt.keys_dir", keys_dir()))
+        .merge(Serialized::default(
+            "session.rotation_secret",
+            ROTATION_SECRET,
+        ))
+        .merge(Serialized::default("rate_limit.enabled", false))
+}
+
+/// Applies the migrations to the test database once per test process
+/// (`make test` has applied them already; this makes `cargo test` alone work).
+async fn migrate_once() {
+    static MIGRATED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    MIGRATED
+        .get_or_init(|| async {
+            let pool = PgPool::connect(&database_url())
+                .await
+                .expect("test database reachable");
+            sqlx::migrate!("./migrations")
+                .run(&pool)
+                .await
+                .expect("migrations apply");
+            pool.close().await;
+        })
+        .await;
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub pool: PgPool,
+    pub config: Config,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Figment::new()).await
+}
+
+/// Starts an app with `overrides` applied over the test defaults.
+pub async fn spawn_app_with(overrides: Figment) -> TestApp {
+    let config = Config::load_with(None, base_overrides().merge(overrides)).expect("test config");
+    migrate_once().await;
+    let pool = database_pool(&config).expect("pool");
+    let app = Application::build(config.clone()).await.expect("build app");
+    let address = format!("http://{}", app.local_addr().expect("bound address"));
+    tokio::spawn(app.run_until(std::future::pending()));
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    TestApp {
+        address,
+        client,
+        pool,
+        config,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub email: String,
+    pub username: String,
+    pub password: String,
+    pub id: Uuid,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+}
+
+impl Tokens {
+    pub fn from_body(body: &Value) -> Self {
+        Self {
+            access: body["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_owned(),
+            refresh: body["refresh_token"]
+                .as_str()
+                .expect("refresh_token")
+                .to_owned(),
+        }
+    }
+}
+
+/// A username no other test uses.
+pub fn unique_name() -> String {
+    format!("u{}", &Uuid::new_v4().simple().to_string()[..16])
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.client.get(self.url(path))
+    }
+
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.client.post(self.url(path))
+    }
+
+    pub async fn post_json(&self, path: &str, body: Value) -> Response {
+        self.post(path).json(&body).send().await.expect("request")
+    }
+
+    pub async fn register(&self, email: &str, username: &str, password: &str) -> Response {
+        self.post_json(
+            "/api/v1/auth/register",
+            json!({"email": email, "username": username, "password": password}),
+        )
+        .await
+    }
+
+    /// Registers a fresh user and returns it.
+    pub async fn new_user(&self) -> TestUser {
+        let username = unique_name();
+        let email = format!("{username}@example.com");
+        let response = self.register(&email, &username, PASSWORD).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "register: {}",
+            response.text().await.unwrap_or_default()
+        );
+        let body: Value = response.json().await.expect("user json");
+        let id = body["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("user id");
+        TestUser {
+            email,
+            username,
+            password: PASSWORD.into(),
+            id,
+        }
+    }
+
+    pub async fn login_json(&self, body: Value) -> Response {
+        self.post_json("/api/v1/auth/login", body).await
+    }
+
+    /// Logs `user` in by email and returns the pair.
+    pub async fn login(&self, user: &TestUser) -> Tokens {
+        let response = self
+            .login_json(json!({"email": user.email, "password": user.password}))
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "login: {}",
+            response.text().await.unwrap_or_default()
+        );
+        Tokens::from_body(&response.json().await.expect("token json"))
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post_json(
+            "/api/v1/auth/refresh",
+            json!({ "refresh_token": refresh_token }),
+        )
+        .await
+    }
+
+    pub async fn verify(&self, access_token: &str) -> Response {
+        self.get("/api/v1/auth/verify")
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .expect("verify")
+    }
+
+    /// Audit events of `kind` about `user`, waiting briefly since the audit
+    /// log is written in the background.
+    pub async fn audit_events(&self, user: Uuid, kind: &str) -> Vec<Value> {
+        for _ in 0..50 {
+            let rows: Vec<(Value,)> = sqlx::query_as(
+                "SELECT jsonb_build_object('kind', kind, 'ip', ip, 'user_agent', user_agent, 'details', details) \
+                 FROM audit_events WHERE subject_id = $1 AND kind = $2 ORDER BY id",
+            )
+            .bind(user)
+            .bind(kind)
+            .fetch_all(&self.pool)
+            .await
+            .expect("audit query");
+            if !rows.is_empty() {
+                return rows.into_iter().map(|(v,)| v).collect();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Vec::new()
+    }
+}
+
+/// Asserts an error body has the spec's `{"detail": "..."}` shape.
+pub async fn assert_detail(response: Response, status: StatusCode, detail: &str) {
+    assert_eq!(response.status(), status);
+    let body: Value = response.json().await.expect("error json");
+    assert_eq!(body, json!({ "detail": detail }));
+}

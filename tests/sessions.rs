@@ -1,0 +1,426 @@
+//! Sessions: refresh rotation, reuse detection, the grace window, logout,
+//! and the access-token checks that see them at once.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::{assert_detail, spawn_app, spawn_app_with, Tokens};
+use figment::providers::Serialized;
+use figment::Figment;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+async fn pair(response: reqwest::Response) -> Tokens {
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["token_type"], "bearer");
+    Tokens::from_body(&body)
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_the_new_pair_works() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let first = app.login(&user).await;
+    let second = pair(app.refresh(&first.refresh).await).await;
+    assert_ne!(second.refresh, first.refresh);
+    assert_ne!(second.access, first.access);
+    let claims: Value = app.verify(&second.access).await.json().await.unwrap();
+    assert_eq!(claims["sub"], user.id.to_string());
+    let third = pair(app.refresh(&second.refresh).await).await;
+    assert_eq!(app.verify(&third.access).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn refresh_accepts_the_token_as_a_bearer_header() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let first = app.login(&user).await;
+    let response = app
+        .post("/api/v1/auth/refresh")
+        .bearer_auth(&first.refresh)
+        .send()
+        .await
+        .unwrap();
+    let second = pair(response).await;
+    assert_eq!(app.verify(&second.access).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn unknown_malformed_or_missing_refresh_tokens_are_401() {
+    let app = spawn_app().await;
+    for token in ["", "garbage", &"A".repeat(86)] {
+        let response = app.refresh(token).await;
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+        assert_detail(
+            response,
+            StatusCode::UNAUTHORIZED,
+            "Invalid or expired refresh token",
+        )
+        .await;
+    }
+    let response = app.post("/api/v1/auth/refresh").send().await.unwrap();
+    assert_detail(
+        response,
+        StatusCode::UNAUTHORIZED,
+        "Invalid or expired refresh token",
+    )
+    .await;
+    let response = app
+        .post_json("/api/v1/auth/refresh", json!({"refresh_token": 42}))
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn an_access_token_is_not_a_refresh_token() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let tokens = app.login(&user).await;
+    assert_eq!(
+        app.refresh(&tokens.access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn thirty_concurrent_refreshes_of_one_token_never_fork_the_session() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let tokens = app.login(&user).await;
+    let attempts = (0..30).map(|_| {
+        let (app, token) = (&app, tokens.refresh.clone());
+        async move {
+            let response = app.refresh(&token).await;
+            let status = response.status();
+            let body: Value = response.json().await.unwrap();
+            (status, body["refresh_token"].as_str().map(str::to_owned))
+        }
+    });
+    let results = futures::future::join_all(attempts).await;
+    let issued: HashSet<String> = results
+        .iter()
+        .filter_map(|(_, token)| token.clone())
+        .collect();
+    assert!(
+        results.iter().all(|(status, _)| *status == StatusCode::OK),
+        "all within the grace window: {results:?}"
+    );
+    assert_eq!(issued.len(), 1, "one successor, not a fork: {issued:?}");
+    let successor = issued.into_iter().next().unwrap();
+    let next = pair(app.refresh(&successor).await).await;
+    assert_eq!(app.verify(&next.access).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_retry_within_the_grace_window_gets_a_working_pair_and_revokes_nothing() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let first = app.login(&user).await;
+    let rotated = pair(app.refresh(&first.refresh).await).await;
+    // The client lost that response and retries with the old token.
+    let retried = pair(app.refresh(&first.refresh).await).await;
+    assert_eq!(
+        retried.refresh, rotated.refresh,
+        "the retry gets the same successor"
+    );
+    assert_eq!(app.verify(&retried.access).await.status(), StatusCode::OK);
+    assert_eq!(app.verify(&rotated.access).await.status(), StatusCode::OK);
+    let next = pair(app.refresh(&retried.refresh).await).await;
+    assert_eq!(app.verify(&next.access).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_stolen_refresh_token_replayed_after_the_grace_window_ends_the_session() {
+    let app =
+        spawn_app_with(Figment::new().merge(Serialized::default("session.reuse_grace_secs", 1)))
+            .await;
+    let user = app.new_user().await;
+    let first = app.login(&user).await;
+    let rotated = pair(app.refresh(&first.refresh).await).await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let replay = app.refresh(&first.refresh).await;
+    assert_detail(
+        replay,
+        StatusCode::UNAUTHORIZED,
+        "Invalid or expired refresh token",
+    )
+    .await;
+    // The legitimate holder's newest tokens die with the session.
+    assert_eq!(
+        app.refresh(&rotated.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.verify(&rotated.access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.verify(&first.access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let events = app.audit_events(user.id, "refresh_reuse_detected").await;
+    assert_eq!(events.len(), 1);
+    // Other sessions of the user are untouched.
+    let other = app.login(&user).await;
+    assert_eq!(app.verify(&other.access).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_token_two_rotations_old_is_reuse_even_inside_the_window() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let first = app.login(&user).await;
+    let second = pair(app.refresh(&first.refresh).await).await;
+    let third = pair(app.refresh(&second.refresh).await).await;
+    assert_eq!(
+        app.refresh(&first.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.verify(&third.access).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "session revoked"
+    );
+}
+
+#[tokio::test]
+async fn refresh_lifetime_slides_but_the_absolute_cap_holds() {
+    let overrides = Figment::new()
+        .merge(Serialized::default("session.refresh_ttl_secs", 2))
+        .merge(Serialized::default("session.absolute_ttl_secs", 3));
+    let app = spawn_app_with(overrides).await;
+    let user = app.new_user().await;
+    let first = app.login(&user).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let response = app.refresh(&first.refresh).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["refresh_expires_in"].as_u64().unwrap() <= 2);
+    let second = Tokens::from_body(&body);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // 2.4 s in: past the first refresh lifetime, alive thanks to the slide.
+    let third = pair(app.refresh(&second.refresh).await).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // 3.4 s in: past the absolute cap.
+    assert_eq!(
+        app.refresh(&third.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.verify(&third.access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn an_unused_session_expires_after_the_refresh_lifetime() {
+    let overrides = Figment::new()
+        .merge(Serialized::default("session.refresh_ttl_secs", 1))
+        .merge(Serialized::default("session.absolute_ttl_secs", 60));
+    let app = spawn_app_with(overrides).await;
+    let user = app.new_user().await;
+    let tokens = app.login(&user).await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(
+        app.refresh(&tokens.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn logout_rejects_the_access_token_at_verify_at_once() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let tokens = app.login(&user).await;
+    assert_eq!(app.verify(&tokens.access).await.status(), StatusCode::OK);
+    let response = app
+        .post("/api/v1/auth/logout")
+        .bearer_auth(&tokens.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.verify(&tokens.access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.refresh(&tokens.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.audit_events(user.id, "logout").await.len(), 1);
+}
+
+#[tokio::test]
+async fn logout_with_the_refresh_token_ends_that_session_only() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let phone = app.login(&user).await;
+    let laptop = app.login(&user).await;
+    let response = app
+        .post_json(
+            "/api/v1/auth/logout",
+            json!({"refresh_token": phone.refresh}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.verify(&phone.access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.verify(&laptop.access).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn logout_answers_204_for_unknown_tokens() {
+    let app = spawn_app().await;
+    let response = app
+        .post_json(
+            "/api/v1/auth/logout",
+            json!({"refresh_token": "A".repeat(86)}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let response = app
+        .post("/api/v1/auth/logout")
+        .bearer_auth("not.a.jwt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let response = app.post("/api/v1/auth/logout").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn logout_all_ends_every_session_of_the_user_and_no_other() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let stranger = app.new_user().await;
+    let sessions = [
+        app.login(&user).await,
+        app.login(&user).await,
+        app.login(&user).await,
+    ];
+    let theirs = app.login(&stranger).await;
+    let response = app
+        .post("/api/v1/auth/logout-all")
+        .bearer_auth(&sessions[0].access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    for tokens in &sessions {
+        assert_eq!(
+            app.verify(&tokens.access).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            app.refresh(&tokens.refresh).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(app.verify(&theirs.access).await.status(), StatusCode::OK);
+    let response = app
+        .post("/api/v1/auth/logout-all")
+        .bearer_auth(&sessions[0].access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = app.post("/api/v1/auth/logout-all").send().await.unwrap();
+    assert_detail(response, StatusCode::UNAUTHORIZED, "Not authenticated").await;
+}
+
+#[tokio::test]
+async fn verify_passes_identity_headers_and_claims() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let tokens = app.login(&user).await;
+    let response = app.verify(&tokens.access).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    let claims: Value = response.json().await.unwrap();
+    assert_eq!(headers["x-user-id"], user.id.to_string().as_str());
+    assert_eq!(headers["x-user-role"], "REGULAR");
+    assert_eq!(headers["x-user-subscription"], "FREE");
+    assert_eq!(headers["x-session-id"], claims["sid"].as_str().unwrap());
+    assert_eq!(claims["iss"], "tessera");
+    assert_eq!(claims["aud"], "tessera");
+    assert_eq!(claims["type"], "access");
+    assert_eq!(claims["role"], "REGULAR");
+    assert_eq!(claims["subscription"], "FREE");
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+        900
+    );
+    assert!(claims["jti"].as_str().is_some());
+}
+
+#[tokio::test]
+async fn verify_rejects_missing_and_invalid_tokens_with_www_authenticate() {
+    let app = spawn_app().await;
+    let response = app.get("/api/v1/auth/verify").send().await.unwrap();
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    assert_detail(response, StatusCode::UNAUTHORIZED, "Not authenticated").await;
+    let response = app.verify("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.").await;
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    assert_detail(
+        response,
+        StatusCode::UNAUTHORIZED,
+        "Could not validate credentials",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn users_me_returns_the_caller() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let tokens = app.login(&user).await;
+    let response = app
+        .get("/api/v1/users/me")
+        .bearer_auth(&tokens.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let me: Value = response.json().await.unwrap();
+    assert_eq!(me["id"], user.id.to_string());
+    assert_eq!(me["username"], user.username);
+    assert!(me.get("password_hash").is_none());
+    let response = app.get("/api/v1/users/me").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn refresh_and_verify_never_touch_postgresql() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let tokens = app.login(&user).await;
+    // A second instance sharing Redis and keys, whose PostgreSQL is a closed port.
+    let no_database = spawn_app_with(Figment::new().merge(Serialized::default(
+        "database.url",
+        "postgres://postgres@127.0.0.1:1/none",
+    )))
+    .await;
+    let rotated = pair(no_database.refresh(&tokens.refresh).await).await;
+    assert_eq!(
+        no_database.verify(&rotated.access).await.status(),
+        StatusCode::OK
+    );
+    let response = no_database
+        .post("/api/v1/auth/logout")
+        .bearer_auth(&rotated.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.verify(&rotated.access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
