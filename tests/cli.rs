@@ -1,0 +1,172 @@
+//! The `tessera` command line: keys, migrations, serving, and failures that
+//! exit non-zero with one clear line.
+
+mod common;
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn tessera(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
+    command.args(args).stdin(Stdio::null());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("run tessera")
+}
+
+fn one_error_line(output: &Output) -> String {
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    stderr
+}
+
+#[test]
+fn keys_generate_adds_a_newer_signing_key() {
+    let dir = std::env::temp_dir().join(format!("tessera-cli-keys-{}", uuid::Uuid::new_v4()));
+    let dir_str = dir.to_str().unwrap();
+    let first = tessera(
+        &["keys", "generate"],
+        &[("TESSERA__JWT__KEYS_DIR", dir_str)],
+    );
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    std::thread::sleep(Duration::from_millis(5));
+    let second = tessera(
+        &["keys", "generate"],
+        &[("TESSERA__JWT__KEYS_DIR", dir_str)],
+    );
+    let kids: Vec<String> = [first, second]
+        .iter()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .collect();
+    assert!(kids[0] < kids[1], "{kids:?}");
+    let keys = tessera::tokens::KeySet::load(&dir).unwrap();
+    assert_eq!(keys.signing_kid(), kids[1]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_missing_config_file_is_one_clear_line() {
+    let output = tessera(&["--config", "/nonexistent/tessera.toml", "migrate"], &[]);
+    assert!(one_error_line(&output).contains("/nonexistent/tessera.toml"));
+    let output = tessera(&["migrate"], &[("TESSERA__SERVER__BIND", "not an address")]);
+    assert!(one_error_line(&output).contains("invalid configuration"));
+}
+
+#[test]
+fn migrate_applies_and_is_idempotent() {
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/tessera_test".into());
+    for _ in 0..2 {
+        let output = tessera(&["migrate"], &[("DATABASE_URL", &url)]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn migrate_against_an_unreachable_database_fails_fast() {
+    let start = Instant::now();
+    let output = tessera(
+        &["migrate"],
+        &[
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none"),
+            ("TESSERA__DATABASE__ACQUIRE_TIMEOUT_MS", "500"),
+        ],
+    );
+    assert!(one_error_line(&output).contains("cannot apply migrations"));
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn production_refuses_to_start_without_keys_or_rotation_secret() {
+    let empty = std::env::temp_dir().join(format!("tessera-cli-empty-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let output = tessera(
+        &["serve"],
+        &[
+            ("TESSERA__ENV", "production"),
+            ("TESSERA__JWT__KEYS_DIR", empty.to_str().unwrap()),
+        ],
+    );
+    assert!(one_error_line(&output).contains("rotation_secret"));
+    let output = tessera(
+        &["serve"],
+        &[
+            ("TESSERA__ENV", "production"),
+            ("TESSERA__JWT__KEYS_DIR", empty.to_str().unwrap()),
+            (
+                "TESSERA__SESSION__ROTATION_SECRET",
+                "a production rotation secret of 32+ bytes",
+            ),
+            ("TESSERA__SERVER__BIND", "127.0.0.1:0"),
+        ],
+    );
+    assert!(one_error_line(&output).contains("no signing keys"));
+}
+
+#[test]
+fn serve_honours_environment_overrides_and_stops_on_sigterm() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let keys = common::keys_dir();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("serve")
+        .env("TESSERA__SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("TESSERA__JWT__KEYS_DIR", keys)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut answered = false;
+    while Instant::now() < deadline {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            stream
+                .write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            let mut response = String::new();
+            stream.read_to_string(&mut response).unwrap();
+            answered =
+                response.starts_with("HTTP/1.1 200") && response.contains("\"status\":\"ok\"");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            child.kill().ok();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        answered,
+        "serve did not answer on the port from TESSERA__SERVER__BIND"
+    );
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "SIGTERM should end serve cleanly: {status:?}"
+    );
+}
