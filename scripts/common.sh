@@ -54,7 +54,7 @@ require_rust() {
     PATH="$cargo_bin:$PATH"; export PATH
   fi
   command -v cargo >/dev/null 2>&1 ||
-    die "cargo (the Rust toolchain) not found; install it with: curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y && . \"\$HOME/.cargo/env\""
+    die "cargo (the Rust toolchain) not found; install it with rustup (the official Rust installer), then open a new shell"
   command -v cc >/dev/null 2>&1 || apt_install "a C linker (cc, needed by rustc)" gcc libc6-dev
 }
 

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use sqlx::PgPool;
 
 pub use model::{Profile, Role, Subscription, User, UserPublic};
-pub use password::{HashError, PasswordHasher};
+pub use password::{hash_blocking as hash_password_blocking, HashError, PasswordHasher};
 
 use crate::validation::{Fields, ValidationErrors};
 

@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""Creates the users and tokens the load scenarios replay.
+
+usage: setup.py BASE_URL OUT_DIR USERS CHAINS
+
+Writes to OUT_DIR:
+  users.txt            "username password" per line (login scenario)
+  access.txt           live access tokens (verify scenario)
+  refresh_warm.txt     refresh tokens for the warm-up run of the refresh scenarios
+  refresh_run.txt      refresh tokens for the measured refresh run
+  refresh_oauth.txt    refresh tokens for the measured /oauth/token run
+Standard library only.
+"""
+import json
+import secrets
+import sys
+import urllib.request
+
+BASE, OUT, USERS, CHAINS = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+PASSWORD = "bench passphrase " + secrets.token_hex(4)
+
+
+def post(path, body):
+    request = urllib.request.Request(
+        BASE + path, data=json.dumps(body).encode(), headers={"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"null")
+
+
+def login(username):
+    return post("/api/v1/auth/login", {"username": username, "password": PASSWORD})
+
+
+users = []
+for i in range(USERS):
+    username = f"bench{secrets.token_hex(6)}"
+    post("/api/v1/auth/register", {"email": f"{username}@example.com", "username": username, "password": PASSWORD})
+    users.append(username)
+
+with open(f"{OUT}/users.txt", "w") as f:
+    for username in users:
+        f.write(f"{username} {PASSWORD}\n")
+
+files = {name: open(f"{OUT}/{name}.txt", "w") for name in ("access", "refresh_warm", "refresh_run", "refresh_oauth")}
+for i in range(CHAINS):
+    username = users[i % len(users)]
+    for name in ("refresh_warm", "refresh_run", "refresh_oauth"):
+        pair = login(username)
+        files[name].write(pair["refresh_token"] + "\n")
+        if name == "refresh_run":
+            files["access"].write(pair["access_token"] + "\n")
+for f in files.values():
+    f.close()

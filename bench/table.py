@@ -1,0 +1,39 @@
+#!/usr/bin/env python3
+"""Prints the bench results as a table and saves them as one JSON document.
+
+usage: table.py RESULTS.jsonl OUT.json
+"""
+import json
+import platform
+import subprocess
+import sys
+
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+by_name = {row["scenario"]: row for row in rows}
+argon2 = by_name.get("argon2id_raw", {}).get("rps")
+
+print(f"{'scenario':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>9}{'errors':>8}  note")
+for row in rows:
+    if "p50_ms" not in row:
+        continue
+    note = ""
+    if argon2 and row["scenario"] in ("login", "register"):
+        note = f"{100 * row['rps'] / argon2:.0f}% of raw argon2id"
+    print(f"{row['scenario']:<22}{row['rps']:>10.0f}{row['p50_ms']:>10.2f}{row['p99_ms']:>10.2f}"
+          f"{row['non_2xx']:>9}{row['socket_errors']:>8}  {note}")
+if argon2:
+    print(f"{'argon2id raw (1 core)':<22}{argon2:>10.1f}")
+for key, label in (("rss_idle_kib", "RSS idle"), ("rss_peak_kib", "RSS peak")):
+    if key in by_name:
+        print(f"{label:<22}{by_name[key]['value'] / 1024:>10.1f} MiB")
+if "redis_bytes_per_session" in by_name:
+    row = by_name["redis_bytes_per_session"]
+    print(f"{'Redis per session':<22}{row['value']:>10} bytes  ({row['sessions']} sessions)")
+
+cpu = ""
+try:
+    cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+except (OSError, StopIteration):
+    pass
+commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+json.dump({"commit": commit, "cpu": cpu, "kernel": platform.release(), "results": rows}, open(sys.argv[2], "w"), indent=2)

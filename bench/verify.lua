@@ -1,0 +1,11 @@
+-- GET /api/v1/auth/verify over a pool of live access tokens.
+local dir = os.getenv("BENCH_DIR")
+dofile(dir .. "/report.lua")
+dofile(dir .. "/tokens.lua")
+local tokens = read_lines(os.getenv("BENCH_DATA") .. "/access.txt")
+local next_token = 0
+
+function request()
+  next_token = next_token % #tokens + 1
+  return wrk.format("GET", "/api/v1/auth/verify", { ["Authorization"] = "Bearer " .. tokens[next_token] })
+end

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# scripts/bench.sh — `make bench`: the load harness in bench/.
+#
+# Starts a release build of tessera (rate limits off) and its own Redis, both
+# pinned to CPU 0 together with PostgreSQL's processes; wrk runs pinned to
+# CPU 1. Scenarios (32 connections, a warm-up, then BENCH_SECONDS measured):
+#   verify, refresh (real rotations), login (form), register, and — when the
+#   OAuth endpoints exist — oauth_token_refresh and oauth_introspect.
+# Also measures the raw argon2id rate on CPU 0 (the login/register ceiling),
+# tessera's RSS idle and at peak, and Redis memory per live session.
+# Prints a table; writes bench/results/<UTC time>.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/common.sh
+
+SECONDS_MEASURED=${BENCH_SECONDS:-10}
+SECONDS_WARM=${BENCH_WARMUP_SECONDS:-3}
+CONNECTIONS=${BENCH_CONNECTIONS:-32}
+CHAINS=${BENCH_CHAINS:-96}          # more refresh chains than connections
+USERS=${BENCH_USERS:-32}
+
+require_rust
+command -v wrk >/dev/null 2>&1 || apt_install "wrk (the load generator)" wrk
+command -v taskset >/dev/null 2>&1 || apt_install "taskset" util-linux
+command -v redis-server >/dev/null 2>&1 || apt_install "redis-server" redis-server
+command -v curl >/dev/null 2>&1 || apt_install "curl" curl
+[ "$(nproc)" -ge 2 ] || die "the bench pins server and load generator to different CPUs and needs 2; this machine has $(nproc)"
+
+export TESSERA_PROFILE=run TESSERA_DB_NAME=tessera_bench
+. scripts/services.sh || exit 1       # PostgreSQL (DATABASE_URL); Redis is our own, below
+
+log "building release binaries"
+cargo build --release --bin tessera --example argon2_rate >&2 || die "cargo build --release failed"
+bin=$(tessera_bin release)
+argon2_rate="$CARGO_TARGET_DIR/release/examples/argon2_rate"
+
+work=$(mktemp -d /tmp/tessera-bench.XXXXXX)
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+redis_port=$(free_port)
+port=$(free_port)
+tessera_pid=""
+pg_pids=$(pgrep -x postgres || true)
+
+cleanup() {
+  [ -n "$tessera_pid" ] && kill "$tessera_pid" 2>/dev/null && wait "$tessera_pid" 2>/dev/null
+  redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true
+  for pid in $pg_pids; do taskset -apc "0-$(($(nproc) - 1))" "$pid" >/dev/null 2>&1 || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+log "starting Redis on 127.0.0.1:$redis_port (CPU 0)"
+taskset -c 0 redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no \
+  --daemonize yes --pidfile "$work/redis.pid" --logfile "$work/redis.log" || die "redis-server did not start"
+for pid in $pg_pids; do taskset -apc 0 "$pid" >/dev/null 2>&1 || true; done
+
+cat >"$work/bench.toml" <<TOML
+[server]
+bind = "127.0.0.1:$port"
+[redis]
+url = "redis://127.0.0.1:$redis_port"
+[jwt]
+keys_dir = "$work/keys"
+[session]
+rotation_secret = "bench rotation secret $(head -c 16 /dev/urandom | base64)"
+[rate_limit]
+enabled = false
+[[gateway.clients]]
+id = "bench-gateway"
+secret = "bench-gateway-secret"
+TOML
+export TESSERA_CONFIG="$work/bench.toml"
+unset REDIS_URL
+"$bin" keys generate >/dev/null || die "tessera keys generate failed"
+"$bin" migrate >/dev/null || die "tessera migrate failed against $DATABASE_URL"
+
+log "starting tessera on 127.0.0.1:$port (CPU 0)"
+RUST_LOG=warn taskset -c 0 "$bin" serve >"$work/tessera.log" 2>&1 &
+tessera_pid=$!
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null || die "tessera did not become ready (log: $work/tessera.log)"
+
+results="$work/results.jsonl"
+rss_kib() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$tessera_pid/status"; }
+echo "{\"scenario\":\"rss_idle_kib\",\"value\":$(rss_kib VmRSS)}" >>"$results"
+
+log "argon2id raw rate on CPU 0 (5 s)"
+taskset -c 0 "$argon2_rate" 5 >>"$results"
+
+log "creating $USERS users and $CHAINS sessions per refresh scenario"
+python3 bench/setup.py "http://127.0.0.1:$port" "$work" "$USERS" "$CHAINS" || die "bench set-up failed"
+
+# wrk_once SCENARIO SECONDS SCRIPT [ENV=VALUE...]: one wrk run; prints its JSON line.
+wrk_once() {
+  local scenario=$1 seconds=$2 script=$3; shift 3
+  env "$@" BENCH_DIR="$PWD/bench" BENCH_DATA="$work" BENCH_SCENARIO="$scenario" \
+    taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${seconds}s" -s "bench/$script" "http://127.0.0.1:$port" | grep '^{'
+}
+
+# run SCENARIO SCRIPT [ENV=VALUE...]: a warm-up, then the measured run.
+run() {
+  local scenario=$1 script=$2; shift 2
+  log "scenario $scenario: ${SECONDS_WARM}s warm-up, ${SECONDS_MEASURED}s measured, $CONNECTIONS connections"
+  wrk_once "$scenario-warmup" "$SECONDS_WARM" "$script" "$@" >/dev/null
+  wrk_once "$scenario" "$SECONDS_MEASURED" "$script" "$@" >>"$results"
+}
+
+run verify verify.lua
+# Each refresh run consumes its own chains, so every measured request is a
+# real rotation of a token no earlier run has used.
+log "scenario refresh: ${SECONDS_WARM}s warm-up, ${SECONDS_MEASURED}s measured, $CONNECTIONS connections"
+wrk_once refresh-warmup "$SECONDS_WARM" refresh.lua BENCH_TOKENS=refresh_warm.txt >/dev/null
+wrk_once refresh "$SECONDS_MEASURED" refresh.lua BENCH_TOKENS=refresh_run.txt >>"$results"
+
+redis_keys_before=$(redis-cli -p "$redis_port" dbsize)
+redis_mem_before=$(redis-cli -p "$redis_port" info memory | awk -F: '/^used_memory:/ {print $2+0}')
+run login login.lua
+redis_keys_after=$(redis-cli -p "$redis_port" dbsize)
+redis_mem_after=$(redis-cli -p "$redis_port" info memory | awk -F: '/^used_memory:/ {print $2+0}')
+sessions=$((redis_keys_after - redis_keys_before))
+if [ "$sessions" -gt 0 ]; then
+  echo "{\"scenario\":\"redis_bytes_per_session\",\"value\":$(((redis_mem_after - redis_mem_before) / sessions)),\"sessions\":$sessions}" >>"$results"
+fi
+run register register.lua
+
+if curl -fsS "http://127.0.0.1:$port/.well-known/oauth-authorization-server" >/dev/null 2>&1; then
+  log "scenario oauth_token_refresh: ${SECONDS_MEASURED}s measured (the server is warm)"
+  wrk_once oauth_token_refresh "$SECONDS_MEASURED" refresh.lua BENCH_TOKENS=refresh_oauth.txt BENCH_PATH=/oauth/token >>"$results"
+  run oauth_introspect introspect.lua
+fi
+echo "{\"scenario\":\"rss_peak_kib\",\"value\":$(rss_kib VmHWM)}" >>"$results"
+
+mkdir -p bench/results
+out="bench/results/$(date -u +%Y%m%dT%H%M%SZ).json"
+python3 bench/table.py "$results" "$out"
+log "results written to $out"
