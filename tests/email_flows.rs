@@ -413,3 +413,23 @@ async fn without_smtp_configured_links_are_logged_and_requests_still_succeed() {
         StatusCode::ACCEPTED
     );
 }
+
+#[tokio::test]
+async fn starttls_mode_never_falls_back_to_plain_text() {
+    // The sink offers no STARTTLS: with smtp.tls = "starttls" nothing may be
+    // sent to it in the clear.
+    let sink = SmtpSink::start();
+    let app = spawn_app_with(
+        sink.overrides()
+            .merge(Serialized::default("smtp.tls", "starttls"))
+            .merge(Serialized::default("smtp.max_attempts", 1)),
+    )
+    .await;
+    let user = app.new_user().await;
+    assert_eq!(
+        app.forgot_password(&user.email).await.status(),
+        StatusCode::ACCEPTED
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(sink.mails_to(&user.email).is_empty());
+}

@@ -222,3 +222,94 @@ fn build_message(email: &Email, from: &Mailbox) -> anyhow::Result<Message> {
                 ),
         )?)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    use super::*;
+
+    const TOKEN: &str = "SECRET-TOKEN-123";
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn email() -> Email {
+        Email {
+            kind: EmailKind::PasswordReset,
+            to: "someone@example.com".into(),
+            username: "someone".into(),
+            link: SecretString::from(format!("http://x/auth/reset-password?token={TOKEN}")),
+            valid_for: Duration::from_secs(900),
+        }
+    }
+
+    /// Runs one delivery and returns what it logged.
+    async fn logs_of(delivery: Delivery) -> String {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        deliver(&delivery, email()).await;
+        let bytes = captured.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn failed_deliveries_are_logged_without_the_link() {
+        let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = SmtpConfig {
+            host: Some("127.0.0.1".into()),
+            port: closed_port,
+            tls: SmtpTls::None,
+            username: None,
+            password: None,
+            from: "tessera <no-reply@localhost>".into(),
+            timeout_ms: 1000,
+            max_attempts: 2,
+            retry_backoff_ms: 1,
+        };
+        let logs = logs_of(Delivery::Smtp {
+            transport: Box::new(transport(&config, "127.0.0.1").unwrap()),
+            from: config.from.parse().unwrap(),
+            max_attempts: 2,
+            backoff: Duration::from_millis(1),
+        })
+        .await;
+        assert!(logs.contains("retrying"), "{logs}");
+        assert!(logs.contains("giving up"), "{logs}");
+        assert!(!logs.contains(TOKEN), "{logs}");
+    }
+
+    #[tokio::test]
+    async fn without_smtp_only_development_logs_the_link() {
+        let production = logs_of(Delivery::Log { show_links: false }).await;
+        assert!(production.contains("email not sent"), "{production}");
+        assert!(!production.contains(TOKEN), "{production}");
+        let development = logs_of(Delivery::Log { show_links: true }).await;
+        assert!(development.contains(TOKEN), "{development}");
+    }
+
+    #[test]
+    fn the_link_never_shows_in_debug_output() {
+        assert!(!format!("{:?}", email()).contains(TOKEN));
+    }
+}
