@@ -95,6 +95,9 @@ pub struct SmtpConfig {
     pub username: Option<String>,
     pub password: Option<SecretString>,
     pub from: String,
+    pub timeout_ms: u64,
+    pub max_attempts: u32,
+    pub retry_backoff_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -109,6 +112,7 @@ pub enum SmtpTls {
 pub struct CaptchaConfig {
     pub verify_url: Option<String>,
     pub secret: Option<SecretString>,
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -4,10 +4,14 @@
 //! (register, login, refresh, logout) → `users` (PostgreSQL), `sessions`
 //! (Redis scripts) and `tokens` (JWT and keys).
 
+pub mod account;
 pub mod audit;
 pub mod auth;
+pub mod captcha;
 pub mod config;
 pub mod http;
+pub mod mail;
+pub mod one_time_tokens;
 pub mod redis_client;
 pub mod sessions;
 pub mod startup;

@@ -12,10 +12,14 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
+use crate::account::{Account, AccountSettings};
 use crate::audit::AuditLog;
 use crate::auth::Auth;
+use crate::captcha::CaptchaVerifier;
 use crate::config::Config;
 use crate::http::{self, AppState};
+use crate::mail::Mailer;
+use crate::one_time_tokens::OneTimeTokens;
 use crate::redis_client::RedisClient;
 use crate::sessions::{SessionSettings, SessionStore};
 use crate::tokens::{KeyError, KeySet, TokenIssuer};
@@ -67,6 +71,7 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     audit_writer: tokio::task::JoinHandle<()>,
+    mail_worker: tokio::task::JoinHandle<()>,
     shutdown_grace: Duration,
 }
 
@@ -92,16 +97,32 @@ impl Application {
             Duration::from_secs(config.jwt.access_ttl_secs),
         );
         let (audit, audit_writer) = AuditLog::start(pool.clone());
-        let auth = Auth::new(
+        let auth = Arc::new(Auth::new(
             pool.clone(),
-            hasher,
+            hasher.clone(),
             sessions,
             tokens,
-            audit,
+            audit.clone(),
             config.auth.require_email_verification,
+        ));
+        let (mailer, mail_worker) = Mailer::start(&config.smtp, !config.is_production())?;
+        let account = Account::new(
+            auth.clone(),
+            pool.clone(),
+            hasher,
+            audit,
+            OneTimeTokens::new(redis.clone()),
+            mailer,
+            CaptchaVerifier::from_config(&config.captcha)?,
+            AccountSettings {
+                frontend_url: config.auth.frontend_url.clone(),
+                activation_ttl: Duration::from_secs(config.auth.activation_token_ttl_secs),
+                reset_ttl: Duration::from_secs(config.auth.reset_token_ttl_secs),
+            },
         );
         let state = AppState {
-            auth: Arc::new(auth),
+            auth,
+            account: Arc::new(account),
             pool,
             redis,
             trusted_proxies: config.server.trusted_proxies.clone().into(),
@@ -114,6 +135,7 @@ impl Application {
             listener,
             router,
             audit_writer,
+            mail_worker,
             shutdown_grace: Duration::from_millis(config.server.shutdown_grace_ms),
         })
     }
@@ -124,7 +146,7 @@ impl Application {
 
     /// Serves until `shutdown` completes, then stops accepting, lets
     /// in-flight requests finish (up to the grace period) and flushes the
-    /// audit queue.
+    /// audit and mail queues.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -133,6 +155,7 @@ impl Application {
             listener,
             router,
             audit_writer,
+            mail_worker,
             shutdown_grace,
         } = self;
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
@@ -143,6 +166,12 @@ impl Application {
             .is_err()
         {
             tracing::warn!("audit queue not drained before the shutdown grace period ended");
+        }
+        if tokio::time::timeout(shutdown_grace, mail_worker)
+            .await
+            .is_err()
+        {
+            tracing::warn!("emails still queued when the shutdown grace period ended");
         }
         Ok(())
     }

@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 use super::error::{ApiError, Location};
 use super::extract::{Authenticated, Bearer, BodyFields, Client, QueryFields};
 use super::AppState;
+use crate::account::requests;
 use crate::auth::{parse_login, TokenPair};
 use crate::users::{rules, Registration};
 use crate::validation::{Fields, ValidationErrors};
@@ -24,6 +25,11 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(logout))
         .route("/logout-all", post(logout_all))
         .route("/verify", get(verify))
+        .route("/activate", post(activate))
+        .route("/activate/resend", post(resend_activation))
+        .route("/forgot-password", post(forgot_password))
+        .route("/reset-password", post(reset_password))
+        .route("/change-password", post(change_password))
 }
 
 #[derive(Serialize)]
@@ -53,7 +59,7 @@ async fn register(
     BodyFields(body): BodyFields,
 ) -> Result<Response, ApiError> {
     let registration = Registration::parse(&body)?;
-    let user = state.auth.register(registration, &client).await?;
+    let user = state.account.register(registration, &client).await?;
     Ok((StatusCode::CREATED, Json(user)).into_response())
 }
 
@@ -135,6 +141,79 @@ async fn logout_all(
 ) -> Result<StatusCode, ApiError> {
     state.auth.logout_all(&claims, &client).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn activate(
+    State(state): State<AppState>,
+    Client(client): Client,
+    BodyFields(body): BodyFields,
+) -> Result<Json<Value>, ApiError> {
+    let token = requests::token(&body)?;
+    state.account.activate(&token, &client).await?;
+    Ok(Json(
+        json!({ "message": "User account activated successfully." }),
+    ))
+}
+
+/// 202 whether or not the email names an account awaiting activation.
+async fn resend_activation(
+    State(state): State<AppState>,
+    Client(client): Client,
+    BodyFields(body): BodyFields,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let email = requests::email(&body)?;
+    state.account.resend_activation(&email, &client).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(
+            json!({ "message": "If the account exists and is not activated, an activation link has been sent." }),
+        ),
+    ))
+}
+
+/// 202 with the same body whether or not the email names an account.
+async fn forgot_password(
+    State(state): State<AppState>,
+    Client(client): Client,
+    BodyFields(body): BodyFields,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let email = requests::email(&body)?;
+    state.account.forgot_password(&email, &client).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "message": "If the email exists, a reset link has been sent." })),
+    ))
+}
+
+async fn reset_password(
+    State(state): State<AppState>,
+    Client(client): Client,
+    BodyFields(body): BodyFields,
+) -> Result<Json<Value>, ApiError> {
+    let (token, new_password) = requests::reset(&body)?;
+    state
+        .account
+        .reset_password(&token, new_password, &client)
+        .await?;
+    Ok(Json(
+        json!({ "message": "Password has been reset successfully" }),
+    ))
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Authenticated(claims): Authenticated,
+    BodyFields(body): BodyFields,
+) -> Result<Json<Value>, ApiError> {
+    let (current, new_password) = requests::password_change(&body)?;
+    state
+        .account
+        .change_password(&claims, current, new_password, &client)
+        .await?;
+    Ok(Json(
+        json!({ "message": "Password has been changed successfully" }),
+    ))
 }
 
 /// Forward-auth target: 200 with the identity in headers (for the gateway to

@@ -7,7 +7,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use crate::account::AccountError;
 use crate::auth::AuthError;
+use crate::captcha::CaptchaError;
 use crate::redis_client::RedisFailure;
 use crate::sessions::SessionError;
 use crate::validation::ValidationErrors;
@@ -23,6 +25,9 @@ pub enum Location {
 pub enum ApiError {
     #[error("not found")]
     NotFound,
+    /// A named resource that does not exist (the route does).
+    #[error("not found: {0}")]
+    NotFoundDetail(&'static str),
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("bad request: {0}")]
@@ -33,6 +38,12 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// A third party we depend on is down: 503 with `error_code`.
+    #[error("upstream unavailable: {0}")]
+    UpstreamUnavailable(&'static str, &'static str),
+    /// A third party we depend on answered too slowly: 504 with `error_code`.
+    #[error("upstream timed out: {0}")]
+    UpstreamTimeout(&'static str, &'static str),
     #[error("request body too large")]
     PayloadTooLarge,
     #[error("invalid request")]
@@ -51,12 +62,14 @@ pub enum ApiError {
 impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::NotFoundDetail(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::UpstreamUnavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::UpstreamTimeout(..) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Validation(..) | ApiError::Unprocessable(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
@@ -73,9 +86,14 @@ impl ApiError {
             ApiError::NotFound => json!({ "detail": "Not Found" }),
             ApiError::MethodNotAllowed => json!({ "detail": "Method Not Allowed" }),
             ApiError::BadRequest(detail)
+            | ApiError::NotFoundDetail(detail)
             | ApiError::Unauthorized(detail)
             | ApiError::Forbidden(detail)
             | ApiError::Conflict(detail) => json!({ "detail": detail }),
+            ApiError::UpstreamUnavailable(detail, code)
+            | ApiError::UpstreamTimeout(detail, code) => {
+                json!({ "detail": detail, "error_code": code })
+            }
             ApiError::PayloadTooLarge => {
                 json!({ "detail": "Request body too large (limit 64 KiB)" })
             }
@@ -107,7 +125,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
             ApiError::Internal(cause) => tracing::error!(%cause, "request failed"),
-            ApiError::DatabaseUnavailable | ApiError::RedisUnavailable => {
+            ApiError::DatabaseUnavailable
+            | ApiError::RedisUnavailable
+            | ApiError::UpstreamUnavailable(..)
+            | ApiError::UpstreamTimeout(..) => {
                 tracing::warn!(error = %self, "dependency down")
             }
             _ => {}
@@ -195,6 +216,51 @@ impl From<AuthError> for ApiError {
             AuthError::Sessions(e) => e.into(),
             AuthError::Hashing(e) => ApiError::Internal(e.to_string()),
             AuthError::Signing(e) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<CaptchaError> for ApiError {
+    fn from(e: CaptchaError) -> Self {
+        match e {
+            CaptchaError::Rejected => ApiError::BadRequest("Invalid CAPTCHA answer"),
+            CaptchaError::Unavailable(cause) => {
+                tracing::warn!(%cause, "CAPTCHA verifier unavailable");
+                ApiError::UpstreamUnavailable(
+                    "CAPTCHA verification is unavailable; try again shortly.",
+                    "CAPTCHA_UNAVAILABLE",
+                )
+            }
+            CaptchaError::TimedOut => ApiError::UpstreamTimeout(
+                "CAPTCHA verification timed out; try again shortly.",
+                "CAPTCHA_TIMEOUT",
+            ),
+        }
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::InvalidActivationToken => {
+                ApiError::BadRequest("Invalid or expired activation token.")
+            }
+            AccountError::AlreadyActive => ApiError::BadRequest("User account is already active."),
+            AccountError::InvalidResetToken => {
+                ApiError::BadRequest("Invalid or expired reset token")
+            }
+            AccountError::WrongCurrentPassword => {
+                ApiError::BadRequest("Incorrect current password")
+            }
+            AccountError::WrongPassword => ApiError::BadRequest("Incorrect password"),
+            AccountError::SessionNotFound => ApiError::NotFoundDetail("Session not found"),
+            AccountError::Captcha(e) => e.into(),
+            AccountError::Validation(e) => e.into(),
+            AccountError::Auth(e) => e.into(),
+            AccountError::Database(e) => e.into(),
+            AccountError::Redis(e) => e.into(),
+            AccountError::Sessions(e) => e.into(),
+            AccountError::Hashing(e) => ApiError::Internal(e.to_string()),
         }
     }
 }

@@ -24,12 +24,14 @@ use tower_http::trace::TraceLayer;
 pub use error::{ApiError, Location};
 pub use extract::client_ip;
 
+use crate::account::Account;
 use crate::auth::Auth;
 use crate::redis_client::RedisClient;
 
 #[derive(Clone)]
 pub struct AppState {
     pub auth: Arc<Auth>,
+    pub account: Arc<Account>,
     pub pool: PgPool,
     pub redis: Arc<RedisClient>,
     pub trusted_proxies: Arc<[IpNet]>,

@@ -1,16 +1,25 @@
-//! `/api/v1/users`.
+//! `/api/v1/users`: the caller's own account.
 
-use axum::extract::State;
-use axum::routing::get;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
 use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{json, Value};
 
 use super::error::ApiError;
-use super::extract::Authenticated;
+use super::extract::{Authenticated, BodyFields, Client};
 use super::AppState;
+use crate::account::{requests, OwnSession};
 use crate::users::UserPublic;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/me", get(me))
+    Router::new()
+        .route("/me", get(me).patch(update_me).delete(delete_me))
+        .route("/me/sessions", get(sessions))
+        .route("/me/sessions/{id}", delete(revoke_session))
+        .route("/me/balance", get(balance))
 }
 
 async fn me(
@@ -18,4 +27,79 @@ async fn me(
     Authenticated(claims): Authenticated,
 ) -> Result<Json<UserPublic>, ApiError> {
     Ok(Json(state.auth.current_user(&claims).await?))
+}
+
+async fn update_me(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Authenticated(claims): Authenticated,
+    BodyFields(body): BodyFields,
+) -> Result<Json<UserPublic>, ApiError> {
+    let changes = requests::profile(&body)?;
+    Ok(Json(
+        state
+            .account
+            .update_profile(&claims, changes, &client)
+            .await?,
+    ))
+}
+
+async fn delete_me(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Authenticated(claims): Authenticated,
+    BodyFields(body): BodyFields,
+) -> Result<StatusCode, ApiError> {
+    let password = requests::password(&body)?;
+    state.account.delete(&claims, password, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+struct SessionView {
+    id: String,
+    created_at: DateTime<Utc>,
+    last_used_at: DateTime<Utc>,
+    user_agent: String,
+    ip: String,
+    current: bool,
+}
+
+impl From<OwnSession> for SessionView {
+    fn from(own: OwnSession) -> Self {
+        Self {
+            id: own.session.id.to_string(),
+            created_at: own.session.created_at,
+            last_used_at: own.session.last_used_at,
+            user_agent: own.session.user_agent,
+            ip: own.session.ip,
+            current: own.current,
+        }
+    }
+}
+
+async fn sessions(
+    State(state): State<AppState>,
+    Authenticated(claims): Authenticated,
+) -> Result<Json<Vec<SessionView>>, ApiError> {
+    let sessions = state.account.sessions(&claims).await?;
+    Ok(Json(sessions.into_iter().map(SessionView::from).collect()))
+}
+
+async fn revoke_session(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Authenticated(claims): Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.account.revoke_session(&claims, &id, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn balance(
+    State(state): State<AppState>,
+    Authenticated(claims): Authenticated,
+) -> Result<Json<Value>, ApiError> {
+    let balance = state.account.balance(&claims).await?;
+    Ok(Json(json!({ "balance": balance })))
 }

@@ -12,6 +12,7 @@ mod refresh_token;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use chrono::{DateTime, Utc};
 use redis::Script;
 use uuid::Uuid;
 
@@ -61,6 +62,17 @@ pub struct Rotation {
     pub refresh: IssuedRefresh,
 }
 
+/// A live session as its owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSummary {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    /// The last login or refresh (access token checks do not write).
+    pub last_used_at: DateTime<Utc>,
+    pub user_agent: String,
+    pub ip: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
     pub refresh_ttl: Duration,
@@ -74,6 +86,7 @@ struct Scripts {
     rotate: Script,
     revoke: Script,
     revoke_all: Script,
+    list: Script,
 }
 
 pub struct SessionStore {
@@ -104,6 +117,7 @@ impl SessionStore {
             rotate: Script::new(include_str!("rotate.lua")),
             revoke: Script::new(include_str!("revoke.lua")),
             revoke_all: Script::new(include_str!("revoke_all.lua")),
+            list: Script::new(include_str!("list.lua")),
         };
         Self {
             redis,
@@ -239,6 +253,39 @@ impl SessionStore {
             .arg(keep.map(|sid| sid.to_string()).unwrap_or_default());
         let ended: u64 = self.redis.script(&invocation).await?;
         Ok(ended)
+    }
+
+    /// The user's live sessions, most recently used first (one script).
+    pub async fn list(&self, user_id: Uuid) -> Result<Vec<SessionSummary>, SessionError> {
+        let mut invocation = self.scripts.list.prepare_invoke();
+        invocation
+            .key(index_key(user_id))
+            .arg(format!("tessera:s:{{{user_id}}}:"))
+            .arg(now_ms());
+        let rows: Vec<Vec<String>> = self.redis.script(&invocation).await?;
+        let time = |ms: &str| {
+            ms.parse::<i64>()
+                .ok()
+                .and_then(DateTime::<Utc>::from_timestamp_millis)
+                .ok_or_else(|| SessionError::Protocol(format!("timestamp {ms}")))
+        };
+        let mut sessions = rows
+            .into_iter()
+            .map(|row| match row.as_slice() {
+                [id, created, used, user_agent, ip] => Ok(SessionSummary {
+                    id: id
+                        .parse()
+                        .map_err(|_| SessionError::Protocol(format!("session id {id}")))?,
+                    created_at: time(created)?,
+                    last_used_at: time(used)?,
+                    user_agent: user_agent.clone(),
+                    ip: ip.clone(),
+                }),
+                other => Err(SessionError::Protocol(format!("{other:?}"))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        sessions.sort_by_key(|s| std::cmp::Reverse(s.last_used_at));
+        Ok(sessions)
     }
 }
 

@@ -247,3 +247,128 @@ pub async fn assert_detail(response: Response, status: StatusCode, detail: &str)
     let body: Value = response.json().await.expect("error json");
     assert_eq!(body, json!({ "detail": detail }));
 }
+
+/// A real SMTP server (`tests/support/smtp_sink.py`) on a free port, writing
+/// what it receives into a temporary directory. Stopped when dropped.
+pub struct SmtpSink {
+    child: std::process::Child,
+    pub port: u16,
+    pub dir: PathBuf,
+}
+
+impl SmtpSink {
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts the sink with extra flags (`--fail-first N`,
+    /// `--greeting-delay-ms MS`).
+    pub fn start_with(flags: &[&str]) -> Self {
+        use std::io::BufRead;
+        let dir = std::env::temp_dir().join(format!("tessera-smtp-{}", Uuid::new_v4()));
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_sink.py");
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .arg(&dir)
+            .args(flags)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs the SMTP sink");
+        let stdout = child.stdout.take().expect("sink stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("sink announces its port");
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("SMTP sink did not start: {line:?}"));
+        Self { child, port, dir }
+    }
+
+    /// Config that sends this app's mail to the sink, retrying quickly.
+    pub fn overrides(&self) -> Figment {
+        Figment::new()
+            .merge(Serialized::default("smtp.host", "127.0.0.1"))
+            .merge(Serialized::default("smtp.port", self.port))
+            .merge(Serialized::default("smtp.tls", "none"))
+            .merge(Serialized::default("smtp.retry_backoff_ms", 200))
+            .merge(Serialized::default("smtp.timeout_ms", 5000))
+    }
+
+    /// Every message received so far for `to`, oldest first.
+    pub fn mails_to(&self, to: &str) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut numbered: Vec<(u64, String)> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let number = name.strip_suffix(".eml")?.parse().ok()?;
+                Some((number, std::fs::read_to_string(e.path()).ok()?))
+            })
+            .filter(|(_, mail)| mail.contains(&format!("X-Sink-Rcpt-To: <{to}>")))
+            .collect();
+        numbered.sort();
+        numbered.into_iter().map(|(_, mail)| mail).collect()
+    }
+
+    /// Waits (up to 15 s) until `count` messages for `to` have arrived.
+    pub async fn wait_for_mails(&self, to: &str, count: usize) -> Vec<String> {
+        for _ in 0..300 {
+            let mails = self.mails_to(to);
+            if mails.len() >= count {
+                return mails;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no {count} email(s) for {to} within 15 s");
+    }
+
+    /// Waits for the first message for `to`.
+    pub async fn wait_for_mail(&self, to: &str) -> String {
+        self.wait_for_mails(to, 1).await.remove(0)
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The token of the first `…/auth/<path>?token=…` link in an email.
+pub fn token_in(mail: &str, path: &str) -> String {
+    // Undo quoted-printable soft line breaks and `=` escapes, should the
+    // mailer have chosen that encoding.
+    let mail = mail.replace("=\r\n", "").replace("=3D", "=");
+    let marker = format!("/auth/{path}?token=");
+    let start = mail
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {marker} link in:\n{mail}"))
+        + marker.len();
+    mail[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
+
+impl TestApp {
+    pub fn patch(&self, path: &str) -> RequestBuilder {
+        self.client.patch(self.url(path))
+    }
+
+    pub fn delete(&self, path: &str) -> RequestBuilder {
+        self.client.delete(self.url(path))
+    }
+
+    /// Asks for a password reset link for `email`.
+    pub async fn forgot_password(&self, email: &str) -> Response {
+        self.post_json("/api/v1/auth/forgot-password", json!({ "email": email }))
+            .await
+    }
+}

@@ -1,0 +1,207 @@
+//! One-time tokens for email links (account activation, password reset),
+//! kept in Redis with a TTL.
+//!
+//! A token is base64url(user id ‖ 256-bit secret); the user id tells the
+//! store where to look, and only SHA-256 of the whole token is stored. Each
+//! user has one slot per purpose, `tessera:ot:{<user id>}:<purpose>`: issuing
+//! overwrites it (one `SET … PX`), so a new request invalidates the previous
+//! link, and consuming is one script (`consume.lua`), so a token works once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use redis::Script;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::redis_client::{RedisClient, RedisFailure};
+
+const SECRET_LEN: usize = 32;
+const TOKEN_LEN: usize = 16 + SECRET_LEN;
+const ENCODED_LEN: usize = 64; // base64url of 48 bytes, no padding
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Activation,
+    PasswordReset,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Activation => "activation",
+            Purpose::PasswordReset => "reset",
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct OneTimeToken {
+    bytes: [u8; TOKEN_LEN],
+}
+
+impl std::fmt::Debug for OneTimeToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OneTimeToken")
+            .field("user_id", &self.user_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl OneTimeToken {
+    fn generate(user_id: Uuid) -> Self {
+        let mut bytes = [0u8; TOKEN_LEN];
+        bytes[..16].copy_from_slice(user_id.as_bytes());
+        rand::rngs::OsRng.fill_bytes(&mut bytes[16..]);
+        Self { bytes }
+    }
+
+    /// Parses the wire form; anything malformed is `None`.
+    pub fn parse(encoded: &str) -> Option<Self> {
+        if encoded.len() != ENCODED_LEN {
+            return None;
+        }
+        let mut bytes = [0u8; TOKEN_LEN];
+        match URL_SAFE_NO_PAD.decode_slice(encoded, &mut bytes) {
+            Ok(TOKEN_LEN) => Some(Self { bytes }),
+            _ => None,
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.bytes)
+    }
+
+    pub fn user_id(&self) -> Uuid {
+        Uuid::from_slice(&self.bytes[..16]).unwrap_or_default()
+    }
+
+    fn hash(&self) -> [u8; 32] {
+        Sha256::digest(self.bytes).into()
+    }
+}
+
+/// What consuming a token found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consumed {
+    /// It was the user's newest token for the purpose; it works no more.
+    Now,
+    /// It was, and was consumed earlier (remembered uses only).
+    Before,
+    /// Unknown, expired, superseded by a newer one, or for another purpose.
+    Invalid,
+}
+
+pub struct OneTimeTokens {
+    redis: Arc<RedisClient>,
+    consume: Script,
+}
+
+fn slot_key(purpose: Purpose, user_id: Uuid) -> String {
+    format!("tessera:ot:{{{user_id}}}:{}", purpose.as_str())
+}
+
+impl OneTimeTokens {
+    pub fn new(redis: Arc<RedisClient>) -> Self {
+        Self {
+            redis,
+            consume: Script::new(include_str!("consume.lua")),
+        }
+    }
+
+    /// A new token for `user_id`, valid for `ttl`; the previous one for the
+    /// same purpose stops working.
+    pub async fn issue(
+        &self,
+        purpose: Purpose,
+        user_id: Uuid,
+        ttl: Duration,
+    ) -> Result<OneTimeToken, RedisFailure> {
+        let token = OneTimeToken::generate(user_id);
+        self.redis
+            .command::<()>(
+                redis::cmd("SET")
+                    .arg(slot_key(purpose, user_id))
+                    .arg(&token.hash()[..])
+                    .arg("PX")
+                    .arg(ttl.as_millis().max(1) as u64),
+            )
+            .await?;
+        Ok(token)
+    }
+
+    /// Whether `token` would be accepted now, without consuming it (so a
+    /// request that fails validation does not burn the link).
+    pub async fn is_valid(
+        &self,
+        purpose: Purpose,
+        token: &OneTimeToken,
+    ) -> Result<bool, RedisFailure> {
+        let stored: Option<Vec<u8>> = self
+            .redis
+            .command(redis::cmd("GET").arg(slot_key(purpose, token.user_id())))
+            .await?;
+        Ok(stored.as_deref() == Some(&token.hash()[..]))
+    }
+
+    /// Consumes `token` (see `consume.lua`). With `remember_use`, a second
+    /// use answers [`Consumed::Before`] until the slot would have expired.
+    pub async fn consume(
+        &self,
+        purpose: Purpose,
+        token: &OneTimeToken,
+        remember_use: bool,
+    ) -> Result<Consumed, RedisFailure> {
+        let mut invocation = self.consume.prepare_invoke();
+        invocation
+            .key(slot_key(purpose, token.user_id()))
+            .arg(&token.hash()[..])
+            .arg(if remember_use { "1" } else { "0" });
+        let outcome: i64 = self.redis.script(&invocation).await?;
+        Ok(match outcome {
+            1 => Consumed::Now,
+            2 => Consumed::Before,
+            _ => Consumed::Invalid,
+        })
+    }
+
+    /// Invalidates the user's outstanding token for `purpose`, if any.
+    pub async fn revoke(&self, purpose: Purpose, user_id: Uuid) -> Result<(), RedisFailure> {
+        self.redis
+            .command::<()>(redis::cmd("DEL").arg(slot_key(purpose, user_id)))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_carry_the_user() {
+        let user = Uuid::new_v4();
+        let token = OneTimeToken::generate(user);
+        let encoded = token.encode();
+        assert_eq!(encoded.len(), ENCODED_LEN);
+        let parsed = OneTimeToken::parse(&encoded).unwrap();
+        assert_eq!(parsed, token);
+        assert_eq!(parsed.user_id(), user);
+        assert!(!format!("{token:?}").contains(&encoded));
+        assert_ne!(OneTimeToken::generate(user), token);
+        assert!(OneTimeToken::parse("short").is_none());
+        assert!(OneTimeToken::parse(&"!".repeat(ENCODED_LEN)).is_none());
+    }
+
+    #[test]
+    fn purposes_use_separate_slots_under_the_user_tag() {
+        let user = Uuid::new_v4();
+        let tag = format!("{{{user}}}");
+        let activation = slot_key(Purpose::Activation, user);
+        let reset = slot_key(Purpose::PasswordReset, user);
+        assert_ne!(activation, reset);
+        assert!(activation.contains(&tag) && reset.contains(&tag));
+    }
+}
