@@ -4,6 +4,7 @@
 //! (register, login, refresh, logout) → `users` (PostgreSQL), `sessions`
 //! (Redis scripts) and `tokens` (JWT and keys).
 
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod config;

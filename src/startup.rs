@@ -12,6 +12,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
+use crate::admin::Admin;
 use crate::audit::AuditLog;
 use crate::auth::Auth;
 use crate::config::Config;
@@ -63,6 +64,16 @@ fn rotation_secret(config: &Config) -> Vec<u8> {
     }
 }
 
+/// Session store settings from the configuration.
+pub fn session_settings(config: &Config) -> SessionSettings {
+    SessionSettings {
+        refresh_ttl: Duration::from_secs(config.session.refresh_ttl_secs),
+        absolute_ttl: Duration::from_secs(config.session.absolute_ttl_secs),
+        reuse_grace: Duration::from_secs(config.session.reuse_grace_secs),
+        rotation_secret: rotation_secret(config),
+    }
+}
+
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
@@ -76,15 +87,8 @@ impl Application {
         let pool = database_pool(&config)?;
         let redis = Arc::new(RedisClient::new(&config.redis)?);
         let hasher = PasswordHasher::new(config.password_hashing.max_concurrency)?;
-        let sessions = SessionStore::new(
-            redis.clone(),
-            SessionSettings {
-                refresh_ttl: Duration::from_secs(config.session.refresh_ttl_secs),
-                absolute_ttl: Duration::from_secs(config.session.absolute_ttl_secs),
-                reuse_grace: Duration::from_secs(config.session.reuse_grace_secs),
-                rotation_secret: rotation_secret(&config),
-            },
-        );
+        let settings = session_settings(&config);
+        let sessions = SessionStore::new(redis.clone(), settings.clone());
         let tokens = TokenIssuer::new(
             keys,
             config.jwt.issuer.clone(),
@@ -92,6 +96,11 @@ impl Application {
             Duration::from_secs(config.jwt.access_ttl_secs),
         );
         let (audit, audit_writer) = AuditLog::start(pool.clone());
+        let admin = Admin::new(
+            pool.clone(),
+            SessionStore::new(redis.clone(), settings),
+            audit.clone(),
+        );
         let auth = Auth::new(
             pool.clone(),
             hasher,
@@ -102,6 +111,7 @@ impl Application {
         );
         let state = AppState {
             auth: Arc::new(auth),
+            admin: Arc::new(admin),
             pool,
             redis,
             trusted_proxies: config.server.trusted_proxies.clone().into(),

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use crate::admin::AdminError;
 use crate::auth::AuthError;
 use crate::redis_client::RedisFailure;
 use crate::sessions::SessionError;
@@ -23,6 +24,9 @@ pub enum Location {
 pub enum ApiError {
     #[error("not found")]
     NotFound,
+    /// A named resource that does not exist (`{"detail":"User not found"}`).
+    #[error("not found: {0}")]
+    NotFoundDetail(&'static str),
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("bad request: {0}")]
@@ -51,7 +55,7 @@ pub enum ApiError {
 impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::NotFoundDetail(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -73,6 +77,7 @@ impl ApiError {
             ApiError::NotFound => json!({ "detail": "Not Found" }),
             ApiError::MethodNotAllowed => json!({ "detail": "Method Not Allowed" }),
             ApiError::BadRequest(detail)
+            | ApiError::NotFoundDetail(detail)
             | ApiError::Unauthorized(detail)
             | ApiError::Forbidden(detail)
             | ApiError::Conflict(detail) => json!({ "detail": detail }),
@@ -195,6 +200,27 @@ impl From<AuthError> for ApiError {
             AuthError::Sessions(e) => e.into(),
             AuthError::Hashing(e) => ApiError::Internal(e.to_string()),
             AuthError::Signing(e) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::NotAuthenticated => {
+                ApiError::Unauthorized("Could not validate credentials")
+            }
+            AdminError::Forbidden => ApiError::Forbidden("Not enough permissions"),
+            AdminError::UserNotFound => ApiError::NotFoundDetail("User not found"),
+            AdminError::SelfAction(detail) => ApiError::Conflict(detail),
+            AdminError::InsufficientBalance => {
+                ApiError::Conflict("Insufficient balance: the balance cannot go below zero")
+            }
+            AdminError::BalanceOverflow => {
+                ApiError::Conflict("The balance would exceed its maximum")
+            }
+            AdminError::Database(e) => e.into(),
+            AdminError::Sessions(e) => e.into(),
         }
     }
 }

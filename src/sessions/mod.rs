@@ -74,6 +74,7 @@ struct Scripts {
     rotate: Script,
     revoke: Script,
     revoke_all: Script,
+    update_claims: Script,
 }
 
 pub struct SessionStore {
@@ -104,6 +105,7 @@ impl SessionStore {
             rotate: Script::new(include_str!("rotate.lua")),
             revoke: Script::new(include_str!("revoke.lua")),
             revoke_all: Script::new(include_str!("revoke_all.lua")),
+            update_claims: Script::new(include_str!("update_claims.lua")),
         };
         Self {
             redis,
@@ -239,6 +241,24 @@ impl SessionStore {
             .arg(keep.map(|sid| sid.to_string()).unwrap_or_default());
         let ended: u64 = self.redis.script(&invocation).await?;
         Ok(ended)
+    }
+
+    /// Sets the role and subscription every live session of a user carries
+    /// into the access tokens it mints; returns how many sessions changed.
+    pub async fn update_claims(
+        &self,
+        user_id: Uuid,
+        role: Role,
+        subscription: Subscription,
+    ) -> Result<u64, SessionError> {
+        let mut invocation = self.scripts.update_claims.prepare_invoke();
+        invocation
+            .key(index_key(user_id))
+            .arg(format!("tessera:s:{{{user_id}}}:"))
+            .arg(role.as_str())
+            .arg(subscription.as_str());
+        let updated: u64 = self.redis.script(&invocation).await?;
+        Ok(updated)
     }
 }
 
