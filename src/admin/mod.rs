@@ -362,9 +362,8 @@ impl Admin {
         actor: Actor,
         subject: Uuid,
         client: &ClientInfo,
-        details: Value,
+        mut details: Value,
     ) {
-        let mut details = details;
         if actor == Actor::Operator {
             details["via"] = json!("cli");
         }
@@ -533,7 +532,7 @@ impl Admin {
         delta: Decimal,
         client: &ClientInfo,
     ) -> Result<Balance, AdminError> {
-        let balance = repo::add_balance(&self.pool, target, delta)
+        let mut balance = repo::add_balance(&self.pool, target, delta)
             .await
             .map_err(|e| match e {
                 BalanceError::Insufficient => AdminError::InsufficientBalance,
@@ -541,7 +540,7 @@ impl Admin {
                 BalanceError::Database(e) => AdminError::Database(e),
             })?
             .ok_or(AdminError::UserNotFound)?;
-        let mut balance = balance;
+        // numeric(20, 2) already has two decimals; say so in the type too.
         balance.rescale(2);
         self.record(
             "balance_changed",
