@@ -287,6 +287,23 @@ async fn bad_listing_queries_are_422_naming_the_parameter() {
             .unwrap()
             .starts_with("Value error, "));
     }
+    let response = call(
+        &app,
+        Method::GET,
+        "/users?deleted=sometimes",
+        Some(&admin.access),
+        None,
+    )
+    .await;
+    let body = json_of(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(
+        body,
+        json!({"detail": [{
+            "loc": ["query", "deleted"],
+            "msg": "Value error, must be one of: exclude, include, only",
+            "type": "value_error",
+        }]})
+    );
     // Every bad parameter is reported at once.
     let response = call(
         &app,
@@ -1057,4 +1074,33 @@ async fn the_audit_listing_filters_by_user_kind_actor_and_time_and_paginates() {
         let body = json_of(response, StatusCode::UNPROCESSABLE_ENTITY).await;
         assert_eq!(body["detail"][0]["loc"], json!(["query", field]));
     }
+}
+
+#[tokio::test]
+async fn unknown_admin_routes_and_methods_keep_the_error_shape() {
+    let app = spawn_app().await;
+    let (_, admin) = app.new_user_with_role("ADMIN").await;
+    let response = call(
+        &app,
+        Method::GET,
+        &format!("/users/{}", Uuid::new_v4()),
+        Some(&admin.access),
+        None,
+    )
+    .await;
+    assert_detail(
+        response,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method Not Allowed",
+    )
+    .await;
+    let response = call(
+        &app,
+        Method::GET,
+        "/nothing-here",
+        Some(&admin.access),
+        None,
+    )
+    .await;
+    assert_detail(response, StatusCode::NOT_FOUND, "Not Found").await;
 }

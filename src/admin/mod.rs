@@ -165,7 +165,7 @@ impl UserQuery {
             "exclude" => Ok(Deleted::Exclude),
             "include" => Ok(Deleted::Include),
             "only" => Ok(Deleted::Only),
-            _ => Err("deleted must be one of: exclude, include, only".to_owned()),
+            _ => Err("must be one of: exclude, include, only".to_owned()),
         });
         let (limit, offset) = page(&mut fields);
         fields.finish()?;
@@ -230,7 +230,7 @@ impl UserChanges {
         let role = optional(&mut fields, "account_role", parse_role);
         let subscription = optional(&mut fields, "account_subscription", |s| {
             s.parse()
-                .map_err(|()| "account_subscription must be one of: FREE, PRO".to_owned())
+                .map_err(|()| "must be one of: FREE, PRO".to_owned())
         });
         let expires = optional(&mut fields, "subscription_expires_at", parse_datetime);
         fields.finish()?;
@@ -268,18 +268,18 @@ fn optional<T>(
 fn page(fields: &mut Fields<'_>) -> (i64, i64) {
     let limit = optional(fields, "limit", |s| match s.parse::<i64>() {
         Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        _ => Err(format!("limit must be an integer from 1 to {MAX_LIMIT}")),
+        _ => Err(format!("must be an integer from 1 to {MAX_LIMIT}")),
     });
     let offset = optional(fields, "offset", |s| match s.parse::<i64>() {
         Ok(n) if n >= 0 => Ok(n),
-        _ => Err("offset must be a non-negative integer".to_owned()),
+        _ => Err("must be a non-negative integer".to_owned()),
     });
     (limit.unwrap_or(DEFAULT_LIMIT), offset.unwrap_or(0))
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
     s.parse()
-        .map_err(|()| "account_role must be one of: ADMIN, MODERATOR, REGULAR".to_owned())
+        .map_err(|()| "must be one of: ADMIN, MODERATOR, REGULAR".to_owned())
 }
 
 fn parse_bool(s: &str) -> Result<bool, String> {
