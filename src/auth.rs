@@ -186,13 +186,46 @@ impl Auth {
     }
 
     async fn open_session(&self, user: &User, client: &ClientInfo) -> Result<TokenPair, AuthError> {
-        let claims = SessionClaims {
+        let mut claims = SessionClaims {
             user_id: user.id,
             username: user.username.clone(),
             role: user.account_role,
             subscription: user.account_subscription,
         };
         let refresh = self.sessions.create(&claims, client).await?;
+        // An administrator may have blocked, deleted or re-roled the user
+        // since the row was read: re-read it now the session exists (waiting
+        // for a change in progress), so the change either sees this session
+        // or is seen here.
+        match repo::login_gate(&self.pool, user.id).await? {
+            Some(gate) if !gate.is_blocked && !gate.is_deleted => {
+                if (gate.account_role, gate.account_subscription)
+                    != (claims.role, claims.subscription)
+                {
+                    claims.role = gate.account_role;
+                    claims.subscription = gate.account_subscription;
+                    self.sessions
+                        .update_claims(user.id, claims.role, claims.subscription)
+                        .await?;
+                }
+            }
+            gate => {
+                self.sessions.end(user.id, refresh.session_id).await?;
+                let blocked = gate.is_some_and(|g| g.is_blocked && !g.is_deleted);
+                self.audit.record(
+                    AuditEvent::new("login_failed", Some(user.id))
+                        .from_client(&client.ip, &client.user_agent)
+                        .with_details(
+                            json!({ "reason": if blocked { "blocked" } else { "deleted" } }),
+                        ),
+                );
+                return Err(if blocked {
+                    AuthError::Blocked
+                } else {
+                    AuthError::InvalidCredentials
+                });
+            }
+        }
         self.pair(
             &claims,
             refresh.session_id,

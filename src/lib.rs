@@ -5,6 +5,7 @@
 //! (Redis scripts) and `tokens` (JWT and keys).
 
 pub mod account;
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod captcha;

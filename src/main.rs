@@ -5,11 +5,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use tessera::admin::cli::{self as operator, UserSelector};
 use tessera::config::Config;
 use tessera::startup::{database_pool, Application};
 use tessera::telemetry;
 use tessera::tokens::KeySet;
+use tessera::users::Role;
+use uuid::Uuid;
 
 #[derive(Parser)]
 #[command(name = "tessera", version, about = "Authentication token service")]
@@ -31,6 +34,75 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Database maintenance.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an administrator. The password is read from standard input
+    /// (first line) when it is not a terminal, else prompted for.
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        username: String,
+    },
+    /// Set a user's role; their live sessions carry it from their next refresh.
+    SetRole {
+        #[command(flatten)]
+        user: UserArg,
+        /// ADMIN, MODERATOR or REGULAR.
+        #[arg(value_parser = parse_role)]
+        role: Role,
+    },
+}
+
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct UserArg {
+    #[arg(long)]
+    email: Option<String>,
+    #[arg(long)]
+    username: Option<String>,
+    #[arg(long)]
+    id: Option<Uuid>,
+}
+
+impl UserArg {
+    fn selector(self) -> anyhow::Result<UserSelector> {
+        match (self.email, self.username, self.id) {
+            (Some(email), _, _) => Ok(UserSelector::Email(email)),
+            (_, Some(username), _) => Ok(UserSelector::Username(username)),
+            (_, _, Some(id)) => Ok(UserSelector::Id(id)),
+            _ => anyhow::bail!("name the user with --email, --username or --id"),
+        }
+    }
+}
+
+fn parse_role(role: &str) -> Result<Role, String> {
+    role.to_ascii_uppercase()
+        .parse()
+        .map_err(|()| "expected ADMIN, MODERATOR or REGULAR".to_owned())
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Drop every table and apply the migrations again. Does nothing
+    /// without --yes.
+    Reset {
+        /// Confirm that all data may be destroyed.
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -80,6 +152,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let kid = KeySet::generate(&config.jwt.keys_dir)?;
             println!("{kid}");
+            Ok(())
+        }
+        Command::User {
+            command: UserCommand::CreateAdmin { email, username },
+        } => {
+            let password = operator::read_password()?;
+            let id = operator::create_admin(&config, &email, &username, password).await?;
+            println!("{id}");
+            Ok(())
+        }
+        Command::User {
+            command: UserCommand::SetRole { user, role },
+        } => {
+            let user = operator::set_role(&config, &user.selector()?, role).await?;
+            println!("{} {}", user.user.id, user.user.account_role.as_str());
+            Ok(())
+        }
+        Command::Db {
+            command: DbCommand::Reset { yes },
+        } => {
+            operator::reset_database(&config, yes).await?;
+            println!("database reset; migrations applied");
             Ok(())
         }
     }

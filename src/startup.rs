@@ -13,6 +13,7 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 
 use crate::account::{Account, AccountSettings};
+use crate::admin::Admin;
 use crate::audit::AuditLog;
 use crate::auth::Auth;
 use crate::captcha::CaptchaVerifier;
@@ -67,6 +68,16 @@ fn rotation_secret(config: &Config) -> Vec<u8> {
     }
 }
 
+/// Session store settings from the configuration.
+pub fn session_settings(config: &Config) -> SessionSettings {
+    SessionSettings {
+        refresh_ttl: Duration::from_secs(config.session.refresh_ttl_secs),
+        absolute_ttl: Duration::from_secs(config.session.absolute_ttl_secs),
+        reuse_grace: Duration::from_secs(config.session.reuse_grace_secs),
+        rotation_secret: rotation_secret(config),
+    }
+}
+
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
@@ -81,15 +92,8 @@ impl Application {
         let pool = database_pool(&config)?;
         let redis = Arc::new(RedisClient::new(&config.redis)?);
         let hasher = PasswordHasher::new(config.password_hashing.max_concurrency)?;
-        let sessions = SessionStore::new(
-            redis.clone(),
-            SessionSettings {
-                refresh_ttl: Duration::from_secs(config.session.refresh_ttl_secs),
-                absolute_ttl: Duration::from_secs(config.session.absolute_ttl_secs),
-                reuse_grace: Duration::from_secs(config.session.reuse_grace_secs),
-                rotation_secret: rotation_secret(&config),
-            },
-        );
+        let settings = session_settings(&config);
+        let sessions = SessionStore::new(redis.clone(), settings.clone());
         let tokens = TokenIssuer::new(
             keys,
             config.jwt.issuer.clone(),
@@ -97,6 +101,11 @@ impl Application {
             Duration::from_secs(config.jwt.access_ttl_secs),
         );
         let (audit, audit_writer) = AuditLog::start(pool.clone());
+        let admin = Admin::new(
+            pool.clone(),
+            SessionStore::new(redis.clone(), settings),
+            audit.clone(),
+        );
         let auth = Arc::new(Auth::new(
             pool.clone(),
             hasher.clone(),
@@ -123,6 +132,7 @@ impl Application {
         let state = AppState {
             auth,
             account: Arc::new(account),
+            admin: Arc::new(admin),
             pool,
             redis,
             trusted_proxies: config.server.trusted_proxies.clone().into(),

@@ -96,7 +96,9 @@ async fn an_unknown_user_costs_as_much_time_as_a_wrong_password() {
         let app = &app;
         async move {
             let start = std::time::Instant::now();
-            let response = app.login_json(json!({"email": email, "password": "not the password"})).await;
+            let response = app
+                .login_json(json!({"email": email, "password": "not the password"}))
+                .await;
             assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
             start.elapsed().as_secs_f64()
         }

@@ -8,6 +8,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use crate::account::AccountError;
+use crate::admin::AdminError;
 use crate::auth::AuthError;
 use crate::captcha::CaptchaError;
 use crate::redis_client::RedisFailure;
@@ -261,6 +262,27 @@ impl From<AccountError> for ApiError {
             AccountError::Redis(e) => e.into(),
             AccountError::Sessions(e) => e.into(),
             AccountError::Hashing(e) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::NotAuthenticated => {
+                ApiError::Unauthorized("Could not validate credentials")
+            }
+            AdminError::Forbidden => ApiError::Forbidden("Not enough permissions"),
+            AdminError::UserNotFound => ApiError::NotFoundDetail("User not found"),
+            AdminError::SelfAction(detail) => ApiError::Conflict(detail),
+            AdminError::InsufficientBalance => {
+                ApiError::Conflict("Insufficient balance: the balance cannot go below zero")
+            }
+            AdminError::BalanceOverflow => {
+                ApiError::Conflict("The balance would exceed its maximum")
+            }
+            AdminError::Database(e) => e.into(),
+            AdminError::Sessions(e) => e.into(),
         }
     }
 }

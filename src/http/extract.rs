@@ -5,11 +5,12 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use ipnet::IpNet;
 use serde_json::{json, Map, Value};
+use uuid::Uuid;
 
 use super::error::ApiError;
 use super::AppState;
@@ -192,6 +193,29 @@ impl FromRequestParts<AppState> for Authenticated {
         let token =
             bearer_token(&parts.headers).ok_or(ApiError::Unauthorized("Not authenticated"))?;
         Ok(Self(state.auth.authenticate(token).await?))
+    }
+}
+
+/// A route's one path parameter as a UUID; anything else is a 422 naming
+/// the parameter (axum's own rejection would be plain text).
+pub struct PathUuid(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathUuid {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(params) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound)?;
+        let (name, raw) = params.into_iter().next().ok_or(ApiError::NotFound)?;
+        raw.parse().map(Self).map_err(|_| {
+            ApiError::Unprocessable(json!([{
+                "loc": ["path", name],
+                "msg": "Input should be a valid UUID",
+                "type": "uuid_parsing",
+                "input": raw,
+            }]))
+        })
     }
 }
 

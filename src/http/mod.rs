@@ -1,10 +1,12 @@
 //! The HTTP layer: routers per area, extractors, and error mapping. Handlers
 //! parse, call one domain function, and shape the response.
 
+mod admin;
 mod auth;
 mod error;
 mod extract;
 mod meta;
+mod roles;
 mod users;
 
 use std::sync::Arc;
@@ -25,6 +27,7 @@ pub use error::{ApiError, Location};
 pub use extract::client_ip;
 
 use crate::account::Account;
+use crate::admin::Admin;
 use crate::auth::Auth;
 use crate::redis_client::RedisClient;
 
@@ -32,6 +35,7 @@ use crate::redis_client::RedisClient;
 pub struct AppState {
     pub auth: Arc<Auth>,
     pub account: Arc<Account>,
+    pub admin: Arc<Admin>,
     pub pool: PgPool,
     pub redis: Arc<RedisClient>,
     pub trusted_proxies: Arc<[IpNet]>,
@@ -44,6 +48,7 @@ pub fn router(state: AppState, cors_allowed_origins: &[String]) -> Router {
         .merge(meta::router())
         .nest("/api/v1/auth", auth::router())
         .nest("/api/v1/users", users::router())
+        .nest("/api/v1/admin", admin::router())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))

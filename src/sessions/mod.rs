@@ -87,6 +87,7 @@ struct Scripts {
     revoke: Script,
     revoke_all: Script,
     list: Script,
+    update_claims: Script,
 }
 
 pub struct SessionStore {
@@ -118,6 +119,7 @@ impl SessionStore {
             revoke: Script::new(include_str!("revoke.lua")),
             revoke_all: Script::new(include_str!("revoke_all.lua")),
             list: Script::new(include_str!("list.lua")),
+            update_claims: Script::new(include_str!("update_claims.lua")),
         };
         Self {
             redis,
@@ -286,6 +288,24 @@ impl SessionStore {
             .collect::<Result<Vec<_>, _>>()?;
         sessions.sort_by_key(|s| std::cmp::Reverse(s.last_used_at));
         Ok(sessions)
+    }
+
+    /// Sets the role and subscription every live session of a user carries
+    /// into the access tokens it mints; returns how many sessions changed.
+    pub async fn update_claims(
+        &self,
+        user_id: Uuid,
+        role: Role,
+        subscription: Subscription,
+    ) -> Result<u64, SessionError> {
+        let mut invocation = self.scripts.update_claims.prepare_invoke();
+        invocation
+            .key(index_key(user_id))
+            .arg(format!("tessera:s:{{{user_id}}}:"))
+            .arg(role.as_str())
+            .arg(subscription.as_str());
+        let updated: u64 = self.redis.script(&invocation).await?;
+        Ok(updated)
     }
 }
 

@@ -1,9 +1,11 @@
 //! SQL for the `users` table.
 
-use sqlx::PgPool;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::model::User;
+use super::model::{Role, Subscription, User};
 
 const USER_COLUMNS: &str =
     "id, email, username, password_hash, account_role, account_subscription, \
@@ -29,7 +31,7 @@ pub struct NewUser<'a> {
 
 /// Inserts a user. Uniqueness is the database's to decide, so two racing
 /// registrations of one email get one row and one `EmailTaken`.
-pub async fn insert(pool: &PgPool, user: NewUser<'_>) -> Result<User, InsertError> {
+pub async fn insert<'e>(db: impl PgExecutor<'e>, user: NewUser<'_>) -> Result<User, InsertError> {
     let sql = format!(
         "INSERT INTO users (email, username, password_hash, is_active) VALUES ($1, $2, $3, $4) RETURNING {USER_COLUMNS}"
     );
@@ -38,7 +40,7 @@ pub async fn insert(pool: &PgPool, user: NewUser<'_>) -> Result<User, InsertErro
         .bind(user.username)
         .bind(user.password_hash)
         .bind(user.is_active)
-        .fetch_one(pool)
+        .fetch_one(db)
         .await
         .map_err(
             |e| match e.as_database_error().and_then(|d| d.constraint()) {
@@ -187,4 +189,192 @@ pub async fn balance(
         .bind(id)
         .fetch_optional(pool)
         .await
+}
+
+/// Which users a listing shows, by soft-deletion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Deleted {
+    #[default]
+    Exclude,
+    Include,
+    Only,
+}
+
+/// Filters of the admin user listing; `None` means "any".
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// Matches emails containing it, case-insensitively.
+    pub email: Option<String>,
+    pub role: Option<Role>,
+    pub is_blocked: Option<bool>,
+    pub is_active: Option<bool>,
+    pub deleted: Deleted,
+}
+
+fn push_user_filter<'a>(query: &mut QueryBuilder<'a, Postgres>, filter: &'a UserFilter) {
+    query.push(" WHERE true");
+    if let Some(email) = &filter.email {
+        // strpos, not LIKE: the needle needs no escaping of % and _.
+        query
+            .push(" AND strpos(email, lower(")
+            .push_bind(email)
+            .push(")) > 0");
+    }
+    if let Some(role) = filter.role {
+        query.push(" AND account_role = ").push_bind(role);
+    }
+    if let Some(blocked) = filter.is_blocked {
+        query.push(" AND is_blocked = ").push_bind(blocked);
+    }
+    if let Some(active) = filter.is_active {
+        query.push(" AND is_active = ").push_bind(active);
+    }
+    query.push(match filter.deleted {
+        Deleted::Exclude => " AND deleted_at IS NULL",
+        Deleted::Include => "",
+        Deleted::Only => " AND deleted_at IS NOT NULL",
+    });
+}
+
+/// One page of the users matching `filter`, newest first, and how many match
+/// in all.
+pub async fn list(
+    pool: &PgPool,
+    filter: &UserFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<User>, i64), sqlx::Error> {
+    let mut count = QueryBuilder::new("SELECT count(*) FROM users");
+    push_user_filter(&mut count, filter);
+    let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
+    let mut page = QueryBuilder::new(format!("SELECT {USER_COLUMNS} FROM users"));
+    push_user_filter(&mut page, filter);
+    page.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+        .push_bind(limit)
+        .push(" OFFSET ")
+        .push_bind(offset);
+    let users = page.build_query_as::<User>().fetch_all(pool).await?;
+    Ok((users, total))
+}
+
+/// A user by id, deleted or not, locked until the transaction ends so that
+/// administrative changes to one user happen one at a time (and a login in
+/// flight waits for them: see [`login_gate`]).
+pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<User>, sqlx::Error> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1 FOR UPDATE");
+    sqlx::query_as::<_, User>(&sql)
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn set_blocked(
+    conn: &mut PgConnection,
+    id: Uuid,
+    blocked: bool,
+) -> Result<User, sqlx::Error> {
+    let sql = format!("UPDATE users SET is_blocked = $2 WHERE id = $1 RETURNING {USER_COLUMNS}");
+    sqlx::query_as::<_, User>(&sql)
+        .bind(id)
+        .bind(blocked)
+        .fetch_one(conn)
+        .await
+}
+
+/// Soft-deletes (`deleted`) or restores a user.
+pub async fn set_deleted(
+    conn: &mut PgConnection,
+    id: Uuid,
+    deleted: bool,
+) -> Result<User, sqlx::Error> {
+    let sql = format!(
+        "UPDATE users SET deleted_at = CASE WHEN $2 THEN coalesce(deleted_at, now()) END \
+         WHERE id = $1 RETURNING {USER_COLUMNS}"
+    );
+    sqlx::query_as::<_, User>(&sql)
+        .bind(id)
+        .bind(deleted)
+        .fetch_one(conn)
+        .await
+}
+
+pub async fn set_plan(
+    conn: &mut PgConnection,
+    id: Uuid,
+    role: Role,
+    subscription: Subscription,
+    subscription_expires_at: Option<DateTime<Utc>>,
+) -> Result<User, sqlx::Error> {
+    let sql = format!(
+        "UPDATE users SET account_role = $2, account_subscription = $3, subscription_expires_at = $4 \
+         WHERE id = $1 RETURNING {USER_COLUMNS}"
+    );
+    sqlx::query_as::<_, User>(&sql)
+        .bind(id)
+        .bind(role)
+        .bind(subscription)
+        .bind(subscription_expires_at)
+        .fetch_one(conn)
+        .await
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BalanceError {
+    #[error("the balance would go below zero")]
+    Insufficient,
+    #[error("the balance would exceed its maximum")]
+    Overflow,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Adds `delta` to a live user's balance in one statement, so concurrent
+/// changes never lose an update; the `users_balance_non_negative` check
+/// refuses a result below zero. `None` when there is no such user.
+pub async fn add_balance(
+    pool: &PgPool,
+    id: Uuid,
+    delta: Decimal,
+) -> Result<Option<Decimal>, BalanceError> {
+    sqlx::query_scalar(
+        "UPDATE users SET balance = balance + $2 WHERE id = $1 AND deleted_at IS NULL RETURNING balance",
+    )
+    .bind(id)
+    .bind(delta)
+    .fetch_optional(pool)
+    .await
+    .map_err(|e| {
+        let db = e.as_database_error();
+        if db.and_then(|d| d.constraint()) == Some("users_balance_non_negative") {
+            BalanceError::Insufficient
+        } else if db.and_then(|d| d.code()).as_deref() == Some("22003") {
+            BalanceError::Overflow
+        } else {
+            BalanceError::Database(e)
+        }
+    })
+}
+
+/// What a new session must agree with, read after the session exists.
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+pub struct LoginGate {
+    pub is_blocked: bool,
+    pub is_deleted: bool,
+    pub account_role: Role,
+    pub account_subscription: Subscription,
+}
+
+/// Reads a user's block/delete state and claims with `FOR KEY SHARE`, which
+/// waits for an administrative change holding the row ([`lock`]) to commit.
+/// Called once a login's session exists, it closes the race with a block:
+/// either the change (and its ending of sessions) comes after this read, or
+/// this read sees it.
+pub async fn login_gate(pool: &PgPool, id: Uuid) -> Result<Option<LoginGate>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT is_blocked, deleted_at IS NOT NULL AS is_deleted, account_role, account_subscription \
+         FROM users WHERE id = $1 FOR KEY SHARE",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
 }

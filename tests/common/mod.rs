@@ -357,7 +357,32 @@ pub fn token_in(mail: &str, path: &str) -> String {
         .collect()
 }
 
+/// The claims in a JWT's payload, read without verifying it (the test only
+/// looks at what the service put there).
+pub fn jwt_claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT has a payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url payload");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
 impl TestApp {
+    /// Registers a fresh user, gives it `role` ("ADMIN", "MODERATOR") in
+    /// PostgreSQL directly, and logs it in.
+    pub async fn new_user_with_role(&self, role: &str) -> (TestUser, Tokens) {
+        let user = self.new_user().await;
+        sqlx::query("UPDATE users SET account_role = $2::account_role WHERE id = $1")
+            .bind(user.id)
+            .bind(role)
+            .execute(&self.pool)
+            .await
+            .expect("set role");
+        let tokens = self.login(&user).await;
+        (user, tokens)
+    }
+
     pub fn patch(&self, path: &str) -> RequestBuilder {
         self.client.patch(self.url(path))
     }

@@ -1,0 +1,632 @@
+//! Administration: the user listing, blocking, soft deletion, roles and
+//! subscriptions, balances, and the audit listing. Knows nothing of HTTP;
+//! the command line (`cli`) drives the same operations as the operator.
+//!
+//! Every change to one user runs in a transaction holding that user's row
+//! lock, and does its Redis work (ending sessions, updating their claims)
+//! before the commit: if Redis cannot be reached the change is rolled back,
+//! so PostgreSQL never says "blocked" while the sessions live on. A login in
+//! flight re-reads the row after creating its session and waits for that
+//! lock (`users::repo::login_gate`), so it cannot slip a session past a block.
+
+pub mod cli;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::audit::{self, AuditEvent, AuditFilter, AuditLog, AuditRecord};
+use crate::sessions::{ClientInfo, SessionError, SessionStore};
+use crate::users::repo::{self, BalanceError, Deleted, UserFilter};
+use crate::users::{Role, Subscription, User, UserPublic};
+use crate::validation::{Fields, ValidationErrors};
+
+/// Page sizes of the listings.
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 200;
+/// The largest balance change: `users.balance` is `numeric(20, 2)`.
+const MAX_DELTA_DIGITS: usize = 18;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("the caller is not a live, unblocked user")]
+    NotAuthenticated,
+    #[error("not enough permissions")]
+    Forbidden,
+    #[error("user not found")]
+    UserNotFound,
+    /// An administrator tried to lock themselves out.
+    #[error("{0}")]
+    SelfAction(&'static str),
+    #[error("the balance would go below zero")]
+    InsufficientBalance,
+    #[error("the balance would exceed its maximum")]
+    BalanceOverflow,
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("session store: {0}")]
+    Sessions(#[from] SessionError),
+}
+
+/// Who performs an administrative action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    /// A signed-in user, with the role PostgreSQL holds for them now (not the
+    /// one in their access token, which may predate a demotion).
+    User { id: Uuid, role: Role },
+    /// Whoever runs the command line on the server: may do anything.
+    Operator,
+}
+
+impl Actor {
+    fn id(self) -> Option<Uuid> {
+        match self {
+            Actor::User { id, .. } => Some(id),
+            Actor::Operator => None,
+        }
+    }
+
+    pub fn is_admin(self) -> bool {
+        matches!(
+            self,
+            Actor::Operator
+                | Actor::User {
+                    role: Role::Admin,
+                    ..
+                }
+        )
+    }
+
+    /// Admins and moderators.
+    pub fn is_staff(self) -> bool {
+        self.is_admin()
+            || matches!(
+                self,
+                Actor::User {
+                    role: Role::Moderator,
+                    ..
+                }
+            )
+    }
+
+    fn is(self, user_id: Uuid) -> bool {
+        self.id() == Some(user_id)
+    }
+
+    /// Moderators act on regular users only.
+    fn may_moderate(self, target: &User) -> Result<(), AdminError> {
+        if self.is_admin() || (self.is_staff() && target.account_role == Role::Regular) {
+            Ok(())
+        } else {
+            Err(AdminError::Forbidden)
+        }
+    }
+}
+
+/// A user as administrators see it: the public shape plus when it was
+/// soft-deleted, since the listing can include deleted users.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdminUser {
+    #[serde(flatten)]
+    pub user: UserPublic,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl From<User> for AdminUser {
+    fn from(user: User) -> Self {
+        let deleted_at = user.deleted_at;
+        Self {
+            user: user.into(),
+            deleted_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct UserPage {
+    pub items: Vec<AdminUser>,
+    pub total: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuditPage {
+    pub items: Vec<AuditRecord>,
+    /// The offset of the next page, `null` on the last one. (No total: a
+    /// count over millions of events would cost more than the page.)
+    pub next_offset: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Balance {
+    /// A decimal string with two decimals.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub balance: Decimal,
+}
+
+/// `GET /admin/users` query.
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery {
+    pub filter: UserFilter,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl UserQuery {
+    pub fn parse(query: &Map<String, Value>) -> Result<Self, ValidationErrors> {
+        let mut fields = Fields::new(query);
+        let email = fields.optional_string("email").map(str::to_owned);
+        let role = optional(&mut fields, "role", parse_role);
+        let is_blocked = optional(&mut fields, "is_blocked", parse_bool);
+        let is_active = optional(&mut fields, "is_active", parse_bool);
+        let deleted = optional(&mut fields, "deleted", |s| match s {
+            "exclude" => Ok(Deleted::Exclude),
+            "include" => Ok(Deleted::Include),
+            "only" => Ok(Deleted::Only),
+            _ => Err("must be one of: exclude, include, only".to_owned()),
+        });
+        let (limit, offset) = page(&mut fields);
+        fields.finish()?;
+        Ok(Self {
+            filter: UserFilter {
+                email,
+                role,
+                is_blocked,
+                is_active,
+                deleted: deleted.unwrap_or_default(),
+            },
+            limit,
+            offset,
+        })
+    }
+}
+
+/// `GET /admin/audit` query.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub filter: AuditFilter,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl AuditQuery {
+    pub fn parse(query: &Map<String, Value>) -> Result<Self, ValidationErrors> {
+        let mut fields = Fields::new(query);
+        let subject_id = optional(&mut fields, "user_id", parse_uuid);
+        let actor_id = optional(&mut fields, "actor_id", parse_uuid);
+        let kind = fields.optional_string("kind").map(str::to_owned);
+        let since = optional(&mut fields, "since", parse_datetime);
+        let until = optional(&mut fields, "until", parse_datetime);
+        let (limit, offset) = page(&mut fields);
+        fields.finish()?;
+        Ok(Self {
+            filter: AuditFilter {
+                subject_id,
+                actor_id,
+                kind,
+                since,
+                until,
+            },
+            limit,
+            offset,
+        })
+    }
+}
+
+/// `PATCH /admin/users/{id}` body: each field optional;
+/// `subscription_expires_at: null` clears the expiry.
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    pub role: Option<Role>,
+    pub subscription: Option<Subscription>,
+    pub subscription_expires_at: Option<Option<DateTime<Utc>>>,
+}
+
+impl UserChanges {
+    pub fn parse(body: &Map<String, Value>) -> Result<Self, ValidationErrors> {
+        let mut fields = Fields::new(body);
+        let role = optional(&mut fields, "account_role", parse_role);
+        let subscription = optional(&mut fields, "account_subscription", |s| {
+            s.parse()
+                .map_err(|()| "must be one of: FREE, PRO".to_owned())
+        });
+        let expires = optional(&mut fields, "subscription_expires_at", parse_datetime);
+        fields.finish()?;
+        let clears_expiry = matches!(body.get("subscription_expires_at"), Some(Value::Null));
+        Ok(Self {
+            role,
+            subscription,
+            subscription_expires_at: if clears_expiry {
+                Some(None)
+            } else {
+                expires.map(Some)
+            },
+        })
+    }
+}
+
+/// `POST /admin/users/{id}/balance` body: `{"delta": "-5.00"}`.
+pub fn parse_delta(body: &Map<String, Value>) -> Result<Decimal, ValidationErrors> {
+    let mut fields = Fields::new(body);
+    let delta = fields.string("delta");
+    let delta = fields.check("delta", delta, parse_amount);
+    fields.finish()?;
+    delta.ok_or_else(ValidationErrors::default)
+}
+
+fn optional<T>(
+    fields: &mut Fields<'_>,
+    name: &str,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Option<T> {
+    let value = fields.optional_string(name);
+    fields.check(name, value, parse)
+}
+
+fn page(fields: &mut Fields<'_>) -> (i64, i64) {
+    let limit = optional(fields, "limit", |s| match s.parse::<i64>() {
+        Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        _ => Err(format!("must be an integer from 1 to {MAX_LIMIT}")),
+    });
+    let offset = optional(fields, "offset", |s| match s.parse::<i64>() {
+        Ok(n) if n >= 0 => Ok(n),
+        _ => Err("must be a non-negative integer".to_owned()),
+    });
+    (limit.unwrap_or(DEFAULT_LIMIT), offset.unwrap_or(0))
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
+        .map_err(|()| "must be one of: ADMIN, MODERATOR, REGULAR".to_owned())
+}
+
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err("must be true or false".to_owned()),
+    }
+}
+
+fn parse_uuid(s: &str) -> Result<Uuid, String> {
+    s.parse().map_err(|_| "must be a valid UUID".to_owned())
+}
+
+/// RFC 3339; a date-time without an offset is taken as UTC.
+fn parse_datetime(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc()))
+        .map_err(|_| "must be an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z".to_owned())
+}
+
+/// A signed decimal string with at most two decimals (`"-5.00"`, `"3"`,
+/// `"+0.5"`); never a float, so no amount is ever rounded on the way in.
+fn parse_amount(s: &str) -> Result<Decimal, String> {
+    let invalid =
+        || "must be a decimal string with at most two decimals, e.g. \"-5.00\"".to_owned();
+    let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty()
+        || !digits(whole)
+        || !digits(fraction)
+        || fraction.len() > 2
+        || (unsigned.contains('.') && fraction.is_empty())
+    {
+        return Err(invalid());
+    }
+    if whole.trim_start_matches('0').len() > MAX_DELTA_DIGITS {
+        return Err(format!(
+            "must be less than 10^{MAX_DELTA_DIGITS} in absolute value"
+        ));
+    }
+    let amount: Decimal = s.trim_start_matches('+').parse().map_err(|_| invalid())?;
+    if amount.is_zero() {
+        return Err("must not be zero".to_owned());
+    }
+    Ok(amount)
+}
+
+pub struct Admin {
+    pool: PgPool,
+    sessions: SessionStore,
+    audit: AuditLog,
+}
+
+impl Admin {
+    pub fn new(pool: PgPool, sessions: SessionStore, audit: AuditLog) -> Self {
+        Self {
+            pool,
+            sessions,
+            audit,
+        }
+    }
+
+    /// The caller as an [`Actor`], with the role PostgreSQL holds now.
+    pub async fn actor(&self, user_id: Uuid) -> Result<Actor, AdminError> {
+        match repo::find_by_id(&self.pool, user_id).await? {
+            Some(user) if !user.is_blocked && user.is_active => Ok(Actor::User {
+                id: user.id,
+                role: user.account_role,
+            }),
+            _ => Err(AdminError::NotAuthenticated),
+        }
+    }
+
+    fn record(
+        &self,
+        kind: &'static str,
+        actor: Actor,
+        subject: Uuid,
+        client: &ClientInfo,
+        mut details: Value,
+    ) {
+        if actor == Actor::Operator {
+            details["via"] = json!("cli");
+        }
+        self.audit.record(
+            AuditEvent::new(kind, Some(subject))
+                .by(actor.id())
+                .from_client(&client.ip, &client.user_agent)
+                .with_details(details),
+        );
+    }
+
+    pub async fn list_users(&self, query: &UserQuery) -> Result<UserPage, AdminError> {
+        let (users, total) =
+            repo::list(&self.pool, &query.filter, query.limit, query.offset).await?;
+        Ok(UserPage {
+            items: users.into_iter().map(AdminUser::from).collect(),
+            total,
+        })
+    }
+
+    /// Blocks or unblocks a live user. Blocking ends every session of the
+    /// user in one Redis script, so every access token fails at once.
+    pub async fn set_blocked(
+        &self,
+        actor: Actor,
+        target: Uuid,
+        blocked: bool,
+        client: &ClientInfo,
+    ) -> Result<AdminUser, AdminError> {
+        let mut tx = self.pool.begin().await?;
+        let user = repo::lock(&mut tx, target)
+            .await?
+            .filter(|u| u.deleted_at.is_none())
+            .ok_or(AdminError::UserNotFound)?;
+        actor.may_moderate(&user)?;
+        if blocked && actor.is(target) {
+            return Err(AdminError::SelfAction("Admins cannot block themselves"));
+        }
+        let was_blocked = user.is_blocked;
+        let user = repo::set_blocked(&mut tx, target, blocked).await?;
+        let ended = if blocked {
+            self.sessions.end_all(target, None).await?
+        } else {
+            0
+        };
+        tx.commit().await?;
+        if was_blocked != blocked {
+            let (kind, details) = if blocked {
+                ("user_blocked", json!({ "sessions_ended": ended }))
+            } else {
+                ("user_unblocked", json!({}))
+            };
+            self.record(kind, actor, target, client, details);
+        }
+        Ok(user.into())
+    }
+
+    /// Soft-deletes a live user and ends every session of theirs.
+    pub async fn delete(
+        &self,
+        actor: Actor,
+        target: Uuid,
+        client: &ClientInfo,
+    ) -> Result<(), AdminError> {
+        let mut tx = self.pool.begin().await?;
+        repo::lock(&mut tx, target)
+            .await?
+            .filter(|u| u.deleted_at.is_none())
+            .ok_or(AdminError::UserNotFound)?;
+        if actor.is(target) {
+            return Err(AdminError::SelfAction("Admins cannot delete themselves"));
+        }
+        repo::set_deleted(&mut tx, target, true).await?;
+        let ended = self.sessions.end_all(target, None).await?;
+        tx.commit().await?;
+        self.record(
+            "user_deleted",
+            actor,
+            target,
+            client,
+            json!({ "sessions_ended": ended }),
+        );
+        Ok(())
+    }
+
+    /// Undoes a soft delete; restoring a live user changes nothing.
+    pub async fn restore(
+        &self,
+        actor: Actor,
+        target: Uuid,
+        client: &ClientInfo,
+    ) -> Result<AdminUser, AdminError> {
+        let mut tx = self.pool.begin().await?;
+        let user = repo::lock(&mut tx, target)
+            .await?
+            .ok_or(AdminError::UserNotFound)?;
+        if user.deleted_at.is_none() {
+            return Ok(user.into());
+        }
+        let user = repo::set_deleted(&mut tx, target, false).await?;
+        tx.commit().await?;
+        self.record("user_restored", actor, target, client, json!({}));
+        Ok(user.into())
+    }
+
+    /// Changes a live user's role and/or subscription. The claims kept in
+    /// the user's sessions change with them, so the next refresh mints
+    /// tokens carrying the new ones (refresh never reads PostgreSQL).
+    pub async fn update(
+        &self,
+        actor: Actor,
+        target: Uuid,
+        changes: &UserChanges,
+        client: &ClientInfo,
+    ) -> Result<AdminUser, AdminError> {
+        let mut tx = self.pool.begin().await?;
+        let before = repo::lock(&mut tx, target)
+            .await?
+            .filter(|u| u.deleted_at.is_none())
+            .ok_or(AdminError::UserNotFound)?;
+        let role = changes.role.unwrap_or(before.account_role);
+        let subscription = changes.subscription.unwrap_or(before.account_subscription);
+        let expires_at = changes
+            .subscription_expires_at
+            .unwrap_or(before.subscription_expires_at);
+        if actor.is(target) && role != Role::Admin {
+            return Err(AdminError::SelfAction(
+                "Admins cannot change their own role",
+            ));
+        }
+        let role_changed = role != before.account_role;
+        let subscription_changed = subscription != before.account_subscription
+            || expires_at != before.subscription_expires_at;
+        if !role_changed && !subscription_changed {
+            return Ok(before.into());
+        }
+        let user = repo::set_plan(&mut tx, target, role, subscription, expires_at).await?;
+        if role != before.account_role || subscription != before.account_subscription {
+            self.sessions
+                .update_claims(target, role, subscription)
+                .await?;
+        }
+        tx.commit().await?;
+        if role_changed {
+            let details = json!({ "from": before.account_role, "to": role });
+            self.record("role_changed", actor, target, client, details);
+        }
+        if subscription_changed {
+            let details = json!({
+                "from": before.account_subscription,
+                "to": subscription,
+                "expires_at_from": before.subscription_expires_at,
+                "expires_at_to": expires_at,
+            });
+            self.record("subscription_changed", actor, target, client, details);
+        }
+        Ok(user.into())
+    }
+
+    /// Adds `delta` (negative to take) to a live user's balance atomically;
+    /// refuses to go below zero.
+    pub async fn adjust_balance(
+        &self,
+        actor: Actor,
+        target: Uuid,
+        delta: Decimal,
+        client: &ClientInfo,
+    ) -> Result<Balance, AdminError> {
+        let mut balance = repo::add_balance(&self.pool, target, delta)
+            .await
+            .map_err(|e| match e {
+                BalanceError::Insufficient => AdminError::InsufficientBalance,
+                BalanceError::Overflow => AdminError::BalanceOverflow,
+                BalanceError::Database(e) => AdminError::Database(e),
+            })?
+            .ok_or(AdminError::UserNotFound)?;
+        // numeric(20, 2) already has two decimals; say so in the type too.
+        balance.rescale(2);
+        self.record(
+            "balance_changed",
+            actor,
+            target,
+            client,
+            json!({ "delta": delta.to_string(), "balance": balance.to_string() }),
+        );
+        Ok(Balance { balance })
+    }
+
+    pub async fn audit(&self, query: &AuditQuery) -> Result<AuditPage, AdminError> {
+        let mut items =
+            audit::list(&self.pool, &query.filter, query.limit + 1, query.offset).await?;
+        let next_offset = (items.len() as i64 > query.limit).then(|| query.offset + query.limit);
+        items.truncate(query.limit as usize);
+        Ok(AuditPage { items, next_offset })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_are_strict_decimal_strings() {
+        for good in ["1", "1.5", "-5.00", "+0.01", "000012.30"] {
+            assert!(parse_amount(good).is_ok(), "{good}");
+        }
+        assert_eq!(parse_amount("-5.00").unwrap().to_string(), "-5.00");
+        for bad in [
+            "", "-", "1.", ".5", "1.234", "1e3", " 1", "1 ", "0x10", "NaN", "0", "-0.00", "1,00",
+            "--1",
+        ] {
+            assert!(parse_amount(bad).is_err(), "{bad}");
+        }
+        assert!(parse_amount(&"9".repeat(18)).is_ok());
+        assert!(parse_amount(&"9".repeat(19)).is_err());
+    }
+
+    #[test]
+    fn moderators_act_on_regular_users_only() {
+        let user = |role| User {
+            id: Uuid::new_v4(),
+            email: "a@example.com".into(),
+            username: "someone".into(),
+            password_hash: String::new(),
+            account_role: role,
+            account_subscription: Subscription::Free,
+            subscription_expires_at: None,
+            is_active: true,
+            is_blocked: false,
+            created_at: Utc::now(),
+            deleted_at: None,
+            first_name: None,
+            last_name: None,
+            avatar_url: None,
+            gender: None,
+            date_of_birth: None,
+            info: None,
+        };
+        let moderator = Actor::User {
+            id: Uuid::new_v4(),
+            role: Role::Moderator,
+        };
+        let admin = Actor::User {
+            id: Uuid::new_v4(),
+            role: Role::Admin,
+        };
+        assert!(moderator.may_moderate(&user(Role::Regular)).is_ok());
+        assert!(moderator.may_moderate(&user(Role::Moderator)).is_err());
+        assert!(moderator.may_moderate(&user(Role::Admin)).is_err());
+        assert!(admin.may_moderate(&user(Role::Admin)).is_ok());
+        assert!(Actor::Operator.may_moderate(&user(Role::Admin)).is_ok());
+    }
+
+    #[test]
+    fn patch_distinguishes_absent_from_null_expiry() {
+        let parse = |v: Value| UserChanges::parse(v.as_object().unwrap()).unwrap();
+        assert_eq!(parse(json!({})).subscription_expires_at, None);
+        assert_eq!(
+            parse(json!({"subscription_expires_at": null})).subscription_expires_at,
+            Some(None)
+        );
+        let set = parse(json!({"subscription_expires_at": "2027-01-31T00:00:00Z"}));
+        assert!(matches!(set.subscription_expires_at, Some(Some(_))));
+        assert!(UserChanges::parse(json!({"account_role": "KING"}).as_object().unwrap()).is_err());
+    }
+}
