@@ -109,6 +109,10 @@ impl Auth {
         &self.tokens
     }
 
+    pub fn sessions(&self) -> &SessionStore {
+        &self.sessions
+    }
+
     pub async fn register(
         &self,
         registration: Registration,

@@ -45,6 +45,7 @@ pub struct ServerConfig {
     pub cors_allowed_origins: Vec<String>,
     pub request_timeout_ms: u64,
     pub shutdown_grace_ms: u64,
+    pub public_url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -69,6 +70,7 @@ pub struct JwtConfig {
     pub audience: String,
     pub keys_dir: PathBuf,
     pub access_ttl_secs: u64,
+    pub keys_reload_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

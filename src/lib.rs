@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod http;
+pub mod oauth;
 pub mod redis_client;
 pub mod sessions;
 pub mod startup;

@@ -16,6 +16,7 @@ use crate::audit::AuditLog;
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::http::{self, AppState};
+use crate::oauth::OAuth;
 use crate::redis_client::RedisClient;
 use crate::sessions::{SessionSettings, SessionStore};
 use crate::tokens::{KeyError, KeySet, TokenIssuer};
@@ -63,6 +64,35 @@ fn rotation_secret(config: &Config) -> Vec<u8> {
     }
 }
 
+/// Re-reads the key directory every `period`, so every instance picks up
+/// `tessera keys generate` / `retire` and drops retired keys past their
+/// grace, without a restart.
+fn spawn_key_reloader(auth: Arc<Auth>, period: Duration) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            match auth.tokens().reload_keys() {
+                Ok(true) => {
+                    let keys = auth.tokens().keys();
+                    let published: Vec<&str> = keys.kids().collect();
+                    tracing::info!(
+                        signing = keys.signing_kid(),
+                        ?published,
+                        "signing keys reloaded"
+                    );
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot reload signing keys; keeping the current set")
+                }
+            }
+        }
+    });
+}
+
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
@@ -100,8 +130,21 @@ impl Application {
             audit,
             config.auth.require_email_verification,
         );
+        let auth = Arc::new(auth);
+        if config.jwt.keys_reload_secs > 0 {
+            spawn_key_reloader(
+                auth.clone(),
+                Duration::from_secs(config.jwt.keys_reload_secs),
+            );
+        }
+        let oauth = Arc::new(OAuth::new(
+            auth.clone(),
+            &config.gateway.clients,
+            &config.server.public_url,
+        ));
         let state = AppState {
-            auth: Arc::new(auth),
+            auth,
+            oauth,
             pool,
             redis,
             trusted_proxies: config.server.trusted_proxies.clone().into(),
