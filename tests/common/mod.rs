@@ -247,3 +247,50 @@ pub async fn assert_detail(response: Response, status: StatusCode, detail: &str)
     let body: Value = response.json().await.expect("error json");
     assert_eq!(body, json!({ "detail": detail }));
 }
+
+/// A confidential client (`gateway.clients` entry) for the OAuth tests.
+pub const GATEWAY_ID: &str = "edge-gateway";
+pub const GATEWAY_SECRET: &str = "gateway secret: long, random, shared";
+
+/// Overrides registering [`GATEWAY_ID`] as a confidential client.
+pub fn gateway_overrides() -> Figment {
+    Figment::new().merge(Serialized::default(
+        "gateway.clients",
+        json!([{ "id": GATEWAY_ID, "secret": GATEWAY_SECRET }]),
+    ))
+}
+
+impl TestApp {
+    /// POSTs a form to an OAuth endpoint.
+    pub async fn oauth_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.post(path)
+            .form(form)
+            .send()
+            .await
+            .expect("oauth request")
+    }
+
+    /// `/oauth/introspect` as the gateway client; asserts 200.
+    pub async fn introspect(&self, token: &str) -> Value {
+        let response = self
+            .post("/oauth/introspect")
+            .basic_auth(GATEWAY_ID, Some(GATEWAY_SECRET))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .expect("introspect");
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("introspection json")
+    }
+}
+
+/// Asserts an RFC 6749 §5.2 error: status, `error` code, and no caching.
+pub async fn assert_oauth_error(response: Response, status: StatusCode, error: &str) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: Value = response.json().await.expect("oauth error json");
+    assert_eq!(body["error"], error, "{body}");
+    assert!(body["error_description"].is_string(), "{body}");
+    assert_eq!(body.as_object().map(|o| o.len()), Some(2), "{body}");
+    body
+}
