@@ -83,7 +83,7 @@ async fn rotation_keeps_old_tokens_valid_and_retirement_waits_for_them_to_expire
     let (ok, new, _) = keys_cli(&dir, &["generate"]);
     assert!(ok);
     let after = spawn_app_with(with_keys(&dir)).await;
-    assert_eq!(published_kids(&after).await, [new.clone(), old.clone()]);
+    assert_eq!(published_kids(&after).await, [new.as_str(), old.as_str()]);
     let new_token = after.login(&user).await;
     assert_eq!(kid_of(&new_token.access), new);
     assert_eq!(
@@ -100,7 +100,7 @@ async fn rotation_keeps_old_tokens_valid_and_retirement_waits_for_them_to_expire
         "{stdout}"
     );
     let retired = spawn_app_with(with_keys(&dir)).await;
-    assert_eq!(published_kids(&retired).await, [new.clone(), old.clone()]);
+    assert_eq!(published_kids(&retired).await, [new.as_str(), old.as_str()]);
     assert_eq!(
         retired.verify(&old_token.access).await.status(),
         StatusCode::OK
@@ -126,7 +126,7 @@ async fn rotation_keeps_old_tokens_valid_and_retirement_waits_for_them_to_expire
     )
     .unwrap();
     let later = spawn_app_with(with_keys(&dir)).await;
-    assert_eq!(published_kids(&later).await, [new.clone()]);
+    assert_eq!(published_kids(&later).await, [new.as_str()]);
     assert_eq!(
         later.verify(&old_token.access).await.status(),
         StatusCode::UNAUTHORIZED
@@ -151,7 +151,7 @@ async fn a_running_instance_picks_up_new_and_expired_keys_without_a_restart() {
     KeySet::retire(&dir, &old, Duration::from_secs(900)).unwrap();
 
     let deadline = Instant::now() + Duration::from_secs(10);
-    while published_kids(&app).await != [new.clone(), old.clone()] {
+    while published_kids(&app).await != [new.as_str(), old.as_str()] {
         assert!(Instant::now() < deadline, "the new key was never published");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -163,7 +163,7 @@ async fn a_running_instance_picks_up_new_and_expired_keys_without_a_restart() {
         "retired_at = 2020-01-01T00:00:00Z\npublished_until = 2020-01-01T00:15:00Z\n",
     )
     .unwrap();
-    while published_kids(&app).await != [new.clone()] {
+    while published_kids(&app).await != [new.as_str()] {
         assert!(
             Instant::now() < deadline,
             "the expired key was never dropped"
@@ -178,7 +178,7 @@ async fn a_running_instance_picks_up_new_and_expired_keys_without_a_restart() {
     // A broken key directory leaves the current set in force.
     std::fs::write(dir.join(format!("{new}.retired")), "garbage").unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(published_kids(&app).await, [new.clone()]);
+    assert_eq!(published_kids(&app).await, [new.as_str()]);
     assert_eq!(kid_of(&app.login(&user).await.access), new);
     std::fs::remove_dir_all(&dir).unwrap();
 }
