@@ -281,3 +281,35 @@ fn the_example_config_is_valid_nginx() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[tokio::test]
+async fn verify_serves_traefik_forward_auth_for_any_forwarded_method() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let tokens = app.login(&user).await;
+    for method in ["GET", "POST", "DELETE", "OPTIONS"] {
+        let response = app
+            .get("/api/v1/auth/verify")
+            .bearer_auth(&tokens.access)
+            .header("x-forwarded-method", method)
+            .header("x-forwarded-uri", "/orders/7?expand=items")
+            .header("x-forwarded-host", "api.example.com")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{method}");
+        assert_eq!(
+            response.headers()["x-user-id"],
+            user.id.to_string().as_str()
+        );
+        let denied = app
+            .get("/api/v1/auth/verify")
+            .header("x-forwarded-method", method)
+            .header("x-forwarded-uri", "/orders/7")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(denied.status(), StatusCode::UNAUTHORIZED, "{method}");
+        assert_eq!(denied.headers()["www-authenticate"], "Bearer");
+    }
+}

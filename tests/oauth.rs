@@ -602,3 +602,37 @@ async fn pyjwt_verifies_access_tokens_from_the_published_jwks_alone() {
         "tessera"
     ));
 }
+
+#[tokio::test]
+async fn an_unreachable_redis_is_a_503_at_the_oauth_endpoints_not_an_oauth_error() {
+    let healthy = spawn_app_with(gateway_overrides()).await;
+    let user = healthy.new_user().await;
+    let tokens = healthy.login(&user).await;
+    let app = spawn_app_with(
+        gateway_overrides()
+            .merge(Serialized::default("redis.url", "redis://127.0.0.1:1"))
+            .merge(Serialized::default("redis.timeout_ms", 500)),
+    )
+    .await;
+    let introspection = app
+        .post("/oauth/introspect")
+        .basic_auth(GATEWAY_ID, Some(GATEWAY_SECRET))
+        .form(&[("token", tokens.access.as_str())])
+        .send()
+        .await
+        .unwrap();
+    for response in [
+        introspection,
+        refresh_grant(&app, &tokens.refresh).await,
+        app.oauth_form("/oauth/revoke", &[("token", &tokens.refresh)])
+            .await,
+    ] {
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error_code"], "REDIS_UNAVAILABLE");
+    }
+    assert_eq!(
+        healthy.verify(&tokens.access).await.status(),
+        StatusCode::OK
+    );
+}
