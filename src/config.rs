@@ -225,6 +225,8 @@ mod tests {
         assert!(config.rate_limit.enabled);
         assert_eq!(config.rate_limit.login_failures_per_account, 5);
         assert!(config.gateway.clients.is_empty());
+        assert_eq!(config.server.public_url, "http://127.0.0.1:8000");
+        assert_eq!(config.jwt.keys_reload_secs, 60);
     }
 
     #[test]

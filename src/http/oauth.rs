@@ -107,7 +107,10 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<ClientCredentials>, O
 }
 
 fn form_unescape(part: &str) -> Option<String> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&format!("v={part}")).ok()?;
+    // A raw `&` (from a client that skipped the encoding) stays literal
+    // instead of cutting the value short.
+    let field = format!("v={}", part.replace('&', "%26"));
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&field).ok()?;
     pairs.into_iter().next().map(|(_, value)| value)
 }
 
@@ -225,11 +228,11 @@ mod tests {
     #[test]
     fn basic_credentials_are_form_unescaped() {
         use secrecy::ExposeSecret;
-        let credentials = basic_credentials(&basic("my%20gw:s%3Acret+x"))
+        let credentials = basic_credentials(&basic("my%20gw:s%3Acret+x&y"))
             .unwrap()
             .unwrap();
         assert_eq!(credentials.id, "my gw");
-        assert_eq!(credentials.secret.unwrap().expose_secret(), "s:cret x");
+        assert_eq!(credentials.secret.unwrap().expose_secret(), "s:cret x&y");
         assert!(basic_credentials(&basic("no-colon")).is_err());
         let mut bearer = HeaderMap::new();
         bearer.insert(
