@@ -64,16 +64,45 @@ fn rotation_secret(config: &Config) -> Vec<u8> {
     }
 }
 
-/// Re-reads the key directory every `period`, so every instance picks up
-/// `tessera keys generate` / `retire` and drops retired keys past their
-/// grace, without a restart.
-fn spawn_key_reloader(auth: Arc<Auth>, period: Duration) {
+/// Re-reads the key directory every `period` (when set) and on SIGHUP, so
+/// every instance picks up `tessera keys generate` / `retire` and drops
+/// retired keys past their grace, without a restart.
+fn spawn_key_reloader(auth: Arc<Auth>, period: Option<Duration>) {
+    // Registered before serving starts, so an early SIGHUP cannot hit the
+    // default action (terminate).
+    #[cfg(unix)]
+    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(period);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        ticks.tick().await;
+        let mut ticks = period.map(|period| {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks
+        });
         loop {
-            ticks.tick().await;
+            let tick = async {
+                match ticks.as_mut() {
+                    Some(ticks) => {
+                        ticks.tick().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            #[cfg(unix)]
+            let hangup = async {
+                let received = match hangups.as_mut() {
+                    Some(hangups) => hangups.recv().await.is_some(),
+                    None => false,
+                };
+                if !received {
+                    std::future::pending::<()>().await;
+                }
+            };
+            #[cfg(not(unix))]
+            let hangup = std::future::pending::<()>();
+            tokio::select! {
+                () = tick => {}
+                () = hangup => tracing::info!("SIGHUP: reloading signing keys"),
+            }
             match auth.tokens().reload_keys() {
                 Ok(true) => {
                     let keys = auth.tokens().keys();
@@ -131,12 +160,9 @@ impl Application {
             config.auth.require_email_verification,
         );
         let auth = Arc::new(auth);
-        if config.jwt.keys_reload_secs > 0 {
-            spawn_key_reloader(
-                auth.clone(),
-                Duration::from_secs(config.jwt.keys_reload_secs),
-            );
-        }
+        let reload_period = (config.jwt.keys_reload_secs > 0)
+            .then(|| Duration::from_secs(config.jwt.keys_reload_secs));
+        spawn_key_reloader(auth.clone(), reload_period);
         let oauth = Arc::new(OAuth::new(
             auth.clone(),
             &config.gateway.clients,

@@ -182,3 +182,88 @@ async fn a_running_instance_picks_up_new_and_expired_keys_without_a_restart() {
     assert_eq!(kid_of(&app.login(&user).await.access), new);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `GET path` on 127.0.0.1:`port`; the body of a 200, else `None`.
+fn get_body(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+}
+
+fn served_kids(port: u16) -> Option<Vec<String>> {
+    let jwks: Value = serde_json::from_str(&get_body(port, "/.well-known/jwks.json")?).ok()?;
+    Some(
+        jwks["keys"]
+            .as_array()?
+            .iter()
+            .filter_map(|k| k["kid"].as_str().map(str::to_owned))
+            .collect(),
+    )
+}
+
+#[test]
+fn sighup_makes_a_running_server_reload_its_keys() {
+    let dir = fresh_keys_dir();
+    let old = KeySet::generate(&dir).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("serve")
+        .env("TESSERA__SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("TESSERA__JWT__KEYS_DIR", &dir)
+        .env("TESSERA__JWT__KEYS_RELOAD_SECS", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let signal = |name: &str| {
+        Command::new("kill")
+            .args([name, &server.id().to_string()])
+            .status()
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut before = None;
+    while before.is_none() && Instant::now() < deadline {
+        before = served_kids(port);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(5));
+    let new = KeySet::generate(&dir).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let unchanged = served_kids(port);
+    signal("-HUP");
+    let mut after = None;
+    while Instant::now() < deadline {
+        after = served_kids(port);
+        if after.as_ref().is_some_and(|kids| kids.len() == 2) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    signal("-TERM");
+    let stop = Instant::now() + Duration::from_secs(15);
+    while matches!(server.try_wait(), Ok(None)) && Instant::now() < stop {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(before, Some(vec![old.clone()]), "server never answered");
+    assert_eq!(
+        unchanged,
+        Some(vec![old.clone()]),
+        "no timer reload when disabled"
+    );
+    assert_eq!(after, Some(vec![new, old]));
+}
