@@ -294,3 +294,20 @@ pub async fn assert_oauth_error(response: Response, status: StatusCode, error: &
     assert_eq!(body.as_object().map(|o| o.len()), Some(2), "{body}");
     body
 }
+
+impl TestApp {
+    /// How many audit events of `kind` about `user` exist, waiting (boundedly)
+    /// for `expected` of them: the background writer flushes in batches, so
+    /// the first rows may land before the rest.
+    pub async fn audit_count(&self, user: Uuid, kind: &str, expected: usize) -> usize {
+        let mut count = 0;
+        for _ in 0..50 {
+            count = self.audit_events(user, kind).await.len();
+            if count >= expected {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        count
+    }
+}
