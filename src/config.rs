@@ -45,6 +45,7 @@ pub struct ServerConfig {
     pub cors_allowed_origins: Vec<String>,
     pub request_timeout_ms: u64,
     pub shutdown_grace_ms: u64,
+    pub public_url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -69,6 +70,7 @@ pub struct JwtConfig {
     pub audience: String,
     pub keys_dir: PathBuf,
     pub access_ttl_secs: u64,
+    pub keys_reload_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -227,6 +229,8 @@ mod tests {
         assert!(config.rate_limit.enabled);
         assert_eq!(config.rate_limit.login_failures_per_account, 5);
         assert!(config.gateway.clients.is_empty());
+        assert_eq!(config.server.public_url, "http://127.0.0.1:8000");
+        assert_eq!(config.jwt.keys_reload_secs, 60);
     }
 
     #[test]

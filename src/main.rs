@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -110,6 +111,12 @@ enum DbCommand {
 enum KeysCommand {
     /// Add a new Ed25519 key to `jwt.keys_dir`; it becomes the signing key.
     Generate,
+    /// Stop signing with key KID; it stays published and verifying for
+    /// `jwt.access_ttl_secs`, until every token it signed has expired.
+    Retire {
+        /// The key id (its file name in `jwt.keys_dir`, without `.pem`).
+        kid: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -174,6 +181,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             operator::reset_database(&config, yes).await?;
             println!("database reset; migrations applied");
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::Retire { kid },
+        } => {
+            let grace = Duration::from_secs(config.jwt.access_ttl_secs);
+            let retirement = KeySet::retire(&config.jwt.keys_dir, &kid, grace)?;
+            let until = retirement.published_until.to_rfc3339();
+            if retirement.newly_retired {
+                println!("{kid} retired; published and verifying until {until}");
+            } else {
+                println!("{kid} was already retired; published and verifying until {until}");
+            }
             Ok(())
         }
     }

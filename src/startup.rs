@@ -20,6 +20,7 @@ use crate::captcha::CaptchaVerifier;
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::mail::Mailer;
+use crate::oauth::OAuth;
 use crate::one_time_tokens::OneTimeTokens;
 use crate::redis_client::RedisClient;
 use crate::sessions::{SessionSettings, SessionStore};
@@ -78,6 +79,64 @@ pub fn session_settings(config: &Config) -> SessionSettings {
     }
 }
 
+/// Re-reads the key directory every `period` (when set) and on SIGHUP, so
+/// every instance picks up `tessera keys generate` / `retire` and drops
+/// retired keys past their grace, without a restart.
+fn spawn_key_reloader(auth: Arc<Auth>, period: Option<Duration>) {
+    // Registered before serving starts, so an early SIGHUP cannot hit the
+    // default action (terminate).
+    #[cfg(unix)]
+    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    tokio::spawn(async move {
+        let mut ticks = period.map(|period| {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks
+        });
+        loop {
+            let tick = async {
+                match ticks.as_mut() {
+                    Some(ticks) => {
+                        ticks.tick().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            #[cfg(unix)]
+            let hangup = async {
+                let received = match hangups.as_mut() {
+                    Some(hangups) => hangups.recv().await.is_some(),
+                    None => false,
+                };
+                if !received {
+                    std::future::pending::<()>().await;
+                }
+            };
+            #[cfg(not(unix))]
+            let hangup = std::future::pending::<()>();
+            tokio::select! {
+                () = tick => {}
+                () = hangup => tracing::info!("SIGHUP: reloading signing keys"),
+            }
+            match auth.tokens().reload_keys() {
+                Ok(true) => {
+                    let keys = auth.tokens().keys();
+                    let published: Vec<&str> = keys.kids().collect();
+                    tracing::info!(
+                        signing = keys.signing_kid(),
+                        ?published,
+                        "signing keys reloaded"
+                    );
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot reload signing keys; keeping the current set")
+                }
+            }
+        }
+    });
+}
+
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
@@ -129,10 +188,19 @@ impl Application {
                 reset_ttl: Duration::from_secs(config.auth.reset_token_ttl_secs),
             },
         );
+        let reload_period = (config.jwt.keys_reload_secs > 0)
+            .then(|| Duration::from_secs(config.jwt.keys_reload_secs));
+        spawn_key_reloader(auth.clone(), reload_period);
+        let oauth = Arc::new(OAuth::new(
+            auth.clone(),
+            &config.gateway.clients,
+            &config.server.public_url,
+        ));
         let state = AppState {
             auth,
             account: Arc::new(account),
             admin: Arc::new(admin),
+            oauth,
             pool,
             redis,
             trusted_proxies: config.server.trusted_proxies.clone().into(),

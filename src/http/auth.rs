@@ -216,11 +216,32 @@ async fn change_password(
     ))
 }
 
-/// Forward-auth target: 200 with the identity in headers (for the gateway to
-/// pass on) and the claims as the body; 401 otherwise.
+/// Forward-auth target (nginx `auth_request`, Traefik ForwardAuth): 200 with
+/// the identity in headers (for the gateway to pass on) and the claims as the
+/// body; 401 with `WWW-Authenticate` otherwise. Gateways ask with GET whatever
+/// the original request's method; `X-Forwarded-Method` / `X-Forwarded-Uri`
+/// name the request being authorised and are logged with the decision. Any
+/// method and path pass: tessera authenticates, the gateway routes.
 async fn verify(
-    Authenticated(claims): Authenticated,
+    forwarded: HeaderMap,
+    authenticated: Result<Authenticated, ApiError>,
 ) -> Result<(HeaderMap, Json<Value>), ApiError> {
+    let header = |name: &str| {
+        forwarded
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let (method, uri) = (header("x-forwarded-method"), header("x-forwarded-uri"));
+    let claims = match authenticated {
+        Ok(Authenticated(claims)) => claims,
+        Err(e) => {
+            tracing::debug!(forwarded_method = %method, forwarded_uri = %uri, "forward auth denied");
+            return Err(e);
+        }
+    };
+    tracing::debug!(forwarded_method = %method, forwarded_uri = %uri, user_id = %claims.sub, session_id = %claims.sid, "forward auth granted");
     let mut headers = HeaderMap::with_capacity(4);
     let mut put = |name: &'static str, value: String| {
         if let Ok(value) = HeaderValue::from_str(&value) {

@@ -1,6 +1,8 @@
 //! The one place errors become HTTP responses, in the spec's shapes:
 //! `{"detail": "..."}`, 422 `{"detail": [{loc, msg, type}]}`, 503 with
-//! `error_code`. Internals are logged, never shown.
+//! `error_code`. Internals are logged, never shown. The OAuth endpoints
+//! answer protocol errors in RFC 6749 §5.2's own shape
+//! (`{"error", "error_description"}`) through [`OAuthApiError`].
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,6 +13,7 @@ use crate::account::AccountError;
 use crate::admin::AdminError;
 use crate::auth::AuthError;
 use crate::captcha::CaptchaError;
+use crate::oauth::OAuthError;
 use crate::redis_client::RedisFailure;
 use crate::sessions::SessionError;
 use crate::validation::ValidationErrors;
@@ -290,5 +293,72 @@ impl From<AdminError> for ApiError {
 impl From<ValidationErrors> for ApiError {
     fn from(errors: ValidationErrors) -> Self {
         ApiError::Validation(Location::Body, errors)
+    }
+}
+
+/// An OAuth endpoint's failure: protocol errors as RFC 6749 §5.2 bodies
+/// (400, or 401 with `WWW-Authenticate: Basic` for `invalid_client`); the
+/// service's own failures (413, 503, 500) in the service-wide shape.
+#[derive(Debug)]
+pub enum OAuthApiError {
+    Protocol(OAuthError),
+    Api(ApiError),
+}
+
+impl From<OAuthError> for OAuthApiError {
+    fn from(e: OAuthError) -> Self {
+        match e {
+            OAuthError::Service(e) => OAuthApiError::Api(e.into()),
+            other => OAuthApiError::Protocol(other),
+        }
+    }
+}
+
+impl From<ApiError> for OAuthApiError {
+    fn from(e: ApiError) -> Self {
+        OAuthApiError::Api(e)
+    }
+}
+
+impl IntoResponse for OAuthApiError {
+    fn into_response(self) -> Response {
+        let (status, code, description) = match self {
+            OAuthApiError::Api(e) => return e.into_response(),
+            OAuthApiError::Protocol(OAuthError::Service(e)) => {
+                return ApiError::from(e).into_response()
+            }
+            OAuthApiError::Protocol(OAuthError::InvalidRequest(why)) => {
+                (StatusCode::BAD_REQUEST, "invalid_request", why)
+            }
+            OAuthApiError::Protocol(OAuthError::InvalidClient) => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "Client authentication failed".to_owned(),
+            ),
+            OAuthApiError::Protocol(OAuthError::InvalidGrant(why)) => {
+                (StatusCode::BAD_REQUEST, "invalid_grant", why.to_owned())
+            }
+            OAuthApiError::Protocol(OAuthError::UnsupportedGrantType(grant)) => (
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                format!("Unsupported grant_type: {grant}"),
+            ),
+        };
+        let mut response = (
+            status,
+            [
+                (header::CACHE_CONTROL, "no-store"),
+                (header::PRAGMA, "no-cache"),
+            ],
+            Json(json!({ "error": code, "error_description": description })),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"tessera\""),
+            );
+        }
+        response
     }
 }

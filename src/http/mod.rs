@@ -6,6 +6,7 @@ mod auth;
 mod error;
 mod extract;
 mod meta;
+mod oauth;
 mod roles;
 mod users;
 
@@ -23,12 +24,13 @@ use tower_http::cors::CorsLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-pub use error::{ApiError, Location};
+pub use error::{ApiError, Location, OAuthApiError};
 pub use extract::client_ip;
 
 use crate::account::Account;
 use crate::admin::Admin;
 use crate::auth::Auth;
+use crate::oauth::OAuth;
 use crate::redis_client::RedisClient;
 
 #[derive(Clone)]
@@ -36,6 +38,7 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     pub account: Arc<Account>,
     pub admin: Arc<Admin>,
+    pub oauth: Arc<OAuth>,
     pub pool: PgPool,
     pub redis: Arc<RedisClient>,
     pub trusted_proxies: Arc<[IpNet]>,
@@ -46,6 +49,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: AppState, cors_allowed_origins: &[String]) -> Router {
     let mut app = Router::new()
         .merge(meta::router())
+        .merge(oauth::router())
         .nest("/api/v1/auth", auth::router())
         .nest("/api/v1/users", users::router())
         .nest("/api/v1/admin", admin::router())

@@ -42,6 +42,19 @@ pub struct SessionClaims {
     pub subscription: Subscription,
 }
 
+/// A refresh token that is its session's current one, as introspection
+/// reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveRefresh {
+    pub claims: SessionClaims,
+    pub session_id: Uuid,
+    /// When the token was issued (the session's last rotation), unix seconds.
+    pub issued_at: u64,
+    /// When it expires: a refresh lifetime after issue, capped by the
+    /// session's absolute expiry, unix seconds.
+    pub expires_at: u64,
+}
+
 /// Where a session was opened from.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
@@ -216,6 +229,81 @@ impl SessionStore {
             .command(redis::cmd("EXISTS").arg(session_key(user_id, session_id)))
             .await?;
         Ok(exists)
+    }
+
+    /// The session's username while it is live, `None` once it is gone: the
+    /// liveness check of [`SessionStore::is_live`] and the name introspection
+    /// reports, in the same single round trip.
+    pub async fn live_username(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+    ) -> Result<Option<String>, SessionError> {
+        let name: Option<String> = self
+            .redis
+            .command(
+                redis::cmd("HGET")
+                    .arg(session_key(user_id, session_id))
+                    .arg("name"),
+            )
+            .await?;
+        Ok(name)
+    }
+
+    /// The session behind `token` if the token is its CURRENT refresh token
+    /// (a just-rotated one is no longer active), in one round trip.
+    pub async fn live_refresh(
+        &self,
+        token: &RefreshToken,
+    ) -> Result<Option<LiveRefresh>, SessionError> {
+        let (user_id, session_id) = (token.user_id(), token.session_id());
+        let fields: Vec<Option<Vec<u8>>> = self
+            .redis
+            .command(
+                redis::cmd("HMGET")
+                    .arg(session_key(user_id, session_id))
+                    .arg(&["cur", "rot", "abs", "role", "sub", "name"]),
+            )
+            .await?;
+        let [Some(current), Some(rotated), Some(absolute), Some(role), Some(subscription), Some(username)] =
+            <[Option<Vec<u8>>; 6]>::try_from(fields)
+                .map_err(|f| SessionError::Protocol(format!("HMGET gave {} fields", f.len())))?
+        else {
+            return Ok(None);
+        };
+        if current[..] != token.hash()[..] {
+            return Ok(None);
+        }
+        let text = |bytes: Vec<u8>, what: &str| {
+            String::from_utf8(bytes)
+                .map_err(|_| SessionError::Protocol(format!("{what} is not text")))
+        };
+        let number = |bytes: Vec<u8>, what: &str| -> Result<u64, SessionError> {
+            text(bytes, what)?
+                .parse()
+                .map_err(|_| SessionError::Protocol(format!("{what} is not a number")))
+        };
+        let rotated_ms = number(rotated, "rot")?;
+        let absolute_ms = number(absolute, "abs")?;
+        let role = text(role, "role")?;
+        let subscription = text(subscription, "sub")?;
+        let expires_ms =
+            (rotated_ms + self.settings.refresh_ttl.as_millis() as u64).min(absolute_ms);
+        Ok(Some(LiveRefresh {
+            claims: SessionClaims {
+                user_id,
+                username: text(username, "name")?,
+                role: role
+                    .parse()
+                    .map_err(|_| SessionError::Protocol(format!("role {role}")))?,
+                subscription: subscription
+                    .parse()
+                    .map_err(|_| SessionError::Protocol(format!("subscription {subscription}")))?,
+            },
+            session_id,
+            issued_at: rotated_ms / 1000,
+            expires_at: expires_ms / 1000,
+        }))
     }
 
     /// Ends a session the caller proved it owns with a verified access token.

@@ -1,11 +1,19 @@
 //! The Ed25519 key set: one PKCS#8 PEM file per key, `<kid>.pem`, in
 //! `jwt.keys_dir`. Key ids start with a UTC timestamp, so the newest key sorts
-//! last; it signs, and every key is published in the JWKS.
+//! last; the newest key that is not retired signs, and every key still
+//! trusted is published in the JWKS.
+//!
+//! Retiring a key writes a sidecar `<kid>.retired` holding the retirement time
+//! and the time the key stops being trusted (retirement + the access token
+//! lifetime then in force): until then it no longer signs but still verifies
+//! and stays published, so no token it signed is cut short; after it, the key
+//! drops out of the set the next time the set is loaded.
 
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use chrono::{DateTime, SecondsFormat, Utc};
 use ed25519_dalek::pkcs8::{spki::der::pem::LineEnding, DecodePrivateKey, EncodePrivateKey};
 use ed25519_dalek::SigningKey;
 use jsonwebtoken::{DecodingKey, EncodingKey};
@@ -22,6 +30,14 @@ pub enum KeyError {
     },
     #[error("{0} is not an Ed25519 PKCS#8 PEM key: {1}")]
     BadKey(PathBuf, String),
+    #[error(
+        "{0} is not a valid retirement file (expected a `published_until = <RFC 3339 time>` line)"
+    )]
+    BadRetirement(PathBuf),
+    #[error("no key {kid} in {dir}")]
+    UnknownKey { kid: String, dir: PathBuf },
+    #[error("{0} is the only active signing key; run `tessera keys generate` before retiring it")]
+    OnlyActiveKey(String),
 }
 
 pub struct VerifyingKey {
@@ -31,48 +47,116 @@ pub struct VerifyingKey {
     pub x: String,
 }
 
+/// One loaded snapshot of the key directory.
 pub struct KeySet {
+    dir: PathBuf,
     signing_kid: String,
     signing: EncodingKey,
     verifying: Vec<VerifyingKey>,
     jwks: String,
 }
 
-impl KeySet {
-    /// Loads every `*.pem` in `dir`.
-    pub fn load(dir: &Path) -> Result<Self, KeyError> {
-        let io = |source| KeyError::Io {
-            path: dir.to_path_buf(),
-            source,
-        };
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(io)?
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|path| path.extension().is_some_and(|ext| ext == "pem"))
-            .collect();
-        files.sort();
-        let mut keys = Vec::with_capacity(files.len());
-        for path in &files {
-            let pem = std::fs::read_to_string(path).map_err(|source| KeyError::Io {
-                path: path.clone(),
-                source,
-            })?;
-            let key = SigningKey::from_pkcs8_pem(&pem)
-                .map_err(|e| KeyError::BadKey(path.clone(), e.to_string()))?;
-            let kid = path
+/// A key file and, when retired, until when it is still trusted.
+struct KeyFile {
+    kid: String,
+    pem: PathBuf,
+    trusted_until: Option<DateTime<Utc>>,
+}
+
+/// The result of `tessera keys retire`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retirement {
+    pub retired_at: DateTime<Utc>,
+    pub published_until: DateTime<Utc>,
+    /// False when the key had already been retired (nothing changed).
+    pub newly_retired: bool,
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
+    move |source| KeyError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn retirement_path(dir: &Path, kid: &str) -> PathBuf {
+    dir.join(format!("{kid}.retired"))
+}
+
+/// Every `<kid>.pem` in `dir`, oldest first, with its retirement state.
+fn key_files(dir: &Path) -> Result<Vec<KeyFile>, KeyError> {
+    let mut pems: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io_error(dir))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "pem"))
+        .collect();
+    pems.sort();
+    pems.into_iter()
+        .map(|pem| {
+            let kid = pem
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            keys.push((kid, key));
+            let trusted_until =
+                read_retirement(&retirement_path(dir, &kid))?.map(|r| r.published_until);
+            Ok(KeyFile {
+                kid,
+                pem,
+                trusted_until,
+            })
+        })
+        .collect()
+}
+
+/// The retirement recorded in a sidecar, or `None` when there is none.
+fn read_retirement(path: &Path) -> Result<Option<Retirement>, KeyError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error(path)(e)),
+    };
+    let field = |name: &str| {
+        text.lines()
+            .filter_map(|line| line.split_once('='))
+            .find(|(key, _)| key.trim() == name)
+            .and_then(|(_, value)| DateTime::parse_from_rfc3339(value.trim()).ok())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let until =
+        field("published_until").ok_or_else(|| KeyError::BadRetirement(path.to_path_buf()))?;
+    Ok(Some(Retirement {
+        retired_at: field("retired_at").unwrap_or(until),
+        published_until: until,
+        newly_retired: false,
+    }))
+}
+
+impl KeySet {
+    /// Loads every `*.pem` in `dir`, leaving out retired keys whose grace
+    /// period is over.
+    pub fn load(dir: &Path) -> Result<Self, KeyError> {
+        let now = Utc::now();
+        let mut keys = Vec::new();
+        let mut signer = None;
+        for file in key_files(dir)? {
+            if file.trusted_until.is_some_and(|until| until <= now) {
+                continue;
+            }
+            let pem = std::fs::read_to_string(&file.pem).map_err(io_error(&file.pem))?;
+            let key = SigningKey::from_pkcs8_pem(&pem)
+                .map_err(|e| KeyError::BadKey(file.pem.clone(), e.to_string()))?;
+            if file.trusted_until.is_none() {
+                signer = Some((file.kid.clone(), file.pem.clone(), key.clone()));
+            }
+            keys.push((file.kid, key));
         }
-        let Some((signing_kid, newest)) = keys.last() else {
+        let Some((signing_kid, pem_path, newest)) = signer else {
             return Err(KeyError::NoKeys(dir.to_path_buf()));
         };
         let der = newest
             .to_pkcs8_der()
-            .map_err(|e| KeyError::BadKey(dir.join(signing_kid), e.to_string()))?;
+            .map_err(|e| KeyError::BadKey(pem_path, e.to_string()))?;
         let signing = EncodingKey::from_ed_der(der.as_bytes());
-        let signing_kid = signing_kid.clone();
         let verifying: Vec<VerifyingKey> = keys
             .iter()
             .map(|(kid, key)| {
@@ -92,6 +176,7 @@ impl KeySet {
         })
         .to_string();
         Ok(Self {
+            dir: dir.to_path_buf(),
             signing_kid,
             signing,
             verifying,
@@ -99,13 +184,14 @@ impl KeySet {
         })
     }
 
+    /// Loads the directory this set came from again.
+    pub fn reload(&self) -> Result<Self, KeyError> {
+        Self::load(&self.dir)
+    }
+
     /// Writes a new key to `dir` (creating it) and returns its id.
     pub fn generate(dir: &Path) -> Result<String, KeyError> {
-        let io = |source| KeyError::Io {
-            path: dir.to_path_buf(),
-            source,
-        };
-        std::fs::create_dir_all(dir).map_err(io)?;
+        std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         let key = SigningKey::generate(&mut rand::rngs::OsRng);
         let suffix: [u8; 3] = rand::random();
         let kid = format!(
@@ -124,6 +210,55 @@ impl KeySet {
         Ok(kid)
     }
 
+    /// Retires `kid`: it stops signing at once and stays trusted for `grace`
+    /// (the access token lifetime), so every token it signed can expire
+    /// first. Retiring an already retired key changes nothing.
+    pub fn retire(
+        dir: &Path,
+        kid: &str,
+        grace: std::time::Duration,
+    ) -> Result<Retirement, KeyError> {
+        let files = key_files(dir)?;
+        let Some(file) = files.iter().find(|f| f.kid == kid) else {
+            return Err(KeyError::UnknownKey {
+                kid: kid.to_owned(),
+                dir: dir.to_path_buf(),
+            });
+        };
+        let path = retirement_path(dir, kid);
+        if file.trusted_until.is_some() {
+            if let Some(earlier) = read_retirement(&path)? {
+                return Ok(earlier);
+            }
+        }
+        if !files
+            .iter()
+            .any(|f| f.kid != kid && f.trusted_until.is_none())
+        {
+            return Err(KeyError::OnlyActiveKey(kid.to_owned()));
+        }
+        let retired_at = Utc::now();
+        let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+        let published_until = retired_at
+            .checked_add_signed(grace)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let text = format!(
+            "# tessera: this key no longer signs; it verifies and stays published until published_until.\nretired_at = {}\npublished_until = {}\n",
+            retired_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            published_until.to_rfc3339_opts(SecondsFormat::Secs, true),
+        );
+        // Written aside and renamed, so a concurrent load never sees half a file.
+        let partial = dir.join(format!(".{kid}.retired.tmp"));
+        std::fs::write(&partial, text).map_err(io_error(&partial))?;
+        std::fs::rename(&partial, &path).map_err(io_error(&path))?;
+        let written =
+            read_retirement(&path)?.ok_or_else(|| KeyError::BadRetirement(path.clone()))?;
+        Ok(Retirement {
+            newly_retired: true,
+            ..written
+        })
+    }
+
     pub fn signing_kid(&self) -> &str {
         &self.signing_kid
     }
@@ -134,6 +269,11 @@ impl KeySet {
 
     pub fn verifying_key(&self, kid: &str) -> Option<&VerifyingKey> {
         self.verifying.iter().find(|k| k.kid == kid)
+    }
+
+    /// The ids of every trusted key, oldest first.
+    pub fn kids(&self) -> impl Iterator<Item = &str> {
+        self.verifying.iter().map(|k| k.kid.as_str())
     }
 
     /// The JWKS document, rendered once.
@@ -178,6 +318,63 @@ mod tests {
         let jwks: serde_json::Value = serde_json::from_str(keys.jwks_json()).unwrap();
         assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
         assert_eq!(jwks["keys"][0]["kid"], second.as_str());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_retired_key_stops_signing_then_drops_out_after_its_grace() {
+        let dir = std::env::temp_dir().join(format!("tessera-retire-{}", uuid::Uuid::new_v4()));
+        let old = KeySet::generate(&dir).unwrap();
+        let grace = std::time::Duration::from_secs(900);
+        assert!(matches!(
+            KeySet::retire(&dir, &old, grace),
+            Err(KeyError::OnlyActiveKey(_))
+        ));
+        assert!(matches!(
+            KeySet::retire(&dir, "no-such-key", grace),
+            Err(KeyError::UnknownKey { .. })
+        ));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let new = KeySet::generate(&dir).unwrap();
+        let retirement = KeySet::retire(&dir, &old, grace).unwrap();
+        assert!(retirement.newly_retired);
+        assert_eq!(
+            retirement.published_until - retirement.retired_at,
+            chrono::Duration::seconds(900)
+        );
+        let again = KeySet::retire(&dir, &old, grace).unwrap();
+        assert!(!again.newly_retired);
+        assert_eq!(again.published_until, retirement.published_until);
+
+        let keys = KeySet::load(&dir).unwrap();
+        assert_eq!(keys.signing_kid(), new);
+        assert_eq!(
+            keys.kids().collect::<Vec<_>>(),
+            [old.as_str(), new.as_str()]
+        );
+
+        // The newest key retired while an older one is active: the older signs.
+        let newest = {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            KeySet::generate(&dir).unwrap()
+        };
+        KeySet::retire(&dir, &newest, grace).unwrap();
+        assert_eq!(KeySet::load(&dir).unwrap().signing_kid(), new);
+
+        std::fs::write(
+            dir.join(format!("{old}.retired")),
+            "retired_at = 2020-01-01T00:00:00Z\npublished_until = 2020-01-01T00:15:00Z\n",
+        )
+        .unwrap();
+        let keys = KeySet::load(&dir).unwrap();
+        assert!(keys.verifying_key(&old).is_none());
+        assert!(!keys.jwks_json().contains(&old));
+
+        std::fs::write(dir.join(format!("{new}.retired")), "garbage").unwrap();
+        assert!(matches!(
+            KeySet::load(&dir),
+            Err(KeyError::BadRetirement(_))
+        ));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

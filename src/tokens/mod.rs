@@ -2,13 +2,14 @@
 
 mod keys;
 
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use keys::{KeyError, KeySet};
+pub use keys::{KeyError, KeySet, Retirement};
 
 use crate::sessions::SessionClaims;
 use crate::users::{Role, Subscription};
@@ -39,7 +40,8 @@ pub enum TokenError {
 }
 
 pub struct TokenIssuer {
-    keys: KeySet,
+    /// Swapped whole on reload; each request takes one consistent snapshot.
+    keys: RwLock<Arc<KeySet>>,
     issuer: String,
     audience: String,
     access_ttl: Duration,
@@ -68,7 +70,7 @@ impl TokenIssuer {
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 0;
         Self {
-            keys,
+            keys: RwLock::new(Arc::new(keys)),
             issuer,
             audience,
             access_ttl,
@@ -76,8 +78,38 @@ impl TokenIssuer {
         }
     }
 
-    pub fn keys(&self) -> &KeySet {
-        &self.keys
+    /// The key set in force now.
+    pub fn keys(&self) -> Arc<KeySet> {
+        // A poisoned lock still holds a whole, valid key set.
+        self.keys
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Reloads the key directory (new keys, retirements, retired keys whose
+    /// grace is over). On failure the current set stays in force. Returns
+    /// true when the published set changed.
+    pub fn reload_keys(&self) -> Result<bool, KeyError> {
+        let fresh = self.keys().reload()?;
+        let mut current = self
+            .keys
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let changed = current.jwks_json() != fresh.jwks_json()
+            || current.signing_kid() != fresh.signing_kid();
+        if changed {
+            *current = Arc::new(fresh);
+        }
+        Ok(changed)
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub fn audience(&self) -> &str {
+        &self.audience
     }
 
     pub fn access_ttl(&self) -> Duration {
@@ -103,9 +135,10 @@ impl TokenIssuer {
             role: claims.role,
             subscription: claims.subscription,
         };
+        let keys = self.keys();
         let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(self.keys.signing_kid().to_owned());
-        let token = jsonwebtoken::encode(&header, &body, self.keys.signing_key())
+        header.kid = Some(keys.signing_kid().to_owned());
+        let token = jsonwebtoken::encode(&header, &body, keys.signing_key())
             .map_err(|e| TokenError::Signing(e.to_string()))?;
         Ok(IssuedAccess {
             token,
@@ -118,7 +151,8 @@ impl TokenIssuer {
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
         let kid = header.kid.ok_or(TokenError::Invalid)?;
-        let key = self.keys.verifying_key(&kid).ok_or(TokenError::Invalid)?;
+        let keys = self.keys();
+        let key = keys.verifying_key(&kid).ok_or(TokenError::Invalid)?;
         let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &self.validation)
             .map_err(|_| TokenError::Invalid)?;
         if data.claims.token_type != ACCESS_TOKEN_TYPE {

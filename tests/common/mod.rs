@@ -397,3 +397,67 @@ impl TestApp {
             .await
     }
 }
+
+/// A confidential client (`gateway.clients` entry) for the OAuth tests.
+pub const GATEWAY_ID: &str = "edge-gateway";
+pub const GATEWAY_SECRET: &str = "gateway secret: long, random, shared";
+
+/// Overrides registering [`GATEWAY_ID`] as a confidential client.
+pub fn gateway_overrides() -> Figment {
+    Figment::new().merge(Serialized::default(
+        "gateway.clients",
+        json!([{ "id": GATEWAY_ID, "secret": GATEWAY_SECRET }]),
+    ))
+}
+
+impl TestApp {
+    /// POSTs a form to an OAuth endpoint.
+    pub async fn oauth_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.post(path)
+            .form(form)
+            .send()
+            .await
+            .expect("oauth request")
+    }
+
+    /// `/oauth/introspect` as the gateway client; asserts 200.
+    pub async fn introspect(&self, token: &str) -> Value {
+        let response = self
+            .post("/oauth/introspect")
+            .basic_auth(GATEWAY_ID, Some(GATEWAY_SECRET))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .expect("introspect");
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("introspection json")
+    }
+}
+
+/// Asserts an RFC 6749 §5.2 error: status, `error` code, and no caching.
+pub async fn assert_oauth_error(response: Response, status: StatusCode, error: &str) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: Value = response.json().await.expect("oauth error json");
+    assert_eq!(body["error"], error, "{body}");
+    assert!(body["error_description"].is_string(), "{body}");
+    assert_eq!(body.as_object().map(|o| o.len()), Some(2), "{body}");
+    body
+}
+
+impl TestApp {
+    /// How many audit events of `kind` about `user` exist, waiting (boundedly)
+    /// for `expected` of them: the background writer flushes in batches, so
+    /// the first rows may land before the rest.
+    pub async fn audit_count(&self, user: Uuid, kind: &str, expected: usize) -> usize {
+        let mut count = 0;
+        for _ in 0..50 {
+            count = self.audit_events(user, kind).await.len();
+            if count >= expected {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        count
+    }
+}

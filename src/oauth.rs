@@ -1,0 +1,324 @@
+//! OAuth 2.0 for off-the-shelf clients and gateways: client authentication
+//! against `gateway.clients`, the token endpoint's grants (RFC 6749, through
+//! the same [`Auth`] login and refresh as the JSON API), introspection
+//! (RFC 7662), revocation (RFC 7009) and server metadata (RFC 8414). Knows
+//! nothing of HTTP.
+//!
+//! Clients: a `gateway.clients` entry is a confidential client and must prove
+//! its secret whenever it names itself. Every other client is public: it sends
+//! no credentials, or only a `client_id` that is not a confidential client's
+//! (public client ids are not registered, so any other id is accepted).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use crate::auth::{Auth, AuthError, LoginName, TokenPair};
+use crate::config::GatewayClient;
+use crate::sessions::{ClientInfo, RefreshToken};
+use crate::users::{Role, Subscription};
+
+pub const TOKEN_PATH: &str = "/oauth/token";
+pub const INTROSPECTION_PATH: &str = "/oauth/introspect";
+pub const REVOCATION_PATH: &str = "/oauth/revoke";
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+
+/// The RFC 6749 §5.2 errors (plus failures of the service behind them).
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    #[error("invalid_request: {0}")]
+    InvalidRequest(String),
+    #[error("invalid_client")]
+    InvalidClient,
+    #[error("invalid_grant: {0}")]
+    InvalidGrant(&'static str),
+    #[error("unsupported_grant_type: {0}")]
+    UnsupportedGrantType(String),
+    /// Not the client's fault (a store is down, a bug): answered like any
+    /// other endpoint's failure.
+    #[error(transparent)]
+    Service(AuthError),
+}
+
+impl From<AuthError> for OAuthError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::InvalidCredentials => {
+                OAuthError::InvalidGrant("Incorrect username or password")
+            }
+            AuthError::NotActivated => OAuthError::InvalidGrant("User account is not activated."),
+            AuthError::Blocked => OAuthError::InvalidGrant("User account is blocked."),
+            AuthError::InvalidRefreshToken => {
+                OAuthError::InvalidGrant("Invalid or expired refresh token")
+            }
+            other => OAuthError::Service(other),
+        }
+    }
+}
+
+/// Credentials a client presented (HTTP Basic or form fields).
+#[derive(Debug)]
+pub struct ClientCredentials {
+    pub id: String,
+    pub secret: Option<SecretString>,
+}
+
+/// A grant at the token endpoint.
+#[derive(Debug)]
+enum Grant {
+    Password {
+        username: String,
+        password: SecretString,
+    },
+    RefreshToken(String),
+}
+
+impl Grant {
+    /// Reads `grant_type` and its parameters from the token request form.
+    fn parse(form: &HashMap<String, String>) -> Result<Self, OAuthError> {
+        let required = |name: &str| {
+            form.get(name)
+                .filter(|value| !value.is_empty())
+                .ok_or_else(|| OAuthError::InvalidRequest(format!("Missing parameter: {name}")))
+        };
+        match required("grant_type")?.as_str() {
+            "password" => Ok(Grant::Password {
+                username: required("username")?.clone(),
+                password: SecretString::from(required("password")?.as_str()),
+            }),
+            "refresh_token" => Ok(Grant::RefreshToken(required("refresh_token")?.clone())),
+            other => Err(OAuthError::UnsupportedGrantType(other.to_owned())),
+        }
+    }
+}
+
+/// An RFC 7662 answer: `{"active": false}`, or the live token's details.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub token: Option<ActiveToken>,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct ActiveToken {
+    pub sub: Uuid,
+    pub exp: u64,
+    pub iat: u64,
+    pub iss: String,
+    pub aud: String,
+    /// Access tokens only: refresh tokens are opaque and carry no id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<Uuid>,
+    pub sid: Uuid,
+    /// `"Bearer"` for access tokens (their RFC 6749 type), `"refresh_token"`
+    /// for refresh tokens.
+    pub token_type: &'static str,
+    pub username: String,
+    pub role: Role,
+    pub subscription: Subscription,
+}
+
+struct ConfidentialClient {
+    id: String,
+    secret_digest: [u8; 32],
+}
+
+pub struct OAuth {
+    auth: Arc<Auth>,
+    clients: Vec<ConfidentialClient>,
+    metadata: Value,
+}
+
+fn digest(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+impl OAuth {
+    pub fn new(auth: Arc<Auth>, clients: &[GatewayClient], public_url: &str) -> Self {
+        let clients = clients
+            .iter()
+            .map(|c| ConfidentialClient {
+                id: c.id.clone(),
+                secret_digest: digest(c.secret.expose_secret()),
+            })
+            .collect();
+        let base = public_url.trim_end_matches('/');
+        let metadata = json!({
+            "issuer": auth.tokens().issuer(),
+            "token_endpoint": format!("{base}{TOKEN_PATH}"),
+            "introspection_endpoint": format!("{base}{INTROSPECTION_PATH}"),
+            "revocation_endpoint": format!("{base}{REVOCATION_PATH}"),
+            "jwks_uri": format!("{base}{JWKS_PATH}"),
+            "grant_types_supported": ["password", "refresh_token"],
+            "response_types_supported": [],
+            "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
+            "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+        });
+        Self {
+            auth,
+            clients,
+            metadata,
+        }
+    }
+
+    /// The RFC 8414 document, built once.
+    pub fn metadata(&self) -> &Value {
+        &self.metadata
+    }
+
+    /// Checks presented credentials: a confidential client must give its
+    /// secret, and a secret must match. Returns the confidential client's id,
+    /// or `None` for a public client.
+    pub fn authenticate_client(
+        &self,
+        presented: Option<&ClientCredentials>,
+    ) -> Result<Option<&str>, OAuthError> {
+        let Some(presented) = presented else {
+            return Ok(None);
+        };
+        let known = self.clients.iter().find(|c| c.id == presented.id);
+        match (known, &presented.secret) {
+            (Some(client), Some(secret)) => {
+                // Digests have one length, so the comparison time says
+                // nothing about how much of the secret was right.
+                let matches: bool = client
+                    .secret_digest
+                    .ct_eq(&digest(secret.expose_secret()))
+                    .into();
+                if matches {
+                    Ok(Some(client.id.as_str()))
+                } else {
+                    Err(OAuthError::InvalidClient)
+                }
+            }
+            (None, None) => Ok(None),
+            (Some(_), None) | (None, Some(_)) => Err(OAuthError::InvalidClient),
+        }
+    }
+
+    /// Like [`OAuth::authenticate_client`], but only a confidential client
+    /// passes (introspection).
+    pub fn require_client(
+        &self,
+        presented: Option<&ClientCredentials>,
+    ) -> Result<&str, OAuthError> {
+        presented
+            .filter(|c| c.secret.is_some())
+            .ok_or(OAuthError::InvalidClient)
+            .and_then(|c| self.authenticate_client(Some(c)))?
+            .ok_or(OAuthError::InvalidClient)
+    }
+
+    /// The token endpoint, given the request's form: the client is
+    /// authenticated first (so a client that fails learns nothing about its
+    /// grant), then the password grant is [`Auth::login`] and the refresh
+    /// grant [`Auth::refresh`] (the same rotation and reuse detection as
+    /// `/api/v1/auth/refresh`).
+    pub async fn token(
+        &self,
+        client: Option<&ClientCredentials>,
+        form: &HashMap<String, String>,
+        from: &ClientInfo,
+    ) -> Result<TokenPair, OAuthError> {
+        self.authenticate_client(client)?;
+        let pair = match Grant::parse(form)? {
+            Grant::Password { username, password } => {
+                self.auth
+                    .login(LoginName::guess(&username), password, from)
+                    .await?
+            }
+            Grant::RefreshToken(token) => self.auth.refresh(&token, from).await?,
+        };
+        Ok(pair)
+    }
+
+    /// RFC 7662: an access token must verify and its session be live; a
+    /// refresh token must be its session's current one. One Redis round trip
+    /// either way. Anything else is inactive.
+    pub async fn introspect(&self, token: &str) -> Result<Introspection, OAuthError> {
+        let tokens = self.auth.tokens();
+        let sessions = self.auth.sessions();
+        let inactive = Introspection {
+            active: false,
+            token: None,
+        };
+        let session_failure = |e| OAuthError::Service(AuthError::from(e));
+        let active = if let Some(refresh) = RefreshToken::parse(token) {
+            let Some(live) = sessions
+                .live_refresh(&refresh)
+                .await
+                .map_err(session_failure)?
+            else {
+                return Ok(inactive);
+            };
+            ActiveToken {
+                sub: live.claims.user_id,
+                exp: live.expires_at,
+                iat: live.issued_at,
+                iss: tokens.issuer().to_owned(),
+                aud: tokens.audience().to_owned(),
+                jti: None,
+                sid: live.session_id,
+                token_type: "refresh_token",
+                username: live.claims.username,
+                role: live.claims.role,
+                subscription: live.claims.subscription,
+            }
+        } else {
+            let Ok(claims) = tokens.verify(token) else {
+                return Ok(inactive);
+            };
+            let Some(username) = sessions
+                .live_username(claims.sub, claims.sid)
+                .await
+                .map_err(session_failure)?
+            else {
+                return Ok(inactive);
+            };
+            ActiveToken {
+                sub: claims.sub,
+                exp: claims.exp,
+                iat: claims.iat,
+                iss: claims.iss,
+                aud: claims.aud,
+                jti: Some(claims.jti),
+                sid: claims.sid,
+                token_type: "Bearer",
+                username,
+                role: claims.role,
+                subscription: claims.subscription,
+            }
+        };
+        Ok(Introspection {
+            active: true,
+            token: Some(active),
+        })
+    }
+
+    /// RFC 7009: ends the session of an access or refresh token (through
+    /// [`Auth::logout`], so it is audited like any logout). Unknown tokens
+    /// succeed too.
+    pub async fn revoke(
+        &self,
+        client: Option<&ClientCredentials>,
+        token: Option<&str>,
+        from: &ClientInfo,
+    ) -> Result<(), OAuthError> {
+        self.authenticate_client(client)?;
+        let token = token
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| OAuthError::InvalidRequest("Missing parameter: token".into()))?;
+        // A token is either an opaque refresh token or a JWT; logout tries
+        // each reading and ignores the one that does not apply.
+        self.auth.logout(Some(token), Some(token), from).await?;
+        Ok(())
+    }
+}
