@@ -16,7 +16,8 @@ use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
 use ed25519_dalek::pkcs8::{spki::der::pem::LineEnding, DecodePrivateKey, EncodePrivateKey};
 use ed25519_dalek::SigningKey;
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use ed25519_dalek::Signer;
+use jsonwebtoken::DecodingKey;
 use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +52,10 @@ pub struct VerifyingKey {
 pub struct KeySet {
     dir: PathBuf,
     signing_kid: String,
-    signing: EncodingKey,
+    /// Kept expanded, so signing costs one signature and nothing more.
+    signing: SigningKey,
+    /// base64url of the JOSE header naming the signing key, encoded once.
+    signing_header: String,
     verifying: Vec<VerifyingKey>,
     jwks: String,
 }
@@ -146,17 +150,16 @@ impl KeySet {
             let key = SigningKey::from_pkcs8_pem(&pem)
                 .map_err(|e| KeyError::BadKey(file.pem.clone(), e.to_string()))?;
             if file.trusted_until.is_none() {
-                signer = Some((file.kid.clone(), file.pem.clone(), key.clone()));
+                signer = Some((file.kid.clone(), key.clone()));
             }
             keys.push((file.kid, key));
         }
-        let Some((signing_kid, pem_path, newest)) = signer else {
+        let Some((signing_kid, signing)) = signer else {
             return Err(KeyError::NoKeys(dir.to_path_buf()));
         };
-        let der = newest
-            .to_pkcs8_der()
-            .map_err(|e| KeyError::BadKey(pem_path, e.to_string()))?;
-        let signing = EncodingKey::from_ed_der(der.as_bytes());
+        let signing_header = URL_SAFE_NO_PAD.encode(
+            json!({ "typ": "JWT", "alg": "EdDSA", "kid": signing_kid }).to_string(),
+        );
         let verifying: Vec<VerifyingKey> = keys
             .iter()
             .map(|(kid, key)| {
@@ -179,6 +182,7 @@ impl KeySet {
             dir: dir.to_path_buf(),
             signing_kid,
             signing,
+            signing_header,
             verifying,
             jwks,
         })
@@ -263,8 +267,17 @@ impl KeySet {
         &self.signing_kid
     }
 
-    pub fn signing_key(&self) -> &EncodingKey {
-        &self.signing
+    /// A compact JWS (`header.payload.signature`) of `payload` (the claims
+    /// as JSON), signed by the signing key with EdDSA.
+    pub fn sign_jwt(&self, payload: &[u8]) -> String {
+        let mut token = String::with_capacity(self.signing_header.len() + payload.len() * 4 / 3 + 92);
+        token.push_str(&self.signing_header);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(payload, &mut token);
+        let signature = self.signing.sign(token.as_bytes());
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut token);
+        token
     }
 
     pub fn verifying_key(&self, kid: &str) -> Option<&VerifyingKey> {

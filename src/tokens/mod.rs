@@ -1,15 +1,18 @@
 //! Access tokens: EdDSA-signed JWTs with `kid`, and the key set behind them.
 
 mod keys;
+mod verified_cache;
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use jsonwebtoken::{Algorithm, Header, Validation};
+use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use keys::{KeyError, KeySet, Retirement};
+
+use verified_cache::VerifiedCache;
 
 use crate::sessions::SessionClaims;
 use crate::users::{Role, Subscription};
@@ -46,6 +49,7 @@ pub struct TokenIssuer {
     audience: String,
     access_ttl: Duration,
     validation: Validation,
+    verified: VerifiedCache,
 }
 
 pub struct IssuedAccess {
@@ -75,6 +79,7 @@ impl TokenIssuer {
             audience,
             access_ttl,
             validation,
+            verified: VerifiedCache::new(),
         }
     }
 
@@ -100,6 +105,7 @@ impl TokenIssuer {
             || current.signing_kid() != fresh.signing_kid();
         if changed {
             *current = Arc::new(fresh);
+            self.verified.clear();
         }
         Ok(changed)
     }
@@ -135,11 +141,8 @@ impl TokenIssuer {
             role: claims.role,
             subscription: claims.subscription,
         };
-        let keys = self.keys();
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(keys.signing_kid().to_owned());
-        let token = jsonwebtoken::encode(&header, &body, keys.signing_key())
-            .map_err(|e| TokenError::Signing(e.to_string()))?;
+        let payload = serde_json::to_vec(&body).map_err(|e| TokenError::Signing(e.to_string()))?;
+        let token = self.keys().sign_jwt(&payload);
         Ok(IssuedAccess {
             token,
             expires_in: self.access_ttl,
@@ -149,6 +152,16 @@ impl TokenIssuer {
     /// Checks signature, `kid`, `exp`, `iss`, `aud` and `type`. Whether the
     /// session is still live is the caller's second check.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let now = unix_now();
+        if let Some(claims) = self.verified.get(token, now) {
+            return Ok(AccessClaims::clone(&claims));
+        }
+        let claims = self.verify_signature(token)?;
+        self.verified.insert(token, Arc::new(claims.clone()));
+        Ok(claims)
+    }
+
+    fn verify_signature(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
         let kid = header.kid.ok_or(TokenError::Invalid)?;
         let keys = self.keys();
