@@ -78,7 +78,8 @@ impl LoginName {
         }
     }
 
-    /// The name as typed; the rate limits key it case-insensitively.
+    /// The name as typed (the rate limits key unknown names by it,
+    /// case-insensitively).
     pub fn as_str(&self) -> &str {
         match self {
             LoginName::Email(name) | LoginName::Username(name) => name,
@@ -164,25 +165,31 @@ impl Auth {
         Ok(user.into())
     }
 
-    /// A login under the rate limits (per client IP, and failures per
-    /// account, known or not): every login path (`/login`, the OAuth
-    /// password grant) comes through here.
+    /// A login under the rate limits: attempts per client IP, and failures
+    /// per account (by user id, so email and username share one count; by
+    /// the name typed when no account has it, so unknown names lock alike).
+    /// Every login path (`/login`, the OAuth password grant) comes here.
     pub async fn login(
         &self,
         name: LoginName,
         password: SecretString,
         client: &ClientInfo,
     ) -> Result<TokenPair, AuthError> {
-        self.limits.login_attempt(&client.ip, name.as_str()).await?;
-        let result = self.check_and_open(&name, password, client).await;
+        self.limits.login_attempt(&client.ip).await?;
+        let user = match &name {
+            LoginName::Email(email) => repo::find_by_email(&self.pool, email).await?,
+            LoginName::Username(username) => repo::find_by_username(&self.pool, username).await?,
+        };
+        let account = match &user {
+            Some(user) => format!("id:{}", user.id),
+            None => format!("name:{}", name.as_str()),
+        };
+        self.limits.account_unlocked(&client.ip, &account).await?;
+        let result = self.check_and_open(user, password, client).await;
         match &result {
-            Ok(_) => {
-                self.limits
-                    .login_succeeded(&client.ip, name.as_str())
-                    .await?
-            }
+            Ok(_) => self.limits.login_succeeded(&client.ip, &account).await?,
             Err(AuthError::InvalidCredentials) => {
-                self.limits.login_failed(&client.ip, name.as_str()).await?
+                self.limits.login_failed(&client.ip, &account).await?
             }
             Err(_) => {}
         }
@@ -193,14 +200,10 @@ impl Auth {
     /// nothing), then the account's state, then opens a session.
     async fn check_and_open(
         &self,
-        name: &LoginName,
+        user: Option<User>,
         password: SecretString,
         client: &ClientInfo,
     ) -> Result<TokenPair, AuthError> {
-        let user = match name {
-            LoginName::Email(email) => repo::find_by_email(&self.pool, email).await?,
-            LoginName::Username(username) => repo::find_by_username(&self.pool, username).await?,
-        };
         let hash = user.as_ref().map(|u| u.password_hash.clone());
         let matches = self.hasher.verify(password, hash).await?;
         let failure = |reason: &str, subject: Option<Uuid>| {

@@ -5,7 +5,8 @@
 //!
 //! Keys: `tessera:rl:{<limit>:<subject>}`, a sorted set of hit times with the
 //! window as its TTL. The subject is the client IP, or a hash of the
-//! lower-cased login name or email (bounded key size, no addresses in Redis).
+//! lower-cased account (a user id, or a login name or email no account has)
+//! or email: bounded key size, no addresses in Redis.
 //!
 //! Every refusal goes through [`report_limited`], one `tracing` event with
 //! the stable fields `rate_limited = true` and `limiter`, for metrics to count.
@@ -209,24 +210,35 @@ impl RateLimiter {
         })
     }
 
-    /// Before a login: counts the attempt against the client IP, then
-    /// refuses an account locked by failures, whatever the password.
-    pub async fn login_attempt(&self, ip: &str, name: &str) -> Result<(), RateLimitError> {
+    /// Before a login: counts the attempt against the client IP.
+    pub async fn login_attempt(&self, ip: &str) -> Result<(), RateLimitError> {
         if self.exemptions.is_exempt_str(ip) {
             return Ok(());
         }
-        self.check(&self.limits.login_ip, ip, true).await?;
-        self.check(&self.limits.login_failures, &account_subject(name), false)
-            .await
+        self.check(&self.limits.login_ip, ip, true).await
+    }
+
+    /// Refuses a login to an account locked by failures, whatever the
+    /// password. `account` names it (a user id or the name typed).
+    pub async fn account_unlocked(&self, ip: &str, account: &str) -> Result<(), RateLimitError> {
+        if self.exemptions.is_exempt_str(ip) {
+            return Ok(());
+        }
+        self.check(
+            &self.limits.login_failures,
+            &account_subject(account),
+            false,
+        )
+        .await
     }
 
     /// After a wrong password (or an unknown account): counts the failure.
-    pub async fn login_failed(&self, ip: &str, name: &str) -> Result<(), RateLimitError> {
+    pub async fn login_failed(&self, ip: &str, account: &str) -> Result<(), RateLimitError> {
         if self.exemptions.is_exempt_str(ip) {
             return Ok(());
         }
         match self
-            .check(&self.limits.login_failures, &account_subject(name), true)
+            .check(&self.limits.login_failures, &account_subject(account), true)
             .await
         {
             // A concurrent failure filled the window first: the lock is on.
@@ -236,11 +248,11 @@ impl RateLimiter {
     }
 
     /// After a successful login: the account's failures are forgotten.
-    pub async fn login_succeeded(&self, ip: &str, name: &str) -> Result<(), RateLimitError> {
+    pub async fn login_succeeded(&self, ip: &str, account: &str) -> Result<(), RateLimitError> {
         if self.exemptions.is_exempt_str(ip) || self.limits.login_failures.max == 0 {
             return Ok(());
         }
-        let key = key(&self.limits.login_failures, &account_subject(name));
+        let key = key(&self.limits.login_failures, &account_subject(account));
         self.redis
             .command::<i64>(redis::cmd("DEL").arg(key))
             .await?;
