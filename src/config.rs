@@ -201,7 +201,9 @@ impl Config {
         if self.server.request_timeout_ms == 0 || self.server.max_in_flight == 0 {
             return invalid("server.request_timeout_ms and server.max_in_flight must be positive");
         }
-        if self.rate_limit.per_ip_per_second == 0 || self.rate_limit.per_ip_burst == 0 {
+        if self.rate_limit.enabled
+            && (self.rate_limit.per_ip_per_second == 0 || self.rate_limit.per_ip_burst == 0)
+        {
             return invalid("rate_limit.per_ip_per_second and rate_limit.per_ip_burst must be positive (set rate_limit.enabled = false to turn limits off)");
         }
         if self.redis.pool_size == 0 || self.database.max_connections == 0 {
