@@ -50,7 +50,6 @@ impl From<SessionError> for AuthError {
                 AuthError::InvalidRefreshToken
             }
             SessionError::RateLimited { retry_after } => {
-                report_limited("refresh", retry_after);
                 AuthError::RateLimit(RateLimitError::Limited {
                     limiter: "refresh",
                     retry_after,
@@ -321,6 +320,10 @@ impl Auth {
                 &rotation.refresh.token,
                 rotation.refresh.expires_in.as_secs(),
             ),
+            Err(SessionError::RateLimited { retry_after }) => {
+                report_limited("refresh", retry_after);
+                Err(SessionError::RateLimited { retry_after }.into())
+            }
             Err(SessionError::ReuseDetected {
                 user_id,
                 session_id,

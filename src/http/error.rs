@@ -59,10 +59,14 @@ pub enum ApiError {
         detail: &'static str,
         retry_after: Duration,
     },
-    /// This instance cannot take the request now (too many in flight, or
-    /// it ran past the request timeout): 503 with `error_code`.
-    #[error("service busy: {0}")]
-    Busy(&'static str, &'static str),
+    /// Too many requests in flight on this instance: 503 with `error_code`
+    /// and `Retry-After: 1`.
+    #[error("too many requests in flight")]
+    Overloaded,
+    /// The request ran past `server.request_timeout_ms`: 503 with
+    /// `error_code`.
+    #[error("request timed out")]
+    RequestTimeout,
     #[error("invalid request")]
     Validation(Location, ValidationErrors),
     /// Entries already in the 422 shape (malformed JSON, wrong body type).
@@ -89,7 +93,7 @@ impl ApiError {
             ApiError::UpstreamTimeout(..) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Busy(..) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Overloaded | ApiError::RequestTimeout => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Validation(..) | ApiError::Unprocessable(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -111,8 +115,7 @@ impl ApiError {
             | ApiError::Conflict(detail)
             | ApiError::TooManyRequests { detail, .. } => json!({ "detail": detail }),
             ApiError::UpstreamUnavailable(detail, code)
-            | ApiError::UpstreamTimeout(detail, code)
-            | ApiError::Busy(detail, code) => {
+            | ApiError::UpstreamTimeout(detail, code) => {
                 json!({ "detail": detail, "error_code": code })
             }
             ApiError::PayloadTooLarge => {
@@ -131,6 +134,12 @@ impl ApiError {
                 json!({ "detail": entries })
             }
             ApiError::Unprocessable(entries) => json!({ "detail": entries }),
+            ApiError::Overloaded => {
+                json!({ "detail": "The service is overloaded; try again shortly.", "error_code": "OVERLOADED" })
+            }
+            ApiError::RequestTimeout => {
+                json!({ "detail": "The request took too long; try again shortly.", "error_code": "REQUEST_TIMEOUT" })
+            }
             ApiError::DatabaseUnavailable => {
                 json!({ "detail": "The database is unavailable; try again shortly.", "error_code": "DB_UNAVAILABLE" })
             }
@@ -152,7 +161,9 @@ impl IntoResponse for ApiError {
             | ApiError::UpstreamTimeout(..) => {
                 tracing::warn!(error = %self, "dependency down")
             }
-            ApiError::Busy(..) => tracing::warn!(error = %self, "request refused"),
+            ApiError::Overloaded | ApiError::RequestTimeout => {
+                tracing::warn!(error = %self, "request refused")
+            }
             _ => {}
         }
         let mut response = (self.status(), Json(self.body())).into_response();
@@ -167,7 +178,7 @@ impl IntoResponse for ApiError {
                     .headers_mut()
                     .insert(header::RETRY_AFTER, retry_after_secs(retry_after));
             }
-            ApiError::Busy(_, "OVERLOADED") => {
+            ApiError::Overloaded => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

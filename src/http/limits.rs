@@ -85,11 +85,7 @@ async fn in_flight(State(limits): State<RequestLimits>, request: Request, next: 
         return next.run(request).await;
     }
     let Ok(_permit) = limits.in_flight.clone().try_acquire_owned() else {
-        return ApiError::Busy(
-            "The service is overloaded; try again shortly.",
-            "OVERLOADED",
-        )
-        .into_response();
+        return ApiError::Overloaded.into_response();
     };
     next.run(request).await
 }
@@ -99,10 +95,6 @@ async fn in_flight(State(limits): State<RequestLimits>, request: Request, next: 
 async fn timeout(State(limits): State<RequestLimits>, request: Request, next: Next) -> Response {
     match tokio::time::timeout(limits.timeout, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError::Busy(
-            "The request took too long; try again shortly.",
-            "REQUEST_TIMEOUT",
-        )
-        .into_response(),
+        Err(_) => ApiError::RequestTimeout.into_response(),
     }
 }
