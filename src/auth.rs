@@ -8,6 +8,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::audit::{AuditEvent, AuditLog};
+use crate::rate_limit::{report_limited, RateLimitError, RateLimiter};
 use crate::sessions::{ClientInfo, RefreshToken, SessionClaims, SessionError, SessionStore};
 use crate::tokens::{AccessClaims, TokenError, TokenIssuer};
 use crate::users::repo::{self, InsertError, NewUser};
@@ -38,6 +39,8 @@ pub enum AuthError {
     Hashing(#[from] HashError),
     #[error(transparent)]
     Signing(TokenError),
+    #[error(transparent)]
+    RateLimit(#[from] RateLimitError),
 }
 
 impl From<SessionError> for AuthError {
@@ -45,6 +48,12 @@ impl From<SessionError> for AuthError {
         match e {
             SessionError::InvalidToken | SessionError::ReuseDetected { .. } => {
                 AuthError::InvalidRefreshToken
+            }
+            SessionError::RateLimited { retry_after } => {
+                AuthError::RateLimit(RateLimitError::Limited {
+                    limiter: "refresh",
+                    retry_after,
+                })
             }
             other => AuthError::Sessions(other),
         }
@@ -67,6 +76,14 @@ impl LoginName {
             LoginName::Username(name.to_owned())
         }
     }
+
+    /// The name as typed (the rate limits key unknown names by it,
+    /// case-insensitively).
+    pub fn as_str(&self) -> &str {
+        match self {
+            LoginName::Email(name) | LoginName::Username(name) => name,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -83,6 +100,7 @@ pub struct Auth {
     sessions: SessionStore,
     tokens: TokenIssuer,
     audit: AuditLog,
+    limits: RateLimiter,
     require_email_verification: bool,
 }
 
@@ -93,6 +111,7 @@ impl Auth {
         sessions: SessionStore,
         tokens: TokenIssuer,
         audit: AuditLog,
+        limits: RateLimiter,
         require_email_verification: bool,
     ) -> Self {
         Self {
@@ -101,8 +120,13 @@ impl Auth {
             sessions,
             tokens,
             audit,
+            limits,
             require_email_verification,
         }
+    }
+
+    pub fn rate_limits(&self) -> &RateLimiter {
+        &self.limits
     }
 
     pub fn tokens(&self) -> &TokenIssuer {
@@ -140,18 +164,45 @@ impl Auth {
         Ok(user.into())
     }
 
-    /// Checks the password (argon2 even for unknown users, so timing reveals
-    /// nothing), then the account's state, then opens a session.
+    /// A login under the rate limits: attempts per client IP, and failures
+    /// per account (by user id, so email and username share one count; by
+    /// the name typed when no account has it, so unknown names lock alike).
+    /// Every login path (`/login`, the OAuth password grant) comes here.
     pub async fn login(
         &self,
         name: LoginName,
         password: SecretString,
         client: &ClientInfo,
     ) -> Result<TokenPair, AuthError> {
+        self.limits.login_attempt(&client.ip).await?;
         let user = match &name {
             LoginName::Email(email) => repo::find_by_email(&self.pool, email).await?,
             LoginName::Username(username) => repo::find_by_username(&self.pool, username).await?,
         };
+        let account = match &user {
+            Some(user) => format!("id:{}", user.id),
+            None => format!("name:{}", name.as_str()),
+        };
+        self.limits.account_unlocked(&client.ip, &account).await?;
+        let result = self.check_and_open(user, password, client).await;
+        match &result {
+            Ok(_) => self.limits.login_succeeded(&client.ip, &account).await?,
+            Err(AuthError::InvalidCredentials) => {
+                self.limits.login_failed(&client.ip, &account).await?
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
+    /// Checks the password (argon2 even for unknown users, so timing reveals
+    /// nothing), then the account's state, then opens a session.
+    async fn check_and_open(
+        &self,
+        user: Option<User>,
+        password: SecretString,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, AuthError> {
         let hash = user.as_ref().map(|u| u.password_hash.clone());
         let matches = self.hasher.verify(password, hash).await?;
         let failure = |reason: &str, subject: Option<Uuid>| {
@@ -253,20 +304,26 @@ impl Auth {
         })
     }
 
-    /// Rotates a refresh token: Redis only, one script.
+    /// Rotates a refresh token under the per-session refresh limit: Redis
+    /// only, one script.
     pub async fn refresh(
         &self,
         presented: &str,
         client: &ClientInfo,
     ) -> Result<TokenPair, AuthError> {
         let token = RefreshToken::parse(presented).ok_or(AuthError::InvalidRefreshToken)?;
-        match self.sessions.rotate(&token).await {
+        let limit = self.limits.refresh_limit(&client.ip);
+        match self.sessions.rotate_limited(&token, limit).await {
             Ok(rotation) => self.pair(
                 &rotation.claims,
                 rotation.refresh.session_id,
                 &rotation.refresh.token,
                 rotation.refresh.expires_in.as_secs(),
             ),
+            Err(SessionError::RateLimited { retry_after }) => {
+                report_limited("refresh", retry_after);
+                Err(SessionError::RateLimited { retry_after }.into())
+            }
             Err(SessionError::ReuseDetected {
                 user_id,
                 session_id,

@@ -44,6 +44,7 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<IpNet>,
     pub cors_allowed_origins: Vec<String>,
     pub request_timeout_ms: u64,
+    pub max_in_flight: usize,
     pub shutdown_grace_ms: u64,
     pub public_url: String,
 }
@@ -124,6 +125,14 @@ pub struct RateLimitConfig {
     pub login_failures_per_account: u32,
     pub login_failure_window_secs: u64,
     pub login_attempts_per_ip_per_minute: u32,
+    pub register_per_ip_per_hour: u32,
+    pub forgot_password_per_email_per_hour: u32,
+    pub forgot_password_per_ip_per_hour: u32,
+    pub activation_resend_per_email_per_hour: u32,
+    pub activation_resend_per_ip_per_hour: u32,
+    pub refresh_per_session_per_minute: u32,
+    pub per_ip_per_second: u32,
+    pub per_ip_burst: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -189,6 +198,14 @@ impl Config {
         if self.session.absolute_ttl_secs < self.session.refresh_ttl_secs {
             return invalid("session.absolute_ttl_secs must be at least session.refresh_ttl_secs");
         }
+        if self.server.request_timeout_ms == 0 || self.server.max_in_flight == 0 {
+            return invalid("server.request_timeout_ms and server.max_in_flight must be positive");
+        }
+        if self.rate_limit.enabled
+            && (self.rate_limit.per_ip_per_second == 0 || self.rate_limit.per_ip_burst == 0)
+        {
+            return invalid("rate_limit.per_ip_per_second and rate_limit.per_ip_burst must be positive (set rate_limit.enabled = false to turn limits off)");
+        }
         if self.redis.pool_size == 0 || self.database.max_connections == 0 {
             return invalid("redis.pool_size and database.max_connections must be positive");
         }
@@ -228,6 +245,15 @@ mod tests {
         assert_eq!(config.session.reuse_grace_secs, 10);
         assert!(config.rate_limit.enabled);
         assert_eq!(config.rate_limit.login_failures_per_account, 5);
+        assert_eq!(config.rate_limit.login_failure_window_secs, 900);
+        assert_eq!(config.rate_limit.login_attempts_per_ip_per_minute, 20);
+        assert_eq!(config.rate_limit.register_per_ip_per_hour, 30);
+        assert_eq!(config.rate_limit.forgot_password_per_email_per_hour, 5);
+        assert_eq!(config.rate_limit.activation_resend_per_ip_per_hour, 30);
+        assert_eq!(config.rate_limit.refresh_per_session_per_minute, 60);
+        assert_eq!(config.rate_limit.per_ip_per_second, 100);
+        assert_eq!(config.rate_limit.per_ip_burst, 200);
+        assert_eq!(config.server.max_in_flight, 1024);
         assert!(config.gateway.clients.is_empty());
         assert_eq!(config.server.public_url, "http://127.0.0.1:8000");
         assert_eq!(config.jwt.keys_reload_secs, 60);

@@ -14,6 +14,7 @@ pub mod http;
 pub mod mail;
 pub mod oauth;
 pub mod one_time_tokens;
+pub mod rate_limit;
 pub mod redis_client;
 pub mod sessions;
 pub mod startup;

@@ -18,10 +18,11 @@ use crate::audit::AuditLog;
 use crate::auth::Auth;
 use crate::captcha::CaptchaVerifier;
 use crate::config::Config;
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, RequestLimits};
 use crate::mail::Mailer;
 use crate::oauth::OAuth;
 use crate::one_time_tokens::OneTimeTokens;
+use crate::rate_limit::{FloodGuard, RateLimiter};
 use crate::redis_client::RedisClient;
 use crate::sessions::{SessionSettings, SessionStore};
 use crate::tokens::{KeyError, KeySet, TokenIssuer};
@@ -171,6 +172,7 @@ impl Application {
             sessions,
             tokens,
             audit.clone(),
+            RateLimiter::new(redis.clone(), &config.rate_limit),
             config.auth.require_email_verification,
         ));
         let (mailer, mail_worker) = Mailer::start(&config.smtp, !config.is_production())?;
@@ -196,6 +198,7 @@ impl Application {
             &config.gateway.clients,
             &config.server.public_url,
         ));
+        let trusted_proxies: Arc<[ipnet::IpNet]> = config.server.trusted_proxies.clone().into();
         let state = AppState {
             auth,
             account: Arc::new(account),
@@ -203,7 +206,13 @@ impl Application {
             oauth,
             pool,
             redis,
-            trusted_proxies: config.server.trusted_proxies.clone().into(),
+            trusted_proxies: trusted_proxies.clone(),
+            limits: RequestLimits::new(
+                FloodGuard::start(&config.rate_limit),
+                config.server.max_in_flight,
+                Duration::from_millis(config.server.request_timeout_ms),
+                trusted_proxies,
+            ),
         };
         let router = http::router(state, &config.server.cors_allowed_origins);
         let listener = TcpListener::bind(config.server.bind)

@@ -18,6 +18,7 @@ use crate::auth::{Auth, AuthError};
 use crate::captcha::{CaptchaError, CaptchaVerifier};
 use crate::mail::{Email, EmailKind, Mailer};
 use crate::one_time_tokens::{Consumed, OneTimeToken, OneTimeTokens, Purpose};
+use crate::rate_limit::{EmailFlow, EmailRequest, RateLimitError};
 use crate::redis_client::RedisFailure;
 use crate::sessions::{ClientInfo, SessionError, SessionSummary};
 use crate::tokens::AccessClaims;
@@ -53,6 +54,8 @@ pub enum AccountError {
     Sessions(#[from] SessionError),
     #[error(transparent)]
     Hashing(#[from] HashError),
+    #[error(transparent)]
+    RateLimit(#[from] RateLimitError),
 }
 
 pub struct AccountSettings {
@@ -165,6 +168,7 @@ impl Account {
         registration: Registration,
         client: &ClientInfo,
     ) -> Result<UserPublic, AccountError> {
+        self.auth.rate_limits().register(&client.ip).await?;
         if let Some(captcha) = &self.captcha {
             captcha
                 .verify(registration.captcha_token.as_deref(), &client.ip)
@@ -214,6 +218,12 @@ impl Account {
         email: &str,
         client: &ClientInfo,
     ) -> Result<(), AccountError> {
+        if self
+            .email_request(EmailFlow::ActivationResend, email, client)
+            .await?
+        {
+            return Ok(());
+        }
         if let Some(user) = repo::find_by_email(&self.pool, email).await? {
             if !user.is_active && !user.is_blocked {
                 self.links
@@ -233,6 +243,12 @@ impl Account {
         email: &str,
         client: &ClientInfo,
     ) -> Result<(), AccountError> {
+        if self
+            .email_request(EmailFlow::PasswordReset, email, client)
+            .await?
+        {
+            return Ok(());
+        }
         if let Some(user) = repo::find_by_email(&self.pool, email).await? {
             if !user.is_blocked {
                 self.links.send_later(
@@ -246,6 +262,23 @@ impl Account {
             }
         }
         Ok(())
+    }
+
+    /// Applies an emailing endpoint's limits: over the per-IP one it fails
+    /// (429); true when over the per-email one, which the caller answers as
+    /// usual without sending anything.
+    async fn email_request(
+        &self,
+        flow: EmailFlow,
+        email: &str,
+        client: &ClientInfo,
+    ) -> Result<bool, AccountError> {
+        let verdict = self
+            .auth
+            .rate_limits()
+            .email_request(flow, &client.ip, email)
+            .await?;
+        Ok(verdict == EmailRequest::Suppress)
     }
 
     /// Sets a new password with a reset link's token and ends every session.

@@ -4,6 +4,8 @@
 //! answer protocol errors in RFC 6749 §5.2's own shape
 //! (`{"error", "error_description"}`) through [`OAuthApiError`].
 
+use std::time::Duration;
+
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -14,6 +16,7 @@ use crate::admin::AdminError;
 use crate::auth::AuthError;
 use crate::captcha::CaptchaError;
 use crate::oauth::OAuthError;
+use crate::rate_limit::RateLimitError;
 use crate::redis_client::RedisFailure;
 use crate::sessions::SessionError;
 use crate::validation::ValidationErrors;
@@ -50,6 +53,20 @@ pub enum ApiError {
     UpstreamTimeout(&'static str, &'static str),
     #[error("request body too large")]
     PayloadTooLarge,
+    /// A rate limit: 429 with `Retry-After` (whole seconds, at least 1).
+    #[error("too many requests: {detail}")]
+    TooManyRequests {
+        detail: &'static str,
+        retry_after: Duration,
+    },
+    /// Too many requests in flight on this instance: 503 with `error_code`
+    /// and `Retry-After: 1`.
+    #[error("too many requests in flight")]
+    Overloaded,
+    /// The request ran past `server.request_timeout_ms`: 503 with
+    /// `error_code`.
+    #[error("request timed out")]
+    RequestTimeout,
     #[error("invalid request")]
     Validation(Location, ValidationErrors),
     /// Entries already in the 422 shape (malformed JSON, wrong body type).
@@ -75,6 +92,8 @@ impl ApiError {
             ApiError::UpstreamUnavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::UpstreamTimeout(..) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Overloaded | ApiError::RequestTimeout => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Validation(..) | ApiError::Unprocessable(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -93,7 +112,8 @@ impl ApiError {
             | ApiError::NotFoundDetail(detail)
             | ApiError::Unauthorized(detail)
             | ApiError::Forbidden(detail)
-            | ApiError::Conflict(detail) => json!({ "detail": detail }),
+            | ApiError::Conflict(detail)
+            | ApiError::TooManyRequests { detail, .. } => json!({ "detail": detail }),
             ApiError::UpstreamUnavailable(detail, code)
             | ApiError::UpstreamTimeout(detail, code) => {
                 json!({ "detail": detail, "error_code": code })
@@ -114,6 +134,12 @@ impl ApiError {
                 json!({ "detail": entries })
             }
             ApiError::Unprocessable(entries) => json!({ "detail": entries }),
+            ApiError::Overloaded => {
+                json!({ "detail": "The service is overloaded; try again shortly.", "error_code": "OVERLOADED" })
+            }
+            ApiError::RequestTimeout => {
+                json!({ "detail": "The request took too long; try again shortly.", "error_code": "REQUEST_TIMEOUT" })
+            }
             ApiError::DatabaseUnavailable => {
                 json!({ "detail": "The database is unavailable; try again shortly.", "error_code": "DB_UNAVAILABLE" })
             }
@@ -135,15 +161,56 @@ impl IntoResponse for ApiError {
             | ApiError::UpstreamTimeout(..) => {
                 tracing::warn!(error = %self, "dependency down")
             }
+            ApiError::Overloaded | ApiError::RequestTimeout => {
+                tracing::warn!(error = %self, "request refused")
+            }
             _ => {}
         }
         let mut response = (self.status(), Json(self.body())).into_response();
-        if let ApiError::Unauthorized(_) = self {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        match self {
+            ApiError::Unauthorized(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::TooManyRequests { retry_after, .. } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, retry_after_secs(retry_after));
+            }
+            ApiError::Overloaded => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
         }
         response
+    }
+}
+
+/// `Retry-After` in whole seconds, rounded up, at least 1.
+fn retry_after_secs(wait: Duration) -> HeaderValue {
+    let secs = wait.as_millis().div_ceil(1000).max(1);
+    HeaderValue::from(secs as u64)
+}
+
+impl From<RateLimitError> for ApiError {
+    fn from(e: RateLimitError) -> Self {
+        match e {
+            RateLimitError::Limited {
+                limiter,
+                retry_after,
+            } => ApiError::TooManyRequests {
+                detail: if limiter == "login-failures" {
+                    "Too many failed login attempts; try again later."
+                } else {
+                    "Too many requests; try again later."
+                },
+                retry_after,
+            },
+            RateLimitError::Redis(failure) => failure.into(),
+        }
     }
 }
 
@@ -195,6 +262,11 @@ impl From<SessionError> for ApiError {
             SessionError::InvalidToken | SessionError::ReuseDetected { .. } => {
                 ApiError::Unauthorized("Invalid or expired refresh token")
             }
+            SessionError::RateLimited { retry_after } => RateLimitError::Limited {
+                limiter: "refresh",
+                retry_after,
+            }
+            .into(),
             SessionError::Protocol(_) => ApiError::Internal(e.to_string()),
         }
     }
@@ -220,6 +292,7 @@ impl From<AuthError> for ApiError {
             AuthError::Sessions(e) => e.into(),
             AuthError::Hashing(e) => ApiError::Internal(e.to_string()),
             AuthError::Signing(e) => ApiError::Internal(e.to_string()),
+            AuthError::RateLimit(e) => e.into(),
         }
     }
 }
@@ -265,6 +338,7 @@ impl From<AccountError> for ApiError {
             AccountError::Redis(e) => e.into(),
             AccountError::Sessions(e) => e.into(),
             AccountError::Hashing(e) => ApiError::Internal(e.to_string()),
+            AccountError::RateLimit(e) => e.into(),
         }
     }
 }

@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod error;
 mod extract;
+mod limits;
 mod meta;
 mod oauth;
 mod roles;
@@ -26,6 +27,7 @@ use tower_http::trace::TraceLayer;
 
 pub use error::{ApiError, Location, OAuthApiError};
 pub use extract::client_ip;
+pub use limits::RequestLimits;
 
 use crate::account::Account;
 use crate::admin::Admin;
@@ -42,11 +44,13 @@ pub struct AppState {
     pub pool: PgPool,
     pub redis: Arc<RedisClient>,
     pub trusted_proxies: Arc<[IpNet]>,
+    pub limits: RequestLimits,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(state: AppState, cors_allowed_origins: &[String]) -> Router {
+    let request_limits = state.limits.clone();
     let mut app = Router::new()
         .merge(meta::router())
         .merge(oauth::router())
@@ -71,6 +75,7 @@ pub fn router(state: AppState, cors_allowed_origins: &[String]) -> Router {
                 .max_age(Duration::from_secs(600)),
         );
     }
+    app = limits::apply(app, request_limits);
     app.layer(CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".into()).into_response()))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {

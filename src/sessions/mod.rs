@@ -4,7 +4,8 @@
 //! Keys (every key of a user shares the `{<user id>}` hash tag):
 //! - `tessera:s:{<user id>}:<session id>` — hash: `cur`/`prev` refresh token
 //!   hashes, `rot` (last rotation, ms), `abs` (absolute expiry, ms), `role`,
-//!   `sub`, `name`, `ua`, `ip`, `created`, `used`; TTL = refresh lifetime.
+//!   `sub`, `name`, `ua`, `ip`, `created`, `used`, `rl` (refresh rate limit
+//!   state, ms); TTL = refresh lifetime.
 //! - `tessera:u:{<user id>}` — sorted set of the user's session ids by expiry.
 
 mod refresh_token;
@@ -18,6 +19,7 @@ use uuid::Uuid;
 
 pub use refresh_token::RefreshToken;
 
+use crate::rate_limit::RefreshLimit;
 use crate::redis_client::{RedisClient, RedisFailure};
 use crate::users::{Role, Subscription};
 
@@ -29,6 +31,8 @@ pub enum SessionError {
     ReuseDetected { user_id: Uuid, session_id: Uuid },
     #[error(transparent)]
     Redis(#[from] RedisFailure),
+    #[error("the session refreshed too often; retry in {retry_after:?}")]
+    RateLimited { retry_after: Duration },
     #[error("unexpected reply from a session script: {0}")]
     Protocol(String),
 }
@@ -176,6 +180,23 @@ impl SessionStore {
 
     /// Exchanges a refresh token for its successor (see `rotate.lua`).
     pub async fn rotate(&self, presented: &RefreshToken) -> Result<Rotation, SessionError> {
+        self.rotate_limited(presented, None).await
+    }
+
+    /// [`SessionStore::rotate`] under a per-session refresh rate limit,
+    /// checked by the same script in the same round trip.
+    pub async fn rotate_limited(
+        &self,
+        presented: &RefreshToken,
+        limit: Option<RefreshLimit>,
+    ) -> Result<Rotation, SessionError> {
+        let (interval_ms, period_ms) = match limit {
+            Some(limit) if limit.max > 0 => {
+                let period_ms = limit.period.as_millis() as u64;
+                ((period_ms / u64::from(limit.max)).max(1), period_ms)
+            }
+            _ => (0, 0),
+        };
         let (user_id, session_id) = (presented.user_id(), presented.session_id());
         let successor = presented.successor(&self.settings.rotation_secret);
         let mut invocation = self.scripts.rotate.prepare_invoke();
@@ -187,7 +208,9 @@ impl SessionStore {
             .arg(now_ms())
             .arg(self.settings.refresh_ttl.as_millis() as u64)
             .arg(self.settings.reuse_grace.as_millis() as u64)
-            .arg(session_id.to_string());
+            .arg(session_id.to_string())
+            .arg(interval_ms)
+            .arg(period_ms);
         let reply: Vec<String> = self.redis.script(&invocation).await?;
         match reply.as_slice() {
             [status, role, subscription, username, remaining_ms]
@@ -218,6 +241,9 @@ impl SessionStore {
                 session_id,
             }),
             [status] if status == "unknown" => Err(SessionError::InvalidToken),
+            [status, wait_ms] if status == "limited" => Err(SessionError::RateLimited {
+                retry_after: Duration::from_millis(wait_ms.parse().unwrap_or(1000)),
+            }),
             other => Err(SessionError::Protocol(format!("{other:?}"))),
         }
     }

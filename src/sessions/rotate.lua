@@ -6,6 +6,8 @@
 --          one token computes the same successor)
 -- ARGV[3]  now (unix ms)   ARGV[4]  refresh lifetime (ms)
 -- ARGV[5]  reuse grace window (ms)   ARGV[6]  session id
+-- ARGV[7]  refresh rate limit: ms between refreshes on average (0 = no limit)
+-- ARGV[8]  refresh rate limit: its period (ms), the burst being period/ARGV[7]
 -- Returns {status, role, subscription, username, remaining ms} where status is
 --   'rotated'  the presented token was current; the successor is now current
 --   'retry'    the presented token was rotated within the grace window and the
@@ -14,19 +16,40 @@
 --   'unknown'  no such session (expired, ended, or never existed)
 --   'reused'   a retired token came back after the grace window (or a token
 --              that never belonged to the session): the session is deleted
+-- or {'limited', ms to wait}: the session refreshed too often (GCRA over the
+--   hash's 'rl' field, its theoretical arrival time); nothing changed.
 -- Atomic: concurrent calls with one token see one rotation, so a session
--- never forks into two live chains.
-local s = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'rot', 'abs', 'role', 'sub', 'name')
+-- never forks into two live chains; the rate limit lives in the session
+-- hash, so it costs no extra key and no extra round trip.
+local s = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'rot', 'abs', 'role', 'sub', 'name', 'rl')
 if not s[1] then
   return {'unknown'}
 end
 local now = tonumber(ARGV[3])
+-- Counts one refresh; returns the ms to wait when over the limit.
+local function over_limit()
+  local interval = tonumber(ARGV[7])
+  if interval == 0 then
+    return nil
+  end
+  local period = tonumber(ARGV[8])
+  local tat = math.max(tonumber(s[8] or 0), now) + interval
+  if tat - now > period then
+    return tat - now - period
+  end
+  redis.call('HSET', KEYS[1], 'rl', tat)
+  return nil
+end
 if s[1] == ARGV[1] then
   local ttl = math.min(tonumber(ARGV[4]), tonumber(s[4]) - now)
   if ttl <= 0 then
     redis.call('DEL', KEYS[1])
     redis.call('ZREM', KEYS[2], ARGV[6])
     return {'unknown'}
+  end
+  local wait = over_limit()
+  if wait then
+    return {'limited', wait}
   end
   redis.call('HSET', KEYS[1], 'prev', s[1], 'cur', ARGV[2], 'rot', ARGV[3], 'used', ARGV[3])
   redis.call('PEXPIRE', KEYS[1], ttl)
@@ -38,6 +61,10 @@ if s[1] == ARGV[1] then
 end
 if s[2] == ARGV[1] and now - tonumber(s[3]) <= tonumber(ARGV[5]) then
   if s[1] == ARGV[2] then
+    local wait = over_limit()
+    if wait then
+      return {'limited', wait}
+    end
     return {'retry', s[5], s[6], s[7], redis.call('PTTL', KEYS[1])}
   end
   -- Rotated again since (or under another rotation secret): not a plain retry.

@@ -1,0 +1,505 @@
+//! Abuse protection against the real Redis: the login lockout and per-IP
+//! limits (on `/login` and the OAuth password grant alike), register,
+//! forgot-password and resend limits, the refresh limit, the switch and the
+//! allow list, counters shared by instances, and the in-process flood guard.
+//!
+//! Every test speaks from its own random client IP (X-Forwarded-For through
+//! a trusted 127.0.0.1, or a random 127.x.y.z source address), so counters in
+//! the shared Redis never collide between tests or runs.
+
+mod common;
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use common::{gateway_overrides, spawn_app_with, unique_name, SmtpSink, TestApp, PASSWORD};
+use figment::providers::Serialized;
+use figment::Figment;
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+
+const TOO_MANY: &str = "Too many requests; try again later.";
+const LOCKED: &str = "Too many failed login attempts; try again later.";
+
+/// An address from 198.18.0.0/15 (benchmarking range) no other test uses.
+fn random_ip() -> String {
+    let [a, b, c]: [u8; 3] = rand_bytes();
+    format!("198.{}.{b}.{c}", 18 + (a & 1))
+}
+
+/// A loopback source address other than 127.0.0.1.
+fn random_loopback() -> IpAddr {
+    let [a, b, c]: [u8; 3] = rand_bytes();
+    format!("127.{}.{b}.{}", a.max(1), c.max(2))
+        .parse()
+        .unwrap()
+}
+
+fn rand_bytes() -> [u8; 3] {
+    let id = uuid::Uuid::new_v4();
+    let bytes = id.as_bytes();
+    [bytes[0], bytes[1], bytes[2]]
+}
+
+/// Rate limiting on, 127.0.0.1 trusted as a proxy, plus `extra`.
+fn limited(extra: &[(&str, Value)]) -> Figment {
+    let mut figment = Figment::new()
+        .merge(Serialized::default("rate_limit.enabled", true))
+        .merge(Serialized::default(
+            "server.trusted_proxies",
+            json!(["127.0.0.1/32"]),
+        ));
+    for (key, value) in extra {
+        figment = figment.merge(Serialized::default(key, value.clone()));
+    }
+    figment
+}
+
+/// The same app, spoken to by a client that always sends
+/// `X-Forwarded-For: <forwarded>` and/or connects from `source`.
+fn as_client(app: &TestApp, forwarded: Option<&str>, source: Option<IpAddr>) -> TestApp {
+    let mut headers = HeaderMap::new();
+    if let Some(ip) = forwarded {
+        headers.insert("x-forwarded-for", HeaderValue::from_str(ip).unwrap());
+    }
+    let client = reqwest::Client::builder()
+        .default_headers(headers)
+        .local_address(source)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    TestApp {
+        address: app.address.clone(),
+        client,
+        pool: app.pool.clone(),
+        config: app.config.clone(),
+    }
+}
+
+fn from_ip(app: &TestApp, ip: &str) -> TestApp {
+    as_client(app, Some(ip), None)
+}
+
+async fn resend(app: &TestApp, email: &str) -> Response {
+    app.post_json("/api/v1/auth/activate/resend", json!({ "email": email }))
+        .await
+}
+
+/// Asserts a 429 with `{"detail": detail}` and returns its Retry-After.
+async fn assert_limited(response: Response, detail: &str) -> u64 {
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .expect("Retry-After in whole seconds");
+    assert!(retry_after >= 1);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body, json!({ "detail": detail }));
+    retry_after
+}
+
+async fn wrong_login(app: &TestApp, name: &str) -> Response {
+    app.login_json(json!({"username": name, "password": "not the password at all"}))
+        .await
+}
+
+async fn password_grant(app: &TestApp, name: &str, password: &str) -> Response {
+    app.oauth_form(
+        "/oauth/token",
+        &[
+            ("grant_type", "password"),
+            ("username", name),
+            ("password", password),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn failed_logins_lock_the_account_even_for_the_right_password_until_the_window_passes() {
+    let app = spawn_app_with(limited(&[
+        ("rate_limit.login_failures_per_account", json!(3)),
+        ("rate_limit.login_failure_window_secs", json!(2)),
+    ]))
+    .await;
+    let app = from_ip(&app, &random_ip());
+    let user = app.new_user().await;
+    for _ in 0..3 {
+        assert_eq!(
+            wrong_login(&app, &user.email).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Locked: the right password, another spelling of the email, another
+    // IP, and the OAuth password grant are all refused.
+    let right = json!({"email": user.email, "password": user.password});
+    let retry_after = assert_limited(app.login_json(right.clone()).await, LOCKED).await;
+    assert!(retry_after <= 2, "{retry_after}");
+    let shouting = json!({"email": user.email.to_uppercase(), "password": user.password});
+    assert_limited(app.login_json(shouting).await, LOCKED).await;
+    let elsewhere = from_ip(&app, &random_ip());
+    assert_limited(elsewhere.login_json(right.clone()).await, LOCKED).await;
+    assert_limited(
+        password_grant(&elsewhere, &user.email, &user.password).await,
+        LOCKED,
+    )
+    .await;
+    // The lock is on the account, however it is named.
+    let by_name = json!({"username": user.username, "password": user.password});
+    assert_limited(app.login_json(by_name).await, LOCKED).await;
+
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(app.login_json(right).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn unknown_accounts_lock_exactly_like_known_ones() {
+    let app = spawn_app_with(limited(&[(
+        "rate_limit.login_failures_per_account",
+        json!(2),
+    )]))
+    .await;
+    let app = from_ip(&app, &random_ip());
+    let user = app.new_user().await;
+    let ghost = format!("{}@example.com", unique_name());
+    for name in [&user.email, &ghost] {
+        for _ in 0..2 {
+            assert_eq!(
+                wrong_login(&app, name).await.status(),
+                StatusCode::UNAUTHORIZED
+            );
+        }
+    }
+    let known = wrong_login(&app, &user.email).await;
+    let unknown = wrong_login(&app, &ghost).await;
+    assert_eq!(
+        known.headers()["retry-after"],
+        unknown.headers()["retry-after"]
+    );
+    assert_limited(known, LOCKED).await;
+    assert_limited(unknown, LOCKED).await;
+}
+
+#[tokio::test]
+async fn login_attempts_are_limited_per_client_ip_across_login_and_the_password_grant() {
+    let app = spawn_app_with(limited(&[(
+        "rate_limit.login_attempts_per_ip_per_minute",
+        json!(3),
+    )]))
+    .await;
+    let user = from_ip(&app, &random_ip()).new_user().await;
+    let attacker = from_ip(&app, &random_ip());
+    // Different names, so no account lock is involved: only the IP counts.
+    for _ in 0..2 {
+        assert_eq!(
+            wrong_login(&attacker, &unique_name()).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let grant = password_grant(&attacker, &unique_name(), "whatever it is").await;
+    assert_eq!(grant.status(), StatusCode::BAD_REQUEST);
+    let retry_after = assert_limited(wrong_login(&attacker, &unique_name()).await, TOO_MANY).await;
+    assert!(retry_after <= 60, "{retry_after}");
+    assert_limited(
+        password_grant(&attacker, &user.email, &user.password).await,
+        TOO_MANY,
+    )
+    .await;
+    // Another client behind the same trusted proxy is a different IP.
+    let neighbour = from_ip(&app, &random_ip());
+    neighbour.login(&user).await;
+}
+
+#[tokio::test]
+async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
+    let app = spawn_app_with(
+        Figment::new()
+            .merge(Serialized::default("rate_limit.enabled", true))
+            .merge(Serialized::default(
+                "rate_limit.login_attempts_per_ip_per_minute",
+                2,
+            )),
+    )
+    .await;
+    // No trusted proxies: each request claims a new address, but the peer
+    // (a random loopback address) is what counts.
+    let peer = random_loopback();
+    for round in 0..3 {
+        let spoofer = as_client(&app, Some(&random_ip()), Some(peer));
+        let response = wrong_login(&spoofer, &unique_name()).await;
+        if round < 2 {
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        } else {
+            assert_limited(response, TOO_MANY).await;
+        }
+    }
+    let other_peer = as_client(&app, None, Some(random_loopback()));
+    assert_eq!(
+        wrong_login(&other_peer, &unique_name()).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn registration_is_limited_per_ip() {
+    let app = spawn_app_with(limited(&[(
+        "rate_limit.register_per_ip_per_hour",
+        json!(3),
+    )]))
+    .await;
+    let app = from_ip(&app, &random_ip());
+    for _ in 0..3 {
+        app.new_user().await;
+    }
+    let name = unique_name();
+    let response = app
+        .register(&format!("{name}@example.com"), &name, PASSWORD)
+        .await;
+    let retry_after = assert_limited(response, TOO_MANY).await;
+    assert!((3500..=3600).contains(&retry_after), "{retry_after}");
+    let elsewhere = from_ip(&app, &random_ip());
+    elsewhere.new_user().await;
+}
+
+#[tokio::test]
+async fn email_requests_are_silently_capped_per_email_and_refused_per_ip() {
+    let sink = SmtpSink::start();
+    let app = spawn_app_with(
+        limited(&[
+            ("auth.require_email_verification", json!(true)),
+            ("rate_limit.forgot_password_per_email_per_hour", json!(2)),
+            ("rate_limit.forgot_password_per_ip_per_hour", json!(4)),
+            ("rate_limit.activation_resend_per_email_per_hour", json!(1)),
+            ("rate_limit.activation_resend_per_ip_per_hour", json!(2)),
+        ])
+        .merge(sink.overrides()),
+    )
+    .await;
+    let app = from_ip(&app, &random_ip());
+    let user = app.new_user().await;
+    sink.wait_for_mails(&user.email, 1).await; // the activation link
+
+    // Per email: always the same 202, but only two reset links go out.
+    let mut bodies = Vec::new();
+    for _ in 0..3 {
+        let response = app.forgot_password(&user.email.to_uppercase()).await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        bodies.push(response.json::<Value>().await.unwrap());
+    }
+    assert!(bodies.iter().all(|b| *b == bodies[0]), "{bodies:?}");
+    sink.wait_for_mails(&user.email, 3).await;
+    // Per IP: the fourth request from this IP still counts, the fifth is refused.
+    let other = format!("{}@example.com", unique_name());
+    assert_eq!(
+        app.forgot_password(&other).await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_limited(app.forgot_password(&other).await, TOO_MANY).await;
+
+    // Resend has counters of its own: one more link, then silence, then 429.
+
+    assert_eq!(
+        resend(&app, &user.email).await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        resend(&app, &user.email).await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_limited(resend(&app, &user.email).await, TOO_MANY).await;
+    sink.wait_for_mails(&user.email, 4).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        sink.mails_to(&user.email).len(),
+        4,
+        "one activation, two resets, one resend"
+    );
+}
+
+#[tokio::test]
+async fn refresh_is_limited_per_session_in_the_rotation_itself() {
+    let app = spawn_app_with(
+        limited(&[("rate_limit.refresh_per_session_per_minute", json!(3))])
+            .merge(gateway_overrides()),
+    )
+    .await;
+    let app = from_ip(&app, &random_ip());
+    let user = app.new_user().await;
+    let mut refresh = app.login(&user).await.refresh;
+    for _ in 0..3 {
+        let response = app.refresh(&refresh).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        refresh = response.json::<Value>().await.unwrap()["refresh_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    }
+    let retry_after = assert_limited(app.refresh(&refresh).await, TOO_MANY).await;
+    assert!((1..=20).contains(&retry_after), "{retry_after}");
+    // The OAuth refresh grant shares the limit, answering in the same shape.
+    let grant = app
+        .oauth_form(
+            "/oauth/token",
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        )
+        .await;
+    assert_limited(grant, TOO_MANY).await;
+    // The refused token was not rotated away, and other sessions are free.
+    assert_eq!(app.introspect(&refresh).await["active"], true);
+    let other = app.login(&user).await;
+    assert_eq!(app.refresh(&other.refresh).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn disabled_turns_every_limiter_off() {
+    let app = spawn_app_with(
+        limited(&[
+            ("rate_limit.login_failures_per_account", json!(1)),
+            ("rate_limit.login_attempts_per_ip_per_minute", json!(1)),
+            ("rate_limit.register_per_ip_per_hour", json!(1)),
+            ("rate_limit.refresh_per_session_per_minute", json!(1)),
+            ("rate_limit.per_ip_per_second", json!(1)),
+            ("rate_limit.per_ip_burst", json!(1)),
+        ])
+        .merge(Serialized::default("rate_limit.enabled", false)),
+    )
+    .await;
+    let app = from_ip(&app, &random_ip());
+    no_limit_trips(&app).await;
+}
+
+#[tokio::test]
+async fn allow_listed_callers_are_exempt() {
+    let app = spawn_app_with(
+        Figment::new()
+            .merge(Serialized::default("rate_limit.enabled", true))
+            .merge(Serialized::default(
+                "rate_limit.allow_cidrs",
+                json!(["127.0.0.0/8"]),
+            ))
+            .merge(Serialized::default(
+                "rate_limit.login_failures_per_account",
+                1,
+            ))
+            .merge(Serialized::default(
+                "rate_limit.login_attempts_per_ip_per_minute",
+                1,
+            ))
+            .merge(Serialized::default(
+                "rate_limit.register_per_ip_per_hour",
+                1,
+            ))
+            .merge(Serialized::default(
+                "rate_limit.refresh_per_session_per_minute",
+                1,
+            ))
+            .merge(Serialized::default("rate_limit.per_ip_per_second", 1))
+            .merge(Serialized::default("rate_limit.per_ip_burst", 1)),
+    )
+    .await;
+    let harness = as_client(&app, None, Some(random_loopback()));
+    no_limit_trips(&harness).await;
+}
+
+/// Far past every limit of 1 (and a flood guard of 1/s): nothing is refused.
+async fn no_limit_trips(app: &TestApp) {
+    let user = app.new_user().await;
+    app.new_user().await;
+    for _ in 0..3 {
+        assert_eq!(
+            wrong_login(app, &user.email).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let mut refresh = app.login(&user).await.refresh;
+    for _ in 0..3 {
+        let response = app.refresh(&refresh).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        refresh = response.json::<Value>().await.unwrap()["refresh_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    }
+    for _ in 0..20 {
+        assert_eq!(app.get("/").send().await.unwrap().status(), StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn instances_on_one_redis_share_the_counters() {
+    let overrides = || {
+        limited(&[
+            ("rate_limit.login_attempts_per_ip_per_minute", json!(3)),
+            ("rate_limit.login_failures_per_account", json!(2)),
+        ])
+    };
+    let (a, b) = (
+        spawn_app_with(overrides()).await,
+        spawn_app_with(overrides()).await,
+    );
+    let ip = random_ip();
+    let (a, b) = (from_ip(&a, &ip), from_ip(&b, &ip));
+    let user = from_ip(&a, &random_ip()).new_user().await;
+    // Two failures on A lock the account on B.
+    assert_eq!(
+        wrong_login(&a, &user.email).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        wrong_login(&a, &user.email).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let right = json!({"email": user.email, "password": user.password});
+    assert_limited(b.login_json(right).await, LOCKED).await;
+    // That was the IP's third attempt: the fourth is refused on A too.
+    assert_limited(wrong_login(&a, &unique_name()).await, TOO_MANY).await;
+}
+
+#[tokio::test]
+async fn the_flood_guard_sheds_a_burst_before_touching_redis() {
+    // Redis is unreachable: whatever reaches the Redis limiter gets a 503.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let app = spawn_app_with(limited(&[
+        ("redis.url", json!(format!("redis://127.0.0.1:{port}"))),
+        ("redis.timeout_ms", json!(300)),
+        ("rate_limit.per_ip_per_second", json!(1)),
+        ("rate_limit.per_ip_burst", json!(3)),
+    ]))
+    .await;
+    let flooder = from_ip(&app, &random_ip());
+    let started = Instant::now();
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        statuses.push(wrong_login(&flooder, "someone").await.status());
+    }
+    let unavailable = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::SERVICE_UNAVAILABLE)
+        .count();
+    let shed = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    // The burst (plus at most the refill while the 503s took their time)
+    // reached Redis; the rest never did.
+    assert!(unavailable >= 3, "{statuses:?}");
+    assert!(
+        unavailable <= 3 + started.elapsed().as_secs() as usize + 1,
+        "{statuses:?}"
+    );
+    assert_eq!(unavailable + shed, 10, "{statuses:?}");
+    assert!(shed >= 5, "{statuses:?}");
+    assert_limited(wrong_login(&flooder, "someone").await, TOO_MANY).await;
+    // Probes are never shed; other clients are not affected.
+    let probe = flooder.get("/health/live").send().await.unwrap();
+    assert_eq!(probe.status(), StatusCode::OK);
+    let bystander = from_ip(&app, &random_ip());
+    assert_eq!(
+        bystander.get("/").send().await.unwrap().status(),
+        StatusCode::OK
+    );
+}
