@@ -224,16 +224,29 @@ fn postgres_bin() -> PathBuf {
     versions.pop().expect("a PostgreSQL with pg_ctl")
 }
 
-/// Runs a PostgreSQL binary as the `postgres` system user (the server
-/// refuses to run as root).
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|output| output.stdout.trim_ascii() == b"0")
+}
+
+/// Runs a PostgreSQL binary: as the `postgres` system user when we are root
+/// (the server refuses to run as root), else as ourselves.
 fn as_postgres(program: &Path, args: &[&str]) -> std::process::Output {
-    Command::new("runuser")
-        .args(["-u", "postgres", "--"])
-        .arg(program)
+    let mut command = if is_root() {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(program);
+        command
+    } else {
+        Command::new(program)
+    };
+    command
         .args(args)
+        .current_dir("/")
         .stdin(Stdio::null())
         .output()
-        .expect("run a PostgreSQL binary as postgres")
+        .expect("run a PostgreSQL binary")
 }
 
 /// A private PostgreSQL cluster (trust auth) that can be stopped and
@@ -247,12 +260,14 @@ pub struct PostgresServer {
 impl PostgresServer {
     pub fn start() -> Self {
         let dir = temp_dir("tessera-postgres");
-        let status = Command::new("chown")
-            .args(["-R", "postgres:postgres"])
-            .arg(&dir)
-            .status()
-            .expect("chown");
-        assert!(status.success(), "chown the PostgreSQL directory");
+        if is_root() {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&dir)
+                .status()
+                .expect("chown");
+            assert!(status.success(), "chown the PostgreSQL directory");
+        }
         let data = dir.join("data");
         let output = as_postgres(
             &postgres_bin().join("initdb"),
