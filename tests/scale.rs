@@ -240,3 +240,43 @@ async fn every_redis_flow_works_on_a_three_master_cluster() {
     );
     assert_ne!(admin_user.id, target.id);
 }
+
+#[tokio::test]
+async fn a_lost_cluster_master_is_a_503_and_the_cluster_serves_again_once_it_returns() {
+    let mut cluster = RedisCluster::start(3);
+    let app = spawn_app_with(
+        Figment::new()
+            .merge(Serialized::default("redis.url", "redis://127.0.0.1:1"))
+            .merge(Serialized::default("redis.cluster_nodes", cluster.urls()))
+            .merge(Serialized::default("redis.timeout_ms", 1000)),
+    )
+    .await;
+    let user = app.new_user().await;
+    let tokens = app.login(&user).await;
+    let index = format!("tessera:u:{{{}}}", user.id);
+    let owner = cluster
+        .nodes
+        .iter()
+        .position(|node| node.cli(&["EXISTS", &index]).trim() == "1")
+        .expect("one master owns the user's slot");
+
+    cluster.nodes[owner].kill();
+    let started = std::time::Instant::now();
+    let response = app.verify(&tokens.access).await;
+    let elapsed = started.elapsed();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error_code"], "REDIS_UNAVAILABLE", "{body}");
+    assert!(elapsed < Duration::from_millis(2500), "took {elapsed:?}");
+
+    // The master rejoins from its nodes.conf (its data is gone: no
+    // persistence here), and the same instance serves again.
+    cluster.nodes[owner].resume();
+    cluster.wait_ok();
+    assert_eq!(
+        app.verify(&tokens.access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let fresh = app.login(&user).await;
+    assert_eq!(app.verify(&fresh.access).await.status(), StatusCode::OK);
+}

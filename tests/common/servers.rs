@@ -196,15 +196,22 @@ impl RedisCluster {
             .status()
             .expect("run redis-cli --cluster create");
         assert!(status.success(), "redis-cli --cluster create failed");
+        let cluster = Self { nodes };
+        cluster.wait_ok();
+        cluster
+    }
+
+    /// Waits (bounded) until every node reports `cluster_state:ok`.
+    pub fn wait_ok(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !nodes
+        while !self
+            .nodes
             .iter()
             .all(|node| node.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok"))
         {
             assert!(Instant::now() < deadline, "cluster never reached state ok");
             std::thread::sleep(Duration::from_millis(100));
         }
-        Self { nodes }
     }
 
     /// The seed URLs for `redis.cluster_nodes`.
