@@ -242,3 +242,34 @@ impl RedisFailure {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use super::*;
+
+    #[test]
+    fn only_a_broken_pipe_counts_as_never_sent() {
+        let io_error = |kind| RedisError::from(io::Error::from(kind));
+        assert!(never_sent(&io_error(io::ErrorKind::BrokenPipe)));
+        // A reset or EOF may come after Redis ran the command: not resent.
+        assert!(!never_sent(&io_error(io::ErrorKind::ConnectionReset)));
+        assert!(!never_sent(&io_error(io::ErrorKind::UnexpectedEof)));
+    }
+
+    #[test]
+    fn a_loading_or_failing_over_redis_is_unavailable_not_a_bug() {
+        for kind in [
+            redis::ErrorKind::BusyLoadingError,
+            redis::ErrorKind::ClusterDown,
+            redis::ErrorKind::TryAgain,
+            redis::ErrorKind::MasterDown,
+        ] {
+            let failure = RedisFailure::Command(RedisError::from((kind, "from redis")));
+            assert!(failure.is_unavailable(), "{kind:?}");
+        }
+        let script_bug = RedisError::from((redis::ErrorKind::ResponseError, "ERR in script"));
+        assert!(!RedisFailure::Command(script_bug).is_unavailable());
+    }
+}
