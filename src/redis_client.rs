@@ -6,14 +6,17 @@
 //! `/verify` and refresh. A multiplexed connection pipelines any number of
 //! concurrent commands, so requests share a few of them, round-robin, and a
 //! connection that fails is dropped and replaced from the pool on next use.
+//! With `redis.cluster_nodes` set the same holds for cluster connections,
+//! which route every command and script by the slot of its first key.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use deadpool_redis::{redis, Config as PoolSettings, Pool, PoolConfig, Runtime, Timeouts};
-use redis::aio::MultiplexedConnection;
-use redis::{Cmd, FromRedisValue, RedisError, ScriptInvocation};
+use deadpool_redis::{cluster, redis, Config as PoolSettings, PoolConfig, Runtime, Timeouts};
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, ScriptInvocation, Value};
 use secrecy::ExposeSecret;
 
 use crate::config::RedisConfig;
@@ -28,9 +31,68 @@ pub enum RedisFailure {
     Command(#[from] RedisError),
 }
 
+/// Where connections come from: one Redis (`redis.url`) or a Redis Cluster
+/// (`redis.cluster_nodes`). A cluster connection routes each command by the
+/// slot of its first key, so a script runs on the node owning its hash tag.
+enum Source {
+    Single(deadpool_redis::Pool),
+    Cluster(cluster::Pool),
+}
+
+impl Source {
+    async fn connect(&self) -> Result<Connection, RedisFailure> {
+        let failed = |e: &dyn std::fmt::Display| RedisFailure::Connect(e.to_string());
+        match self {
+            Source::Single(pool) => {
+                let pooled = pool.get().await.map_err(|e| failed(&e))?;
+                Ok(Connection::Single(deadpool_redis::Connection::take(pooled)))
+            }
+            Source::Cluster(pool) => {
+                let pooled = pool.get().await.map_err(|e| failed(&e))?;
+                Ok(Connection::Cluster(cluster::Connection::take(pooled)))
+            }
+        }
+    }
+}
+
+/// A shareable, pipelining connection to either kind of deployment.
+#[derive(Clone)]
+enum Connection {
+    Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Connection::Single(c) => c.req_packed_command(cmd),
+            Connection::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Connection::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Connection::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Single(c) => c.get_db(),
+            Connection::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 pub struct RedisClient {
-    pool: Pool,
-    shared: Vec<Mutex<Option<MultiplexedConnection>>>,
+    source: Source,
+    shared: Vec<Mutex<Option<Connection>>>,
     next: AtomicUsize,
     timeout: Duration,
 }
@@ -40,8 +102,7 @@ impl RedisClient {
     /// not-ready) while Redis is down, and connects once it is back.
     pub fn new(config: &RedisConfig) -> anyhow::Result<Self> {
         let timeout = Duration::from_millis(config.timeout_ms);
-        let mut settings = PoolSettings::from_url(config.url.expose_secret());
-        settings.pool = Some(PoolConfig {
+        let pool_config = PoolConfig {
             max_size: config.pool_size,
             timeouts: Timeouts {
                 wait: Some(timeout),
@@ -49,55 +110,79 @@ impl RedisClient {
                 recycle: Some(timeout),
             },
             ..PoolConfig::default()
-        });
-        let pool = settings.create_pool(Some(Runtime::Tokio1))?;
+        };
+        let source = if config.cluster_nodes.is_empty() {
+            let mut settings = PoolSettings::from_url(config.url.expose_secret());
+            settings.pool = Some(pool_config);
+            Source::Single(settings.create_pool(Some(Runtime::Tokio1))?)
+        } else {
+            let mut settings = cluster::Config::from_urls(config.cluster_nodes.clone());
+            settings.pool = Some(pool_config);
+            Source::Cluster(settings.create_pool(Some(Runtime::Tokio1))?)
+        };
         Ok(Self {
-            pool,
+            source,
             shared: (0..config.pool_size).map(|_| Mutex::new(None)).collect(),
             next: AtomicUsize::new(0),
             timeout,
         })
     }
 
-    async fn connection(&self, slot: usize) -> Result<MultiplexedConnection, RedisFailure> {
+    /// The slot's connection, and whether it was reused (as opposed to
+    /// freshly made).
+    async fn connection(&self, slot: usize) -> Result<(Connection, bool), RedisFailure> {
         if let Some(connection) = self.lock(slot).clone() {
-            return Ok(connection);
+            return Ok((connection, true));
         }
-        let pooled = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| RedisFailure::Connect(e.to_string()))?;
-        let connection = deadpool_redis::Connection::take(pooled);
+        let connection = self.source.connect().await?;
         *self.lock(slot) = Some(connection.clone());
-        Ok(connection)
+        Ok((connection, false))
     }
 
-    fn lock(&self, slot: usize) -> std::sync::MutexGuard<'_, Option<MultiplexedConnection>> {
+    fn lock(&self, slot: usize) -> std::sync::MutexGuard<'_, Option<Connection>> {
         // A poisoned slot only ever holds a connection handle; keep using it.
         self.shared[slot]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Forgets every shared connection: when one finds Redis gone, the
+    /// others point at the same dead server, and each would otherwise fail
+    /// one request of its own after Redis is back.
+    fn drop_connections(&self) {
+        for slot in 0..self.shared.len() {
+            *self.lock(slot) = None;
+        }
+    }
+
     async fn run<T, F, Fut>(&self, operation: F) -> Result<T, RedisFailure>
     where
-        F: FnOnce(MultiplexedConnection) -> Fut,
+        F: Fn(Connection) -> Fut,
         Fut: std::future::Future<Output = Result<T, RedisError>>,
     {
         let slot = self.next.fetch_add(1, Ordering::Relaxed) % self.shared.len();
         let attempt = async {
-            let connection = self.connection(slot).await?;
-            operation(connection).await.map_err(RedisFailure::from)
+            let (connection, reused) = self.connection(slot).await?;
+            match operation(connection).await {
+                // The connection's driver had already ended (Redis went away
+                // since it was last used), so the command never left this
+                // process and it is safe to send it again on a new one.
+                Err(e) if reused && never_sent(&e) => {
+                    self.drop_connections();
+                    let (connection, _) = self.connection(slot).await?;
+                    operation(connection).await.map_err(RedisFailure::from)
+                }
+                result => result.map_err(RedisFailure::from),
+            }
         };
         let result = match tokio::time::timeout(self.timeout, attempt).await {
             Ok(result) => result,
             Err(_) => Err(RedisFailure::Timeout(self.timeout)),
         };
-        if let Err(failure) = &result {
-            if failure.is_unavailable() {
-                *self.lock(slot) = None;
-            }
+        match &result {
+            Err(RedisFailure::Command(e)) if e.is_connection_dropped() => self.drop_connections(),
+            Err(failure) if failure.is_unavailable() => *self.lock(slot) = None,
+            _ => {}
         }
         result
     }
@@ -125,18 +210,66 @@ impl RedisClient {
     }
 }
 
+/// A broken pipe: the connection's driver had ended (or the socket was
+/// already closed by Redis) before the command could be written.
+fn never_sent(error: &RedisError) -> bool {
+    std::error::Error::source(error)
+        .and_then(|source| source.downcast_ref::<std::io::Error>())
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
 impl RedisFailure {
     /// True when Redis is unreachable (as opposed to rejecting a command).
     pub fn is_unavailable(&self) -> bool {
         match self {
             RedisFailure::Timeout(_) | RedisFailure::Connect(_) => true,
             RedisFailure::Command(e) => {
-                e.is_io_error()
+                // Loading its AOF after a restart, or a cluster failing over
+                // or missing a node: Redis cannot serve, but will again.
+                matches!(
+                    e.kind(),
+                    redis::ErrorKind::BusyLoadingError
+                        | redis::ErrorKind::TryAgain
+                        | redis::ErrorKind::ClusterDown
+                        | redis::ErrorKind::MasterDown
+                        | redis::ErrorKind::ClusterConnectionNotFound
+                ) || e.is_io_error()
                     || e.is_connection_dropped()
                     || e.is_connection_refusal()
                     || e.is_timeout()
                     || e.is_unrecoverable_error()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use super::*;
+
+    #[test]
+    fn only_a_broken_pipe_counts_as_never_sent() {
+        let io_error = |kind| RedisError::from(io::Error::from(kind));
+        assert!(never_sent(&io_error(io::ErrorKind::BrokenPipe)));
+        // A reset or EOF may come after Redis ran the command: not resent.
+        assert!(!never_sent(&io_error(io::ErrorKind::ConnectionReset)));
+        assert!(!never_sent(&io_error(io::ErrorKind::UnexpectedEof)));
+    }
+
+    #[test]
+    fn a_loading_or_failing_over_redis_is_unavailable_not_a_bug() {
+        for kind in [
+            redis::ErrorKind::BusyLoadingError,
+            redis::ErrorKind::ClusterDown,
+            redis::ErrorKind::TryAgain,
+            redis::ErrorKind::MasterDown,
+        ] {
+            let failure = RedisFailure::Command(RedisError::from((kind, "from redis")));
+            assert!(failure.is_unavailable(), "{kind:?}");
+        }
+        let script_bug = RedisError::from((redis::ErrorKind::ResponseError, "ERR in script"));
+        assert!(!RedisFailure::Command(script_bug).is_unavailable());
     }
 }

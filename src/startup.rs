@@ -1,7 +1,7 @@
 //! Wiring: builds pools, stores and the router from a [`Config`], binds, and
 //! serves until told to stop.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,7 +83,7 @@ pub fn session_settings(config: &Config) -> SessionSettings {
 /// Re-reads the key directory every `period` (when set) and on SIGHUP, so
 /// every instance picks up `tessera keys generate` / `retire` and drops
 /// retired keys past their grace, without a restart.
-fn spawn_key_reloader(auth: Arc<Auth>, period: Option<Duration>) {
+fn spawn_key_reloader(auth: Arc<Auth>, period: Option<Duration>) -> tokio::task::JoinHandle<()> {
     // Registered before serving starts, so an early SIGHUP cannot hit the
     // default action (terminate).
     #[cfg(unix)]
@@ -135,14 +135,16 @@ fn spawn_key_reloader(auth: Arc<Auth>, period: Option<Duration>) {
                 }
             }
         }
-    });
+    })
 }
 
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    pool: PgPool,
     audit_writer: tokio::task::JoinHandle<()>,
     mail_worker: tokio::task::JoinHandle<()>,
+    key_reloader: tokio::task::JoinHandle<()>,
     shutdown_grace: Duration,
 }
 
@@ -192,7 +194,7 @@ impl Application {
         );
         let reload_period = (config.jwt.keys_reload_secs > 0)
             .then(|| Duration::from_secs(config.jwt.keys_reload_secs));
-        spawn_key_reloader(auth.clone(), reload_period);
+        let key_reloader = spawn_key_reloader(auth.clone(), reload_period);
         let oauth = Arc::new(OAuth::new(
             auth.clone(),
             &config.gateway.clients,
@@ -204,7 +206,7 @@ impl Application {
             account: Arc::new(account),
             admin: Arc::new(admin),
             oauth,
-            pool,
+            pool: pool.clone(),
             redis,
             trusted_proxies: trusted_proxies.clone(),
             limits: RequestLimits::new(
@@ -221,8 +223,10 @@ impl Application {
         Ok(Self {
             listener,
             router,
+            pool,
             audit_writer,
             mail_worker,
+            key_reloader,
             shutdown_grace: Duration::from_millis(config.server.shutdown_grace_ms),
         })
     }
@@ -231,9 +235,11 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` completes, then stops accepting, lets
-    /// in-flight requests finish (up to the grace period) and flushes the
-    /// audit and mail queues.
+    /// Serves until `shutdown` completes, then stops accepting (the
+    /// listener closes at once), lets in-flight requests finish for up to
+    /// the grace period (connections still busy after it are abandoned),
+    /// flushes the audit and mail queues (each again up to the grace
+    /// period) and closes the PostgreSQL pool.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -241,13 +247,40 @@ impl Application {
         let Self {
             listener,
             router,
+            pool,
             audit_writer,
             mail_worker,
+            key_reloader,
             shutdown_grace,
         } = self;
+        let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async move {
+            shutdown.await;
+            let _ = signalled.send(());
+        };
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        let server = axum::serve(listener, service).with_graceful_shutdown(shutdown);
-        server.await.context("server failed")?;
+        let server = axum::serve(listener, service)
+            .with_graceful_shutdown(shutdown)
+            .into_future();
+        // axum waits for every connection to finish; the grace period bounds
+        // that wait, counted from the signal.
+        let grace_over = async move {
+            match on_signal.await {
+                Ok(()) => tokio::time::sleep(shutdown_grace).await,
+                // The server ended without a signal: it reports why itself.
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            served = server => served.context("server failed")?,
+            () = grace_over => {
+                tracing::warn!(?shutdown_grace, "requests still in flight when the shutdown grace period ended; abandoning them");
+            }
+        }
+        // The reloader holds the audit queue's sender through `Auth`; the
+        // writer finishes once every sender is gone.
+        key_reloader.abort();
+        let _ = key_reloader.await;
         if tokio::time::timeout(shutdown_grace, audit_writer)
             .await
             .is_err()
@@ -260,6 +293,7 @@ impl Application {
         {
             tracing::warn!("emails still queued when the shutdown grace period ended");
         }
+        pool.close().await;
         Ok(())
     }
 }

@@ -1,0 +1,282 @@
+//! Horizontal scale: instances share nothing but Redis and PostgreSQL, so a
+//! token rotated on one instance is judged the same on another; and every
+//! Redis flow runs unchanged on a real Redis Cluster (3 masters built from
+//! `redis-server` processes on free ports), since every script's keys share
+//! the user's hash tag.
+
+mod common;
+
+use std::time::Duration;
+
+use common::servers::RedisCluster;
+use common::{
+    assert_detail, spawn_app, spawn_app_with, token_in, SmtpSink, TestApp, Tokens, PASSWORD,
+};
+use figment::providers::Serialized;
+use figment::Figment;
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+
+async fn pair(response: Response) -> Tokens {
+    let status = response.status();
+    let body: Value = response.json().await.expect("json body");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    Tokens::from_body(&body)
+}
+
+#[tokio::test]
+async fn a_token_rotated_on_one_instance_and_replayed_on_another_ends_the_session_everywhere() {
+    // Both instances get the same keys dir and rotation secret from the
+    // harness, as every instance of a deployment would.
+    let grace = Figment::new().merge(Serialized::default("session.reuse_grace_secs", 1));
+    let a = spawn_app_with(grace.clone()).await;
+    let b = spawn_app_with(grace).await;
+    assert_ne!(a.address, b.address);
+    let user = a.new_user().await;
+    let first = a.login(&user).await;
+    // Access tokens from A verify on B and the other way round.
+    assert_eq!(b.verify(&first.access).await.status(), StatusCode::OK);
+
+    let rotated = pair(a.refresh(&first.refresh).await).await;
+    assert_eq!(b.verify(&rotated.access).await.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_detail(
+        b.refresh(&first.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "Invalid or expired refresh token",
+    )
+    .await;
+    // The session is gone on A too: its newest tokens no longer work there.
+    assert_eq!(
+        a.refresh(&rotated.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        a.verify(&rotated.access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        b.audit_events(user.id, "refresh_reuse_detected")
+            .await
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_retry_inside_the_grace_window_on_another_instance_gets_the_same_successor() {
+    let a = spawn_app().await;
+    let b = spawn_app().await;
+    let user = a.new_user().await;
+    let first = a.login(&user).await;
+    let on_a = pair(a.refresh(&first.refresh).await).await;
+    let on_b = pair(b.refresh(&first.refresh).await).await;
+    assert_eq!(on_a.refresh, on_b.refresh);
+    assert_eq!(b.verify(&on_b.access).await.status(), StatusCode::OK);
+}
+
+async fn cluster_app(cluster: &RedisCluster, sink: &SmtpSink) -> TestApp {
+    spawn_app_with(
+        sink.overrides()
+            // An unreachable single Redis: only the cluster can answer.
+            .merge(Serialized::default("redis.url", "redis://127.0.0.1:1"))
+            .merge(Serialized::default("redis.cluster_nodes", cluster.urls()))
+            .merge(Serialized::default("session.reuse_grace_secs", 1)),
+    )
+    .await
+}
+
+async fn sessions_of(app: &TestApp, access: &str) -> Vec<Value> {
+    let response = app
+        .get("/api/v1/users/me/sessions")
+        .bearer_auth(access)
+        .send()
+        .await
+        .expect("sessions");
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.expect("sessions json")
+}
+
+#[tokio::test]
+async fn every_redis_flow_works_on_a_three_master_cluster() {
+    let cluster = RedisCluster::start(3);
+    let sink = SmtpSink::start();
+    let app = cluster_app(&cluster, &sink).await;
+    let ready: Value = app
+        .get("/health/ready")
+        .send()
+        .await
+        .expect("ready")
+        .json()
+        .await
+        .expect("ready json");
+    assert_eq!(ready["components"]["redis"], "ok", "{ready}");
+
+    // Sessions of many users spread over every master.
+    let mut users = Vec::new();
+    for _ in 0..6 {
+        let user = app.new_user().await;
+        let tokens = app.login(&user).await;
+        users.push((user, tokens));
+    }
+    let keys_per_node: Vec<u64> = cluster
+        .nodes
+        .iter()
+        .map(|node| node.cli(&["DBSIZE"]).trim().parse().unwrap_or(0))
+        .collect();
+    assert!(
+        keys_per_node.iter().filter(|&&n| n > 0).count() >= 2,
+        "sessions all landed on one node: {keys_per_node:?}"
+    );
+
+    // Rotation, the grace window, and reuse detection (rotate.lua).
+    let (user, first) = users[0].clone();
+    let rotated = pair(app.refresh(&first.refresh).await).await;
+    let retried = pair(app.refresh(&first.refresh).await).await;
+    assert_eq!(rotated.refresh, retried.refresh);
+    assert_eq!(app.verify(&rotated.access).await.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(
+        app.refresh(&first.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.verify(&rotated.access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Listing (list.lua) and logout-all (revoke_all.lua) read and delete
+    // session keys derived inside the script.
+    let phone = app.login(&user).await;
+    let laptop = app.login(&user).await;
+    assert_eq!(sessions_of(&app, &laptop.access).await.len(), 2);
+    let response = app
+        .post("/api/v1/auth/logout-all")
+        .bearer_auth(&phone.access)
+        .send()
+        .await
+        .expect("logout-all");
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    for tokens in [&phone, &laptop] {
+        assert_eq!(
+            app.verify(&tokens.access).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            app.refresh(&tokens.refresh).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+
+    // One-time tokens (consume.lua): a reset link works once.
+    let (user, tokens) = users[1].clone();
+    assert_eq!(
+        app.forgot_password(&user.email).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let token = token_in(&sink.wait_for_mail(&user.email).await, "reset-password");
+    let new_password = format!("{PASSWORD} renewed");
+    let reset = |token: String, password: String| {
+        app.post_json(
+            "/api/v1/auth/reset-password",
+            json!({ "token": token, "new_password": password }),
+        )
+    };
+    let response = reset(token.clone(), new_password.clone()).await;
+    assert!(response.status().is_success(), "{}", response.status());
+    assert_eq!(
+        reset(token, format!("{PASSWORD} again")).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        app.verify(&tokens.access).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "a password reset ends every session"
+    );
+    let relogin = app
+        .login_json(json!({"email": user.email, "password": new_password}))
+        .await;
+    assert_eq!(relogin.status(), StatusCode::OK);
+
+    // Admin: a role change rewrites the claims of live sessions
+    // (update_claims.lua), blocking ends them.
+    let (admin_user, admin) = app.new_user_with_role("ADMIN").await;
+    let (target, target_tokens) = users[2].clone();
+    let admin_call = |method: reqwest::Method, path: String, body: Option<Value>| {
+        let mut request = app
+            .client
+            .request(method, app.url(&format!("/api/v1/admin{path}")))
+            .bearer_auth(&admin.access);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send()
+    };
+    let response = admin_call(
+        reqwest::Method::PATCH,
+        format!("/users/{}", target.id),
+        Some(json!({"account_role": "MODERATOR"})),
+    )
+    .await
+    .expect("set role");
+    assert_eq!(response.status(), StatusCode::OK);
+    let refreshed = pair(app.refresh(&target_tokens.refresh).await).await;
+    assert_eq!(common::jwt_claims(&refreshed.access)["role"], "MODERATOR");
+    let response = admin_call(
+        reqwest::Method::POST,
+        format!("/users/{}/block", target.id),
+        None,
+    )
+    .await
+    .expect("block");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        app.verify(&refreshed.access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.refresh(&refreshed.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_ne!(admin_user.id, target.id);
+}
+
+#[tokio::test]
+async fn a_lost_cluster_master_is_a_503_and_the_cluster_serves_again_once_it_returns() {
+    let mut cluster = RedisCluster::start(3);
+    let app = spawn_app_with(
+        Figment::new()
+            .merge(Serialized::default("redis.url", "redis://127.0.0.1:1"))
+            .merge(Serialized::default("redis.cluster_nodes", cluster.urls()))
+            .merge(Serialized::default("redis.timeout_ms", 1000)),
+    )
+    .await;
+    let user = app.new_user().await;
+    let tokens = app.login(&user).await;
+    let index = format!("tessera:u:{{{}}}", user.id);
+    let owner = cluster
+        .nodes
+        .iter()
+        .position(|node| node.cli(&["EXISTS", &index]).trim() == "1")
+        .expect("one master owns the user's slot");
+
+    cluster.nodes[owner].kill();
+    let started = std::time::Instant::now();
+    let response = app.verify(&tokens.access).await;
+    let elapsed = started.elapsed();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error_code"], "REDIS_UNAVAILABLE", "{body}");
+    assert!(elapsed < Duration::from_millis(2500), "took {elapsed:?}");
+
+    // The master rejoins from its nodes.conf (its data is gone: no
+    // persistence here), and the same instance serves again.
+    cluster.nodes[owner].resume();
+    cluster.wait_ok();
+    assert_eq!(
+        app.verify(&tokens.access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let fresh = app.login(&user).await;
+    assert_eq!(app.verify(&fresh.access).await.status(), StatusCode::OK);
+}
