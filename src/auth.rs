@@ -8,6 +8,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::audit::{AuditEvent, AuditLog};
+use crate::metrics::{self, LoginResult, RefreshResult};
 use crate::sessions::{ClientInfo, RefreshToken, SessionClaims, SessionError, SessionStore};
 use crate::tokens::{AccessClaims, TokenError, TokenIssuer};
 use crate::users::repo::{self, InsertError, NewUser};
@@ -148,6 +149,25 @@ impl Auth {
         password: SecretString,
         client: &ClientInfo,
     ) -> Result<TokenPair, AuthError> {
+        let result = self.attempt_login(name, password, client).await;
+        match &result {
+            Ok(_) => metrics::login(LoginResult::Ok),
+            Err(AuthError::InvalidCredentials | AuthError::Blocked | AuthError::NotActivated) => {
+                metrics::login(LoginResult::Failed)
+            }
+            // A dependency failure is no verdict on the credentials; it is
+            // counted with the dependency's errors.
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn attempt_login(
+        &self,
+        name: LoginName,
+        password: SecretString,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, AuthError> {
         let user = match &name {
             LoginName::Email(email) => repo::find_by_email(&self.pool, email).await?,
             LoginName::Username(username) => repo::find_by_username(&self.pool, username).await?,
@@ -259,24 +279,40 @@ impl Auth {
         presented: &str,
         client: &ClientInfo,
     ) -> Result<TokenPair, AuthError> {
-        let token = RefreshToken::parse(presented).ok_or(AuthError::InvalidRefreshToken)?;
+        let Some(token) = RefreshToken::parse(presented) else {
+            metrics::refresh(RefreshResult::Invalid);
+            return Err(AuthError::InvalidRefreshToken);
+        };
         match self.sessions.rotate(&token).await {
-            Ok(rotation) => self.pair(
-                &rotation.claims,
-                rotation.refresh.session_id,
-                &rotation.refresh.token,
-                rotation.refresh.expires_in.as_secs(),
-            ),
+            Ok(rotation) => {
+                metrics::refresh(if rotation.retried {
+                    RefreshResult::Retry
+                } else {
+                    RefreshResult::Rotated
+                });
+                self.pair(
+                    &rotation.claims,
+                    rotation.refresh.session_id,
+                    &rotation.refresh.token,
+                    rotation.refresh.expires_in.as_secs(),
+                )
+            }
             Err(SessionError::ReuseDetected {
                 user_id,
                 session_id,
             }) => {
+                metrics::refresh(RefreshResult::Invalid);
+                metrics::refresh_reuse_detected();
                 tracing::warn!(%user_id, %session_id, "refresh token reuse detected; session revoked");
                 self.audit.record(
                     AuditEvent::new("refresh_reuse_detected", Some(user_id))
                         .from_client(&client.ip, &client.user_agent)
                         .with_details(json!({ "session_id": session_id })),
                 );
+                Err(AuthError::InvalidRefreshToken)
+            }
+            Err(SessionError::InvalidToken) => {
+                metrics::refresh(RefreshResult::Invalid);
                 Err(AuthError::InvalidRefreshToken)
             }
             Err(e) => Err(e.into()),

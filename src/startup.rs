@@ -204,6 +204,7 @@ impl Application {
             pool,
             redis,
             trusted_proxies: config.server.trusted_proxies.clone().into(),
+            metrics_enabled: config.metrics.enabled,
         };
         let router = http::router(state, &config.server.cors_allowed_origins);
         let listener = TcpListener::bind(config.server.bind)

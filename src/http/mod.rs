@@ -7,6 +7,7 @@ mod error;
 mod extract;
 mod meta;
 mod oauth;
+mod observability;
 mod roles;
 mod users;
 
@@ -42,6 +43,8 @@ pub struct AppState {
     pub pool: PgPool,
     pub redis: Arc<RedisClient>,
     pub trusted_proxies: Arc<[IpNet]>,
+    /// `metrics.enabled`: whether `GET /metrics` answers (404 otherwise).
+    pub metrics_enabled: bool,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -49,6 +52,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: AppState, cors_allowed_origins: &[String]) -> Router {
     let mut app = Router::new()
         .merge(meta::router())
+        .merge(observability::router())
         .merge(oauth::router())
         .nest("/api/v1/auth", auth::router())
         .nest("/api/v1/users", users::router())
@@ -72,6 +76,7 @@ pub fn router(state: AppState, cors_allowed_origins: &[String]) -> Router {
         );
     }
     app.layer(CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".into()).into_response()))
+        .layer(axum::middleware::from_fn(observability::track))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                 let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -80,4 +85,7 @@ pub fn router(state: AppState, cors_allowed_origins: &[String]) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::map_request(
+            observability::sanitize_request_id,
+        ))
 }
