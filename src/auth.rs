@@ -70,12 +70,22 @@ impl LoginName {
     }
 }
 
-#[derive(Debug)]
 pub struct TokenPair {
     pub access_token: String,
     pub refresh_token: String,
     pub expires_in: u64,
     pub refresh_expires_in: u64,
+}
+
+/// The tokens are bearer credentials: `Debug` shows only their lifetimes,
+/// so a pair can never reach a log line.
+impl std::fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("expires_in", &self.expires_in)
+            .field("refresh_expires_in", &self.refresh_expires_in)
+            .finish_non_exhaustive()
+    }
 }
 
 pub struct Auth {
@@ -417,5 +427,23 @@ pub fn parse_login(
     match (name, password) {
         (Some(name), Some(password)) => Ok((name, SecretString::from(password))),
         _ => Err(ValidationErrors::default()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_pair_does_not_print_its_tokens() {
+        let pair = TokenPair {
+            access_token: "access-token-value".into(),
+            refresh_token: "refresh-token-value".into(),
+            expires_in: 900,
+            refresh_expires_in: 60,
+        };
+        let printed = format!("{pair:?}");
+        assert!(!printed.contains("token-value"), "{printed}");
+        assert!(printed.contains("900"), "{printed}");
     }
 }
