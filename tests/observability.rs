@@ -498,8 +498,10 @@ clients = [{{ id = "{GATEWAY_ID}", secret = "{GATEWAY_SECRET}" }}]
     let second = Tokens::from_body(&rotated.json().await.unwrap());
     secrets.add("rotated access token", &second.access);
     secrets.add("rotated refresh token", &second.refresh);
-    // Replaying the rotated token (no grace window) revokes the session; this
-    // request carries its own id, which its warning must show.
+    // Replaying the rotated token (no grace window; a few ms later, so not
+    // in the rotation's own millisecond) revokes the session; this request
+    // carries its own id, which its warning must show.
+    tokio::time::sleep(Duration::from_millis(5)).await;
     let replay = app
         .post("/api/v1/auth/refresh")
         .header("x-request-id", REUSE_REQUEST_ID)
