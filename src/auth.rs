@@ -8,6 +8,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::audit::{AuditEvent, AuditLog};
+use crate::metrics::{self, LoginResult, RefreshResult};
 use crate::rate_limit::{report_limited, RateLimitError, RateLimiter};
 use crate::sessions::{ClientInfo, RefreshToken, SessionClaims, SessionError, SessionStore};
 use crate::tokens::{AccessClaims, TokenError, TokenIssuer};
@@ -86,12 +87,22 @@ impl LoginName {
     }
 }
 
-#[derive(Debug)]
 pub struct TokenPair {
     pub access_token: String,
     pub refresh_token: String,
     pub expires_in: u64,
     pub refresh_expires_in: u64,
+}
+
+/// The tokens are bearer credentials: `Debug` shows only their lifetimes,
+/// so a pair can never reach a log line.
+impl std::fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("expires_in", &self.expires_in)
+            .field("refresh_expires_in", &self.refresh_expires_in)
+            .finish_non_exhaustive()
+    }
 }
 
 pub struct Auth {
@@ -169,6 +180,25 @@ impl Auth {
     /// the name typed when no account has it, so unknown names lock alike).
     /// Every login path (`/login`, the OAuth password grant) comes here.
     pub async fn login(
+        &self,
+        name: LoginName,
+        password: SecretString,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, AuthError> {
+        let result = self.attempt_login(name, password, client).await;
+        match &result {
+            Ok(_) => metrics::login(LoginResult::Ok),
+            Err(AuthError::InvalidCredentials | AuthError::Blocked | AuthError::NotActivated) => {
+                metrics::login(LoginResult::Failed)
+            }
+            // A dependency failure is no verdict on the credentials; it is
+            // counted with the dependency's errors.
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn attempt_login(
         &self,
         name: LoginName,
         password: SecretString,
@@ -311,15 +341,25 @@ impl Auth {
         presented: &str,
         client: &ClientInfo,
     ) -> Result<TokenPair, AuthError> {
-        let token = RefreshToken::parse(presented).ok_or(AuthError::InvalidRefreshToken)?;
+        let Some(token) = RefreshToken::parse(presented) else {
+            metrics::refresh(RefreshResult::Invalid);
+            return Err(AuthError::InvalidRefreshToken);
+        };
         let limit = self.limits.refresh_limit(&client.ip);
         match self.sessions.rotate_limited(&token, limit).await {
-            Ok(rotation) => self.pair(
-                &rotation.claims,
-                rotation.refresh.session_id,
-                &rotation.refresh.token,
-                rotation.refresh.expires_in.as_secs(),
-            ),
+            Ok(rotation) => {
+                metrics::refresh(if rotation.retried {
+                    RefreshResult::Retry
+                } else {
+                    RefreshResult::Rotated
+                });
+                self.pair(
+                    &rotation.claims,
+                    rotation.refresh.session_id,
+                    &rotation.refresh.token,
+                    rotation.refresh.expires_in.as_secs(),
+                )
+            }
             Err(SessionError::RateLimited { retry_after }) => {
                 report_limited("refresh", retry_after);
                 Err(SessionError::RateLimited { retry_after }.into())
@@ -328,12 +368,18 @@ impl Auth {
                 user_id,
                 session_id,
             }) => {
+                metrics::refresh(RefreshResult::Invalid);
+                metrics::refresh_reuse_detected();
                 tracing::warn!(%user_id, %session_id, "refresh token reuse detected; session revoked");
                 self.audit.record(
                     AuditEvent::new("refresh_reuse_detected", Some(user_id))
                         .from_client(&client.ip, &client.user_agent)
                         .with_details(json!({ "session_id": session_id })),
                 );
+                Err(AuthError::InvalidRefreshToken)
+            }
+            Err(SessionError::InvalidToken) => {
+                metrics::refresh(RefreshResult::Invalid);
                 Err(AuthError::InvalidRefreshToken)
             }
             Err(e) => Err(e.into()),
@@ -438,5 +484,23 @@ pub fn parse_login(
     match (name, password) {
         (Some(name), Some(password)) => Ok((name, SecretString::from(password))),
         _ => Err(ValidationErrors::default()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_pair_does_not_print_its_tokens() {
+        let pair = TokenPair {
+            access_token: "access-token-value".into(),
+            refresh_token: "refresh-token-value".into(),
+            expires_in: 900,
+            refresh_expires_in: 60,
+        };
+        let printed = format!("{pair:?}");
+        assert!(!printed.contains("token-value"), "{printed}");
+        assert!(printed.contains("900"), "{printed}");
     }
 }

@@ -36,6 +36,7 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub password_hashing: PasswordHashingConfig,
     pub gateway: GatewayConfig,
+    pub metrics: MetricsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -143,6 +144,11 @@ pub struct PasswordHashingConfig {
 #[derive(Debug, Clone, Deserialize)]
 pub struct GatewayConfig {
     pub clients: Vec<GatewayClient>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MetricsConfig {
+    pub enabled: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -12,6 +12,7 @@ pub mod captcha;
 pub mod config;
 pub mod http;
 pub mod mail;
+pub mod metrics;
 pub mod oauth;
 pub mod one_time_tokens;
 pub mod rate_limit;

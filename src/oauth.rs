@@ -70,13 +70,25 @@ pub struct ClientCredentials {
 }
 
 /// A grant at the token endpoint.
-#[derive(Debug)]
 enum Grant {
     Password {
         username: String,
         password: SecretString,
     },
     RefreshToken(String),
+}
+
+/// The refresh token is a bearer credential: never printed.
+impl std::fmt::Debug for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Grant::Password { username, .. } => f
+                .debug_struct("Password")
+                .field("username", username)
+                .finish_non_exhaustive(),
+            Grant::RefreshToken(_) => f.write_str("RefreshToken(..)"),
+        }
+    }
 }
 
 impl Grant {
@@ -320,5 +332,34 @@ impl OAuth {
         // each reading and ignores the one that does not apply.
         self.auth.logout(Some(token), Some(token), from).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grant_does_not_print_its_secrets() {
+        let form = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let refresh = Grant::parse(&form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "refresh-token-value"),
+        ]))
+        .unwrap();
+        let password = Grant::parse(&form(&[
+            ("grant_type", "password"),
+            ("username", "ada"),
+            ("password", "password-value"),
+        ]))
+        .unwrap();
+        let printed = format!("{refresh:?} {password:?}");
+        assert!(!printed.contains("-value"), "{printed}");
+        assert!(printed.contains("ada"), "{printed}");
     }
 }

@@ -215,6 +215,7 @@ impl Application {
                 Duration::from_millis(config.server.request_timeout_ms),
                 trusted_proxies,
             ),
+            metrics_enabled: config.metrics.enabled,
         };
         let router = http::router(state, &config.server.cors_allowed_origins);
         let listener = TcpListener::bind(config.server.bind)

@@ -15,6 +15,7 @@ use crate::account::AccountError;
 use crate::admin::AdminError;
 use crate::auth::AuthError;
 use crate::captcha::CaptchaError;
+use crate::metrics::{self, Dependency};
 use crate::oauth::OAuthError;
 use crate::rate_limit::RateLimitError;
 use crate::redis_client::RedisFailure;
@@ -216,7 +217,9 @@ impl From<RateLimitError> for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        if database_unavailable(&e) {
+        let unavailable = database_unavailable(&e);
+        metrics::dependency_error(Dependency::Postgres, unavailable);
+        if unavailable {
             ApiError::DatabaseUnavailable
         } else {
             ApiError::Internal(e.to_string())
@@ -247,7 +250,9 @@ fn database_unavailable(e: &sqlx::Error) -> bool {
 
 impl From<RedisFailure> for ApiError {
     fn from(e: RedisFailure) -> Self {
-        if e.is_unavailable() {
+        let unavailable = e.is_unavailable();
+        metrics::dependency_error(Dependency::Redis, unavailable);
+        if unavailable {
             ApiError::RedisUnavailable
         } else {
             ApiError::Internal(e.to_string())

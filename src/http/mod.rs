@@ -8,6 +8,7 @@ mod extract;
 mod limits;
 mod meta;
 mod oauth;
+mod observability;
 mod roles;
 mod users;
 
@@ -45,6 +46,8 @@ pub struct AppState {
     pub redis: Arc<RedisClient>,
     pub trusted_proxies: Arc<[IpNet]>,
     pub limits: RequestLimits,
+    /// `metrics.enabled`: whether `GET /metrics` answers (404 otherwise).
+    pub metrics_enabled: bool,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -53,6 +56,7 @@ pub fn router(state: AppState, cors_allowed_origins: &[String]) -> Router {
     let request_limits = state.limits.clone();
     let mut app = Router::new()
         .merge(meta::router())
+        .merge(observability::router())
         .merge(oauth::router())
         .nest("/api/v1/auth", auth::router())
         .nest("/api/v1/users", users::router())
@@ -77,6 +81,7 @@ pub fn router(state: AppState, cors_allowed_origins: &[String]) -> Router {
     }
     app = limits::apply(app, request_limits);
     app.layer(CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".into()).into_response()))
+        .layer(axum::middleware::from_fn(observability::track))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                 let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -85,4 +90,7 @@ pub fn router(state: AppState, cors_allowed_origins: &[String]) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::map_request(
+            observability::sanitize_request_id,
+        ))
 }

@@ -43,6 +43,7 @@ pub enum RateLimitError {
 
 /// Logs a refused request: the one hook for counting rate-limited requests.
 pub fn report_limited(limiter: &'static str, retry_after: Duration) {
+    crate::metrics::rate_limited(limiter);
     tracing::info!(
         rate_limited = true,
         limiter,

@@ -77,6 +77,9 @@ pub struct IssuedRefresh {
 pub struct Rotation {
     pub claims: SessionClaims,
     pub refresh: IssuedRefresh,
+    /// The presented token had just been rotated and came back within the
+    /// grace window (a client retry): the same successor was handed out again.
+    pub retried: bool,
 }
 
 /// A live session as its owner sees it.
@@ -234,6 +237,7 @@ impl SessionStore {
                         token: successor,
                         expires_in: Duration::from_millis(remaining_ms),
                     },
+                    retried: status == "retry",
                 })
             }
             [status] if status == "reused" => Err(SessionError::ReuseDetected {

@@ -15,8 +15,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
 use ed25519_dalek::pkcs8::{spki::der::pem::LineEnding, DecodePrivateKey, EncodePrivateKey};
-use ed25519_dalek::SigningKey;
 use ed25519_dalek::Signer;
+use ed25519_dalek::SigningKey;
 use jsonwebtoken::DecodingKey;
 use serde_json::json;
 
@@ -157,9 +157,8 @@ impl KeySet {
         let Some((signing_kid, signing)) = signer else {
             return Err(KeyError::NoKeys(dir.to_path_buf()));
         };
-        let signing_header = URL_SAFE_NO_PAD.encode(
-            json!({ "typ": "JWT", "alg": "EdDSA", "kid": signing_kid }).to_string(),
-        );
+        let signing_header = URL_SAFE_NO_PAD
+            .encode(json!({ "typ": "JWT", "alg": "EdDSA", "kid": signing_kid }).to_string());
         let verifying: Vec<VerifyingKey> = keys
             .iter()
             .map(|(kid, key)| {
@@ -270,7 +269,8 @@ impl KeySet {
     /// A compact JWS (`header.payload.signature`) of `payload` (the claims
     /// as JSON), signed by the signing key with EdDSA.
     pub fn sign_jwt(&self, payload: &[u8]) -> String {
-        let mut token = String::with_capacity(self.signing_header.len() + payload.len() * 4 / 3 + 92);
+        let mut token =
+            String::with_capacity(self.signing_header.len() + payload.len() * 4 / 3 + 92);
         token.push_str(&self.signing_header);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(payload, &mut token);

@@ -30,10 +30,15 @@ impl VerifiedCache {
         }
     }
 
-    fn shard(&self, token: &str) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Arc<AccessClaims>>> {
+    fn shard(
+        &self,
+        token: &str,
+    ) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Arc<AccessClaims>>> {
         let index = self.hasher.hash_one(token) as usize % SHARDS;
         // A poisoned shard holds only whole entries; keep using it.
-        self.shards[index].lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.shards[index]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The claims of `token` if it verified before and `now` is before its `exp`.
@@ -58,7 +63,10 @@ impl VerifiedCache {
     /// Forgets everything (the key set changed: a key may be gone).
     pub fn clear(&self) {
         for shard in &self.shards {
-            shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
+            shard
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .clear();
         }
     }
 }
