@@ -170,3 +170,14 @@ fn serve_honours_environment_overrides_and_stops_on_sigterm() {
         "SIGTERM should end serve cleanly: {status:?}"
     );
 }
+
+#[test]
+fn a_usage_mistake_is_one_clear_line() {
+    let output = tessera(&["user", "set-role"], &[]);
+    assert!(one_error_line(&output).contains("tessera --help"));
+    let output = tessera(&["serve", "--no-such-flag"], &[]);
+    assert!(one_error_line(&output).contains("--no-such-flag"));
+    let help = tessera(&["--help"], &[]);
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("serve"));
+}

@@ -22,6 +22,29 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// User agents are stored with sessions; longer ones are cut.
 const USER_AGENT_MAX: usize = 512;
 
+/// Reads a body within the size limit; `true` when it is declared
+/// `application/x-www-form-urlencoded`.
+pub async fn read_body<S: Send + Sync>(
+    request: Request,
+    state: &S,
+) -> Result<(bool, Bytes), ApiError> {
+    let is_form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let bytes = Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest("Could not read the request body")
+            }
+        })?;
+    Ok((is_form, bytes))
+}
+
 /// A request body as a map of fields: a JSON object, or an
 /// `application/x-www-form-urlencoded` form (its values as strings). An empty
 /// body is an empty map, so each required field is reported missing.
@@ -31,20 +54,7 @@ impl<S: Send + Sync> FromRequest<S> for BodyFields {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let is_form = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge
-                } else {
-                    ApiError::BadRequest("Could not read the request body")
-                }
-            })?;
+        let (is_form, bytes) = read_body(request, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(Map::new()));
         }

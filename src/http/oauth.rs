@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -15,8 +14,8 @@ use base64::Engine;
 use secrecy::SecretString;
 use serde::Serialize;
 
-use super::error::{ApiError, OAuthApiError};
-use super::extract::Client;
+use super::error::OAuthApiError;
+use super::extract::{read_body, Client};
 use super::AppState;
 use crate::auth::TokenPair;
 use crate::oauth::{ClientCredentials, OAuthError};
@@ -43,20 +42,7 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
     type Rejection = OAuthApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, OAuthApiError> {
-        let is_form = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge
-                } else {
-                    ApiError::BadRequest("Could not read the request body")
-                }
-            })?;
+        let (is_form, bytes) = read_body(request, state).await?;
         if !is_form && !bytes.is_empty() {
             return Err(invalid_request(
                 "The body must be application/x-www-form-urlencoded",
