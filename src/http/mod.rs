@@ -7,6 +7,7 @@ mod error;
 mod extract;
 mod meta;
 mod oauth;
+pub mod openapi;
 mod roles;
 mod users;
 
@@ -50,6 +51,7 @@ pub fn router(state: AppState, cors_allowed_origins: &[String]) -> Router {
     let mut app = Router::new()
         .merge(meta::router())
         .merge(oauth::router())
+        .merge(openapi::router())
         .nest("/api/v1/auth", auth::router())
         .nest("/api/v1/users", users::router())
         .nest("/api/v1/admin", admin::router())

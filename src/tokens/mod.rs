@@ -16,7 +16,7 @@ use crate::users::{Role, Subscription};
 
 pub const ACCESS_TOKEN_TYPE: &str = "access";
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct AccessClaims {
     pub iss: String,
     pub aud: String,
