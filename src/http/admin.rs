@@ -192,7 +192,7 @@ async fn update(
 
 /// Adds a signed amount to a user's balance, atomically; 409 if it would
 /// go below zero.
-#[utoipa::path(post, path = "/users/{id}/balance", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/users/{id}/balance", tag = "admin", operation_id = "adjust_balance", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The user's id")),
     request_body = doc::BalanceDelta,
     responses(

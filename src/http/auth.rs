@@ -173,7 +173,7 @@ fn refresh_token_from(
 /// pair for the same session. A retired token replayed after the grace
 /// window ends the session.
 #[utoipa::path(post, path = "/refresh", tag = "auth",
-    request_body(content = doc::RefreshRequest, description = "Optional when the refresh token is sent as `Authorization: Bearer`"),
+    request_body(content = Option<doc::RefreshRequest>, description = "Optional when the refresh token is sent as `Authorization: Bearer`"),
     security((), ("bearer" = [])),
     responses(
         (status = 200, body = TokenResponse),
@@ -197,7 +197,7 @@ async fn refresh(
 /// Ends the session of a refresh token and/or of the bearer access token;
 /// unknown tokens succeed too.
 #[utoipa::path(post, path = "/logout", tag = "auth",
-    request_body(content = doc::RefreshRequest, description = "Optional"),
+    request_body(content = Option<doc::RefreshRequest>, description = "Optional"),
     security((), ("bearer" = [])),
     responses(
         (status = 204, description = "Logged out"),

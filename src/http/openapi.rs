@@ -86,7 +86,19 @@ pub const ROUTES: &[(&str, &str)] = &[
         (path = "/api/v1/users", api = super::users::Docs),
         (path = "/api/v1/admin", api = super::admin::Docs),
     ),
-    components(responses(
+    components(
+        // The error bodies: reached only through the reusable responses,
+        // which utoipa does not follow when collecting schemas.
+        schemas(
+            schemas::Detail,
+            schemas::DependencyError,
+            schemas::HttpValidationError,
+            schemas::ValidationIssue,
+            schemas::LocPart,
+            schemas::JsonObject,
+            schemas::OAuthErrorBody
+        ),
+        responses(
         schemas::BadRequest,
         schemas::Unauthorized,
         schemas::Forbidden,
@@ -298,7 +310,7 @@ pub(super) mod schemas {
         #[schema(rename = "type")]
         pub kind: String,
         /// Extra context (the JSON parser's message for `json_invalid`).
-        pub ctx: Option<Object>,
+        pub ctx: Option<JsonObject>,
         /// The rejected input (`uuid_parsing`).
         pub input: Option<String>,
     }
@@ -313,7 +325,7 @@ pub(super) mod schemas {
     /// A free-form JSON object.
     #[derive(ToSchema)]
     #[schema(value_type = Object)]
-    pub struct Object(Value);
+    pub struct JsonObject(Value);
 
     /// 422: every problem in the request, one entry per field.
     #[derive(ToSchema)]
