@@ -316,7 +316,8 @@ pub(super) mod schemas {
     }
 
     /// A `loc` entry: a name, or a byte offset into a malformed body.
-    #[derive(ToSchema)]
+    #[derive(serde::Serialize, ToSchema)]
+    #[serde(untagged)]
     pub enum LocPart {
         Name(String),
         Offset(u64),
