@@ -383,3 +383,29 @@ pub fn parse_login(
         _ => Err(ValidationErrors::default()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validation::arbitrary;
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_any_login_body_never_panics(
+            body in arbitrary::body(&["email", "username", "password"]),
+        ) {
+            match parse_login(&body) {
+                Ok((name, _)) => {
+                    let given = match &name {
+                        LoginName::Email(e) | LoginName::Username(e) => e.clone(),
+                    };
+                    let expected = body.get("email").filter(|v| !v.is_null())
+                        .or_else(|| body.get("username"))
+                        .and_then(|v| v.as_str());
+                    proptest::prop_assert_eq!(Some(given.as_str()), expected);
+                }
+                Err(errors) => proptest::prop_assert!(!errors.0.is_empty()),
+            }
+        }
+    }
+}
