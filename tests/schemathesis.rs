@@ -44,6 +44,9 @@ async fn generated_requests_never_break_the_contract() {
         .arg(format!("Authorization: Bearer {}", tokens.access))
         // The documentation pages are static files, not API answers.
         .args(["--exclude-path-regex", "^/docs"])
+        // It keeps a cache of examples in its working directory; not in
+        // the repository.
+        .current_dir(std::env::temp_dir())
         .kill_on_drop(true);
     let output = tokio::time::timeout(DEADLINE, command.output())
         .await
