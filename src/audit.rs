@@ -149,7 +149,7 @@ pub struct AuditFilter {
     pub until: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AuditRecord {
     pub id: i64,
     pub occurred_at: DateTime<Utc>,

@@ -490,6 +490,7 @@ pub fn parse_login(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validation::arbitrary;
 
     #[test]
     fn a_token_pair_does_not_print_its_tokens() {
@@ -502,5 +503,25 @@ mod tests {
         let printed = format!("{pair:?}");
         assert!(!printed.contains("token-value"), "{printed}");
         assert!(printed.contains("900"), "{printed}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_any_login_body_never_panics(
+            body in arbitrary::body(&["email", "username", "password"]),
+        ) {
+            match parse_login(&body) {
+                Ok((name, _)) => {
+                    let given = match &name {
+                        LoginName::Email(e) | LoginName::Username(e) => e.clone(),
+                    };
+                    let expected = body.get("email").filter(|v| !v.is_null())
+                        .or_else(|| body.get("username"))
+                        .and_then(|v| v.as_str());
+                    proptest::prop_assert_eq!(Some(given.as_str()), expected);
+                }
+                Err(errors) => proptest::prop_assert!(!errors.0.is_empty()),
+            }
+        }
     }
 }

@@ -181,4 +181,72 @@ mod tests {
         assert_eq!(fields.string("a"), None);
         assert_eq!(fields.finish().unwrap_err().0[0].problem, Problem::Missing);
     }
+
+    proptest::proptest! {
+        /// Reading any body never panics, and each field read yields either
+        /// a value or exactly one recorded problem.
+        #[test]
+        fn reading_any_body_never_panics(body in arbitrary::body(&["a", "b"])) {
+            let mut fields = Fields::new(&body);
+            let a = fields.string("a");
+            let b = fields.optional_string("b");
+            let checked = fields.check("a", a, |s| if s.is_empty() { Err("empty".to_owned()) } else { Ok(s.len()) });
+            let problems = match fields.finish() {
+                Ok(()) => 0,
+                Err(errors) => errors.0.len(),
+            };
+            let expected = usize::from(a.is_none())
+                + usize::from(b.is_none() && !matches!(body.get("b"), None | Some(Value::Null)))
+                + usize::from(a.is_some() && checked.is_none());
+            proptest::prop_assert_eq!(problems, expected);
+        }
+    }
+}
+
+/// Strategies for property tests over request bodies.
+#[cfg(test)]
+pub mod arbitrary {
+    use proptest::prelude::*;
+    use serde_json::{Map, Value};
+
+    /// Any JSON value, strings drawn from all of Unicode.
+    pub fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            any::<String>().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(any::<String>(), inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A body holding any subset of `fields` (with mostly string values)
+    /// plus a few arbitrary keys.
+    pub fn body(fields: &'static [&'static str]) -> impl Strategy<Value = Map<String, Value>> {
+        let value = prop_oneof![
+            3 => any::<String>().prop_map(Value::String),
+            1 => json_value(),
+        ];
+        let known = prop::collection::vec(
+            (prop::sample::select(fields), prop::option::of(value)),
+            0..=fields.len(),
+        );
+        let extra = prop::collection::btree_map(any::<String>(), json_value(), 0..3);
+        (known, extra).prop_map(|(known, extra)| {
+            let mut map: Map<String, Value> = extra.into_iter().collect();
+            for (name, value) in known {
+                if let Some(value) = value {
+                    map.insert(name.to_owned(), value);
+                }
+            }
+            map
+        })
+    }
 }

@@ -108,7 +108,7 @@ impl Actor {
 
 /// A user as administrators see it: the public shape plus when it was
 /// soft-deleted, since the listing can include deleted users.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AdminUser {
     #[serde(flatten)]
     pub user: UserPublic,
@@ -125,13 +125,13 @@ impl From<User> for AdminUser {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserPage {
     pub items: Vec<AdminUser>,
     pub total: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditPage {
     pub items: Vec<AuditRecord>,
     /// The offset of the next page, `null` on the last one. (No total: a
@@ -139,10 +139,11 @@ pub struct AuditPage {
     pub next_offset: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Balance {
     /// A decimal string with two decimals.
     #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String, example = "12.50")]
     pub balance: Decimal,
 }
 

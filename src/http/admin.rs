@@ -9,11 +9,19 @@ use serde_json::{json, Value};
 
 use super::error::{ApiError, Location};
 use super::extract::{BodyFields, Client, PathUuid, QueryFields};
+use super::openapi::schemas as doc;
 use super::roles::{RequireAdmin, RequireStaff};
 use super::AppState;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    check, list_users, update, delete, block, unblock, restore, balance, audit
+))]
+pub(super) struct Docs;
 use crate::admin::{
     parse_delta, AdminUser, AuditPage, AuditQuery, Balance, UserChanges, UserPage, UserQuery,
 };
+use crate::users::Role;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -27,10 +35,36 @@ pub fn router() -> Router<AppState> {
         .route("/audit", get(audit))
 }
 
+/// 200 for an ADMIN, 403 for anyone else.
+#[utoipa::path(get, path = "/check", tag = "admin", security(("bearer" = [])),
+    responses(
+        (status = 200, body = doc::AdminCheck),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 503, response = doc::ServiceUnavailable),
+    ))]
 async fn check(RequireAdmin(_): RequireAdmin) -> Json<Value> {
     Json(json!({ "is_admin": true }))
 }
 
+/// Lists users (ADMIN or MODERATOR), filtered and paged.
+#[utoipa::path(get, path = "/users", tag = "admin", security(("bearer" = [])),
+    params(
+        ("email" = Option<String>, Query, description = "Exact email (case-insensitive)"),
+        ("role" = Option<Role>, Query),
+        ("is_blocked" = Option<bool>, Query),
+        ("is_active" = Option<bool>, Query),
+        ("deleted" = Option<String>, Query, description = "exclude (default), include or only"),
+        ("limit" = Option<i64>, Query, description = "1–200, default 50", minimum = 1, maximum = 200),
+        ("offset" = Option<i64>, Query, description = "Default 0", minimum = 0),
+    ),
+    responses(
+        (status = 200, body = UserPage),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 503, response = doc::ServiceUnavailable),
+    ))]
 async fn list_users(
     State(state): State<AppState>,
     RequireStaff(_): RequireStaff,
@@ -40,6 +74,18 @@ async fn list_users(
     Ok(Json(state.admin.list_users(&query).await?))
 }
 
+/// Blocks a user: every session ends at once (MODERATOR: REGULAR users only).
+#[utoipa::path(post, path = "/users/{id}/block", tag = "admin", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The user's id")),
+    responses(
+        (status = 200, body = AdminUser),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 409, response = doc::Conflict),
+        (status = 404, description = "No such user", body = doc::Detail, example = json!({"detail": "User not found"})),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 503, response = doc::ServiceUnavailable),
+    ))]
 async fn block(
     State(state): State<AppState>,
     RequireStaff(actor): RequireStaff,
@@ -51,6 +97,18 @@ async fn block(
     ))
 }
 
+/// Unblocks a user (MODERATOR: REGULAR users only).
+#[utoipa::path(post, path = "/users/{id}/unblock", tag = "admin", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The user's id")),
+    responses(
+        (status = 200, body = AdminUser),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 409, response = doc::Conflict),
+        (status = 404, description = "No such user", body = doc::Detail, example = json!({"detail": "User not found"})),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 503, response = doc::ServiceUnavailable),
+    ))]
 async fn unblock(
     State(state): State<AppState>,
     RequireStaff(actor): RequireStaff,
@@ -62,6 +120,18 @@ async fn unblock(
     ))
 }
 
+/// Soft-deletes a user; every session ends.
+#[utoipa::path(delete, path = "/users/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The user's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 409, response = doc::Conflict),
+        (status = 404, description = "No such user", body = doc::Detail, example = json!({"detail": "User not found"})),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 503, response = doc::ServiceUnavailable),
+    ))]
 async fn delete(
     State(state): State<AppState>,
     RequireAdmin(actor): RequireAdmin,
@@ -72,6 +142,18 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Restores a soft-deleted user.
+#[utoipa::path(post, path = "/users/{id}/restore", tag = "admin", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The user's id")),
+    responses(
+        (status = 200, body = AdminUser),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 409, response = doc::Conflict),
+        (status = 404, description = "No such user", body = doc::Detail, example = json!({"detail": "User not found"})),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 503, response = doc::ServiceUnavailable),
+    ))]
 async fn restore(
     State(state): State<AppState>,
     RequireAdmin(actor): RequireAdmin,
@@ -81,6 +163,20 @@ async fn restore(
     Ok(Json(state.admin.restore(actor, id, &client).await?))
 }
 
+/// Changes a user's role, subscription or subscription expiry.
+#[utoipa::path(patch, path = "/users/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The user's id")),
+    request_body = doc::AdminUserUpdate,
+    responses(
+        (status = 200, body = AdminUser),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 404, description = "No such user", body = doc::Detail, example = json!({"detail": "User not found"})),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 503, response = doc::ServiceUnavailable),
+    ))]
 async fn update(
     State(state): State<AppState>,
     RequireAdmin(actor): RequireAdmin,
@@ -94,6 +190,21 @@ async fn update(
     ))
 }
 
+/// Adds a signed amount to a user's balance, atomically; 409 if it would
+/// go below zero.
+#[utoipa::path(post, path = "/users/{id}/balance", tag = "admin", operation_id = "adjust_balance", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The user's id")),
+    request_body = doc::BalanceDelta,
+    responses(
+        (status = 200, body = Balance),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 404, description = "No such user", body = doc::Detail, example = json!({"detail": "User not found"})),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 503, response = doc::ServiceUnavailable),
+    ))]
 async fn balance(
     State(state): State<AppState>,
     RequireAdmin(actor): RequireAdmin,
@@ -110,6 +221,24 @@ async fn balance(
     ))
 }
 
+/// Security events, newest first.
+#[utoipa::path(get, path = "/audit", tag = "admin", security(("bearer" = [])),
+    params(
+        ("user_id" = Option<uuid::Uuid>, Query, description = "Events about this user"),
+        ("actor_id" = Option<uuid::Uuid>, Query, description = "Events by this user"),
+        ("kind" = Option<String>, Query, description = "e.g. login, login_failed, refresh_reuse"),
+        ("since" = Option<String>, Query, description = "RFC 3339, inclusive"),
+        ("until" = Option<String>, Query, description = "RFC 3339, exclusive"),
+        ("limit" = Option<i64>, Query, description = "1–200, default 50", minimum = 1, maximum = 200),
+        ("offset" = Option<i64>, Query, description = "Default 0", minimum = 0),
+    ),
+    responses(
+        (status = 200, body = AuditPage),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 503, response = doc::ServiceUnavailable),
+    ))]
 async fn audit(
     State(state): State<AppState>,
     RequireAdmin(_): RequireAdmin,

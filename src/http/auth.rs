@@ -10,10 +10,29 @@ use serde_json::{json, Map, Value};
 
 use super::error::{ApiError, Location};
 use super::extract::{Authenticated, Bearer, BodyFields, Client, QueryFields};
+use super::openapi::schemas as doc;
 use super::AppState;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    register,
+    username_available,
+    login,
+    refresh,
+    logout,
+    logout_all,
+    verify,
+    activate,
+    resend_activation,
+    forgot_password,
+    reset_password,
+    change_password
+))]
+pub(super) struct Docs;
 use crate::account::requests;
 use crate::auth::{parse_login, TokenPair};
-use crate::users::{rules, Registration};
+use crate::tokens::AccessClaims;
+use crate::users::{rules, Registration, UserPublic};
 use crate::validation::{Fields, ValidationErrors};
 
 pub fn router() -> Router<AppState> {
@@ -32,10 +51,16 @@ pub fn router() -> Router<AppState> {
         .route("/change-password", post(change_password))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "access_token": "eyJhbGciOiJFZERTQSIsImtpZCI6Ii4uLiJ9.eyJzdWIiOiIuLi4ifQ.c2ln",
+    "refresh_token": "AZLx2Yb9c0t1Z0bW9rZW4tZXhhbXBsZS1ub3QtcmVhbC10b2tlbi1ieXRlcy1oZXJlLWZvci1kb2NzLW9ubHk",
+    "token_type": "bearer", "expires_in": 900, "refresh_expires_in": 2592000
+}))]
 pub struct TokenResponse {
     access_token: String,
     refresh_token: String,
+    #[schema(value_type = String, example = "bearer")]
     token_type: &'static str,
     expires_in: u64,
     refresh_expires_in: u64,
@@ -53,6 +78,20 @@ impl From<TokenPair> for TokenResponse {
     }
 }
 
+/// Creates an account (inactive until activated when email verification is on).
+#[utoipa::path(post, path = "/register", tag = "auth",
+    request_body = doc::RegisterRequest,
+    responses(
+        (status = 201, description = "The new user", body = UserPublic),
+        (status = 400, description = "Invalid CAPTCHA answer", body = doc::Detail, example = json!({"detail": "Invalid CAPTCHA answer"})),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 503, response = doc::ServiceUnavailable),
+        (status = 504, description = "The CAPTCHA verifier did not answer in time", body = doc::DependencyError,
+            example = json!({"detail": "CAPTCHA verification timed out; try again shortly.", "error_code": "CAPTCHA_TIMEOUT"})),
+    ))]
 async fn register(
     State(state): State<AppState>,
     Client(client): Client,
@@ -63,6 +102,14 @@ async fn register(
     Ok((StatusCode::CREATED, Json(user)).into_response())
 }
 
+/// Whether a username is free, with a suggestion when it is not.
+#[utoipa::path(get, path = "/username-available", tag = "auth",
+    params(("username" = String, Query, description = "The name to check")),
+    responses(
+        (status = 200, body = doc::UsernameAvailability),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 503, response = doc::ServiceUnavailable),
+    ))]
 async fn username_available(
     State(state): State<AppState>,
     QueryFields(query): QueryFields,
@@ -85,6 +132,21 @@ async fn username_available(
     ))
 }
 
+/// Logs in with an email or username and a password; starts a session.
+#[utoipa::path(post, path = "/login", tag = "auth",
+    request_body(content(
+        (doc::LoginForm = "application/x-www-form-urlencoded"),
+        (doc::LoginJson = "application/json"),
+    )),
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, description = "Not activated or blocked", body = doc::Detail, example = json!({"detail": "User account is blocked."})),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 503, response = doc::ServiceUnavailable),
+    ))]
 async fn login(
     State(state): State<AppState>,
     Client(client): Client,
@@ -107,6 +169,20 @@ fn refresh_token_from(
     Ok(from_body.or(bearer))
 }
 
+/// Rotates a refresh token (from the body, else the bearer header): a new
+/// pair for the same session. A retired token replayed after the grace
+/// window ends the session.
+#[utoipa::path(post, path = "/refresh", tag = "auth",
+    request_body(content = Option<doc::RefreshRequest>, description = "Optional when the refresh token is sent as `Authorization: Bearer`"),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, response = doc::Unauthorized),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 503, response = doc::ServiceUnavailable),
+    ))]
 async fn refresh(
     State(state): State<AppState>,
     Client(client): Client,
@@ -118,6 +194,17 @@ async fn refresh(
     Ok(Json(state.auth.refresh(&token, &client).await?.into()))
 }
 
+/// Ends the session of a refresh token and/or of the bearer access token;
+/// unknown tokens succeed too.
+#[utoipa::path(post, path = "/logout", tag = "auth",
+    request_body(content = Option<doc::RefreshRequest>, description = "Optional"),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 204, description = "Logged out"),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 503, response = doc::ServiceUnavailable),
+    ))]
 async fn logout(
     State(state): State<AppState>,
     Client(client): Client,
@@ -134,6 +221,13 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Ends every session of the caller.
+#[utoipa::path(post, path = "/logout-all", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Every session ended"),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::ServiceUnavailable),
+    ))]
 async fn logout_all(
     State(state): State<AppState>,
     Client(client): Client,
@@ -143,6 +237,18 @@ async fn logout_all(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Activates an account with the token from the activation email.
+#[utoipa::path(post, path = "/activate", tag = "auth",
+    request_body = doc::TokenRequest,
+    responses(
+        (status = 200, body = doc::Message),
+        (status = 400, description = "Invalid or expired token, or already active", body = doc::Detail,
+            example = json!({"detail": "Invalid or expired activation token."})),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 503, response = doc::ServiceUnavailable),
+    ))]
 async fn activate(
     State(state): State<AppState>,
     Client(client): Client,
@@ -156,6 +262,17 @@ async fn activate(
 }
 
 /// 202 whether or not the email names an account awaiting activation.
+/// Sends a new activation email; 202 whatever the address.
+#[utoipa::path(post, path = "/activate/resend", tag = "auth",
+    request_body = doc::EmailRequest,
+    responses(
+        (status = 202, body = doc::Message,
+            example = json!({"message": "If the account exists and is not activated, an activation link has been sent."})),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 503, response = doc::ServiceUnavailable),
+    ))]
 async fn resend_activation(
     State(state): State<AppState>,
     Client(client): Client,
@@ -172,6 +289,17 @@ async fn resend_activation(
 }
 
 /// 202 with the same body whether or not the email names an account.
+/// Sends a password reset link; 202 with the same body whatever the address.
+#[utoipa::path(post, path = "/forgot-password", tag = "auth",
+    request_body = doc::EmailRequest,
+    responses(
+        (status = 202, body = doc::Message,
+            example = json!({"message": "If the email exists, a reset link has been sent."})),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 503, response = doc::ServiceUnavailable),
+    ))]
 async fn forgot_password(
     State(state): State<AppState>,
     Client(client): Client,
@@ -185,6 +313,18 @@ async fn forgot_password(
     ))
 }
 
+/// Sets a new password with the token from the reset email; every session ends.
+#[utoipa::path(post, path = "/reset-password", tag = "auth",
+    request_body = doc::ResetPasswordRequest,
+    responses(
+        (status = 200, body = doc::Message, example = json!({"message": "Password has been reset successfully"})),
+        (status = 400, description = "Invalid or expired token", body = doc::Detail,
+            example = json!({"detail": "Invalid or expired reset token"})),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 503, response = doc::ServiceUnavailable),
+    ))]
 async fn reset_password(
     State(state): State<AppState>,
     Client(client): Client,
@@ -200,6 +340,18 @@ async fn reset_password(
     ))
 }
 
+/// Changes the caller's password; every other session ends.
+#[utoipa::path(post, path = "/change-password", tag = "auth",
+    request_body = doc::ChangePasswordRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = doc::Message, example = json!({"message": "Password has been changed successfully"})),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 503, response = doc::ServiceUnavailable),
+    ))]
 async fn change_password(
     State(state): State<AppState>,
     Client(client): Client,
@@ -222,6 +374,18 @@ async fn change_password(
 /// the original request's method; `X-Forwarded-Method` / `X-Forwarded-Uri`
 /// name the request being authorised and are logged with the decision. Any
 /// method and path pass: tessera authenticates, the gateway routes.
+#[utoipa::path(get, path = "/verify", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The token is valid and its session live; the body is its claims", body = AccessClaims,
+            headers(
+                ("X-User-Id" = String, description = "The user's id"),
+                ("X-User-Role" = String, description = "ADMIN, MODERATOR or REGULAR"),
+                ("X-User-Subscription" = String, description = "FREE or PRO"),
+                ("X-Session-Id" = String, description = "The session's id"),
+            )),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::ServiceUnavailable),
+    ))]
 async fn verify(
     forwarded: HeaderMap,
     authenticated: Result<Authenticated, ApiError>,

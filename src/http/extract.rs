@@ -268,4 +268,41 @@ mod tests {
     fn json_error_positions_are_byte_offsets() {
         assert_eq!(byte_offset(b"{\"a\":\n x}", 2, 2), 7);
     }
+
+    proptest::proptest! {
+        /// Whatever `X-Forwarded-For` says, the answer is the peer or one of
+        /// the addresses in the header, and the peer when it is untrusted.
+        #[test]
+        fn client_ip_never_panics_on_any_header(
+            values in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..60), 0..4),
+            hops in proptest::collection::vec(proptest::prelude::any::<std::net::Ipv4Addr>(), 0..4),
+            peer_trusted in proptest::prelude::any::<bool>(),
+        ) {
+            let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+            let peer: IpAddr = if peer_trusted { "10.1.2.3" } else { "198.51.100.1" }.parse().unwrap();
+            let mut headers = HeaderMap::new();
+            for raw in &values {
+                if let Ok(value) = HeaderValue::from_bytes(raw) {
+                    headers.append("x-forwarded-for", value);
+                }
+            }
+            let listed: Vec<String> = hops.iter().map(ToString::to_string).collect();
+            if let Ok(value) = HeaderValue::from_str(&listed.join(", ")) {
+                headers.append("x-forwarded-for", value);
+            }
+            let ip = client_ip(peer, &headers, &trusted);
+            if peer_trusted {
+                let forwarded: Vec<IpAddr> = headers
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .flat_map(|v| v.split(','))
+                    .filter_map(|hop| hop.trim().parse().ok())
+                    .collect();
+                proptest::prop_assert!(ip == peer || forwarded.contains(&ip));
+            } else {
+                proptest::prop_assert_eq!(ip, peer);
+            }
+        }
+    }
 }

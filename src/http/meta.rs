@@ -9,7 +9,12 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use super::openapi::schemas as doc;
 use super::AppState;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(root, live, ready, jwks))]
+pub(super) struct Docs;
 
 /// How long a readiness probe waits on each dependency.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -22,14 +27,24 @@ pub fn router() -> Router<AppState> {
         .route("/.well-known/jwks.json", get(jwks))
 }
 
+/// Service status.
+#[utoipa::path(get, path = "/", tag = "meta", responses((status = 200, body = doc::Status)))]
 async fn root() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/health/live", tag = "meta", responses((status = 200, body = doc::Liveness)))]
 async fn live() -> Json<Value> {
     Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
 }
 
+/// Readiness: PostgreSQL and Redis both answer.
+#[utoipa::path(get, path = "/health/ready", tag = "meta", responses(
+    (status = 200, body = doc::Readiness),
+    (status = 503, description = "A dependency is down", body = doc::Readiness,
+        example = json!({"status": "unavailable", "components": {"database": "ok", "redis": "unavailable"}})),
+))]
 async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let database = async {
         let ping = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.pool);
@@ -50,6 +65,10 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     (status, Json(body))
 }
 
+/// The public keys that verify access tokens (RFC 7517); the newest signs.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "meta", responses(
+    (status = 200, body = doc::Jwks, headers(("Cache-Control" = String, description = "`public, max-age=300`"))),
+))]
 async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     (
         [

@@ -9,6 +9,7 @@ mod limits;
 mod meta;
 mod oauth;
 mod observability;
+pub mod openapi;
 mod roles;
 mod users;
 
@@ -58,6 +59,7 @@ pub fn router(state: AppState, cors_allowed_origins: &[String]) -> Router {
         .merge(meta::router())
         .merge(observability::router())
         .merge(oauth::router())
+        .merge(openapi::router())
         .nest("/api/v1/auth", auth::router())
         .nest("/api/v1/users", users::router())
         .nest("/api/v1/admin", admin::router())

@@ -16,7 +16,12 @@ use serde::Serialize;
 
 use super::error::OAuthApiError;
 use super::extract::{read_body, Client};
+use super::openapi::schemas as doc;
 use super::AppState;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(token, introspect, revoke, metadata))]
+pub(super) struct Docs;
 use crate::auth::TokenPair;
 use crate::oauth::{ClientCredentials, OAuthError};
 
@@ -130,9 +135,10 @@ fn client_credentials(
 }
 
 /// RFC 6749 §5.1.
-#[derive(Serialize)]
-struct AccessTokenResponse {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct AccessTokenResponse {
     access_token: String,
+    #[schema(value_type = String, example = "Bearer")]
     token_type: &'static str,
     expires_in: u64,
     refresh_token: String,
@@ -151,6 +157,20 @@ impl From<TokenPair> for AccessTokenResponse {
     }
 }
 
+/// RFC 6749 token endpoint: `grant_type=password` or `refresh_token`.
+/// Public clients send no credentials; a confidential client may
+/// authenticate with Basic or the form fields.
+#[utoipa::path(post, path = "/oauth/token", tag = "oauth",
+    request_body(content = doc::OAuthTokenRequest, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_basic" = [])),
+    responses(
+        (status = 200, body = AccessTokenResponse, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, response = doc::OAuthBadRequest),
+        (status = 401, response = doc::OAuthInvalidClient),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 503, response = doc::ServiceUnavailable),
+    ))]
 async fn token(
     State(state): State<AppState>,
     Client(from): Client,
@@ -162,6 +182,18 @@ async fn token(
     Ok((NO_STORE, Json(AccessTokenResponse::from(pair))).into_response())
 }
 
+/// RFC 7662 introspection, for a confidential client (HTTP Basic):
+/// `{"active": false}` for anything not live.
+#[utoipa::path(post, path = "/oauth/introspect", tag = "oauth",
+    request_body(content = doc::IntrospectionRequest, content_type = "application/x-www-form-urlencoded"),
+    security(("client_basic" = [])),
+    responses(
+        (status = 200, body = doc::IntrospectionResponse, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, response = doc::OAuthBadRequest),
+        (status = 401, response = doc::OAuthInvalidClient),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 503, response = doc::ServiceUnavailable),
+    ))]
 async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -178,6 +210,18 @@ async fn introspect(
     Ok((NO_STORE, Json(answer)).into_response())
 }
 
+/// RFC 7009 revocation: ends the session of an access or refresh token;
+/// 200 for unknown tokens too.
+#[utoipa::path(post, path = "/oauth/revoke", tag = "oauth",
+    request_body(content = doc::RevocationRequest, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_basic" = [])),
+    responses(
+        (status = 200, description = "Revoked (or nothing to revoke)"),
+        (status = 400, response = doc::OAuthBadRequest),
+        (status = 401, response = doc::OAuthInvalidClient),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 503, response = doc::ServiceUnavailable),
+    ))]
 async fn revoke(
     State(state): State<AppState>,
     Client(from): Client,
@@ -190,6 +234,9 @@ async fn revoke(
     Ok(StatusCode::OK)
 }
 
+/// RFC 8414 authorization server metadata.
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth",
+    responses((status = 200, body = doc::AuthorizationServerMetadata)))]
 async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CACHE_CONTROL, "public, max-age=3600")],

@@ -20,7 +20,15 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Prometheus scrape endpoint; the pool gauges are read now.
-async fn scrape(State(state): State<AppState>) -> Response {
+/// Prometheus metrics: requests by route and status with latency
+/// histograms, logins, refreshes, reuse detections, rate-limited requests,
+/// dependency errors and pool gauges. 404 when `metrics.enabled = false`.
+#[utoipa::path(get, path = "/metrics", tag = "meta",
+    responses(
+        (status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String),
+        (status = 404, response = super::openapi::schemas::NotFound),
+    ))]
+pub(super) async fn scrape(State(state): State<AppState>) -> Response {
     if !state.metrics_enabled {
         return ApiError::NotFound.into_response();
     }

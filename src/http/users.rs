@@ -10,7 +10,12 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::extract::{Authenticated, BodyFields, Client};
+use super::openapi::schemas as doc;
 use super::AppState;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(me, update_me, delete_me, sessions, revoke_session, balance))]
+pub(super) struct Docs;
 use crate::account::{requests, OwnSession};
 use crate::users::UserPublic;
 
@@ -22,6 +27,13 @@ pub fn router() -> Router<AppState> {
         .route("/me/balance", get(balance))
 }
 
+/// The caller's account.
+#[utoipa::path(get, path = "/me", tag = "users", security(("bearer" = [])),
+    responses(
+        (status = 200, body = UserPublic),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::ServiceUnavailable),
+    ))]
 async fn me(
     State(state): State<AppState>,
     Authenticated(claims): Authenticated,
@@ -29,6 +41,16 @@ async fn me(
     Ok(Json(state.auth.current_user(&claims).await?))
 }
 
+/// Updates profile fields; only those present change, `null` clears one.
+#[utoipa::path(patch, path = "/me", tag = "users", security(("bearer" = [])),
+    request_body = doc::ProfileUpdate,
+    responses(
+        (status = 200, body = UserPublic),
+        (status = 401, response = doc::Unauthorized),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 503, response = doc::ServiceUnavailable),
+    ))]
 async fn update_me(
     State(state): State<AppState>,
     Client(client): Client,
@@ -44,6 +66,18 @@ async fn update_me(
     ))
 }
 
+/// Deletes the caller's account (soft delete) after checking its password;
+/// every session ends.
+#[utoipa::path(delete, path = "/me", tag = "users", security(("bearer" = [])),
+    request_body = doc::PasswordRequest,
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 503, response = doc::ServiceUnavailable),
+    ))]
 async fn delete_me(
     State(state): State<AppState>,
     Client(client): Client,
@@ -55,8 +89,8 @@ async fn delete_me(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
-struct SessionView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct SessionView {
     id: String,
     created_at: DateTime<Utc>,
     last_used_at: DateTime<Utc>,
@@ -78,6 +112,13 @@ impl From<OwnSession> for SessionView {
     }
 }
 
+/// The caller's live sessions (devices), `current` marking this one.
+#[utoipa::path(get, path = "/me/sessions", tag = "users", security(("bearer" = [])),
+    responses(
+        (status = 200, body = Vec<SessionView>),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::ServiceUnavailable),
+    ))]
 async fn sessions(
     State(state): State<AppState>,
     Authenticated(claims): Authenticated,
@@ -86,6 +127,15 @@ async fn sessions(
     Ok(Json(sessions.into_iter().map(SessionView::from).collect()))
 }
 
+/// Logs one of the caller's devices out.
+#[utoipa::path(delete, path = "/me/sessions/{id}", tag = "users", security(("bearer" = [])),
+    params(("id" = String, Path, description = "A session id from `GET /me/sessions`")),
+    responses(
+        (status = 204, description = "The session ended"),
+        (status = 401, response = doc::Unauthorized),
+        (status = 404, response = doc::NotFound),
+        (status = 503, response = doc::ServiceUnavailable),
+    ))]
 async fn revoke_session(
     State(state): State<AppState>,
     Client(client): Client,
@@ -96,6 +146,13 @@ async fn revoke_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The caller's balance.
+#[utoipa::path(get, path = "/me/balance", tag = "users", security(("bearer" = [])),
+    responses(
+        (status = 200, body = doc::UserBalance),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::ServiceUnavailable),
+    ))]
 async fn balance(
     State(state): State<AppState>,
     Authenticated(claims): Authenticated,

@@ -120,4 +120,20 @@ mod tests {
         let token = RefreshToken::generate(Uuid::new_v4(), Uuid::new_v4());
         assert!(!format!("{token:?}").contains(&token.encode()));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_any_string_never_panics(raw in ".*") {
+            if let Some(token) = RefreshToken::parse(&raw) {
+                proptest::prop_assert_eq!(token.encode(), raw);
+            }
+        }
+
+        #[test]
+        fn parsing_any_86_chars_of_the_alphabet_never_panics(raw in "[A-Za-z0-9_-]{86}") {
+            if let Some(token) = RefreshToken::parse(&raw) {
+                proptest::prop_assert_eq!(RefreshToken::parse(&token.encode()), Some(token));
+            }
+        }
+    }
 }

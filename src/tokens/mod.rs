@@ -19,7 +19,7 @@ use crate::users::{Role, Subscription};
 
 pub const ACCESS_TOKEN_TYPE: &str = "access";
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct AccessClaims {
     pub iss: String,
     pub aud: String,
@@ -242,5 +242,42 @@ mod tests {
         );
         std::fs::remove_dir_all(&dir).unwrap();
         std::fs::remove_dir_all(&other_dir).unwrap();
+    }
+
+    /// One key set for the property tests (generating keys is slow).
+    fn shared_issuer() -> &'static TokenIssuer {
+        static ISSUER: std::sync::OnceLock<TokenIssuer> = std::sync::OnceLock::new();
+        ISSUER.get_or_init(|| {
+            let dir = std::env::temp_dir().join(format!("tessera-jwt-prop-{}", Uuid::new_v4()));
+            KeySet::generate(&dir).unwrap();
+            let issuer = issuer(&dir);
+            std::fs::remove_dir_all(&dir).ok();
+            issuer
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn verifying_any_string_is_an_error_never_a_panic(raw in ".*") {
+            proptest::prop_assert!(shared_issuer().verify(&raw).is_err());
+        }
+
+        /// Three base64url segments with arbitrary JSON headers and claims
+        /// get past the framing into header and claim parsing.
+        #[test]
+        fn verifying_jwt_shaped_garbage_is_an_error(
+            header in crate::validation::arbitrary::json_value(),
+            claims in crate::validation::arbitrary::json_value(),
+            signature in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+        ) {
+            let part = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+            let token = format!(
+                "{}.{}.{}",
+                part(header.to_string().as_bytes()),
+                part(claims.to_string().as_bytes()),
+                part(&signature)
+            );
+            proptest::prop_assert!(shared_issuer().verify(&token).is_err());
+        }
     }
 }

@@ -80,3 +80,37 @@ pub async fn suggest_username(
         });
     Ok(suggestion)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validation::arbitrary;
+    use secrecy::ExposeSecret;
+
+    proptest::proptest! {
+        /// Any body is either a registration whose every part passes its
+        /// rule again, or a list of problems naming the fields.
+        #[test]
+        fn parsing_any_body_never_panics(
+            body in arbitrary::body(&["email", "username", "password", "captcha_token"]),
+        ) {
+            match Registration::parse(&body) {
+                Ok(r) => {
+                    proptest::prop_assert_eq!(rules::email(&r.email), Ok(r.email.clone()));
+                    proptest::prop_assert!(rules::username(&r.username).is_ok());
+                    proptest::prop_assert!(rules::password(
+                        r.password.expose_secret(), Some(&r.email), Some(&r.username)
+                    ).is_ok());
+                }
+                Err(errors) => {
+                    proptest::prop_assert!(!errors.0.is_empty());
+                    for error in &errors.0 {
+                        proptest::prop_assert!(
+                            ["email", "username", "password", "captcha_token"].contains(&error.field.as_str())
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

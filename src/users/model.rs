@@ -4,7 +4,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[serde(rename_all = "UPPERCASE")]
 #[sqlx(type_name = "account_role", rename_all = "UPPERCASE")]
 pub enum Role {
@@ -13,7 +15,9 @@ pub enum Role {
     Regular,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[serde(rename_all = "UPPERCASE")]
 #[sqlx(type_name = "account_subscription", rename_all = "UPPERCASE")]
 pub enum Subscription {
@@ -86,7 +90,7 @@ pub struct User {
     pub info: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Profile {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
@@ -96,7 +100,7 @@ pub struct Profile {
     pub info: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UserPublic {
     pub id: Uuid,
     pub email: String,

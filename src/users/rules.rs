@@ -239,4 +239,36 @@ mod tests {
         .is_ok());
         assert!(COMMON_PASSWORDS.len() > 9000);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn rules_never_panic_on_any_text(raw in ".*", other in ".*") {
+            let _ = username(&raw);
+            let _ = password(&raw, Some(&other), Some(&other));
+            if let Ok(lowered) = email(&raw) {
+                proptest::prop_assert_eq!(&lowered, &lowered.to_lowercase());
+                proptest::prop_assert_eq!(email(&lowered), Ok(lowered.clone()));
+            }
+        }
+
+        /// Strings shaped like addresses reach the deeper rules.
+        #[test]
+        fn accepted_emails_are_lower_case_and_revalidate(
+            raw in "[A-Za-z0-9.+_-]{1,20}@[A-Za-z0-9.-]{1,20}\\.[A-Za-z]{2,6}",
+        ) {
+            if let Ok(lowered) = email(&raw) {
+                proptest::prop_assert_eq!(&lowered, &raw.to_ascii_lowercase());
+                proptest::prop_assert_eq!(email(&lowered), Ok(lowered.clone()));
+            }
+        }
+
+        #[test]
+        fn accepted_usernames_fit_the_charset(raw in "\\PC{0,40}") {
+            if username(&raw).is_ok() {
+                let length = raw.chars().count();
+                proptest::prop_assert!((USERNAME_MIN..=USERNAME_MAX).contains(&length));
+                proptest::prop_assert!(raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
+            }
+        }
+    }
 }
