@@ -63,6 +63,7 @@ pub struct RedisConfig {
     pub url: SecretString,
     pub cluster_nodes: Vec<String>,
     pub pool_size: usize,
+    pub shared_connections: usize,
     pub timeout_ms: u64,
 }
 
@@ -212,8 +213,13 @@ impl Config {
         {
             return invalid("rate_limit.per_ip_per_second and rate_limit.per_ip_burst must be positive (set rate_limit.enabled = false to turn limits off)");
         }
-        if self.redis.pool_size == 0 || self.database.max_connections == 0 {
-            return invalid("redis.pool_size and database.max_connections must be positive");
+        if self.redis.pool_size == 0
+            || self.redis.shared_connections == 0
+            || self.database.max_connections == 0
+        {
+            return invalid(
+                "redis.pool_size, redis.shared_connections and database.max_connections must be positive",
+            );
         }
         match &self.session.rotation_secret {
             Some(secret) if secret.expose_secret().len() < 32 => {
@@ -243,6 +249,7 @@ mod tests {
         assert_eq!(config.database.max_connections, 20);
         assert_eq!(config.database.acquire_timeout_ms, 3000);
         assert_eq!(config.redis.pool_size, 32);
+        assert_eq!(config.redis.shared_connections, 4);
         assert_eq!(config.redis.timeout_ms, 2000);
         assert_eq!(config.jwt.issuer, "tessera");
         assert_eq!(config.jwt.access_ttl_secs, 900);

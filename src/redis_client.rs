@@ -122,7 +122,9 @@ impl RedisClient {
         };
         Ok(Self {
             source,
-            shared: (0..config.pool_size).map(|_| Mutex::new(None)).collect(),
+            shared: (0..config.shared_connections.min(config.pool_size))
+                .map(|_| Mutex::new(None))
+                .collect(),
             next: AtomicUsize::new(0),
             timeout,
         })

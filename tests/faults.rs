@@ -27,7 +27,10 @@ async fn app_on_redis(redis: &RedisServer) -> TestApp {
         Figment::new()
             .merge(Serialized::default("redis.url", redis.url()))
             .merge(Serialized::default("redis.timeout_ms", REDIS_TIMEOUT_MS))
-            .merge(Serialized::default("redis.pool_size", REDIS_CONNECTIONS)),
+            .merge(Serialized::default(
+                "redis.shared_connections",
+                REDIS_CONNECTIONS,
+            )),
     )
     .await
 }
