@@ -50,7 +50,7 @@ async fn check(RequireAdmin(_): RequireAdmin) -> Json<Value> {
 /// Lists users (ADMIN or MODERATOR), filtered and paged.
 #[utoipa::path(get, path = "/users", tag = "admin", security(("bearer" = [])),
     params(
-        ("email" = Option<String>, Query, description = "Exact email (case-insensitive)"),
+        ("email" = Option<String>, Query, description = "Emails containing this text (case-insensitive)"),
         ("role" = Option<Role>, Query),
         ("is_blocked" = Option<bool>, Query),
         ("is_active" = Option<bool>, Query),
