@@ -10,8 +10,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use rand::RngCore;
 use redis::Script;
 use sha2::{Digest, Sha256};
@@ -21,7 +19,8 @@ use crate::redis_client::{RedisClient, RedisFailure};
 
 const SECRET_LEN: usize = 32;
 const TOKEN_LEN: usize = 16 + SECRET_LEN;
-const ENCODED_LEN: usize = 64; // base64url of 48 bytes, no padding
+#[cfg(test)]
+const ENCODED_LEN: usize = crate::opaque_token::encoded_len(TOKEN_LEN);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
@@ -61,18 +60,11 @@ impl OneTimeToken {
 
     /// Parses the wire form; anything malformed is `None`.
     pub fn parse(encoded: &str) -> Option<Self> {
-        if encoded.len() != ENCODED_LEN {
-            return None;
-        }
-        let mut bytes = [0u8; TOKEN_LEN];
-        match URL_SAFE_NO_PAD.decode_slice(encoded, &mut bytes) {
-            Ok(TOKEN_LEN) => Some(Self { bytes }),
-            _ => None,
-        }
+        crate::opaque_token::decode::<TOKEN_LEN>(encoded).map(|bytes| Self { bytes })
     }
 
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(self.bytes)
+        crate::opaque_token::encode(&self.bytes)
     }
 
     pub fn user_id(&self) -> Uuid {

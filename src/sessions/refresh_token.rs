@@ -6,8 +6,6 @@
 //! so a retried refresh computes the same successor while no one without the
 //! secret can predict it from a stolen predecessor.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -15,7 +13,8 @@ use uuid::Uuid;
 
 const SECRET_LEN: usize = 32;
 const TOKEN_LEN: usize = 16 + 16 + SECRET_LEN;
-const ENCODED_LEN: usize = 86; // base64url of 64 bytes, no padding
+#[cfg(test)]
+const ENCODED_LEN: usize = crate::opaque_token::encoded_len(TOKEN_LEN);
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct RefreshToken {
@@ -49,18 +48,11 @@ impl RefreshToken {
 
     /// Parses the wire form; anything malformed is `None`.
     pub fn parse(encoded: &str) -> Option<Self> {
-        if encoded.len() != ENCODED_LEN {
-            return None;
-        }
-        let mut bytes = [0u8; TOKEN_LEN];
-        match URL_SAFE_NO_PAD.decode_slice(encoded, &mut bytes) {
-            Ok(TOKEN_LEN) => Some(Self { bytes }),
-            _ => None,
-        }
+        crate::opaque_token::decode::<TOKEN_LEN>(encoded).map(|bytes| Self { bytes })
     }
 
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(self.bytes)
+        crate::opaque_token::encode(&self.bytes)
     }
 
     pub fn user_id(&self) -> Uuid {
