@@ -11,6 +11,7 @@ import sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 by_name = {row["scenario"]: row for row in rows}
 argon2 = by_name.get("argon2id_raw", {}).get("rps")
+ceiling = by_name.get("health_live", {}).get("rps")
 
 print(f"{'scenario':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>9}{'errors':>8}  note")
 for row in rows:
@@ -19,6 +20,8 @@ for row in rows:
     note = ""
     if argon2 and row["scenario"] in ("login", "register"):
         note = f"{100 * row['rps'] / argon2:.0f}% of raw argon2id"
+    elif ceiling and row["scenario"] != "health_live":
+        note = f"{row['rps'] / ceiling:.2f} of /health/live"
     print(f"{row['scenario']:<22}{row['rps']:>10.0f}{row['p50_ms']:>10.2f}{row['p99_ms']:>10.2f}"
           f"{row['non_2xx']:>9}{row['socket_errors']:>8}  {note}")
 if argon2:

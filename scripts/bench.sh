@@ -4,8 +4,12 @@
 # Starts a release build of tessera (rate limits off) and its own Redis, both
 # pinned to CPU 0 together with PostgreSQL's processes; wrk runs pinned to
 # CPU 1. Scenarios (32 connections, a warm-up, then BENCH_SECONDS measured):
-#   verify, refresh (real rotations), login (form), register, and — when the
-#   OAuth endpoints exist — oauth_token_refresh and oauth_introspect.
+#   health_live (the HTTP ceiling: no Redis, no PostgreSQL), verify, refresh
+#   (real rotations), login (form), register, and — when the OAuth endpoints
+#   exist — oauth_token_refresh and oauth_introspect. Each request scenario is
+#   also given as a fraction of health_live from the same run.
+# BENCH_BIN=PATH benchmarks that tessera binary instead of the fresh build (to
+# compare two builds with the same harness, one after the other).
 # Also measures the raw argon2id rate on CPU 0 (the login/register ceiling),
 # tessera's RSS idle and at peak, and Redis memory per live session.
 # Prints a table; writes bench/results/<UTC time>.json.
@@ -31,7 +35,8 @@ export TESSERA_PROFILE=run TESSERA_DB_NAME=tessera_bench
 
 log "building release binaries"
 cargo build --release --bin tessera --example argon2_rate >&2 || die "cargo build --release failed"
-bin=$(tessera_bin release)
+bin=${BENCH_BIN:-$(tessera_bin release)}
+[ -x "$bin" ] || die "BENCH_BIN=$bin is not an executable"
 argon2_rate="$CARGO_TARGET_DIR/release/examples/argon2_rate"
 
 work=$(mktemp -d /tmp/tessera-bench.XXXXXX)
@@ -108,6 +113,7 @@ run() {
   wrk_once "$scenario" "$SECONDS_MEASURED" "$script" "$@" >>"$results"
 }
 
+run health_live health.lua
 run verify verify.lua
 # Each refresh run consumes its own chains, so every measured request is a
 # real rotation of a token no earlier run has used.
