@@ -46,6 +46,28 @@ pub struct SessionClaims {
     pub subscription: Subscription,
 }
 
+/// The claims of a live session that an administrator may change while its
+/// access tokens are out: read on every access token check, so gateways
+/// see a demotion at once rather than at the token's `exp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveClaims {
+    pub role: Role,
+    pub subscription: Subscription,
+}
+
+impl LiveClaims {
+    fn parse(role: &str, subscription: &str) -> Result<Self, SessionError> {
+        Ok(Self {
+            role: role
+                .parse()
+                .map_err(|_| SessionError::Protocol(format!("role {role}")))?,
+            subscription: subscription
+                .parse()
+                .map_err(|_| SessionError::Protocol(format!("subscription {subscription}")))?,
+        })
+    }
+}
+
 /// A refresh token that is its session's current one, as introspection
 /// reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -252,32 +274,55 @@ impl SessionStore {
         }
     }
 
-    /// True while the session exists: the one check every access token needs.
-    pub async fn is_live(&self, user_id: Uuid, session_id: Uuid) -> Result<bool, SessionError> {
-        let exists: bool = self
-            .redis
-            .command(redis::cmd("EXISTS").arg(session_key(user_id, session_id)))
-            .await?;
-        Ok(exists)
-    }
-
-    /// The session's username while it is live, `None` once it is gone: the
-    /// liveness check of [`SessionStore::is_live`] and the name introspection
-    /// reports, in the same single round trip.
-    pub async fn live_username(
+    /// The role and subscription the session holds now (kept current by
+    /// `update_claims.lua`), `None` once it is gone: the one check every
+    /// access token needs, and what gateways are told, in one round trip.
+    pub async fn live_claims(
         &self,
         user_id: Uuid,
         session_id: Uuid,
-    ) -> Result<Option<String>, SessionError> {
-        let name: Option<String> = self
+    ) -> Result<Option<LiveClaims>, SessionError> {
+        let (role, subscription): (Option<String>, Option<String>) = self
             .redis
             .command(
-                redis::cmd("HGET")
+                redis::cmd("HMGET")
                     .arg(session_key(user_id, session_id))
-                    .arg("name"),
+                    .arg(&["role", "sub"]),
             )
             .await?;
-        Ok(name)
+        let (Some(role), Some(subscription)) = (role, subscription) else {
+            return Ok(None);
+        };
+        Ok(Some(LiveClaims::parse(&role, &subscription)?))
+    }
+
+    /// Everything a live session carries into its tokens (name, role,
+    /// subscription), `None` once it is gone: what introspection reports
+    /// of an access token, in one round trip.
+    pub async fn live_session(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+    ) -> Result<Option<SessionClaims>, SessionError> {
+        let (username, role, subscription): (Option<String>, Option<String>, Option<String>) = self
+            .redis
+            .command(
+                redis::cmd("HMGET")
+                    .arg(session_key(user_id, session_id))
+                    .arg(&["name", "role", "sub"]),
+            )
+            .await?;
+        let (Some(username), Some(role), Some(subscription)) = (username, role, subscription)
+        else {
+            return Ok(None);
+        };
+        let live = LiveClaims::parse(&role, &subscription)?;
+        Ok(Some(SessionClaims {
+            user_id,
+            username,
+            role: live.role,
+            subscription: live.subscription,
+        }))
     }
 
     /// The session behind `token` if the token is its CURRENT refresh token
