@@ -121,6 +121,9 @@ pub struct SessionSettings {
     pub absolute_ttl: Duration,
     pub reuse_grace: Duration,
     pub rotation_secret: Vec<u8>,
+    /// Live sessions a user may hold; a login beyond it evicts the oldest
+    /// (see `create.lua`). 0 = unlimited.
+    pub max_per_user: u32,
 }
 
 struct Scripts {
@@ -170,7 +173,8 @@ impl SessionStore {
         }
     }
 
-    /// Opens a session and returns its first refresh token.
+    /// Opens a session and returns its first refresh token, evicting the
+    /// user's oldest sessions beyond `max_per_user` in the same script.
     pub async fn create(
         &self,
         claims: &SessionClaims,
@@ -194,8 +198,13 @@ impl SessionStore {
             .arg(claims.subscription.as_str())
             .arg(&claims.username)
             .arg(&client.user_agent)
-            .arg(&client.ip);
-        self.redis.script::<i64>(&invocation).await?;
+            .arg(&client.ip)
+            .arg(self.settings.max_per_user)
+            .arg(format!("tessera:s:{{{}}}:", claims.user_id));
+        let evicted: u64 = self.redis.script(&invocation).await?;
+        if evicted > 0 {
+            tracing::debug!(user_id = %claims.user_id, evicted, "oldest sessions evicted at session.max_per_user");
+        }
         Ok(IssuedRefresh {
             session_id,
             token,
@@ -415,7 +424,8 @@ impl SessionStore {
         invocation
             .key(index_key(user_id))
             .arg(format!("tessera:s:{{{user_id}}}:"))
-            .arg(keep.map(|sid| sid.to_string()).unwrap_or_default());
+            .arg(keep.map(|sid| sid.to_string()).unwrap_or_default())
+            .arg(now_ms());
         let ended: u64 = self.redis.script(&invocation).await?;
         Ok(ended)
     }
@@ -466,7 +476,8 @@ impl SessionStore {
             .key(index_key(user_id))
             .arg(format!("tessera:s:{{{user_id}}}:"))
             .arg(role.as_str())
-            .arg(subscription.as_str());
+            .arg(subscription.as_str())
+            .arg(now_ms());
         let updated: u64 = self.redis.script(&invocation).await?;
         Ok(updated)
     }
