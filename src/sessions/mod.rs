@@ -6,7 +6,8 @@
 //!   hashes, `rot` (last rotation, ms), `abs` (absolute expiry, ms), `role`,
 //!   `sub`, `name`, `ua`, `ip`, `created`, `used`, `rl` (refresh rate limit
 //!   state, ms); TTL = refresh lifetime.
-//! - `tessera:u:{<user id>}` — sorted set of the user's session ids by expiry.
+//! - `tessera:u:{<user id>}` — sorted set of the user's session ids by expiry,
+//!   at most `session.max_per_user` of them (`create.lua` evicts the oldest).
 
 mod refresh_token;
 
