@@ -431,15 +431,21 @@ impl Auth {
     }
 
     /// A verified access token whose session is still live: one signature
-    /// check and one Redis round trip.
+    /// check and one Redis round trip. The role and subscription returned
+    /// are the session's current ones, not the token's: an administrator
+    /// may have changed them since it was signed.
     pub async fn authenticate(&self, access_token: &str) -> Result<AccessClaims, AuthError> {
-        let claims = self
+        let mut claims = self
             .tokens
             .verify(access_token)
             .map_err(|_| AuthError::InvalidAccessToken)?;
-        if !self.sessions.is_live(claims.sub, claims.sid).await? {
-            return Err(AuthError::InvalidAccessToken);
-        }
+        let live = self
+            .sessions
+            .live_claims(claims.sub, claims.sid)
+            .await?
+            .ok_or(AuthError::InvalidAccessToken)?;
+        claims.role = live.role;
+        claims.subscription = live.subscription;
         Ok(claims)
     }
 

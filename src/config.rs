@@ -82,6 +82,8 @@ pub struct SessionConfig {
     pub absolute_ttl_secs: u64,
     pub reuse_grace_secs: u64,
     pub rotation_secret: Option<SecretString>,
+    /// Live sessions per user; a login beyond it evicts the oldest. 0 = unlimited.
+    pub max_per_user: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -256,6 +258,7 @@ mod tests {
         assert_eq!(config.session.refresh_ttl_secs, 2_592_000);
         assert_eq!(config.session.absolute_ttl_secs, 7_776_000);
         assert_eq!(config.session.reuse_grace_secs, 10);
+        assert_eq!(config.session.max_per_user, 100);
         assert!(config.rate_limit.enabled);
         assert_eq!(config.rate_limit.login_failures_per_account, 5);
         assert_eq!(config.rate_limit.login_failure_window_secs, 900);

@@ -288,8 +288,10 @@ impl OAuth {
             let Ok(claims) = tokens.verify(token) else {
                 return Ok(inactive);
             };
-            let Some(username) = sessions
-                .live_username(claims.sub, claims.sid)
+            // The session's current name, role and subscription, not the
+            // token's: a demotion shows at once.
+            let Some(live) = sessions
+                .live_session(claims.sub, claims.sid)
                 .await
                 .map_err(session_failure)?
             else {
@@ -304,9 +306,9 @@ impl OAuth {
                 jti: Some(claims.jti),
                 sid: claims.sid,
                 token_type: "Bearer",
-                username,
-                role: claims.role,
-                subscription: claims.subscription,
+                username: live.username,
+                role: live.role,
+                subscription: live.subscription,
             }
         };
         Ok(Introspection {

@@ -77,6 +77,7 @@ pub fn session_settings(config: &Config) -> SessionSettings {
         absolute_ttl: Duration::from_secs(config.session.absolute_ttl_secs),
         reuse_grace: Duration::from_secs(config.session.reuse_grace_secs),
         rotation_secret: rotation_secret(config),
+        max_per_user: config.session.max_per_user,
     }
 }
 

@@ -424,3 +424,104 @@ async fn refresh_and_verify_never_touch_postgresql() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// The sessions `/users/me/sessions` lists for `access`'s user, by id.
+async fn listed_sessions(app: &common::TestApp, access: &str) -> HashSet<String> {
+    let response = app
+        .get("/api/v1/users/me/sessions")
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let sessions: Vec<Value> = response.json().await.unwrap();
+    sessions
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// How many entries the user's session index holds in Redis: the length
+/// of every loop the session scripts run over the user.
+async fn index_size(app: &common::TestApp, user: uuid::Uuid) -> u64 {
+    use secrecy::ExposeSecret;
+    let client = redis::Client::open(app.config.redis.url.expose_secret()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("ZCARD")
+        .arg(format!("tessera:u:{{{user}}}"))
+        .query_async(&mut connection)
+        .await
+        .unwrap()
+}
+
+fn sid_of(tokens: &Tokens) -> String {
+    common::jwt_claims(&tokens.access)["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_user_holds_at_most_max_per_user_sessions_and_the_oldest_go_first() {
+    let app =
+        spawn_app_with(Figment::new().merge(Serialized::default("session.max_per_user", 3))).await;
+    let user = app.new_user().await;
+    let mut logins = Vec::new();
+    for _ in 0..5 {
+        logins.push(app.login(&user).await);
+    }
+    let (evicted, kept) = logins.split_at(2);
+    for tokens in evicted {
+        assert_eq!(
+            app.verify(&tokens.access).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_detail(
+            app.refresh(&tokens.refresh).await,
+            StatusCode::UNAUTHORIZED,
+            "Invalid or expired refresh token",
+        )
+        .await;
+    }
+    for tokens in kept {
+        assert_eq!(app.verify(&tokens.access).await.status(), StatusCode::OK);
+    }
+    assert_eq!(
+        listed_sessions(&app, &kept[2].access).await,
+        kept.iter().map(sid_of).collect::<HashSet<_>>()
+    );
+    assert_eq!(index_size(&app, user.id).await, 3);
+
+    // "Oldest" is the least recently used: the first kept session refreshes,
+    // so the next login evicts the second, not it.
+    let refreshed = pair(app.refresh(&kept[0].refresh).await).await;
+    let newest = app.login(&user).await;
+    assert_eq!(
+        app.verify(&kept[1].access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    for tokens in [&refreshed, &kept[2], &newest] {
+        assert_eq!(app.verify(&tokens.access).await.status(), StatusCode::OK);
+        pair(app.refresh(&tokens.refresh).await).await;
+    }
+    assert_eq!(listed_sessions(&app, &newest.access).await.len(), 3);
+    assert_eq!(index_size(&app, user.id).await, 3);
+}
+
+#[tokio::test]
+async fn max_per_user_zero_leaves_sessions_unlimited() {
+    let app =
+        spawn_app_with(Figment::new().merge(Serialized::default("session.max_per_user", 0))).await;
+    let user = app.new_user().await;
+    let mut logins = Vec::new();
+    for _ in 0..5 {
+        logins.push(app.login(&user).await);
+    }
+    for tokens in &logins {
+        assert_eq!(app.verify(&tokens.access).await.status(), StatusCode::OK);
+    }
+    assert_eq!(listed_sessions(&app, &logins[0].access).await.len(), 5);
+    for tokens in &logins {
+        pair(app.refresh(&tokens.refresh).await).await;
+    }
+}

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::{gateway_overrides, keys_dir, spawn_app_with, TestApp};
+use common::{gateway_overrides, jwt_claims, keys_dir, spawn_app_with, TestApp};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -219,4 +219,63 @@ async fn every_verification_path_rejects_every_kind_of_bad_token() {
     .await;
     assert_eq!(judge(&app, &tokens.access).await, REJECTED);
     assert_eq!(judge(&app, &resigned).await, REJECTED);
+}
+
+/// An administrator demotes an admin (and upgrades its plan) while the
+/// admin's access token is out: the SAME token, still signed ADMIN/FREE, is
+/// forwarded and introspected as REGULAR/PRO at once, not at its `exp`.
+#[tokio::test]
+async fn gateways_see_a_demotion_at_once_on_the_same_access_token() {
+    let app = spawn_app_with(gateway_overrides()).await;
+    let (_, chief) = app.new_user_with_role("ADMIN").await;
+    let (demoted, tokens) = app.new_user_with_role("ADMIN").await;
+    let forwarded = |response: reqwest::Response| async move {
+        assert_eq!(response.status(), StatusCode::OK);
+        let headers = response.headers().clone();
+        let body: Value = response.json().await.unwrap();
+        let header = |name: &str| headers[name].to_str().unwrap().to_owned();
+        (
+            header("x-user-role"),
+            header("x-user-subscription"),
+            body["role"].clone(),
+            body["subscription"].clone(),
+        )
+    };
+    assert_eq!(
+        forwarded(app.verify(&tokens.access).await).await,
+        ("ADMIN".into(), "FREE".into(), json!("ADMIN"), json!("FREE"))
+    );
+
+    let response = app
+        .patch(&format!("/api/v1/admin/users/{}", demoted.id))
+        .bearer_auth(&chief.access)
+        .json(&json!({"account_role": "REGULAR", "account_subscription": "PRO"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    assert_eq!(jwt_claims(&tokens.access)["role"], "ADMIN");
+    assert_eq!(
+        forwarded(app.verify(&tokens.access).await).await,
+        (
+            "REGULAR".into(),
+            "PRO".into(),
+            json!("REGULAR"),
+            json!("PRO")
+        )
+    );
+    let introspected = app.introspect(&tokens.access).await;
+    assert_eq!(introspected["active"], true);
+    assert_eq!(introspected["role"], "REGULAR");
+    assert_eq!(introspected["subscription"], "PRO");
+    assert_eq!(introspected["username"], demoted.username.as_str());
+    // The demoted caller is no admin any more, token or not.
+    let response = app
+        .get("/api/v1/admin/check")
+        .bearer_auth(&tokens.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }

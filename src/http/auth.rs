@@ -373,10 +373,12 @@ async fn change_password(
 /// body; 401 with `WWW-Authenticate` otherwise. Gateways ask with GET whatever
 /// the original request's method; `X-Forwarded-Method` / `X-Forwarded-Uri`
 /// name the request being authorised and are logged with the decision. Any
-/// method and path pass: tessera authenticates, the gateway routes.
+/// method and path pass: tessera authenticates, the gateway routes. Role and
+/// subscription, in the headers and in the body alike, are the session's
+/// current ones (a demotion shows at once), not those signed into the token.
 #[utoipa::path(get, path = "/verify", tag = "auth", security(("bearer" = [])),
     responses(
-        (status = 200, description = "The token is valid and its session live; the body is its claims", body = AccessClaims,
+        (status = 200, description = "The token is valid and its session live; the body is its claims, with the session's current role and subscription", body = AccessClaims,
             headers(
                 ("X-User-Id" = String, description = "The user's id"),
                 ("X-User-Role" = String, description = "ADMIN, MODERATOR or REGULAR"),

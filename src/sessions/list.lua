@@ -5,6 +5,9 @@
 -- Returns one {session id, created ms, last used ms, user agent, ip} per
 -- session whose hash still exists (index entries outlive ended sessions
 -- until pruned, so each is checked).
+-- Bounded: only unexpired entries are visited, at most session.max_per_user
+-- (create.lua keeps the index under that cap); expired ones are left for the
+-- writing scripts to prune, so this stays read-only.
 -- Read-only, one round trip; a consistent snapshot of the user's sessions.
 -- The session keys carry KEYS[1]'s {<user id>} hash tag, so they live in its
 -- Redis Cluster slot.

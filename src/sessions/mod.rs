@@ -6,7 +6,8 @@
 //!   hashes, `rot` (last rotation, ms), `abs` (absolute expiry, ms), `role`,
 //!   `sub`, `name`, `ua`, `ip`, `created`, `used`, `rl` (refresh rate limit
 //!   state, ms); TTL = refresh lifetime.
-//! - `tessera:u:{<user id>}` — sorted set of the user's session ids by expiry.
+//! - `tessera:u:{<user id>}` — sorted set of the user's session ids by expiry,
+//!   at most `session.max_per_user` of them (`create.lua` evicts the oldest).
 
 mod refresh_token;
 
@@ -44,6 +45,28 @@ pub struct SessionClaims {
     pub username: String,
     pub role: Role,
     pub subscription: Subscription,
+}
+
+/// The claims of a live session that an administrator may change while its
+/// access tokens are out: read on every access token check, so gateways
+/// see a demotion at once rather than at the token's `exp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveClaims {
+    pub role: Role,
+    pub subscription: Subscription,
+}
+
+impl LiveClaims {
+    fn parse(role: &str, subscription: &str) -> Result<Self, SessionError> {
+        Ok(Self {
+            role: role
+                .parse()
+                .map_err(|_| SessionError::Protocol(format!("role {role}")))?,
+            subscription: subscription
+                .parse()
+                .map_err(|_| SessionError::Protocol(format!("subscription {subscription}")))?,
+        })
+    }
 }
 
 /// A refresh token that is its session's current one, as introspection
@@ -99,6 +122,9 @@ pub struct SessionSettings {
     pub absolute_ttl: Duration,
     pub reuse_grace: Duration,
     pub rotation_secret: Vec<u8>,
+    /// Live sessions a user may hold; a login beyond it evicts the oldest
+    /// (see `create.lua`). 0 = unlimited.
+    pub max_per_user: u32,
 }
 
 struct Scripts {
@@ -148,7 +174,8 @@ impl SessionStore {
         }
     }
 
-    /// Opens a session and returns its first refresh token.
+    /// Opens a session and returns its first refresh token, evicting the
+    /// user's oldest sessions beyond `max_per_user` in the same script.
     pub async fn create(
         &self,
         claims: &SessionClaims,
@@ -172,8 +199,13 @@ impl SessionStore {
             .arg(claims.subscription.as_str())
             .arg(&claims.username)
             .arg(&client.user_agent)
-            .arg(&client.ip);
-        self.redis.script::<i64>(&invocation).await?;
+            .arg(&client.ip)
+            .arg(self.settings.max_per_user)
+            .arg(format!("tessera:s:{{{}}}:", claims.user_id));
+        let evicted: u64 = self.redis.script(&invocation).await?;
+        if evicted > 0 {
+            tracing::debug!(user_id = %claims.user_id, evicted, "oldest sessions evicted at session.max_per_user");
+        }
         Ok(IssuedRefresh {
             session_id,
             token,
@@ -252,32 +284,55 @@ impl SessionStore {
         }
     }
 
-    /// True while the session exists: the one check every access token needs.
-    pub async fn is_live(&self, user_id: Uuid, session_id: Uuid) -> Result<bool, SessionError> {
-        let exists: bool = self
-            .redis
-            .command(redis::cmd("EXISTS").arg(session_key(user_id, session_id)))
-            .await?;
-        Ok(exists)
-    }
-
-    /// The session's username while it is live, `None` once it is gone: the
-    /// liveness check of [`SessionStore::is_live`] and the name introspection
-    /// reports, in the same single round trip.
-    pub async fn live_username(
+    /// The role and subscription the session holds now (kept current by
+    /// `update_claims.lua`), `None` once it is gone: the one check every
+    /// access token needs, and what gateways are told, in one round trip.
+    pub async fn live_claims(
         &self,
         user_id: Uuid,
         session_id: Uuid,
-    ) -> Result<Option<String>, SessionError> {
-        let name: Option<String> = self
+    ) -> Result<Option<LiveClaims>, SessionError> {
+        let (role, subscription): (Option<String>, Option<String>) = self
             .redis
             .command(
-                redis::cmd("HGET")
+                redis::cmd("HMGET")
                     .arg(session_key(user_id, session_id))
-                    .arg("name"),
+                    .arg(&["role", "sub"]),
             )
             .await?;
-        Ok(name)
+        let (Some(role), Some(subscription)) = (role, subscription) else {
+            return Ok(None);
+        };
+        Ok(Some(LiveClaims::parse(&role, &subscription)?))
+    }
+
+    /// Everything a live session carries into its tokens (name, role,
+    /// subscription), `None` once it is gone: what introspection reports
+    /// of an access token, in one round trip.
+    pub async fn live_session(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+    ) -> Result<Option<SessionClaims>, SessionError> {
+        let (username, role, subscription): (Option<String>, Option<String>, Option<String>) = self
+            .redis
+            .command(
+                redis::cmd("HMGET")
+                    .arg(session_key(user_id, session_id))
+                    .arg(&["name", "role", "sub"]),
+            )
+            .await?;
+        let (Some(username), Some(role), Some(subscription)) = (username, role, subscription)
+        else {
+            return Ok(None);
+        };
+        let live = LiveClaims::parse(&role, &subscription)?;
+        Ok(Some(SessionClaims {
+            user_id,
+            username,
+            role: live.role,
+            subscription: live.subscription,
+        }))
     }
 
     /// The session behind `token` if the token is its CURRENT refresh token
@@ -370,7 +425,8 @@ impl SessionStore {
         invocation
             .key(index_key(user_id))
             .arg(format!("tessera:s:{{{user_id}}}:"))
-            .arg(keep.map(|sid| sid.to_string()).unwrap_or_default());
+            .arg(keep.map(|sid| sid.to_string()).unwrap_or_default())
+            .arg(now_ms());
         let ended: u64 = self.redis.script(&invocation).await?;
         Ok(ended)
     }
@@ -421,7 +477,8 @@ impl SessionStore {
             .key(index_key(user_id))
             .arg(format!("tessera:s:{{{user_id}}}:"))
             .arg(role.as_str())
-            .arg(subscription.as_str());
+            .arg(subscription.as_str())
+            .arg(now_ms());
         let updated: u64 = self.redis.script(&invocation).await?;
         Ok(updated)
     }
