@@ -503,3 +503,146 @@ async fn the_flood_guard_sheds_a_burst_before_touching_redis() {
         StatusCode::OK
     );
 }
+
+/// Sends `count` requests at once, each from its own client IP, and returns
+/// their statuses.
+async fn all_at_once<F, Fut>(app: &TestApp, count: usize, send: F) -> Vec<StatusCode>
+where
+    F: Fn(TestApp) -> Fut,
+    Fut: std::future::Future<Output = Response> + Send + 'static,
+{
+    let tasks: Vec<_> = (0..count)
+        .map(|_| tokio::spawn(send(from_ip(app, &random_ip()))))
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap().status());
+    }
+    statuses
+}
+
+fn count(statuses: &[StatusCode], status: StatusCode) -> usize {
+    statuses.iter().filter(|s| **s == status).count()
+}
+
+#[tokio::test]
+async fn fifteen_simultaneous_wrong_passwords_get_no_more_than_five_verified() {
+    let app = spawn_app_with(limited(&[
+        ("rate_limit.login_failures_per_account", json!(5)),
+        ("rate_limit.login_attempts_per_ip_per_minute", json!(100)),
+    ]))
+    .await;
+    let user = from_ip(&app, &random_ip()).new_user().await;
+
+    // /login: every guess from its own address, all in flight together.
+    let email = user.email.clone();
+    let statuses = all_at_once(&app, 15, move |client| {
+        let email = email.clone();
+        async move { wrong_login(&client, &email).await }
+    })
+    .await;
+    assert_eq!(
+        count(&statuses, StatusCode::UNAUTHORIZED),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        count(&statuses, StatusCode::TOO_MANY_REQUESTS),
+        10,
+        "{statuses:?}"
+    );
+    // Only the five that got a slot reached argon2 and were audited.
+    assert_eq!(app.audit_count(user.id, "login_failed", 5).await, 5);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.audit_events(user.id, "login_failed").await.len(), 5);
+    // And the right password is locked out with a Retry-After.
+    let right = json!({"email": user.email, "password": user.password});
+    assert_limited(app.login_json(right).await, LOCKED).await;
+
+    // The OAuth password grant, against a fresh account, holds the same line.
+    let other = from_ip(&app, &random_ip()).new_user().await;
+    let username = other.username.clone();
+    let statuses = all_at_once(&app, 15, move |client| {
+        let username = username.clone();
+        async move { password_grant(&client, &username, "not the password at all").await }
+    })
+    .await;
+    assert_eq!(count(&statuses, StatusCode::BAD_REQUEST), 5, "{statuses:?}");
+    assert_eq!(
+        count(&statuses, StatusCode::TOO_MANY_REQUESTS),
+        10,
+        "{statuses:?}"
+    );
+    assert_limited(
+        password_grant(&app, &other.email, &other.password).await,
+        LOCKED,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_right_password_forgets_the_accounts_failures() {
+    let app = spawn_app_with(limited(&[(
+        "rate_limit.login_failures_per_account",
+        json!(3),
+    )]))
+    .await;
+    let app = from_ip(&app, &random_ip());
+    let user = app.new_user().await;
+    for _ in 0..2 {
+        assert_eq!(
+            wrong_login(&app, &user.email).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    app.login(&user).await;
+    // The window is empty again: three more wrong passwords are verified.
+    for _ in 0..3 {
+        assert_eq!(
+            wrong_login(&app, &user.username).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_limited(wrong_login(&app, &user.email).await, LOCKED).await;
+}
+
+#[tokio::test]
+async fn a_padded_or_recased_name_shares_the_lockout_and_reveals_nothing() {
+    let app = spawn_app_with(limited(&[(
+        "rate_limit.login_failures_per_account",
+        json!(2),
+    )]))
+    .await;
+    let app = from_ip(&app, &random_ip());
+    let user = app.new_user().await;
+    let padded_email = format!("  {} ", user.email.to_uppercase());
+    let padded_name = format!("\t{}  ", user.username.to_uppercase());
+    assert_eq!(
+        wrong_login(&app, &padded_email).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        wrong_login(&app, &user.username).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // Locked under every spelling, for the right password too.
+    for name in [&user.email, &padded_email, &padded_name] {
+        let right = json!({"username": name, "password": user.password});
+        assert_limited(app.login_json(right).await, LOCKED).await;
+    }
+    assert_limited(
+        password_grant(&app, &padded_name, &user.password).await,
+        LOCKED,
+    )
+    .await;
+
+    // A name no account has locks under its one form as well.
+    let ghost = format!("{}@example.com", unique_name());
+    for typed in [ghost.clone(), format!(" {} ", ghost.to_uppercase())] {
+        assert_eq!(
+            wrong_login(&app, &typed).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_limited(wrong_login(&app, &format!("{ghost}  ")).await, LOCKED).await;
+}
