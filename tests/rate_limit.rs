@@ -646,3 +646,149 @@ async fn a_padded_or_recased_name_shares_the_lockout_and_reveals_nothing() {
     }
     assert_limited(wrong_login(&app, &format!("{ghost}  ")).await, LOCKED).await;
 }
+
+#[tokio::test]
+async fn username_checks_are_limited_per_client_ip() {
+    let app = spawn_app_with(limited(&[(
+        "rate_limit.username_available_per_ip_per_minute",
+        json!(3),
+    )]))
+    .await;
+    let prober = from_ip(&app, &random_ip());
+    for _ in 0..3 {
+        assert_eq!(username_check(&prober).await.status(), StatusCode::OK);
+    }
+    let retry_after = assert_limited(username_check(&prober).await, TOO_MANY).await;
+    assert!(retry_after <= 60, "{retry_after}");
+    let neighbour = from_ip(&app, &random_ip());
+    assert_eq!(username_check(&neighbour).await.status(), StatusCode::OK);
+}
+
+async fn username_check(app: &TestApp) -> Response {
+    app.get("/api/v1/auth/username-available")
+        .query(&[("username", unique_name())])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A random /64 from the documentation range, as `2001:db8:x:y`.
+fn random_v6_prefix() -> String {
+    let [a, b, c] = rand_bytes();
+    format!("2001:db8:{a:x}{b:02x}:{c:x}")
+}
+
+#[tokio::test]
+async fn ipv6_clients_of_one_64_share_their_limits() {
+    let app = spawn_app_with(limited(&[(
+        "rate_limit.login_attempts_per_ip_per_minute",
+        json!(3),
+    )]))
+    .await;
+    // The Redis login limit: three hosts of one /64 spend one allowance.
+    let prefix = random_v6_prefix();
+    for host in [":1", ":2", "abcd:ef01:2345:6789"] {
+        let client = from_ip(&app, &format!("{prefix}:{host}"));
+        assert_eq!(
+            wrong_login(&client, &unique_name()).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let fourth = from_ip(&app, &format!("{prefix}::99"));
+    assert_limited(wrong_login(&fourth, &unique_name()).await, TOO_MANY).await;
+    // The next /64 over is another client.
+    let other = from_ip(&app, &format!("{}::1", random_v6_prefix()));
+    assert_eq!(
+        wrong_login(&other, &unique_name()).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // An IPv4 client arriving IPv4-mapped is counted as its IPv4 address.
+    let v4 = random_ip();
+    for _ in 0..3 {
+        let mapped = from_ip(&app, &format!("::ffff:{v4}"));
+        assert_eq!(
+            wrong_login(&mapped, &unique_name()).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_limited(
+        wrong_login(&from_ip(&app, &v4), &unique_name()).await,
+        TOO_MANY,
+    )
+    .await;
+
+    // The in-process flood guard: a burst of three per /64.
+    let app = spawn_app_with(limited(&[
+        ("rate_limit.per_ip_per_second", json!(1)),
+        ("rate_limit.per_ip_burst", json!(3)),
+    ]))
+    .await;
+    let prefix = random_v6_prefix();
+    for host in 1..=3 {
+        let client = from_ip(&app, &format!("{prefix}:{host}::{host}"));
+        assert_eq!(
+            client.get("/").send().await.unwrap().status(),
+            StatusCode::OK
+        );
+    }
+    let shed = from_ip(&app, &format!("{prefix}:ffff::4"));
+    assert_limited(shed.get("/").send().await.unwrap(), TOO_MANY).await;
+    let other = from_ip(&app, &format!("{}::1", random_v6_prefix()));
+    assert_eq!(
+        other.get("/").send().await.unwrap().status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_gateway_verifying_for_all_its_users_is_not_throttled_as_one_client() {
+    let flood_guard = || {
+        Figment::new()
+            .merge(Serialized::default("rate_limit.enabled", true))
+            .merge(Serialized::default("rate_limit.per_ip_per_second", 1))
+            .merge(Serialized::default("rate_limit.per_ip_burst", 5))
+    };
+    let gateway = random_loopback();
+    let burst = |app: TestApp, forwarded: bool| async move {
+        let user = as_client(&app, None, Some(random_loopback()))
+            .new_user()
+            .await;
+        let access = as_client(&app, None, Some(random_loopback()))
+            .login(&user)
+            .await
+            .access;
+        let mut statuses = Vec::new();
+        for _ in 0..20 {
+            // With trusted_proxies the gateway names each end client.
+            let end_client = random_ip();
+            let gateway = as_client(
+                &app,
+                forwarded.then_some(end_client.as_str()),
+                Some(gateway),
+            );
+            statuses.push(gateway.verify(&access).await.status());
+        }
+        statuses
+    };
+
+    // Unconfigured, the gateway is one client: its burst is shed.
+    let statuses = burst(spawn_app_with(flood_guard()).await, false).await;
+    assert!(
+        count(&statuses, StatusCode::TOO_MANY_REQUESTS) >= 10,
+        "{statuses:?}"
+    );
+    // Allow-listed (its own calls, no X-Forwarded-For): never limited.
+    let allowed = flood_guard().merge(Serialized::default(
+        "rate_limit.allow_cidrs",
+        json!([format!("{gateway}/32")]),
+    ));
+    let statuses = burst(spawn_app_with(allowed).await, false).await;
+    assert_eq!(count(&statuses, StatusCode::OK), 20, "{statuses:?}");
+    // A trusted proxy forwarding for its users: each user is counted alone.
+    let proxy = flood_guard().merge(Serialized::default(
+        "server.trusted_proxies",
+        json!([format!("{gateway}/32")]),
+    ));
+    let statuses = burst(spawn_app_with(proxy).await, true).await;
+    assert_eq!(count(&statuses, StatusCode::OK), 20, "{statuses:?}");
+}
