@@ -192,7 +192,8 @@ impl Auth {
 
     /// A login under the rate limits: attempts per client IP, and failures
     /// per account (by user id, so email and username share one count; by
-    /// the name typed when no account has it, so unknown names lock alike).
+    /// the normalised name when no account has it, so unknown names lock
+    /// alike).
     /// Every login path (`/login`, the OAuth password grant) comes here.
     pub async fn login(
         &self,

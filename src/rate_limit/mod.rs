@@ -213,7 +213,9 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// A login name or email as a key subject: case-insensitive, hashed.
+/// An account or email as a key subject: case-insensitive, hashed (a login
+/// name arrives normalised already; an email from the emailing endpoints may
+/// not).
 fn account_subject(name: &str) -> String {
     let digest = Sha256::digest(name.trim().to_lowercase().as_bytes());
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
