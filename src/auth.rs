@@ -9,7 +9,9 @@ use uuid::Uuid;
 
 use crate::audit::{AuditEvent, AuditLog};
 use crate::metrics::{self, LoginResult, RefreshResult};
-use crate::rate_limit::{report_limited, RateLimitError, RateLimiter};
+use crate::rate_limit::{
+    report_limited, PasswordOutcome, PasswordOwner, RateLimitError, RateLimiter,
+};
 use crate::sessions::{ClientInfo, RefreshToken, SessionClaims, SessionError, SessionStore};
 use crate::tokens::{AccessClaims, TokenError, TokenIssuer};
 use crate::users::repo::{self, InsertError, NewUser};
@@ -61,28 +63,41 @@ impl From<SessionError> for AuthError {
     }
 }
 
-/// How a login names its account.
-#[derive(Debug, Clone)]
-pub enum LoginName {
+/// How a login names its account, in the one form that both the lookup and
+/// the lockout key use: trimmed, and lower-cased (emails are stored so, and
+/// usernames are unique case-insensitively), so a padded or re-cased name is
+/// the same account to both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginName(Name);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Name {
     Email(String),
     Username(String),
 }
 
 impl LoginName {
+    pub fn email(typed: &str) -> Self {
+        Self(Name::Email(typed.trim().to_lowercase()))
+    }
+
+    pub fn username(typed: &str) -> Self {
+        Self(Name::Username(typed.trim().to_lowercase()))
+    }
+
     /// The OAuth2 password form's `username` may hold either.
-    pub fn guess(name: &str) -> Self {
-        if name.contains('@') {
-            LoginName::Email(name.to_owned())
+    pub fn guess(typed: &str) -> Self {
+        if typed.contains('@') {
+            Self::email(typed)
         } else {
-            LoginName::Username(name.to_owned())
+            Self::username(typed)
         }
     }
 
-    /// The name as typed (the rate limits key unknown names by it,
-    /// case-insensitively).
+    /// The normalised name (the rate limits key unknown names by it).
     pub fn as_str(&self) -> &str {
-        match self {
-            LoginName::Email(name) | LoginName::Username(name) => name,
+        match &self.0 {
+            Name::Email(name) | Name::Username(name) => name,
         }
     }
 }
@@ -177,7 +192,8 @@ impl Auth {
 
     /// A login under the rate limits: attempts per client IP, and failures
     /// per account (by user id, so email and username share one count; by
-    /// the name typed when no account has it, so unknown names lock alike).
+    /// the normalised name when no account has it, so unknown names lock
+    /// alike).
     /// Every login path (`/login`, the OAuth password grant) comes here.
     pub async fn login(
         &self,
@@ -205,22 +221,30 @@ impl Auth {
         client: &ClientInfo,
     ) -> Result<TokenPair, AuthError> {
         self.limits.login_attempt(&client.ip).await?;
-        let user = match &name {
-            LoginName::Email(email) => repo::find_by_email(&self.pool, email).await?,
-            LoginName::Username(username) => repo::find_by_username(&self.pool, username).await?,
+        let user = match &name.0 {
+            Name::Email(email) => repo::find_by_email(&self.pool, email).await?,
+            Name::Username(username) => repo::find_by_username(&self.pool, username).await?,
         };
-        let account = match &user {
-            Some(user) => format!("id:{}", user.id),
-            None => format!("name:{}", name.as_str()),
+        let owner = match &user {
+            Some(user) => PasswordOwner::User(user.id),
+            None => PasswordOwner::UnknownName(name.as_str()),
         };
-        self.limits.account_unlocked(&client.ip, &account).await?;
+        // The slot is taken before argon2 runs: concurrent guesses queue for
+        // slots, not for the hasher, so no more than the limit are verified.
+        let check = self
+            .limits
+            .reserve_password_check(&client.ip, owner)
+            .await?;
         let result = self.check_and_open(user, password, client).await;
-        match &result {
-            Ok(_) => self.limits.login_succeeded(&client.ip, &account).await?,
-            Err(AuthError::InvalidCredentials) => {
-                self.limits.login_failed(&client.ip, &account).await?
-            }
-            Err(_) => {}
+        let outcome = match &result {
+            Ok(_) => PasswordOutcome::Accepted,
+            Err(AuthError::InvalidCredentials) => PasswordOutcome::Wrong,
+            Err(_) => PasswordOutcome::Undecided,
+        };
+        // The verdict stands either way; a failed bookkeeping step only
+        // leaves a slot in the window until it expires.
+        if let Err(e) = self.limits.settle(check, outcome).await {
+            tracing::warn!(error = %e, "cannot settle a login's failure slot");
         }
         result
     }
@@ -449,11 +473,14 @@ impl Auth {
         Ok(claims)
     }
 
-    /// Whether `username` is free, and if not, the first free `name<N>`.
+    /// Whether `username` is free, and if not, the first free `name<N>`;
+    /// limited per client IP.
     pub async fn username_availability(
         &self,
         username: &str,
+        client: &ClientInfo,
     ) -> Result<(bool, Option<String>), AuthError> {
+        self.limits.username_check(&client.ip).await?;
         let suggestion = crate::users::suggest_username(&self.pool, username).await?;
         Ok(match suggestion {
             None => (true, None),
@@ -478,7 +505,7 @@ pub fn parse_login(
     let email = fields.optional_string("email");
     let username = fields.optional_string("username");
     let name = match (email, username) {
-        (Some(email), _) => Some(LoginName::Email(email.to_owned())),
+        (Some(email), _) => Some(LoginName::email(email)),
         (None, Some(username)) => Some(LoginName::guess(username)),
         (None, None) => {
             fields.push(FieldError::missing("username"));
@@ -511,6 +538,23 @@ mod tests {
         assert!(printed.contains("900"), "{printed}");
     }
 
+    #[test]
+    fn a_login_name_has_one_form_however_it_is_typed() {
+        assert_eq!(
+            LoginName::email("  Alice@Example.com "),
+            LoginName::email("alice@example.com")
+        );
+        assert_eq!(
+            LoginName::guess("\tAlice@Example.COM\n").as_str(),
+            "alice@example.com"
+        );
+        assert_eq!(LoginName::guess(" Bob_1 "), LoginName::username("bob_1"));
+        assert_ne!(
+            LoginName::email("bob@x.io"),
+            LoginName::username("bob@x.io")
+        );
+    }
+
     proptest::proptest! {
         #[test]
         fn parsing_any_login_body_never_panics(
@@ -518,13 +562,11 @@ mod tests {
         ) {
             match parse_login(&body) {
                 Ok((name, _)) => {
-                    let given = match &name {
-                        LoginName::Email(e) | LoginName::Username(e) => e.clone(),
-                    };
-                    let expected = body.get("email").filter(|v| !v.is_null())
+                    let typed = body.get("email").filter(|v| !v.is_null())
                         .or_else(|| body.get("username"))
                         .and_then(|v| v.as_str());
-                    proptest::prop_assert_eq!(Some(given.as_str()), expected);
+                    let expected = typed.map(|t| t.trim().to_lowercase());
+                    proptest::prop_assert_eq!(Some(name.as_str().to_owned()), expected);
                 }
                 Err(errors) => proptest::prop_assert!(!errors.0.is_empty()),
             }

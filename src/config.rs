@@ -135,6 +135,7 @@ pub struct RateLimitConfig {
     pub activation_resend_per_email_per_hour: u32,
     pub activation_resend_per_ip_per_hour: u32,
     pub refresh_per_session_per_minute: u32,
+    pub username_available_per_ip_per_minute: u32,
     pub per_ip_per_second: u32,
     pub per_ip_burst: u32,
 }
@@ -267,6 +268,7 @@ mod tests {
         assert_eq!(config.rate_limit.forgot_password_per_email_per_hour, 5);
         assert_eq!(config.rate_limit.activation_resend_per_ip_per_hour, 30);
         assert_eq!(config.rate_limit.refresh_per_session_per_minute, 60);
+        assert_eq!(config.rate_limit.username_available_per_ip_per_minute, 60);
         assert_eq!(config.rate_limit.per_ip_per_second, 100);
         assert_eq!(config.rate_limit.per_ip_burst, 200);
         assert_eq!(config.server.max_in_flight, 1024);

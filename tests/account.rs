@@ -461,3 +461,108 @@ async fn the_balance_is_a_two_decimal_string() {
     let response = app.get("/api/v1/users/me/balance").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// Rate limiting on, one failure window of `failures` per account, and a
+/// random client address (through a trusted 127.0.0.1) no other test uses.
+async fn spawn_limited(failures: u32) -> TestApp {
+    let app = spawn_app_with(
+        Figment::new()
+            .merge(Serialized::default("rate_limit.enabled", true))
+            .merge(Serialized::default(
+                "rate_limit.login_failures_per_account",
+                failures,
+            ))
+            .merge(Serialized::default(
+                "server.trusted_proxies",
+                json!(["127.0.0.1/32"]),
+            )),
+    )
+    .await;
+    let id = uuid::Uuid::new_v4();
+    let [a, b, c] = [id.as_bytes()[0], id.as_bytes()[1], id.as_bytes()[2]];
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "x-forwarded-for",
+        format!("198.{}.{b}.{c}", 18 + (a & 1)).parse().unwrap(),
+    );
+    TestApp {
+        client: reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap(),
+        ..app
+    }
+}
+
+async fn assert_locked(response: reqwest::Response) {
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&retry_after), "{retry_after}");
+}
+
+#[tokio::test]
+async fn a_stolen_access_token_guesses_the_password_no_more_often_than_a_login_may() {
+    let app = spawn_limited(3).await;
+    let user = app.new_user().await;
+    let tokens = app.login(&user).await;
+    let guess = |current: &str| {
+        change_password(
+            &app,
+            &tokens.access,
+            json!({"current_password": current, "new_password": "a different long passphrase"}),
+        )
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            guess("a wrong guess").await.status(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+    // The window is full: even the right password is refused, here, at
+    // deletion and at login, which share the account's one window.
+    assert_locked(guess(PASSWORD).await).await;
+    let delete = app
+        .delete("/api/v1/users/me")
+        .bearer_auth(&tokens.access)
+        .json(&json!({"password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_locked(delete).await;
+    assert_locked(
+        app.login_json(json!({"email": user.email, "password": PASSWORD}))
+            .await,
+    )
+    .await;
+    assert_eq!(me(&app, &tokens.access).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn wrong_passwords_at_deletion_count_like_failed_logins() {
+    let app = spawn_limited(3).await;
+    let user = app.new_user().await;
+    let tokens = app.login(&user).await;
+    let delete = |password: &str| {
+        app.delete("/api/v1/users/me")
+            .bearer_auth(&tokens.access)
+            .json(&json!({ "password": password }))
+            .send()
+    };
+    // Two wrong logins and one wrong deletion fill one window.
+    for _ in 0..2 {
+        let wrong = app
+            .login_json(json!({"username": user.username, "password": "wrong guess"}))
+            .await;
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        delete("wrong guess").await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_locked(delete(PASSWORD).await.unwrap()).await;
+    assert_eq!(me(&app, &tokens.access).await.status(), StatusCode::OK);
+}

@@ -211,3 +211,30 @@ async fn login_bodies_missing_fields_are_422() {
     assert_eq!(body["detail"][0]["loc"], json!(["body", "password"]));
     assert_eq!(body["detail"][0]["type"], "missing");
 }
+
+#[tokio::test]
+async fn a_padded_mixed_case_name_logs_in() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let (local, domain) = user.email.split_once('@').unwrap();
+    let typed = format!("  {}@{} ", local.to_uppercase(), domain.to_uppercase());
+    for body in [
+        json!({"email": typed, "password": PASSWORD}),
+        json!({"username": typed, "password": PASSWORD}),
+        json!({"username": format!(" {}\t", user.username.to_uppercase()), "password": PASSWORD}),
+    ] {
+        let response = app.login_json(body.clone()).await;
+        assert_eq!(response.status(), StatusCode::OK, "{body}");
+    }
+    let grant = app
+        .oauth_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "password"),
+                ("username", &typed),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(grant.status(), StatusCode::OK);
+}

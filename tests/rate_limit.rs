@@ -503,3 +503,292 @@ async fn the_flood_guard_sheds_a_burst_before_touching_redis() {
         StatusCode::OK
     );
 }
+
+/// Sends `count` requests at once, each from its own client IP, and returns
+/// their statuses.
+async fn all_at_once<F, Fut>(app: &TestApp, count: usize, send: F) -> Vec<StatusCode>
+where
+    F: Fn(TestApp) -> Fut,
+    Fut: std::future::Future<Output = Response> + Send + 'static,
+{
+    let tasks: Vec<_> = (0..count)
+        .map(|_| tokio::spawn(send(from_ip(app, &random_ip()))))
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap().status());
+    }
+    statuses
+}
+
+fn count(statuses: &[StatusCode], status: StatusCode) -> usize {
+    statuses.iter().filter(|s| **s == status).count()
+}
+
+#[tokio::test]
+async fn fifteen_simultaneous_wrong_passwords_get_no_more_than_five_verified() {
+    let app = spawn_app_with(limited(&[
+        ("rate_limit.login_failures_per_account", json!(5)),
+        ("rate_limit.login_attempts_per_ip_per_minute", json!(100)),
+    ]))
+    .await;
+    let user = from_ip(&app, &random_ip()).new_user().await;
+
+    // /login: every guess from its own address, all in flight together.
+    let email = user.email.clone();
+    let statuses = all_at_once(&app, 15, move |client| {
+        let email = email.clone();
+        async move { wrong_login(&client, &email).await }
+    })
+    .await;
+    assert_eq!(
+        count(&statuses, StatusCode::UNAUTHORIZED),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        count(&statuses, StatusCode::TOO_MANY_REQUESTS),
+        10,
+        "{statuses:?}"
+    );
+    // Only the five that got a slot reached argon2 and were audited.
+    assert_eq!(app.audit_count(user.id, "login_failed", 5).await, 5);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.audit_events(user.id, "login_failed").await.len(), 5);
+    // And the right password is locked out with a Retry-After.
+    let right = json!({"email": user.email, "password": user.password});
+    assert_limited(app.login_json(right).await, LOCKED).await;
+
+    // The OAuth password grant, against a fresh account, holds the same line.
+    let other = from_ip(&app, &random_ip()).new_user().await;
+    let username = other.username.clone();
+    let statuses = all_at_once(&app, 15, move |client| {
+        let username = username.clone();
+        async move { password_grant(&client, &username, "not the password at all").await }
+    })
+    .await;
+    assert_eq!(count(&statuses, StatusCode::BAD_REQUEST), 5, "{statuses:?}");
+    assert_eq!(
+        count(&statuses, StatusCode::TOO_MANY_REQUESTS),
+        10,
+        "{statuses:?}"
+    );
+    assert_limited(
+        password_grant(&app, &other.email, &other.password).await,
+        LOCKED,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_right_password_forgets_the_accounts_failures() {
+    let app = spawn_app_with(limited(&[(
+        "rate_limit.login_failures_per_account",
+        json!(3),
+    )]))
+    .await;
+    let app = from_ip(&app, &random_ip());
+    let user = app.new_user().await;
+    for _ in 0..2 {
+        assert_eq!(
+            wrong_login(&app, &user.email).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    app.login(&user).await;
+    // The window is empty again: three more wrong passwords are verified.
+    for _ in 0..3 {
+        assert_eq!(
+            wrong_login(&app, &user.username).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_limited(wrong_login(&app, &user.email).await, LOCKED).await;
+}
+
+#[tokio::test]
+async fn a_padded_or_recased_name_shares_the_lockout_and_reveals_nothing() {
+    let app = spawn_app_with(limited(&[(
+        "rate_limit.login_failures_per_account",
+        json!(2),
+    )]))
+    .await;
+    let app = from_ip(&app, &random_ip());
+    let user = app.new_user().await;
+    let padded_email = format!("  {} ", user.email.to_uppercase());
+    let padded_name = format!("\t{}  ", user.username.to_uppercase());
+    assert_eq!(
+        wrong_login(&app, &padded_email).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        wrong_login(&app, &user.username).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // Locked under every spelling, for the right password too.
+    for name in [&user.email, &padded_email, &padded_name] {
+        let right = json!({"username": name, "password": user.password});
+        assert_limited(app.login_json(right).await, LOCKED).await;
+    }
+    assert_limited(
+        password_grant(&app, &padded_name, &user.password).await,
+        LOCKED,
+    )
+    .await;
+
+    // A name no account has locks under its one form as well.
+    let ghost = format!("{}@example.com", unique_name());
+    for typed in [ghost.clone(), format!(" {} ", ghost.to_uppercase())] {
+        assert_eq!(
+            wrong_login(&app, &typed).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_limited(wrong_login(&app, &format!("{ghost}  ")).await, LOCKED).await;
+}
+
+#[tokio::test]
+async fn username_checks_are_limited_per_client_ip() {
+    let app = spawn_app_with(limited(&[(
+        "rate_limit.username_available_per_ip_per_minute",
+        json!(3),
+    )]))
+    .await;
+    let prober = from_ip(&app, &random_ip());
+    for _ in 0..3 {
+        assert_eq!(username_check(&prober).await.status(), StatusCode::OK);
+    }
+    let retry_after = assert_limited(username_check(&prober).await, TOO_MANY).await;
+    assert!(retry_after <= 60, "{retry_after}");
+    let neighbour = from_ip(&app, &random_ip());
+    assert_eq!(username_check(&neighbour).await.status(), StatusCode::OK);
+}
+
+async fn username_check(app: &TestApp) -> Response {
+    app.get("/api/v1/auth/username-available")
+        .query(&[("username", unique_name())])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A random /64 from the documentation range, as `2001:db8:x:y`.
+fn random_v6_prefix() -> String {
+    let [a, b, c] = rand_bytes();
+    format!("2001:db8:{a:x}{b:02x}:{c:x}")
+}
+
+#[tokio::test]
+async fn ipv6_clients_of_one_64_share_their_limits() {
+    let app = spawn_app_with(limited(&[(
+        "rate_limit.login_attempts_per_ip_per_minute",
+        json!(3),
+    )]))
+    .await;
+    // The Redis login limit: three hosts of one /64 spend one allowance.
+    let prefix = random_v6_prefix();
+    for host in [":1", ":2", "abcd:ef01:2345:6789"] {
+        let client = from_ip(&app, &format!("{prefix}:{host}"));
+        assert_eq!(
+            wrong_login(&client, &unique_name()).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let fourth = from_ip(&app, &format!("{prefix}::99"));
+    assert_limited(wrong_login(&fourth, &unique_name()).await, TOO_MANY).await;
+    // The next /64 over is another client.
+    let other = from_ip(&app, &format!("{}::1", random_v6_prefix()));
+    assert_eq!(
+        wrong_login(&other, &unique_name()).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // An IPv4 client arriving IPv4-mapped is counted as its IPv4 address.
+    let v4 = random_ip();
+    for _ in 0..3 {
+        let mapped = from_ip(&app, &format!("::ffff:{v4}"));
+        assert_eq!(
+            wrong_login(&mapped, &unique_name()).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_limited(
+        wrong_login(&from_ip(&app, &v4), &unique_name()).await,
+        TOO_MANY,
+    )
+    .await;
+
+    // The in-process flood guard: a burst of three per /64.
+    let app = spawn_app_with(limited(&[
+        ("rate_limit.per_ip_per_second", json!(1)),
+        ("rate_limit.per_ip_burst", json!(3)),
+    ]))
+    .await;
+    let prefix = random_v6_prefix();
+    for host in 1..=3 {
+        let client = from_ip(&app, &format!("{prefix}:{host}::{host}"));
+        assert_eq!(
+            client.get("/").send().await.unwrap().status(),
+            StatusCode::OK
+        );
+    }
+    let shed = from_ip(&app, &format!("{prefix}:ffff::4"));
+    assert_limited(shed.get("/").send().await.unwrap(), TOO_MANY).await;
+    let other = from_ip(&app, &format!("{}::1", random_v6_prefix()));
+    assert_eq!(
+        other.get("/").send().await.unwrap().status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_gateway_verifying_for_all_its_users_is_not_throttled_as_one_client() {
+    let flood_guard = || {
+        Figment::new()
+            .merge(Serialized::default("rate_limit.enabled", true))
+            .merge(Serialized::default("rate_limit.per_ip_per_second", 1))
+            .merge(Serialized::default("rate_limit.per_ip_burst", 5))
+    };
+    let gateway = random_loopback();
+    let burst = |app: TestApp, forwarded: bool| async move {
+        let user = as_client(&app, None, Some(random_loopback()))
+            .new_user()
+            .await;
+        let access = as_client(&app, None, Some(random_loopback()))
+            .login(&user)
+            .await
+            .access;
+        let mut statuses = Vec::new();
+        for _ in 0..20 {
+            // With trusted_proxies the gateway names each end client.
+            let end_client = random_ip();
+            let gateway = as_client(
+                &app,
+                forwarded.then_some(end_client.as_str()),
+                Some(gateway),
+            );
+            statuses.push(gateway.verify(&access).await.status());
+        }
+        statuses
+    };
+
+    // Unconfigured, the gateway is one client: its burst is shed.
+    let statuses = burst(spawn_app_with(flood_guard()).await, false).await;
+    assert!(
+        count(&statuses, StatusCode::TOO_MANY_REQUESTS) >= 10,
+        "{statuses:?}"
+    );
+    // Allow-listed (its own calls, no X-Forwarded-For): never limited.
+    let allowed = flood_guard().merge(Serialized::default(
+        "rate_limit.allow_cidrs",
+        json!([format!("{gateway}/32")]),
+    ));
+    let statuses = burst(spawn_app_with(allowed).await, false).await;
+    assert_eq!(count(&statuses, StatusCode::OK), 20, "{statuses:?}");
+    // A trusted proxy forwarding for its users: each user is counted alone.
+    let proxy = flood_guard().merge(Serialized::default(
+        "server.trusted_proxies",
+        json!([format!("{gateway}/32")]),
+    ));
+    let statuses = burst(spawn_app_with(proxy).await, true).await;
+    assert_eq!(count(&statuses, StatusCode::OK), 20, "{statuses:?}");
+}

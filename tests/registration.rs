@@ -361,3 +361,49 @@ async fn username_availability_suggests_the_first_free_numbered_name() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn the_username_lookup_uses_an_index_not_a_scan_of_every_user() {
+    use tessera::users::repo::{usernames_like_params, USERNAMES_LIKE_SQL};
+    let app = spawn_app().await;
+    let base = unique_name();
+    // Enough rows that a scan would cost more than the index, inside a
+    // transaction that is rolled back: the table is left as it was.
+    let mut tx = app.pool.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO users (email, username, password_hash) \
+         SELECT $1 || g || '@example.com', $1 || 'x' || g, 'not a hash' \
+         FROM generate_series(1, 20000) g",
+    )
+    .bind(&base)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE users")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let [low, high, pattern] = usernames_like_params(&format!("{base}x12"));
+    // Both plans a prepared statement may get: one for these values, and the
+    // generic one PostgreSQL switches to after a few executions.
+    for mode in ["force_custom_plan", "force_generic_plan"] {
+        sqlx::query(&format!("SET LOCAL plan_cache_mode = {mode}"))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {USERNAMES_LIKE_SQL}"))
+            .bind(&low)
+            .bind(&high)
+            .bind(&pattern)
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(!plan.contains("Seq Scan"), "{mode}:\n{plan}");
+        assert!(
+            plan.contains("users_username_lower_pattern_idx"),
+            "{mode}:\n{plan}"
+        );
+    }
+    tx.rollback().await.unwrap();
+}

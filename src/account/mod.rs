@@ -18,7 +18,7 @@ use crate::auth::{Auth, AuthError};
 use crate::captcha::{CaptchaError, CaptchaVerifier};
 use crate::mail::{Email, EmailKind, Mailer};
 use crate::one_time_tokens::{Consumed, OneTimeToken, OneTimeTokens, Purpose};
-use crate::rate_limit::{EmailFlow, EmailRequest, RateLimitError};
+use crate::rate_limit::{EmailFlow, EmailRequest, PasswordOutcome, PasswordOwner, RateLimitError};
 use crate::redis_client::RedisFailure;
 use crate::sessions::{ClientInfo, SessionError, SessionSummary};
 use crate::tokens::AccessClaims;
@@ -329,11 +329,7 @@ impl Account {
     ) -> Result<(), AccountError> {
         let user = self.caller(claims).await?;
         check_password_for(&user, &new_password)?;
-        if !self
-            .hasher
-            .verify(current, Some(user.password_hash.clone()))
-            .await?
-        {
+        if !self.password_matches(&user, current, client).await? {
             return Err(AccountError::WrongCurrentPassword);
         }
         let hash = self.hasher.hash(new_password).await?;
@@ -393,11 +389,7 @@ impl Account {
         client: &ClientInfo,
     ) -> Result<(), AccountError> {
         let user = self.caller(claims).await?;
-        if !self
-            .hasher
-            .verify(password, Some(user.password_hash.clone()))
-            .await?
-        {
+        if !self.password_matches(&user, password, client).await? {
             return Err(AccountError::WrongPassword);
         }
         if !repo::soft_delete(&self.pool, user.id).await? {
@@ -451,6 +443,34 @@ impl Account {
             .await?
             .ok_or(AuthError::InvalidAccessToken)?;
         Ok(format!("{:.2}", balance))
+    }
+
+    /// Checks the caller's password under the account's failure window, the
+    /// one login uses: a stolen access token buys no guesses beyond the
+    /// login limit, and a locked account is refused (429) here too.
+    async fn password_matches(
+        &self,
+        user: &User,
+        password: SecretString,
+        client: &ClientInfo,
+    ) -> Result<bool, AccountError> {
+        let limits = self.auth.rate_limits();
+        let check = limits
+            .reserve_password_check(&client.ip, PasswordOwner::User(user.id))
+            .await?;
+        let matches = self
+            .hasher
+            .verify(password, Some(user.password_hash.clone()))
+            .await;
+        let outcome = match matches {
+            Ok(true) => PasswordOutcome::Accepted,
+            Ok(false) => PasswordOutcome::Wrong,
+            Err(_) => PasswordOutcome::Undecided,
+        };
+        if let Err(e) = limits.settle(check, outcome).await {
+            tracing::warn!(error = %e, "cannot settle a password check's failure slot");
+        }
+        Ok(matches?)
     }
 
     async fn caller(&self, claims: &AccessClaims) -> Result<User, AccountError> {

@@ -108,10 +108,12 @@ async fn register(
     responses(
         (status = 200, body = doc::UsernameAvailability),
         (status = 422, response = doc::ValidationFailed),
+        (status = 429, response = doc::TooManyRequests),
         (status = 503, response = doc::ServiceUnavailable),
     ))]
 async fn username_available(
     State(state): State<AppState>,
+    Client(client): Client,
     QueryFields(query): QueryFields,
 ) -> Result<Json<Value>, ApiError> {
     let mut fields = Fields::new(&query);
@@ -126,7 +128,7 @@ async fn username_available(
         Location::Query,
         ValidationErrors::default(),
     ))?;
-    let (available, suggestion) = state.auth.username_availability(&username).await?;
+    let (available, suggestion) = state.auth.username_availability(&username, &client).await?;
     Ok(Json(
         json!({ "available": available, "suggestion": suggestion }),
     ))
@@ -350,6 +352,7 @@ async fn reset_password(
         (status = 401, response = doc::Unauthorized),
         (status = 413, response = doc::PayloadTooLarge),
         (status = 422, response = doc::ValidationFailed),
+        (status = 429, response = doc::TooManyRequests),
         (status = 503, response = doc::ServiceUnavailable),
     ))]
 async fn change_password(

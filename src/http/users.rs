@@ -76,6 +76,7 @@ async fn update_me(
         (status = 401, response = doc::Unauthorized),
         (status = 413, response = doc::PayloadTooLarge),
         (status = 422, response = doc::ValidationFailed),
+        (status = 429, response = doc::TooManyRequests),
         (status = 503, response = doc::ServiceUnavailable),
     ))]
 async fn delete_me(

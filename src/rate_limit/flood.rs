@@ -1,4 +1,5 @@
-//! The in-process flood guard: a governor GCRA limiter keyed by client IP,
+//! The in-process flood guard: a governor GCRA limiter keyed by client IP
+//! (an IPv6 client by its /64),
 //! checked before any Redis or PostgreSQL work. Per instance by design: it
 //! protects this process, the Redis limits protect the accounts.
 
@@ -11,7 +12,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
 
-use super::{report_limited, Exemptions};
+use super::{ip_subject, report_limited, Exemptions};
 use crate::config::RateLimitConfig;
 
 /// How often idle IPs are dropped from the limiter's map, so memory follows
@@ -52,15 +53,18 @@ impl FloodGuard {
         Some(guard)
     }
 
-    /// `Err(retry_after)` when `ip` is over its rate.
+    /// `Err(retry_after)` when `ip` is over its rate (an IPv6 client's
+    /// rate is its /64's, see [`ip_subject`]).
     pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
         if self.exemptions.is_exempt(Some(ip)) {
             return Ok(());
         }
-        self.limiter.check_key(&ip).map_err(|not_until| {
-            let retry_after = not_until.wait_time_from(DefaultClock::default().now());
-            report_limited("per-ip", retry_after);
-            retry_after
-        })
+        self.limiter
+            .check_key(&ip_subject(ip))
+            .map_err(|not_until| {
+                let retry_after = not_until.wait_time_from(DefaultClock::default().now());
+                report_limited("per-ip", retry_after);
+                retry_after
+            })
     }
 }

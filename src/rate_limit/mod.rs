@@ -4,16 +4,21 @@
 //! Knows nothing of HTTP.
 //!
 //! Keys: `tessera:rl:{<limit>:<subject>}`, a sorted set of hit times with the
-//! window as its TTL. The subject is the client IP, or a hash of the
-//! lower-cased account (a user id, or a login name or email no account has)
-//! or email: bounded key size, no addresses in Redis.
+//! window as its TTL. The subject is the client IP ([`ip_subject`]: an IPv6
+//! client by its /64), or a hash of the lower-cased account (a user id, or a
+//! login name or email no account has) or email: bounded key size, no
+//! addresses in Redis.
+//!
+//! A password check reserves its slot in the account's failure window before
+//! argon2 runs ([`RateLimiter::reserve_password_check`]), so concurrent
+//! guesses can never outnumber the limit.
 //!
 //! Every refusal goes through [`report_limited`], one `tracing` event with
 //! the stable fields `rate_limited = true` and `limiter`, for metrics to count.
 
 mod flood;
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -52,6 +57,29 @@ pub fn report_limited(limiter: &'static str, retry_after: Duration) {
     );
 }
 
+/// The subject a per-IP limit counts `ip` under: an IPv4 address as it is
+/// (also when it arrives IPv4-mapped in IPv6), an IPv6 address by its /64,
+/// the smallest block a client is usually given, so rotating through the
+/// addresses of one's own /64 buys no extra attempts.
+pub fn ip_subject(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !(u128::from(u64::MAX)))),
+        },
+    }
+}
+
+/// [`ip_subject`] for an address as the request recorded it (left as it is
+/// when it is not an address, e.g. empty when unknown).
+fn ip_key(ip: &str) -> String {
+    match ip.parse::<IpAddr>() {
+        Ok(ip) => ip_subject(ip).to_string(),
+        Err(_) => ip.to_owned(),
+    }
+}
+
 /// Who is exempt: everyone when limits are off, else callers in the allow
 /// list. Shared by the Redis limits and the flood guard.
 #[derive(Debug, Clone)]
@@ -87,12 +115,60 @@ struct Limit {
     window: Duration,
 }
 
+impl Limit {
+    fn is_off(&self) -> bool {
+        self.max == 0 || self.window.is_zero()
+    }
+}
+
 /// The refresh limit as the rotation script applies it (GCRA): one refresh
 /// every `period / max` on average, `max` in a burst.
 #[derive(Debug, Clone, Copy)]
 pub struct RefreshLimit {
     pub max: u32,
     pub period: Duration,
+}
+
+/// Whose password a check is for: the failure window is per account.
+#[derive(Debug, Clone, Copy)]
+pub enum PasswordOwner<'a> {
+    /// An account that exists, whatever name it was typed as.
+    User(Uuid),
+    /// A login name no account has (in its one normalised form), locked
+    /// exactly like a real account so a lock reveals nothing.
+    UnknownName(&'a str),
+}
+
+impl PasswordOwner<'_> {
+    fn subject(&self) -> String {
+        account_subject(&match self {
+            PasswordOwner::User(id) => format!("id:{id}"),
+            PasswordOwner::UnknownName(name) => format!("name:{name}"),
+        })
+    }
+}
+
+/// A slot held in an account's failure window for one password check, from
+/// before argon2 runs until [`RateLimiter::settle`] says how it went. A check
+/// that is never settled (its request was abandoned) keeps its slot, as a
+/// failure: the safe side.
+#[must_use = "settle the check with its outcome"]
+#[derive(Debug)]
+pub struct PasswordCheck {
+    /// The window's key and this check's member in it; `None` when exempt.
+    slot: Option<(String, String)>,
+}
+
+/// How a password check went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordOutcome {
+    /// The right password: the account's failures are forgotten.
+    Accepted,
+    /// A wrong password (or an unknown account): the slot stays, a failure.
+    Wrong,
+    /// No verdict on the password (it was right but the account may not log
+    /// in, or a dependency failed): the slot is given back.
+    Undecided,
 }
 
 /// What a per-email request (reset link, activation link) may do.
@@ -119,6 +195,7 @@ struct Limits {
     reset_email: Limit,
     resend_ip: Limit,
     resend_email: Limit,
+    username_ip: Limit,
     refresh: Option<RefreshLimit>,
 }
 
@@ -136,7 +213,9 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// A login name or email as a key subject: case-insensitive, hashed.
+/// An account or email as a key subject: case-insensitive, hashed (a login
+/// name arrives normalised already; an email from the emailing endpoints may
+/// not).
 fn account_subject(name: &str) -> String {
     let digest = Sha256::digest(name.trim().to_lowercase().as_bytes());
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
@@ -169,6 +248,11 @@ impl RateLimiter {
                 config.activation_resend_per_email_per_hour,
                 HOUR,
             ),
+            username_ip: limit(
+                "username-ip",
+                config.username_available_per_ip_per_minute,
+                MINUTE,
+            ),
             refresh: (config.refresh_per_session_per_minute > 0).then_some(RefreshLimit {
                 max: config.refresh_per_session_per_minute,
                 period: MINUTE,
@@ -186,19 +270,29 @@ impl RateLimiter {
         &self.exemptions
     }
 
-    /// Runs one check; `hit` records the call when it is allowed.
-    async fn check(&self, limit: &Limit, subject: &str, hit: bool) -> Result<(), RateLimitError> {
-        if limit.max == 0 || limit.window.is_zero() {
+    /// Counts one call against `limit` for `subject`, or refuses it.
+    async fn check(&self, limit: &Limit, subject: &str) -> Result<(), RateLimitError> {
+        if limit.is_off() {
             return Ok(());
         }
+        self.hit(
+            limit,
+            &key(limit, subject),
+            &Uuid::new_v4().simple().to_string(),
+        )
+        .await
+    }
+
+    /// Records `member` in the window at `key` when the limit allows it: the
+    /// check and the count in one script.
+    async fn hit(&self, limit: &Limit, key: &str, member: &str) -> Result<(), RateLimitError> {
         let mut invocation = self.script.prepare_invoke();
         invocation
-            .key(key(limit, subject))
+            .key(key)
             .arg(now_ms())
             .arg(limit.window.as_millis() as u64)
             .arg(limit.max)
-            .arg(if hit { "1" } else { "0" })
-            .arg(Uuid::new_v4().simple().to_string());
+            .arg(member);
         let retry_ms: u64 = self.redis.script(&invocation).await?;
         if retry_ms == 0 {
             return Ok(());
@@ -216,47 +310,53 @@ impl RateLimiter {
         if self.exemptions.is_exempt_str(ip) {
             return Ok(());
         }
-        self.check(&self.limits.login_ip, ip, true).await
+        self.check(&self.limits.login_ip, &ip_key(ip)).await
     }
 
-    /// Refuses a login to an account locked by failures, whatever the
-    /// password. `account` names it (a user id or the name typed).
-    pub async fn account_unlocked(&self, ip: &str, account: &str) -> Result<(), RateLimitError> {
-        if self.exemptions.is_exempt_str(ip) {
-            return Ok(());
+    /// Before a password is verified (login, the OAuth password grant,
+    /// change-password, account deletion): reserves a slot in the owner's
+    /// failure window, or refuses (429) when the window is full, whatever
+    /// the password. One shared window per account, so no endpoint adds
+    /// guesses to another's.
+    pub async fn reserve_password_check(
+        &self,
+        ip: &str,
+        owner: PasswordOwner<'_>,
+    ) -> Result<PasswordCheck, RateLimitError> {
+        let limit = &self.limits.login_failures;
+        if self.exemptions.is_exempt_str(ip) || limit.is_off() {
+            return Ok(PasswordCheck { slot: None });
         }
-        self.check(
-            &self.limits.login_failures,
-            &account_subject(account),
-            false,
-        )
-        .await
+        let key = key(limit, &owner.subject());
+        let member = Uuid::new_v4().simple().to_string();
+        self.hit(limit, &key, &member).await?;
+        Ok(PasswordCheck {
+            slot: Some((key, member)),
+        })
     }
 
-    /// After a wrong password (or an unknown account): counts the failure.
-    pub async fn login_failed(&self, ip: &str, account: &str) -> Result<(), RateLimitError> {
-        if self.exemptions.is_exempt_str(ip) {
+    /// Ends a password check: see [`PasswordOutcome`].
+    pub async fn settle(
+        &self,
+        check: PasswordCheck,
+        outcome: PasswordOutcome,
+    ) -> Result<(), RateLimitError> {
+        let Some((key, member)) = check.slot else {
             return Ok(());
+        };
+        match outcome {
+            PasswordOutcome::Accepted => {
+                self.redis
+                    .command::<i64>(redis::cmd("DEL").arg(key))
+                    .await?;
+            }
+            PasswordOutcome::Wrong => {}
+            PasswordOutcome::Undecided => {
+                self.redis
+                    .command::<i64>(redis::cmd("ZREM").arg(key).arg(member))
+                    .await?;
+            }
         }
-        match self
-            .check(&self.limits.login_failures, &account_subject(account), true)
-            .await
-        {
-            // A concurrent failure filled the window first: the lock is on.
-            Err(RateLimitError::Limited { .. }) => Ok(()),
-            other => other,
-        }
-    }
-
-    /// After a successful login: the account's failures are forgotten.
-    pub async fn login_succeeded(&self, ip: &str, account: &str) -> Result<(), RateLimitError> {
-        if self.exemptions.is_exempt_str(ip) || self.limits.login_failures.max == 0 {
-            return Ok(());
-        }
-        let key = key(&self.limits.login_failures, &account_subject(account));
-        self.redis
-            .command::<i64>(redis::cmd("DEL").arg(key))
-            .await?;
         Ok(())
     }
 
@@ -264,7 +364,16 @@ impl RateLimiter {
         if self.exemptions.is_exempt_str(ip) {
             return Ok(());
         }
-        self.check(&self.limits.register_ip, ip, true).await
+        self.check(&self.limits.register_ip, &ip_key(ip)).await
+    }
+
+    /// A username availability check: counted per client IP, so the
+    /// endpoint cannot be used to list every taken name at speed.
+    pub async fn username_check(&self, ip: &str) -> Result<(), RateLimitError> {
+        if self.exemptions.is_exempt_str(ip) {
+            return Ok(());
+        }
+        self.check(&self.limits.username_ip, &ip_key(ip)).await
     }
 
     /// A reset or activation link request: over the per-IP limit it is
@@ -283,8 +392,8 @@ impl RateLimiter {
             EmailFlow::PasswordReset => (&self.limits.reset_ip, &self.limits.reset_email),
             EmailFlow::ActivationResend => (&self.limits.resend_ip, &self.limits.resend_email),
         };
-        self.check(per_ip, ip, true).await?;
-        match self.check(per_email, &account_subject(email), true).await {
+        self.check(per_ip, &ip_key(ip)).await?;
+        match self.check(per_email, &account_subject(email)).await {
             Ok(()) => Ok(EmailRequest::Send),
             Err(RateLimitError::Limited { .. }) => Ok(EmailRequest::Suppress),
             Err(e) => Err(e),
@@ -321,6 +430,22 @@ mod tests {
             window: MINUTE,
         };
         assert_eq!(key(&limit, "1.2.3.4"), "tessera:rl:{login-ip:1.2.3.4}");
+    }
+
+    #[test]
+    fn an_ipv6_client_is_limited_by_its_64_and_ipv4_as_it_is() {
+        let subject = |ip: &str| ip_subject(ip.parse().unwrap()).to_string();
+        assert_eq!(subject("203.0.113.7"), "203.0.113.7");
+        assert_eq!(subject("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(
+            subject("2001:db8:1:2:aaaa:bbbb:cccc:dddd"),
+            "2001:db8:1:2::"
+        );
+        assert_eq!(subject("2001:db8:1:2::1"), subject("2001:db8:1:2:ffff::9"));
+        assert_ne!(subject("2001:db8:1:2::1"), subject("2001:db8:1:3::1"));
+        assert_eq!(subject("::1"), "::");
+        assert_eq!(ip_key("2001:db8:1:2::1"), "2001:db8:1:2::");
+        assert_eq!(ip_key(""), "");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::model::{Role, Subscription, User};
+use super::rules;
 
 const USER_COLUMNS: &str =
     "id, email, username, password_hash, account_role, account_subscription, \
@@ -81,13 +82,32 @@ pub async fn find_by_id(pool: &PgPool, id: Uuid) -> Result<Option<User>, sqlx::E
         .await
 }
 
+/// The statement behind [`usernames_like`] (public so a test can `EXPLAIN`
+/// it). The bounds are explicit parameters rather than left to the planner
+/// to find in the pattern: a prepared statement's generic plan knows nothing
+/// of `$3`, but can always walk `users_username_lower_pattern_idx` from `$1`
+/// to `$2`.
+pub const USERNAMES_LIKE_SQL: &str = "SELECT lower(username) FROM users \
+     WHERE lower(username) ~>=~ $1 AND lower(username) ~<=~ $2 AND lower(username) ~ $3";
+
+/// The parameters of [`USERNAMES_LIKE_SQL`] for `base`: the byte-wise range
+/// holding every `base<digits>` a username can be, and the exact pattern.
+pub fn usernames_like_params(base: &str) -> [String; 3] {
+    // `base` passed the username rules, so it holds only [A-Za-z0-9_-]:
+    // nothing in it is special to a regular expression.
+    let base = base.to_lowercase();
+    let highest = format!("{base}{}", "9".repeat(rules::USERNAME_MAX));
+    let pattern = format!("^{base}[0-9]*$");
+    [base, highest, pattern]
+}
+
 /// Lower-cased usernames (deleted users' included: they stay taken) that are
 /// `base` itself or `base` followed by digits.
 pub async fn usernames_like(pool: &PgPool, base: &str) -> Result<Vec<String>, sqlx::Error> {
-    // `base` passed the username rules, so it holds only [A-Za-z0-9_-]:
-    // nothing in it is special to a regular expression.
-    let pattern = format!("^{}[0-9]*$", base.to_lowercase());
-    sqlx::query_scalar("SELECT lower(username) FROM users WHERE lower(username) ~ $1")
+    let [low, high, pattern] = usernames_like_params(base);
+    sqlx::query_scalar(USERNAMES_LIKE_SQL)
+        .bind(low)
+        .bind(high)
         .bind(pattern)
         .fetch_all(pool)
         .await
