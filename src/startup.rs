@@ -181,7 +181,7 @@ impl Application {
         let account = Account::new(
             auth.clone(),
             pool.clone(),
-            hasher,
+            hasher.clone(),
             audit,
             OneTimeTokens::new(redis.clone()),
             mailer,
@@ -216,6 +216,7 @@ impl Application {
                 trusted_proxies,
             ),
             metrics_enabled: config.metrics.enabled,
+            hasher,
         };
         let router = http::router(state, &config.server.cors_allowed_origins);
         let listener = TcpListener::bind(config.server.bind)

@@ -1,5 +1,6 @@
 //! Per-request limits: the request timeout, the cap on requests in flight,
-//! and the header size limit. The slow path is a registration whose CAPTCHA
+//! the header size limit, and the bound on argon2 work that timed-out
+//! requests leave behind. The slow path is a registration whose CAPTCHA
 //! verifier (run by the test on a free port) takes its time.
 
 mod common;
@@ -139,4 +140,55 @@ async fn oversized_request_heads_are_refused_by_hyper() {
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
     );
     assert_eq!(app.get("/").send().await.unwrap().status(), StatusCode::OK);
+}
+
+/// One gauge from `/metrics`.
+async fn gauge(app: &TestApp, name: &str) -> u64 {
+    let text = app
+        .get("/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from /metrics"))
+}
+
+#[tokio::test]
+async fn logins_that_time_out_never_let_more_argon2_run_than_the_bound() {
+    // One hash at a time, and a request timeout shorter than one argon2id
+    // verify: every login below is abandoned while its hash still runs.
+    let app = spawn_app_with(
+        Figment::new()
+            .merge(Serialized::default("password_hashing.max_concurrency", 1))
+            .merge(Serialized::default("server.request_timeout_ms", 10)),
+    )
+    .await;
+    for _ in 0..4 {
+        let wave = (0..6).map(|i| {
+            app.login_json(json!({"email": format!("nobody{i}@example.com"), "password": PASSWORD}))
+        });
+        for response in futures::future::join_all(wave).await {
+            assert_busy(response, "REQUEST_TIMEOUT").await;
+        }
+    }
+    assert_eq!(
+        gauge(&app, "tessera_password_hashes_max_concurrency").await,
+        1
+    );
+    let peak = gauge(&app, "tessera_password_hashes_in_progress_peak").await;
+    assert_eq!(peak, 1, "argon2 computations that ran at once");
+    // The abandoned hashes finish on their own (bounded wait).
+    let mut running = u64::MAX;
+    for _ in 0..100 {
+        running = gauge(&app, "tessera_password_hashes_in_progress").await;
+        if running == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(running, 0);
 }
