@@ -1,6 +1,7 @@
 //! Per-request limits: the request timeout, the cap on requests in flight,
 //! the header size limit, and the bound on argon2 work that timed-out
-//! requests leave behind. The slow path is a registration whose CAPTCHA
+//! requests leave behind; per-connection limits: the header read (and idle)
+//! timeout and the cap on connections per address, seen over raw TCP. The slow path is a registration whose CAPTCHA
 //! verifier (run by the test on a free port) takes its time.
 
 mod common;
@@ -14,6 +15,8 @@ use figment::providers::Serialized;
 use figment::Figment;
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 /// A siteverify endpoint that answers "success" after `delay`.
 async fn slow_verifier(delay: Duration) -> String {
@@ -160,21 +163,35 @@ async fn gauge(app: &TestApp, name: &str) -> u64 {
 #[tokio::test]
 async fn logins_that_time_out_never_let_more_argon2_run_than_the_bound() {
     // One hash at a time, and a request timeout shorter than one argon2id
-    // verify: every login below is abandoned while its hash still runs.
+    // verify: a login that reaches its hash is abandoned while it runs.
     let app = spawn_app_with(
         Figment::new()
             .merge(Serialized::default("password_hashing.max_concurrency", 1))
-            .merge(Serialized::default("server.request_timeout_ms", 10)),
+            .merge(Serialized::default("server.request_timeout_ms", 20)),
     )
     .await;
-    for _ in 0..4 {
+    // Waves of unknown-user logins (each verifies the dummy hash), until
+    // several waves ran after the first hash began: the first ones may time
+    // out while the database pool is still connecting.
+    let started = Instant::now();
+    let (mut timed_out, mut waves_hashing) = (0, 0);
+    while waves_hashing < 4 && started.elapsed() < Duration::from_secs(20) {
         let wave = (0..6).map(|i| {
             app.login_json(json!({"email": format!("nobody{i}@example.com"), "password": PASSWORD}))
         });
         for response in futures::future::join_all(wave).await {
+            if response.status() == StatusCode::UNAUTHORIZED {
+                continue;
+            }
             assert_busy(response, "REQUEST_TIMEOUT").await;
+            timed_out += 1;
+        }
+        if gauge(&app, "tessera_password_hashes_in_progress_peak").await > 0 {
+            waves_hashing += 1;
         }
     }
+    assert_eq!(waves_hashing, 4, "no login reached argon2 in 20 s");
+    assert!(timed_out >= 6, "only {timed_out} logins timed out");
     assert_eq!(
         gauge(&app, "tessera_password_hashes_max_concurrency").await,
         1
@@ -191,4 +208,183 @@ async fn logins_that_time_out_never_let_more_argon2_run_than_the_bound() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(running, 0);
+}
+
+/// Connects to `app` over raw TCP, as a client that controls every byte.
+async fn connect(app: &TestApp) -> TcpStream {
+    let address = app.address.trim_start_matches("http://");
+    TcpStream::connect(address).await.unwrap()
+}
+
+/// Reads (and discards) until the server closes `stream`; how long that
+/// took, or `None` if it was still open after `limit`.
+async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut buffer = [0u8; 4096];
+    let until_closed = async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(limit, until_closed)
+        .await
+        .ok()
+        .map(|()| started.elapsed())
+}
+
+/// Sends a complete `GET /` on `stream` and reads its response head.
+async fn get_root(stream: &mut TcpStream) -> String {
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: tessera\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buffer = [0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer))
+        .await
+        .expect("a response within 5 s")
+        .unwrap_or(0);
+    String::from_utf8_lossy(&buffer[..read]).into_owned()
+}
+
+/// A client that opens a new connection for every request.
+fn fresh_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_half_sent_request_head_is_cut_off_at_the_header_read_timeout() {
+    let app = spawn_app_with(
+        Figment::new().merge(Serialized::default("server.header_read_timeout_secs", 1)),
+    )
+    .await;
+    let mut slow = connect(&app).await;
+    // The request line and one header, never the blank line that ends them.
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: tessera\r\n")
+        .await
+        .unwrap();
+    let closed = closed_within(&mut slow, Duration::from_secs(3))
+        .await
+        .expect("a half-sent request is closed, not held open");
+    assert!(
+        closed >= Duration::from_millis(900) && closed <= Duration::from_millis(2000),
+        "closed after {closed:?}, not at the 1 s timeout"
+    );
+    // A connection that never sends a byte gets the same.
+    let mut silent = connect(&app).await;
+    assert!(closed_within(&mut silent, Duration::from_secs(3))
+        .await
+        .is_some());
+    // A kept-alive connection serves its request, then is closed once it
+    // has sat idle for as long.
+    let mut idle = connect(&app).await;
+    assert!(get_root(&mut idle).await.starts_with("HTTP/1.1 200"));
+    let closed = closed_within(&mut idle, Duration::from_secs(3))
+        .await
+        .expect("an idle keep-alive connection is closed");
+    assert!(closed <= Duration::from_millis(2000), "{closed:?}");
+}
+
+#[tokio::test]
+async fn one_address_holds_at_most_max_connections_per_ip() {
+    let app = spawn_app_with(
+        Figment::new().merge(Serialized::default("server.max_connections_per_ip", 3)),
+    )
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut stream = connect(&app).await;
+        assert!(get_root(&mut stream).await.starts_with("HTTP/1.1 200"));
+        held.push(stream);
+    }
+    // The fourth is closed at once, before it is read.
+    let mut over = connect(&app).await;
+    assert!(closed_within(&mut over, Duration::from_secs(1))
+        .await
+        .is_some());
+    assert!(fresh_client().get(app.url("/")).send().await.is_err());
+    // A connection that closes gives its place back.
+    drop(held.pop());
+    let mut answered = false;
+    for _ in 0..50 {
+        if let Ok(response) = fresh_client().get(app.url("/")).send().await {
+            assert_eq!(response.status(), StatusCode::OK);
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(answered, "a freed place is taken by the next connection");
+    let metrics = app.get("/metrics").send().await;
+    // The shared client may hold a pooled connection: only check the count
+    // when /metrics got through.
+    if let Ok(metrics) = metrics {
+        let text = metrics.text().await.unwrap();
+        assert!(text.contains("limiter=\"connections_per_ip\""), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_is_not_capped_since_all_its_clients_share_its_address() {
+    let app = spawn_app_with(
+        Figment::new()
+            .merge(Serialized::default("server.max_connections_per_ip", 2))
+            .merge(Serialized::default(
+                "server.trusted_proxies",
+                vec!["127.0.0.1/32"],
+            )),
+    )
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..10 {
+        let mut stream = connect(&app).await;
+        assert!(get_root(&mut stream).await.starts_with("HTTP/1.1 200"));
+        held.push(stream);
+    }
+}
+
+#[tokio::test]
+async fn idle_connections_never_starve_verify() {
+    let app = spawn_app_with(
+        Figment::new()
+            .merge(Serialized::default("server.max_connections_per_ip", 50))
+            .merge(Serialized::default("server.header_read_timeout_secs", 1)),
+    )
+    .await;
+    let user = app.new_user().await;
+    let tokens = app.login(&user).await;
+    // Every place this address has, taken by connections that send nothing.
+    let mut idle = Vec::new();
+    for _ in 0..50 {
+        idle.push(connect(&app).await);
+    }
+    // Within the header read timeout the idle ones are cut and /verify, on
+    // a new connection, answers at once.
+    let started = Instant::now();
+    let mut verified = None;
+    while started.elapsed() < Duration::from_secs(3) {
+        let response = fresh_client()
+            .get(app.url("/api/v1/auth/verify"))
+            .bearer_auth(&tokens.access)
+            .send()
+            .await;
+        if let Ok(response) = response {
+            verified = Some((response.status(), started.elapsed()));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, after) = verified.expect("/verify answers while idle connections pile up");
+    assert_eq!(status, StatusCode::OK);
+    assert!(after <= Duration::from_millis(2000), "{after:?}");
+    for stream in &mut idle {
+        assert!(closed_within(stream, Duration::from_secs(1))
+            .await
+            .is_some());
+    }
 }

@@ -29,7 +29,7 @@ use tower_http::trace::TraceLayer;
 
 pub use error::{ApiError, Location, OAuthApiError};
 pub use extract::client_ip;
-pub use limits::RequestLimits;
+pub use limits::{ConnectionCap, ConnectionSlot, RequestLimits};
 
 use crate::account::Account;
 use crate::admin::Admin;
