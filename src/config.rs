@@ -280,6 +280,18 @@ mod tests {
     }
 
     #[test]
+    fn the_nginx_example_trusts_nginx() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/nginx/tessera.toml");
+        let config = Config::load(Some(&example)).unwrap();
+        let loopback: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(config
+            .server
+            .trusted_proxies
+            .iter()
+            .any(|net| net.contains(&loopback)));
+    }
+
+    #[test]
     fn production_requires_a_rotation_secret() {
         let overrides = Figment::new().merge(Serialized::default("env", "production"));
         let err = Config::load_with(None, overrides).unwrap_err();

@@ -388,3 +388,39 @@ async fn idle_connections_never_starve_verify() {
             .is_some());
     }
 }
+
+#[tokio::test]
+async fn a_body_that_stops_arriving_is_cut_off_at_the_request_timeout() {
+    let app = spawn_app_with(
+        Figment::new().merge(Serialized::default("server.request_timeout_ms", 1000)),
+    )
+    .await;
+    // A handler that reads the body answers 503 at the timeout; one that
+    // does not answers at once. Either way the connection then closes,
+    // since the rest of the body never came.
+    for (head, status) in [
+        (
+            "POST /api/v1/auth/login HTTP/1.1\r\nHost: tessera\r\nContent-Type: application/json\r\n",
+            "HTTP/1.1 503",
+        ),
+        ("GET / HTTP/1.1\r\nHost: tessera\r\n", "HTTP/1.1 200"),
+    ] {
+        let mut stream = connect(&app).await;
+        // 100 bytes announced, 8 sent, then nothing.
+        let request = format!("{head}Content-Length: 100\r\n\r\n{{\"email\"");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let started = Instant::now();
+        let mut buffer = [0u8; 4096];
+        let read = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut buffer))
+            .await
+            .expect("an answer, not a hang")
+            .unwrap_or(0);
+        let answer = String::from_utf8_lossy(&buffer[..read]).into_owned();
+        assert!(answer.starts_with(status), "{head:?}: {answer}");
+        assert!(started.elapsed() <= Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(
+            closed_within(&mut stream, Duration::from_secs(1)).await.is_some(),
+            "{head:?}: connection left open"
+        );
+    }
+}
