@@ -267,12 +267,16 @@ impl Application {
             &config.server.public_url,
         ));
         let trusted_proxies: Arc<[ipnet::IpNet]> = config.server.trusted_proxies.clone().into();
+        // Proxies speak for many clients; allow-listed load-test harnesses
+        // open many connections on purpose.
+        let uncapped: Vec<ipnet::IpNet> = trusted_proxies
+            .iter()
+            .chain(&config.rate_limit.allow_cidrs)
+            .copied()
+            .collect();
         let connections = Connections {
             header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
-            cap: ConnectionCap::new(
-                config.server.max_connections_per_ip,
-                trusted_proxies.clone(),
-            ),
+            cap: ConnectionCap::new(config.server.max_connections_per_ip, uncapped.into()),
         };
         let state = AppState {
             auth,
