@@ -48,6 +48,8 @@ pub struct ServerConfig {
     pub max_in_flight: usize,
     pub shutdown_grace_ms: u64,
     pub public_url: String,
+    pub header_read_timeout_secs: u64,
+    pub max_connections_per_ip: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -211,6 +213,9 @@ impl Config {
         if self.server.request_timeout_ms == 0 || self.server.max_in_flight == 0 {
             return invalid("server.request_timeout_ms and server.max_in_flight must be positive");
         }
+        if self.server.header_read_timeout_secs == 0 {
+            return invalid("server.header_read_timeout_secs must be positive");
+        }
         if self.rate_limit.enabled
             && (self.rate_limit.per_ip_per_second == 0 || self.rate_limit.per_ip_burst == 0)
         {
@@ -275,6 +280,20 @@ mod tests {
         assert!(config.gateway.clients.is_empty());
         assert_eq!(config.server.public_url, "http://127.0.0.1:8000");
         assert_eq!(config.jwt.keys_reload_secs, 60);
+        assert_eq!(config.server.header_read_timeout_secs, 10);
+        assert_eq!(config.server.max_connections_per_ip, 256);
+    }
+
+    #[test]
+    fn the_nginx_example_trusts_nginx() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/nginx/tessera.toml");
+        let config = Config::load(Some(&example)).unwrap();
+        let loopback: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(config
+            .server
+            .trusted_proxies
+            .iter()
+            .any(|net| net.contains(&loopback)));
     }
 
     #[test]

@@ -149,6 +149,9 @@ pub struct PoolGauges {
     pub db_size: u32,
     pub db_idle: usize,
     pub db_max: u32,
+    /// The argon2 pool: hashes running, the most ever run at once, and
+    /// `password_hashing.max_concurrency` (resolved).
+    pub hashing: crate::users::HashingLoad,
 }
 
 /// Everything, in the Prometheus text exposition format.
@@ -260,6 +263,39 @@ pub fn render(gauges: PoolGauges) -> String {
         "PostgreSQL pool limit (database.max_connections).",
     );
     let _ = writeln!(out, "tessera_db_pool_max_connections {}", gauges.db_max);
+    header(
+        &mut out,
+        "tessera_password_hashes_in_progress",
+        "gauge",
+        "argon2id hashes and verifies running now.",
+    );
+    let _ = writeln!(
+        out,
+        "tessera_password_hashes_in_progress {}",
+        gauges.hashing.running
+    );
+    header(
+        &mut out,
+        "tessera_password_hashes_in_progress_peak",
+        "gauge",
+        "The most argon2id computations that ever ran at once since start.",
+    );
+    let _ = writeln!(
+        out,
+        "tessera_password_hashes_in_progress_peak {}",
+        gauges.hashing.peak
+    );
+    header(
+        &mut out,
+        "tessera_password_hashes_max_concurrency",
+        "gauge",
+        "Bound on concurrent argon2id computations (password_hashing.max_concurrency).",
+    );
+    let _ = writeln!(
+        out,
+        "tessera_password_hashes_max_concurrency {}",
+        gauges.hashing.limit
+    );
     out
 }
 
@@ -448,6 +484,11 @@ mod tests {
             db_size: 3,
             db_idle: 1,
             db_max: 20,
+            hashing: crate::users::HashingLoad {
+                running: 1,
+                peak: 2,
+                limit: 2,
+            },
         });
         let labels = format!("method=\"GET\",route=\"{route}\"");
         assert!(text.contains(&format!(
@@ -463,6 +504,7 @@ mod tests {
             "http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} 1\n"
         )));
         assert!(text.contains("tessera_db_pool_idle_connections 1\n"));
+        assert!(text.contains("tessera_password_hashes_in_progress_peak 2\n"));
     }
 
     #[test]

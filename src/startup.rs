@@ -1,16 +1,20 @@
 //! Wiring: builds pools, stores and the router from a [`Config`], binds, and
 //! serves until told to stop.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use secrecy::ExposeSecret;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
+use tower::Service as _;
 
 use crate::account::{Account, AccountSettings};
 use crate::admin::Admin;
@@ -18,7 +22,7 @@ use crate::audit::AuditLog;
 use crate::auth::Auth;
 use crate::captcha::CaptchaVerifier;
 use crate::config::Config;
-use crate::http::{self, AppState, RequestLimits};
+use crate::http::{self, AppState, ConnectionCap, RequestLimits};
 use crate::mail::Mailer;
 use crate::oauth::OAuth;
 use crate::one_time_tokens::OneTimeTokens;
@@ -139,9 +143,71 @@ fn spawn_key_reloader(auth: Arc<Auth>, period: Option<Duration>) -> tokio::task:
     })
 }
 
+/// How connections are served: what a client must do by when, and how many
+/// one address may hold.
+struct Connections {
+    header_read_timeout: Duration,
+    cap: Arc<ConnectionCap>,
+}
+
+/// Serves HTTP/1.1 keep-alive connections from `listener` until `shutdown`
+/// completes; then closes the listener, lets each connection finish the
+/// request it is on (idle ones close at once) and returns when all are gone.
+async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    connections: Connections,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    // hyper starts this clock whenever a connection waits for a request
+    // head, the first one or the next on a kept-alive connection, so it is
+    // the idle timeout too.
+    http.timer(TokioTimer::new())
+        .header_read_timeout(connections.header_read_timeout);
+    let mut make_service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: pause rather
+                    // than spin until connections close.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        // Over the cap: dropping the stream closes it before a byte is read.
+        let Some(slot) = connections.cap.admit(peer.ip()) else {
+            continue;
+        };
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+        let Ok(service) = make_service.call(peer).await;
+        let connection = graceful
+            .watch(http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)));
+        tokio::spawn(async move {
+            let _slot = slot;
+            // Timeouts and clients that go away end here; nothing to report.
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, %peer, "connection closed");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    connections: Connections,
     pool: PgPool,
     audit_writer: tokio::task::JoinHandle<()>,
     mail_worker: tokio::task::JoinHandle<()>,
@@ -182,7 +248,7 @@ impl Application {
         let account = Account::new(
             auth.clone(),
             pool.clone(),
-            hasher,
+            hasher.clone(),
             audit,
             OneTimeTokens::new(redis.clone()),
             mailer,
@@ -202,6 +268,17 @@ impl Application {
             &config.server.public_url,
         ));
         let trusted_proxies: Arc<[ipnet::IpNet]> = config.server.trusted_proxies.clone().into();
+        // Proxies speak for many clients; allow-listed load-test harnesses
+        // open many connections on purpose.
+        let uncapped: Vec<ipnet::IpNet> = trusted_proxies
+            .iter()
+            .chain(&config.rate_limit.allow_cidrs)
+            .copied()
+            .collect();
+        let connections = Connections {
+            header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
+            cap: ConnectionCap::new(config.server.max_connections_per_ip, uncapped.into()),
+        };
         let state = AppState {
             auth,
             account: Arc::new(account),
@@ -217,6 +294,7 @@ impl Application {
                 trusted_proxies,
             ),
             metrics_enabled: config.metrics.enabled,
+            hasher,
         };
         let router = http::router(state, &config.server.cors_allowed_origins);
         let listener = TcpListener::bind(config.server.bind)
@@ -225,6 +303,7 @@ impl Application {
         Ok(Self {
             listener,
             router,
+            connections,
             pool,
             audit_writer,
             mail_worker,
@@ -249,6 +328,7 @@ impl Application {
         let Self {
             listener,
             router,
+            connections,
             pool,
             audit_writer,
             mail_worker,
@@ -260,12 +340,9 @@ impl Application {
             shutdown.await;
             let _ = signalled.send(());
         };
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        let server = axum::serve(listener, service)
-            .with_graceful_shutdown(shutdown)
-            .into_future();
-        // axum waits for every connection to finish; the grace period bounds
-        // that wait, counted from the signal.
+        let server = serve(listener, router, connections, shutdown);
+        // `serve` waits for every connection to finish; the grace period
+        // bounds that wait, counted from the signal.
         let grace_over = async move {
             match on_signal.await {
                 Ok(()) => tokio::time::sleep(shutdown_grace).await,
@@ -274,7 +351,7 @@ impl Application {
             }
         };
         tokio::select! {
-            served = server => served.context("server failed")?,
+            () = server => {}
             () = grace_over => {
                 tracing::warn!(?shutdown_grace, "requests still in flight when the shutdown grace period ended; abandoning them");
             }

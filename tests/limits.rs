@@ -1,5 +1,7 @@
 //! Per-request limits: the request timeout, the cap on requests in flight,
-//! and the header size limit. The slow path is a registration whose CAPTCHA
+//! the header size limit, and the bound on argon2 work that timed-out
+//! requests leave behind; per-connection limits: the header read (and idle)
+//! timeout and the cap on connections per address, seen over raw TCP. The slow path is a registration whose CAPTCHA
 //! verifier (run by the test on a free port) takes its time.
 
 mod common;
@@ -13,6 +15,8 @@ use figment::providers::Serialized;
 use figment::Figment;
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 /// A siteverify endpoint that answers "success" after `delay`.
 async fn slow_verifier(delay: Duration) -> String {
@@ -139,4 +143,309 @@ async fn oversized_request_heads_are_refused_by_hyper() {
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
     );
     assert_eq!(app.get("/").send().await.unwrap().status(), StatusCode::OK);
+}
+
+/// One gauge from `/metrics`.
+async fn gauge(app: &TestApp, name: &str) -> u64 {
+    let text = app
+        .get("/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from /metrics"))
+}
+
+#[tokio::test]
+async fn logins_that_time_out_never_let_more_argon2_run_than_the_bound() {
+    // One hash at a time, and a request timeout shorter than one argon2id
+    // verify: a login that reaches its hash is abandoned while it runs.
+    let app = spawn_app_with(
+        Figment::new()
+            .merge(Serialized::default("password_hashing.max_concurrency", 1))
+            .merge(Serialized::default("server.request_timeout_ms", 20)),
+    )
+    .await;
+    // Waves of unknown-user logins (each verifies the dummy hash), until
+    // several waves ran after the first hash began: the first ones may time
+    // out while the database pool is still connecting.
+    let started = Instant::now();
+    let (mut timed_out, mut waves_hashing) = (0, 0);
+    while waves_hashing < 4 && started.elapsed() < Duration::from_secs(20) {
+        let wave = (0..6).map(|i| {
+            app.login_json(json!({"email": format!("nobody{i}@example.com"), "password": PASSWORD}))
+        });
+        for response in futures::future::join_all(wave).await {
+            if response.status() == StatusCode::UNAUTHORIZED {
+                continue;
+            }
+            assert_busy(response, "REQUEST_TIMEOUT").await;
+            timed_out += 1;
+        }
+        if gauge(&app, "tessera_password_hashes_in_progress_peak").await > 0 {
+            waves_hashing += 1;
+        }
+    }
+    assert_eq!(waves_hashing, 4, "no login reached argon2 in 20 s");
+    assert!(timed_out >= 6, "only {timed_out} logins timed out");
+    assert_eq!(
+        gauge(&app, "tessera_password_hashes_max_concurrency").await,
+        1
+    );
+    let peak = gauge(&app, "tessera_password_hashes_in_progress_peak").await;
+    assert_eq!(peak, 1, "argon2 computations that ran at once");
+    // The abandoned hashes finish on their own (bounded wait).
+    let mut running = u64::MAX;
+    for _ in 0..100 {
+        running = gauge(&app, "tessera_password_hashes_in_progress").await;
+        if running == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(running, 0);
+}
+
+/// Connects to `app` over raw TCP, as a client that controls every byte.
+async fn connect(app: &TestApp) -> TcpStream {
+    let address = app.address.trim_start_matches("http://");
+    TcpStream::connect(address).await.unwrap()
+}
+
+/// Reads (and discards) until the server closes `stream`; how long that
+/// took, or `None` if it was still open after `limit`.
+async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut buffer = [0u8; 4096];
+    let until_closed = async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(limit, until_closed)
+        .await
+        .ok()
+        .map(|()| started.elapsed())
+}
+
+/// Sends a complete `GET /` on `stream` and reads its response head.
+async fn get_root(stream: &mut TcpStream) -> String {
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: tessera\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buffer = [0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer))
+        .await
+        .expect("a response within 5 s")
+        .unwrap_or(0);
+    String::from_utf8_lossy(&buffer[..read]).into_owned()
+}
+
+/// A client that opens a new connection for every request.
+fn fresh_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_half_sent_request_head_is_cut_off_at_the_header_read_timeout() {
+    let app = spawn_app_with(
+        Figment::new().merge(Serialized::default("server.header_read_timeout_secs", 1)),
+    )
+    .await;
+    let mut slow = connect(&app).await;
+    // The request line and one header, never the blank line that ends them.
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: tessera\r\n")
+        .await
+        .unwrap();
+    let closed = closed_within(&mut slow, Duration::from_secs(3))
+        .await
+        .expect("a half-sent request is closed, not held open");
+    assert!(
+        closed >= Duration::from_millis(900) && closed <= Duration::from_millis(2000),
+        "closed after {closed:?}, not at the 1 s timeout"
+    );
+    // A connection that never sends a byte gets the same.
+    let mut silent = connect(&app).await;
+    assert!(closed_within(&mut silent, Duration::from_secs(3))
+        .await
+        .is_some());
+    // A kept-alive connection serves its request, then is closed once it
+    // has sat idle for as long.
+    let mut idle = connect(&app).await;
+    assert!(get_root(&mut idle).await.starts_with("HTTP/1.1 200"));
+    let closed = closed_within(&mut idle, Duration::from_secs(3))
+        .await
+        .expect("an idle keep-alive connection is closed");
+    assert!(closed <= Duration::from_millis(2000), "{closed:?}");
+}
+
+#[tokio::test]
+async fn one_address_holds_at_most_max_connections_per_ip() {
+    let app = spawn_app_with(
+        Figment::new().merge(Serialized::default("server.max_connections_per_ip", 3)),
+    )
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut stream = connect(&app).await;
+        assert!(get_root(&mut stream).await.starts_with("HTTP/1.1 200"));
+        held.push(stream);
+    }
+    // The fourth is closed at once, before it is read.
+    let mut over = connect(&app).await;
+    assert!(closed_within(&mut over, Duration::from_secs(1))
+        .await
+        .is_some());
+    assert!(fresh_client().get(app.url("/")).send().await.is_err());
+    // A connection that closes gives its place back.
+    drop(held.pop());
+    let mut answered = false;
+    for _ in 0..50 {
+        if let Ok(response) = fresh_client().get(app.url("/")).send().await {
+            assert_eq!(response.status(), StatusCode::OK);
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(answered, "a freed place is taken by the next connection");
+    // Refusals are counted for operators.
+    let mut text = String::new();
+    for _ in 0..50 {
+        if let Ok(response) = fresh_client().get(app.url("/metrics")).send().await {
+            text = response.text().await.unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        text.contains("tessera_rate_limited_total{limiter=\"connections_per_ip\"}"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn trusted_proxies_and_allow_listed_harnesses_are_not_capped() {
+    // A proxy speaks for every client behind it; a load-test harness opens
+    // many connections on purpose.
+    for exempt in ["server.trusted_proxies", "rate_limit.allow_cidrs"] {
+        let app = spawn_app_with(
+            Figment::new()
+                .merge(Serialized::default("server.max_connections_per_ip", 2))
+                .merge(Serialized::default(exempt, vec!["127.0.0.1/32"])),
+        )
+        .await;
+        let mut held = Vec::new();
+        for _ in 0..10 {
+            let mut stream = connect(&app).await;
+            assert!(
+                get_root(&mut stream).await.starts_with("HTTP/1.1 200"),
+                "{exempt}"
+            );
+            held.push(stream);
+        }
+    }
+}
+
+/// `/verify` with `access` on a new connection, retried (bounded) while the
+/// connection is refused; its status and when it answered.
+async fn verify_on_new_connection(app: &TestApp, access: &str) -> Option<(StatusCode, Duration)> {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(3) {
+        let response = fresh_client()
+            .get(app.url("/api/v1/auth/verify"))
+            .bearer_auth(access)
+            .send()
+            .await;
+        if let Ok(response) = response {
+            return Some((response.status(), started.elapsed()));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+#[tokio::test]
+async fn idle_connections_never_starve_verify() {
+    let app = spawn_app_with(
+        Figment::new()
+            .merge(Serialized::default("server.max_connections_per_ip", 50))
+            .merge(Serialized::default("server.header_read_timeout_secs", 1)),
+    )
+    .await;
+    let user = app.new_user().await;
+    let tokens = app.login(&user).await;
+    // Many connections that send nothing, below the cap: /verify answers
+    // at once beside them.
+    let mut idle = Vec::new();
+    for _ in 0..40 {
+        idle.push(connect(&app).await);
+    }
+    let (status, after) = verify_on_new_connection(&app, &tokens.access)
+        .await
+        .expect("/verify answers beside idle connections");
+    assert_eq!(status, StatusCode::OK);
+    assert!(after <= Duration::from_millis(500), "{after:?}");
+    // Every place taken by idle connections: within the header read timeout
+    // they are cut, and /verify answers again.
+    for _ in 0..15 {
+        idle.push(connect(&app).await);
+    }
+    let (status, after) = verify_on_new_connection(&app, &tokens.access)
+        .await
+        .expect("/verify answers once idle connections are cut");
+    assert_eq!(status, StatusCode::OK);
+    assert!(after <= Duration::from_millis(2000), "{after:?}");
+    for stream in &mut idle {
+        assert!(closed_within(stream, Duration::from_secs(1))
+            .await
+            .is_some());
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_stops_arriving_is_cut_off_at_the_request_timeout() {
+    let app = spawn_app_with(
+        Figment::new().merge(Serialized::default("server.request_timeout_ms", 1000)),
+    )
+    .await;
+    // A handler that reads the body answers 503 at the timeout; one that
+    // does not answers at once. Either way the connection then closes,
+    // since the rest of the body never came.
+    for (head, status) in [
+        (
+            "POST /api/v1/auth/login HTTP/1.1\r\nHost: tessera\r\nContent-Type: application/json\r\n",
+            "HTTP/1.1 503",
+        ),
+        ("GET / HTTP/1.1\r\nHost: tessera\r\n", "HTTP/1.1 200"),
+    ] {
+        let mut stream = connect(&app).await;
+        // 100 bytes announced, 8 sent, then nothing.
+        let request = format!("{head}Content-Length: 100\r\n\r\n{{\"email\"");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let started = Instant::now();
+        let mut buffer = [0u8; 4096];
+        let read = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut buffer))
+            .await
+            .expect("an answer, not a hang")
+            .unwrap_or(0);
+        let answer = String::from_utf8_lossy(&buffer[..read]).into_owned();
+        assert!(answer.starts_with(status), "{head:?}: {answer}");
+        assert!(started.elapsed() <= Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(
+            closed_within(&mut stream, Duration::from_secs(1)).await.is_some(),
+            "{head:?}: connection left open"
+        );
+    }
 }

@@ -29,13 +29,14 @@ use tower_http::trace::TraceLayer;
 
 pub use error::{ApiError, Location, OAuthApiError};
 pub use extract::client_ip;
-pub use limits::RequestLimits;
+pub use limits::{ConnectionCap, ConnectionSlot, RequestLimits};
 
 use crate::account::Account;
 use crate::admin::Admin;
 use crate::auth::Auth;
 use crate::oauth::OAuth;
 use crate::redis_client::RedisClient;
+use crate::users::PasswordHasher;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -47,6 +48,8 @@ pub struct AppState {
     pub redis: Arc<RedisClient>,
     pub trusted_proxies: Arc<[IpNet]>,
     pub limits: RequestLimits,
+    /// Read by `/metrics` for the argon2 pool gauges.
+    pub hasher: PasswordHasher,
     /// `metrics.enabled`: whether `GET /metrics` answers (404 otherwise).
     pub metrics_enabled: bool,
 }

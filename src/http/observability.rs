@@ -36,6 +36,7 @@ pub(super) async fn scrape(State(state): State<AppState>) -> Response {
         db_size: state.pool.size(),
         db_idle: state.pool.num_idle(),
         db_max: state.pool.options().get_max_connections(),
+        hashing: state.hasher.load(),
     };
     (
         [(

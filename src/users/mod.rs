@@ -13,7 +13,9 @@ use serde_json::{Map, Value};
 use sqlx::PgPool;
 
 pub use model::{Profile, Role, Subscription, User, UserPublic};
-pub use password::{hash_blocking as hash_password_blocking, HashError, PasswordHasher};
+pub use password::{
+    hash_blocking as hash_password_blocking, HashError, HashingLoad, PasswordHasher,
+};
 
 use crate::validation::{Fields, ValidationErrors};
 
