@@ -4,7 +4,7 @@
 //! Below them, [`ConnectionCap`] bounds the connections one address holds.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ use tokio::sync::Semaphore;
 use super::error::ApiError;
 use super::extract::client_ip;
 use crate::metrics;
-use crate::rate_limit::FloodGuard;
+use crate::rate_limit::{ip_subject, FloodGuard};
 
 /// Probes must answer while the instance is saturated or flooded.
 const EXEMPT_PREFIX: &str = "/health/";
@@ -139,7 +139,7 @@ impl ConnectionCap {
                 key: None,
             });
         }
-        let key = subscriber(peer);
+        let key = ip_subject(peer);
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let count = open.entry(key).or_insert(0);
         if *count >= self.max {
@@ -165,19 +165,6 @@ impl Drop for ConnectionSlot {
             if *count == 0 {
                 open.remove(&key);
             }
-        }
-    }
-}
-
-/// The address block one client controls: an IPv4 address, or an IPv6 /64
-/// (the smallest block a subscriber is given; counting single IPv6
-/// addresses would let one host open a connection per address).
-fn subscriber(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => {
-            let prefix = u128::from(v6) & !(u128::MAX >> 64);
-            IpAddr::V6(Ipv6Addr::from(prefix))
         }
     }
 }
