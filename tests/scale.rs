@@ -154,6 +154,36 @@ async fn a_secret_rotation_logs_no_one_out() {
     assert_eq!(after.refresh(&next.refresh).await.status(), StatusCode::OK);
 }
 
+#[tokio::test]
+async fn a_production_instance_reads_its_secret_list_from_a_file() {
+    const OLD: &str = "the secret in the configuration, 32+ bytes";
+    const NEW: &str = "the secret added to the file first, 32+ bytes";
+    let file = std::env::temp_dir().join(format!("tessera-secrets-{}", uuid::Uuid::new_v4()));
+    std::fs::write(&file, format!("{NEW}\n{OLD}\n")).unwrap();
+    let old =
+        spawn_app_with(Figment::new().merge(Serialized::default("session.rotation_secret", OLD)))
+            .await;
+    let production = spawn_app_from(
+        base_overrides_without_rotation_secret()
+            .merge(Serialized::default("env", "production"))
+            .merge(Serialized::default("session.rotation_secret_file", &file)),
+    )
+    .await;
+    std::fs::remove_file(&file).unwrap();
+    let user = old.new_user().await;
+    let issued = old.login(&user).await;
+    let rotated = pair(production.refresh(&issued.refresh).await).await;
+    assert_eq!(
+        production.verify(&rotated.access).await.status(),
+        StatusCode::OK
+    );
+    // Its successor is tagged under the file's first secret.
+    assert_eq!(
+        old.refresh(&rotated.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
 async fn cluster_app(cluster: &RedisCluster, sink: &SmtpSink) -> TestApp {
     spawn_app_with(
         sink.overrides()
