@@ -2,7 +2,9 @@
 //! the admin listing.
 //!
 //! Kinds recorded: `register`, `login`, `login_failed` (details: `reason`),
-//! `refresh_reuse_detected`, `logout`, `logout_all`, and the administrative
+//! `refresh_reuse_detected`, `refresh_retried` (a rotated refresh token
+//! presented again within the grace window; details: `session_id`,
+//! `rotated_from_ip`), `logout`, `logout_all`, and the administrative
 //! `user_created`, `user_blocked`, `user_unblocked`, `user_deleted`,
 //! `user_restored`, `role_changed`, `subscription_changed`,
 //! `balance_changed`, whose actor is the administrator (none when done from

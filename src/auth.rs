@@ -359,24 +359,40 @@ impl Auth {
     }
 
     /// Rotates a refresh token under the per-session refresh limit: Redis
-    /// only, one script.
+    /// only, one script. A token the service did not tag is refused before
+    /// the script runs, so it can end nothing.
     pub async fn refresh(
         &self,
         presented: &str,
         client: &ClientInfo,
     ) -> Result<TokenPair, AuthError> {
-        let Some(token) = RefreshToken::parse(presented) else {
+        let Some(token) = self.sessions.parse_token(presented) else {
             metrics::refresh(RefreshResult::Invalid);
             return Err(AuthError::InvalidRefreshToken);
         };
         let limit = self.limits.refresh_limit(&client.ip);
-        match self.sessions.rotate_limited(&token, limit).await {
+        match self
+            .sessions
+            .rotate_limited(&token, limit, &client.ip)
+            .await
+        {
             Ok(rotation) => {
-                metrics::refresh(if rotation.retried {
-                    RefreshResult::Retry
-                } else {
-                    RefreshResult::Rotated
-                });
+                match &rotation.retried {
+                    // A lost response retried, maybe from another network
+                    // (Wi-Fi to cellular): audited, never revoked for that.
+                    Some(rotated_from) => {
+                        metrics::refresh(RefreshResult::Retry);
+                        self.audit.record(
+                            AuditEvent::new("refresh_retried", Some(rotation.claims.user_id))
+                                .from_client(&client.ip, &client.user_agent)
+                                .with_details(json!({
+                                    "session_id": rotation.refresh.session_id,
+                                    "rotated_from_ip": rotated_from,
+                                })),
+                        );
+                    }
+                    None => metrics::refresh(RefreshResult::Rotated),
+                }
                 self.pair(
                     &rotation.claims,
                     rotation.refresh.session_id,
@@ -418,7 +434,7 @@ impl Auth {
         access: Option<&str>,
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
-        if let Some(token) = refresh.and_then(RefreshToken::parse) {
+        if let Some(token) = refresh.and_then(|t| self.sessions.parse_token(t)) {
             if self.sessions.end_by_refresh_token(&token).await? {
                 self.record_logout(token.user_id(), token.session_id(), client);
             }

@@ -83,9 +83,71 @@ pub struct SessionConfig {
     pub refresh_ttl_secs: u64,
     pub absolute_ttl_secs: u64,
     pub reuse_grace_secs: u64,
-    pub rotation_secret: Option<SecretString>,
+    rotation_secret: Option<OneOrMany>,
+    rotation_secret_file: Option<PathBuf>,
     /// Live sessions per user; a login beyond it evicts the oldest. 0 = unlimited.
     pub max_per_user: u32,
+    /// The token secrets from `rotation_secret` or `rotation_secret_file`,
+    /// resolved at load time: the first signs, all verify.
+    #[serde(skip)]
+    rotation_secrets: Vec<SecretString>,
+}
+
+/// A secret, or a list of them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(SecretString),
+    Many(Vec<SecretString>),
+}
+
+impl SessionConfig {
+    /// The configured token secrets, the signing one first; empty when none
+    /// is configured (development then shares one through Redis).
+    pub fn rotation_secrets(&self) -> &[SecretString] {
+        &self.rotation_secrets
+    }
+
+    fn resolve_rotation_secrets(&mut self) -> Result<(), ConfigError> {
+        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        self.rotation_secrets = match (&self.rotation_secret, &self.rotation_secret_file) {
+            (Some(_), Some(_)) => {
+                return invalid(
+                    "set session.rotation_secret or session.rotation_secret_file, not both".into(),
+                )
+            }
+            (Some(OneOrMany::One(secret)), None) => vec![secret.clone()],
+            (Some(OneOrMany::Many(secrets)), None) => secrets.clone(),
+            // One secret per line, the signing one first; blank lines and
+            // surrounding whitespace (a trailing newline) do not count.
+            (None, Some(path)) => match std::fs::read_to_string(path) {
+                Ok(text) => text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|line| !line.is_empty())
+                    .map(SecretString::from)
+                    .collect(),
+                Err(e) => {
+                    return invalid(format!(
+                        "cannot read session.rotation_secret_file {}: {e}",
+                        path.display()
+                    ))
+                }
+            },
+            (None, None) => Vec::new(),
+        };
+        if self.rotation_secret_file.is_some() && self.rotation_secrets.is_empty() {
+            return invalid("session.rotation_secret_file holds no secret".into());
+        }
+        if self
+            .rotation_secrets
+            .iter()
+            .any(|secret| secret.expose_secret().len() < 32)
+        {
+            return invalid("every session.rotation_secret must be at least 32 bytes".into());
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -194,10 +256,11 @@ impl Config {
         if let Ok(url) = std::env::var("REDIS_URL") {
             figment = figment.merge(Serialized::default("redis.url", url));
         }
-        let config: Config = figment
+        let mut config: Config = figment
             .merge(overrides)
             .extract()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        config.session.resolve_rotation_secrets()?;
         config.check()?;
         Ok(config)
     }
@@ -229,15 +292,10 @@ impl Config {
                 "redis.pool_size, redis.shared_connections and database.max_connections must be positive",
             );
         }
-        match &self.session.rotation_secret {
-            Some(secret) if secret.expose_secret().len() < 32 => {
-                invalid("session.rotation_secret must be at least 32 bytes")
-            }
-            None if self.env == Environment::Production => {
-                invalid("session.rotation_secret is required when env = \"production\"")
-            }
-            _ => Ok(()),
+        if self.session.rotation_secrets.is_empty() && self.env == Environment::Production {
+            return invalid("session.rotation_secret (or session.rotation_secret_file) is required when env = \"production\"");
         }
+        Ok(())
     }
 
     pub fn is_production(&self) -> bool {
@@ -301,6 +359,61 @@ mod tests {
         let overrides = Figment::new().merge(Serialized::default("env", "production"));
         let err = Config::load_with(None, overrides).unwrap_err();
         assert!(err.to_string().contains("rotation_secret"), "{err}");
+    }
+
+    fn with_session(key: &str, value: impl serde::Serialize) -> Figment {
+        Figment::new().merge(Serialized::default(&format!("session.{key}"), value))
+    }
+
+    const OLD: &str = "the old rotation secret, 32 bytes or more";
+    const NEW: &str = "the new rotation secret, 32 bytes or more";
+
+    fn exposed(config: &Config) -> Vec<&str> {
+        config
+            .session
+            .rotation_secrets()
+            .iter()
+            .map(|s| s.expose_secret())
+            .collect()
+    }
+
+    #[test]
+    fn a_rotation_secret_is_one_string_or_a_list_first_signing() {
+        let none = Config::load_with(None, Figment::new()).unwrap();
+        assert!(none.session.rotation_secrets().is_empty());
+        let one = Config::load_with(None, with_session("rotation_secret", OLD)).unwrap();
+        assert_eq!(exposed(&one), [OLD]);
+        let list = Config::load_with(None, with_session("rotation_secret", [NEW, OLD])).unwrap();
+        assert_eq!(exposed(&list), [NEW, OLD]);
+        let short = Config::load_with(None, with_session("rotation_secret", [NEW, "short"]));
+        let err = short.unwrap_err().to_string();
+        assert!(
+            err.contains("at least 32 bytes") && !err.contains(NEW),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_rotation_secret_file_holds_one_secret_per_line() {
+        let path = std::env::temp_dir().join(format!("tessera-secrets-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&path, format!("{NEW}\n\n  {OLD}  \r\n")).unwrap();
+        let config = Config::load_with(None, with_session("rotation_secret_file", &path)).unwrap();
+        assert_eq!(exposed(&config), [NEW, OLD]);
+        let both =
+            with_session("rotation_secret_file", &path).merge(with_session("rotation_secret", OLD));
+        assert!(Config::load_with(None, both)
+            .unwrap_err()
+            .to_string()
+            .contains("not both"));
+        std::fs::write(&path, "\n").unwrap();
+        let empty = Config::load_with(None, with_session("rotation_secret_file", &path));
+        assert!(empty.unwrap_err().to_string().contains("holds no secret"));
+        std::fs::remove_file(&path).unwrap();
+        let missing = Config::load_with(None, with_session("rotation_secret_file", &path));
+        assert!(missing.unwrap_err().to_string().contains("cannot read"));
+        let production = with_session("rotation_secret_file", "/nonexistent/tessera-secrets")
+            .merge(Serialized::default("env", "production"));
+        assert!(Config::load_with(None, production).is_err());
     }
 
     #[test]

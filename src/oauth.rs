@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::auth::{Auth, AuthError, LoginName, TokenPair};
 use crate::config::GatewayClient;
-use crate::sessions::{ClientInfo, RefreshToken};
+use crate::sessions::ClientInfo;
 use crate::users::{Role, Subscription};
 
 pub const TOKEN_PATH: &str = "/oauth/token";
@@ -263,7 +263,7 @@ impl OAuth {
             token: None,
         };
         let session_failure = |e| OAuthError::Service(AuthError::from(e));
-        let active = if let Some(refresh) = RefreshToken::parse(token) {
+        let active = if let Some(refresh) = sessions.parse_token(token) {
             let Some(live) = sessions
                 .live_refresh(&refresh)
                 .await

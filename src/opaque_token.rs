@@ -1,8 +1,23 @@
 //! The wire form shared by tessera's opaque tokens (refresh tokens, one-time
-//! tokens): a fixed number of bytes as unpadded base64url.
+//! tokens): a fixed number of bytes as unpadded base64url, the last
+//! [`TAG_LEN`] of them an integrity tag.
+//!
+//! The tag is HMAC-SHA256, truncated to 128 bits, under a server secret, over
+//! a label naming the kind of token and the bytes before it. A token whose
+//! tag fails under every configured secret is refused before any store is
+//! asked, so knowing a user's and a session's ids never lets anyone make up
+//! a token the service acts on. Stores keep the SHA-256 of the bytes before
+//! the tag, so which secret tagged a token never changes what it names.
+
+use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+
+/// Bytes of the integrity tag at the end of every opaque token.
+pub const TAG_LEN: usize = 16;
 
 /// Length of the wire form of `n` bytes.
 pub const fn encoded_len(n: usize) -> usize {
@@ -25,9 +40,162 @@ pub fn decode<const N: usize>(encoded: &str) -> Option<[u8; N]> {
     }
 }
 
+/// What a keyed MAC is computed for: each use has its own label, so a value
+/// made for one (a one-time token's tag) is never valid for another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Domain {
+    RefreshTag,
+    OneTimeTag,
+    /// The secret of a refresh token's successor.
+    Successor,
+}
+
+impl Domain {
+    fn label(self) -> &'static [u8] {
+        match self {
+            Domain::RefreshTag => b"tessera/refresh-token/tag/v1\0",
+            Domain::OneTimeTag => b"tessera/one-time-token/tag/v1\0",
+            Domain::Successor => b"tessera/refresh-token/successor/v1\0",
+        }
+    }
+}
+
+/// Which of the configured secrets a token was verified with (an index into
+/// [`TokenKeys`]; the first secret is [`KeyId::SIGNING`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyId(usize);
+
+impl KeyId {
+    /// The first configured secret: it tags every new token.
+    pub const SIGNING: KeyId = KeyId(0);
+}
+
+/// The server secrets of opaque tokens: the first tags new tokens, all
+/// verify, so a secret can be rotated without ending any session.
+#[derive(Clone)]
+pub struct TokenKeys {
+    keys: Arc<[Hmac<Sha256>]>,
+}
+
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenKeys")
+            .field("count", &self.keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenKeys {
+    /// Keys from secrets, the signing one first; `None` when there are none.
+    pub fn new<S: AsRef<[u8]>>(secrets: impl IntoIterator<Item = S>) -> Option<Self> {
+        let keys: Arc<[Hmac<Sha256>]> = secrets
+            .into_iter()
+            .map(|secret| {
+                <Hmac<Sha256> as Mac>::new_from_slice(secret.as_ref())
+                    .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"))
+            })
+            .collect();
+        (!keys.is_empty()).then_some(Self { keys })
+    }
+
+    fn mac(&self, key: KeyId, domain: Domain, data: &[u8]) -> Hmac<Sha256> {
+        // A `KeyId` only comes from this set (`SIGNING` always exists).
+        let mut mac = self.keys[key.0.min(self.keys.len() - 1)].clone();
+        mac.update(domain.label());
+        mac.update(data);
+        mac
+    }
+
+    /// HMAC-SHA256 of `data` under the secret `key`, for `domain`.
+    pub fn derive(&self, key: KeyId, domain: Domain, data: &[u8]) -> [u8; 32] {
+        self.mac(key, domain, data).finalize().into_bytes().into()
+    }
+
+    /// The first secret under which `tag` is the tag of `data`, compared in
+    /// constant time.
+    fn verifying(&self, domain: Domain, data: &[u8], tag: &[u8]) -> Option<KeyId> {
+        (0..self.keys.len()).map(KeyId).find(|&key| {
+            self.mac(key, domain, data)
+                .verify_truncated_left(tag)
+                .is_ok()
+        })
+    }
+}
+
+/// `N` bytes whose last [`TAG_LEN`] are the tag of the rest: the body both
+/// token kinds share.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Tagged<const N: usize> {
+    bytes: [u8; N],
+    key: KeyId,
+}
+
+/// A token is a bearer credential: `Debug` never shows its bytes.
+impl<const N: usize> std::fmt::Debug for Tagged<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tagged")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<const N: usize> Tagged<N> {
+    /// Length of the bytes the tag covers.
+    pub const PAYLOAD_LEN: usize = N - TAG_LEN;
+
+    /// Tags `payload` (exactly [`Self::PAYLOAD_LEN`] bytes) under the
+    /// signing secret.
+    pub fn seal(keys: &TokenKeys, domain: Domain, payload: &[u8]) -> Self {
+        let mut bytes = [0u8; N];
+        let (body, tag) = bytes.split_at_mut(Self::PAYLOAD_LEN);
+        body.copy_from_slice(payload);
+        let full = keys.derive(KeyId::SIGNING, domain, body);
+        tag.copy_from_slice(&full[..TAG_LEN]);
+        Self {
+            bytes,
+            key: KeyId::SIGNING,
+        }
+    }
+
+    /// Parses the wire form and checks the tag; anything malformed or
+    /// tagged under no configured secret is `None`.
+    pub fn open(keys: &TokenKeys, domain: Domain, encoded: &str) -> Option<Self> {
+        let bytes = decode::<N>(encoded)?;
+        let (body, tag) = bytes.split_at(Self::PAYLOAD_LEN);
+        let key = keys.verifying(domain, body, tag)?;
+        Some(Self { bytes, key })
+    }
+
+    pub fn encode(&self) -> String {
+        encode(&self.bytes)
+    }
+
+    /// The bytes the tag covers.
+    pub fn payload(&self) -> &[u8] {
+        &self.bytes[..Self::PAYLOAD_LEN]
+    }
+
+    /// The secret the tag was made (or verified) with.
+    pub fn key(&self) -> KeyId {
+        self.key
+    }
+
+    /// What a store keeps instead of the token: SHA-256 of the payload.
+    pub fn hash(&self) -> [u8; 32] {
+        Sha256::digest(self.payload()).into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const OLD: &[u8] = b"the old token secret, 32 bytes or more";
+    const NEW: &[u8] = b"the new token secret, 32 bytes or more";
+
+    fn keys(secrets: &[&[u8]]) -> TokenKeys {
+        TokenKeys::new(secrets).unwrap()
+    }
 
     #[test]
     fn round_trips_fixed_lengths_only() {
@@ -39,5 +207,63 @@ mod tests {
         assert_eq!(decode::<48>(&encoded[1..]), None);
         assert_eq!(decode::<48>(&"!".repeat(encoded_len(48))), None);
         assert_eq!(encoded_len(64), 86);
+    }
+
+    #[test]
+    fn a_sealed_token_opens_under_its_key_only() {
+        let old = keys(&[OLD]);
+        let token = Tagged::<48>::seal(&old, Domain::RefreshTag, &[9u8; 32]);
+        let encoded = token.encode();
+        assert_eq!(
+            Tagged::<48>::open(&old, Domain::RefreshTag, &encoded),
+            Some(token.clone())
+        );
+        assert_eq!(token.payload(), &[9u8; 32]);
+        assert_eq!(token.hash(), <[u8; 32]>::from(Sha256::digest([9u8; 32])));
+        assert_eq!(
+            Tagged::<48>::open(&keys(&[NEW]), Domain::RefreshTag, &encoded),
+            None
+        );
+        assert_eq!(Tagged::<48>::open(&old, Domain::OneTimeTag, &encoded), None);
+    }
+
+    #[test]
+    fn every_listed_key_verifies_and_the_first_signs() {
+        let old_token = Tagged::<48>::seal(&keys(&[OLD]), Domain::OneTimeTag, &[1u8; 32]);
+        let rotated = keys(&[NEW, OLD]);
+        let opened = Tagged::<48>::open(&rotated, Domain::OneTimeTag, &old_token.encode()).unwrap();
+        assert_eq!(opened.key(), KeyId(1));
+        assert_eq!(opened.hash(), old_token.hash());
+        let new_token = Tagged::<48>::seal(&rotated, Domain::OneTimeTag, &[1u8; 32]);
+        assert_eq!(new_token.key(), KeyId::SIGNING);
+        assert_eq!(
+            new_token.hash(),
+            old_token.hash(),
+            "the tag is not part of the hash"
+        );
+        assert_eq!(
+            Tagged::<48>::open(&keys(&[OLD]), Domain::OneTimeTag, &new_token.encode()),
+            None
+        );
+    }
+
+    #[test]
+    fn a_changed_payload_or_tag_byte_fails() {
+        let keys = keys(&[OLD]);
+        let token = Tagged::<48>::seal(&keys, Domain::RefreshTag, &[3u8; 32]);
+        for i in 0..48 {
+            let mut bytes = token.bytes;
+            bytes[i] ^= 1;
+            assert_eq!(
+                Tagged::<48>::open(&keys, Domain::RefreshTag, &encode(&bytes)),
+                None
+            );
+        }
+    }
+
+    #[test]
+    fn no_secrets_is_no_key_set() {
+        assert!(TokenKeys::new(Vec::<Vec<u8>>::new()).is_none());
+        assert!(!format!("{:?}", keys(&[OLD])).contains("old token secret"));
     }
 }

@@ -26,6 +26,7 @@ use crate::http::{self, AppState, ConnectionCap, RequestLimits};
 use crate::mail::Mailer;
 use crate::oauth::OAuth;
 use crate::one_time_tokens::OneTimeTokens;
+use crate::opaque_token::TokenKeys;
 use crate::rate_limit::{FloodGuard, RateLimiter};
 use crate::redis_client::RedisClient;
 use crate::sessions::{SessionSettings, SessionStore};
@@ -64,23 +65,56 @@ fn load_keys(config: &Config) -> anyhow::Result<KeySet> {
     }
 }
 
-fn rotation_secret(config: &Config) -> Vec<u8> {
-    match &config.session.rotation_secret {
-        Some(secret) => secret.expose_secret().as_bytes().to_vec(),
-        None => {
-            tracing::warn!("session.rotation_secret unset; using a random one for this process (development only)");
-            rand::random::<[u8; 32]>().to_vec()
-        }
+/// Where development instances sharing a Redis keep their one token secret.
+const SHARED_SECRET_KEY: &str = "tessera:secret:{token}";
+
+/// The secrets that tag opaque tokens and derive refresh successors: the
+/// configured ones (required in production), or else, in development, one
+/// created once in Redis (`SET NX`, no expiry) and read back, so every
+/// instance sharing that Redis agrees with nothing configured.
+pub async fn token_keys(config: &Config, redis: &RedisClient) -> anyhow::Result<TokenKeys> {
+    let configured = config.session.rotation_secrets();
+    if let Some(keys) = TokenKeys::new(configured.iter().map(|s| s.expose_secret().as_bytes())) {
+        return Ok(keys);
     }
+    anyhow::ensure!(
+        !config.is_production(),
+        "session.rotation_secret is required when env = \"production\""
+    );
+    let candidate = rand::random::<[u8; 32]>();
+    let unreachable = "cannot create the development token secret in Redis (is it reachable at redis.url / REDIS_URL?)";
+    redis
+        .command::<()>(
+            redis::cmd("SET")
+                .arg(SHARED_SECRET_KEY)
+                .arg(&candidate[..])
+                .arg("NX"),
+        )
+        .await
+        .context(unreachable)?;
+    let shared: Option<Vec<u8>> = redis
+        .command(redis::cmd("GET").arg(SHARED_SECRET_KEY))
+        .await
+        .context(unreachable)?;
+    let shared = shared
+        .filter(|secret| secret.len() >= 32)
+        .with_context(|| {
+            format!("{SHARED_SECRET_KEY} in Redis holds no usable secret; delete it and restart")
+        })?;
+    tracing::warn!(
+        key = SHARED_SECRET_KEY,
+        "session.rotation_secret unset; using the development token secret shared through Redis"
+    );
+    TokenKeys::new([shared]).context("no token secret")
 }
 
 /// Session store settings from the configuration.
-pub fn session_settings(config: &Config) -> SessionSettings {
+pub fn session_settings(config: &Config, token_keys: TokenKeys) -> SessionSettings {
     SessionSettings {
         refresh_ttl: Duration::from_secs(config.session.refresh_ttl_secs),
         absolute_ttl: Duration::from_secs(config.session.absolute_ttl_secs),
         reuse_grace: Duration::from_secs(config.session.reuse_grace_secs),
-        rotation_secret: rotation_secret(config),
+        token_keys,
         max_per_user: config.session.max_per_user,
     }
 }
@@ -221,7 +255,8 @@ impl Application {
         let pool = database_pool(&config)?;
         let redis = Arc::new(RedisClient::new(&config.redis)?);
         let hasher = PasswordHasher::new(config.password_hashing.max_concurrency)?;
-        let settings = session_settings(&config);
+        let token_keys = token_keys(&config, &redis).await?;
+        let settings = session_settings(&config, token_keys.clone());
         let sessions = SessionStore::new(redis.clone(), settings.clone());
         let tokens = TokenIssuer::new(
             keys,
@@ -250,7 +285,7 @@ impl Application {
             pool.clone(),
             hasher.clone(),
             audit,
-            OneTimeTokens::new(redis.clone()),
+            OneTimeTokens::new(redis.clone(), token_keys),
             mailer,
             CaptchaVerifier::from_config(&config.captcha)?,
             AccountSettings {

@@ -5,6 +5,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use common::servers::RedisServer;
 use common::{
     assert_detail, spawn_app_with, token_in, unique_name, SmtpSink, TestApp, TestUser, PASSWORD,
 };
@@ -153,8 +156,8 @@ async fn forged_malformed_and_missing_activation_tokens_are_refused() {
     let app = app_with_mail(&sink, true).await;
     let user = register(&app).await;
     let real = token_in(&sink.wait_for_mail(&user.email).await, "activate");
-    // Same user, same length, wrong secret.
-    let forged = format!("{}{}", &real[..40], "A".repeat(24));
+    // Same user, same length, wrong secret and tag.
+    let forged = format!("{}{}", &real[..64], "A".repeat(22));
     for token in ["garbage", forged.as_str(), ""] {
         assert_detail(
             activate(&app, token).await,
@@ -302,6 +305,72 @@ async fn reset_tokens_are_not_activation_tokens_and_garbage_is_refused() {
         .map(|e| &e["loc"][1])
         .collect();
     assert_eq!(fields, [&json!("token"), &json!("new_password")]);
+}
+
+#[tokio::test]
+async fn links_made_without_the_token_secret_are_refused_without_asking_redis() {
+    let sink = SmtpSink::start();
+    let mut redis = RedisServer::start();
+    let app = spawn_app_with(
+        sink.overrides()
+            .merge(Serialized::default("auth.require_email_verification", true))
+            .merge(Serialized::default("redis.url", redis.url()))
+            .merge(Serialized::default("redis.timeout_ms", 500)),
+    )
+    .await;
+    let user = register(&app).await;
+    let real = token_in(&sink.wait_for_mail(&user.email).await, "activate");
+    redis.kill();
+    // The user id is no secret; the untagged wire form of old and the
+    // tagged one with a made-up tag are both refused on sight.
+    let mut bytes = user.id.as_bytes().to_vec();
+    bytes.extend_from_slice(&[9u8; 32]);
+    let untagged = URL_SAFE_NO_PAD.encode(&bytes);
+    bytes.extend_from_slice(&[9u8; 16]);
+    let tagged = URL_SAFE_NO_PAD.encode(&bytes);
+    for forged in [&untagged, &tagged] {
+        assert_detail(
+            activate(&app, forged).await,
+            StatusCode::BAD_REQUEST,
+            "Invalid or expired activation token.",
+        )
+        .await;
+        assert_detail(
+            reset(&app, forged, "a brand new passphrase").await,
+            StatusCode::BAD_REQUEST,
+            "Invalid or expired reset token",
+        )
+        .await;
+    }
+    // The real link does need Redis, which is down.
+    assert_eq!(
+        activate(&app, &real).await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+}
+
+#[tokio::test]
+async fn a_link_tagged_under_another_deployments_secret_is_refused() {
+    let sink = SmtpSink::start();
+    let app = app_with_mail(&sink, false).await;
+    let other = spawn_app_with(sink.overrides().merge(Serialized::default(
+        "session.rotation_secret",
+        "another deployment's secret, 32+ bytes long",
+    )))
+    .await;
+    let user = app.new_user().await;
+    app.forgot_password(&user.email).await;
+    let token = token_in(&sink.wait_for_mail(&user.email).await, "reset-password");
+    assert_detail(
+        reset(&other, &token, "a brand new passphrase").await,
+        StatusCode::BAD_REQUEST,
+        "Invalid or expired reset token",
+    )
+    .await;
+    assert_eq!(
+        reset(&app, &token, "a brand new passphrase").await.status(),
+        StatusCode::OK
+    );
 }
 
 /// Median of request times, in milliseconds.

@@ -8,9 +8,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::servers::RedisCluster;
+use common::servers::{RedisCluster, RedisServer};
 use common::{
-    assert_detail, spawn_app, spawn_app_with, token_in, SmtpSink, TestApp, Tokens, PASSWORD,
+    assert_detail, base_overrides_without_rotation_secret, spawn_app, spawn_app_from,
+    spawn_app_with, token_in, SmtpSink, TestApp, Tokens, PASSWORD,
 };
 use figment::providers::Serialized;
 use figment::Figment;
@@ -73,6 +74,114 @@ async fn a_retry_inside_the_grace_window_on_another_instance_gets_the_same_succe
     let on_b = pair(b.refresh(&first.refresh).await).await;
     assert_eq!(on_a.refresh, on_b.refresh);
     assert_eq!(b.verify(&on_b.access).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn instances_with_no_secret_configured_agree_on_successors_through_their_redis() {
+    // A fresh Redis, and two development instances with no rotation secret
+    // starting at the same moment: one creates the shared secret, the other
+    // finds it.
+    let redis = RedisServer::start();
+    let unconfigured = || {
+        spawn_app_from(
+            base_overrides_without_rotation_secret()
+                .merge(Serialized::default("redis.url", redis.url())),
+        )
+    };
+    let (a, b) = tokio::join!(unconfigured(), unconfigured());
+    assert!(a.config.session.rotation_secrets().is_empty());
+    let user = a.new_user().await;
+    let first = a.login(&user).await;
+    let on_a = pair(a.refresh(&first.refresh).await).await;
+    // The mobile client lost A's answer; its retry lands on B.
+    let on_b = pair(b.refresh(&first.refresh).await).await;
+    assert_eq!(on_a.refresh, on_b.refresh, "the same successor");
+    assert_eq!(b.verify(&on_b.access).await.status(), StatusCode::OK);
+    let next = pair(a.refresh(&on_b.refresh).await).await;
+    assert_eq!(b.verify(&next.access).await.status(), StatusCode::OK);
+    // One secret, kept without expiry, under a cluster-safe key.
+    assert_eq!(redis.cli(&["TTL", "tessera:secret:{token}"]).trim(), "-1");
+    assert_eq!(redis.cli(&["KEYS", "tessera:secret:*"]).lines().count(), 1);
+    // A third instance started later agrees too.
+    let c = unconfigured().await;
+    let latest = pair(
+        a.login_json(json!({"email": user.email, "password": PASSWORD}))
+            .await,
+    )
+    .await;
+    assert_eq!(c.refresh(&latest.refresh).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_secret_rotation_logs_no_one_out() {
+    const OLD: &str = "the secret every instance had, 32+ bytes";
+    const NEW: &str = "the secret that replaces it, also 32+ bytes";
+    let with_secrets = |secrets: &[&str]| {
+        spawn_app_with(
+            Figment::new().merge(Serialized::default("session.rotation_secret", secrets)),
+        )
+    };
+    let before = with_secrets(&[OLD]).await;
+    let rotated = with_secrets(&[NEW, OLD]).await;
+    let after = with_secrets(&[NEW]).await;
+    let user = before.new_user().await;
+    let issued = before.login(&user).await;
+    // A token tagged under the old secret rotates on an instance that signs
+    // with the new one...
+    let on_rotated = pair(rotated.refresh(&issued.refresh).await).await;
+    assert_eq!(
+        rotated.verify(&on_rotated.access).await.status(),
+        StatusCode::OK
+    );
+    // ...and a retry of it inside the grace window on a not yet upgraded
+    // instance computes the same successor: 200, nothing revoked.
+    let retried = pair(before.refresh(&issued.refresh).await).await;
+    assert_eq!(
+        before.verify(&retried.access).await.status(),
+        StatusCode::OK
+    );
+    // The successor is tagged under the new secret: once every token has
+    // rotated, the old secret can go.
+    let next = pair(after.refresh(&on_rotated.refresh).await).await;
+    assert_eq!(after.verify(&next.access).await.status(), StatusCode::OK);
+    // An instance that never had the new secret refuses its tokens without
+    // touching the session.
+    assert_eq!(
+        before.refresh(&next.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(after.verify(&next.access).await.status(), StatusCode::OK);
+    assert_eq!(after.refresh(&next.refresh).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_production_instance_reads_its_secret_list_from_a_file() {
+    const OLD: &str = "the secret in the configuration, 32+ bytes";
+    const NEW: &str = "the secret added to the file first, 32+ bytes";
+    let file = std::env::temp_dir().join(format!("tessera-secrets-{}", uuid::Uuid::new_v4()));
+    std::fs::write(&file, format!("{NEW}\n{OLD}\n")).unwrap();
+    let old =
+        spawn_app_with(Figment::new().merge(Serialized::default("session.rotation_secret", OLD)))
+            .await;
+    let production = spawn_app_from(
+        base_overrides_without_rotation_secret()
+            .merge(Serialized::default("env", "production"))
+            .merge(Serialized::default("session.rotation_secret_file", &file)),
+    )
+    .await;
+    std::fs::remove_file(&file).unwrap();
+    let user = old.new_user().await;
+    let issued = old.login(&user).await;
+    let rotated = pair(production.refresh(&issued.refresh).await).await;
+    assert_eq!(
+        production.verify(&rotated.access).await.status(),
+        StatusCode::OK
+    );
+    // Its successor is tagged under the file's first secret.
+    assert_eq!(
+        old.refresh(&rotated.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 async fn cluster_app(cluster: &RedisCluster, sink: &SmtpSink) -> TestApp {

@@ -6,11 +6,18 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{assert_detail, spawn_app, spawn_app_with, Tokens};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use common::servers::RedisServer;
+use common::{
+    assert_detail, assert_oauth_error, gateway_overrides, jwt_claims, spawn_app, spawn_app_with,
+    Tokens,
+};
 use figment::providers::Serialized;
 use figment::Figment;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use uuid::Uuid;
 
 async fn pair(response: reqwest::Response) -> Tokens {
     assert_eq!(response.status(), StatusCode::OK);
@@ -51,7 +58,7 @@ async fn refresh_accepts_the_token_as_a_bearer_header() {
 #[tokio::test]
 async fn unknown_malformed_or_missing_refresh_tokens_are_401() {
     let app = spawn_app().await;
-    for token in ["", "garbage", &"A".repeat(86)] {
+    for token in ["", "garbage", &"A".repeat(107)] {
         let response = app.refresh(token).await;
         assert_eq!(response.headers()["www-authenticate"], "Bearer");
         assert_detail(
@@ -168,6 +175,125 @@ async fn a_stolen_refresh_token_replayed_after_the_grace_window_ends_the_session
     assert_eq!(app.verify(&other.access).await.status(), StatusCode::OK);
 }
 
+/// Refresh tokens anyone can build for a session from its public ids (`sub`
+/// and `sid` are in every access token and every `/verify` answer): the
+/// untagged wire form of old, and the tagged one with a made-up tag.
+fn forgeries(access: &str) -> Vec<String> {
+    let claims = jwt_claims(access);
+    let id = |claim: &str| -> Uuid { claims[claim].as_str().unwrap().parse().unwrap() };
+    let mut bytes = [&id("sub").as_bytes()[..], &id("sid").as_bytes()[..]].concat();
+    bytes.extend_from_slice(&[7u8; 32]);
+    let untagged = URL_SAFE_NO_PAD.encode(&bytes);
+    bytes.extend_from_slice(&[7u8; 16]);
+    vec![untagged, URL_SAFE_NO_PAD.encode(&bytes)]
+}
+
+#[tokio::test]
+async fn a_refresh_token_forged_from_a_sessions_ids_ends_nothing_anywhere() {
+    let app = spawn_app_with(gateway_overrides()).await;
+    let user = app.new_user().await;
+    let victim = app.login(&user).await;
+    for forged in forgeries(&victim.access) {
+        assert_detail(
+            app.refresh(&forged).await,
+            StatusCode::UNAUTHORIZED,
+            "Invalid or expired refresh token",
+        )
+        .await;
+        let logout = app
+            .post_json("/api/v1/auth/logout", json!({ "refresh_token": forged }))
+            .await;
+        assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+        let grant = [("grant_type", "refresh_token"), ("refresh_token", &forged)];
+        assert_oauth_error(
+            app.oauth_form("/oauth/token", &grant).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+        )
+        .await;
+        let revoke = app.oauth_form("/oauth/revoke", &[("token", &forged)]).await;
+        assert_eq!(revoke.status(), StatusCode::OK);
+        assert_eq!(app.introspect(&forged).await, json!({ "active": false }));
+        assert_eq!(
+            app.verify(&victim.access).await.status(),
+            StatusCode::OK,
+            "the session survives {forged}"
+        );
+    }
+    // The victim's own token still rotates: nothing was taken for reuse.
+    let next = pair(app.refresh(&victim.refresh).await).await;
+    assert_eq!(app.verify(&next.access).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_forged_refresh_token_is_refused_without_asking_redis() {
+    let mut redis = RedisServer::start();
+    let app = spawn_app_with(
+        Figment::new()
+            .merge(Serialized::default("redis.url", redis.url()))
+            .merge(Serialized::default("redis.timeout_ms", 500)),
+    )
+    .await;
+    let user = app.new_user().await;
+    let victim = app.login(&user).await;
+    redis.kill();
+    for forged in forgeries(&victim.access) {
+        assert_detail(
+            app.refresh(&forged).await,
+            StatusCode::UNAUTHORIZED,
+            "Invalid or expired refresh token",
+        )
+        .await;
+    }
+    // A token the service issued does need Redis, which is down.
+    assert_eq!(
+        app.refresh(&victim.refresh).await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+}
+
+#[tokio::test]
+async fn a_retry_from_another_network_is_audited_and_revokes_nothing() {
+    let app = spawn_app_with(Figment::new().merge(Serialized::default(
+        "server.trusted_proxies",
+        ["127.0.0.1/32"],
+    )))
+    .await;
+    let user = app.new_user().await;
+    let first = app.login(&user).await;
+    let refresh_from = |ip: &'static str, user_agent: &'static str| {
+        app.post("/api/v1/auth/refresh")
+            .header("x-forwarded-for", ip)
+            .header("user-agent", user_agent)
+            .json(&json!({ "refresh_token": first.refresh }))
+            .send()
+    };
+    let rotated = pair(refresh_from("203.0.113.7", "phone on wi-fi").await.unwrap()).await;
+    // The response was lost as the phone moved to cellular; it retries.
+    let retried = pair(
+        refresh_from("198.51.100.9", "phone on cellular")
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(retried.refresh, rotated.refresh, "the same successor");
+    assert_eq!(app.verify(&retried.access).await.status(), StatusCode::OK);
+    let events = app.audit_events(user.id, "refresh_retried").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["ip"], "198.51.100.9");
+    assert_eq!(events[0]["user_agent"], "phone on cellular");
+    assert_eq!(
+        events[0]["details"],
+        json!({
+            "session_id": jwt_claims(&first.access)["sid"],
+            "rotated_from_ip": "203.0.113.7",
+        })
+    );
+    // A new address alone is no theft: the session goes on.
+    let next = pair(app.refresh(&retried.refresh).await).await;
+    assert_eq!(app.verify(&next.access).await.status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn a_token_two_rotations_old_is_reuse_even_inside_the_window() {
     let app = spawn_app().await;
@@ -184,6 +310,8 @@ async fn a_token_two_rotations_old_is_reuse_even_inside_the_window() {
         StatusCode::UNAUTHORIZED,
         "session revoked"
     );
+    let events = app.audit_events(user.id, "refresh_reuse_detected").await;
+    assert_eq!(events.len(), 1, "{events:?}");
 }
 
 #[tokio::test]
@@ -280,7 +408,7 @@ async fn logout_answers_204_for_unknown_tokens() {
     let response = app
         .post_json(
             "/api/v1/auth/logout",
-            json!({"refresh_token": "A".repeat(86)}),
+            json!({"refresh_token": "A".repeat(107)}),
         )
         .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);

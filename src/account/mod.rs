@@ -17,7 +17,7 @@ use crate::audit::{AuditEvent, AuditLog};
 use crate::auth::{Auth, AuthError};
 use crate::captcha::{CaptchaError, CaptchaVerifier};
 use crate::mail::{Email, EmailKind, Mailer};
-use crate::one_time_tokens::{Consumed, OneTimeToken, OneTimeTokens, Purpose};
+use crate::one_time_tokens::{Consumed, OneTimeTokens, Purpose};
 use crate::rate_limit::{EmailFlow, EmailRequest, PasswordOutcome, PasswordOwner, RateLimitError};
 use crate::redis_client::RedisFailure;
 use crate::sessions::{ClientInfo, SessionError, SessionSummary};
@@ -185,7 +185,11 @@ impl Account {
     /// Activates the account a link's token names. A second use of the same
     /// link says the account is active already.
     pub async fn activate(&self, token: &str, client: &ClientInfo) -> Result<(), AccountError> {
-        let token = OneTimeToken::parse(token).ok_or(AccountError::InvalidActivationToken)?;
+        let token = self
+            .links
+            .tokens
+            .parse(token)
+            .ok_or(AccountError::InvalidActivationToken)?;
         let user_id = token.user_id();
         match self
             .links
@@ -290,7 +294,11 @@ impl Account {
         new_password: SecretString,
         client: &ClientInfo,
     ) -> Result<(), AccountError> {
-        let token = OneTimeToken::parse(token).ok_or(AccountError::InvalidResetToken)?;
+        let token = self
+            .links
+            .tokens
+            .parse(token)
+            .ok_or(AccountError::InvalidResetToken)?;
         let user = repo::find_by_id(&self.pool, token.user_id())
             .await?
             .ok_or(AccountError::InvalidResetToken)?;

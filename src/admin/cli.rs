@@ -17,7 +17,7 @@ use crate::audit::{AuditEvent, AuditLog};
 use crate::config::Config;
 use crate::redis_client::RedisClient;
 use crate::sessions::{ClientInfo, SessionStore};
-use crate::startup::{database_pool, session_settings};
+use crate::startup::{database_pool, session_settings, token_keys};
 use crate::users::repo::{self, InsertError, NewUser};
 use crate::users::{rules, PasswordHasher, Role};
 
@@ -141,7 +141,8 @@ pub async fn set_role(
     .context(UNREACHABLE)?
     .ok_or_else(|| anyhow!("no user with {who}"))?;
     let redis = Arc::new(RedisClient::new(&config.redis)?);
-    let sessions = SessionStore::new(redis, session_settings(config));
+    let keys = token_keys(config, &redis).await?;
+    let sessions = SessionStore::new(redis, session_settings(config, keys));
     let (audit, writer) = AuditLog::start(pool.clone());
     let admin = Admin::new(pool, sessions, audit);
     let changes = UserChanges {

@@ -1,8 +1,10 @@
 //! One-time tokens for email links (account activation, password reset),
 //! kept in Redis with a TTL.
 //!
-//! A token is base64url(user id ‖ 256-bit secret); the user id tells the
-//! store where to look, and only SHA-256 of the whole token is stored. Each
+//! A token is base64url(user id ‖ 256-bit secret ‖ tag), the tag being the
+//! shared integrity tag of [`crate::opaque_token`] under the token secret, so
+//! a made-up token is refused before Redis is asked; the user id tells the
+//! store where to look, and only SHA-256 of the id and secret is stored. Each
 //! user has one slot per purpose, `tessera:ot:{<user id>}:<purpose>`: issuing
 //! overwrites it (one `SET … PX`), so a new request invalidates the previous
 //! link, and consuming is one script (`consume.lua`), so a token works once.
@@ -12,13 +14,14 @@ use std::time::Duration;
 
 use rand::RngCore;
 use redis::Script;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::opaque_token::{Domain, Tagged, TokenKeys, TAG_LEN};
 use crate::redis_client::{RedisClient, RedisFailure};
 
 const SECRET_LEN: usize = 32;
-const TOKEN_LEN: usize = 16 + SECRET_LEN;
+const PAYLOAD_LEN: usize = 16 + SECRET_LEN;
+const TOKEN_LEN: usize = PAYLOAD_LEN + TAG_LEN;
 #[cfg(test)]
 const ENCODED_LEN: usize = crate::opaque_token::encoded_len(TOKEN_LEN);
 
@@ -39,7 +42,7 @@ impl Purpose {
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct OneTimeToken {
-    bytes: [u8; TOKEN_LEN],
+    tagged: Tagged<TOKEN_LEN>,
 }
 
 impl std::fmt::Debug for OneTimeToken {
@@ -51,28 +54,29 @@ impl std::fmt::Debug for OneTimeToken {
 }
 
 impl OneTimeToken {
-    fn generate(user_id: Uuid) -> Self {
-        let mut bytes = [0u8; TOKEN_LEN];
-        bytes[..16].copy_from_slice(user_id.as_bytes());
-        rand::rngs::OsRng.fill_bytes(&mut bytes[16..]);
-        Self { bytes }
+    fn generate(keys: &TokenKeys, user_id: Uuid) -> Self {
+        let mut payload = [0u8; PAYLOAD_LEN];
+        payload[..16].copy_from_slice(user_id.as_bytes());
+        rand::rngs::OsRng.fill_bytes(&mut payload[16..]);
+        Self {
+            tagged: Tagged::seal(keys, Domain::OneTimeTag, &payload),
+        }
     }
 
-    /// Parses the wire form; anything malformed is `None`.
-    pub fn parse(encoded: &str) -> Option<Self> {
-        crate::opaque_token::decode::<TOKEN_LEN>(encoded).map(|bytes| Self { bytes })
+    fn parse(keys: &TokenKeys, encoded: &str) -> Option<Self> {
+        Tagged::open(keys, Domain::OneTimeTag, encoded).map(|tagged| Self { tagged })
     }
 
     pub fn encode(&self) -> String {
-        crate::opaque_token::encode(&self.bytes)
+        self.tagged.encode()
     }
 
     pub fn user_id(&self) -> Uuid {
-        Uuid::from_slice(&self.bytes[..16]).unwrap_or_default()
+        Uuid::from_slice(&self.tagged.payload()[..16]).unwrap_or_default()
     }
 
     fn hash(&self) -> [u8; 32] {
-        Sha256::digest(self.bytes).into()
+        self.tagged.hash()
     }
 }
 
@@ -89,6 +93,7 @@ pub enum Consumed {
 
 pub struct OneTimeTokens {
     redis: Arc<RedisClient>,
+    keys: TokenKeys,
     consume: Script,
 }
 
@@ -97,11 +102,18 @@ fn slot_key(purpose: Purpose, user_id: Uuid) -> String {
 }
 
 impl OneTimeTokens {
-    pub fn new(redis: Arc<RedisClient>) -> Self {
+    pub fn new(redis: Arc<RedisClient>, keys: TokenKeys) -> Self {
         Self {
             redis,
+            keys,
             consume: Script::new(include_str!("consume.lua")),
         }
+    }
+
+    /// A token from a link, if its tag shows the service issued it; a
+    /// made-up token never reaches Redis.
+    pub fn parse(&self, encoded: &str) -> Option<OneTimeToken> {
+        OneTimeToken::parse(&self.keys, encoded)
     }
 
     /// A new token for `user_id`, valid for `ttl`; the previous one for the
@@ -112,7 +124,7 @@ impl OneTimeTokens {
         user_id: Uuid,
         ttl: Duration,
     ) -> Result<OneTimeToken, RedisFailure> {
-        let token = OneTimeToken::generate(user_id);
+        let token = OneTimeToken::generate(&self.keys, user_id);
         self.redis
             .command::<()>(
                 redis::cmd("SET")
@@ -172,19 +184,34 @@ impl OneTimeTokens {
 mod tests {
     use super::*;
 
+    fn keys(secret: &[u8]) -> TokenKeys {
+        TokenKeys::new([secret]).unwrap()
+    }
+
     #[test]
     fn tokens_round_trip_and_carry_the_user() {
+        let keys = keys(b"one-time token test secret, 32+ bytes");
         let user = Uuid::new_v4();
-        let token = OneTimeToken::generate(user);
+        let token = OneTimeToken::generate(&keys, user);
         let encoded = token.encode();
         assert_eq!(encoded.len(), ENCODED_LEN);
-        let parsed = OneTimeToken::parse(&encoded).unwrap();
+        let parsed = OneTimeToken::parse(&keys, &encoded).unwrap();
         assert_eq!(parsed, token);
         assert_eq!(parsed.user_id(), user);
         assert!(!format!("{token:?}").contains(&encoded));
-        assert_ne!(OneTimeToken::generate(user), token);
-        assert!(OneTimeToken::parse("short").is_none());
-        assert!(OneTimeToken::parse(&"!".repeat(ENCODED_LEN)).is_none());
+        assert_ne!(OneTimeToken::generate(&keys, user), token);
+        assert!(OneTimeToken::parse(&keys, "short").is_none());
+        assert!(OneTimeToken::parse(&keys, &"!".repeat(ENCODED_LEN)).is_none());
+    }
+
+    #[test]
+    fn a_token_tagged_under_another_secret_is_refused() {
+        let token = OneTimeToken::generate(
+            &keys(b"one secret of at least 32 bytes...."),
+            Uuid::new_v4(),
+        );
+        let other = keys(b"another secret of at least 32 bytes");
+        assert!(OneTimeToken::parse(&other, &token.encode()).is_none());
     }
 
     #[test]

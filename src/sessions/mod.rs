@@ -5,7 +5,8 @@
 //! - `tessera:s:{<user id>}:<session id>` — hash: `cur`/`prev` refresh token
 //!   hashes, `rot` (last rotation, ms), `abs` (absolute expiry, ms), `role`,
 //!   `sub`, `name`, `ua`, `ip`, `created`, `used`, `rl` (refresh rate limit
-//!   state, ms); TTL = refresh lifetime.
+//!   state, ms), `rip` (client IP of the last rotation); TTL = refresh
+//!   lifetime.
 //! - `tessera:u:{<user id>}` — sorted set of the user's session ids by expiry,
 //!   at most `session.max_per_user` of them (`create.lua` evicts the oldest).
 
@@ -20,6 +21,7 @@ use uuid::Uuid;
 
 pub use refresh_token::RefreshToken;
 
+use crate::opaque_token::TokenKeys;
 use crate::rate_limit::RefreshLimit;
 use crate::redis_client::{RedisClient, RedisFailure};
 use crate::users::{Role, Subscription};
@@ -101,8 +103,9 @@ pub struct Rotation {
     pub claims: SessionClaims,
     pub refresh: IssuedRefresh,
     /// The presented token had just been rotated and came back within the
-    /// grace window (a client retry): the same successor was handed out again.
-    pub retried: bool,
+    /// grace window (a client retry): the same successor was handed out
+    /// again. Holds the client IP of the rotation it repeats.
+    pub retried: Option<String>,
 }
 
 /// A live session as its owner sees it.
@@ -121,7 +124,8 @@ pub struct SessionSettings {
     pub refresh_ttl: Duration,
     pub absolute_ttl: Duration,
     pub reuse_grace: Duration,
-    pub rotation_secret: Vec<u8>,
+    /// Tag refresh tokens and derive their successors.
+    pub token_keys: TokenKeys,
     /// Live sessions a user may hold; a login beyond it evicts the oldest
     /// (see `create.lua`). 0 = unlimited.
     pub max_per_user: u32,
@@ -182,7 +186,7 @@ impl SessionStore {
         client: &ClientInfo,
     ) -> Result<IssuedRefresh, SessionError> {
         let session_id = Uuid::new_v4();
-        let token = RefreshToken::generate(claims.user_id, session_id);
+        let token = RefreshToken::generate(&self.settings.token_keys, claims.user_id, session_id);
         let now = now_ms();
         let ttl = self.settings.refresh_ttl.min(self.settings.absolute_ttl);
         let absolute_expiry = now + self.settings.absolute_ttl.as_millis() as u64;
@@ -213,17 +217,21 @@ impl SessionStore {
         })
     }
 
-    /// Exchanges a refresh token for its successor (see `rotate.lua`).
-    pub async fn rotate(&self, presented: &RefreshToken) -> Result<Rotation, SessionError> {
-        self.rotate_limited(presented, None).await
+    /// A refresh token from its wire form, if its tag shows the service
+    /// issued it; a made-up token never reaches a script.
+    pub fn parse_token(&self, encoded: &str) -> Option<RefreshToken> {
+        RefreshToken::parse(&self.settings.token_keys, encoded)
     }
 
-    /// [`SessionStore::rotate`] under a per-session refresh rate limit,
-    /// checked by the same script in the same round trip.
+    /// Exchanges a refresh token for its successor (see `rotate.lua`), under
+    /// a per-session refresh rate limit checked by the same script in the
+    /// same round trip. `client_ip` is remembered with the rotation, so a
+    /// retry of it can be told where the first attempt came from.
     pub async fn rotate_limited(
         &self,
         presented: &RefreshToken,
         limit: Option<RefreshLimit>,
+        client_ip: &str,
     ) -> Result<Rotation, SessionError> {
         let (interval_ms, period_ms) = match limit {
             Some(limit) if limit.max > 0 => {
@@ -233,7 +241,7 @@ impl SessionStore {
             _ => (0, 0),
         };
         let (user_id, session_id) = (presented.user_id(), presented.session_id());
-        let successor = presented.successor(&self.settings.rotation_secret);
+        let successor = presented.successor(&self.settings.token_keys);
         let mut invocation = self.scripts.rotate.prepare_invoke();
         invocation
             .key(session_key(user_id, session_id))
@@ -245,10 +253,11 @@ impl SessionStore {
             .arg(self.settings.reuse_grace.as_millis() as u64)
             .arg(session_id.to_string())
             .arg(interval_ms)
-            .arg(period_ms);
+            .arg(period_ms)
+            .arg(client_ip);
         let reply: Vec<String> = self.redis.script(&invocation).await?;
         match reply.as_slice() {
-            [status, role, subscription, username, remaining_ms]
+            [status, role, subscription, username, remaining_ms, rotated_from]
                 if status == "rotated" || status == "retry" =>
             {
                 let claims = SessionClaims {
@@ -269,7 +278,7 @@ impl SessionStore {
                         token: successor,
                         expires_in: Duration::from_millis(remaining_ms),
                     },
-                    retried: status == "retry",
+                    retried: (status == "retry").then(|| rotated_from.clone()),
                 })
             }
             [status] if status == "reused" => Err(SessionError::ReuseDetected {

@@ -1,24 +1,29 @@
 //! Opaque refresh tokens.
 //!
-//! A token is base64url(user id ‖ session id ‖ 256-bit secret). The ids let
-//! the store find the session with no lookup table; only SHA-256 of the whole
-//! token is stored. A token's successor is HMAC-SHA256(rotation secret, token),
-//! so a retried refresh computes the same successor while no one without the
-//! secret can predict it from a stolen predecessor.
+//! A token is base64url(user id ‖ session id ‖ 256-bit secret ‖ tag), the tag
+//! being the shared integrity tag of [`crate::opaque_token`] under the token
+//! secret, so only the service can make a token the rotate script will judge
+//! (and a made-up one never counts as reuse). The ids let the store find the
+//! session with no lookup table; only SHA-256 of the ids and secret is
+//! stored. A token's successor secret is an HMAC of the token under the
+//! secret that tagged it, so a retried refresh computes the same successor
+//! on every instance, while no one without the secret can predict it from a
+//! stolen predecessor.
 
-use hmac::{Hmac, Mac};
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::opaque_token::{Domain, Tagged, TokenKeys, TAG_LEN};
+
 const SECRET_LEN: usize = 32;
-const TOKEN_LEN: usize = 16 + 16 + SECRET_LEN;
+const PAYLOAD_LEN: usize = 16 + 16 + SECRET_LEN;
+const TOKEN_LEN: usize = PAYLOAD_LEN + TAG_LEN;
 #[cfg(test)]
 const ENCODED_LEN: usize = crate::opaque_token::encoded_len(TOKEN_LEN);
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct RefreshToken {
-    bytes: [u8; TOKEN_LEN],
+    tagged: Tagged<TOKEN_LEN>,
 }
 
 impl std::fmt::Debug for RefreshToken {
@@ -32,49 +37,53 @@ impl std::fmt::Debug for RefreshToken {
 
 impl RefreshToken {
     /// A fresh token with a random secret.
-    pub fn generate(user_id: Uuid, session_id: Uuid) -> Self {
+    pub fn generate(keys: &TokenKeys, user_id: Uuid, session_id: Uuid) -> Self {
         let mut secret = [0u8; SECRET_LEN];
         rand::rngs::OsRng.fill_bytes(&mut secret);
-        Self::from_parts(user_id, session_id, &secret)
+        Self::from_parts(keys, user_id, session_id, &secret)
     }
 
-    fn from_parts(user_id: Uuid, session_id: Uuid, secret: &[u8]) -> Self {
-        let mut bytes = [0u8; TOKEN_LEN];
-        bytes[..16].copy_from_slice(user_id.as_bytes());
-        bytes[16..32].copy_from_slice(session_id.as_bytes());
-        bytes[32..].copy_from_slice(&secret[..SECRET_LEN]);
-        Self { bytes }
+    fn from_parts(keys: &TokenKeys, user_id: Uuid, session_id: Uuid, secret: &[u8]) -> Self {
+        let mut payload = [0u8; PAYLOAD_LEN];
+        payload[..16].copy_from_slice(user_id.as_bytes());
+        payload[16..32].copy_from_slice(session_id.as_bytes());
+        payload[32..].copy_from_slice(&secret[..SECRET_LEN]);
+        Self {
+            tagged: Tagged::seal(keys, Domain::RefreshTag, &payload),
+        }
     }
 
-    /// Parses the wire form; anything malformed is `None`.
-    pub fn parse(encoded: &str) -> Option<Self> {
-        crate::opaque_token::decode::<TOKEN_LEN>(encoded).map(|bytes| Self { bytes })
+    /// Parses the wire form and checks its tag; anything malformed or not
+    /// tagged by the service is `None`.
+    pub fn parse(keys: &TokenKeys, encoded: &str) -> Option<Self> {
+        Tagged::open(keys, Domain::RefreshTag, encoded).map(|tagged| Self { tagged })
     }
 
     pub fn encode(&self) -> String {
-        crate::opaque_token::encode(&self.bytes)
+        self.tagged.encode()
     }
 
     pub fn user_id(&self) -> Uuid {
-        Uuid::from_slice(&self.bytes[..16]).unwrap_or_default()
+        Uuid::from_slice(&self.tagged.payload()[..16]).unwrap_or_default()
     }
 
     pub fn session_id(&self) -> Uuid {
-        Uuid::from_slice(&self.bytes[16..32]).unwrap_or_default()
+        Uuid::from_slice(&self.tagged.payload()[16..32]).unwrap_or_default()
     }
 
     /// What the store keeps instead of the token.
     pub fn hash(&self) -> [u8; 32] {
-        Sha256::digest(self.bytes).into()
+        self.tagged.hash()
     }
 
-    /// The token that replaces this one on rotation.
-    pub fn successor(&self, rotation_secret: &[u8]) -> Self {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(rotation_secret)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
-        mac.update(&self.bytes);
-        let secret = mac.finalize().into_bytes();
-        Self::from_parts(self.user_id(), self.session_id(), &secret)
+    /// The token that replaces this one on rotation. Its secret is derived
+    /// under the secret that tagged this token (so every instance that can
+    /// verify this token computes the same one, before, during and after a
+    /// secret rotation); it is tagged under the signing secret, so tokens
+    /// move to a new secret as they rotate.
+    pub fn successor(&self, keys: &TokenKeys) -> Self {
+        let secret = keys.derive(self.tagged.key(), Domain::Successor, self.tagged.payload());
+        Self::from_parts(keys, self.user_id(), self.session_id(), &secret)
     }
 }
 
@@ -82,50 +91,78 @@ impl RefreshToken {
 mod tests {
     use super::*;
 
+    const OLD: &[u8] = b"old rotation secret, at least 32 bytes long";
+    const NEW: &[u8] = b"new rotation secret, at least 32 bytes long";
+
+    fn keys(secrets: &[&[u8]]) -> TokenKeys {
+        TokenKeys::new(secrets).unwrap()
+    }
+
     #[test]
     fn round_trips_and_rejects_garbage() {
-        let token = RefreshToken::generate(Uuid::new_v4(), Uuid::new_v4());
+        let keys = keys(&[OLD]);
+        let token = RefreshToken::generate(&keys, Uuid::new_v4(), Uuid::new_v4());
         let encoded = token.encode();
         assert_eq!(encoded.len(), ENCODED_LEN);
-        assert_eq!(RefreshToken::parse(&encoded), Some(token.clone()));
-        assert_eq!(RefreshToken::parse("short"), None);
-        assert_eq!(RefreshToken::parse(&"!".repeat(ENCODED_LEN)), None);
-        assert_eq!(RefreshToken::parse(&format!("{encoded}A")), None);
+        assert_eq!(RefreshToken::parse(&keys, &encoded), Some(token.clone()));
+        assert_eq!(RefreshToken::parse(&keys, "short"), None);
+        assert_eq!(RefreshToken::parse(&keys, &"!".repeat(ENCODED_LEN)), None);
+        assert_eq!(RefreshToken::parse(&keys, &format!("{encoded}A")), None);
+    }
+
+    #[test]
+    fn a_token_built_from_known_ids_without_the_secret_is_refused() {
+        let keys = keys(&[OLD]);
+        let (user, session) = (Uuid::new_v4(), Uuid::new_v4());
+        let mut forged = Vec::new();
+        forged.extend_from_slice(user.as_bytes());
+        forged.extend_from_slice(session.as_bytes());
+        forged.extend_from_slice(&[0u8; SECRET_LEN + TAG_LEN]);
+        let forged = crate::opaque_token::encode(&forged);
+        assert_eq!(forged.len(), ENCODED_LEN);
+        assert_eq!(RefreshToken::parse(&keys, &forged), None);
     }
 
     #[test]
     fn successor_is_deterministic_keyed_and_keeps_the_ids() {
-        let token = RefreshToken::generate(Uuid::new_v4(), Uuid::new_v4());
-        let a = token.successor(b"first secret, at least 32 bytes long");
-        let b = token.successor(b"first secret, at least 32 bytes long");
-        let c = token.successor(b"other secret, at least 32 bytes long");
+        let keys_a = keys(&[OLD]);
+        let token = RefreshToken::generate(&keys_a, Uuid::new_v4(), Uuid::new_v4());
+        let a = token.successor(&keys_a);
+        let b = token.successor(&keys_a);
+        let other = RefreshToken::parse(&keys(&[NEW, OLD]), &token.encode()).unwrap();
         assert_eq!(a, b);
-        assert_ne!(a, c);
-        assert_ne!(a, token);
         assert_eq!(a.user_id(), token.user_id());
         assert_eq!(a.session_id(), token.session_id());
         assert_ne!(a.hash(), token.hash());
+        // An instance that lists a newer signing secret derives the same
+        // successor (a retry may land there) but tags it under the new one.
+        let c = other.successor(&keys(&[NEW, OLD]));
+        assert_eq!(c.hash(), a.hash());
+        assert_ne!(c.encode(), a.encode());
+        assert!(RefreshToken::parse(&keys(&[NEW]), &c.encode()).is_some());
+        // A different secret derives a different successor.
+        let unrelated = RefreshToken::generate(&keys(&[NEW]), token.user_id(), token.session_id());
+        assert_ne!(unrelated.successor(&keys(&[NEW])).hash(), a.hash());
     }
 
     #[test]
     fn debug_never_shows_the_secret() {
-        let token = RefreshToken::generate(Uuid::new_v4(), Uuid::new_v4());
+        let token = RefreshToken::generate(&keys(&[OLD]), Uuid::new_v4(), Uuid::new_v4());
         assert!(!format!("{token:?}").contains(&token.encode()));
     }
 
     proptest::proptest! {
         #[test]
         fn parsing_any_string_never_panics(raw in ".*") {
-            if let Some(token) = RefreshToken::parse(&raw) {
+            let keys = keys(&[OLD]);
+            if let Some(token) = RefreshToken::parse(&keys, &raw) {
                 proptest::prop_assert_eq!(token.encode(), raw);
             }
         }
 
         #[test]
-        fn parsing_any_86_chars_of_the_alphabet_never_panics(raw in "[A-Za-z0-9_-]{86}") {
-            if let Some(token) = RefreshToken::parse(&raw) {
-                proptest::prop_assert_eq!(RefreshToken::parse(&token.encode()), Some(token));
-            }
+        fn parsing_any_107_chars_of_the_alphabet_never_passes(raw in "[A-Za-z0-9_-]{107}") {
+            proptest::prop_assert_eq!(RefreshToken::parse(&keys(&[OLD]), &raw), None);
         }
     }
 }

@@ -8,7 +8,12 @@
 -- ARGV[5]  reuse grace window (ms)   ARGV[6]  session id
 -- ARGV[7]  refresh rate limit: ms between refreshes on average (0 = no limit)
 -- ARGV[8]  refresh rate limit: its period (ms), the burst being period/ARGV[7]
--- Returns {status, role, subscription, username, remaining ms} where status is
+-- ARGV[9]  client IP of this refresh (kept as 'rip' when it rotates)
+-- Only tokens whose integrity tag the service checked come here, so 'reused'
+-- below is never the work of someone who merely knows the ids.
+-- Returns {status, role, subscription, username, remaining ms, rotated from}
+-- where 'rotated from' is the client IP of the rotation a retry repeats (''
+-- for 'rotated') and status is
 --   'rotated'  the presented token was current; the successor is now current
 --   'retry'    the presented token was rotated within the grace window and the
 --              successor is still current: the same pair is handed out again
@@ -21,7 +26,7 @@
 -- Atomic: concurrent calls with one token see one rotation, so a session
 -- never forks into two live chains; the rate limit lives in the session
 -- hash, so it costs no extra key and no extra round trip.
-local s = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'rot', 'abs', 'role', 'sub', 'name', 'rl')
+local s = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'rot', 'abs', 'role', 'sub', 'name', 'rl', 'rip')
 if not s[1] then
   return {'unknown'}
 end
@@ -51,13 +56,13 @@ if s[1] == ARGV[1] then
   if wait then
     return {'limited', wait}
   end
-  redis.call('HSET', KEYS[1], 'prev', s[1], 'cur', ARGV[2], 'rot', ARGV[3], 'used', ARGV[3])
+  redis.call('HSET', KEYS[1], 'prev', s[1], 'cur', ARGV[2], 'rot', ARGV[3], 'used', ARGV[3], 'rip', ARGV[9])
   redis.call('PEXPIRE', KEYS[1], ttl)
   redis.call('ZADD', KEYS[2], now + ttl, ARGV[6])
   if redis.call('PTTL', KEYS[2]) < ttl then
     redis.call('PEXPIRE', KEYS[2], ttl)
   end
-  return {'rotated', s[5], s[6], s[7], ttl}
+  return {'rotated', s[5], s[6], s[7], ttl, ''}
 end
 if s[2] == ARGV[1] and now - tonumber(s[3]) <= tonumber(ARGV[5]) then
   if s[1] == ARGV[2] then
@@ -65,7 +70,7 @@ if s[2] == ARGV[1] and now - tonumber(s[3]) <= tonumber(ARGV[5]) then
     if wait then
       return {'limited', wait}
     end
-    return {'retry', s[5], s[6], s[7], redis.call('PTTL', KEYS[1])}
+    return {'retry', s[5], s[6], s[7], redis.call('PTTL', KEYS[1]), s[9] or ''}
   end
   -- Rotated again since (or under another rotation secret): not a plain retry.
   return {'unknown'}

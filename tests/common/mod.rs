@@ -43,15 +43,20 @@ fn redis_url() -> String {
 
 /// The overrides every test app gets; tests merge their own on top.
 pub fn base_overrides() -> Figment {
+    base_overrides_without_rotation_secret().merge(Serialized::default(
+        "session.rotation_secret",
+        ROTATION_SECRET,
+    ))
+}
+
+/// [`base_overrides`] without a rotation secret, as a development install
+/// that configures none.
+pub fn base_overrides_without_rotation_secret() -> Figment {
     Figment::new()
         .merge(Serialized::default("server.bind", "127.0.0.1:0"))
         .merge(Serialized::default("database.url", database_url()))
         .merge(Serialized::default("redis.url", redis_url()))
         .merge(Serialized::default("jwt.keys_dir", keys_dir()))
-        .merge(Serialized::default(
-            "session.rotation_secret",
-            ROTATION_SECRET,
-        ))
         .merge(Serialized::default("rate_limit.enabled", false))
 }
 
@@ -86,7 +91,13 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts an app with `overrides` applied over the test defaults.
 pub async fn spawn_app_with(overrides: Figment) -> TestApp {
-    let config = Config::load_with(None, base_overrides().merge(overrides)).expect("test config");
+    spawn_app_from(base_overrides().merge(overrides)).await
+}
+
+/// Starts an app from `overrides` alone (built on [`base_overrides`] or
+/// [`base_overrides_without_rotation_secret`]).
+pub async fn spawn_app_from(overrides: Figment) -> TestApp {
+    let config = Config::load_with(None, overrides).expect("test config");
     migrate_once().await;
     let pool = database_pool(&config).expect("pool");
     let app = Application::build(config.clone()).await.expect("build app");
