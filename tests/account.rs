@@ -331,20 +331,7 @@ async fn each_device_is_listed_and_can_be_signed_out_on_its_own() {
         session_id(&app, &phone).await,
     );
 
-    let list = |access: String| {
-        let app = &app;
-        async move {
-            let response = app
-                .get("/api/v1/users/me/sessions")
-                .bearer_auth(access)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), StatusCode::OK);
-            response.json::<Vec<Value>>().await.unwrap()
-        }
-    };
-    let sessions = list(laptop.access.clone()).await;
+    let sessions = app.my_sessions(&laptop.access).await;
     assert_eq!(sessions.len(), 2);
     let find = |sid: &str| {
         sessions
@@ -370,7 +357,7 @@ async fn each_device_is_listed_and_can_be_signed_out_on_its_own() {
 
     // The phone's refresh moves its last_used_at forward.
     let phone = Tokens::from_body(&app.refresh(&phone.refresh).await.json().await.unwrap());
-    let seen_by_phone = list(phone.access.clone()).await;
+    let seen_by_phone = app.my_sessions(&phone.access).await;
     let refreshed = seen_by_phone.iter().find(|s| s["id"] == phone_sid).unwrap();
     assert_eq!(refreshed["current"], true);
     assert!(refreshed["last_used_at"].as_str() >= theirs["last_used_at"].as_str());
@@ -393,7 +380,7 @@ async fn each_device_is_listed_and_can_be_signed_out_on_its_own() {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(app.verify(&laptop.access).await.status(), StatusCode::OK);
-    let remaining = list(laptop.access.clone()).await;
+    let remaining = app.my_sessions(&laptop.access).await;
     assert_eq!(remaining.len(), 1);
     assert_eq!(remaining[0]["id"], laptop_sid);
 

@@ -553,17 +553,10 @@ async fn refresh_and_verify_never_touch_postgresql() {
     );
 }
 
-/// The sessions `/users/me/sessions` lists for `access`'s user, by id.
+/// The ids of the sessions `/users/me/sessions` lists for `access`'s user.
 async fn listed_sessions(app: &common::TestApp, access: &str) -> HashSet<String> {
-    let response = app
-        .get("/api/v1/users/me/sessions")
-        .bearer_auth(access)
-        .send()
+    app.my_sessions(access)
         .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let sessions: Vec<Value> = response.json().await.unwrap();
-    sessions
         .iter()
         .map(|s| s["id"].as_str().unwrap().to_owned())
         .collect()

@@ -260,15 +260,12 @@ impl SessionStore {
             [status, role, subscription, username, remaining_ms, rotated_from]
                 if status == "rotated" || status == "retry" =>
             {
+                let live = LiveClaims::parse(role, subscription)?;
                 let claims = SessionClaims {
                     user_id,
                     username: username.clone(),
-                    role: role
-                        .parse()
-                        .map_err(|_| SessionError::Protocol(format!("role {role}")))?,
-                    subscription: subscription.parse().map_err(|_| {
-                        SessionError::Protocol(format!("subscription {subscription}"))
-                    })?,
+                    role: live.role,
+                    subscription: live.subscription,
                 };
                 let remaining_ms: u64 = remaining_ms.parse().unwrap_or(0);
                 Ok(Rotation {
@@ -383,16 +380,13 @@ impl SessionStore {
         let subscription = text(subscription, "sub")?;
         let expires_ms =
             (rotated_ms + self.settings.refresh_ttl.as_millis() as u64).min(absolute_ms);
+        let live = LiveClaims::parse(&role, &subscription)?;
         Ok(Some(LiveRefresh {
             claims: SessionClaims {
                 user_id,
                 username: text(username, "name")?,
-                role: role
-                    .parse()
-                    .map_err(|_| SessionError::Protocol(format!("role {role}")))?,
-                subscription: subscription
-                    .parse()
-                    .map_err(|_| SessionError::Protocol(format!("subscription {subscription}")))?,
+                role: live.role,
+                subscription: live.subscription,
             },
             session_id,
             issued_at: rotated_ms / 1000,

@@ -232,6 +232,18 @@ impl TestApp {
             .expect("verify")
     }
 
+    /// The sessions `GET /users/me/sessions` lists for `access`'s user.
+    pub async fn my_sessions(&self, access_token: &str) -> Vec<Value> {
+        let response = self
+            .get("/api/v1/users/me/sessions")
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .expect("list sessions");
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("a session list")
+    }
+
     /// Audit events of `kind` about `user`, waiting briefly since the audit
     /// log is written in the background.
     pub async fn audit_events(&self, user: Uuid, kind: &str) -> Vec<Value> {
