@@ -18,7 +18,7 @@ use crate::audit::AuditLog;
 use crate::auth::Auth;
 use crate::captcha::CaptchaVerifier;
 use crate::config::Config;
-use crate::http::{self, AppState, RequestLimits};
+use crate::http::{self, AppState, Exposure, RequestLimits};
 use crate::mail::Mailer;
 use crate::oauth::OAuth;
 use crate::one_time_tokens::OneTimeTokens;
@@ -215,7 +215,8 @@ impl Application {
                 Duration::from_millis(config.server.request_timeout_ms),
                 trusted_proxies,
             ),
-            metrics_enabled: config.metrics.enabled,
+            metrics: Exposure::new(config.metrics.enabled, &config.metrics.allow_cidrs),
+            docs: Exposure::new(config.docs.enabled, &config.docs.allow_cidrs),
         };
         let router = http::router(state, &config.server.cors_allowed_origins);
         let listener = TcpListener::bind(config.server.bind)
