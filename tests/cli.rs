@@ -182,6 +182,31 @@ fn a_usage_mistake_is_one_clear_line() {
     assert!(String::from_utf8_lossy(&help.stdout).contains("serve"));
 }
 
+/// `tessera serve` that must refuse to start: its output once it exits,
+/// failing (after killing it) if it is still serving after 15 s.
+fn serve_refused(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("run tessera");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while child.try_wait().expect("poll tessera").is_none() {
+        if Instant::now() > deadline {
+            child.kill().expect("kill tessera");
+            child.wait().expect("reap tessera");
+            panic!("tessera {args:?} started serving instead of refusing");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("tessera output")
+}
+
 /// `tessera serve` with `env = "production"` and `settings` on top of a
 /// configuration that production would otherwise accept.
 fn serve_in_production(settings: &str) -> Output {
@@ -200,7 +225,7 @@ fn serve_in_production(settings: &str) -> Output {
     )
     .unwrap();
     let keys = common::keys_dir();
-    let output = tessera(
+    let output = serve_refused(
         &["--config", file.to_str().unwrap(), "serve"],
         &[("TESSERA__JWT__KEYS_DIR", keys.to_str().unwrap())],
     );
@@ -232,7 +257,7 @@ fn production_refuses_smtp_credentials_over_plain_text() {
 #[test]
 fn a_wildcard_cors_origin_is_one_clear_line_not_a_panic() {
     let keys = common::keys_dir();
-    let output = tessera(
+    let output = serve_refused(
         &["serve"],
         &[
             ("TESSERA__SERVER__BIND", "127.0.0.1:0"),
