@@ -37,6 +37,7 @@ pub struct Config {
     pub password_hashing: PasswordHashingConfig,
     pub gateway: GatewayConfig,
     pub metrics: MetricsConfig,
+    pub docs: DocsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -60,7 +61,7 @@ pub struct DatabaseConfig {
     pub statement_timeout_ms: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct RedisConfig {
     pub url: SecretString,
     pub cluster_nodes: Vec<String>,
@@ -217,12 +218,44 @@ pub struct GatewayConfig {
 #[derive(Debug, Clone, Deserialize)]
 pub struct MetricsConfig {
     pub enabled: bool,
+    pub allow_cidrs: Vec<IpNet>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DocsConfig {
+    pub enabled: bool,
+    pub allow_cidrs: Vec<IpNet>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct GatewayClient {
     pub id: String,
     pub secret: SecretString,
+}
+
+/// Cluster node URLs may carry a password (`redis://:pw@host`), and a
+/// `String` would print it: each node is shown without its user info.
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let nodes: Vec<String> = self
+            .cluster_nodes
+            .iter()
+            .map(|node| match node.rsplit_once('@') {
+                Some((user_info, host)) => match user_info.split_once("://") {
+                    Some((scheme, _)) => format!("{scheme}://[REDACTED]@{host}"),
+                    None => format!("[REDACTED]@{host}"),
+                },
+                None => node.clone(),
+            })
+            .collect();
+        f.debug_struct("RedisConfig")
+            .field("url", &self.url)
+            .field("cluster_nodes", &nodes)
+            .field("pool_size", &self.pool_size)
+            .field("shared_connections", &self.shared_connections)
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -292,10 +325,55 @@ impl Config {
                 "redis.pool_size, redis.shared_connections and database.max_connections must be positive",
             );
         }
+        // tower-http refuses `*` beside credentials by panicking; say why instead.
+        if self
+            .server
+            .cors_allowed_origins
+            .iter()
+            .any(|o| o.trim() == "*")
+        {
+            return invalid("server.cors_allowed_origins cannot contain \"*\": CORS answers carry credentials, so list each origin");
+        }
+        if let problems @ [_, ..] = self.production_problems().as_slice() {
+            return Err(ConfigError::Invalid(format!(
+                "refusing env = \"production\": {}",
+                problems.join("; ")
+            )));
+        }
         if self.session.rotation_secrets.is_empty() && self.env == Environment::Production {
             return invalid("session.rotation_secret (or session.rotation_secret_file) is required when env = \"production\"");
         }
         Ok(())
+    }
+
+    /// Every weak setting that production refuses (none in development), so
+    /// an operator fixes them in one pass.
+    pub fn production_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !self.is_production() {
+            return problems;
+        }
+        for client in &self.gateway.clients {
+            if client.secret.expose_secret().trim().is_empty() {
+                problems.push(format!(
+                    "gateway.clients entry {:?} has an empty secret",
+                    client.id
+                ));
+            }
+        }
+        let has_credentials = self.smtp.username.as_deref().is_some_and(|u| !u.is_empty())
+            || self
+                .smtp
+                .password
+                .as_ref()
+                .is_some_and(|p| !p.expose_secret().is_empty());
+        if self.smtp.tls == SmtpTls::None && has_credentials {
+            problems.push(
+                "smtp.tls = \"none\" would send smtp.username/smtp.password in plain text (use \"starttls\" or \"tls\")"
+                    .to_owned(),
+            );
+        }
+        problems
     }
 
     pub fn is_production(&self) -> bool {
@@ -414,6 +492,77 @@ mod tests {
         let production = with_session("rotation_secret_file", "/nonexistent/tessera-secrets")
             .merge(Serialized::default("env", "production"));
         assert!(Config::load_with(None, production).is_err());
+    }
+
+    fn production(settings: serde_json::Value) -> Result<Config, ConfigError> {
+        let overrides = Figment::new()
+            .merge(Serialized::default("env", "production"))
+            .merge(Serialized::default(
+                "session.rotation_secret",
+                "a production rotation secret of 32+ bytes",
+            ))
+            .merge(Serialized::defaults(settings));
+        Config::load_with(None, overrides)
+    }
+
+    #[test]
+    fn production_refuses_weak_settings_all_at_once() {
+        let err = production(serde_json::json!({
+            "gateway": {"clients": [{"id": "edge", "secret": ""}]},
+            "smtp": {"host": "mail.example.com", "tls": "none", "username": "u", "password": "p"},
+        }))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("\"edge\" has an empty secret"), "{err}");
+        assert!(err.contains("smtp.tls = \"none\""), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+        assert!(production(serde_json::json!({
+            "gateway": {"clients": [{"id": "edge", "secret": "long and random"}]},
+            "smtp": {"host": "mail.example.com", "tls": "none"},
+        }))
+        .is_ok());
+    }
+
+    #[test]
+    fn a_wildcard_cors_origin_is_refused_in_every_environment() {
+        let overrides = Figment::new().merge(Serialized::default(
+            "server.cors_allowed_origins",
+            ["https://app.example.com", "*"],
+        ));
+        let err = Config::load_with(None, overrides).unwrap_err().to_string();
+        assert!(err.contains("cors_allowed_origins"), "{err}");
+    }
+
+    #[test]
+    fn debug_of_the_loaded_config_shows_no_secret() {
+        let secrets = [
+            "db-secret-1",
+            "redis-secret-2",
+            "node-secret-3",
+            "smtp-secret-4",
+            "captcha-secret-5",
+            "gateway-secret-6",
+            "rotation-secret-7-padded-to-32-bytes",
+        ];
+        let overrides = Figment::new().merge(Serialized::defaults(serde_json::json!({
+            "database": {"url": format!("postgres://u:{}@db/x", secrets[0])},
+            "redis": {
+                "url": format!("redis://:{}@cache:6379", secrets[1]),
+                "cluster_nodes": [format!("redis://user:{}@node1:6379", secrets[2]), "redis://node2:6379"],
+            },
+            "smtp": {"host": "mail", "username": "mailer", "password": secrets[3]},
+            "captcha": {"verify_url": "https://captcha.example/siteverify", "secret": secrets[4]},
+            "gateway": {"clients": [{"id": "edge", "secret": secrets[5]}]},
+            "session": {"rotation_secret": secrets[6]},
+        })));
+        let printed = format!("{:?}", Config::load_with(None, overrides).unwrap());
+        for secret in secrets {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+        assert!(
+            printed.contains("node2:6379") && printed.contains("node1:6379"),
+            "{printed}"
+        );
     }
 
     #[test]

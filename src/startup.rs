@@ -22,7 +22,7 @@ use crate::audit::AuditLog;
 use crate::auth::Auth;
 use crate::captcha::CaptchaVerifier;
 use crate::config::Config;
-use crate::http::{self, AppState, ConnectionCap, RequestLimits};
+use crate::http::{self, AppState, ConnectionCap, Exposure, RequestLimits};
 use crate::mail::Mailer;
 use crate::oauth::OAuth;
 use crate::one_time_tokens::OneTimeTokens;
@@ -328,7 +328,8 @@ impl Application {
                 Duration::from_millis(config.server.request_timeout_ms),
                 trusted_proxies,
             ),
-            metrics_enabled: config.metrics.enabled,
+            metrics: Exposure::new(config.metrics.enabled, &config.metrics.allow_cidrs),
+            docs: Exposure::new(config.docs.enabled, &config.docs.allow_cidrs),
             hasher,
         };
         let router = http::router(state, &config.server.cors_allowed_origins);

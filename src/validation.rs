@@ -4,6 +4,54 @@
 
 use serde_json::{Map, Value};
 
+/// What a text field may hold. PostgreSQL refuses NUL in `text`, and no
+/// name, address or token has a use for control characters, so every field
+/// refuses them unless [`TextKind::of`] says otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextKind {
+    /// One line: no control character at all (C0, DEL, C1).
+    Line,
+    /// Free text from a textarea: tab and line breaks, no other control.
+    MultiLine,
+    /// A password or client secret: compared or hashed, never stored as
+    /// text, so any character; refusing one at login would lock out a
+    /// password set before this rule (rules for new passwords are in
+    /// `users::rules::password`).
+    Secret,
+}
+
+impl TextKind {
+    /// The kind of a field, by name: one table for bodies, query strings and
+    /// OAuth forms, so a field added later is a [`TextKind::Line`] unless
+    /// listed here.
+    pub fn of(field: &str) -> Self {
+        match field {
+            "password" | "current_password" | "new_password" | "client_secret" => TextKind::Secret,
+            "info" => TextKind::MultiLine,
+            _ => TextKind::Line,
+        }
+    }
+
+    /// `Err` with the rule's text when `value` holds a character this kind
+    /// refuses.
+    pub fn check(self, value: &str) -> Result<(), &'static str> {
+        let refused = match self {
+            TextKind::Secret => return Ok(()),
+            TextKind::Line => value.chars().any(char::is_control),
+            TextKind::MultiLine => value
+                .chars()
+                .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')),
+        };
+        match (refused, self) {
+            (false, _) => Ok(()),
+            (true, TextKind::MultiLine) => {
+                Err("The value cannot contain control characters other than tabs and line breaks.")
+            }
+            (true, _) => Err("The value cannot contain control characters."),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Problem {
     /// The field is absent.
@@ -99,7 +147,13 @@ impl<'a> Fields<'a> {
 
     fn as_str(&mut self, field: &str, value: &'a Value) -> Option<&'a str> {
         match value {
-            Value::String(s) => Some(s),
+            Value::String(s) => match TextKind::of(field).check(s) {
+                Ok(()) => Some(s),
+                Err(message) => {
+                    self.errors.push(FieldError::rule(field, message));
+                    None
+                }
+            },
             _ => {
                 self.errors.push(FieldError {
                     field: field.to_owned(),
@@ -180,6 +234,44 @@ mod tests {
         assert_eq!(fields.optional_string("x"), None);
         assert_eq!(fields.string("a"), None);
         assert_eq!(fields.finish().unwrap_err().0[0].problem, Problem::Missing);
+    }
+
+    #[test]
+    fn control_characters_are_refused_per_field() {
+        let body = json!({
+            "email": "a\u{0000}@b.co",
+            "first_name": "Ann\u{202e}Bob",
+            "username": "bell\u{0007}",
+            "info": "line one\r\n\tline two",
+            "password": "tab\tand\u{0000}nul",
+            "kind": "del\u{007f}",
+            "token": "c1\u{0085}",
+        });
+        let mut fields = Fields::new(body.as_object().unwrap());
+        assert_eq!(fields.string("email"), None);
+        assert_eq!(fields.string("first_name"), Some("Ann\u{202e}Bob"));
+        assert_eq!(fields.string("username"), None);
+        assert!(fields.string("info").is_some());
+        assert_eq!(fields.string("password"), Some("tab\tand\0nul"));
+        assert_eq!(fields.optional_string("kind"), None);
+        assert_eq!(fields.optional_string("token"), None);
+        let refused: Vec<_> = fields
+            .finish()
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|e| (e.field, e.problem, e.message))
+            .collect();
+        let message = "Value error, The value cannot contain control characters.".to_owned();
+        assert_eq!(
+            refused,
+            ["email", "username", "kind", "token"].map(|f| (
+                f.to_owned(),
+                Problem::ValueError,
+                message.clone()
+            ))
+        );
+        assert!(TextKind::MultiLine.check("nul\0").is_err());
     }
 
     proptest::proptest! {

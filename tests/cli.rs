@@ -181,3 +181,93 @@ fn a_usage_mistake_is_one_clear_line() {
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("serve"));
 }
+
+/// `tessera serve` that must refuse to start: its output once it exits,
+/// failing (after killing it) if it is still serving after 15 s.
+fn serve_refused(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("run tessera");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while child.try_wait().expect("poll tessera").is_none() {
+        if Instant::now() > deadline {
+            child.kill().expect("kill tessera");
+            child.wait().expect("reap tessera");
+            panic!("tessera {args:?} started serving instead of refusing");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("tessera output")
+}
+
+/// `tessera serve` with `env = "production"` and `settings` on top of a
+/// configuration that production would otherwise accept.
+fn serve_in_production(settings: &str) -> Output {
+    let dir = std::env::temp_dir().join(format!("tessera-cli-prod-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("tessera.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "env = \"production\"\n\
+             [server]\nbind = \"127.0.0.1:0\"\n\
+             [session]\nrotation_secret = \"{}\"\n\
+             {settings}\n",
+            common::ROTATION_SECRET
+        ),
+    )
+    .unwrap();
+    let keys = common::keys_dir();
+    let output = serve_refused(
+        &["--config", file.to_str().unwrap(), "serve"],
+        &[("TESSERA__JWT__KEYS_DIR", keys.to_str().unwrap())],
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    output
+}
+
+#[test]
+fn production_refuses_an_empty_gateway_client_secret() {
+    let line = one_error_line(&serve_in_production(
+        "[gateway]\nclients = [{ id = \"edge\", secret = \"\" }]",
+    ));
+    assert!(
+        line.contains("gateway.clients entry \"edge\" has an empty secret"),
+        "{line}"
+    );
+}
+
+#[test]
+fn production_refuses_smtp_credentials_over_plain_text() {
+    let line = one_error_line(&serve_in_production(
+        "[smtp]\nhost = \"mail.example.com\"\ntls = \"none\"\nusername = \"mailer\"\npassword = \"hunter2\"",
+    ));
+    assert!(line.contains("smtp.tls = \"none\""), "{line}");
+    assert!(!line.contains("hunter2"), "{line}");
+}
+
+/// In development too: `*` with credentials used to panic at start-up.
+#[test]
+fn a_wildcard_cors_origin_is_one_clear_line_not_a_panic() {
+    let keys = common::keys_dir();
+    let output = serve_refused(
+        &["serve"],
+        &[
+            ("TESSERA__SERVER__BIND", "127.0.0.1:0"),
+            ("TESSERA__JWT__KEYS_DIR", keys.to_str().unwrap()),
+            ("TESSERA__SERVER__CORS_ALLOWED_ORIGINS", "[\"*\"]"),
+        ],
+    );
+    let line = one_error_line(&output);
+    assert!(
+        line.contains("cors_allowed_origins cannot contain \"*\""),
+        "{line}"
+    );
+}

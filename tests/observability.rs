@@ -289,6 +289,99 @@ async fn metrics_can_be_turned_off() {
     assert_detail(response, StatusCode::NOT_FOUND, "Not Found").await;
 }
 
+const DOCS: [&str; 4] = [
+    "/docs",
+    "/openapi.json",
+    "/docs.yaml",
+    "/docs/swagger-ui.css",
+];
+
+async fn statuses(app: &TestApp, paths: &[&str]) -> Vec<StatusCode> {
+    let mut statuses = Vec::new();
+    for path in paths {
+        statuses.push(app.get(path).send().await.expect("request").status());
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn the_api_documents_can_be_turned_off() {
+    let app =
+        spawn_app_with(Figment::new().merge(Serialized::default("docs.enabled", false))).await;
+    assert_eq!(statuses(&app, &DOCS).await, [StatusCode::NOT_FOUND; 4]);
+    assert_eq!(
+        statuses(&app, &["/metrics", "/health/live"]).await,
+        [StatusCode::OK; 2]
+    );
+}
+
+/// Outside the CIDRs an operator route is a 404, like an unknown path;
+/// the client is the peer, or X-Forwarded-For only from a trusted proxy.
+#[tokio::test]
+async fn metrics_and_documents_answer_only_inside_their_cidrs() {
+    let elsewhere = spawn_app_with(
+        Figment::new()
+            .merge(Serialized::default("metrics.allow_cidrs", ["10.0.0.0/8"]))
+            .merge(Serialized::default("docs.allow_cidrs", ["10.0.0.0/8"])),
+    )
+    .await;
+    assert_eq!(
+        statuses(&elsewhere, &["/metrics"]).await,
+        [StatusCode::NOT_FOUND]
+    );
+    assert_eq!(
+        statuses(&elsewhere, &DOCS).await,
+        [StatusCode::NOT_FOUND; 4]
+    );
+    let forged = elsewhere
+        .get("/metrics")
+        .header("x-forwarded-for", "10.1.2.3")
+        .send()
+        .await
+        .expect("scrape");
+    assert_eq!(
+        forged.status(),
+        StatusCode::NOT_FOUND,
+        "an untrusted peer's X-Forwarded-For"
+    );
+    assert_eq!(
+        statuses(&elsewhere, &["/health/live"]).await,
+        [StatusCode::OK]
+    );
+
+    let behind_proxy = spawn_app_with(
+        Figment::new()
+            .merge(Serialized::default(
+                "server.trusted_proxies",
+                ["127.0.0.1/32"],
+            ))
+            .merge(Serialized::default("metrics.allow_cidrs", ["10.0.0.0/8"])),
+    )
+    .await;
+    let scraper = behind_proxy
+        .get("/metrics")
+        .header("x-forwarded-for", "10.1.2.3")
+        .send()
+        .await
+        .expect("scrape");
+    assert_eq!(scraper.status(), StatusCode::OK);
+
+    let local = spawn_app_with(
+        Figment::new()
+            .merge(Serialized::default(
+                "metrics.allow_cidrs",
+                ["127.0.0.0/8", "::1/128"],
+            ))
+            .merge(Serialized::default(
+                "docs.allow_cidrs",
+                ["127.0.0.0/8", "::1/128"],
+            )),
+    )
+    .await;
+    assert_eq!(statuses(&local, &["/metrics"]).await, [StatusCode::OK]);
+    assert_eq!(statuses(&local, &DOCS).await, [StatusCode::OK; 4]);
+}
+
 #[tokio::test]
 async fn request_ids_are_echoed_when_sane_and_replaced_otherwise() {
     let app = spawn_app().await;

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::users::repo::ProfileChanges;
 use crate::users::rules;
-use crate::validation::{FieldError, Fields, Problem, ValidationErrors};
+use crate::validation::{FieldError, Fields, Problem, TextKind, ValidationErrors};
 
 pub const NAME_MAX: usize = 100;
 pub const INFO_MAX: usize = 1_000;
@@ -95,7 +95,11 @@ pub fn profile(body: &Body) -> Result<ProfileChanges, ValidationErrors> {
         |name: &str, rule: fn(&str) -> Result<Option<String>, String>| match body.get(name) {
             None => None,
             Some(Value::Null) => Some(None),
-            Some(Value::String(raw)) => match rule(raw) {
+            Some(Value::String(raw)) => match TextKind::of(name)
+                .check(raw)
+                .map_err(str::to_owned)
+                .and_then(|()| rule(raw))
+            {
                 Ok(value) => Some(value),
                 Err(message) => {
                     errors.push(FieldError::rule(name, message));
@@ -139,9 +143,6 @@ fn name(raw: &str, what: &str) -> Result<Option<String>, String> {
         return Err(format!(
             "The {what} must be at most {NAME_MAX} characters long."
         ));
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Err(format!("The {what} cannot contain control characters."));
     }
     Ok(Some(trimmed.to_owned()).filter(|n| !n.is_empty()))
 }
@@ -240,6 +241,22 @@ mod tests {
         assert!(avatar_url("javascript:alert(1)").is_err());
         assert!(avatar_url("https://cdn.example.com/a.png").is_ok());
         assert!(date_of_birth("10/12/1815").is_err());
+    }
+
+    #[test]
+    fn profile_info_keeps_line_breaks_but_no_field_takes_a_nul() {
+        let changes = profile(&body(json!({"info": "one\r\n\ttwo"}))).unwrap();
+        assert_eq!(changes.info, Some(Some("one\r\n\ttwo".into())));
+        let errors = profile(&body(json!({
+            "first_name": "A\u{0000}", "last_name": "B\nC", "avatar_url": "https://x.co/\u{0000}",
+            "gender": "MALE\u{0000}", "date_of_birth": "2000-01-01\u{0000}", "info": "a\u{0000}b"
+        })))
+        .unwrap_err()
+        .0;
+        assert_eq!(errors.len(), 6);
+        assert!(errors
+            .iter()
+            .all(|e| e.message.contains("control characters")));
     }
 
     #[test]

@@ -1,16 +1,65 @@
-//! Service-level routes: status, health, and the published keys.
+//! Service-level routes: status, health, the published keys, and the gate
+//! in front of the operator routes (`/metrics`, the API documents).
 
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use ipnet::IpNet;
 use serde_json::{json, Value};
 
+use super::error::ApiError;
+use super::extract::client_ip;
 use super::openapi::schemas as doc;
 use super::AppState;
+
+/// Who may reach an operator route: nobody (`enabled = false`), anyone
+/// (no CIDRs), or clients inside the CIDRs. Everyone else gets the same 404
+/// as an unknown path, so a scan learns nothing.
+#[derive(Debug, Clone)]
+pub struct Exposure {
+    enabled: bool,
+    allow: Arc<[IpNet]>,
+}
+
+impl Exposure {
+    pub fn new(enabled: bool, allow_cidrs: &[IpNet]) -> Self {
+        Self {
+            enabled,
+            allow: allow_cidrs.into(),
+        }
+    }
+
+    fn admits(&self, client: Option<IpAddr>) -> bool {
+        self.enabled
+            && (self.allow.is_empty()
+                || client.is_some_and(|ip| self.allow.iter().any(|net| net.contains(&ip))))
+    }
+}
+
+/// Middleware: 404 unless `exposure` admits the client (resolved through
+/// trusted proxies, like the rate limits).
+pub async fn gate(
+    State((exposure, trusted)): State<(Exposure, Arc<[IpNet]>)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|peer| client_ip(peer.0.ip(), request.headers(), &trusted));
+    if exposure.admits(client) {
+        next.run(request).await
+    } else {
+        ApiError::NotFound.into_response()
+    }
+}
 
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(root, live, ready, jwks))]
@@ -77,4 +126,23 @@ async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
         ],
         state.auth.tokens().keys().jwks_json().to_owned(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposure_is_off_open_or_by_cidr() {
+        let inside: IpAddr = "10.1.2.3".parse().unwrap();
+        let outside: IpAddr = "192.0.2.1".parse().unwrap();
+        let cidrs: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        assert!(!Exposure::new(false, &[]).admits(Some(inside)));
+        assert!(Exposure::new(true, &[]).admits(None));
+        let restricted = Exposure::new(true, &cidrs);
+        assert!(restricted.admits(Some(inside)));
+        assert!(!restricted.admits(Some(outside)));
+        assert!(!restricted.admits(None));
+        assert!(!Exposure::new(false, &cidrs).admits(Some(inside)));
+    }
 }

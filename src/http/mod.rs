@@ -30,6 +30,7 @@ use tower_http::trace::TraceLayer;
 pub use error::{ApiError, Location, OAuthApiError};
 pub use extract::client_ip;
 pub use limits::{ConnectionCap, ConnectionSlot, RequestLimits};
+pub use meta::Exposure;
 
 use crate::account::Account;
 use crate::admin::Admin;
@@ -50,19 +51,30 @@ pub struct AppState {
     pub limits: RequestLimits,
     /// Read by `/metrics` for the argon2 pool gauges.
     pub hasher: PasswordHasher,
-    /// `metrics.enabled`: whether `GET /metrics` answers (404 otherwise).
-    pub metrics_enabled: bool,
+    /// `metrics.enabled` / `metrics.allow_cidrs`: who may scrape `/metrics`.
+    pub metrics: Exposure,
+    /// `docs.enabled` / `docs.allow_cidrs`: who may read `/docs`,
+    /// `/openapi.json` and `/docs.yaml`.
+    pub docs: Exposure,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(state: AppState, cors_allowed_origins: &[String]) -> Router {
     let request_limits = state.limits.clone();
+    let gated = |exposure: &Exposure| {
+        axum::middleware::from_fn_with_state(
+            (exposure.clone(), state.trusted_proxies.clone()),
+            meta::gate,
+        )
+    };
+    let metrics = gated(&state.metrics);
+    let docs = gated(&state.docs);
     let mut app = Router::new()
         .merge(meta::router())
-        .merge(observability::router())
+        .merge(observability::router().route_layer(metrics))
         .merge(oauth::router())
-        .merge(openapi::router())
+        .merge(openapi::router().route_layer(docs))
         .nest("/api/v1/auth", auth::router())
         .nest("/api/v1/users", users::router())
         .nest("/api/v1/admin", admin::router())

@@ -24,6 +24,7 @@ use super::AppState;
 pub(super) struct Docs;
 use crate::auth::TokenPair;
 use crate::oauth::{ClientCredentials, OAuthError};
+use crate::validation::TextKind;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -39,8 +40,9 @@ const NO_STORE: [(header::HeaderName, &str); 2] = [
     (header::PRAGMA, "no-cache"),
 ];
 
-/// An `application/x-www-form-urlencoded` body; a repeated parameter is an
-/// `invalid_request` (RFC 6749 §3.2).
+/// An `application/x-www-form-urlencoded` body; a repeated parameter, or
+/// one holding characters its [`TextKind`] refuses, is an `invalid_request`
+/// (RFC 6749 §3.2).
 pub struct OAuthForm(HashMap<String, String>);
 
 impl<S: Send + Sync> FromRequest<S> for OAuthForm {
@@ -59,6 +61,9 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
         for (name, value) in pairs {
             if form.contains_key(&name) {
                 return Err(invalid_request(&format!("Parameter {name} is repeated")));
+            }
+            if let Err(why) = TextKind::of(&name).check(&value) {
+                return Err(invalid_request(&format!("Parameter {name}: {why}")));
             }
             form.insert(name, value);
         }

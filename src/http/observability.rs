@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use super::{ApiError, AppState, REQUEST_ID};
+use super::{AppState, REQUEST_ID};
 use crate::metrics::{self, PoolGauges};
 
 /// The longest client-supplied request id that is kept.
@@ -22,16 +22,14 @@ pub fn router() -> Router<AppState> {
 /// Prometheus scrape endpoint; the pool gauges are read now.
 /// Prometheus metrics: requests by route and status with latency
 /// histograms, logins, refreshes, reuse detections, rate-limited requests,
-/// dependency errors and pool gauges. 404 when `metrics.enabled = false`.
+/// dependency errors and pool gauges. 404 when `metrics.enabled = false` or
+/// the client is outside `metrics.allow_cidrs` (see `meta::gate`).
 #[utoipa::path(get, path = "/metrics", tag = "meta",
     responses(
         (status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String),
         (status = 404, response = super::openapi::schemas::NotFound),
     ))]
 pub(super) async fn scrape(State(state): State<AppState>) -> Response {
-    if !state.metrics_enabled {
-        return ApiError::NotFound.into_response();
-    }
     let gauges = PoolGauges {
         db_size: state.pool.size(),
         db_idle: state.pool.num_idle(),

@@ -69,7 +69,7 @@ impl std::str::FromStr for Subscription {
 
 /// A row of `users`. Holds the password hash, so it is never serialised;
 /// [`UserPublic`] is what leaves the service.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 pub struct User {
     pub id: Uuid,
     pub email: String,
@@ -88,6 +88,20 @@ pub struct User {
     pub gender: Option<String>,
     pub date_of_birth: Option<NaiveDate>,
     pub info: Option<String>,
+}
+
+/// The hash is a password's offline-guessable form: `Debug` leaves it (and
+/// the profile) out, so a user can never reach a log line with it.
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("account_role", &self.account_role)
+            .field("is_active", &self.is_active)
+            .field("is_blocked", &self.is_blocked)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -135,5 +149,36 @@ impl From<User> for UserPublic {
                 info: user.info,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_prints_without_its_password_hash() {
+        let user = User {
+            id: Uuid::new_v4(),
+            email: "alice@example.com".into(),
+            username: "alice".into(),
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            account_role: Role::Regular,
+            account_subscription: Subscription::Free,
+            subscription_expires_at: None,
+            is_active: true,
+            is_blocked: false,
+            created_at: Utc::now(),
+            deleted_at: None,
+            first_name: None,
+            last_name: None,
+            avatar_url: None,
+            gender: None,
+            date_of_birth: None,
+            info: None,
+        };
+        let printed = format!("{user:?}");
+        assert!(!printed.contains("argon2id"), "{printed}");
+        assert!(printed.contains("alice"), "{printed}");
     }
 }

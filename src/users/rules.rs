@@ -155,6 +155,11 @@ pub fn password(raw: &str, email: Option<&str>, username: Option<&str>) -> Resul
             "The password must be at most {PASSWORD_MAX} characters long."
         ));
     }
+    // NIST asks for every printing character; a control character is most
+    // likely a paste accident, and one the user could not type at login.
+    if raw.chars().any(char::is_control) {
+        return Err("The password cannot contain control characters.".into());
+    }
     let lowered = raw.to_lowercase();
     if COMMON_PASSWORDS.contains(&lowered) {
         return Err("This password is too common.".into());
@@ -217,6 +222,9 @@ mod tests {
         assert!(password(&"x".repeat(129), None, None)
             .unwrap_err()
             .contains("at most 128"));
+        assert!(password("tab\tinside it", None, None)
+            .unwrap_err()
+            .contains("control characters"));
         assert!(password("PassWord", None, None)
             .unwrap_err()
             .contains("too common"));
