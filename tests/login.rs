@@ -221,7 +221,7 @@ async fn a_padded_mixed_case_name_logs_in() {
     for body in [
         json!({"email": typed, "password": PASSWORD}),
         json!({"username": typed, "password": PASSWORD}),
-        json!({"username": format!(" {}\t", user.username.to_uppercase()), "password": PASSWORD}),
+        json!({"username": format!(" {}  ", user.username.to_uppercase()), "password": PASSWORD}),
     ] {
         let response = app.login_json(body.clone()).await;
         assert_eq!(response.status(), StatusCode::OK, "{body}");

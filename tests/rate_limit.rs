@@ -616,7 +616,7 @@ async fn a_padded_or_recased_name_shares_the_lockout_and_reveals_nothing() {
     let app = from_ip(&app, &random_ip());
     let user = app.new_user().await;
     let padded_email = format!("  {} ", user.email.to_uppercase());
-    let padded_name = format!("\t{}  ", user.username.to_uppercase());
+    let padded_name = format!("   {}  ", user.username.to_uppercase());
     assert_eq!(
         wrong_login(&app, &padded_email).await.status(),
         StatusCode::UNAUTHORIZED
