@@ -22,7 +22,7 @@ use crate::audit::AuditLog;
 use crate::auth::Auth;
 use crate::captcha::CaptchaVerifier;
 use crate::config::Config;
-use crate::http::{self, AppState, ConnectionCap, Exposure, RequestLimits};
+use crate::http::{self, AppState, ConnectionCap, Exposure, RequestLimits, Services};
 use crate::mail::Mailer;
 use crate::oauth::OAuth;
 use crate::one_time_tokens::OneTimeTokens;
@@ -314,7 +314,7 @@ impl Application {
             header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
             cap: ConnectionCap::new(config.server.max_connections_per_ip, uncapped.into()),
         };
-        let state = AppState {
+        let state = AppState::new(Services {
             auth,
             account: Arc::new(account),
             admin: Arc::new(admin),
@@ -331,7 +331,7 @@ impl Application {
             metrics: Exposure::new(config.metrics.enabled, &config.metrics.allow_cidrs),
             docs: Exposure::new(config.docs.enabled, &config.docs.allow_cidrs),
             hasher,
-        };
+        });
         let router = http::router(state, &config.server.cors_allowed_origins);
         let listener = TcpListener::bind(config.server.bind)
             .await

@@ -39,8 +39,26 @@ use crate::oauth::OAuth;
 use crate::redis_client::RedisClient;
 use crate::users::PasswordHasher;
 
+/// What every handler may use, behind one `Arc`: axum clones the state for
+/// every request, and one reference count costs less than one per service.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+pub struct Services {
     pub auth: Arc<Auth>,
     pub account: Arc<Account>,
     pub admin: Arc<Admin>,
