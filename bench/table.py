@@ -4,6 +4,7 @@
 usage: table.py RESULTS.jsonl OUT.json
 """
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -39,4 +40,4 @@ try:
 except (OSError, StopIteration):
     pass
 commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-json.dump({"commit": commit, "cpu": cpu, "kernel": platform.release(), "results": rows}, open(sys.argv[2], "w"), indent=2)
+json.dump({"commit": commit, "binary": os.environ.get("BENCH_BIN") or "release build of the commit", "cpu": cpu, "kernel": platform.release(), "results": rows}, open(sys.argv[2], "w"), indent=2)

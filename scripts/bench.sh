@@ -9,7 +9,9 @@
 #   exist — oauth_token_refresh and oauth_introspect. Each request scenario is
 #   also given as a fraction of health_live from the same run.
 # BENCH_BIN=PATH benchmarks that tessera binary instead of the fresh build (to
-# compare two builds with the same harness, one after the other).
+# compare two builds with the same harness, one after the other). An older
+# binary refuses a database that has newer migrations: `dropdb tessera_bench`
+# before its run.
 # Also measures the raw argon2id rate on CPU 0 (the login/register ceiling),
 # tessera's RSS idle and at peak, and Redis memory per live session.
 # Prints a table; writes bench/results/<UTC time>.json.
