@@ -584,25 +584,7 @@ mod tests {
 
     #[test]
     fn moderators_act_on_regular_users_only() {
-        let user = |role| User {
-            id: Uuid::new_v4(),
-            email: "a@example.com".into(),
-            username: "someone".into(),
-            password_hash: String::new(),
-            account_role: role,
-            account_subscription: Subscription::Free,
-            subscription_expires_at: None,
-            is_active: true,
-            is_blocked: false,
-            created_at: Utc::now(),
-            deleted_at: None,
-            first_name: None,
-            last_name: None,
-            avatar_url: None,
-            gender: None,
-            date_of_birth: None,
-            info: None,
-        };
+        let user = User::example;
         let moderator = Actor::User {
             id: Uuid::new_v4(),
             role: Role::Moderator,

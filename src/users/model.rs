@@ -152,18 +152,16 @@ impl From<User> for UserPublic {
     }
 }
 
+/// A user for unit tests elsewhere in the crate (no database needed).
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_user_prints_without_its_password_hash() {
-        let user = User {
+impl User {
+    pub fn example(role: Role) -> Self {
+        Self {
             id: Uuid::new_v4(),
             email: "alice@example.com".into(),
             username: "alice".into(),
-            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
-            account_role: Role::Regular,
+            password_hash: String::new(),
+            account_role: role,
             account_subscription: Subscription::Free,
             subscription_expires_at: None,
             is_active: true,
@@ -176,7 +174,18 @@ mod tests {
             gender: None,
             date_of_birth: None,
             info: None,
-        };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_prints_without_its_password_hash() {
+        let mut user = User::example(Role::Regular);
+        user.password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into();
         let printed = format!("{user:?}");
         assert!(!printed.contains("argon2id"), "{printed}");
         assert!(printed.contains("alice"), "{printed}");
