@@ -147,15 +147,9 @@ async fn oversized_request_heads_are_refused_by_hyper() {
 
 /// One gauge from `/metrics`.
 async fn gauge(app: &TestApp, name: &str) -> u64 {
-    let text = app
-        .get("/metrics")
-        .send()
+    app.scrape_metrics()
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
+        .lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or_else(|| panic!("{name} missing from /metrics"))
 }

@@ -63,13 +63,7 @@ fn sample(samples: &Samples, name: &str, labels: &[(&str, &str)]) -> f64 {
 
 impl TestApp {
     async fn metrics(&self) -> Samples {
-        let response = self.get("/metrics").send().await.expect("scrape");
-        assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(
-            response.headers()["content-type"],
-            "text/plain; version=0.0.4; charset=utf-8"
-        );
-        parse_metrics(&response.text().await.expect("metrics text"))
+        parse_metrics(&self.scrape_metrics().await)
     }
 }
 

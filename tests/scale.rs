@@ -195,17 +195,6 @@ async fn cluster_app(cluster: &RedisCluster, sink: &SmtpSink) -> TestApp {
     .await
 }
 
-async fn sessions_of(app: &TestApp, access: &str) -> Vec<Value> {
-    let response = app
-        .get("/api/v1/users/me/sessions")
-        .bearer_auth(access)
-        .send()
-        .await
-        .expect("sessions");
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.expect("sessions json")
-}
-
 #[tokio::test]
 async fn every_redis_flow_works_on_a_three_master_cluster() {
     let cluster = RedisCluster::start(3);
@@ -258,7 +247,7 @@ async fn every_redis_flow_works_on_a_three_master_cluster() {
     // session keys derived inside the script.
     let phone = app.login(&user).await;
     let laptop = app.login(&user).await;
-    assert_eq!(sessions_of(&app, &laptop.access).await.len(), 2);
+    assert_eq!(app.my_sessions(&laptop.access).await.len(), 2);
     let response = app
         .post("/api/v1/auth/logout-all")
         .bearer_auth(&phone.access)

@@ -147,7 +147,14 @@ pub struct SessionStore {
 }
 
 fn session_key(user_id: Uuid, session_id: Uuid) -> String {
+    // One allocation on the hot path: the prefix is not built separately.
     format!("tessera:s:{{{user_id}}}:{session_id}")
+}
+
+/// What every session key of a user starts with: the scripts that walk a
+/// user's sessions derive the keys from it and the ids in the index.
+fn session_prefix(user_id: Uuid) -> String {
+    format!("tessera:s:{{{user_id}}}:")
 }
 
 fn index_key(user_id: Uuid) -> String {
@@ -205,7 +212,7 @@ impl SessionStore {
             .arg(&client.user_agent)
             .arg(&client.ip)
             .arg(self.settings.max_per_user)
-            .arg(format!("tessera:s:{{{}}}:", claims.user_id));
+            .arg(session_prefix(claims.user_id));
         let evicted: u64 = self.redis.script(&invocation).await?;
         if evicted > 0 {
             tracing::debug!(user_id = %claims.user_id, evicted, "oldest sessions evicted at session.max_per_user");
@@ -427,7 +434,7 @@ impl SessionStore {
         let mut invocation = self.scripts.revoke_all.prepare_invoke();
         invocation
             .key(index_key(user_id))
-            .arg(format!("tessera:s:{{{user_id}}}:"))
+            .arg(session_prefix(user_id))
             .arg(keep.map(|sid| sid.to_string()).unwrap_or_default())
             .arg(now_ms());
         let ended: u64 = self.redis.script(&invocation).await?;
@@ -439,7 +446,7 @@ impl SessionStore {
         let mut invocation = self.scripts.list.prepare_invoke();
         invocation
             .key(index_key(user_id))
-            .arg(format!("tessera:s:{{{user_id}}}:"))
+            .arg(session_prefix(user_id))
             .arg(now_ms());
         let rows: Vec<Vec<String>> = self.redis.script(&invocation).await?;
         let time = |ms: &str| {
@@ -478,7 +485,7 @@ impl SessionStore {
         let mut invocation = self.scripts.update_claims.prepare_invoke();
         invocation
             .key(index_key(user_id))
-            .arg(format!("tessera:s:{{{user_id}}}:"))
+            .arg(session_prefix(user_id))
             .arg(role.as_str())
             .arg(subscription.as_str())
             .arg(now_ms());
@@ -498,5 +505,6 @@ mod tests {
         assert!(session_key(user, session).contains(&tag));
         assert!(index_key(user).contains(&tag));
         assert_eq!(session_key(user, session).matches('{').count(), 1);
+        assert!(session_key(user, session).starts_with(&session_prefix(user)));
     }
 }

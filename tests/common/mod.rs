@@ -232,6 +232,17 @@ impl TestApp {
             .expect("verify")
     }
 
+    /// The Prometheus text of `GET /metrics` (which must answer 200).
+    pub async fn scrape_metrics(&self) -> String {
+        let response = self.get("/metrics").send().await.expect("scrape");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/plain; version=0.0.4; charset=utf-8"
+        );
+        response.text().await.expect("metrics text")
+    }
+
     /// The sessions `GET /users/me/sessions` lists for `access`'s user.
     pub async fn my_sessions(&self, access_token: &str) -> Vec<Value> {
         let response = self
