@@ -229,24 +229,18 @@ impl Auth {
             Some(user) => PasswordOwner::User(user.id),
             None => PasswordOwner::UnknownName(name.as_str()),
         };
-        // The slot is taken before argon2 runs: concurrent guesses queue for
-        // slots, not for the hasher, so no more than the limit are verified.
-        let check = self
-            .limits
-            .reserve_password_check(&client.ip, owner)
-            .await?;
-        let result = self.check_and_open(user, password, client).await;
-        let outcome = match &result {
-            Ok(_) => PasswordOutcome::Accepted,
-            Err(AuthError::InvalidCredentials) => PasswordOutcome::Wrong,
-            Err(_) => PasswordOutcome::Undecided,
-        };
-        // The verdict stands either way; a failed bookkeeping step only
-        // leaves a slot in the window until it expires.
-        if let Err(e) = self.limits.settle(check, outcome).await {
-            tracing::warn!(error = %e, "cannot settle a login's failure slot");
-        }
-        result
+        self.limits
+            .guard_password_check(
+                &client.ip,
+                owner,
+                self.check_and_open(user, password, client),
+                |result| match result {
+                    Ok(_) => PasswordOutcome::Accepted,
+                    Err(AuthError::InvalidCredentials) => PasswordOutcome::Wrong,
+                    Err(_) => PasswordOutcome::Undecided,
+                },
+            )
+            .await
     }
 
     /// Checks the password (argon2 even for unknown users, so timing reveals

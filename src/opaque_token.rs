@@ -87,6 +87,7 @@ impl std::fmt::Debug for TokenKeys {
 
 impl TokenKeys {
     /// Keys from secrets, the signing one first; `None` when there are none.
+    /// Built once at start-up (and by the CLI), never on a request path.
     pub fn new<S: AsRef<[u8]>>(secrets: impl IntoIterator<Item = S>) -> Option<Self> {
         let keys: Arc<[Hmac<Sha256>]> = secrets
             .into_iter()

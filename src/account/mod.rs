@@ -462,23 +462,24 @@ impl Account {
         password: SecretString,
         client: &ClientInfo,
     ) -> Result<bool, AccountError> {
-        let limits = self.auth.rate_limits();
-        let check = limits
-            .reserve_password_check(&client.ip, PasswordOwner::User(user.id))
-            .await?;
-        let matches = self
-            .hasher
-            .verify(password, Some(user.password_hash.clone()))
-            .await;
-        let outcome = match matches {
-            Ok(true) => PasswordOutcome::Accepted,
-            Ok(false) => PasswordOutcome::Wrong,
-            Err(_) => PasswordOutcome::Undecided,
-        };
-        if let Err(e) = limits.settle(check, outcome).await {
-            tracing::warn!(error = %e, "cannot settle a password check's failure slot");
-        }
-        Ok(matches?)
+        self.auth
+            .rate_limits()
+            .guard_password_check(
+                &client.ip,
+                PasswordOwner::User(user.id),
+                async {
+                    Ok(self
+                        .hasher
+                        .verify(password, Some(user.password_hash.clone()))
+                        .await?)
+                },
+                |matches| match matches {
+                    Ok(true) => PasswordOutcome::Accepted,
+                    Ok(false) => PasswordOutcome::Wrong,
+                    Err(_) => PasswordOutcome::Undecided,
+                },
+            )
+            .await
     }
 
     async fn caller(&self, claims: &AccessClaims) -> Result<User, AccountError> {

@@ -10,7 +10,7 @@
 //! addresses in Redis.
 //!
 //! A password check reserves its slot in the account's failure window before
-//! argon2 runs ([`RateLimiter::reserve_password_check`]), so concurrent
+//! argon2 runs ([`RateLimiter::guard_password_check`]), so concurrent
 //! guesses can never outnumber the limit.
 //!
 //! Every refusal goes through [`report_limited`], one `tracing` event with
@@ -18,6 +18,7 @@
 
 mod flood;
 
+use std::future::Future;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -149,12 +150,11 @@ impl PasswordOwner<'_> {
 }
 
 /// A slot held in an account's failure window for one password check, from
-/// before argon2 runs until [`RateLimiter::settle`] says how it went. A check
+/// before argon2 runs until it is settled with its [`PasswordOutcome`]. A check
 /// that is never settled (its request was abandoned) keeps its slot, as a
 /// failure: the safe side.
-#[must_use = "settle the check with its outcome"]
 #[derive(Debug)]
-pub struct PasswordCheck {
+struct PasswordCheck {
     /// The window's key and this check's member in it; `None` when exempt.
     slot: Option<(String, String)>,
 }
@@ -313,12 +313,32 @@ impl RateLimiter {
         self.check(&self.limits.login_ip, &ip_key(ip)).await
     }
 
-    /// Before a password is verified (login, the OAuth password grant,
-    /// change-password, account deletion): reserves a slot in the owner's
-    /// failure window, or refuses (429) when the window is full, whatever
-    /// the password. One shared window per account, so no endpoint adds
-    /// guesses to another's.
-    pub async fn reserve_password_check(
+    /// Runs `check` (a password verification and what follows from it:
+    /// login, the OAuth password grant, change-password, account deletion)
+    /// under a slot in the owner's failure window, taken BEFORE it runs, so
+    /// concurrent guesses queue for slots, not for argon2. A full window
+    /// refuses (429) whatever the password. One shared window per account,
+    /// so no endpoint adds guesses to another's. `judge` says how the check
+    /// went; its verdict stands even if settling the slot fails (a slot left
+    /// behind only expires with the window).
+    pub async fn guard_password_check<T, E: From<RateLimitError>>(
+        &self,
+        ip: &str,
+        owner: PasswordOwner<'_>,
+        check: impl Future<Output = Result<T, E>>,
+        judge: impl FnOnce(&Result<T, E>) -> PasswordOutcome,
+    ) -> Result<T, E> {
+        let slot = self.reserve_password_check(ip, owner).await?;
+        let result = check.await;
+        if let Err(e) = self.settle(slot, judge(&result)).await {
+            tracing::warn!(error = %e, "cannot settle a password check's failure slot");
+        }
+        result
+    }
+
+    /// Reserves a slot in the owner's failure window, or refuses when the
+    /// window is full.
+    async fn reserve_password_check(
         &self,
         ip: &str,
         owner: PasswordOwner<'_>,
@@ -336,7 +356,7 @@ impl RateLimiter {
     }
 
     /// Ends a password check: see [`PasswordOutcome`].
-    pub async fn settle(
+    async fn settle(
         &self,
         check: PasswordCheck,
         outcome: PasswordOutcome,
