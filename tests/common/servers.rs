@@ -17,6 +17,15 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A free port for a cluster node: its bus listens 10000 higher, so the
+/// port must be at most 55535 and its bus port free as well.
+fn free_cluster_port() -> u16 {
+    (0..1000)
+        .map(|_| free_port())
+        .find(|&port| port <= 55535 && TcpListener::bind(("127.0.0.1", port + 10000)).is_ok())
+        .expect("a free port with a free cluster bus port")
+}
+
 fn temp_dir(prefix: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("{prefix}-{}", Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("create temp dir");
@@ -70,14 +79,30 @@ impl RedisServer {
     }
 
     pub fn start_with(extra: &[&str]) -> Self {
+        Self::launch(
+            temp_dir("tessera-redis"),
+            extra.iter().map(|s| s.to_string()).collect(),
+            free_port,
+        )
+    }
+
+    /// Starts a new server on a port from `pick`, picking again when the
+    /// port was taken between the pick and the bind (tests run in parallel,
+    /// and outgoing connections take ephemeral ports too).
+    fn launch(dir: PathBuf, extra: Vec<String>, pick: fn() -> u16) -> Self {
         let mut server = Self {
-            port: free_port(),
-            dir: temp_dir("tessera-redis"),
-            extra: extra.iter().map(|s| s.to_string()).collect(),
+            port: pick(),
+            dir,
+            extra,
             child: None,
         };
-        server.resume();
-        server
+        for _ in 0..10 {
+            if server.spawn() {
+                return server;
+            }
+            server.port = pick();
+        }
+        panic!("redis-server found no free port in 10 tries");
     }
 
     pub fn url(&self) -> String {
@@ -91,8 +116,20 @@ impl RedisServer {
     /// Starts the process again (after [`RedisServer::kill`] or
     /// [`RedisServer::shutdown`]).
     pub fn resume(&mut self) {
+        assert!(
+            self.spawn(),
+            "redis-server could not start again on {}",
+            self.port
+        );
+    }
+
+    /// Starts the process; true once it answers on its port as itself (its
+    /// `process_id`), false when it exited first, e.g. because the port was
+    /// taken. Without the pid check a test could talk to another test's
+    /// server that holds the port.
+    fn spawn(&mut self) -> bool {
         assert!(self.child.is_none(), "redis already running");
-        let child = Command::new("redis-server")
+        let mut child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
             .arg("--dir")
             .arg(&self.dir)
@@ -101,13 +138,21 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("start redis-server");
-        self.child = Some(child);
-        wait_listening(self.port, "redis-server");
+        let itself = format!("process_id:{}", child.id());
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !self.cli(&["PING"]).contains("PONG") {
-            assert!(Instant::now() < deadline, "redis never answered PING");
+        while !self.cli(&["INFO", "server"]).contains(&itself) {
+            if child.try_wait().ok().flatten().is_some() {
+                return false;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis never answered on {}",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
+        self.child = Some(child);
+        true
     }
 
     /// An abrupt stop, like a crash (SIGKILL).
@@ -161,14 +206,8 @@ impl RedisCluster {
     pub fn start(masters: usize) -> Self {
         let nodes: Vec<RedisServer> = (0..masters)
             .map(|_| {
-                let mut node = RedisServer {
-                    port: free_port(),
-                    dir: temp_dir("tessera-redis-cluster"),
-                    extra: Vec::new(),
-                    child: None,
-                };
-                let config = node.dir.join("nodes.conf");
-                node.extra = vec![
+                let dir = temp_dir("tessera-redis-cluster");
+                let extra = vec![
                     "--save".into(),
                     "".into(),
                     "--appendonly".into(),
@@ -176,10 +215,9 @@ impl RedisCluster {
                     "--cluster-enabled".into(),
                     "yes".into(),
                     "--cluster-config-file".into(),
-                    config.display().to_string(),
+                    dir.join("nodes.conf").display().to_string(),
                 ];
-                node.resume();
-                node
+                RedisServer::launch(dir, extra, free_cluster_port)
             })
             .collect();
         let addresses: Vec<String> = nodes
