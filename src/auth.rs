@@ -16,7 +16,6 @@ use crate::sessions::{ClientInfo, RefreshToken, SessionClaims, SessionError, Ses
 use crate::tokens::{AccessClaims, TokenError, TokenIssuer};
 use crate::users::repo::{self, InsertError, NewUser};
 use crate::users::{HashError, PasswordHasher, Registration, User, UserPublic};
-use crate::validation::{FieldError, Fields, ValidationErrors};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -506,34 +505,9 @@ impl Auth {
     }
 }
 
-/// Reads a login body: the OAuth2 password form (`username` holds an email
-/// or a username) or JSON with `email` or `username`, and `password`.
-pub fn parse_login(
-    body: &serde_json::Map<String, serde_json::Value>,
-) -> Result<(LoginName, SecretString), ValidationErrors> {
-    let mut fields = Fields::new(body);
-    let email = fields.optional_string("email");
-    let username = fields.optional_string("username");
-    let name = match (email, username) {
-        (Some(email), _) => Some(LoginName::email(email)),
-        (None, Some(username)) => Some(LoginName::guess(username)),
-        (None, None) => {
-            fields.push(FieldError::missing("username"));
-            None
-        }
-    };
-    let password = fields.string("password");
-    fields.finish()?;
-    match (name, password) {
-        (Some(name), Some(password)) => Ok((name, SecretString::from(password))),
-        _ => Err(ValidationErrors::default()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::validation::arbitrary;
 
     #[test]
     fn a_token_pair_does_not_print_its_tokens() {
@@ -563,23 +537,5 @@ mod tests {
             LoginName::email("bob@x.io"),
             LoginName::username("bob@x.io")
         );
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn parsing_any_login_body_never_panics(
-            body in arbitrary::body(&["email", "username", "password"]),
-        ) {
-            match parse_login(&body) {
-                Ok((name, _)) => {
-                    let typed = body.get("email").filter(|v| !v.is_null())
-                        .or_else(|| body.get("username"))
-                        .and_then(|v| v.as_str());
-                    let expected = typed.map(|t| t.trim().to_lowercase());
-                    proptest::prop_assert_eq!(Some(name.as_str().to_owned()), expected);
-                }
-                Err(errors) => proptest::prop_assert!(!errors.0.is_empty()),
-            }
-        }
     }
 }

@@ -9,7 +9,6 @@
 //! no credentials, or only a `client_id` that is not a confidential client's
 //! (public client ids are not registered, so any other id is accepted).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -69,6 +68,15 @@ pub struct ClientCredentials {
     pub secret: Option<SecretString>,
 }
 
+/// The grant parameters of a token request, as sent (RFC 6749 §4.3, §6).
+#[derive(Default)]
+pub struct GrantForm<'a> {
+    pub grant_type: Option<&'a str>,
+    pub username: Option<&'a str>,
+    pub password: Option<&'a str>,
+    pub refresh_token: Option<&'a str>,
+}
+
 /// A grant at the token endpoint.
 enum Grant {
     Password {
@@ -93,18 +101,22 @@ impl std::fmt::Debug for Grant {
 
 impl Grant {
     /// Reads `grant_type` and its parameters from the token request form.
-    fn parse(form: &HashMap<String, String>) -> Result<Self, OAuthError> {
-        let required = |name: &str| {
-            form.get(name)
+    fn parse(form: &GrantForm<'_>) -> Result<Self, OAuthError> {
+        let required = |name: &str, value: Option<&str>| {
+            value
                 .filter(|value| !value.is_empty())
+                .map(str::to_owned)
                 .ok_or_else(|| OAuthError::InvalidRequest(format!("Missing parameter: {name}")))
         };
-        match required("grant_type")?.as_str() {
+        match required("grant_type", form.grant_type)?.as_str() {
             "password" => Ok(Grant::Password {
-                username: required("username")?.clone(),
-                password: SecretString::from(required("password")?.as_str()),
+                username: required("username", form.username)?,
+                password: SecretString::from(required("password", form.password)?),
             }),
-            "refresh_token" => Ok(Grant::RefreshToken(required("refresh_token")?.clone())),
+            "refresh_token" => Ok(Grant::RefreshToken(required(
+                "refresh_token",
+                form.refresh_token,
+            )?)),
             other => Err(OAuthError::UnsupportedGrantType(other.to_owned())),
         }
     }
@@ -237,7 +249,7 @@ impl OAuth {
     pub async fn token(
         &self,
         client: Option<&ClientCredentials>,
-        form: &HashMap<String, String>,
+        form: &GrantForm<'_>,
         from: &ClientInfo,
     ) -> Result<TokenPair, OAuthError> {
         self.authenticate_client(client)?;
@@ -343,22 +355,18 @@ mod tests {
 
     #[test]
     fn a_grant_does_not_print_its_secrets() {
-        let form = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect()
-        };
-        let refresh = Grant::parse(&form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", "refresh-token-value"),
-        ]))
+        let refresh = Grant::parse(&GrantForm {
+            grant_type: Some("refresh_token"),
+            refresh_token: Some("refresh-token-value"),
+            ..GrantForm::default()
+        })
         .unwrap();
-        let password = Grant::parse(&form(&[
-            ("grant_type", "password"),
-            ("username", "ada"),
-            ("password", "password-value"),
-        ]))
+        let password = Grant::parse(&GrantForm {
+            grant_type: Some("password"),
+            username: Some("ada"),
+            password: Some("password-value"),
+            ..GrantForm::default()
+        })
         .unwrap();
         let printed = format!("{refresh:?} {password:?}");
         assert!(!printed.contains("-value"), "{printed}");

@@ -1,8 +1,10 @@
-//! Field-level validation problems, collected so a client learns every
-//! problem in its request at once (FastAPI's 422 shape is built from these in
-//! `http::error`).
+//! Reading request fields: each field arrives as [`Text`], parses to a value
+//! or a [`FieldError`], and [`all`] combines the fields of one request into
+//! every value or every problem, so a client learns every problem at once
+//! (FastAPI's 422 shape is built from these in `http::error`).
 
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde_json::Value;
 
 /// What a text field may hold. PostgreSQL refuses NUL in `text`, and no
 /// name, address or token has a use for control characters, so every field
@@ -54,12 +56,10 @@ impl TextKind {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Problem {
-    /// The field is absent.
+    /// The field is absent (or `null`).
     Missing,
     /// The field is present but not a string.
     StringType,
-    /// The field is present but not a boolean.
-    BoolType,
     /// A rule about the value failed.
     ValueError,
 }
@@ -69,7 +69,6 @@ impl Problem {
         match self {
             Problem::Missing => "missing",
             Problem::StringType => "string_type",
-            Problem::BoolType => "bool_type",
             Problem::ValueError => "value_error",
         }
     }
@@ -91,6 +90,14 @@ impl FieldError {
         }
     }
 
+    fn not_text(field: &str) -> Self {
+        Self {
+            field: field.to_owned(),
+            problem: Problem::StringType,
+            message: "Input should be a valid string".to_owned(),
+        }
+    }
+
     /// A broken rule; `message` is the rule's own text.
     pub fn rule(field: &str, message: impl Into<String>) -> Self {
         Self {
@@ -102,7 +109,7 @@ impl FieldError {
 }
 
 /// Every problem found in one request, in field order.
-#[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid request: {} problem(s)", .0.len())]
 pub struct ValidationErrors(pub Vec<FieldError>);
 
@@ -112,106 +119,186 @@ impl ValidationErrors {
     }
 }
 
-/// Reads typed fields out of a JSON object, remembering every problem.
-pub struct Fields<'a> {
-    object: &'a Map<String, Value>,
-    errors: Vec<FieldError>,
+impl From<FieldError> for ValidationErrors {
+    fn from(error: FieldError) -> Self {
+        Self::single(error)
+    }
 }
 
-impl<'a> Fields<'a> {
-    pub fn new(object: &'a Map<String, Value>) -> Self {
-        Self {
-            object,
-            errors: Vec::new(),
-        }
-    }
+/// One field of a request body or query string as the client sent it: a
+/// JSON value, or a form or query value (always text). It deserialises from
+/// anything, so one bad field never hides the others' problems; a `parse`
+/// then turns it into a value or a [`FieldError`].
+///
+/// Absent and `null` are told apart only for fields marked
+/// `#[serde(default)]` (absent is then the default): a `PATCH` field where
+/// `null` clears and absent keeps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Text {
+    #[default]
+    Absent,
+    Null,
+    Given(String),
+    /// Present, but a number, boolean, array or object.
+    NotText,
+}
 
-    /// A required string field.
-    pub fn string(&mut self, field: &str) -> Option<&'a str> {
-        match self.object.get(field) {
-            None | Some(Value::Null) => {
-                self.errors.push(FieldError::missing(field));
-                None
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // `deserialize_option` is what serde also calls for a missing field
+        // (as `none`), so a missing field is `Null` here, never an error.
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Text;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any value")
             }
-            Some(value) => self.as_str(field, value),
-        }
-    }
 
-    /// An optional string field (absent and `null` both mean "not given").
-    pub fn optional_string(&mut self, field: &str) -> Option<&'a str> {
-        match self.object.get(field) {
-            None | Some(Value::Null) => None,
-            Some(value) => self.as_str(field, value),
-        }
-    }
+            fn visit_none<E>(self) -> Result<Text, E> {
+                Ok(Text::Null)
+            }
 
-    fn as_str(&mut self, field: &str, value: &'a Value) -> Option<&'a str> {
-        match value {
-            Value::String(s) => match TextKind::of(field).check(s) {
-                Ok(()) => Some(s),
-                Err(message) => {
-                    self.errors.push(FieldError::rule(field, message));
-                    None
-                }
-            },
-            _ => {
-                self.errors.push(FieldError {
-                    field: field.to_owned(),
-                    problem: Problem::StringType,
-                    message: "Input should be a valid string".to_owned(),
-                });
-                None
+            fn visit_unit<E>(self) -> Result<Text, E> {
+                Ok(Text::Null)
+            }
+
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Text, D::Error> {
+                Ok(match Value::deserialize(d)? {
+                    Value::Null => Text::Null,
+                    Value::String(text) => Text::Given(text),
+                    _ => Text::NotText,
+                })
             }
         }
+        deserializer.deserialize_option(Visitor)
     }
+}
 
-    /// Applies a rule to a value that was read successfully.
-    pub fn check<T>(
-        &mut self,
+impl Text {
+    /// A required field, read by `parse` (the field's rule; `Ok` for none).
+    pub fn required<T>(
+        self,
         field: &str,
-        value: Option<&str>,
-        rule: impl FnOnce(&str) -> Result<T, String>,
-    ) -> Option<T> {
-        let value = value?;
-        match rule(value) {
-            Ok(parsed) => Some(parsed),
-            Err(message) => {
-                self.errors.push(FieldError::rule(field, message));
-                None
+        parse: impl FnOnce(String) -> Result<T, String>,
+    ) -> Result<T, FieldError> {
+        match self.given(field)? {
+            Some(text) => parse(text).map_err(|message| FieldError::rule(field, message)),
+            None => Err(FieldError::missing(field)),
+        }
+    }
+
+    /// An optional field: absent and `null` both mean "not given".
+    pub fn optional<T>(
+        self,
+        field: &str,
+        parse: impl FnOnce(String) -> Result<T, String>,
+    ) -> Result<Option<T>, FieldError> {
+        self.given(field)?
+            .map(|text| parse(text).map_err(|message| FieldError::rule(field, message)))
+            .transpose()
+    }
+
+    /// A `PATCH` field (`#[serde(default)]`): `None` when absent (keep),
+    /// `Some(None)` for `null` (clear), `Some(Some(value))` to set.
+    pub fn patch<T>(
+        self,
+        field: &str,
+        parse: impl FnOnce(String) -> Result<T, String>,
+    ) -> Result<Option<Option<T>>, FieldError> {
+        match self {
+            Text::Absent => Ok(None),
+            Text::Null => Ok(Some(None)),
+            given => given.optional(field, parse).map(Some),
+        }
+    }
+
+    /// The text, checked against its field's [`TextKind`]; `None` when
+    /// absent or `null`.
+    fn given(self, field: &str) -> Result<Option<String>, FieldError> {
+        match self {
+            Text::Absent | Text::Null => Ok(None),
+            Text::NotText => Err(FieldError::not_text(field)),
+            Text::Given(text) => match TextKind::of(field).check(&text) {
+                Ok(()) => Ok(Some(text)),
+                Err(message) => Err(FieldError::rule(field, message)),
+            },
+        }
+    }
+}
+
+/// Results of parsing several fields, combined: every value, or every error
+/// in field order. Implemented for tuples of `Result<_, FieldError>` (or
+/// `Result<_, ValidationErrors>` for a value read from several fields).
+pub trait Parsed {
+    type Values;
+    fn all(self) -> Result<Self::Values, ValidationErrors>;
+}
+
+macro_rules! parsed_tuple {
+    ($($value:ident $error:ident),+) => {
+        impl<$($value, $error: Into<ValidationErrors>),+> Parsed for ($(Result<$value, $error>,)+) {
+            type Values = ($($value,)+);
+
+            #[allow(non_snake_case)]
+            fn all(self) -> Result<Self::Values, ValidationErrors> {
+                match self {
+                    ($(Ok($value),)+) => Ok(($($value,)+)),
+                    ($($value,)+) => Err(ValidationErrors(
+                        [$($value.err().map(Into::into)),+]
+                            .into_iter()
+                            .flatten()
+                            .flat_map(|errors| errors.0)
+                            .collect(),
+                    )),
+                }
             }
         }
-    }
+    };
+}
 
-    pub fn push(&mut self, error: FieldError) {
-        self.errors.push(error);
-    }
+parsed_tuple!(A EA, B EB);
+parsed_tuple!(A EA, B EB, C EC);
+parsed_tuple!(A EA, B EB, C EC, D ED);
+parsed_tuple!(A EA, B EB, C EC, D ED, E EE);
+parsed_tuple!(A EA, B EB, C EC, D ED, E EE, F EF);
+parsed_tuple!(A EA, B EB, C EC, D ED, E EE, F EF, G EG);
 
-    /// `Ok(())` when every field read so far was fine.
-    pub fn finish(self) -> Result<(), ValidationErrors> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ValidationErrors(self.errors))
-        }
-    }
+/// Every field's value, or every field's error: `all((a, b, c))?`.
+pub fn all<P: Parsed>(results: P) -> Result<P::Values, ValidationErrors> {
+    results.all()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize;
     use serde_json::json;
+
+    #[derive(Deserialize)]
+    struct Body {
+        a: Text,
+        b: Text,
+        c: Text,
+        #[serde(default)]
+        d: Text,
+    }
+
+    fn body(value: Value) -> Body {
+        Body::deserialize(value).unwrap()
+    }
 
     #[test]
     fn collects_every_problem_in_order() {
-        let body = json!({"b": 3, "c": "short"});
-        let object = body.as_object().unwrap();
-        let mut fields = Fields::new(object);
-        assert_eq!(fields.string("a"), None);
-        assert_eq!(fields.string("b"), None);
-        let c = fields.string("c");
-        let checked: Option<()> = fields.check("c", c, |_| Err("too short".into()));
-        assert!(checked.is_none());
-        let errors = fields.finish().unwrap_err().0;
+        let body = body(json!({"b": 3, "c": "short"}));
+        let errors = all((
+            body.a.required("a", Ok),
+            body.b.required("b", Ok),
+            body.c
+                .required("c", |_| Err::<(), _>("too short".to_owned())),
+        ))
+        .unwrap_err()
+        .0;
         let kinds: Vec<_> = errors
             .iter()
             .map(|e| (e.field.as_str(), e.problem))
@@ -228,49 +315,38 @@ mod tests {
     }
 
     #[test]
-    fn null_counts_as_missing_and_optional_may_be_absent() {
-        let body = json!({"a": null});
-        let mut fields = Fields::new(body.as_object().unwrap());
-        assert_eq!(fields.optional_string("x"), None);
-        assert_eq!(fields.string("a"), None);
-        assert_eq!(fields.finish().unwrap_err().0[0].problem, Problem::Missing);
+    fn null_counts_as_missing_and_patch_tells_absent_from_null() {
+        let body = body(json!({"a": null, "b": "x", "c": 1}));
+        assert_eq!(body.a.clone().optional("a", Ok), Ok(None));
+        assert_eq!(
+            body.a.required("a", Ok::<String, _>).unwrap_err().problem,
+            Problem::Missing
+        );
+        assert_eq!(body.d.patch("d", Ok::<String, _>), Ok(None));
+        assert_eq!(Text::Null.patch("d", Ok::<String, _>), Ok(Some(None)));
+        assert_eq!(body.b.patch("b", Ok), Ok(Some(Some("x".to_owned()))));
+        assert_eq!(
+            body.c.optional("c", Ok::<String, _>).unwrap_err().problem,
+            Problem::StringType
+        );
     }
 
     #[test]
     fn control_characters_are_refused_per_field() {
-        let body = json!({
-            "email": "a\u{0000}@b.co",
-            "first_name": "Ann\u{202e}Bob",
-            "username": "bell\u{0007}",
-            "info": "line one\r\n\tline two",
-            "password": "tab\tand\u{0000}nul",
-            "kind": "del\u{007f}",
-            "token": "c1\u{0085}",
-        });
-        let mut fields = Fields::new(body.as_object().unwrap());
-        assert_eq!(fields.string("email"), None);
-        assert_eq!(fields.string("first_name"), Some("Ann\u{202e}Bob"));
-        assert_eq!(fields.string("username"), None);
-        assert!(fields.string("info").is_some());
-        assert_eq!(fields.string("password"), Some("tab\tand\0nul"));
-        assert_eq!(fields.optional_string("kind"), None);
-        assert_eq!(fields.optional_string("token"), None);
-        let refused: Vec<_> = fields
-            .finish()
-            .unwrap_err()
-            .0
-            .into_iter()
-            .map(|e| (e.field, e.problem, e.message))
-            .collect();
-        let message = "Value error, The value cannot contain control characters.".to_owned();
-        assert_eq!(
-            refused,
-            ["email", "username", "kind", "token"].map(|f| (
-                f.to_owned(),
-                Problem::ValueError,
-                message.clone()
-            ))
-        );
+        let given =
+            |field: &str, text: &str| Text::Given(text.to_owned()).required(field, Ok::<String, _>);
+        let refused = "Value error, The value cannot contain control characters.";
+        for (field, text) in [
+            ("email", "a\u{0000}@b.co"),
+            ("username", "bell\u{0007}"),
+            ("kind", "del\u{007f}"),
+            ("token", "c1\u{0085}"),
+        ] {
+            assert_eq!(given(field, text).unwrap_err().message, refused, "{field}");
+        }
+        assert!(given("first_name", "Ann\u{202e}Bob").is_ok());
+        assert!(given("info", "line one\r\n\tline two").is_ok());
+        assert!(given("password", "tab\tand\u{0000}nul").is_ok());
         assert!(TextKind::MultiLine.check("nul\0").is_err());
     }
 
@@ -278,19 +354,23 @@ mod tests {
         /// Reading any body never panics, and each field read yields either
         /// a value or exactly one recorded problem.
         #[test]
-        fn reading_any_body_never_panics(body in arbitrary::body(&["a", "b"])) {
-            let mut fields = Fields::new(&body);
-            let a = fields.string("a");
-            let b = fields.optional_string("b");
-            let checked = fields.check("a", a, |s| if s.is_empty() { Err("empty".to_owned()) } else { Ok(s.len()) });
-            let problems = match fields.finish() {
-                Ok(()) => 0,
-                Err(errors) => errors.0.len(),
-            };
-            let expected = usize::from(a.is_none())
-                + usize::from(b.is_none() && !matches!(body.get("b"), None | Some(Value::Null)))
-                + usize::from(a.is_some() && checked.is_none());
-            proptest::prop_assert_eq!(problems, expected);
+        fn reading_any_body_never_panics(map in arbitrary::body(&["a", "b", "c", "d"])) {
+            let object = Value::Object(map);
+            let Body { a, b, c, d } = Body::deserialize(&object).unwrap();
+            let results = (
+                a.required("a", Ok),
+                b.optional("b", Ok),
+                c.required("c", |s: String| if s.is_empty() { Err("empty".to_owned()) } else { Ok(s.len()) }),
+                d.patch("d", Ok),
+            );
+            let failed = usize::from(results.0.is_err())
+                + usize::from(results.1.is_err())
+                + usize::from(results.2.is_err())
+                + usize::from(results.3.is_err());
+            match all(results) {
+                Ok(_) => proptest::prop_assert_eq!(failed, 0),
+                Err(errors) => proptest::prop_assert_eq!(errors.0.len(), failed),
+            }
         }
     }
 }

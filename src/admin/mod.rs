@@ -14,7 +14,7 @@ pub mod cli;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -22,7 +22,7 @@ use crate::audit::{self, AuditEvent, AuditFilter, AuditLog, AuditRecord};
 use crate::sessions::{ClientInfo, SessionError, SessionStore};
 use crate::users::repo::{self, BalanceError, Deleted, UserFilter};
 use crate::users::{Role, Subscription, User, UserPublic};
-use crate::validation::{Fields, ValidationErrors};
+use crate::validation::{all, FieldError, Text, ValidationErrors};
 
 /// Page sizes of the listings.
 pub const DEFAULT_LIMIT: i64 = 50;
@@ -156,20 +156,31 @@ pub struct UserQuery {
 }
 
 impl UserQuery {
-    pub fn parse(query: &Map<String, Value>) -> Result<Self, ValidationErrors> {
-        let mut fields = Fields::new(query);
-        let email = fields.optional_string("email").map(str::to_owned);
-        let role = optional(&mut fields, "role", parse_role);
-        let is_blocked = optional(&mut fields, "is_blocked", parse_bool);
-        let is_active = optional(&mut fields, "is_active", parse_bool);
-        let deleted = optional(&mut fields, "deleted", |s| match s {
-            "exclude" => Ok(Deleted::Exclude),
-            "include" => Ok(Deleted::Include),
-            "only" => Ok(Deleted::Only),
-            _ => Err("must be one of: exclude, include, only".to_owned()),
-        });
-        let (limit, offset) = page(&mut fields);
-        fields.finish()?;
+    /// `email`, `role`, `is_blocked`, `is_active`, `deleted`, `limit`,
+    /// `offset`, each optional.
+    pub fn parse(
+        email: Text,
+        role: Text,
+        is_blocked: Text,
+        is_active: Text,
+        deleted: Text,
+        limit: Text,
+        offset: Text,
+    ) -> Result<Self, ValidationErrors> {
+        let (email, role, is_blocked, is_active, deleted, limit, offset) = all((
+            email.optional("email", Ok),
+            role.optional("role", |s| parse_role(&s)),
+            is_blocked.optional("is_blocked", |s| parse_bool(&s)),
+            is_active.optional("is_active", |s| parse_bool(&s)),
+            deleted.optional("deleted", |s| match s.as_str() {
+                "exclude" => Ok(Deleted::Exclude),
+                "include" => Ok(Deleted::Include),
+                "only" => Ok(Deleted::Only),
+                _ => Err("must be one of: exclude, include, only".to_owned()),
+            }),
+            parse_limit(limit),
+            parse_offset(offset),
+        ))?;
         Ok(Self {
             filter: UserFilter {
                 email,
@@ -193,15 +204,26 @@ pub struct AuditQuery {
 }
 
 impl AuditQuery {
-    pub fn parse(query: &Map<String, Value>) -> Result<Self, ValidationErrors> {
-        let mut fields = Fields::new(query);
-        let subject_id = optional(&mut fields, "user_id", parse_uuid);
-        let actor_id = optional(&mut fields, "actor_id", parse_uuid);
-        let kind = fields.optional_string("kind").map(str::to_owned);
-        let since = optional(&mut fields, "since", parse_datetime);
-        let until = optional(&mut fields, "until", parse_datetime);
-        let (limit, offset) = page(&mut fields);
-        fields.finish()?;
+    /// `user_id`, `actor_id`, `kind`, `since`, `until`, `limit`, `offset`,
+    /// each optional.
+    pub fn parse(
+        user_id: Text,
+        actor_id: Text,
+        kind: Text,
+        since: Text,
+        until: Text,
+        limit: Text,
+        offset: Text,
+    ) -> Result<Self, ValidationErrors> {
+        let (subject_id, actor_id, kind, since, until, limit, offset) = all((
+            user_id.optional("user_id", |s| parse_uuid(&s)),
+            actor_id.optional("actor_id", |s| parse_uuid(&s)),
+            kind.optional("kind", Ok),
+            since.optional("since", |s| parse_datetime(&s)),
+            until.optional("until", |s| parse_datetime(&s)),
+            parse_limit(limit),
+            parse_offset(offset),
+        ))?;
         Ok(Self {
             filter: AuditFilter {
                 subject_id,
@@ -226,56 +248,48 @@ pub struct UserChanges {
 }
 
 impl UserChanges {
-    pub fn parse(body: &Map<String, Value>) -> Result<Self, ValidationErrors> {
-        let mut fields = Fields::new(body);
-        let role = optional(&mut fields, "account_role", parse_role);
-        let subscription = optional(&mut fields, "account_subscription", |s| {
-            s.parse()
-                .map_err(|()| "must be one of: FREE, PRO".to_owned())
-        });
-        let expires = optional(&mut fields, "subscription_expires_at", parse_datetime);
-        fields.finish()?;
-        let clears_expiry = matches!(body.get("subscription_expires_at"), Some(Value::Null));
+    /// `account_role` and `account_subscription` (`null` is "not given"),
+    /// `subscription_expires_at` (a `PATCH` field: `null` clears).
+    pub fn parse(
+        account_role: Text,
+        account_subscription: Text,
+        subscription_expires_at: Text,
+    ) -> Result<Self, ValidationErrors> {
+        let (role, subscription, subscription_expires_at) = all((
+            account_role.optional("account_role", |s| parse_role(&s)),
+            account_subscription.optional("account_subscription", |s| {
+                s.parse()
+                    .map_err(|()| "must be one of: FREE, PRO".to_owned())
+            }),
+            subscription_expires_at.patch("subscription_expires_at", |s| parse_datetime(&s)),
+        ))?;
         Ok(Self {
             role,
             subscription,
-            subscription_expires_at: if clears_expiry {
-                Some(None)
-            } else {
-                expires.map(Some)
-            },
+            subscription_expires_at,
         })
     }
 }
 
 /// `POST /admin/users/{id}/balance` body: `{"delta": "-5.00"}`.
-pub fn parse_delta(body: &Map<String, Value>) -> Result<Decimal, ValidationErrors> {
-    let mut fields = Fields::new(body);
-    let delta = fields.string("delta");
-    let delta = fields.check("delta", delta, parse_amount);
-    fields.finish()?;
-    delta.ok_or_else(ValidationErrors::default)
+pub fn parse_delta(delta: Text) -> Result<Decimal, ValidationErrors> {
+    Ok(delta.required("delta", |s| parse_amount(&s))?)
 }
 
-fn optional<T>(
-    fields: &mut Fields<'_>,
-    name: &str,
-    parse: impl FnOnce(&str) -> Result<T, String>,
-) -> Option<T> {
-    let value = fields.optional_string(name);
-    fields.check(name, value, parse)
-}
-
-fn page(fields: &mut Fields<'_>) -> (i64, i64) {
-    let limit = optional(fields, "limit", |s| match s.parse::<i64>() {
+fn parse_limit(limit: Text) -> Result<i64, FieldError> {
+    let limit = limit.optional("limit", |s| match s.parse::<i64>() {
         Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
         _ => Err(format!("must be an integer from 1 to {MAX_LIMIT}")),
-    });
-    let offset = optional(fields, "offset", |s| match s.parse::<i64>() {
+    })?;
+    Ok(limit.unwrap_or(DEFAULT_LIMIT))
+}
+
+fn parse_offset(offset: Text) -> Result<i64, FieldError> {
+    let offset = offset.optional("offset", |s| match s.parse::<i64>() {
         Ok(n) if n >= 0 => Ok(n),
         _ => Err("must be a non-negative integer".to_owned()),
-    });
-    (limit.unwrap_or(DEFAULT_LIMIT), offset.unwrap_or(0))
+    })?;
+    Ok(offset.unwrap_or(0))
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -602,14 +616,16 @@ mod tests {
 
     #[test]
     fn patch_distinguishes_absent_from_null_expiry() {
-        let parse = |v: Value| UserChanges::parse(v.as_object().unwrap()).unwrap();
-        assert_eq!(parse(json!({})).subscription_expires_at, None);
-        assert_eq!(
-            parse(json!({"subscription_expires_at": null})).subscription_expires_at,
-            Some(None)
-        );
-        let set = parse(json!({"subscription_expires_at": "2027-01-31T00:00:00Z"}));
-        assert!(matches!(set.subscription_expires_at, Some(Some(_))));
-        assert!(UserChanges::parse(json!({"account_role": "KING"}).as_object().unwrap()).is_err());
+        let expiry = |t: Text| {
+            UserChanges::parse(Text::Absent, Text::Absent, t)
+                .unwrap()
+                .subscription_expires_at
+        };
+        assert_eq!(expiry(Text::Absent), None);
+        assert_eq!(expiry(Text::Null), Some(None));
+        let set = expiry(Text::Given("2027-01-31T00:00:00Z".into()));
+        assert!(matches!(set, Some(Some(_))));
+        let king = UserChanges::parse(Text::Given("KING".into()), Text::Absent, Text::Absent);
+        assert!(king.is_err());
     }
 }

@@ -3,61 +3,80 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde_json::{json, Value};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::{ApiError, Location};
-use super::extract::{BodyFields, Client, PathUuid, QueryFields};
-use super::openapi::schemas as doc;
+use super::extract::{Body, Client, PathUuid, Query};
+use super::responses as doc;
 use super::roles::{RequireAdmin, RequireStaff};
 use super::AppState;
-
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(
-    check, list_users, update, delete, block, unblock, restore, balance, audit
-))]
-pub(super) struct Docs;
 use crate::admin::{
     parse_delta, AdminUser, AuditPage, AuditQuery, Balance, UserChanges, UserPage, UserQuery,
 };
-use crate::users::Role;
+use crate::users::{Role, Subscription};
+use crate::validation::Text;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/check", get(check))
-        .route("/users", get(list_users))
-        .route("/users/{id}", axum::routing::patch(update).delete(delete))
-        .route("/users/{id}/block", post(block))
-        .route("/users/{id}/unblock", post(unblock))
-        .route("/users/{id}/restore", post(restore))
-        .route("/users/{id}/balance", post(balance))
-        .route("/audit", get(audit))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(check))
+        .routes(routes!(list_users))
+        .routes(routes!(update, delete))
+        .routes(routes!(block))
+        .routes(routes!(unblock))
+        .routes(routes!(restore))
+        .routes(routes!(balance))
+        .routes(routes!(audit))
+}
+
+/// `GET /admin/check`.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"is_admin": true}))]
+struct AdminCheck {
+    is_admin: bool,
 }
 
 /// 200 for an ADMIN, 403 for anyone else.
 #[utoipa::path(get, path = "/check", tag = "admin", security(("bearer" = [])),
     responses(
-        (status = 200, body = doc::AdminCheck),
+        (status = 200, body = AdminCheck),
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 503, response = doc::ServiceUnavailable),
     ))]
-async fn check(RequireAdmin(_): RequireAdmin) -> Json<Value> {
-    Json(json!({ "is_admin": true }))
+async fn check(RequireAdmin(_): RequireAdmin) -> Json<AdminCheck> {
+    Json(AdminCheck { is_admin: true })
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct UserListParams {
+    /// Emails containing this text (case-insensitive)
+    #[param(value_type = Option<String>)]
+    email: Text,
+    #[param(value_type = Option<Role>)]
+    role: Text,
+    #[param(value_type = Option<bool>)]
+    is_blocked: Text,
+    #[param(value_type = Option<bool>)]
+    is_active: Text,
+    /// exclude (default), include or only
+    #[param(value_type = Option<String>)]
+    deleted: Text,
+    /// 1–200, default 50
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
+    limit: Text,
+    /// Default 0
+    #[param(value_type = Option<i64>, minimum = 0)]
+    offset: Text,
 }
 
 /// Lists users (ADMIN or MODERATOR), filtered and paged.
 #[utoipa::path(get, path = "/users", tag = "admin", security(("bearer" = [])),
-    params(
-        ("email" = Option<String>, Query, description = "Emails containing this text (case-insensitive)"),
-        ("role" = Option<Role>, Query),
-        ("is_blocked" = Option<bool>, Query),
-        ("is_active" = Option<bool>, Query),
-        ("deleted" = Option<String>, Query, description = "exclude (default), include or only"),
-        ("limit" = Option<i64>, Query, description = "1–200, default 50", minimum = 1, maximum = 200),
-        ("offset" = Option<i64>, Query, description = "Default 0", minimum = 0),
-    ),
+    params(UserListParams),
     responses(
         (status = 200, body = UserPage),
         (status = 401, response = doc::Unauthorized),
@@ -68,9 +87,18 @@ async fn check(RequireAdmin(_): RequireAdmin) -> Json<Value> {
 async fn list_users(
     State(state): State<AppState>,
     RequireStaff(_): RequireStaff,
-    QueryFields(query): QueryFields,
+    Query(query): Query<UserListParams>,
 ) -> Result<Json<UserPage>, ApiError> {
-    let query = UserQuery::parse(&query).map_err(|e| ApiError::Validation(Location::Query, e))?;
+    let query = UserQuery::parse(
+        query.email,
+        query.role,
+        query.is_blocked,
+        query.is_active,
+        query.deleted,
+        query.limit,
+        query.offset,
+    )
+    .map_err(|e| ApiError::invalid(Location::Query, e))?;
     Ok(Json(state.admin.list_users(&query).await?))
 }
 
@@ -163,10 +191,24 @@ async fn restore(
     Ok(Json(state.admin.restore(actor, id, &client).await?))
 }
 
+/// `PATCH /admin/users/{id}`.
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"account_role": "MODERATOR", "account_subscription": "PRO", "subscription_expires_at": "2027-01-31T00:00:00Z"}))]
+struct AdminUserUpdate {
+    #[schema(value_type = Option<Role>)]
+    account_role: Text,
+    #[schema(value_type = Option<Subscription>)]
+    account_subscription: Text,
+    /// RFC 3339; `null` clears the expiry.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    subscription_expires_at: Text,
+}
+
 /// Changes a user's role, subscription or subscription expiry.
 #[utoipa::path(patch, path = "/users/{id}", tag = "admin", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The user's id")),
-    request_body = doc::AdminUserUpdate,
+    request_body = AdminUserUpdate,
     responses(
         (status = 200, body = AdminUser),
         (status = 401, response = doc::Unauthorized),
@@ -182,19 +224,32 @@ async fn update(
     RequireAdmin(actor): RequireAdmin,
     PathUuid(id): PathUuid,
     Client(client): Client,
-    BodyFields(body): BodyFields,
+    Body(body): Body<AdminUserUpdate>,
 ) -> Result<Json<AdminUser>, ApiError> {
-    let changes = UserChanges::parse(&body)?;
+    let changes = UserChanges::parse(
+        body.account_role,
+        body.account_subscription,
+        body.subscription_expires_at,
+    )?;
     Ok(Json(
         state.admin.update(actor, id, &changes, &client).await?,
     ))
+}
+
+/// `POST /admin/users/{id}/balance`.
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"delta": "-5.00"}))]
+struct BalanceDelta {
+    /// A non-zero signed decimal string with at most two decimals.
+    #[schema(value_type = String)]
+    delta: Text,
 }
 
 /// Adds a signed amount to a user's balance, atomically; 409 if it would
 /// go below zero.
 #[utoipa::path(post, path = "/users/{id}/balance", tag = "admin", operation_id = "adjust_balance", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The user's id")),
-    request_body = doc::BalanceDelta,
+    request_body = BalanceDelta,
     responses(
         (status = 200, body = Balance),
         (status = 401, response = doc::Unauthorized),
@@ -210,9 +265,9 @@ async fn balance(
     RequireAdmin(actor): RequireAdmin,
     PathUuid(id): PathUuid,
     Client(client): Client,
-    BodyFields(body): BodyFields,
+    Body(body): Body<BalanceDelta>,
 ) -> Result<Json<Balance>, ApiError> {
-    let delta = parse_delta(&body)?;
+    let delta = parse_delta(body.delta)?;
     Ok(Json(
         state
             .admin
@@ -221,17 +276,35 @@ async fn balance(
     ))
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct AuditParams {
+    /// Events about this user
+    #[param(value_type = Option<uuid::Uuid>)]
+    user_id: Text,
+    /// Events by this user
+    #[param(value_type = Option<uuid::Uuid>)]
+    actor_id: Text,
+    /// e.g. login, login_failed, refresh_reuse
+    #[param(value_type = Option<String>)]
+    kind: Text,
+    /// RFC 3339, inclusive
+    #[param(value_type = Option<String>)]
+    since: Text,
+    /// RFC 3339, exclusive
+    #[param(value_type = Option<String>)]
+    until: Text,
+    /// 1–200, default 50
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
+    limit: Text,
+    /// Default 0
+    #[param(value_type = Option<i64>, minimum = 0)]
+    offset: Text,
+}
+
 /// Security events, newest first.
 #[utoipa::path(get, path = "/audit", tag = "admin", security(("bearer" = [])),
-    params(
-        ("user_id" = Option<uuid::Uuid>, Query, description = "Events about this user"),
-        ("actor_id" = Option<uuid::Uuid>, Query, description = "Events by this user"),
-        ("kind" = Option<String>, Query, description = "e.g. login, login_failed, refresh_reuse"),
-        ("since" = Option<String>, Query, description = "RFC 3339, inclusive"),
-        ("until" = Option<String>, Query, description = "RFC 3339, exclusive"),
-        ("limit" = Option<i64>, Query, description = "1–200, default 50", minimum = 1, maximum = 200),
-        ("offset" = Option<i64>, Query, description = "Default 0", minimum = 0),
-    ),
+    params(AuditParams),
     responses(
         (status = 200, body = AuditPage),
         (status = 401, response = doc::Unauthorized),
@@ -242,8 +315,17 @@ async fn balance(
 async fn audit(
     State(state): State<AppState>,
     RequireAdmin(_): RequireAdmin,
-    QueryFields(query): QueryFields,
+    Query(query): Query<AuditParams>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let query = AuditQuery::parse(&query).map_err(|e| ApiError::Validation(Location::Query, e))?;
+    let query = AuditQuery::parse(
+        query.user_id,
+        query.actor_id,
+        query.kind,
+        query.since,
+        query.until,
+        query.limit,
+        query.offset,
+    )
+    .map_err(|e| ApiError::invalid(Location::Query, e))?;
     Ok(Json(state.admin.audit(&query).await?))
 }

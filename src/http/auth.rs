@@ -3,55 +3,41 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde::Serialize;
-use serde_json::{json, Map, Value};
+use axum::Json;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::{ApiError, Location};
-use super::extract::{Authenticated, Bearer, BodyFields, Client, QueryFields};
-use super::openapi::schemas as doc;
+use super::extract::{Authenticated, Bearer, Body, Client, Query};
+use super::responses::{self as doc, Message};
 use super::AppState;
-
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(
-    register,
-    username_available,
-    login,
-    refresh,
-    logout,
-    logout_all,
-    verify,
-    activate,
-    resend_activation,
-    forgot_password,
-    reset_password,
-    change_password
-))]
-pub(super) struct Docs;
 use crate::account::requests;
-use crate::auth::{parse_login, TokenPair};
+use crate::auth::{LoginName, TokenPair};
 use crate::tokens::AccessClaims;
 use crate::users::{rules, Registration, UserPublic};
-use crate::validation::{Fields, ValidationErrors};
+use crate::validation::{all, FieldError, Text, ValidationErrors};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/register", post(register))
-        .route("/username-available", get(username_available))
-        .route("/login", post(login))
-        .route("/refresh", post(refresh))
-        .route("/logout", post(logout))
-        .route("/logout-all", post(logout_all))
-        .route("/verify", get(verify))
-        .route("/activate", post(activate))
-        .route("/activate/resend", post(resend_activation))
-        .route("/forgot-password", post(forgot_password))
-        .route("/reset-password", post(reset_password))
-        .route("/change-password", post(change_password))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(register))
+        .routes(routes!(username_available))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(logout_all))
+        .routes(routes!(verify))
+        .routes(routes!(activate))
+        .routes(routes!(resend_activation))
+        .routes(routes!(forgot_password))
+        .routes(routes!(reset_password))
+        .routes(routes!(change_password))
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize, ToSchema)]
 #[schema(example = json!({
     "access_token": "eyJhbGciOiJFZERTQSIsImtpZCI6Ii4uLiJ9.eyJzdWIiOiIuLi4ifQ.c2ln",
     "refresh_token": "AZLx2Yb9c0t1Z0bW9rZW4tZXhhbXBsZS1ub3QtcmVhbC10b2tlbi1ieXRlcy1oZXJlLWZvci1kb2NzLW9ubHk",
@@ -78,9 +64,27 @@ impl From<TokenPair> for TokenResponse {
     }
 }
 
+/// `POST /auth/register`.
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"email": "alice@example.com", "username": "alice", "password": "correct horse battery staple"}))]
+struct RegisterRequest {
+    /// A valid address; stored lower-cased.
+    #[schema(value_type = String)]
+    email: Text,
+    /// 3–30 of `[A-Za-z0-9_-]`, no `__` or `--`, not reserved.
+    #[schema(value_type = String)]
+    username: Text,
+    /// 8–128 characters, not a common password, not the email or username.
+    #[schema(value_type = String)]
+    password: Text,
+    /// Required when CAPTCHA is configured.
+    #[schema(value_type = Option<String>)]
+    captcha_token: Text,
+}
+
 /// Creates an account (inactive until activated when email verification is on).
 #[utoipa::path(post, path = "/register", tag = "auth",
-    request_body = doc::RegisterRequest,
+    request_body = RegisterRequest,
     responses(
         (status = 201, description = "The new user", body = UserPublic),
         (status = 400, description = "Invalid CAPTCHA answer", body = doc::Detail, example = json!({"detail": "Invalid CAPTCHA answer"})),
@@ -95,18 +99,36 @@ impl From<TokenPair> for TokenResponse {
 async fn register(
     State(state): State<AppState>,
     Client(client): Client,
-    BodyFields(body): BodyFields,
+    Body(body): Body<RegisterRequest>,
 ) -> Result<Response, ApiError> {
-    let registration = Registration::parse(&body)?;
+    let registration =
+        Registration::parse(body.email, body.username, body.password, body.captcha_token)?;
     let user = state.account.register(registration, &client).await?;
     Ok((StatusCode::CREATED, Json(user)).into_response())
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct UsernameQuery {
+    /// The name to check
+    #[param(value_type = String)]
+    username: Text,
+}
+
+/// `GET /auth/username-available`.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"available": false, "suggestion": "john2"}))]
+struct UsernameAvailability {
+    available: bool,
+    /// The first free `name<N>` when the name is taken.
+    suggestion: Option<String>,
+}
+
 /// Whether a username is free, with a suggestion when it is not.
 #[utoipa::path(get, path = "/username-available", tag = "auth",
-    params(("username" = String, Query, description = "The name to check")),
+    params(UsernameQuery),
     responses(
-        (status = 200, body = doc::UsernameAvailability),
+        (status = 200, body = UsernameAvailability),
         (status = 422, response = doc::ValidationFailed),
         (status = 429, response = doc::TooManyRequests),
         (status = 503, response = doc::ServiceUnavailable),
@@ -114,31 +136,67 @@ async fn register(
 async fn username_available(
     State(state): State<AppState>,
     Client(client): Client,
-    QueryFields(query): QueryFields,
-) -> Result<Json<Value>, ApiError> {
-    let mut fields = Fields::new(&query);
-    let username = fields.string("username");
-    let username = fields.check("username", username, |u| {
-        rules::username(u).map(|()| u.to_owned())
-    });
-    fields
-        .finish()
-        .map_err(|e| ApiError::Validation(Location::Query, e))?;
-    let username = username.ok_or(ApiError::Validation(
-        Location::Query,
-        ValidationErrors::default(),
-    ))?;
+    Query(query): Query<UsernameQuery>,
+) -> Result<Json<UsernameAvailability>, ApiError> {
+    let username = query
+        .username
+        .required("username", |u| rules::username(&u).map(|()| u))
+        .map_err(|e| ApiError::invalid(Location::Query, e.into()))?;
     let (available, suggestion) = state.auth.username_availability(&username, &client).await?;
-    Ok(Json(
-        json!({ "available": available, "suggestion": suggestion }),
-    ))
+    Ok(Json(UsernameAvailability {
+        available,
+        suggestion,
+    }))
+}
+
+/// `POST /auth/login`, as JSON or as the OAuth2 password form: `email` or
+/// `username`, and `password`.
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"email": "alice@example.com", "password": "correct horse battery staple"}))]
+struct LoginRequest {
+    #[schema(value_type = Option<String>)]
+    email: Text,
+    /// Used when `email` is absent: a username or an email address (the
+    /// OAuth2 password form's field).
+    #[schema(value_type = Option<String>)]
+    username: Text,
+    #[schema(value_type = String)]
+    password: Text,
+}
+
+impl LoginRequest {
+    /// The name to look up (`email` wins over `username`) and the password.
+    fn parse(self) -> Result<(LoginName, SecretString), ValidationErrors> {
+        let name = match (
+            self.email.optional("email", Ok),
+            self.username.optional("username", Ok),
+        ) {
+            (Ok(Some(email)), Ok(_)) => Ok(LoginName::email(&email)),
+            (Ok(None), Ok(Some(username))) => Ok(LoginName::guess(&username)),
+            (email, username) => {
+                let named = matches!(email, Ok(Some(_))) || matches!(username, Ok(Some(_)));
+                let mut errors: Vec<FieldError> = [email.err(), username.err()]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                if !named {
+                    errors.push(FieldError::missing("username"));
+                }
+                Err(ValidationErrors(errors))
+            }
+        };
+        let password = self
+            .password
+            .required("password", |p| Ok(SecretString::from(p)));
+        all((name, password))
+    }
 }
 
 /// Logs in with an email or username and a password; starts a session.
 #[utoipa::path(post, path = "/login", tag = "auth",
     request_body(content(
-        (doc::LoginForm = "application/x-www-form-urlencoded"),
-        (doc::LoginJson = "application/json"),
+        (LoginRequest = "application/x-www-form-urlencoded"),
+        (LoginRequest = "application/json"),
     )),
     responses(
         (status = 200, body = TokenResponse),
@@ -152,30 +210,34 @@ async fn username_available(
 async fn login(
     State(state): State<AppState>,
     Client(client): Client,
-    BodyFields(body): BodyFields,
+    Body(body): Body<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let (name, password) = parse_login(&body)?;
+    let (name, password) = body.parse()?;
     Ok(Json(
         state.auth.login(name, password, &client).await?.into(),
     ))
 }
 
-/// `refresh_token` from the body, else the bearer token.
-fn refresh_token_from(
-    body: &Map<String, Value>,
-    bearer: Option<String>,
-) -> Result<Option<String>, ValidationErrors> {
-    let mut fields = Fields::new(body);
-    let from_body = fields.optional_string("refresh_token").map(str::to_owned);
-    fields.finish()?;
-    Ok(from_body.or(bearer))
+/// A refresh token in the body (else the `Authorization: Bearer` header
+/// is used).
+#[derive(Deserialize, ToSchema)]
+struct RefreshRequest {
+    #[schema(value_type = Option<String>)]
+    refresh_token: Text,
+}
+
+impl RefreshRequest {
+    /// `refresh_token` from the body, if given.
+    fn parse(self) -> Result<Option<String>, ValidationErrors> {
+        Ok(self.refresh_token.optional("refresh_token", Ok)?)
+    }
 }
 
 /// Rotates a refresh token (from the body, else the bearer header): a new
 /// pair for the same session. A retired token replayed after the grace
 /// window ends the session.
 #[utoipa::path(post, path = "/refresh", tag = "auth",
-    request_body(content = Option<doc::RefreshRequest>, description = "Optional when the refresh token is sent as `Authorization: Bearer`"),
+    request_body(content = Option<RefreshRequest>, description = "Optional when the refresh token is sent as `Authorization: Bearer`"),
     security((), ("bearer" = [])),
     responses(
         (status = 200, body = TokenResponse),
@@ -189,9 +251,11 @@ async fn refresh(
     State(state): State<AppState>,
     Client(client): Client,
     Bearer(bearer): Bearer,
-    BodyFields(body): BodyFields,
+    Body(body): Body<RefreshRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let token = refresh_token_from(&body, bearer)?
+    let token = body
+        .parse()?
+        .or(bearer)
         .ok_or(ApiError::Unauthorized("Invalid or expired refresh token"))?;
     Ok(Json(state.auth.refresh(&token, &client).await?.into()))
 }
@@ -199,7 +263,7 @@ async fn refresh(
 /// Ends the session of a refresh token and/or of the bearer access token;
 /// unknown tokens succeed too.
 #[utoipa::path(post, path = "/logout", tag = "auth",
-    request_body(content = Option<doc::RefreshRequest>, description = "Optional"),
+    request_body(content = Option<RefreshRequest>, description = "Optional"),
     security((), ("bearer" = [])),
     responses(
         (status = 204, description = "Logged out"),
@@ -211,14 +275,12 @@ async fn logout(
     State(state): State<AppState>,
     Client(client): Client,
     Bearer(bearer): Bearer,
-    BodyFields(body): BodyFields,
+    Body(body): Body<RefreshRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let mut fields = Fields::new(&body);
-    let refresh = fields.optional_string("refresh_token");
-    fields.finish()?;
+    let refresh = body.parse()?;
     state
         .auth
-        .logout(refresh, bearer.as_deref(), &client)
+        .logout(refresh.as_deref(), bearer.as_deref(), &client)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -239,11 +301,18 @@ async fn logout_all(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `{token}` (activation).
+#[derive(Deserialize, ToSchema)]
+struct TokenRequest {
+    #[schema(value_type = String)]
+    token: Text,
+}
+
 /// Activates an account with the token from the activation email.
 #[utoipa::path(post, path = "/activate", tag = "auth",
-    request_body = doc::TokenRequest,
+    request_body = TokenRequest,
     responses(
-        (status = 200, body = doc::Message),
+        (status = 200, body = Message),
         (status = 400, description = "Invalid or expired token, or already active", body = doc::Detail,
             example = json!({"detail": "Invalid or expired activation token."})),
         (status = 413, response = doc::PayloadTooLarge),
@@ -254,21 +323,27 @@ async fn logout_all(
 async fn activate(
     State(state): State<AppState>,
     Client(client): Client,
-    BodyFields(body): BodyFields,
-) -> Result<Json<Value>, ApiError> {
-    let token = requests::token(&body)?;
+    Body(body): Body<TokenRequest>,
+) -> Result<Json<Message>, ApiError> {
+    let token = requests::token(body.token)?;
     state.account.activate(&token, &client).await?;
-    Ok(Json(
-        json!({ "message": "User account activated successfully." }),
-    ))
+    Ok(Message::json("User account activated successfully."))
+}
+
+/// `{email}` (activation resend, forgot-password).
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"email": "alice@example.com"}))]
+struct EmailRequest {
+    #[schema(value_type = String)]
+    email: Text,
 }
 
 /// 202 whether or not the email names an account awaiting activation.
 /// Sends a new activation email; 202 whatever the address.
 #[utoipa::path(post, path = "/activate/resend", tag = "auth",
-    request_body = doc::EmailRequest,
+    request_body = EmailRequest,
     responses(
-        (status = 202, body = doc::Message,
+        (status = 202, body = Message,
             example = json!({"message": "If the account exists and is not activated, an activation link has been sent."})),
         (status = 413, response = doc::PayloadTooLarge),
         (status = 422, response = doc::ValidationFailed),
@@ -278,14 +353,14 @@ async fn activate(
 async fn resend_activation(
     State(state): State<AppState>,
     Client(client): Client,
-    BodyFields(body): BodyFields,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let email = requests::email(&body)?;
+    Body(body): Body<EmailRequest>,
+) -> Result<(StatusCode, Json<Message>), ApiError> {
+    let email = requests::email(body.email)?;
     state.account.resend_activation(&email, &client).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(
-            json!({ "message": "If the account exists and is not activated, an activation link has been sent." }),
+        Message::json(
+            "If the account exists and is not activated, an activation link has been sent.",
         ),
     ))
 }
@@ -293,9 +368,9 @@ async fn resend_activation(
 /// 202 with the same body whether or not the email names an account.
 /// Sends a password reset link; 202 with the same body whatever the address.
 #[utoipa::path(post, path = "/forgot-password", tag = "auth",
-    request_body = doc::EmailRequest,
+    request_body = EmailRequest,
     responses(
-        (status = 202, body = doc::Message,
+        (status = 202, body = Message,
             example = json!({"message": "If the email exists, a reset link has been sent."})),
         (status = 413, response = doc::PayloadTooLarge),
         (status = 422, response = doc::ValidationFailed),
@@ -305,21 +380,30 @@ async fn resend_activation(
 async fn forgot_password(
     State(state): State<AppState>,
     Client(client): Client,
-    BodyFields(body): BodyFields,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let email = requests::email(&body)?;
+    Body(body): Body<EmailRequest>,
+) -> Result<(StatusCode, Json<Message>), ApiError> {
+    let email = requests::email(body.email)?;
     state.account.forgot_password(&email, &client).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "message": "If the email exists, a reset link has been sent." })),
+        Message::json("If the email exists, a reset link has been sent."),
     ))
+}
+
+/// `POST /auth/reset-password`.
+#[derive(Deserialize, ToSchema)]
+struct ResetPasswordRequest {
+    #[schema(value_type = String)]
+    token: Text,
+    #[schema(value_type = String)]
+    new_password: Text,
 }
 
 /// Sets a new password with the token from the reset email; every session ends.
 #[utoipa::path(post, path = "/reset-password", tag = "auth",
-    request_body = doc::ResetPasswordRequest,
+    request_body = ResetPasswordRequest,
     responses(
-        (status = 200, body = doc::Message, example = json!({"message": "Password has been reset successfully"})),
+        (status = 200, body = Message, example = json!({"message": "Password has been reset successfully"})),
         (status = 400, description = "Invalid or expired token", body = doc::Detail,
             example = json!({"detail": "Invalid or expired reset token"})),
         (status = 413, response = doc::PayloadTooLarge),
@@ -330,24 +414,32 @@ async fn forgot_password(
 async fn reset_password(
     State(state): State<AppState>,
     Client(client): Client,
-    BodyFields(body): BodyFields,
-) -> Result<Json<Value>, ApiError> {
-    let (token, new_password) = requests::reset(&body)?;
+    Body(body): Body<ResetPasswordRequest>,
+) -> Result<Json<Message>, ApiError> {
+    let (token, new_password) = requests::reset(body.token, body.new_password)?;
     state
         .account
         .reset_password(&token, new_password, &client)
         .await?;
-    Ok(Json(
-        json!({ "message": "Password has been reset successfully" }),
-    ))
+    Ok(Message::json("Password has been reset successfully"))
+}
+
+/// `POST /auth/change-password`.
+#[derive(Deserialize, ToSchema)]
+struct ChangePasswordRequest {
+    #[schema(value_type = String)]
+    current_password: Text,
+    /// Must differ from the current password.
+    #[schema(value_type = String)]
+    new_password: Text,
 }
 
 /// Changes the caller's password; every other session ends.
 #[utoipa::path(post, path = "/change-password", tag = "auth",
-    request_body = doc::ChangePasswordRequest,
+    request_body = ChangePasswordRequest,
     security(("bearer" = [])),
     responses(
-        (status = 200, body = doc::Message, example = json!({"message": "Password has been changed successfully"})),
+        (status = 200, body = Message, example = json!({"message": "Password has been changed successfully"})),
         (status = 400, response = doc::BadRequest),
         (status = 401, response = doc::Unauthorized),
         (status = 413, response = doc::PayloadTooLarge),
@@ -359,16 +451,15 @@ async fn change_password(
     State(state): State<AppState>,
     Client(client): Client,
     Authenticated(claims): Authenticated,
-    BodyFields(body): BodyFields,
-) -> Result<Json<Value>, ApiError> {
-    let (current, new_password) = requests::password_change(&body)?;
+    Body(body): Body<ChangePasswordRequest>,
+) -> Result<Json<Message>, ApiError> {
+    let (current, new_password) =
+        requests::password_change(body.current_password, body.new_password)?;
     state
         .account
         .change_password(&claims, current, new_password, &client)
         .await?;
-    Ok(Json(
-        json!({ "message": "Password has been changed successfully" }),
-    ))
+    Ok(Message::json("Password has been changed successfully"))
 }
 
 /// Forward-auth target (nginx `auth_request`, Traefik ForwardAuth): 200 with
@@ -432,23 +523,35 @@ async fn verify(
 mod tests {
     use super::*;
 
+    fn body<T: serde::de::DeserializeOwned>(json: Value) -> T {
+        serde_json::from_value(json).unwrap()
+    }
+
     #[test]
-    fn body_token_wins_over_bearer() {
-        let body: Map<String, Value> =
-            serde_json::from_str(r#"{"refresh_token":"from-body"}"#).unwrap();
-        assert_eq!(
-            refresh_token_from(&body, Some("hdr".into()))
-                .unwrap()
-                .as_deref(),
-            Some("from-body")
-        );
-        assert_eq!(
-            refresh_token_from(&Map::new(), Some("hdr".into()))
-                .unwrap()
-                .as_deref(),
-            Some("hdr")
-        );
-        let wrong: Map<String, Value> = serde_json::from_str(r#"{"refresh_token":5}"#).unwrap();
-        assert!(refresh_token_from(&wrong, None).is_err());
+    fn a_refresh_token_must_be_text() {
+        let from_body: RefreshRequest = body(serde_json::json!({"refresh_token": "from-body"}));
+        assert_eq!(from_body.parse().unwrap().as_deref(), Some("from-body"));
+        let absent: RefreshRequest = body(serde_json::json!({}));
+        assert_eq!(absent.parse().unwrap(), None);
+        let wrong: RefreshRequest = body(serde_json::json!({"refresh_token": 5}));
+        assert!(wrong.parse().is_err());
+    }
+
+    proptest::proptest! {
+        /// Any login body is the name typed (email first) and a password,
+        /// or a list of problems.
+        #[test]
+        fn parsing_any_login_body_never_panics(
+            map in crate::validation::arbitrary::body(&["email", "username", "password"]),
+        ) {
+            let typed = map.get("email").filter(|v| !v.is_null())
+                .or_else(|| map.get("username"))
+                .and_then(|v| v.as_str())
+                .map(|t| t.trim().to_lowercase());
+            match body::<LoginRequest>(Value::Object(map)).parse() {
+                Ok((name, _)) => proptest::prop_assert_eq!(Some(name.as_str().to_owned()), typed),
+                Err(errors) => proptest::prop_assert!(!errors.0.is_empty()),
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
-//! Extractors: request bodies as field maps (JSON or form), bearer tokens,
-//! the client's address, and authenticated access claims. Every rejection is
+//! Extractors: request bodies (JSON or form) and query strings as typed
+//! fields, bearer tokens, the client's address, and authenticated access
+//! claims. Every rejection is
 //! an [`ApiError`], so every failure has the spec's shape.
 
 use std::net::{IpAddr, SocketAddr};
@@ -9,10 +10,11 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use ipnet::IpNet;
-use serde_json::{json, Map, Value};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::error::ApiError;
+use super::error::{ApiError, Location, ValidationIssue};
 use super::AppState;
 use crate::sessions::ClientInfo;
 use crate::tokens::AccessClaims;
@@ -45,45 +47,87 @@ pub async fn read_body<S: Send + Sync>(
     Ok((is_form, bytes))
 }
 
-/// A request body as a map of fields: a JSON object, or an
-/// `application/x-www-form-urlencoded` form (its values as strings). An empty
-/// body is an empty map, so each required field is reported missing.
-pub struct BodyFields(pub Map<String, Value>);
+/// A request body read as `T`: a JSON object, or an
+/// `application/x-www-form-urlencoded` form (its values as text), whichever
+/// the `Content-Type` says. An empty body is an empty object, so each
+/// required field is reported missing. `T`'s fields are
+/// [`Text`](crate::validation::Text), which read any value, so every
+/// problem is left for the route's `parse` to report at once.
+pub struct Body<T>(pub T);
 
-impl<S: Send + Sync> FromRequest<S> for BodyFields {
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
         let (is_form, bytes) = read_body(request, state).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Self(Map::new()));
-        }
-        if is_form {
-            let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).map_err(|_| {
-                ApiError::Unprocessable(json!([{ "loc": ["body"], "msg": "Invalid form body", "type": "value_error" }]))
-            })?;
-            return Ok(Self(
-                pairs
-                    .into_iter()
-                    .map(|(k, v)| (k, Value::String(v)))
-                    .collect(),
-            ));
-        }
-        match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(map)) => Ok(Self(map)),
-            Ok(_) => Err(ApiError::Unprocessable(json!([{
-                "loc": ["body"],
-                "msg": "Input should be a valid dictionary or object to extract fields from",
-                "type": "model_attributes_type",
-            }]))),
-            Err(e) => Err(ApiError::Unprocessable(json!([{
-                "loc": ["body", byte_offset(&bytes, e.line(), e.column())],
-                "msg": "JSON decode error",
-                "type": "json_invalid",
-                "ctx": { "error": e.to_string() },
-            }]))),
-        }
+        let object = if bytes.iter().all(u8::is_ascii_whitespace) {
+            Map::new()
+        } else if is_form {
+            text_fields(serde_urlencoded::from_bytes(&bytes)).ok_or_else(|| {
+                ApiError::Validation(vec![ValidationIssue::undecodable(
+                    Location::Body,
+                    "Invalid form body",
+                )])
+            })?
+        } else {
+            match serde_json::from_slice::<Value>(&bytes) {
+                Ok(Value::Object(map)) => map,
+                Ok(_) => return Err(ApiError::Validation(vec![ValidationIssue::not_an_object()])),
+                Err(e) => {
+                    let offset = byte_offset(&bytes, e.line(), e.column());
+                    return Err(ApiError::Validation(vec![ValidationIssue::json_invalid(
+                        offset,
+                        e.to_string(),
+                    )]));
+                }
+            }
+        };
+        fields_as(Location::Body, object).map(Self)
     }
+}
+
+/// The query string read as `T` (fields [`Text`](crate::validation::Text),
+/// as for [`Body`]).
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let object = text_fields(serde_urlencoded::from_str(query)).ok_or_else(|| {
+            ApiError::Validation(vec![ValidationIssue::undecodable(
+                Location::Query,
+                "Invalid query string",
+            )])
+        })?;
+        fields_as(Location::Query, object).map(Self)
+    }
+}
+
+/// Decoded form or query pairs as an object of strings (a repeated name
+/// keeps its last value).
+fn text_fields(
+    pairs: Result<Vec<(String, String)>, serde_urlencoded::de::Error>,
+) -> Option<Map<String, Value>> {
+    let pairs = pairs.ok()?;
+    Some(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect(),
+    )
+}
+
+/// `T` from an object. Its fields read any value, so this fails only for a
+/// `T` that is not made of them; that is still the client's 422, not a 500.
+fn fields_as<T: DeserializeOwned>(
+    location: Location,
+    object: Map<String, Value>,
+) -> Result<T, ApiError> {
+    T::deserialize(Value::Object(object)).map_err(|e| {
+        ApiError::Validation(vec![ValidationIssue::undecodable(location, e.to_string())])
+    })
 }
 
 /// serde_json reports line and column; FastAPI reports the byte position.
@@ -94,28 +138,6 @@ fn byte_offset(bytes: &[u8], line: usize, column: usize) -> usize {
         .map(|l| l.len() + 1)
         .sum();
     (line_start + column.saturating_sub(1)).min(bytes.len())
-}
-
-/// The query string as a map of string fields.
-pub struct QueryFields(pub Map<String, Value>);
-
-impl<S: Send + Sync> FromRequestParts<S> for QueryFields {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let query = parts.uri.query().unwrap_or_default();
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).map_err(|_| {
-            ApiError::Unprocessable(
-                json!([{ "loc": ["query"], "msg": "Invalid query string", "type": "value_error" }]),
-            )
-        })?;
-        Ok(Self(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (k, Value::String(v)))
-                .collect(),
-        ))
-    }
 }
 
 /// The token in `Authorization: Bearer <token>`, if any.
@@ -218,14 +240,9 @@ impl<S: Send + Sync> FromRequestParts<S> for PathUuid {
             .await
             .map_err(|_| ApiError::NotFound)?;
         let (name, raw) = params.into_iter().next().ok_or(ApiError::NotFound)?;
-        raw.parse().map(Self).map_err(|_| {
-            ApiError::Unprocessable(json!([{
-                "loc": ["path", name],
-                "msg": "Input should be a valid UUID",
-                "type": "uuid_parsing",
-                "input": raw,
-            }]))
-        })
+        raw.parse()
+            .map(Self)
+            .map_err(|_| ApiError::Validation(vec![ValidationIssue::uuid_parsing(name, raw)]))
     }
 }
 

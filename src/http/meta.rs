@@ -9,14 +9,15 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use ipnet::IpNet;
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::ApiError;
 use super::extract::client_ip;
-use super::openapi::schemas as doc;
 use super::AppState;
 
 /// Who may reach an operator route: nobody (`enabled = false`), anyone
@@ -61,40 +62,74 @@ pub async fn gate(
     }
 }
 
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(root, live, ready, jwks))]
-pub(super) struct Docs;
-
 /// How long a readiness probe waits on each dependency.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(root))
-        .route("/health/live", get(live))
-        .route("/health/ready", get(ready))
-        .route("/.well-known/jwks.json", get(jwks))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(root))
+        .routes(routes!(live))
+        .routes(routes!(ready))
+        .routes(routes!(jwks))
+}
+
+/// `GET /`.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
+struct Status {
+    #[schema(value_type = String)]
+    status: &'static str,
 }
 
 /// Service status.
-#[utoipa::path(get, path = "/", tag = "meta", responses((status = 200, body = doc::Status)))]
-async fn root() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+#[utoipa::path(get, path = "/", tag = "meta", responses((status = 200, body = Status)))]
+async fn root() -> Json<Status> {
+    Json(Status { status: "ok" })
+}
+
+/// `GET /health/live`.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "ok", "version": "0.1.0"}))]
+struct Liveness {
+    #[schema(value_type = String)]
+    status: &'static str,
+    #[schema(value_type = String)]
+    version: &'static str,
 }
 
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/health/live", tag = "meta", responses((status = 200, body = doc::Liveness)))]
-async fn live() -> Json<Value> {
-    Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+#[utoipa::path(get, path = "/health/live", tag = "meta", responses((status = 200, body = Liveness)))]
+async fn live() -> Json<Liveness> {
+    Json(Liveness {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// `GET /health/ready`: each dependency `ok` or `unavailable`.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "ok", "components": {"database": "ok", "redis": "ok"}}))]
+struct Readiness {
+    #[schema(value_type = String)]
+    status: &'static str,
+    components: ReadinessComponents,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ReadinessComponents {
+    #[schema(value_type = String)]
+    database: &'static str,
+    #[schema(value_type = String)]
+    redis: &'static str,
 }
 
 /// Readiness: PostgreSQL and Redis both answer.
 #[utoipa::path(get, path = "/health/ready", tag = "meta", responses(
-    (status = 200, body = doc::Readiness),
-    (status = 503, description = "A dependency is down", body = doc::Readiness,
+    (status = 200, body = Readiness),
+    (status = 503, description = "A dependency is down", body = Readiness,
         example = json!({"status": "unavailable", "components": {"database": "ok", "redis": "unavailable"}})),
 ))]
-async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let database = async {
         let ping = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.pool);
         matches!(tokio::time::timeout(READY_TIMEOUT, ping).await, Ok(Ok(1)))
@@ -107,16 +142,40 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({
-        "status": if status == StatusCode::OK { "ok" } else { "unavailable" },
-        "components": { "database": word(database), "redis": word(redis) },
-    });
+    let body = Readiness {
+        status: word(status == StatusCode::OK),
+        components: ReadinessComponents {
+            database: word(database),
+            redis: word(redis),
+        },
+    };
     (status, Json(body))
+}
+
+// The shape of `TokenKeys::jwks_json`, serialised once per key change.
+/// A JSON Web Key Set (RFC 7517) of Ed25519 public keys.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct Jwks {
+    keys: Vec<Jwk>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(example = json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": "20261121T220000Z-ab12", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}))]
+struct Jwk {
+    kty: String,
+    crv: String,
+    alg: String,
+    #[schema(rename = "use")]
+    usage: String,
+    kid: String,
+    x: String,
 }
 
 /// The public keys that verify access tokens (RFC 7517); the newest signs.
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "meta", responses(
-    (status = 200, body = doc::Jwks, headers(("Cache-Control" = String, description = "`public, max-age=300`"))),
+    (status = 200, body = Jwks, headers(("Cache-Control" = String, description = "`public, max-age=300`"))),
 ))]
 async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     (

@@ -10,6 +10,7 @@ mod meta;
 mod oauth;
 mod observability;
 pub mod openapi;
+mod responses;
 mod roles;
 mod users;
 
@@ -26,6 +27,8 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::CorsLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use error::{ApiError, Location, OAuthApiError};
 pub use extract::client_ip;
@@ -78,6 +81,35 @@ pub struct Services {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Who may reach a group of routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Everyone,
+    /// `metrics.enabled` / `metrics.allow_cidrs`.
+    Metrics,
+    /// `docs.enabled` / `docs.allow_cidrs`.
+    Docs,
+}
+
+/// Every route the service serves, each registered with its documentation
+/// (`routes!`), grouped by who may reach it. [`router`] serves exactly
+/// these and `/openapi.json` documents exactly these: no route is added
+/// anywhere else.
+pub fn routes() -> [(Audience, OpenApiRouter<AppState>); 3] {
+    let everyone = OpenApiRouter::default()
+        .merge(meta::router())
+        .merge(oauth::router())
+        .nest("/api/v1/auth", auth::router())
+        .nest("/api/v1/users", users::router())
+        .nest("/api/v1/admin", admin::router());
+    let metrics = OpenApiRouter::default().routes(routes!(observability::scrape));
+    [
+        (Audience::Everyone, everyone),
+        (Audience::Metrics, metrics),
+        (Audience::Docs, openapi::router()),
+    ]
+}
+
 pub fn router(state: AppState, cors_allowed_origins: &[String]) -> Router {
     let request_limits = state.limits.clone();
     let gated = |exposure: &Exposure| {
@@ -86,16 +118,16 @@ pub fn router(state: AppState, cors_allowed_origins: &[String]) -> Router {
             meta::gate,
         )
     };
-    let metrics = gated(&state.metrics);
-    let docs = gated(&state.docs);
-    let mut app = Router::new()
-        .merge(meta::router())
-        .merge(observability::router().route_layer(metrics))
-        .merge(oauth::router())
-        .merge(openapi::router().route_layer(docs))
-        .nest("/api/v1/auth", auth::router())
-        .nest("/api/v1/users", users::router())
-        .nest("/api/v1/admin", admin::router())
+    let mut app = Router::new();
+    for (audience, routes) in routes() {
+        let (routes, _) = routes.split_for_parts();
+        app = app.merge(match audience {
+            Audience::Everyone => routes,
+            Audience::Metrics => routes.route_layer(gated(&state.metrics)),
+            Audience::Docs => routes.route_layer(gated(&state.docs)),
+        });
+    }
+    let mut app = app
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))

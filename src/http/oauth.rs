@@ -2,36 +2,37 @@
 //! `/oauth/revoke` and the RFC 8414 metadata. Bodies are forms, as the RFCs
 //! require; errors are RFC 6749 §5.2 bodies (see [`OAuthApiError`]).
 
-use std::collections::HashMap;
-
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use secrecy::SecretString;
-use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::OAuthApiError;
 use super::extract::{read_body, Client};
-use super::openapi::schemas as doc;
+use super::responses as doc;
 use super::AppState;
-
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(token, introspect, revoke, metadata))]
-pub(super) struct Docs;
 use crate::auth::TokenPair;
-use crate::oauth::{ClientCredentials, OAuthError};
+use crate::oauth::{ClientCredentials, GrantForm, OAuthError};
+use crate::users::{Role, Subscription};
 use crate::validation::TextKind;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(crate::oauth::TOKEN_PATH, post(token))
-        .route(crate::oauth::INTROSPECTION_PATH, post(introspect))
-        .route(crate::oauth::REVOCATION_PATH, post(revoke))
-        .route("/.well-known/oauth-authorization-server", get(metadata))
+// The paths are `crate::oauth::TOKEN_PATH` and its siblings (the metadata
+// document names them too); `#[utoipa::path]` needs them as literals.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(token))
+        .routes(routes!(introspect))
+        .routes(routes!(revoke))
+        .routes(routes!(metadata))
 }
 
 /// Responses carrying tokens (or facts about them) must not be cached.
@@ -40,12 +41,13 @@ const NO_STORE: [(header::HeaderName, &str); 2] = [
     (header::PRAGMA, "no-cache"),
 ];
 
-/// An `application/x-www-form-urlencoded` body; a repeated parameter, or
-/// one holding characters its [`TextKind`] refuses, is an `invalid_request`
-/// (RFC 6749 §3.2).
-pub struct OAuthForm(HashMap<String, String>);
+/// An `application/x-www-form-urlencoded` body read as `T`; a repeated
+/// parameter, or one holding characters its [`TextKind`] refuses, is an
+/// `invalid_request` (RFC 6749 §3.2), so OAuth clients get the protocol's
+/// error shape rather than the 422 of [`Body`](super::extract::Body).
+pub struct OAuthForm<T>(T);
 
-impl<S: Send + Sync> FromRequest<S> for OAuthForm {
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OAuthForm<T> {
     type Rejection = OAuthApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, OAuthApiError> {
@@ -57,7 +59,7 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
         }
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
             .map_err(|_| invalid_request("The form body cannot be decoded"))?;
-        let mut form = HashMap::with_capacity(pairs.len());
+        let mut form = Map::new();
         for (name, value) in pairs {
             if form.contains_key(&name) {
                 return Err(invalid_request(&format!("Parameter {name} is repeated")));
@@ -65,9 +67,12 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
             if let Err(why) = TextKind::of(&name).check(&value) {
                 return Err(invalid_request(&format!("Parameter {name}: {why}")));
             }
-            form.insert(name, value);
+            form.insert(name, Value::String(value));
         }
-        Ok(Self(form))
+        // `T`'s fields are optional text, so any form of text reads.
+        T::deserialize(Value::Object(form))
+            .map(Self)
+            .map_err(|e| invalid_request(&format!("The form body cannot be read: {e}")))
     }
 }
 
@@ -115,22 +120,23 @@ fn form_unescape(part: &str) -> Option<String> {
 /// `invalid_request`.
 fn client_credentials(
     headers: &HeaderMap,
-    form: &HashMap<String, String>,
+    client_id: Option<&str>,
+    client_secret: Option<&str>,
 ) -> Result<Option<ClientCredentials>, OAuthError> {
     let basic = basic_credentials(headers)?;
-    let form_id = form.get("client_id").filter(|id| !id.is_empty());
-    let form_secret = form.get("client_secret");
+    let form_id = client_id.filter(|id| !id.is_empty());
+    let form_secret = client_secret;
     match (basic, form_id, form_secret) {
         (Some(_), _, Some(_)) => Err(OAuthError::InvalidRequest(
             "Use one client authentication method, not Basic and client_secret both".into(),
         )),
-        (Some(basic), Some(id), None) if *id != basic.id => Err(OAuthError::InvalidRequest(
+        (Some(basic), Some(id), None) if id != basic.id => Err(OAuthError::InvalidRequest(
             "client_id does not match the Basic credentials".into(),
         )),
         (Some(basic), _, None) => Ok(Some(basic)),
         (None, Some(id), secret) => Ok(Some(ClientCredentials {
-            id: id.clone(),
-            secret: secret.map(|s| SecretString::from(s.as_str())),
+            id: id.to_owned(),
+            secret: secret.map(SecretString::from),
         })),
         (None, None, Some(_)) => Err(OAuthError::InvalidRequest(
             "client_secret without client_id".into(),
@@ -162,11 +168,30 @@ impl From<TokenPair> for AccessTokenResponse {
     }
 }
 
+/// `POST /oauth/token` (RFC 6749 §4.3 and §6).
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"grant_type": "password", "username": "alice", "password": "correct horse battery staple"}))]
+struct OAuthTokenRequest {
+    /// `password` or `refresh_token`.
+    #[schema(value_type = String)]
+    grant_type: Option<String>,
+    /// `password` grant: an email address or a username.
+    username: Option<String>,
+    /// `password` grant.
+    password: Option<String>,
+    /// `refresh_token` grant.
+    refresh_token: Option<String>,
+    /// Public clients name themselves; confidential ones may
+    /// authenticate here instead of with Basic.
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
 /// RFC 6749 token endpoint: `grant_type=password` or `refresh_token`.
 /// Public clients send no credentials; a confidential client may
 /// authenticate with Basic or the form fields.
 #[utoipa::path(post, path = "/oauth/token", tag = "oauth",
-    request_body(content = doc::OAuthTokenRequest, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = OAuthTokenRequest, content_type = "application/x-www-form-urlencoded"),
     security((), ("client_basic" = [])),
     responses(
         (status = 200, body = AccessTokenResponse, headers(("Cache-Control" = String, description = "`no-store`"))),
@@ -180,20 +205,64 @@ async fn token(
     State(state): State<AppState>,
     Client(from): Client,
     headers: HeaderMap,
-    OAuthForm(form): OAuthForm,
+    OAuthForm(form): OAuthForm<OAuthTokenRequest>,
 ) -> Result<Response, OAuthApiError> {
-    let client = client_credentials(&headers, &form)?;
-    let pair = state.oauth.token(client.as_ref(), &form, &from).await?;
+    let client = client_credentials(
+        &headers,
+        form.client_id.as_deref(),
+        form.client_secret.as_deref(),
+    )?;
+    let grant = GrantForm {
+        grant_type: form.grant_type.as_deref(),
+        username: form.username.as_deref(),
+        password: form.password.as_deref(),
+        refresh_token: form.refresh_token.as_deref(),
+    };
+    let pair = state.oauth.token(client.as_ref(), &grant, &from).await?;
     Ok((NO_STORE, Json(AccessTokenResponse::from(pair))).into_response())
+}
+
+/// `POST /oauth/introspect` (RFC 7662).
+#[derive(Deserialize, ToSchema)]
+struct IntrospectionRequest {
+    #[schema(value_type = String)]
+    token: Option<String>,
+    /// `access_token` or `refresh_token` (optional; both are tried).
+    // Read so the document lists it; every token is tried both ways.
+    #[allow(dead_code)]
+    token_type_hint: Option<String>,
+}
+
+// The shape `oauth::Introspection` serialises to.
+/// RFC 7662 answer: `{"active": false}` for anything not live, else the
+/// token's details.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(example = json!({"active": true, "sub": "0193a5b0-7d1e-7c3a-9f00-5b2d8e0c4a11", "exp": 1795000000, "iat": 1794999100, "iss": "tessera", "aud": "tessera", "jti": "6f1c1f7e-3c58-4bd4-9d0a-2b8f8f0c1e55", "sid": "0193a5b0-7d1e-7c3a-9f00-5b2d8e0c4a12", "token_type": "Bearer", "username": "alice", "role": "REGULAR", "subscription": "FREE"}))]
+struct IntrospectionResponse {
+    active: bool,
+    sub: Option<uuid::Uuid>,
+    exp: Option<u64>,
+    iat: Option<u64>,
+    iss: Option<String>,
+    aud: Option<String>,
+    /// Access tokens only.
+    jti: Option<uuid::Uuid>,
+    sid: Option<uuid::Uuid>,
+    /// `Bearer` (access token) or `refresh_token`.
+    token_type: Option<String>,
+    username: Option<String>,
+    role: Option<Role>,
+    subscription: Option<Subscription>,
 }
 
 /// RFC 7662 introspection, for a confidential client (HTTP Basic):
 /// `{"active": false}` for anything not live.
 #[utoipa::path(post, path = "/oauth/introspect", tag = "oauth",
-    request_body(content = doc::IntrospectionRequest, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = IntrospectionRequest, content_type = "application/x-www-form-urlencoded"),
     security(("client_basic" = [])),
     responses(
-        (status = 200, body = doc::IntrospectionResponse, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 200, body = IntrospectionResponse, headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 400, response = doc::OAuthBadRequest),
         (status = 401, response = doc::OAuthInvalidClient),
         (status = 413, response = doc::PayloadTooLarge),
@@ -202,23 +271,35 @@ async fn token(
 async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,
-    OAuthForm(form): OAuthForm,
+    OAuthForm(form): OAuthForm<IntrospectionRequest>,
 ) -> Result<Response, OAuthApiError> {
     let client = basic_credentials(&headers)?;
     let client = state.oauth.require_client(client.as_ref())?;
     let token = form
-        .get("token")
+        .token
         .filter(|t| !t.is_empty())
         .ok_or_else(|| OAuthError::InvalidRequest("Missing parameter: token".into()))?;
-    let answer = state.oauth.introspect(token).await?;
+    let answer = state.oauth.introspect(&token).await?;
     tracing::debug!(client, active = answer.active, "introspection");
     Ok((NO_STORE, Json(answer)).into_response())
+}
+
+/// `POST /oauth/revoke` (RFC 7009).
+#[derive(Deserialize, ToSchema)]
+struct RevocationRequest {
+    #[schema(value_type = String)]
+    token: Option<String>,
+    // Read so the document lists it; every token is tried both ways.
+    #[allow(dead_code)]
+    token_type_hint: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
 }
 
 /// RFC 7009 revocation: ends the session of an access or refresh token;
 /// 200 for unknown tokens too.
 #[utoipa::path(post, path = "/oauth/revoke", tag = "oauth",
-    request_body(content = doc::RevocationRequest, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = RevocationRequest, content_type = "application/x-www-form-urlencoded"),
     security((), ("client_basic" = [])),
     responses(
         (status = 200, description = "Revoked (or nothing to revoke)"),
@@ -231,17 +312,40 @@ async fn revoke(
     State(state): State<AppState>,
     Client(from): Client,
     headers: HeaderMap,
-    OAuthForm(form): OAuthForm,
+    OAuthForm(form): OAuthForm<RevocationRequest>,
 ) -> Result<StatusCode, OAuthApiError> {
-    let client = client_credentials(&headers, &form)?;
-    let token = form.get("token").map(String::as_str);
-    state.oauth.revoke(client.as_ref(), token, &from).await?;
+    let client = client_credentials(
+        &headers,
+        form.client_id.as_deref(),
+        form.client_secret.as_deref(),
+    )?;
+    state
+        .oauth
+        .revoke(client.as_ref(), form.token.as_deref(), &from)
+        .await?;
     Ok(StatusCode::OK)
+}
+
+// The shape of the document `oauth::OAuth::metadata` builds once.
+/// RFC 8414 authorization server metadata.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct AuthorizationServerMetadata {
+    issuer: String,
+    token_endpoint: String,
+    introspection_endpoint: String,
+    revocation_endpoint: String,
+    jwks_uri: String,
+    grant_types_supported: Vec<String>,
+    response_types_supported: Vec<String>,
+    token_endpoint_auth_methods_supported: Vec<String>,
+    introspection_endpoint_auth_methods_supported: Vec<String>,
+    revocation_endpoint_auth_methods_supported: Vec<String>,
 }
 
 /// RFC 8414 authorization server metadata.
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth",
-    responses((status = 200, body = doc::AuthorizationServerMetadata)))]
+    responses((status = 200, body = AuthorizationServerMetadata)))]
 async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CACHE_CONTROL, "public, max-age=3600")],
@@ -282,24 +386,16 @@ mod tests {
 
     #[test]
     fn one_client_authentication_method_at_a_time() {
-        let form = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        };
-        assert!(client_credentials(&basic("a:b"), &form(&[("client_secret", "b")])).is_err());
-        assert!(client_credentials(&basic("a:b"), &form(&[("client_id", "c")])).is_err());
-        assert!(
-            client_credentials(&basic("a:b"), &form(&[("client_id", "a")]))
-                .unwrap()
-                .is_some()
-        );
-        let public = client_credentials(&HeaderMap::new(), &form(&[("client_id", "app")]))
+        assert!(client_credentials(&basic("a:b"), None, Some("b")).is_err());
+        assert!(client_credentials(&basic("a:b"), Some("c"), None).is_err());
+        assert!(client_credentials(&basic("a:b"), Some("a"), None)
+            .unwrap()
+            .is_some());
+        let public = client_credentials(&HeaderMap::new(), Some("app"), None)
             .unwrap()
             .unwrap();
         assert!(public.secret.is_none());
-        assert!(client_credentials(&HeaderMap::new(), &form(&[]))
+        assert!(client_credentials(&HeaderMap::new(), None, None)
             .unwrap()
             .is_none());
     }

@@ -6,18 +6,12 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 
 use super::{AppState, REQUEST_ID};
 use crate::metrics::{self, PoolGauges};
 
 /// The longest client-supplied request id that is kept.
 const MAX_REQUEST_ID_LEN: usize = 128;
-
-pub fn router() -> Router<AppState> {
-    Router::new().route("/metrics", get(scrape))
-}
 
 /// Prometheus scrape endpoint; the pool gauges are read now.
 /// Prometheus metrics: requests by route and status with latency
@@ -27,7 +21,7 @@ pub fn router() -> Router<AppState> {
 #[utoipa::path(get, path = "/metrics", tag = "meta",
     responses(
         (status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String),
-        (status = 404, response = super::openapi::schemas::NotFound),
+        (status = 404, response = super::responses::NotFound),
     ))]
 pub(super) async fn scrape(State(state): State<AppState>) -> Response {
     let gauges = PoolGauges {

@@ -2,29 +2,27 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::ApiError;
-use super::extract::{Authenticated, BodyFields, Client};
-use super::openapi::schemas as doc;
+use super::extract::{Authenticated, Body, Client};
+use super::responses as doc;
 use super::AppState;
-
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(me, update_me, delete_me, sessions, revoke_session, balance))]
-pub(super) struct Docs;
 use crate::account::{requests, OwnSession};
 use crate::users::UserPublic;
+use crate::validation::Text;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/me", get(me).patch(update_me).delete(delete_me))
-        .route("/me/sessions", get(sessions))
-        .route("/me/sessions/{id}", delete(revoke_session))
-        .route("/me/balance", get(balance))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(me, update_me, delete_me))
+        .routes(routes!(sessions))
+        .routes(routes!(revoke_session))
+        .routes(routes!(balance))
 }
 
 /// The caller's account.
@@ -41,9 +39,38 @@ async fn me(
     Ok(Json(state.auth.current_user(&claims).await?))
 }
 
+/// `PATCH /users/me`: only the fields present change; `null` clears one.
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"first_name": "Ada", "gender": "FEMALE", "date_of_birth": "1815-12-10"}))]
+struct ProfileUpdate {
+    /// At most 100 characters, trimmed; empty clears.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    first_name: Text,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    last_name: Text,
+    /// An http(s) URL, at most 2048 characters.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    avatar_url: Text,
+    /// MALE, FEMALE, OTHER or PREFER_NOT_TO_SAY (any case).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    gender: Text,
+    /// In the past.
+    #[serde(default)]
+    #[schema(value_type = Option<chrono::NaiveDate>)]
+    date_of_birth: Text,
+    /// At most 1000 characters.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    info: Text,
+}
+
 /// Updates profile fields; only those present change, `null` clears one.
 #[utoipa::path(patch, path = "/me", tag = "users", security(("bearer" = [])),
-    request_body = doc::ProfileUpdate,
+    request_body = ProfileUpdate,
     responses(
         (status = 200, body = UserPublic),
         (status = 401, response = doc::Unauthorized),
@@ -55,9 +82,16 @@ async fn update_me(
     State(state): State<AppState>,
     Client(client): Client,
     Authenticated(claims): Authenticated,
-    BodyFields(body): BodyFields,
+    Body(body): Body<ProfileUpdate>,
 ) -> Result<Json<UserPublic>, ApiError> {
-    let changes = requests::profile(&body)?;
+    let changes = requests::profile(
+        body.first_name,
+        body.last_name,
+        body.avatar_url,
+        body.gender,
+        body.date_of_birth,
+        body.info,
+    )?;
     Ok(Json(
         state
             .account
@@ -66,10 +100,17 @@ async fn update_me(
     ))
 }
 
+/// `DELETE /users/me`: the account's password.
+#[derive(Deserialize, ToSchema)]
+struct PasswordRequest {
+    #[schema(value_type = String)]
+    password: Text,
+}
+
 /// Deletes the caller's account (soft delete) after checking its password;
 /// every session ends.
 #[utoipa::path(delete, path = "/me", tag = "users", security(("bearer" = [])),
-    request_body = doc::PasswordRequest,
+    request_body = PasswordRequest,
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, response = doc::BadRequest),
@@ -83,15 +124,15 @@ async fn delete_me(
     State(state): State<AppState>,
     Client(client): Client,
     Authenticated(claims): Authenticated,
-    BodyFields(body): BodyFields,
+    Body(body): Body<PasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let password = requests::password(&body)?;
+    let password = requests::password(body.password)?;
     state.account.delete(&claims, password, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-pub(super) struct SessionView {
+#[derive(Serialize, ToSchema)]
+struct SessionView {
     id: String,
     created_at: DateTime<Utc>,
     last_used_at: DateTime<Utc>,
@@ -147,17 +188,25 @@ async fn revoke_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `GET /users/me/balance`.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"balance": "12.50"}))]
+struct UserBalance {
+    /// A decimal string with two decimals.
+    balance: String,
+}
+
 /// The caller's balance.
 #[utoipa::path(get, path = "/me/balance", tag = "users", security(("bearer" = [])),
     responses(
-        (status = 200, body = doc::UserBalance),
+        (status = 200, body = UserBalance),
         (status = 401, response = doc::Unauthorized),
         (status = 503, response = doc::ServiceUnavailable),
     ))]
 async fn balance(
     State(state): State<AppState>,
     Authenticated(claims): Authenticated,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserBalance>, ApiError> {
     let balance = state.account.balance(&claims).await?;
-    Ok(Json(json!({ "balance": balance })))
+    Ok(Json(UserBalance { balance }))
 }

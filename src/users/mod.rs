@@ -9,7 +9,6 @@ pub mod rules;
 use std::collections::HashSet;
 
 use secrecy::SecretString;
-use serde_json::{Map, Value};
 use sqlx::PgPool;
 
 pub use model::{Profile, Role, Subscription, User, UserPublic};
@@ -17,7 +16,7 @@ pub use password::{
     hash_blocking as hash_password_blocking, HashError, HashingLoad, PasswordHasher,
 };
 
-use crate::validation::{Fields, ValidationErrors};
+use crate::validation::{all, Text, ValidationErrors};
 
 /// A registration request that passed every rule.
 pub struct Registration {
@@ -28,32 +27,30 @@ pub struct Registration {
 }
 
 impl Registration {
-    /// Reads and checks `{email, username, password, captcha_token?}`,
-    /// reporting every problem at once.
-    pub fn parse(body: &Map<String, Value>) -> Result<Self, ValidationErrors> {
-        let mut fields = Fields::new(body);
-        let email = fields.string("email");
-        let username = fields.string("username");
-        let password = fields.string("password");
-        let captcha_token = fields.optional_string("captcha_token");
-        let email = fields.check("email", email, rules::email);
-        let username = fields.check("username", username, |u| {
-            rules::username(u).map(|()| u.to_owned())
-        });
-        let password = fields.check("password", password, |p| {
-            rules::password(p, email.as_deref(), username.as_deref())
+    /// Checks `email`, `username`, `password` and `captcha_token` against
+    /// their rules, reporting every problem at once. The password rule sees
+    /// the email and username when they are valid.
+    pub fn parse(
+        email: Text,
+        username: Text,
+        password: Text,
+        captcha_token: Text,
+    ) -> Result<Self, ValidationErrors> {
+        let email = email.required("email", |e| rules::email(&e));
+        let username = username.required("username", |u| rules::username(&u).map(|()| u));
+        let password = password.required("password", |p| {
+            rules::password(&p, email.as_deref().ok(), username.as_deref().ok())
                 .map(|()| SecretString::from(p))
         });
-        fields.finish()?;
-        match (email, username, password) {
-            (Some(email), Some(username), Some(password)) => Ok(Self {
-                email,
-                username,
-                password,
-                captcha_token: captcha_token.map(str::to_owned),
-            }),
-            _ => Err(ValidationErrors::default()),
-        }
+        let captcha_token = captcha_token.optional("captcha_token", Ok);
+        let (email, username, password, captcha_token) =
+            all((email, username, password, captcha_token))?;
+        Ok(Self {
+            email,
+            username,
+            password,
+            captcha_token,
+        })
     }
 }
 
@@ -88,6 +85,7 @@ mod tests {
     use super::*;
     use crate::validation::arbitrary;
     use secrecy::ExposeSecret;
+    use serde::Deserialize;
 
     proptest::proptest! {
         /// Any body is either a registration whose every part passes its
@@ -96,7 +94,8 @@ mod tests {
         fn parsing_any_body_never_panics(
             body in arbitrary::body(&["email", "username", "password", "captcha_token"]),
         ) {
-            match Registration::parse(&body) {
+            let text = |name: &str| Text::deserialize(body.get(name).unwrap_or(&serde_json::Value::Null)).unwrap();
+            match Registration::parse(text("email"), text("username"), text("password"), text("captcha_token")) {
                 Ok(r) => {
                     proptest::prop_assert_eq!(rules::email(&r.email), Ok(r.email.clone()));
                     proptest::prop_assert!(rules::username(&r.username).is_ok());
