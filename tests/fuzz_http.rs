@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use reqwest::StatusCode;
 
-/// The POST endpoints that read a body with `BodyFields`, none of which
+/// The POST endpoints that read a body with `Body`, none of which
 /// needs a token to reach the body parsing.
 const BODY_ROUTES: &[&str] = &[
     "/api/v1/auth/register",

@@ -9,8 +9,9 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::{ApiError, Location};
+use super::error::ApiError;
 use super::extract::{Body, Client, PathUuid, Query};
+use super::invalid::Location;
 use super::responses as doc;
 use super::roles::{RequireAdmin, RequireStaff};
 use super::AppState;

@@ -11,8 +11,9 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::{ApiError, Location};
+use super::error::ApiError;
 use super::extract::{Authenticated, Bearer, Body, Client, Query};
+use super::invalid::Location;
 use super::responses::{self as doc, Message};
 use super::AppState;
 use crate::account::requests;

@@ -9,10 +9,9 @@ use std::time::Duration;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Serialize;
 use serde_json::{json, Value};
-use utoipa::ToSchema;
 
+use super::invalid::ValidationIssue;
 use crate::account::AccountError;
 use crate::admin::AdminError;
 use crate::auth::AuthError;
@@ -22,119 +21,6 @@ use crate::oauth::OAuthError;
 use crate::rate_limit::RateLimitError;
 use crate::redis_client::RedisFailure;
 use crate::sessions::SessionError;
-use crate::validation::{FieldError, ValidationErrors};
-
-/// Which part of the request a validation problem is in.
-#[derive(Debug, Clone, Copy)]
-pub enum Location {
-    Body,
-    Query,
-    Path,
-}
-
-impl Location {
-    fn name(self) -> LocPart {
-        LocPart::Name(
-            match self {
-                Location::Body => "body",
-                Location::Query => "query",
-                Location::Path => "path",
-            }
-            .to_owned(),
-        )
-    }
-}
-
-/// One problem in a request (FastAPI's shape).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ValidationIssue {
-    /// Where: `["body", "email"]`, `["query", "limit"]`, `["path", "id"]`,
-    /// or `["body", <byte offset>]` for malformed JSON.
-    loc: Vec<LocPart>,
-    msg: String,
-    /// `missing`, `value_error`, `string_type`, `json_invalid`,
-    /// `model_attributes_type`, `uuid_parsing`.
-    #[serde(rename = "type")]
-    #[schema(value_type = String)]
-    kind: &'static str,
-    /// Extra context (the JSON parser's message for `json_invalid`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ctx: Option<JsonObject>,
-    /// The rejected input (`uuid_parsing`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    input: Option<String>,
-}
-
-/// A `loc` entry: a name, or a byte offset into a malformed body.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum LocPart {
-    Name(String),
-    Offset(u64),
-}
-
-/// A free-form JSON object.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[schema(value_type = Object)]
-pub struct JsonObject(Value);
-
-impl ValidationIssue {
-    fn new(loc: Vec<LocPart>, msg: impl Into<String>, kind: &'static str) -> Self {
-        Self {
-            loc,
-            msg: msg.into(),
-            kind,
-            ctx: None,
-            input: None,
-        }
-    }
-
-    fn field(location: Location, error: FieldError) -> Self {
-        Self::new(
-            vec![location.name(), LocPart::Name(error.field)],
-            error.message,
-            error.problem.type_name(),
-        )
-    }
-
-    /// The body is not JSON; `offset` is the byte where parsing failed.
-    pub fn json_invalid(offset: usize, error: String) -> Self {
-        Self {
-            ctx: Some(JsonObject(json!({ "error": error }))),
-            ..Self::new(
-                vec![Location::Body.name(), LocPart::Offset(offset as u64)],
-                "JSON decode error",
-                "json_invalid",
-            )
-        }
-    }
-
-    /// The body is JSON but not an object.
-    pub fn not_an_object() -> Self {
-        Self::new(
-            vec![Location::Body.name()],
-            "Input should be a valid dictionary or object to extract fields from",
-            "model_attributes_type",
-        )
-    }
-
-    /// The form body or query string cannot be decoded at all.
-    pub fn undecodable(location: Location, msg: impl Into<String>) -> Self {
-        Self::new(vec![location.name()], msg, "value_error")
-    }
-
-    /// A path parameter that must be a UUID.
-    pub fn uuid_parsing(name: String, raw: String) -> Self {
-        Self {
-            input: Some(raw),
-            ..Self::new(
-                vec![Location::Path.name(), LocPart::Name(name)],
-                "Input should be a valid UUID",
-                "uuid_parsing",
-            )
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -457,26 +343,6 @@ impl From<AdminError> for ApiError {
             AdminError::Database(e) => e.into(),
             AdminError::Sessions(e) => e.into(),
         }
-    }
-}
-
-impl ApiError {
-    /// 422 for problems found in `location` (the body, the query string).
-    pub fn invalid(location: Location, errors: ValidationErrors) -> Self {
-        ApiError::Validation(
-            errors
-                .0
-                .into_iter()
-                .map(|error| ValidationIssue::field(location, error))
-                .collect(),
-        )
-    }
-}
-
-/// Problems a domain `parse` found are in the body unless said otherwise.
-impl From<ValidationErrors> for ApiError {
-    fn from(errors: ValidationErrors) -> Self {
-        ApiError::invalid(Location::Body, errors)
     }
 }
 

@@ -14,7 +14,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::error::{ApiError, Location, ValidationIssue};
+use super::error::ApiError;
+use super::invalid::{Location, ValidationIssue};
 use super::AppState;
 use crate::sessions::ClientInfo;
 use crate::tokens::AccessClaims;
@@ -63,22 +64,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
         let object = if bytes.iter().all(u8::is_ascii_whitespace) {
             Map::new()
         } else if is_form {
-            text_fields(serde_urlencoded::from_bytes(&bytes)).ok_or_else(|| {
-                ApiError::Validation(vec![ValidationIssue::undecodable(
-                    Location::Body,
-                    "Invalid form body",
-                )])
-            })?
+            serde_urlencoded::from_bytes(&bytes)
+                .map(text_fields)
+                .map_err(|_| ValidationIssue::undecodable(Location::Body, "Invalid form body"))?
         } else {
             match serde_json::from_slice::<Value>(&bytes) {
                 Ok(Value::Object(map)) => map,
-                Ok(_) => return Err(ApiError::Validation(vec![ValidationIssue::not_an_object()])),
+                Ok(_) => return Err(ValidationIssue::not_an_object().into()),
                 Err(e) => {
                     let offset = byte_offset(&bytes, e.line(), e.column());
-                    return Err(ApiError::Validation(vec![ValidationIssue::json_invalid(
-                        offset,
-                        e.to_string(),
-                    )]));
+                    return Err(ValidationIssue::json_invalid(offset, e.to_string()).into());
                 }
             }
         };
@@ -95,28 +90,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or_default();
-        let object = text_fields(serde_urlencoded::from_str(query)).ok_or_else(|| {
-            ApiError::Validation(vec![ValidationIssue::undecodable(
-                Location::Query,
-                "Invalid query string",
-            )])
-        })?;
+        let object = serde_urlencoded::from_str(query)
+            .map(text_fields)
+            .map_err(|_| ValidationIssue::undecodable(Location::Query, "Invalid query string"))?;
         fields_as(Location::Query, object).map(Self)
     }
 }
 
-/// Decoded form or query pairs as an object of strings (a repeated name
-/// keeps its last value).
-fn text_fields(
-    pairs: Result<Vec<(String, String)>, serde_urlencoded::de::Error>,
-) -> Option<Map<String, Value>> {
-    let pairs = pairs.ok()?;
-    Some(
-        pairs
-            .into_iter()
-            .map(|(k, v)| (k, Value::String(v)))
-            .collect(),
-    )
+/// Form or query pairs as an object of strings (a repeated name keeps its
+/// last value).
+fn text_fields(pairs: Vec<(String, String)>) -> Map<String, Value> {
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect()
 }
 
 /// `T` from an object. Its fields read any value, so this fails only for a
@@ -125,9 +112,8 @@ fn fields_as<T: DeserializeOwned>(
     location: Location,
     object: Map<String, Value>,
 ) -> Result<T, ApiError> {
-    T::deserialize(Value::Object(object)).map_err(|e| {
-        ApiError::Validation(vec![ValidationIssue::undecodable(location, e.to_string())])
-    })
+    T::deserialize(Value::Object(object))
+        .map_err(|e| ValidationIssue::undecodable(location, e.to_string()).into())
 }
 
 /// serde_json reports line and column; FastAPI reports the byte position.
@@ -242,7 +228,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PathUuid {
         let (name, raw) = params.into_iter().next().ok_or(ApiError::NotFound)?;
         raw.parse()
             .map(Self)
-            .map_err(|_| ApiError::Validation(vec![ValidationIssue::uuid_parsing(name, raw)]))
+            .map_err(|_| ValidationIssue::uuid_parsing(name, raw).into())
     }
 }
 

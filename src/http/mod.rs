@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod error;
 mod extract;
+mod invalid;
 mod limits;
 mod meta;
 mod oauth;
@@ -30,8 +31,9 @@ use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use error::{ApiError, Location, OAuthApiError};
+pub use error::{ApiError, OAuthApiError};
 pub use extract::client_ip;
+pub use invalid::Location;
 pub use limits::{ConnectionCap, ConnectionSlot, RequestLimits};
 pub use meta::Exposure;
 

@@ -19,8 +19,9 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::{ApiError, JsonObject, LocPart, ValidationIssue};
-use super::responses as schemas;
+use super::error::ApiError;
+use super::invalid::{JsonObject, LocPart, ValidationIssue};
+use super::responses;
 use super::AppState;
 
 #[derive(OpenApi)]
@@ -39,26 +40,26 @@ use super::AppState;
         // The error bodies: reached only through the reusable responses,
         // which utoipa does not follow when collecting schemas.
         schemas(
-            schemas::Detail,
-            schemas::DependencyError,
-            schemas::HttpValidationError,
+            responses::Detail,
+            responses::DependencyError,
+            responses::HttpValidationError,
             ValidationIssue,
             LocPart,
             JsonObject,
-            schemas::OAuthErrorBody
+            responses::OAuthErrorBody
         ),
         responses(
-        schemas::BadRequest,
-        schemas::Unauthorized,
-        schemas::Forbidden,
-        schemas::NotFound,
-        schemas::Conflict,
-        schemas::PayloadTooLarge,
-        schemas::ValidationFailed,
-        schemas::TooManyRequests,
-        schemas::ServiceUnavailable,
-        schemas::OAuthBadRequest,
-        schemas::OAuthInvalidClient,
+        responses::BadRequest,
+        responses::Unauthorized,
+        responses::Forbidden,
+        responses::NotFound,
+        responses::Conflict,
+        responses::PayloadTooLarge,
+        responses::ValidationFailed,
+        responses::TooManyRequests,
+        responses::ServiceUnavailable,
+        responses::OAuthBadRequest,
+        responses::OAuthInvalidClient,
     )),
     modifiers(&SecuritySchemes),
     tags(
@@ -201,7 +202,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
             (String = "text/javascript"),
             (String = "image/png"),
         )),
-        (status = 404, response = schemas::NotFound),
+        (status = 404, response = responses::NotFound),
     ))]
 async fn docs_asset(Path(asset): Path<String>) -> Result<impl IntoResponse, ApiError> {
     let (_, content_type, bytes) = ASSETS

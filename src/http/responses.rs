@@ -1,11 +1,11 @@
 //! Bodies several areas answer with: `{"message"}`, and the error bodies and
 //! reusable error responses of the document (the 422 entries,
-//! [`ValidationIssue`], are the real type, in `error.rs`).
+//! [`ValidationIssue`], are the real type, in `invalid.rs`).
 
 use serde::Serialize;
 use utoipa::{ToResponse, ToSchema};
 
-use super::error::ValidationIssue;
+use super::invalid::ValidationIssue;
 
 /// `{"message": "..."}`.
 #[derive(Serialize, ToSchema)]
