@@ -1,7 +1,7 @@
 //! Reading request fields: each field arrives as [`Text`], parses to a value
 //! or a [`FieldError`], and [`all`] combines the fields of one request into
 //! every value or every problem, so a client learns every problem at once
-//! (FastAPI's 422 shape is built from these in `http::error`).
+//! (FastAPI's 422 shape is built from these in `http::invalid`).
 
 use serde::Deserialize;
 use serde_json::Value;
