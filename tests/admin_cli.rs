@@ -5,18 +5,15 @@ mod common;
 
 use std::process::{Output, Stdio};
 
-use common::{jwt_claims, spawn_app, unique_name, Tokens, PASSWORD};
-use futures::FutureExt;
+use common::{
+    database_url, jwt_claims, one_error_line, spawn_app, unique_name, with_throwaway_database,
+    Tokens, PASSWORD,
+};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection};
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
-
-fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/tessera_test".into())
-}
 
 /// Runs `tessera` with `stdin` piped in (not a terminal).
 async fn tessera(args: &[&str], stdin: &str, database: &str) -> Output {
@@ -44,14 +41,6 @@ fn stdout(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
-
-fn one_error_line(output: &Output) -> String {
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    stderr
 }
 
 #[tokio::test]
@@ -224,36 +213,6 @@ async fn set_role_changes_the_role_and_the_claims_of_live_sessions() {
     )
     .await;
     assert!(one_error_line(&output).contains("no user with email nobody-at-all@example.com"));
-}
-
-/// Runs `body` against a database made for it alone, then drops that
-/// database whatever happened: `db reset` never touches a shared one.
-async fn with_throwaway_database<F, Fut>(body: F)
-where
-    F: FnOnce(String) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let name = format!("tessera_reset_{}", Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&database_url())
-        .await
-        .expect("PostgreSQL");
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .expect("create a throwaway database");
-    let base = database_url();
-    let url = format!(
-        "{}/{name}",
-        &base[..base.rfind('/').expect("a URL with a database")]
-    );
-    let outcome = std::panic::AssertUnwindSafe(body(url)).catch_unwind().await;
-    sqlx::raw_sql(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .expect("drop the throwaway database");
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
 }
 
 async fn users(db: &mut PgConnection) -> Result<i64, sqlx::Error> {

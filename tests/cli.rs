@@ -6,6 +6,8 @@ mod common;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{database_url, free_port, one_error_line};
+
 fn tessera(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
     command.args(args).stdin(Stdio::null());
@@ -13,14 +15,6 @@ fn tessera(args: &[&str], env: &[(&str, &str)]) -> Output {
         command.env(key, value);
     }
     command.output().expect("run tessera")
-}
-
-fn one_error_line(output: &Output) -> String {
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    stderr
 }
 
 #[test]
@@ -61,8 +55,7 @@ fn a_missing_config_file_is_one_clear_line() {
 
 #[test]
 fn migrate_applies_and_is_idempotent() {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/tessera_test".into());
+    let url = database_url();
     for _ in 0..2 {
         let output = tessera(&["migrate"], &[("DATABASE_URL", &url)]);
         assert!(
@@ -116,11 +109,7 @@ fn production_refuses_to_start_without_keys_or_rotation_secret() {
 
 #[test]
 fn serve_honours_environment_overrides_and_stops_on_sigterm() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let keys = common::keys_dir();
     let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
         .arg("serve")

@@ -9,7 +9,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use common::servers::RedisServer;
 use common::{
-    assert_detail, spawn_app_with, token_in, unique_name, SmtpSink, TestApp, TestUser, PASSWORD,
+    assert_detail, free_port, spawn_app_with, token_in, unique_name, SmtpSink, TestApp, TestUser,
+    PASSWORD,
 };
 use figment::providers::Serialized;
 use figment::Figment;
@@ -444,11 +445,7 @@ async fn a_mail_server_that_fails_at_first_gets_the_email_on_retry() {
 
 #[tokio::test]
 async fn an_unreachable_mail_server_does_not_fail_the_request() {
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed_port = free_port();
     let app = spawn_app_with(
         Figment::new()
             .merge(Serialized::default("smtp.host", "127.0.0.1"))

@@ -4,14 +4,13 @@
 
 mod common;
 
-use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use axum::Json;
-use common::spawn_app;
+use common::{free_port, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -49,13 +48,6 @@ fn nginx_binary() -> PathBuf {
         .map(|dir| dir.join("nginx"))
         .find(|path| path.is_file());
     found.expect("nginx is missing: run scripts/test-deps.d/nginx.sh (apt-get install nginx-light)")
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 fn running_as_root() -> bool {

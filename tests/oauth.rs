@@ -565,14 +565,7 @@ async fn pyjwt_verifies_access_tokens_from_the_published_jwks_alone() {
     let app = spawn_app().await;
     let user = app.new_user().await;
     let tokens = password_grant(&app, &user).await;
-    let jwks: Value = app
-        .get("/.well-known/jwks.json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = app.jwks().await;
     assert!(pyjwt_accepts(&jwks, &tokens.access, "tessera", "tessera"));
     assert!(!pyjwt_accepts(
         &jwks,

@@ -12,7 +12,9 @@ mod common;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use common::{gateway_overrides, spawn_app_with, unique_name, SmtpSink, TestApp, PASSWORD};
+use common::{
+    free_port, gateway_overrides, spawn_app_with, unique_name, SmtpSink, TestApp, PASSWORD,
+};
 use figment::providers::Serialized;
 use figment::Figment;
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -460,9 +462,7 @@ async fn instances_on_one_redis_share_the_counters() {
 #[tokio::test]
 async fn the_flood_guard_sheds_a_burst_before_touching_redis() {
     // Redis is unreachable: whatever reaches the Redis limiter gets a 503.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
+    let port = free_port();
     let app = spawn_app_with(limited(&[
         ("redis.url", json!(format!("redis://127.0.0.1:{port}"))),
         ("redis.timeout_ms", json!(300)),

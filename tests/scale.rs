@@ -200,14 +200,7 @@ async fn every_redis_flow_works_on_a_three_master_cluster() {
     let cluster = RedisCluster::start(3);
     let sink = SmtpSink::start();
     let app = cluster_app(&cluster, &sink).await;
-    let ready: Value = app
-        .get("/health/ready")
-        .send()
-        .await
-        .expect("ready")
-        .json()
-        .await
-        .expect("ready json");
+    let ready = app.get_json("/health/ready").await;
     assert_eq!(ready["components"]["redis"], "ok", "{ready}");
 
     // Sessions of many users spread over every master.

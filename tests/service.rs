@@ -17,16 +17,9 @@ use serde_json::{json, Value};
 #[tokio::test]
 async fn root_and_health_report_ok() {
     let app = spawn_app().await;
-    let root: Value = app.get("/").send().await.unwrap().json().await.unwrap();
+    let root = app.get_json("/").await;
     assert_eq!(root, json!({"status": "ok"}));
-    let live: Value = app
-        .get("/health/live")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let live = app.get_json("/health/live").await;
     assert_eq!(live["status"], "ok");
     assert_eq!(live["version"], env!("CARGO_PKG_VERSION"));
     let response = app.get("/health/ready").send().await.unwrap();
@@ -195,14 +188,7 @@ async fn an_unreachable_redis_is_a_quick_503_not_a_hang() {
         "took {:?}",
         start.elapsed()
     );
-    let ready: Value = app
-        .get("/health/ready")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready = app.get_json("/health/ready").await;
     assert_eq!(
         ready["components"],
         json!({"database": "ok", "redis": "unavailable"})

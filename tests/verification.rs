@@ -90,14 +90,7 @@ async fn every_verification_path_rejects_every_kind_of_bad_token() {
     let resigned = sign(Algorithm::EdDSA, Some(&kid), &claims, &key);
     assert_eq!(judge(&app, &resigned).await, accepted);
 
-    let jwks: Value = app
-        .get("/.well-known/jwks.json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = app.jwks().await;
     let x = jwks["keys"][0]["x"].as_str().unwrap();
     let public_key = URL_SAFE_NO_PAD.decode(x).unwrap();
 

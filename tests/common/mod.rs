@@ -21,6 +21,14 @@ use uuid::Uuid;
 pub const ROTATION_SECRET: &str = "integration-test rotation secret, 32+ bytes";
 pub const PASSWORD: &str = "a perfectly fine passphrase";
 
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 /// One key set for every app in this test process.
 pub fn keys_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
@@ -32,12 +40,14 @@ pub fn keys_dir() -> PathBuf {
     .clone()
 }
 
-fn database_url() -> String {
+/// The test database (`make test` sets `DATABASE_URL`).
+pub fn database_url() -> String {
     std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/tessera_test".into())
 }
 
-fn redis_url() -> String {
+/// The test Redis (`make test` sets `REDIS_URL`).
+pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
@@ -158,6 +168,22 @@ impl TestApp {
         self.client.get(self.url(path))
     }
 
+    /// `GET path` as JSON, whatever the status.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("a JSON body")
+    }
+
+    /// The published key set, `/.well-known/jwks.json`.
+    pub async fn jwks(&self) -> Value {
+        self.get_json("/.well-known/jwks.json").await
+    }
+
     pub fn post(&self, path: &str) -> RequestBuilder {
         self.client.post(self.url(path))
     }
@@ -274,6 +300,70 @@ impl TestApp {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         Vec::new()
+    }
+    /// Registers a fresh user, gives it `role` ("ADMIN", "MODERATOR") in
+    /// PostgreSQL directly, and logs it in.
+    pub async fn new_user_with_role(&self, role: &str) -> (TestUser, Tokens) {
+        let user = self.new_user().await;
+        sqlx::query("UPDATE users SET account_role = $2::account_role WHERE id = $1")
+            .bind(user.id)
+            .bind(role)
+            .execute(&self.pool)
+            .await
+            .expect("set role");
+        let tokens = self.login(&user).await;
+        (user, tokens)
+    }
+
+    pub fn patch(&self, path: &str) -> RequestBuilder {
+        self.client.patch(self.url(path))
+    }
+
+    pub fn delete(&self, path: &str) -> RequestBuilder {
+        self.client.delete(self.url(path))
+    }
+
+    /// Asks for a password reset link for `email`.
+    pub async fn forgot_password(&self, email: &str) -> Response {
+        self.post_json("/api/v1/auth/forgot-password", json!({ "email": email }))
+            .await
+    }
+
+    /// POSTs a form to an OAuth endpoint.
+    pub async fn oauth_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.post(path)
+            .form(form)
+            .send()
+            .await
+            .expect("oauth request")
+    }
+
+    /// `/oauth/introspect` as the gateway client; asserts 200.
+    pub async fn introspect(&self, token: &str) -> Value {
+        let response = self
+            .post("/oauth/introspect")
+            .basic_auth(GATEWAY_ID, Some(GATEWAY_SECRET))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .expect("introspect");
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("introspection json")
+    }
+
+    /// How many audit events of `kind` about `user` exist, waiting (boundedly)
+    /// for `expected` of them: the background writer flushes in batches, so
+    /// the first rows may land before the rest.
+    pub async fn audit_count(&self, user: Uuid, kind: &str, expected: usize) -> usize {
+        let mut count = 0;
+        for _ in 0..50 {
+            count = self.audit_events(user, kind).await.len();
+            if count >= expected {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        count
     }
 }
 
@@ -404,36 +494,6 @@ pub fn jwt_claims(token: &str) -> Value {
     serde_json::from_slice(&bytes).expect("JSON claims")
 }
 
-impl TestApp {
-    /// Registers a fresh user, gives it `role` ("ADMIN", "MODERATOR") in
-    /// PostgreSQL directly, and logs it in.
-    pub async fn new_user_with_role(&self, role: &str) -> (TestUser, Tokens) {
-        let user = self.new_user().await;
-        sqlx::query("UPDATE users SET account_role = $2::account_role WHERE id = $1")
-            .bind(user.id)
-            .bind(role)
-            .execute(&self.pool)
-            .await
-            .expect("set role");
-        let tokens = self.login(&user).await;
-        (user, tokens)
-    }
-
-    pub fn patch(&self, path: &str) -> RequestBuilder {
-        self.client.patch(self.url(path))
-    }
-
-    pub fn delete(&self, path: &str) -> RequestBuilder {
-        self.client.delete(self.url(path))
-    }
-
-    /// Asks for a password reset link for `email`.
-    pub async fn forgot_password(&self, email: &str) -> Response {
-        self.post_json("/api/v1/auth/forgot-password", json!({ "email": email }))
-            .await
-    }
-}
-
 /// A confidential client (`gateway.clients` entry) for the OAuth tests.
 pub const GATEWAY_ID: &str = "edge-gateway";
 pub const GATEWAY_SECRET: &str = "gateway secret: long, random, shared";
@@ -444,30 +504,6 @@ pub fn gateway_overrides() -> Figment {
         "gateway.clients",
         json!([{ "id": GATEWAY_ID, "secret": GATEWAY_SECRET }]),
     ))
-}
-
-impl TestApp {
-    /// POSTs a form to an OAuth endpoint.
-    pub async fn oauth_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
-        self.post(path)
-            .form(form)
-            .send()
-            .await
-            .expect("oauth request")
-    }
-
-    /// `/oauth/introspect` as the gateway client; asserts 200.
-    pub async fn introspect(&self, token: &str) -> Value {
-        let response = self
-            .post("/oauth/introspect")
-            .basic_auth(GATEWAY_ID, Some(GATEWAY_SECRET))
-            .form(&[("token", token)])
-            .send()
-            .await
-            .expect("introspect");
-        assert_eq!(response.status(), StatusCode::OK);
-        response.json().await.expect("introspection json")
-    }
 }
 
 /// Asserts an RFC 6749 §5.2 error: status, `error` code, and no caching.
@@ -481,19 +517,46 @@ pub async fn assert_oauth_error(response: Response, status: StatusCode, error: &
     body
 }
 
-impl TestApp {
-    /// How many audit events of `kind` about `user` exist, waiting (boundedly)
-    /// for `expected` of them: the background writer flushes in batches, so
-    /// the first rows may land before the rest.
-    pub async fn audit_count(&self, user: Uuid, kind: &str, expected: usize) -> usize {
-        let mut count = 0;
-        for _ in 0..50 {
-            count = self.audit_events(user, kind).await.len();
-            if count >= expected {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        count
+/// Asserts a command failed with exactly one line on stderr, `error: ...`,
+/// and returns that line.
+pub fn one_error_line(output: &std::process::Output) -> String {
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    stderr
+}
+
+/// Runs `body` with the URL of an empty database made for it alone, then
+/// drops that database whatever happened: a test that resets or builds a
+/// schema from nothing never touches the shared one.
+pub async fn with_throwaway_database<F, Fut>(body: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    use futures::FutureExt;
+    use sqlx::Connection;
+
+    let name = format!("tessera_scratch_{}", Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&database_url())
+        .await
+        .expect("PostgreSQL");
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("create a throwaway database");
+    let base = database_url();
+    let url = format!(
+        "{}/{name}",
+        &base[..base.rfind('/').expect("a URL with a database")]
+    );
+    let outcome = std::panic::AssertUnwindSafe(body(url)).catch_unwind().await;
+    sqlx::raw_sql(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .expect("drop the throwaway database");
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
     }
 }
