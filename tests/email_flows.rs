@@ -9,8 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use common::servers::RedisServer;
 use common::{
-    assert_detail, free_port, spawn_app_with, token_in, unique_name, SmtpSink, TestApp, TestUser,
-    PASSWORD,
+    assert_detail, free_port, spawn_app_with, token_in, unique_name, SmtpSink, TestApp, PASSWORD,
 };
 use figment::providers::Serialized;
 use figment::Figment;
@@ -33,20 +32,6 @@ async fn app_with_mail(sink: &SmtpSink, verify_emails: bool) -> TestApp {
 }
 
 /// Registers a user without logging in (activation may be pending).
-async fn register(app: &TestApp) -> TestUser {
-    let username = unique_name();
-    let email = format!("{username}@example.com");
-    let response = app.register(&email, &username, PASSWORD).await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let body: Value = response.json().await.unwrap();
-    TestUser {
-        id: body["id"].as_str().unwrap().parse().unwrap(),
-        email,
-        username,
-        password: PASSWORD.into(),
-    }
-}
-
 async fn activate(app: &TestApp, token: &str) -> reqwest::Response {
     app.post_json("/api/v1/auth/activate", json!({ "token": token }))
         .await
@@ -70,7 +55,7 @@ async fn login_status(app: &TestApp, email: &str, password: &str) -> StatusCode 
 async fn a_new_user_activates_by_the_emailed_link_and_can_then_log_in() {
     let sink = SmtpSink::start();
     let app = app_with_mail(&sink, true).await;
-    let user = register(&app).await;
+    let user = app.new_user().await;
     let me: Value = app
         .login_json(json!({"email": user.email, "password": PASSWORD}))
         .await
@@ -113,7 +98,7 @@ async fn a_new_user_activates_by_the_emailed_link_and_can_then_log_in() {
 async fn resending_activation_replaces_the_link_and_reveals_nothing() {
     let sink = SmtpSink::start();
     let app = app_with_mail(&sink, true).await;
-    let user = register(&app).await;
+    let user = app.new_user().await;
     let first = token_in(&sink.wait_for_mail(&user.email).await, "activate");
 
     let resend = |email: String| {
@@ -155,7 +140,7 @@ async fn resending_activation_replaces_the_link_and_reveals_nothing() {
 async fn forged_malformed_and_missing_activation_tokens_are_refused() {
     let sink = SmtpSink::start();
     let app = app_with_mail(&sink, true).await;
-    let user = register(&app).await;
+    let user = app.new_user().await;
     let real = token_in(&sink.wait_for_mail(&user.email).await, "activate");
     // Same user, same length, wrong secret and tag.
     let forged = format!("{}{}", &real[..64], "A".repeat(22));
@@ -217,14 +202,7 @@ async fn a_forgotten_password_is_reset_by_link_and_every_session_ends() {
     );
 
     for tokens in [&laptop, &phone] {
-        assert_eq!(
-            app.verify(&tokens.access).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
-        assert_eq!(
-            app.refresh(&tokens.refresh).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
+        app.assert_revoked(tokens).await;
     }
     assert_eq!(
         login_status(&app, &user.email, PASSWORD).await,
@@ -319,7 +297,7 @@ async fn links_made_without_the_token_secret_are_refused_without_asking_redis() 
             .merge(Serialized::default("redis.timeout_ms", 500)),
     )
     .await;
-    let user = register(&app).await;
+    let user = app.new_user().await;
     let real = token_in(&sink.wait_for_mail(&user.email).await, "activate");
     redis.kill();
     // The user id is no secret; the untagged wire form of old and the

@@ -154,6 +154,15 @@ impl Tokens {
     }
 }
 
+/// The pair a successful login or refresh answered with.
+pub async fn pair(response: Response) -> Tokens {
+    let status = response.status();
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["token_type"], "bearer");
+    Tokens::from_body(&body)
+}
+
 /// A username no other test uses.
 pub fn unique_name() -> String {
     format!("u{}", &Uuid::new_v4().simple().to_string()[..16])
@@ -248,6 +257,19 @@ impl TestApp {
             json!({ "refresh_token": refresh_token }),
         )
         .await
+    }
+
+    /// Asserts the session behind `tokens` is over: its access token no
+    /// longer verifies and its refresh token no longer refreshes.
+    pub async fn assert_revoked(&self, tokens: &Tokens) {
+        assert_eq!(
+            self.verify(&tokens.access).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            self.refresh(&tokens.refresh).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
 
     pub async fn verify(&self, access_token: &str) -> Response {
