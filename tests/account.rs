@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{assert_detail, spawn_app, spawn_app_with, TestApp, TestUser, Tokens, PASSWORD};
+use common::{
+    assert_detail, json_of, spawn_app, spawn_app_with, TestApp, TestUser, Tokens, PASSWORD,
+};
 use figment::providers::Serialized;
 use figment::Figment;
 use reqwest::StatusCode;
@@ -24,11 +26,7 @@ async fn session_id(app: &TestApp, tokens: &Tokens) -> String {
 }
 
 async fn me(app: &TestApp, access: &str) -> reqwest::Response {
-    app.get("/api/v1/users/me")
-        .bearer_auth(access)
-        .send()
-        .await
-        .unwrap()
+    app.get_with_bearer("/api/v1/users/me", access).await
 }
 
 async fn patch_me(app: &TestApp, access: &str, body: Value) -> reqwest::Response {
@@ -76,8 +74,7 @@ async fn changing_the_password_keeps_this_device_and_signs_out_the_others() {
             json!({"current_password": PASSWORD, "new_password": new}),
         )
         .await;
-        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-        let body: Value = response.json().await.unwrap();
+        let body = json_of(response, StatusCode::UNPROCESSABLE_ENTITY).await;
         assert_eq!(body["detail"][0]["loc"], json!(["body", "new_password"]));
         assert_eq!(body["detail"][0]["msg"], message);
     }
@@ -90,8 +87,7 @@ async fn changing_the_password_keeps_this_device_and_signs_out_the_others() {
         json!({"current_password": PASSWORD, "new_password": new_password}),
     )
     .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.unwrap();
+    let body = json_of(response, StatusCode::OK).await;
     assert_eq!(
         body,
         json!({"message": "Password has been changed successfully"})
@@ -157,8 +153,7 @@ async fn the_profile_changes_only_the_fields_sent() {
                "info": "Analyst.", "email": "not-changed@example.com", "account_role": "ADMIN"}),
     )
     .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.unwrap();
+    let body = json_of(response, StatusCode::OK).await;
     assert_eq!(body["email"], user.email);
     assert_eq!(body["account_role"], "REGULAR");
 
@@ -198,8 +193,7 @@ async fn invalid_profile_fields_are_all_reported_and_nothing_changes() {
                "gender": "ROBOT", "date_of_birth": tomorrow, "info": "x".repeat(1001)}),
     )
     .await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let body: Value = response.json().await.unwrap();
+    let body = json_of(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     let problems: Vec<(String, String)> = body["detail"]
         .as_array()
         .unwrap()
@@ -416,11 +410,8 @@ async fn the_balance_is_a_two_decimal_string() {
     let tokens = app.login(&user).await;
     let balance = || async {
         let response = app
-            .get("/api/v1/users/me/balance")
-            .bearer_auth(&tokens.access)
-            .send()
-            .await
-            .unwrap();
+            .get_with_bearer("/api/v1/users/me/balance", &tokens.access)
+            .await;
         assert_eq!(response.status(), StatusCode::OK);
         response.json::<Value>().await.unwrap()
     };

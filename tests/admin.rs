@@ -7,7 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    assert_detail, jwt_claims, spawn_app, spawn_app_with, unique_name, TestApp, Tokens, PASSWORD,
+    assert_detail, json_of, jwt_claims, spawn_app, spawn_app_with, unique_name, TestApp, Tokens,
+    PASSWORD,
 };
 use figment::providers::Serialized;
 use figment::Figment;
@@ -33,13 +34,6 @@ async fn call(
         request = request.json(&body);
     }
     request.send().await.expect("admin request")
-}
-
-async fn json_of(response: reqwest::Response, status: StatusCode) -> Value {
-    let actual = response.status();
-    let body: Value = response.json().await.expect("json body");
-    assert_eq!(actual, status, "{body}");
-    body
 }
 
 /// Registers a user whose email starts with `tag`, so a listing filtered by
@@ -344,11 +338,8 @@ async fn blocking_revokes_every_session_at_once_and_unblocking_allows_login_agai
     for device in [&phone, &laptop] {
         app.assert_revoked(device).await;
         let response = app
-            .get("/api/v1/users/me")
-            .bearer_auth(&device.access)
-            .send()
-            .await
-            .unwrap();
+            .get_with_bearer("/api/v1/users/me", &device.access)
+            .await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
     let response = app

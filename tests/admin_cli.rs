@@ -71,11 +71,8 @@ async fn create_admin_reads_the_password_from_stdin_and_the_admin_can_sign_in() 
     assert_eq!(jwt_claims(&tokens.access)["role"], "ADMIN");
     assert_eq!(jwt_claims(&tokens.access)["sub"], id.to_string());
     let response = app
-        .get("/api/v1/admin/check")
-        .bearer_auth(&tokens.access)
-        .send()
-        .await
-        .unwrap();
+        .get_with_bearer("/api/v1/admin/check", &tokens.access)
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     let created = app.audit_events(id, "user_created").await;
     assert_eq!(

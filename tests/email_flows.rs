@@ -9,7 +9,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use common::servers::RedisServer;
 use common::{
-    assert_detail, free_port, spawn_app_with, token_in, unique_name, SmtpSink, TestApp, PASSWORD,
+    assert_detail, free_port, json_of, spawn_app_with, token_in, unique_name, SmtpSink, TestApp,
+    PASSWORD,
 };
 use figment::providers::Serialized;
 use figment::Figment;
@@ -73,8 +74,7 @@ async fn a_new_user_activates_by_the_emailed_link_and_can_then_log_in() {
     let token = token_in(&mail, "activate");
 
     let response = activate(&app, &token).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.unwrap();
+    let body = json_of(response, StatusCode::OK).await;
     assert_eq!(
         body,
         json!({"message": "User account activated successfully."})
@@ -153,8 +153,7 @@ async fn forged_malformed_and_missing_activation_tokens_are_refused() {
         .await;
     }
     let response = app.post_json("/api/v1/auth/activate", json!({})).await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let body: Value = response.json().await.unwrap();
+    let body = json_of(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(body["detail"][0]["loc"], json!(["body", "token"]));
     assert_eq!(body["detail"][0]["type"], "missing");
     // The forgeries did not burn the real link.
@@ -170,8 +169,7 @@ async fn a_forgotten_password_is_reset_by_link_and_every_session_ends() {
     let phone = app.login(&user).await;
 
     let response = app.forgot_password(&user.email.to_uppercase()).await;
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let body: Value = response.json().await.unwrap();
+    let body = json_of(response, StatusCode::ACCEPTED).await;
     assert_eq!(body, json!({ "message": RESET_SENT }));
 
     let mail = sink.wait_for_mail(&user.email).await;
@@ -182,8 +180,7 @@ async fn a_forgotten_password_is_reset_by_link_and_every_session_ends() {
 
     // A password the policy refuses does not use the link up.
     let response = reset(&app, &token, "password").await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let body: Value = response.json().await.unwrap();
+    let body = json_of(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(body["detail"][0]["loc"], json!(["body", "new_password"]));
     assert_eq!(
         body["detail"][0]["msg"],
@@ -194,8 +191,7 @@ async fn a_forgotten_password_is_reset_by_link_and_every_session_ends() {
 
     let new_password = "a brand new passphrase";
     let response = reset(&app, &token, new_password).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.unwrap();
+    let body = json_of(response, StatusCode::OK).await;
     assert_eq!(
         body,
         json!({ "message": "Password has been reset successfully" })
@@ -434,8 +430,7 @@ async fn an_unreachable_mail_server_does_not_fail_the_request() {
     .await;
     let user = app.new_user().await;
     let response = app.forgot_password(&user.email).await;
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let body: Value = response.json().await.unwrap();
+    let body = json_of(response, StatusCode::ACCEPTED).await;
     assert_eq!(body, json!({ "message": RESET_SENT }));
 }
 
@@ -449,8 +444,7 @@ async fn without_smtp_configured_links_are_logged_and_requests_still_succeed() {
     let username = unique_name();
     let email = format!("{username}@example.com");
     let response = app.register(&email, &username, PASSWORD).await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let body: Value = response.json().await.unwrap();
+    let body = json_of(response, StatusCode::CREATED).await;
     assert_eq!(body["is_active"], false);
     assert_eq!(
         app.forgot_password(&email).await.status(),

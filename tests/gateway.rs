@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use axum::Json;
-use common::{free_port, spawn_app};
+use common::{free_port, json_of, spawn_app};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// A running nginx, stopped (and its directory removed) when dropped, so a
 /// failing test never leaves it behind.
@@ -207,8 +207,7 @@ async fn nginx_lets_live_tokens_through_with_the_users_identity_and_stops_the_re
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let seen: Value = response.json().await.unwrap();
+    let seen = json_of(response, StatusCode::OK).await;
     assert_eq!(seen["user_id"], user.id.to_string());
     assert_eq!(seen["role"], "REGULAR");
     assert_eq!(seen["subscription"], "FREE");
@@ -221,8 +220,7 @@ async fn nginx_lets_live_tokens_through_with_the_users_identity_and_stops_the_re
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let seen: Value = response.json().await.unwrap();
+    let seen = json_of(response, StatusCode::OK).await;
     assert_eq!(
         (seen["method"].as_str(), seen["user_id"].as_str()),
         (Some("POST"), Some(user.id.to_string().as_str()))

@@ -9,8 +9,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{
-    assert_oauth_error, gateway_overrides, spawn_app, spawn_app_with, TestApp, TestUser, Tokens,
-    GATEWAY_ID, GATEWAY_SECRET,
+    assert_oauth_error, gateway_overrides, json_of, spawn_app, spawn_app_with, TestApp, TestUser,
+    Tokens, GATEWAY_ID, GATEWAY_SECRET,
 };
 use figment::providers::Serialized;
 use figment::Figment;
@@ -613,8 +613,7 @@ async fn an_unreachable_redis_is_a_503_at_the_oauth_endpoints_not_an_oauth_error
         app.oauth_form("/oauth/revoke", &[("token", &tokens.refresh)])
             .await,
     ] {
-        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-        let body: Value = response.json().await.unwrap();
+        let body = json_of(response, StatusCode::SERVICE_UNAVAILABLE).await;
         assert_eq!(body["error_code"], "REDIS_UNAVAILABLE");
     }
     assert_eq!(

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use common::servers::RedisServer;
 use common::{
-    assert_detail, assert_oauth_error, gateway_overrides, jwt_claims, pair, spawn_app,
+    assert_detail, assert_oauth_error, gateway_overrides, json_of, jwt_claims, pair, spawn_app,
     spawn_app_with, Tokens,
 };
 use figment::providers::Serialized;
@@ -310,8 +310,7 @@ async fn refresh_lifetime_slides_but_the_absolute_cap_holds() {
     let first = app.login(&user).await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let response = app.refresh(&first.refresh).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.unwrap();
+    let body = json_of(response, StatusCode::OK).await;
     assert!(body["refresh_expires_in"].as_u64().unwrap() <= 2);
     let second = Tokens::from_body(&body);
     tokio::time::sleep(Duration::from_millis(1200)).await;
@@ -475,13 +474,9 @@ async fn users_me_returns_the_caller() {
     let user = app.new_user().await;
     let tokens = app.login(&user).await;
     let response = app
-        .get("/api/v1/users/me")
-        .bearer_auth(&tokens.access)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let me: Value = response.json().await.unwrap();
+        .get_with_bearer("/api/v1/users/me", &tokens.access)
+        .await;
+    let me = json_of(response, StatusCode::OK).await;
     assert_eq!(me["id"], user.id.to_string());
     assert_eq!(me["username"], user.username);
     assert!(me.get("password_hash").is_none());

@@ -193,6 +193,15 @@ impl TestApp {
         self.get_json("/.well-known/jwks.json").await
     }
 
+    /// `GET path` with `token` as the bearer.
+    pub async fn get_with_bearer(&self, path: &str, token: &str) -> Response {
+        self.get(path)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub fn post(&self, path: &str) -> RequestBuilder {
         self.client.post(self.url(path))
     }
@@ -387,6 +396,15 @@ impl TestApp {
         }
         count
     }
+}
+
+/// The JSON body of `response`, which must have `status` (the body is in
+/// the failure message).
+pub async fn json_of(response: Response, status: StatusCode) -> Value {
+    let actual = response.status();
+    let body: Value = response.json().await.expect("json body");
+    assert_eq!(actual, status, "{body}");
+    body
 }
 
 /// Asserts an error body has the spec's `{"detail": "..."}` shape.
