@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    assert_detail, json_of, jwt_claims, spawn_app, spawn_app_with, unique_name, TestApp, Tokens,
-    PASSWORD,
+    assert_detail, error_locs, json_of, jwt_claims, spawn_app, spawn_app_with, unique_name,
+    TestApp, Tokens, PASSWORD,
 };
 use figment::providers::Serialized;
 use figment::Figment;
@@ -783,12 +783,7 @@ async fn invalid_patches_are_422_for_every_field() {
     )
     .await;
     let body = json_of(response, StatusCode::UNPROCESSABLE_ENTITY).await;
-    let locs: Vec<&Value> = body["detail"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| &e["loc"])
-        .collect();
+    let locs = error_locs(&body);
     assert_eq!(
         locs,
         vec![

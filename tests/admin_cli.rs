@@ -34,6 +34,23 @@ async fn tessera(args: &[&str], stdin: &str, database: &str) -> Output {
     child.wait_with_output().await.expect("tessera output")
 }
 
+/// `tessera user create-admin` with `password` typed on stdin.
+async fn create_admin(email: &str, username: &str, password: &str) -> Output {
+    tessera(
+        &[
+            "user",
+            "create-admin",
+            "--email",
+            email,
+            "--username",
+            username,
+        ],
+        &format!("{password}\n"),
+        &database_url(),
+    )
+    .await
+}
+
 fn stdout(output: &Output) -> String {
     assert!(
         output.status.success(),
@@ -48,19 +65,7 @@ async fn create_admin_reads_the_password_from_stdin_and_the_admin_can_sign_in() 
     let app = spawn_app().await;
     let username = unique_name();
     let email = format!("{username}@Example.com");
-    let output = tessera(
-        &[
-            "user",
-            "create-admin",
-            "--email",
-            &email,
-            "--username",
-            &username,
-        ],
-        &format!("{PASSWORD}\n"),
-        &database_url(),
-    )
-    .await;
+    let output = create_admin(&email, &username, PASSWORD).await;
     let id: Uuid = stdout(&output).parse().expect("the new admin's id");
 
     let response = app
@@ -90,19 +95,7 @@ async fn create_admin_reads_the_password_from_stdin_and_the_admin_can_sign_in() 
             "already exists",
         ),
     ] {
-        let output = tessera(
-            &[
-                "user",
-                "create-admin",
-                "--email",
-                email,
-                "--username",
-                username,
-            ],
-            &format!("{PASSWORD}\n"),
-            &database_url(),
-        )
-        .await;
+        let output = create_admin(email, username, PASSWORD).await;
         assert!(one_error_line(&output).contains(needle));
     }
     let count: i64 =
@@ -141,19 +134,7 @@ async fn create_admin_applies_the_registration_rules() {
         (email.as_str(), "root", PASSWORD, "invalid username"),
         (email.as_str(), username.as_str(), "", "no password"),
     ] {
-        let output = tessera(
-            &[
-                "user",
-                "create-admin",
-                "--email",
-                email,
-                "--username",
-                username,
-            ],
-            &format!("{password}\n"),
-            &database_url(),
-        )
-        .await;
+        let output = create_admin(email, username, password).await;
         let line = one_error_line(&output);
         assert!(line.contains(needle), "{line}");
     }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{assert_detail, json_of, spawn_app, spawn_app_with, Tokens, PASSWORD};
+use common::{assert_detail, error_locs, json_of, spawn_app, spawn_app_with, Tokens, PASSWORD};
 use figment::providers::Serialized;
 use figment::Figment;
 use reqwest::StatusCode;
@@ -188,12 +188,7 @@ async fn login_bodies_missing_fields_are_422() {
     let app = spawn_app().await;
     let response = app.login_json(json!({})).await;
     let body = json_of(response, StatusCode::UNPROCESSABLE_ENTITY).await;
-    let locs: Vec<&Value> = body["detail"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| &e["loc"])
-        .collect();
+    let locs = error_locs(&body);
     assert_eq!(
         locs,
         [&json!(["body", "username"]), &json!(["body", "password"])]

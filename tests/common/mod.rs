@@ -70,21 +70,22 @@ pub fn base_overrides_without_rotation_secret() -> Figment {
         .merge(Serialized::default("rate_limit.enabled", false))
 }
 
+/// Applies the migrations to the database at `url`.
+pub async fn migrate(url: &str) {
+    let pool = PgPool::connect(url).await.expect("database reachable");
+    sqlx::migrate!("./migrations")
+        .run(&pool)
+        .await
+        .expect("migrations apply");
+    pool.close().await;
+}
+
 /// Applies the migrations to the test database once per test process
 /// (`make test` has applied them already; this makes `cargo test` alone work).
 async fn migrate_once() {
     static MIGRATED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     MIGRATED
-        .get_or_init(|| async {
-            let pool = PgPool::connect(&database_url())
-                .await
-                .expect("test database reachable");
-            sqlx::migrate!("./migrations")
-                .run(&pool)
-                .await
-                .expect("migrations apply");
-            pool.close().await;
-        })
+        .get_or_init(|| async { migrate(&database_url()).await })
         .await;
 }
 
@@ -405,6 +406,16 @@ pub async fn json_of(response: Response, status: StatusCode) -> Value {
     let body: Value = response.json().await.expect("json body");
     assert_eq!(actual, status, "{body}");
     body
+}
+
+/// The `loc` of every error in a 422 body, in order.
+pub fn error_locs(body: &Value) -> Vec<&Value> {
+    body["detail"]
+        .as_array()
+        .expect("a list of errors")
+        .iter()
+        .map(|error| &error["loc"])
+        .collect()
 }
 
 /// Asserts an error body has the spec's `{"detail": "..."}` shape.
