@@ -4,7 +4,8 @@
 mod common;
 
 use common::{
-    assert_detail, json_of, spawn_app, spawn_app_with, TestApp, TestUser, Tokens, PASSWORD,
+    assert_detail, json_of, random_ip, spawn_app, spawn_app_with, TestApp, TestUser, Tokens,
+    PASSWORD,
 };
 use figment::providers::Serialized;
 use figment::Figment;
@@ -442,20 +443,7 @@ async fn spawn_limited(failures: u32) -> TestApp {
             )),
     )
     .await;
-    let id = uuid::Uuid::new_v4();
-    let [a, b, c] = [id.as_bytes()[0], id.as_bytes()[1], id.as_bytes()[2]];
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        "x-forwarded-for",
-        format!("198.{}.{b}.{c}", 18 + (a & 1)).parse().unwrap(),
-    );
-    TestApp {
-        client: reqwest::Client::builder()
-            .default_headers(headers)
-            .build()
-            .unwrap(),
-        ..app
-    }
+    app.forwarded_for(&random_ip())
 }
 
 async fn assert_locked(response: reqwest::Response) {

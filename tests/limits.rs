@@ -93,12 +93,7 @@ async fn requests_over_the_in_flight_cap_are_refused_at_once() {
     )
     .await;
     let slow = tokio::spawn({
-        let app = common::TestApp {
-            address: app.address.clone(),
-            client: app.client.clone(),
-            pool: app.pool.clone(),
-            config: app.config.clone(),
-        };
+        let app = app.clone();
         async move { register(&app).await.status() }
     });
     // Wait (boundedly) until the slow request holds the only slot.

@@ -89,6 +89,7 @@ async fn migrate_once() {
         .await;
 }
 
+#[derive(Clone)]
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
@@ -164,12 +165,46 @@ pub async fn pair(response: Response) -> Tokens {
     Tokens::from_body(&body)
 }
 
+/// A client address in 198.18.0.0/15 (set aside for network tests) that
+/// no other test is likely to use, so per-address limits start afresh.
+pub fn random_ip() -> String {
+    let id = Uuid::new_v4();
+    let [a, b, c] = [id.as_bytes()[0], id.as_bytes()[1], id.as_bytes()[2]];
+    format!("198.{}.{b}.{c}", 18 + (a & 1))
+}
+
 /// A username no other test uses.
 pub fn unique_name() -> String {
     format!("u{}", &Uuid::new_v4().simple().to_string()[..16])
 }
 
 impl TestApp {
+    /// The same app, spoken to through `client`.
+    pub fn with_client(&self, client: reqwest::Client) -> TestApp {
+        TestApp {
+            client,
+            ..self.clone()
+        }
+    }
+
+    /// The same app, spoken to by a client that always sends
+    /// `X-Forwarded-For: ip` (which counts where the app trusts 127.0.0.1
+    /// as a proxy).
+    pub fn forwarded_for(&self, ip: &str) -> TestApp {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            reqwest::header::HeaderValue::from_str(ip).expect("an address"),
+        );
+        self.with_client(
+            reqwest::Client::builder()
+                .default_headers(headers)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+        )
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
