@@ -1,27 +1,37 @@
-//! Prometheus metrics, hand-rolled on atomics so that counting costs the
-//! hot paths (`/verify`, refresh) a few uncontended atomic adds.
+//! Prometheus metrics on the Prometheus project's `prometheus-client`,
+//! written in the Prometheus text format (0.0.4).
 //!
 //! The registry is process-wide: domain code counts through the plain
 //! functions below (`login`, `refresh`, `refresh_reuse_detected`,
 //! `rate_limited`, `dependency_error`) without carrying a handle, and
-//! [`render`] writes everything in the Prometheus text format (0.0.4).
+//! [`render`] writes everything out.
 //!
 //! Request series are keyed by method and route *template* (axum's
 //! `MatchedPath`, e.g. `/api/v1/admin/users/{id}`), never the raw path, and
 //! every unmatched path shares the route label `unmatched`, so the number of
-//! series is bounded by the router, not by what clients send. A series is
-//! created once (under a write lock) and leaked: after that, recording a
-//! request takes a shared read lock for the lookup and then only touches
-//! that series' own atomics.
+//! series is bounded by the router, not by what clients send. Label values
+//! are `&'static str` and small integers, so recording a request hashes and
+//! compares but never allocates; each route template is copied once, the
+//! first time it is seen, and kept for the life of the process.
 
-use std::collections::HashMap;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashSet;
 use std::sync::{OnceLock, RwLock};
 use std::time::Duration;
 
+use prometheus_client::encoding::{
+    prometheus_text, EncodeLabelSet, EncodeLabelValue, LabelValueEncoder,
+};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
 /// The route label of every request no route matched.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// The `Content-Type` of what [`render`] writes.
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 /// Latency bucket bounds in seconds: sub-millisecond (`/verify` is a
 /// signature check and one Redis round trip) up to the request timeout.
@@ -29,14 +39,6 @@ const BUCKETS: [f64; 15] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     10.0,
 ];
-
-/// Methods get a fixed label set; anything else is `OTHER`.
-const METHODS: [&str; 10] = [
-    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE", "OTHER",
-];
-
-/// Status codes 100..=599 index one counter each.
-const STATUSES: usize = 500;
 
 /// The outcome of a login attempt, as counted.
 #[derive(Debug, Clone, Copy)]
@@ -66,80 +68,81 @@ pub enum Dependency {
 
 /// Counts one login attempt that reached a verdict on the credentials.
 pub fn login(result: LoginResult) {
-    let registry = registry();
+    let metrics = metrics();
     match result {
-        LoginResult::Ok => &registry.logins_ok,
-        LoginResult::Failed => &registry.logins_failed,
+        LoginResult::Ok => &metrics.logins_ok,
+        LoginResult::Failed => &metrics.logins_failed,
     }
-    .fetch_add(1, Ordering::Relaxed);
+    .inc();
 }
 
 /// Counts one refresh token exchange.
 pub fn refresh(result: RefreshResult) {
-    let registry = registry();
+    let metrics = metrics();
     match result {
-        RefreshResult::Rotated => &registry.refreshes_rotated,
-        RefreshResult::Retry => &registry.refreshes_retry,
-        RefreshResult::Invalid => &registry.refreshes_invalid,
+        RefreshResult::Rotated => &metrics.refreshes_rotated,
+        RefreshResult::Retry => &metrics.refreshes_retry,
+        RefreshResult::Invalid => &metrics.refreshes_invalid,
     }
-    .fetch_add(1, Ordering::Relaxed);
+    .inc();
 }
 
 /// Counts one replay of a rotated refresh token (the session was revoked).
 pub fn refresh_reuse_detected() {
-    registry()
-        .refresh_reuse_detected
-        .fetch_add(1, Ordering::Relaxed);
+    metrics().refresh_reuse_detected.inc();
 }
 
 /// Counts one request rejected by the rate limiter named `limiter` (e.g.
-/// `"login_ip"`, `"governor"`). Limiter names must come from a fixed set in
-/// the code, never from the request: each distinct name is a series that
-/// lives as long as the process.
-pub fn rate_limited(limiter: &str) {
-    let registry = registry();
-    let known = read(&registry.rate_limited).get(limiter).copied();
-    let counter = match known {
-        Some(counter) => counter,
-        None => *write(&registry.rate_limited)
-            .entry(limiter.into())
-            .or_insert_with(|| Box::leak(Box::default())),
-    };
-    counter.fetch_add(1, Ordering::Relaxed);
+/// `"login_ip"`, `"governor"`). Names come from the code, never from the
+/// request: each distinct name is a series that lives as long as the process.
+pub fn rate_limited(limiter: &'static str) {
+    metrics()
+        .rate_limited
+        .get_or_create(&LimiterLabel { limiter })
+        .inc();
 }
 
 /// Counts one failed PostgreSQL or Redis operation that reached a request's
 /// error mapping; `unavailable` when the dependency could not serve at all
 /// (down, timed out, pool exhausted) rather than rejecting the operation.
 pub fn dependency_error(dependency: Dependency, unavailable: bool) {
-    let registry = registry();
+    let metrics = metrics();
     let [redis, postgres] = if unavailable {
-        [&registry.redis_unavailable, &registry.postgres_unavailable]
+        [&metrics.redis_unavailable, &metrics.postgres_unavailable]
     } else {
-        [&registry.redis_other, &registry.postgres_other]
+        [&metrics.redis_other, &metrics.postgres_other]
     };
     match dependency {
         Dependency::Redis => redis,
         Dependency::Postgres => postgres,
     }
-    .fetch_add(1, Ordering::Relaxed);
+    .inc();
 }
 
-/// Records one answered request. `route` is the matched route template, or
+/// Records one answered request. `method` is the request method's name
+/// (`"GET"`, ...), `route` the matched route template or
 /// [`UNMATCHED_ROUTE`].
-pub fn http_request(method: &axum::http::Method, route: &str, status: u16, elapsed: Duration) {
-    let method = method_index(method);
-    let registry = registry();
-    let known = read(&registry.routes).get(route).copied();
-    let series = match known {
-        Some(series) => series,
-        None => *write(&registry.routes)
-            .entry(route.into())
-            .or_insert_with(|| Box::leak(Box::new(RouteSeries::default()))),
+pub fn http_request(method: &str, route: &str, status: u16, elapsed: Duration) {
+    let metrics = metrics();
+    let route = RouteLabels {
+        method: Method::from_name(method),
+        route: metrics.intern(route),
     };
-    series.methods[method]
-        .get_or_init(|| Box::leak(Box::new(MethodSeries::new())))
-        .record(status, elapsed);
+    // Only real status codes get a series (as the status label is the code).
+    if (100..600).contains(&status) {
+        metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                method: route.method,
+                route: route.route,
+                status,
+            })
+            .inc();
+    }
+    metrics
+        .durations
+        .get_or_create(&route)
+        .observe(elapsed.as_secs_f64());
 }
 
 /// Gauges read at scrape time rather than kept up to date.
@@ -154,333 +157,262 @@ pub struct PoolGauges {
     pub hashing: crate::users::HashingLoad,
 }
 
-/// Everything, in the Prometheus text exposition format.
-pub fn render(gauges: PoolGauges) -> String {
-    let registry = registry();
+/// Everything, in the Prometheus text exposition format ([`CONTENT_TYPE`]).
+pub fn render(gauges: PoolGauges) -> Result<String, std::fmt::Error> {
     let mut out = String::with_capacity(16 * 1024);
-    render_http(registry, &mut out);
+    prometheus_text::encode(&mut out, &metrics().registry)?;
+    prometheus_text::encode(&mut out, &gauge_registry(gauges))?;
+    Ok(out)
+}
 
-    let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-    header(
-        &mut out,
-        "tessera_logins_total",
-        "counter",
-        "Login attempts by verdict.",
-    );
-    for (result, counter) in [
-        ("ok", &registry.logins_ok),
-        ("failed", &registry.logins_failed),
-    ] {
-        let _ = writeln!(
-            out,
-            "tessera_logins_total{{result=\"{result}\"}} {}",
-            load(counter)
-        );
-    }
-    header(
-        &mut out,
-        "tessera_refreshes_total",
-        "counter",
-        "Refresh token exchanges by outcome.",
-    );
-    for (result, counter) in [
-        ("rotated", &registry.refreshes_rotated),
-        ("retry", &registry.refreshes_retry),
-        ("invalid", &registry.refreshes_invalid),
-    ] {
-        let _ = writeln!(
-            out,
-            "tessera_refreshes_total{{result=\"{result}\"}} {}",
-            load(counter)
-        );
-    }
-    header(
-        &mut out,
-        "tessera_refresh_reuse_detected_total",
-        "counter",
-        "Rotated refresh tokens replayed after the grace window (session revoked).",
-    );
-    let _ = writeln!(
-        out,
-        "tessera_refresh_reuse_detected_total {}",
-        load(&registry.refresh_reuse_detected)
-    );
-    header(
-        &mut out,
-        "tessera_rate_limited_total",
-        "counter",
-        "Requests rejected by a rate limiter.",
-    );
-    let mut limiters: Vec<(String, u64)> = read(&registry.rate_limited)
-        .iter()
-        .map(|(name, counter)| (name.to_string(), load(counter)))
-        .collect();
-    limiters.sort();
-    for (name, count) in limiters {
-        let _ = writeln!(
-            out,
-            "tessera_rate_limited_total{{limiter=\"{}\"}} {count}",
-            escape(&name)
-        );
-    }
-    header(
-        &mut out,
-        "tessera_dependency_errors_total",
-        "counter",
-        "Failed PostgreSQL and Redis operations seen by requests.",
-    );
-    for (dependency, kind, counter) in [
-        ("postgres", "unavailable", &registry.postgres_unavailable),
-        ("postgres", "other", &registry.postgres_other),
-        ("redis", "unavailable", &registry.redis_unavailable),
-        ("redis", "other", &registry.redis_other),
-    ] {
-        let _ = writeln!(
-            out,
-            "tessera_dependency_errors_total{{dependency=\"{dependency}\",kind=\"{kind}\"}} {}",
-            load(counter)
-        );
-    }
-
-    header(
-        &mut out,
+/// The pool gauges as a registry of their own, built per scrape from the
+/// values read now, so concurrent scrapes never see each other's readings.
+fn gauge_registry(gauges: PoolGauges) -> Registry {
+    let mut registry = Registry::default();
+    registry.register(
         "tessera_db_pool_connections",
-        "gauge",
-        "Open PostgreSQL connections.",
+        "Open PostgreSQL connections",
+        ConstGauge::new(gauges.db_size),
     );
-    let _ = writeln!(out, "tessera_db_pool_connections {}", gauges.db_size);
-    header(
-        &mut out,
+    registry.register(
         "tessera_db_pool_idle_connections",
-        "gauge",
-        "Idle PostgreSQL connections.",
+        "Idle PostgreSQL connections",
+        ConstGauge::new(gauges.db_idle),
     );
-    let _ = writeln!(out, "tessera_db_pool_idle_connections {}", gauges.db_idle);
-    header(
-        &mut out,
+    registry.register(
         "tessera_db_pool_max_connections",
-        "gauge",
-        "PostgreSQL pool limit (database.max_connections).",
+        "PostgreSQL pool limit (database.max_connections)",
+        ConstGauge::new(gauges.db_max),
     );
-    let _ = writeln!(out, "tessera_db_pool_max_connections {}", gauges.db_max);
-    header(
-        &mut out,
+    registry.register(
         "tessera_password_hashes_in_progress",
-        "gauge",
-        "argon2id hashes and verifies running now.",
+        "argon2id hashes and verifies running now",
+        ConstGauge::new(gauges.hashing.running),
     );
-    let _ = writeln!(
-        out,
-        "tessera_password_hashes_in_progress {}",
-        gauges.hashing.running
-    );
-    header(
-        &mut out,
+    registry.register(
         "tessera_password_hashes_in_progress_peak",
-        "gauge",
-        "The most argon2id computations that ever ran at once since start.",
+        "The most argon2id computations that ever ran at once since start",
+        ConstGauge::new(gauges.hashing.peak),
     );
-    let _ = writeln!(
-        out,
-        "tessera_password_hashes_in_progress_peak {}",
-        gauges.hashing.peak
-    );
-    header(
-        &mut out,
+    registry.register(
         "tessera_password_hashes_max_concurrency",
-        "gauge",
-        "Bound on concurrent argon2id computations (password_hashing.max_concurrency).",
+        "Bound on concurrent argon2id computations (password_hashing.max_concurrency)",
+        ConstGauge::new(gauges.hashing.limit),
     );
-    let _ = writeln!(
-        out,
-        "tessera_password_hashes_max_concurrency {}",
-        gauges.hashing.limit
-    );
-    out
+    registry
 }
 
-fn render_http(registry: &Registry, out: &mut String) {
-    let mut routes: Vec<(String, &'static RouteSeries)> = read(&registry.routes)
-        .iter()
-        .map(|(route, series)| (escape(route), *series))
-        .collect();
-    routes.sort_by(|a, b| a.0.cmp(&b.0));
-    let per_method = || {
-        routes.iter().flat_map(|(route, series)| {
-            series
-                .methods
-                .iter()
-                .zip(METHODS)
-                .filter_map(move |(slot, method)| Some((route, method, *slot.get()?)))
-        })
-    };
+/// A request method as a label: the standard ones by name, anything else
+/// as `OTHER`, so clients cannot mint series with made-up methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Head,
+    Options,
+    Connect,
+    Trace,
+    Other,
+}
 
-    header(
-        out,
-        "http_requests_total",
-        "counter",
-        "Answered HTTP requests.",
-    );
-    for (route, method, series) in per_method() {
-        for (index, counter) in series.statuses.iter().enumerate() {
-            let count = counter.load(Ordering::Relaxed);
-            if count > 0 {
-                let _ = writeln!(
-                    out,
-                    "http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{}\"}} {count}",
-                    index + 100
-                );
-            }
+impl Method {
+    fn from_name(name: &str) -> Self {
+        match name {
+            "GET" => Self::Get,
+            "POST" => Self::Post,
+            "PUT" => Self::Put,
+            "PATCH" => Self::Patch,
+            "DELETE" => Self::Delete,
+            "HEAD" => Self::Head,
+            "OPTIONS" => Self::Options,
+            "CONNECT" => Self::Connect,
+            "TRACE" => Self::Trace,
+            _ => Self::Other,
         }
     }
 
-    header(
-        out,
-        "http_request_duration_seconds",
-        "histogram",
-        "Time from the request reaching the router to the response head.",
-    );
-    for (route, method, series) in per_method() {
-        let labels = format!("method=\"{method}\",route=\"{route}\"");
-        let mut cumulative = 0;
-        for (bound, counter) in BUCKETS.iter().zip(&series.buckets) {
-            cumulative += counter.load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
-            );
+    fn name(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Patch => "PATCH",
+            Self::Delete => "DELETE",
+            Self::Head => "HEAD",
+            Self::Options => "OPTIONS",
+            Self::Connect => "CONNECT",
+            Self::Trace => "TRACE",
+            Self::Other => "OTHER",
         }
-        // Read the count last: a request recorded meanwhile then shows in
-        // `+Inf` without making it smaller than a finite bucket.
-        let count = series.count.load(Ordering::Relaxed).max(cumulative);
-        let sum = series.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-        let _ = writeln!(
-            out,
-            "http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"
-        );
-        let _ = writeln!(out, "http_request_duration_seconds_sum{{{labels}}} {sum}");
-        let _ = writeln!(
-            out,
-            "http_request_duration_seconds_count{{{labels}}} {count}"
-        );
     }
 }
 
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-/// A label value as the text format wants it.
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-fn method_index(method: &axum::http::Method) -> usize {
-    use axum::http::Method;
-    match *method {
-        Method::GET => 0,
-        Method::POST => 1,
-        Method::PUT => 2,
-        Method::PATCH => 3,
-        Method::DELETE => 4,
-        Method::HEAD => 5,
-        Method::OPTIONS => 6,
-        Method::CONNECT => 7,
-        Method::TRACE => 8,
-        _ => 9,
+impl EncodeLabelValue for Method {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&self.name(), encoder)
     }
 }
 
-#[derive(Default)]
-struct Registry {
-    routes: RwLock<HashMap<Box<str>, &'static RouteSeries>>,
-    rate_limited: RwLock<HashMap<Box<str>, &'static AtomicU64>>,
-    logins_ok: AtomicU64,
-    logins_failed: AtomicU64,
-    refreshes_rotated: AtomicU64,
-    refreshes_retry: AtomicU64,
-    refreshes_invalid: AtomicU64,
-    refresh_reuse_detected: AtomicU64,
-    postgres_unavailable: AtomicU64,
-    postgres_other: AtomicU64,
-    redis_unavailable: AtomicU64,
-    redis_other: AtomicU64,
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RequestLabels {
+    method: Method,
+    route: &'static str,
+    status: u16,
 }
 
-#[derive(Default)]
-struct RouteSeries {
-    methods: [OnceLock<&'static MethodSeries>; METHODS.len()],
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RouteLabels {
+    method: Method,
+    route: &'static str,
 }
 
-struct MethodSeries {
-    statuses: [AtomicU64; STATUSES],
-    /// Non-cumulative: one count per bucket; summed when rendered.
-    buckets: [AtomicU64; BUCKETS.len()],
-    count: AtomicU64,
-    sum_nanos: AtomicU64,
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
 }
 
-impl MethodSeries {
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct LimiterLabel {
+    limiter: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct DependencyLabels {
+    dependency: &'static str,
+    kind: &'static str,
+}
+
+/// The registry and, for the series every process has, the counters
+/// themselves, so counting a login or refresh is one atomic add.
+struct Metrics {
+    registry: Registry,
+    routes: RwLock<HashSet<&'static str>>,
+    requests: Family<RequestLabels, Counter>,
+    durations: Family<RouteLabels, Histogram>,
+    rate_limited: Family<LimiterLabel, Counter>,
+    logins_ok: Counter,
+    logins_failed: Counter,
+    refreshes_rotated: Counter,
+    refreshes_retry: Counter,
+    refreshes_invalid: Counter,
+    refresh_reuse_detected: Counter,
+    postgres_unavailable: Counter,
+    postgres_other: Counter,
+    redis_unavailable: Counter,
+    redis_other: Counter,
+}
+
+impl Metrics {
     fn new() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::default();
+        registry.register("http_requests", "Answered HTTP requests", requests.clone());
+        let durations =
+            Family::<RouteLabels, Histogram>::new_with_constructor(|| Histogram::new(BUCKETS));
+        registry.register(
+            "http_request_duration_seconds",
+            "Time from the request reaching the router to the response head",
+            durations.clone(),
+        );
+
+        let logins = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "tessera_logins",
+            "Login attempts by verdict",
+            logins.clone(),
+        );
+        let refreshes = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "tessera_refreshes",
+            "Refresh token exchanges by outcome",
+            refreshes.clone(),
+        );
+        let refresh_reuse_detected = Counter::default();
+        registry.register(
+            "tessera_refresh_reuse_detected",
+            "Rotated refresh tokens replayed after the grace window (session revoked)",
+            refresh_reuse_detected.clone(),
+        );
+        let rate_limited = Family::default();
+        registry.register(
+            "tessera_rate_limited",
+            "Requests rejected by a rate limiter",
+            rate_limited.clone(),
+        );
+        let dependency_errors = Family::<DependencyLabels, Counter>::default();
+        registry.register(
+            "tessera_dependency_errors",
+            "Failed PostgreSQL and Redis operations seen by requests",
+            dependency_errors.clone(),
+        );
+
+        let result = |family: &Family<ResultLabel, Counter>, result| {
+            family.get_or_create(&ResultLabel { result }).clone()
+        };
+        let dependency = |dependency, kind| {
+            dependency_errors
+                .get_or_create(&DependencyLabels { dependency, kind })
+                .clone()
+        };
         Self {
-            statuses: std::array::from_fn(|_| AtomicU64::new(0)),
-            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-            count: AtomicU64::new(0),
-            sum_nanos: AtomicU64::new(0),
+            registry,
+            routes: RwLock::default(),
+            requests,
+            durations,
+            rate_limited,
+            logins_ok: result(&logins, "ok"),
+            logins_failed: result(&logins, "failed"),
+            refreshes_rotated: result(&refreshes, "rotated"),
+            refreshes_retry: result(&refreshes, "retry"),
+            refreshes_invalid: result(&refreshes, "invalid"),
+            refresh_reuse_detected,
+            postgres_unavailable: dependency("postgres", "unavailable"),
+            postgres_other: dependency("postgres", "other"),
+            redis_unavailable: dependency("redis", "unavailable"),
+            redis_other: dependency("redis", "other"),
         }
     }
 
-    fn record(&self, status: u16, elapsed: Duration) {
-        if let Some(counter) = usize::from(status)
-            .checked_sub(100)
-            .and_then(|index| self.statuses.get(index))
-        {
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
-        let seconds = elapsed.as_secs_f64();
-        if let Some(bucket) = BUCKETS.iter().position(|bound| seconds <= *bound) {
-            self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    /// `route` as a `&'static str` label value: the router's templates are
+    /// a fixed set, so each is leaked once and then only looked up.
+    fn intern(&self, route: &str) -> &'static str {
+        // The set only ever gains entries, so a panic while it was held left
+        // nothing half-done: keep using a poisoned lock.
+        let known = self
+            .routes
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(route)
+            .copied();
+        known.unwrap_or_else(|| {
+            let mut routes = self
+                .routes
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(known) = routes.get(route) {
+                return known;
+            }
+            let interned: &'static str = Box::leak(route.into());
+            routes.insert(interned);
+            interned
+        })
     }
 }
 
-fn registry() -> &'static Registry {
-    static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(Registry::default)
-}
-
-// The maps only ever gain entries, so a panic while one was held left
-// nothing half-done: keep using a poisoned lock.
-fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+fn metrics() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(Metrics::new)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_request_lands_in_its_status_and_latency_bucket() {
-        let route = "/metrics-unit-test/{id}";
-        http_request(
-            &axum::http::Method::GET,
-            route,
-            204,
-            Duration::from_micros(700),
-        );
-        let text = render(PoolGauges {
+    fn render_now() -> String {
+        render(PoolGauges {
             db_size: 3,
             db_idle: 1,
             db_max: 20,
@@ -489,7 +421,15 @@ mod tests {
                 peak: 2,
                 limit: 2,
             },
-        });
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_request_lands_in_its_status_and_latency_bucket() {
+        let route = "/metrics-unit-test/{id}";
+        http_request("GET", route, 204, Duration::from_micros(700));
+        let text = render_now();
         let labels = format!("method=\"GET\",route=\"{route}\"");
         assert!(text.contains(&format!(
             "http_requests_total{{{labels},status=\"204\"}} 1\n"
@@ -503,12 +443,18 @@ mod tests {
         assert!(text.contains(&format!(
             "http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} 1\n"
         )));
+        assert!(text.contains("# TYPE http_requests_total counter\n"));
+        assert!(text.contains("# HELP tessera_logins_total Login attempts by verdict.\n"));
         assert!(text.contains("tessera_db_pool_idle_connections 1\n"));
         assert!(text.contains("tessera_password_hashes_in_progress_peak 2\n"));
     }
 
     #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    fn unknown_methods_share_one_label_and_label_values_are_escaped() {
+        http_request("BREW", "/metrics-unit-test/\"quoted\"", 200, Duration::ZERO);
+        let text = render_now();
+        assert!(text.contains(
+            "http_requests_total{method=\"OTHER\",route=\"/metrics-unit-test/\\\"quoted\\\"\",status=\"200\"} 1\n"
+        ));
     }
 }

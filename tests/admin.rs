@@ -7,7 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    assert_detail, jwt_claims, spawn_app, spawn_app_with, unique_name, TestApp, Tokens, PASSWORD,
+    assert_detail, error_locs, json_of, jwt_claims, spawn_app, spawn_app_with, unique_name,
+    TestApp, Tokens, PASSWORD,
 };
 use figment::providers::Serialized;
 use figment::Figment;
@@ -33,13 +34,6 @@ async fn call(
         request = request.json(&body);
     }
     request.send().await.expect("admin request")
-}
-
-async fn json_of(response: reqwest::Response, status: StatusCode) -> Value {
-    let actual = response.status();
-    let body: Value = response.json().await.expect("json body");
-    assert_eq!(actual, status, "{body}");
-    body
 }
 
 /// Registers a user whose email starts with `tag`, so a listing filtered by
@@ -342,20 +336,10 @@ async fn blocking_revokes_every_session_at_once_and_unblocking_allows_login_agai
 
     // Every live access token and refresh token of the user fails now.
     for device in [&phone, &laptop] {
-        assert_eq!(
-            app.verify(&device.access).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
-        assert_eq!(
-            app.refresh(&device.refresh).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
+        app.assert_revoked(device).await;
         let response = app
-            .get("/api/v1/users/me")
-            .bearer_auth(&device.access)
-            .send()
-            .await
-            .unwrap();
+            .get_with_bearer("/api/v1/users/me", &device.access)
+            .await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
     let response = app
@@ -464,14 +448,7 @@ async fn a_login_racing_a_block_never_leaves_a_live_session() {
     let (issued, blocked) = tokio::join!(futures::future::join_all(logins), block);
     assert_eq!(blocked.status(), StatusCode::OK);
     for tokens in issued.into_iter().flatten() {
-        assert_eq!(
-            app.verify(&tokens.access).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
-        assert_eq!(
-            app.refresh(&tokens.refresh).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
+        app.assert_revoked(&tokens).await;
     }
 }
 
@@ -648,14 +625,7 @@ async fn soft_delete_ends_sessions_and_restore_brings_the_account_back() {
 
     let response = call(&app, Method::DELETE, &path, Some(&admin.access), None).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    assert_eq!(
-        app.verify(&tokens.access).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.refresh(&tokens.refresh).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    app.assert_revoked(&tokens).await;
     let response = app
         .login_json(json!({"email": user.email, "password": user.password}))
         .await;
@@ -813,12 +783,7 @@ async fn invalid_patches_are_422_for_every_field() {
     )
     .await;
     let body = json_of(response, StatusCode::UNPROCESSABLE_ENTITY).await;
-    let locs: Vec<&Value> = body["detail"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| &e["loc"])
-        .collect();
+    let locs = error_locs(&body);
     assert_eq!(
         locs,
         vec![

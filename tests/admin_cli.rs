@@ -5,18 +5,15 @@ mod common;
 
 use std::process::{Output, Stdio};
 
-use common::{jwt_claims, spawn_app, unique_name, Tokens, PASSWORD};
-use futures::FutureExt;
+use common::{
+    database_url, jwt_claims, one_error_line, spawn_app, unique_name, with_throwaway_database,
+    Tokens, PASSWORD,
+};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection};
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
-
-fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/tessera_test".into())
-}
 
 /// Runs `tessera` with `stdin` piped in (not a terminal).
 async fn tessera(args: &[&str], stdin: &str, database: &str) -> Output {
@@ -37,6 +34,23 @@ async fn tessera(args: &[&str], stdin: &str, database: &str) -> Output {
     child.wait_with_output().await.expect("tessera output")
 }
 
+/// `tessera user create-admin` with `password` typed on stdin.
+async fn create_admin(email: &str, username: &str, password: &str) -> Output {
+    tessera(
+        &[
+            "user",
+            "create-admin",
+            "--email",
+            email,
+            "--username",
+            username,
+        ],
+        &format!("{password}\n"),
+        &database_url(),
+    )
+    .await
+}
+
 fn stdout(output: &Output) -> String {
     assert!(
         output.status.success(),
@@ -46,32 +60,12 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
-fn one_error_line(output: &Output) -> String {
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    stderr
-}
-
 #[tokio::test]
 async fn create_admin_reads_the_password_from_stdin_and_the_admin_can_sign_in() {
     let app = spawn_app().await;
     let username = unique_name();
     let email = format!("{username}@Example.com");
-    let output = tessera(
-        &[
-            "user",
-            "create-admin",
-            "--email",
-            &email,
-            "--username",
-            &username,
-        ],
-        &format!("{PASSWORD}\n"),
-        &database_url(),
-    )
-    .await;
+    let output = create_admin(&email, &username, PASSWORD).await;
     let id: Uuid = stdout(&output).parse().expect("the new admin's id");
 
     let response = app
@@ -82,11 +76,8 @@ async fn create_admin_reads_the_password_from_stdin_and_the_admin_can_sign_in() 
     assert_eq!(jwt_claims(&tokens.access)["role"], "ADMIN");
     assert_eq!(jwt_claims(&tokens.access)["sub"], id.to_string());
     let response = app
-        .get("/api/v1/admin/check")
-        .bearer_auth(&tokens.access)
-        .send()
-        .await
-        .unwrap();
+        .get_with_bearer("/api/v1/admin/check", &tokens.access)
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     let created = app.audit_events(id, "user_created").await;
     assert_eq!(
@@ -104,19 +95,7 @@ async fn create_admin_reads_the_password_from_stdin_and_the_admin_can_sign_in() 
             "already exists",
         ),
     ] {
-        let output = tessera(
-            &[
-                "user",
-                "create-admin",
-                "--email",
-                email,
-                "--username",
-                username,
-            ],
-            &format!("{PASSWORD}\n"),
-            &database_url(),
-        )
-        .await;
+        let output = create_admin(email, username, PASSWORD).await;
         assert!(one_error_line(&output).contains(needle));
     }
     let count: i64 =
@@ -155,19 +134,7 @@ async fn create_admin_applies_the_registration_rules() {
         (email.as_str(), "root", PASSWORD, "invalid username"),
         (email.as_str(), username.as_str(), "", "no password"),
     ] {
-        let output = tessera(
-            &[
-                "user",
-                "create-admin",
-                "--email",
-                email,
-                "--username",
-                username,
-            ],
-            &format!("{password}\n"),
-            &database_url(),
-        )
-        .await;
+        let output = create_admin(email, username, password).await;
         let line = one_error_line(&output);
         assert!(line.contains(needle), "{line}");
     }
@@ -224,36 +191,6 @@ async fn set_role_changes_the_role_and_the_claims_of_live_sessions() {
     )
     .await;
     assert!(one_error_line(&output).contains("no user with email nobody-at-all@example.com"));
-}
-
-/// Runs `body` against a database made for it alone, then drops that
-/// database whatever happened: `db reset` never touches a shared one.
-async fn with_throwaway_database<F, Fut>(body: F)
-where
-    F: FnOnce(String) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let name = format!("tessera_reset_{}", Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&database_url())
-        .await
-        .expect("PostgreSQL");
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .expect("create a throwaway database");
-    let base = database_url();
-    let url = format!(
-        "{}/{name}",
-        &base[..base.rfind('/').expect("a URL with a database")]
-    );
-    let outcome = std::panic::AssertUnwindSafe(body(url)).catch_unwind().await;
-    sqlx::raw_sql(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .expect("drop the throwaway database");
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
 }
 
 async fn users(db: &mut PgConnection) -> Result<i64, sqlx::Error> {

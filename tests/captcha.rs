@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode as AxumStatus;
 use axum::routing::post;
 use axum::{Form, Json, Router};
-use common::{assert_detail, spawn_app_with, unique_name, TestApp, PASSWORD};
+use common::{assert_detail, free_port, json_of, spawn_app_with, unique_name, TestApp, PASSWORD};
 use figment::providers::Serialized;
 use figment::Figment;
 use reqwest::StatusCode;
@@ -135,8 +135,7 @@ async fn a_verifier_that_is_down_broken_or_slow_is_a_503_or_504() {
     let app = app_with_captcha(&url).await;
 
     let response = register(&app, Some("broken")).await;
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let body: Value = response.json().await.unwrap();
+    let body = json_of(response, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(body["error_code"], "CAPTCHA_UNAVAILABLE");
 
     let started = Instant::now();
@@ -146,15 +145,10 @@ async fn a_verifier_that_is_down_broken_or_slow_is_a_503_or_504() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error_code"], "CAPTCHA_TIMEOUT");
 
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed_port = free_port();
     let app = app_with_captcha(&format!("http://127.0.0.1:{closed_port}/siteverify")).await;
     let response = register(&app, Some("good")).await;
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let body: Value = response.json().await.unwrap();
+    let body = json_of(response, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(body["error_code"], "CAPTCHA_UNAVAILABLE");
     assert!(body["detail"].as_str().unwrap().contains("CAPTCHA"));
 }

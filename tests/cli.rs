@@ -6,6 +6,9 @@ mod common;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{database_url, free_port, one_error_line, with_throwaway_database};
+use sqlx::{Connection, PgConnection};
+
 fn tessera(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
     command.args(args).stdin(Stdio::null());
@@ -13,14 +16,6 @@ fn tessera(args: &[&str], env: &[(&str, &str)]) -> Output {
         command.env(key, value);
     }
     command.output().expect("run tessera")
-}
-
-fn one_error_line(output: &Output) -> String {
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    stderr
 }
 
 #[test]
@@ -61,8 +56,7 @@ fn a_missing_config_file_is_one_clear_line() {
 
 #[test]
 fn migrate_applies_and_is_idempotent() {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/tessera_test".into());
+    let url = database_url();
     for _ in 0..2 {
         let output = tessera(&["migrate"], &[("DATABASE_URL", &url)]);
         assert!(
@@ -71,6 +65,106 @@ fn migrate_applies_and_is_idempotent() {
             String::from_utf8_lossy(&output.stderr)
         );
     }
+}
+
+/// Every table, index, type, trigger and function in the public schema,
+/// each with what makes it what it is (columns with their types, indexes
+/// with their definition and whether they are usable), sorted.
+async fn schema(db: &mut PgConnection) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT 'table ' || tablename FROM pg_tables WHERE schemaname = 'public' \
+         UNION ALL SELECT 'column ' || table_name || '.' || column_name || ' ' || udt_name \
+           || CASE WHEN is_nullable = 'NO' THEN ' not null' ELSE '' END \
+           FROM information_schema.columns WHERE table_schema = 'public' \
+         UNION ALL SELECT 'index ' || c.relname || CASE WHEN i.indisvalid THEN '' ELSE ' INVALID' END \
+           || ': ' || pg_get_indexdef(i.indexrelid) \
+           FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+           JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' \
+         UNION ALL SELECT 'type ' || t.typname FROM pg_type t \
+           JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = 'public' AND t.typtype = 'e' \
+         UNION ALL SELECT 'trigger ' || tgname FROM pg_trigger WHERE NOT tgisinternal \
+         UNION ALL SELECT 'function ' || p.proname FROM pg_proc p \
+           JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public' \
+         ORDER BY 1",
+    )
+    .fetch_all(db)
+    .await
+    .expect("read the schema")
+}
+
+/// The applied migrations as recorded: version, checksum and when.
+async fn applied_migrations(db: &mut PgConnection) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT version || ' ' || encode(checksum, 'hex') || ' ' || installed_on \
+         FROM _sqlx_migrations WHERE success ORDER BY version",
+    )
+    .fetch_all(db)
+    .await
+    .expect("read _sqlx_migrations")
+}
+
+fn migrate(database_url: &str) {
+    let output = tessera(&["migrate"], &[("DATABASE_URL", database_url)]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "migrations applied"
+    );
+}
+
+#[tokio::test]
+async fn migrate_builds_the_whole_schema_in_an_empty_database_and_then_has_nothing_to_do() {
+    with_throwaway_database(|url| async move {
+        let mut db = PgConnection::connect(&url).await.expect("the new database");
+        assert_eq!(schema(&mut db).await, Vec::<String>::new());
+
+        migrate(&url);
+        let built = schema(&mut db).await;
+        let names: Vec<&str> = built
+            .iter()
+            .filter(|entry| !entry.starts_with("column "))
+            .map(|entry| entry.split(':').next().unwrap_or(entry))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "function set_updated_at",
+                "index _sqlx_migrations_pkey",
+                "index audit_events_actor_idx",
+                "index audit_events_kind_idx",
+                "index audit_events_occurred_at_idx",
+                "index audit_events_pkey",
+                "index audit_events_subject_idx",
+                "index users_created_at_idx",
+                "index users_email_key",
+                "index users_pkey",
+                "index users_username_lower_key",
+                "index users_username_lower_pattern_idx",
+                "table _sqlx_migrations",
+                "table audit_events",
+                "table users",
+                "trigger users_set_updated_at",
+                "type account_role",
+                "type account_subscription",
+            ]
+        );
+        assert!(built.contains(&"column users.balance numeric not null".to_owned()));
+        let applied = applied_migrations(&mut db).await;
+        assert_eq!(
+            applied.len(),
+            std::fs::read_dir("migrations").unwrap().count()
+        );
+
+        // A second run applies nothing and changes nothing.
+        migrate(&url);
+        assert_eq!(schema(&mut db).await, built);
+        assert_eq!(applied_migrations(&mut db).await, applied);
+    })
+    .await;
 }
 
 #[test]
@@ -116,11 +210,7 @@ fn production_refuses_to_start_without_keys_or_rotation_secret() {
 
 #[test]
 fn serve_honours_environment_overrides_and_stops_on_sigterm() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let keys = common::keys_dir();
     let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
         .arg("serve")

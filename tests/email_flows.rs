@@ -9,7 +9,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use common::servers::RedisServer;
 use common::{
-    assert_detail, spawn_app_with, token_in, unique_name, SmtpSink, TestApp, TestUser, PASSWORD,
+    assert_detail, free_port, json_of, spawn_app_with, token_in, unique_name, SmtpSink, TestApp,
+    PASSWORD,
 };
 use figment::providers::Serialized;
 use figment::Figment;
@@ -32,20 +33,6 @@ async fn app_with_mail(sink: &SmtpSink, verify_emails: bool) -> TestApp {
 }
 
 /// Registers a user without logging in (activation may be pending).
-async fn register(app: &TestApp) -> TestUser {
-    let username = unique_name();
-    let email = format!("{username}@example.com");
-    let response = app.register(&email, &username, PASSWORD).await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let body: Value = response.json().await.unwrap();
-    TestUser {
-        id: body["id"].as_str().unwrap().parse().unwrap(),
-        email,
-        username,
-        password: PASSWORD.into(),
-    }
-}
-
 async fn activate(app: &TestApp, token: &str) -> reqwest::Response {
     app.post_json("/api/v1/auth/activate", json!({ "token": token }))
         .await
@@ -69,7 +56,7 @@ async fn login_status(app: &TestApp, email: &str, password: &str) -> StatusCode 
 async fn a_new_user_activates_by_the_emailed_link_and_can_then_log_in() {
     let sink = SmtpSink::start();
     let app = app_with_mail(&sink, true).await;
-    let user = register(&app).await;
+    let user = app.new_user().await;
     let me: Value = app
         .login_json(json!({"email": user.email, "password": PASSWORD}))
         .await
@@ -87,8 +74,7 @@ async fn a_new_user_activates_by_the_emailed_link_and_can_then_log_in() {
     let token = token_in(&mail, "activate");
 
     let response = activate(&app, &token).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.unwrap();
+    let body = json_of(response, StatusCode::OK).await;
     assert_eq!(
         body,
         json!({"message": "User account activated successfully."})
@@ -112,7 +98,7 @@ async fn a_new_user_activates_by_the_emailed_link_and_can_then_log_in() {
 async fn resending_activation_replaces_the_link_and_reveals_nothing() {
     let sink = SmtpSink::start();
     let app = app_with_mail(&sink, true).await;
-    let user = register(&app).await;
+    let user = app.new_user().await;
     let first = token_in(&sink.wait_for_mail(&user.email).await, "activate");
 
     let resend = |email: String| {
@@ -154,7 +140,7 @@ async fn resending_activation_replaces_the_link_and_reveals_nothing() {
 async fn forged_malformed_and_missing_activation_tokens_are_refused() {
     let sink = SmtpSink::start();
     let app = app_with_mail(&sink, true).await;
-    let user = register(&app).await;
+    let user = app.new_user().await;
     let real = token_in(&sink.wait_for_mail(&user.email).await, "activate");
     // Same user, same length, wrong secret and tag.
     let forged = format!("{}{}", &real[..64], "A".repeat(22));
@@ -167,8 +153,7 @@ async fn forged_malformed_and_missing_activation_tokens_are_refused() {
         .await;
     }
     let response = app.post_json("/api/v1/auth/activate", json!({})).await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let body: Value = response.json().await.unwrap();
+    let body = json_of(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(body["detail"][0]["loc"], json!(["body", "token"]));
     assert_eq!(body["detail"][0]["type"], "missing");
     // The forgeries did not burn the real link.
@@ -184,8 +169,7 @@ async fn a_forgotten_password_is_reset_by_link_and_every_session_ends() {
     let phone = app.login(&user).await;
 
     let response = app.forgot_password(&user.email.to_uppercase()).await;
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let body: Value = response.json().await.unwrap();
+    let body = json_of(response, StatusCode::ACCEPTED).await;
     assert_eq!(body, json!({ "message": RESET_SENT }));
 
     let mail = sink.wait_for_mail(&user.email).await;
@@ -196,8 +180,7 @@ async fn a_forgotten_password_is_reset_by_link_and_every_session_ends() {
 
     // A password the policy refuses does not use the link up.
     let response = reset(&app, &token, "password").await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let body: Value = response.json().await.unwrap();
+    let body = json_of(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(body["detail"][0]["loc"], json!(["body", "new_password"]));
     assert_eq!(
         body["detail"][0]["msg"],
@@ -208,22 +191,14 @@ async fn a_forgotten_password_is_reset_by_link_and_every_session_ends() {
 
     let new_password = "a brand new passphrase";
     let response = reset(&app, &token, new_password).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.unwrap();
+    let body = json_of(response, StatusCode::OK).await;
     assert_eq!(
         body,
         json!({ "message": "Password has been reset successfully" })
     );
 
     for tokens in [&laptop, &phone] {
-        assert_eq!(
-            app.verify(&tokens.access).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
-        assert_eq!(
-            app.refresh(&tokens.refresh).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
+        app.assert_revoked(tokens).await;
     }
     assert_eq!(
         login_status(&app, &user.email, PASSWORD).await,
@@ -318,7 +293,7 @@ async fn links_made_without_the_token_secret_are_refused_without_asking_redis() 
             .merge(Serialized::default("redis.timeout_ms", 500)),
     )
     .await;
-    let user = register(&app).await;
+    let user = app.new_user().await;
     let real = token_in(&sink.wait_for_mail(&user.email).await, "activate");
     redis.kill();
     // The user id is no secret; the untagged wire form of old and the
@@ -444,11 +419,7 @@ async fn a_mail_server_that_fails_at_first_gets_the_email_on_retry() {
 
 #[tokio::test]
 async fn an_unreachable_mail_server_does_not_fail_the_request() {
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed_port = free_port();
     let app = spawn_app_with(
         Figment::new()
             .merge(Serialized::default("smtp.host", "127.0.0.1"))
@@ -459,8 +430,7 @@ async fn an_unreachable_mail_server_does_not_fail_the_request() {
     .await;
     let user = app.new_user().await;
     let response = app.forgot_password(&user.email).await;
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let body: Value = response.json().await.unwrap();
+    let body = json_of(response, StatusCode::ACCEPTED).await;
     assert_eq!(body, json!({ "message": RESET_SENT }));
 }
 
@@ -474,8 +444,7 @@ async fn without_smtp_configured_links_are_logged_and_requests_still_succeed() {
     let username = unique_name();
     let email = format!("{username}@example.com");
     let response = app.register(&email, &username, PASSWORD).await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let body: Value = response.json().await.unwrap();
+    let body = json_of(response, StatusCode::CREATED).await;
     assert_eq!(body["is_active"], false);
     assert_eq!(
         app.forgot_password(&email).await.status(),

@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::servers::{PostgresServer, RedisServer};
-use common::{spawn_app_with, TestApp, PASSWORD};
+use common::{migrate, spawn_app_with, TestApp, PASSWORD};
 use figment::providers::Serialized;
 use figment::Figment;
 use reqwest::{Response, StatusCode};
@@ -127,14 +127,7 @@ async fn a_hung_redis_is_cut_off_at_the_command_timeout() {
 #[tokio::test]
 async fn postgres_down_answers_503_verify_keeps_working_and_the_instance_recovers() {
     let mut postgres = PostgresServer::start();
-    let pool = sqlx::PgPool::connect(&postgres.url())
-        .await
-        .expect("private postgres");
-    sqlx::migrate!("./migrations")
-        .run(&pool)
-        .await
-        .expect("migrate private postgres");
-    pool.close().await;
+    migrate(&postgres.url()).await;
     let app = spawn_app_with(
         Figment::new()
             .merge(Serialized::default("database.url", postgres.url()))

@@ -4,16 +4,15 @@
 
 mod common;
 
-use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use axum::Json;
-use common::spawn_app;
+use common::{free_port, json_of, spawn_app};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// A running nginx, stopped (and its directory removed) when dropped, so a
 /// failing test never leaves it behind.
@@ -49,13 +48,6 @@ fn nginx_binary() -> PathBuf {
         .map(|dir| dir.join("nginx"))
         .find(|path| path.is_file());
     found.expect("nginx is missing: run scripts/test-deps.d/nginx.sh (apt-get install nginx-light)")
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 fn running_as_root() -> bool {
@@ -215,8 +207,7 @@ async fn nginx_lets_live_tokens_through_with_the_users_identity_and_stops_the_re
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let seen: Value = response.json().await.unwrap();
+    let seen = json_of(response, StatusCode::OK).await;
     assert_eq!(seen["user_id"], user.id.to_string());
     assert_eq!(seen["role"], "REGULAR");
     assert_eq!(seen["subscription"], "FREE");
@@ -229,8 +220,7 @@ async fn nginx_lets_live_tokens_through_with_the_users_identity_and_stops_the_re
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let seen: Value = response.json().await.unwrap();
+    let seen = json_of(response, StatusCode::OK).await;
     assert_eq!(
         (seen["method"].as_str(), seen["user_id"].as_str()),
         (Some("POST"), Some(user.id.to_string().as_str()))

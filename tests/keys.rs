@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::{spawn_app_with, TestApp};
+use common::{free_port, spawn_app_with, TestApp};
 use figment::providers::Serialized;
 use figment::Figment;
 use reqwest::StatusCode;
@@ -49,14 +49,7 @@ fn kid_of(token: &str) -> String {
 }
 
 async fn published_kids(app: &TestApp) -> Vec<String> {
-    let jwks: Value = app
-        .get("/.well-known/jwks.json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = app.jwks().await;
     jwks["keys"]
         .as_array()
         .unwrap()
@@ -211,11 +204,7 @@ fn served_kids(port: u16) -> Option<Vec<String>> {
 fn sighup_makes_a_running_server_reload_its_keys() {
     let dir = fresh_keys_dir();
     let old = KeySet::generate(&dir).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut server = Command::new(env!("CARGO_BIN_EXE_tessera"))
         .arg("serve")
         .env("TESSERA__SERVER__BIND", format!("127.0.0.1:{port}"))

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use axum::routing::post;
 use axum::{Json, Router};
-use common::{spawn_app_with, unique_name, TestApp, PASSWORD};
+use common::{json_of, spawn_app_with, unique_name, TestApp, PASSWORD};
 use figment::providers::Serialized;
 use figment::Figment;
 use reqwest::{Response, StatusCode};
@@ -62,8 +62,7 @@ async fn register(app: &TestApp) -> Response {
 }
 
 async fn assert_busy(response: Response, error_code: &str) {
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let body: Value = response.json().await.unwrap();
+    let body = json_of(response, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(body["error_code"], error_code, "{body}");
     assert!(body["detail"].is_string(), "{body}");
 }
@@ -94,12 +93,7 @@ async fn requests_over_the_in_flight_cap_are_refused_at_once() {
     )
     .await;
     let slow = tokio::spawn({
-        let app = common::TestApp {
-            address: app.address.clone(),
-            client: app.client.clone(),
-            pool: app.pool.clone(),
-            config: app.config.clone(),
-        };
+        let app = app.clone();
         async move { register(&app).await.status() }
     });
     // Wait (boundedly) until the slow request holds the only slot.

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{assert_detail, spawn_app, spawn_app_with, Tokens, PASSWORD};
+use common::{assert_detail, error_locs, json_of, spawn_app, spawn_app_with, Tokens, PASSWORD};
 use figment::providers::Serialized;
 use figment::Figment;
 use reqwest::StatusCode;
@@ -52,8 +52,7 @@ async fn json_login_accepts_email_or_username() {
         json!({"username": user.username, "password": PASSWORD}),
     ] {
         let response = app.login_json(body).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        let body: Value = response.json().await.unwrap();
+        let body = json_of(response, StatusCode::OK).await;
         assert_token_response(&body);
         let tokens = Tokens::from_body(&body);
         assert_eq!(app.verify(&tokens.access).await.status(), StatusCode::OK);
@@ -188,14 +187,8 @@ async fn a_soft_deleted_user_logs_in_like_an_unknown_one() {
 async fn login_bodies_missing_fields_are_422() {
     let app = spawn_app().await;
     let response = app.login_json(json!({})).await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let body: Value = response.json().await.unwrap();
-    let locs: Vec<&Value> = body["detail"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| &e["loc"])
-        .collect();
+    let body = json_of(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let locs = error_locs(&body);
     assert_eq!(
         locs,
         [&json!(["body", "username"]), &json!(["body", "password"])]
@@ -206,8 +199,7 @@ async fn login_bodies_missing_fields_are_422() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let body: Value = response.json().await.unwrap();
+    let body = json_of(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(body["detail"][0]["loc"], json!(["body", "password"]));
     assert_eq!(body["detail"][0]["type"], "missing");
 }

@@ -61,10 +61,8 @@ fn sample(samples: &Samples, name: &str, labels: &[(&str, &str)]) -> f64 {
         .unwrap_or(0.0)
 }
 
-impl TestApp {
-    async fn metrics(&self) -> Samples {
-        parse_metrics(&self.scrape_metrics().await)
-    }
+async fn metrics(app: &TestApp) -> Samples {
+    parse_metrics(&app.scrape_metrics().await)
 }
 
 /// Every counter this story moves, before and after. The registry is
@@ -75,7 +73,7 @@ async fn metrics_tell_the_story_of_logins_refreshes_and_admin_requests() {
     let app =
         spawn_app_with(Figment::new().merge(Serialized::default("session.reuse_grace_secs", 1)))
             .await;
-    let before = app.metrics().await;
+    let before = metrics(&app).await;
     let user = app.new_user().await;
     let tokens = app.login(&user).await;
     let wrong = app
@@ -110,7 +108,7 @@ async fn metrics_tell_the_story_of_logins_refreshes_and_admin_requests() {
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
     }
 
-    let after = app.metrics().await;
+    let after = metrics(&app).await;
     let delta = |name: &str, labels: &[(&str, &str)]| {
         sample(&after, name, labels) - sample(&before, name, labels)
     };
@@ -184,7 +182,7 @@ async fn metrics_tell_the_story_of_logins_refreshes_and_admin_requests() {
 #[tokio::test]
 async fn unknown_paths_share_one_route_label() {
     let app = spawn_app().await;
-    let before = app.metrics().await;
+    let before = metrics(&app).await;
     // Under a nested router's prefix too: no template matches there either.
     let prefixes = [
         "/no/such/path",
@@ -199,7 +197,7 @@ async fn unknown_paths_share_one_route_label() {
             .expect("request");
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
     }
-    let after = app.metrics().await;
+    let after = metrics(&app).await;
     let unmatched = [("method", "GET"), ("route", "unmatched"), ("status", "404")];
     // No other test in this file requests an unknown path.
     assert_eq!(
@@ -218,11 +216,7 @@ async fn unknown_paths_share_one_route_label() {
 #[tokio::test]
 async fn unreachable_dependencies_are_counted() {
     let app = spawn_app().await;
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed_port = free_port();
     let broken = spawn_app_with(
         Figment::new()
             .merge(Serialized::default(
@@ -252,7 +246,7 @@ async fn unreachable_dependencies_are_counted() {
     };
     let access = issuer.issue(&claims, uuid::Uuid::new_v4()).unwrap().token;
 
-    let before = app.metrics().await;
+    let before = metrics(&app).await;
     assert_eq!(
         broken.verify(&access).await.status(),
         StatusCode::SERVICE_UNAVAILABLE
@@ -263,7 +257,7 @@ async fn unreachable_dependencies_are_counted() {
         .await
         .expect("request");
     assert_eq!(lookup.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let after = app.metrics().await;
+    let after = metrics(&app).await;
     for dependency in ["redis", "postgres"] {
         let labels = [("dependency", dependency), ("kind", "unavailable")];
         assert_eq!(
@@ -492,13 +486,8 @@ impl Secrets {
 /// trace-level logging, then searches its stderr for each secret.
 async fn run_flows_and_check_logs(production: bool) {
     let sink = SmtpSink::start();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let database_url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/tessera_test".into());
+    let port = free_port();
+    let database_url = database_url();
     // The local PostgreSQL trusts local connections, so a password in the
     // URL is accepted (and ignored): it is there to be searched for.
     let database_url = database_url.replacen(

@@ -12,7 +12,10 @@ mod common;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use common::{gateway_overrides, spawn_app_with, unique_name, SmtpSink, TestApp, PASSWORD};
+use common::{
+    free_port, gateway_overrides, random_ip, spawn_app_with, unique_name, SmtpSink, TestApp,
+    PASSWORD,
+};
 use figment::providers::Serialized;
 use figment::Figment;
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -23,11 +26,6 @@ const TOO_MANY: &str = "Too many requests; try again later.";
 const LOCKED: &str = "Too many failed login attempts; try again later.";
 
 /// An address from 198.18.0.0/15 (benchmarking range) no other test uses.
-fn random_ip() -> String {
-    let [a, b, c]: [u8; 3] = rand_bytes();
-    format!("198.{}.{b}.{c}", 18 + (a & 1))
-}
-
 /// A loopback source address other than 127.0.0.1.
 fn random_loopback() -> IpAddr {
     let [a, b, c]: [u8; 3] = rand_bytes();
@@ -69,16 +67,7 @@ fn as_client(app: &TestApp, forwarded: Option<&str>, source: Option<IpAddr>) -> 
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    TestApp {
-        address: app.address.clone(),
-        client,
-        pool: app.pool.clone(),
-        config: app.config.clone(),
-    }
-}
-
-fn from_ip(app: &TestApp, ip: &str) -> TestApp {
-    as_client(app, Some(ip), None)
+    app.with_client(client)
 }
 
 async fn resend(app: &TestApp, email: &str) -> Response {
@@ -124,7 +113,7 @@ async fn failed_logins_lock_the_account_even_for_the_right_password_until_the_wi
         ("rate_limit.login_failure_window_secs", json!(2)),
     ]))
     .await;
-    let app = from_ip(&app, &random_ip());
+    let app = app.forwarded_for(&random_ip());
     let user = app.new_user().await;
     for _ in 0..3 {
         assert_eq!(
@@ -139,7 +128,7 @@ async fn failed_logins_lock_the_account_even_for_the_right_password_until_the_wi
     assert!(retry_after <= 2, "{retry_after}");
     let shouting = json!({"email": user.email.to_uppercase(), "password": user.password});
     assert_limited(app.login_json(shouting).await, LOCKED).await;
-    let elsewhere = from_ip(&app, &random_ip());
+    let elsewhere = app.forwarded_for(&random_ip());
     assert_limited(elsewhere.login_json(right.clone()).await, LOCKED).await;
     assert_limited(
         password_grant(&elsewhere, &user.email, &user.password).await,
@@ -161,7 +150,7 @@ async fn unknown_accounts_lock_exactly_like_known_ones() {
         json!(2),
     )]))
     .await;
-    let app = from_ip(&app, &random_ip());
+    let app = app.forwarded_for(&random_ip());
     let user = app.new_user().await;
     let ghost = format!("{}@example.com", unique_name());
     for name in [&user.email, &ghost] {
@@ -189,8 +178,8 @@ async fn login_attempts_are_limited_per_client_ip_across_login_and_the_password_
         json!(3),
     )]))
     .await;
-    let user = from_ip(&app, &random_ip()).new_user().await;
-    let attacker = from_ip(&app, &random_ip());
+    let user = app.forwarded_for(&random_ip()).new_user().await;
+    let attacker = app.forwarded_for(&random_ip());
     // Different names, so no account lock is involved: only the IP counts.
     for _ in 0..2 {
         assert_eq!(
@@ -208,7 +197,7 @@ async fn login_attempts_are_limited_per_client_ip_across_login_and_the_password_
     )
     .await;
     // Another client behind the same trusted proxy is a different IP.
-    let neighbour = from_ip(&app, &random_ip());
+    let neighbour = app.forwarded_for(&random_ip());
     neighbour.login(&user).await;
 }
 
@@ -249,7 +238,7 @@ async fn registration_is_limited_per_ip() {
         json!(3),
     )]))
     .await;
-    let app = from_ip(&app, &random_ip());
+    let app = app.forwarded_for(&random_ip());
     for _ in 0..3 {
         app.new_user().await;
     }
@@ -259,7 +248,7 @@ async fn registration_is_limited_per_ip() {
         .await;
     let retry_after = assert_limited(response, TOO_MANY).await;
     assert!((3500..=3600).contains(&retry_after), "{retry_after}");
-    let elsewhere = from_ip(&app, &random_ip());
+    let elsewhere = app.forwarded_for(&random_ip());
     elsewhere.new_user().await;
 }
 
@@ -277,7 +266,7 @@ async fn email_requests_are_silently_capped_per_email_and_refused_per_ip() {
         .merge(sink.overrides()),
     )
     .await;
-    let app = from_ip(&app, &random_ip());
+    let app = app.forwarded_for(&random_ip());
     let user = app.new_user().await;
     sink.wait_for_mails(&user.email, 1).await; // the activation link
 
@@ -325,7 +314,7 @@ async fn refresh_is_limited_per_session_in_the_rotation_itself() {
             .merge(gateway_overrides()),
     )
     .await;
-    let app = from_ip(&app, &random_ip());
+    let app = app.forwarded_for(&random_ip());
     let user = app.new_user().await;
     let mut refresh = app.login(&user).await.refresh;
     for _ in 0..3 {
@@ -366,7 +355,7 @@ async fn disabled_turns_every_limiter_off() {
         .merge(Serialized::default("rate_limit.enabled", false)),
     )
     .await;
-    let app = from_ip(&app, &random_ip());
+    let app = app.forwarded_for(&random_ip());
     no_limit_trips(&app).await;
 }
 
@@ -440,8 +429,8 @@ async fn instances_on_one_redis_share_the_counters() {
         spawn_app_with(overrides()).await,
     );
     let ip = random_ip();
-    let (a, b) = (from_ip(&a, &ip), from_ip(&b, &ip));
-    let user = from_ip(&a, &random_ip()).new_user().await;
+    let (a, b) = (a.forwarded_for(&ip), b.forwarded_for(&ip));
+    let user = a.forwarded_for(&random_ip()).new_user().await;
     // Two failures on A lock the account on B.
     assert_eq!(
         wrong_login(&a, &user.email).await.status(),
@@ -460,9 +449,7 @@ async fn instances_on_one_redis_share_the_counters() {
 #[tokio::test]
 async fn the_flood_guard_sheds_a_burst_before_touching_redis() {
     // Redis is unreachable: whatever reaches the Redis limiter gets a 503.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
+    let port = free_port();
     let app = spawn_app_with(limited(&[
         ("redis.url", json!(format!("redis://127.0.0.1:{port}"))),
         ("redis.timeout_ms", json!(300)),
@@ -470,7 +457,7 @@ async fn the_flood_guard_sheds_a_burst_before_touching_redis() {
         ("rate_limit.per_ip_burst", json!(3)),
     ]))
     .await;
-    let flooder = from_ip(&app, &random_ip());
+    let flooder = app.forwarded_for(&random_ip());
     let started = Instant::now();
     let mut statuses = Vec::new();
     for _ in 0..10 {
@@ -497,7 +484,7 @@ async fn the_flood_guard_sheds_a_burst_before_touching_redis() {
     // Probes are never shed; other clients are not affected.
     let probe = flooder.get("/health/live").send().await.unwrap();
     assert_eq!(probe.status(), StatusCode::OK);
-    let bystander = from_ip(&app, &random_ip());
+    let bystander = app.forwarded_for(&random_ip());
     assert_eq!(
         bystander.get("/").send().await.unwrap().status(),
         StatusCode::OK
@@ -512,7 +499,7 @@ where
     Fut: std::future::Future<Output = Response> + Send + 'static,
 {
     let tasks: Vec<_> = (0..count)
-        .map(|_| tokio::spawn(send(from_ip(app, &random_ip()))))
+        .map(|_| tokio::spawn(send(app.forwarded_for(&random_ip()))))
         .collect();
     let mut statuses = Vec::new();
     for task in tasks {
@@ -532,7 +519,7 @@ async fn fifteen_simultaneous_wrong_passwords_get_no_more_than_five_verified() {
         ("rate_limit.login_attempts_per_ip_per_minute", json!(100)),
     ]))
     .await;
-    let user = from_ip(&app, &random_ip()).new_user().await;
+    let user = app.forwarded_for(&random_ip()).new_user().await;
 
     // /login: every guess from its own address, all in flight together.
     let email = user.email.clone();
@@ -560,7 +547,7 @@ async fn fifteen_simultaneous_wrong_passwords_get_no_more_than_five_verified() {
     assert_limited(app.login_json(right).await, LOCKED).await;
 
     // The OAuth password grant, against a fresh account, holds the same line.
-    let other = from_ip(&app, &random_ip()).new_user().await;
+    let other = app.forwarded_for(&random_ip()).new_user().await;
     let username = other.username.clone();
     let statuses = all_at_once(&app, 15, move |client| {
         let username = username.clone();
@@ -587,7 +574,7 @@ async fn a_right_password_forgets_the_accounts_failures() {
         json!(3),
     )]))
     .await;
-    let app = from_ip(&app, &random_ip());
+    let app = app.forwarded_for(&random_ip());
     let user = app.new_user().await;
     for _ in 0..2 {
         assert_eq!(
@@ -613,7 +600,7 @@ async fn a_padded_or_recased_name_shares_the_lockout_and_reveals_nothing() {
         json!(2),
     )]))
     .await;
-    let app = from_ip(&app, &random_ip());
+    let app = app.forwarded_for(&random_ip());
     let user = app.new_user().await;
     let padded_email = format!("  {} ", user.email.to_uppercase());
     let padded_name = format!("   {}  ", user.username.to_uppercase());
@@ -654,13 +641,13 @@ async fn username_checks_are_limited_per_client_ip() {
         json!(3),
     )]))
     .await;
-    let prober = from_ip(&app, &random_ip());
+    let prober = app.forwarded_for(&random_ip());
     for _ in 0..3 {
         assert_eq!(username_check(&prober).await.status(), StatusCode::OK);
     }
     let retry_after = assert_limited(username_check(&prober).await, TOO_MANY).await;
     assert!(retry_after <= 60, "{retry_after}");
-    let neighbour = from_ip(&app, &random_ip());
+    let neighbour = app.forwarded_for(&random_ip());
     assert_eq!(username_check(&neighbour).await.status(), StatusCode::OK);
 }
 
@@ -688,16 +675,16 @@ async fn ipv6_clients_of_one_64_share_their_limits() {
     // The Redis login limit: three hosts of one /64 spend one allowance.
     let prefix = random_v6_prefix();
     for host in [":1", ":2", "abcd:ef01:2345:6789"] {
-        let client = from_ip(&app, &format!("{prefix}:{host}"));
+        let client = app.forwarded_for(&format!("{prefix}:{host}"));
         assert_eq!(
             wrong_login(&client, &unique_name()).await.status(),
             StatusCode::UNAUTHORIZED
         );
     }
-    let fourth = from_ip(&app, &format!("{prefix}::99"));
+    let fourth = app.forwarded_for(&format!("{prefix}::99"));
     assert_limited(wrong_login(&fourth, &unique_name()).await, TOO_MANY).await;
     // The next /64 over is another client.
-    let other = from_ip(&app, &format!("{}::1", random_v6_prefix()));
+    let other = app.forwarded_for(&format!("{}::1", random_v6_prefix()));
     assert_eq!(
         wrong_login(&other, &unique_name()).await.status(),
         StatusCode::UNAUTHORIZED
@@ -705,14 +692,14 @@ async fn ipv6_clients_of_one_64_share_their_limits() {
     // An IPv4 client arriving IPv4-mapped is counted as its IPv4 address.
     let v4 = random_ip();
     for _ in 0..3 {
-        let mapped = from_ip(&app, &format!("::ffff:{v4}"));
+        let mapped = app.forwarded_for(&format!("::ffff:{v4}"));
         assert_eq!(
             wrong_login(&mapped, &unique_name()).await.status(),
             StatusCode::UNAUTHORIZED
         );
     }
     assert_limited(
-        wrong_login(&from_ip(&app, &v4), &unique_name()).await,
+        wrong_login(&app.forwarded_for(&v4), &unique_name()).await,
         TOO_MANY,
     )
     .await;
@@ -725,15 +712,15 @@ async fn ipv6_clients_of_one_64_share_their_limits() {
     .await;
     let prefix = random_v6_prefix();
     for host in 1..=3 {
-        let client = from_ip(&app, &format!("{prefix}:{host}::{host}"));
+        let client = app.forwarded_for(&format!("{prefix}:{host}::{host}"));
         assert_eq!(
             client.get("/").send().await.unwrap().status(),
             StatusCode::OK
         );
     }
-    let shed = from_ip(&app, &format!("{prefix}:ffff::4"));
+    let shed = app.forwarded_for(&format!("{prefix}:ffff::4"));
     assert_limited(shed.get("/").send().await.unwrap(), TOO_MANY).await;
-    let other = from_ip(&app, &format!("{}::1", random_v6_prefix()));
+    let other = app.forwarded_for(&format!("{}::1", random_v6_prefix()));
     assert_eq!(
         other.get("/").send().await.unwrap().status(),
         StatusCode::OK

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{assert_detail, spawn_app, unique_name, PASSWORD};
+use common::{assert_detail, json_of, spawn_app, unique_name, PASSWORD};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -12,8 +12,7 @@ async fn a_new_user_gets_a_public_profile_without_secrets() {
     let username = format!("Mixed{}", &unique_name()[1..10]);
     let email = format!("{}@Example.COM", username);
     let response = app.register(&email, &username, PASSWORD).await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let user: Value = response.json().await.unwrap();
+    let user = json_of(response, StatusCode::CREATED).await;
     assert_eq!(
         user["email"],
         email.to_lowercase(),
@@ -144,8 +143,7 @@ async fn concurrent_registrations_of_one_username_in_different_cases_create_one_
 
 /// The 422 entries of a response, as (field, type, msg).
 async fn problems(response: reqwest::Response) -> Vec<(String, String, String)> {
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let body: Value = response.json().await.unwrap();
+    let body = json_of(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     body["detail"]
         .as_array()
         .expect("detail is a list")
@@ -301,16 +299,14 @@ async fn wrong_types_and_malformed_json_are_422() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let body: Value = response.json().await.unwrap();
+    let body = json_of(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(body["detail"][0]["type"], "json_invalid");
     assert_eq!(body["detail"][0]["loc"][0], "body");
 
     let response = app
         .post_json("/api/v1/auth/register", json!(["not", "an", "object"]))
         .await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let body: Value = response.json().await.unwrap();
+    let body = json_of(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(body["detail"][0]["type"], "model_attributes_type");
 }
 
@@ -350,8 +346,7 @@ async fn username_availability_suggests_the_first_free_numbered_name() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let body: Value = response.json().await.unwrap();
+    let body = json_of(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(body["detail"][0]["loc"], json!(["query", "username"]));
     assert_eq!(body["detail"][0]["type"], "missing");
     let response = app

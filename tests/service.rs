@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::{assert_detail, spawn_app, spawn_app_with, PASSWORD};
+use common::{assert_detail, json_of, spawn_app, spawn_app_with, PASSWORD};
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use figment::providers::Serialized;
 use figment::Figment;
@@ -17,21 +17,13 @@ use serde_json::{json, Value};
 #[tokio::test]
 async fn root_and_health_report_ok() {
     let app = spawn_app().await;
-    let root: Value = app.get("/").send().await.unwrap().json().await.unwrap();
+    let root = app.get_json("/").await;
     assert_eq!(root, json!({"status": "ok"}));
-    let live: Value = app
-        .get("/health/live")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let live = app.get_json("/health/live").await;
     assert_eq!(live["status"], "ok");
     assert_eq!(live["version"], env!("CARGO_PKG_VERSION"));
     let response = app.get("/health/ready").send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let ready: Value = response.json().await.unwrap();
+    let ready = json_of(response, StatusCode::OK).await;
     assert_eq!(
         ready,
         json!({"status": "ok", "components": {"database": "ok", "redis": "ok"}})
@@ -67,8 +59,7 @@ async fn bodies_over_64_kib_are_413() {
     let big =
         json!({"email": "a@example.com", "username": "someone", "password": "x".repeat(70 * 1024)});
     let response = app.post_json("/api/v1/auth/register", big).await;
-    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    let body: Value = response.json().await.unwrap();
+    let body = json_of(response, StatusCode::PAYLOAD_TOO_LARGE).await;
     assert!(body["detail"].as_str().unwrap().contains("64 KiB"));
     let fits =
         json!({"email": "not-an-email", "username": "someone", "password": "x".repeat(60 * 1024)});
@@ -148,8 +139,7 @@ async fn an_unreachable_database_is_a_quick_503_not_a_hang() {
     let response = app
         .register("someone@example.com", "someone_new", PASSWORD)
         .await;
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let body: Value = response.json().await.unwrap();
+    let body = json_of(response, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(body["error_code"], "DB_UNAVAILABLE");
     assert!(body["detail"].as_str().is_some());
     let login = app
@@ -162,8 +152,7 @@ async fn an_unreachable_database_is_a_quick_503_not_a_hang() {
         start.elapsed()
     );
     let ready = app.get("/health/ready").send().await.unwrap();
-    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let ready: Value = ready.json().await.unwrap();
+    let ready = json_of(ready, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(
         ready["components"],
         json!({"database": "unavailable", "redis": "ok"})
@@ -186,8 +175,7 @@ async fn an_unreachable_redis_is_a_quick_503_not_a_hang() {
         app.refresh(&tokens.refresh).await,
         app.verify(&tokens.access).await,
     ] {
-        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-        let body: Value = response.json().await.unwrap();
+        let body = json_of(response, StatusCode::SERVICE_UNAVAILABLE).await;
         assert_eq!(body["error_code"], "REDIS_UNAVAILABLE");
     }
     assert!(
@@ -195,14 +183,7 @@ async fn an_unreachable_redis_is_a_quick_503_not_a_hang() {
         "took {:?}",
         start.elapsed()
     );
-    let ready: Value = app
-        .get("/health/ready")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready = app.get_json("/health/ready").await;
     assert_eq!(
         ready["components"],
         json!({"database": "ok", "redis": "unavailable"})

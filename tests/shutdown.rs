@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use common::servers::free_port;
-use common::{unique_name, PASSWORD};
+use common::{free_port, unique_name, PASSWORD};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -39,10 +38,6 @@ async fn start_slow_verifier(hold: Duration) -> (String, Arc<AtomicUsize>) {
     (url, seen)
 }
 
-fn env_or(key: &str, default: &str) -> String {
-    std::env::var(key).unwrap_or_else(|_| default.into())
-}
-
 /// A `tessera serve` process, killed when dropped should a test fail
 /// before it exits.
 struct Serving(Child);
@@ -56,10 +51,7 @@ impl Drop for Serving {
 
 /// Starts `tessera serve` on `port` and waits (bounded) until it answers.
 async fn serve(port: u16, verify_url: &str, grace: Duration, captcha_timeout: Duration) -> Serving {
-    let database = env_or(
-        "DATABASE_URL",
-        "postgres://postgres@127.0.0.1:5432/tessera_test",
-    );
+    let database = common::database_url();
     let migrated = Command::new(env!("CARGO_BIN_EXE_tessera"))
         .arg("migrate")
         .env("DATABASE_URL", &database)
@@ -71,7 +63,7 @@ async fn serve(port: u16, verify_url: &str, grace: Duration, captcha_timeout: Du
         Command::new(env!("CARGO_BIN_EXE_tessera"))
             .arg("serve")
             .env("DATABASE_URL", &database)
-            .env("REDIS_URL", env_or("REDIS_URL", "redis://127.0.0.1:6379"))
+            .env("REDIS_URL", common::redis_url())
             .env("TESSERA__SERVER__BIND", format!("127.0.0.1:{port}"))
             .env("TESSERA__JWT__KEYS_DIR", common::keys_dir())
             .env("TESSERA__SESSION__ROTATION_SECRET", common::ROTATION_SECRET)

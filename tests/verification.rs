@@ -54,11 +54,8 @@ async fn judge(app: &TestApp, token: &str) -> (StatusCode, StatusCode, bool) {
         assert_eq!(verify.headers()["www-authenticate"], "Bearer");
     }
     let me = app
-        .get("/api/v1/users/me")
-        .bearer_auth(token)
-        .send()
+        .get_with_bearer("/api/v1/users/me", token)
         .await
-        .unwrap()
         .status();
     let active = app.introspect(token).await["active"] == true;
     (verify.status(), me, active)
@@ -90,14 +87,7 @@ async fn every_verification_path_rejects_every_kind_of_bad_token() {
     let resigned = sign(Algorithm::EdDSA, Some(&kid), &claims, &key);
     assert_eq!(judge(&app, &resigned).await, accepted);
 
-    let jwks: Value = app
-        .get("/.well-known/jwks.json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = app.jwks().await;
     let x = jwks["keys"][0]["x"].as_str().unwrap();
     let public_key = URL_SAFE_NO_PAD.decode(x).unwrap();
 
@@ -272,10 +262,7 @@ async fn gateways_see_a_demotion_at_once_on_the_same_access_token() {
     assert_eq!(introspected["username"], demoted.username.as_str());
     // The demoted caller is no admin any more, token or not.
     let response = app
-        .get("/api/v1/admin/check")
-        .bearer_auth(&tokens.access)
-        .send()
-        .await
-        .unwrap();
+        .get_with_bearer("/api/v1/admin/check", &tokens.access)
+        .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }

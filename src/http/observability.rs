@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -30,14 +30,13 @@ pub(super) async fn scrape(State(state): State<AppState>) -> Response {
         db_max: state.pool.options().get_max_connections(),
         hashing: state.hasher.load(),
     };
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        metrics::render(gauges),
-    )
-        .into_response()
+    match metrics::render(gauges) {
+        Ok(text) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "metrics could not be rendered");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 /// Counts the request by method, route template and status, with its
@@ -51,7 +50,7 @@ pub async fn track(request: Request, next: Next) -> Response {
         .as_ref()
         .map_or(metrics::UNMATCHED_ROUTE, MatchedPath::as_str);
     metrics::http_request(
-        &method,
+        method.as_str(),
         route,
         response.status().as_u16(),
         started.elapsed(),

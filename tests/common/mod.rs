@@ -21,6 +21,14 @@ use uuid::Uuid;
 pub const ROTATION_SECRET: &str = "integration-test rotation secret, 32+ bytes";
 pub const PASSWORD: &str = "a perfectly fine passphrase";
 
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 /// One key set for every app in this test process.
 pub fn keys_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
@@ -32,12 +40,14 @@ pub fn keys_dir() -> PathBuf {
     .clone()
 }
 
-fn database_url() -> String {
+/// The test database (`make test` sets `DATABASE_URL`).
+pub fn database_url() -> String {
     std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/tessera_test".into())
 }
 
-fn redis_url() -> String {
+/// The test Redis (`make test` sets `REDIS_URL`).
+pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
@@ -60,24 +70,26 @@ pub fn base_overrides_without_rotation_secret() -> Figment {
         .merge(Serialized::default("rate_limit.enabled", false))
 }
 
+/// Applies the migrations to the database at `url`.
+pub async fn migrate(url: &str) {
+    let pool = PgPool::connect(url).await.expect("database reachable");
+    sqlx::migrate!("./migrations")
+        .run(&pool)
+        .await
+        .expect("migrations apply");
+    pool.close().await;
+}
+
 /// Applies the migrations to the test database once per test process
 /// (`make test` has applied them already; this makes `cargo test` alone work).
 async fn migrate_once() {
     static MIGRATED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     MIGRATED
-        .get_or_init(|| async {
-            let pool = PgPool::connect(&database_url())
-                .await
-                .expect("test database reachable");
-            sqlx::migrate!("./migrations")
-                .run(&pool)
-                .await
-                .expect("migrations apply");
-            pool.close().await;
-        })
+        .get_or_init(|| async { migrate(&database_url()).await })
         .await;
 }
 
+#[derive(Clone)]
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
@@ -144,18 +156,86 @@ impl Tokens {
     }
 }
 
+/// The pair a successful login or refresh answered with.
+pub async fn pair(response: Response) -> Tokens {
+    let status = response.status();
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["token_type"], "bearer");
+    Tokens::from_body(&body)
+}
+
+/// A client address in 198.18.0.0/15 (set aside for network tests) that
+/// no other test is likely to use, so per-address limits start afresh.
+pub fn random_ip() -> String {
+    let id = Uuid::new_v4();
+    let [a, b, c] = [id.as_bytes()[0], id.as_bytes()[1], id.as_bytes()[2]];
+    format!("198.{}.{b}.{c}", 18 + (a & 1))
+}
+
 /// A username no other test uses.
 pub fn unique_name() -> String {
     format!("u{}", &Uuid::new_v4().simple().to_string()[..16])
 }
 
 impl TestApp {
+    /// The same app, spoken to through `client`.
+    pub fn with_client(&self, client: reqwest::Client) -> TestApp {
+        TestApp {
+            client,
+            ..self.clone()
+        }
+    }
+
+    /// The same app, spoken to by a client that always sends
+    /// `X-Forwarded-For: ip` (which counts where the app trusts 127.0.0.1
+    /// as a proxy).
+    pub fn forwarded_for(&self, ip: &str) -> TestApp {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            reqwest::header::HeaderValue::from_str(ip).expect("an address"),
+        );
+        self.with_client(
+            reqwest::Client::builder()
+                .default_headers(headers)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+        )
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
 
     pub fn get(&self, path: &str) -> RequestBuilder {
         self.client.get(self.url(path))
+    }
+
+    /// `GET path` as JSON, whatever the status.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("a JSON body")
+    }
+
+    /// The published key set, `/.well-known/jwks.json`.
+    pub async fn jwks(&self) -> Value {
+        self.get_json("/.well-known/jwks.json").await
+    }
+
+    /// `GET path` with `token` as the bearer.
+    pub async fn get_with_bearer(&self, path: &str, token: &str) -> Response {
+        self.get(path)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
     }
 
     pub fn post(&self, path: &str) -> RequestBuilder {
@@ -224,6 +304,19 @@ impl TestApp {
         .await
     }
 
+    /// Asserts the session behind `tokens` is over: its access token no
+    /// longer verifies and its refresh token no longer refreshes.
+    pub async fn assert_revoked(&self, tokens: &Tokens) {
+        assert_eq!(
+            self.verify(&tokens.access).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            self.refresh(&tokens.refresh).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+
     pub async fn verify(&self, access_token: &str) -> Response {
         self.get("/api/v1/auth/verify")
             .bearer_auth(access_token)
@@ -275,6 +368,89 @@ impl TestApp {
         }
         Vec::new()
     }
+    /// Registers a fresh user, gives it `role` ("ADMIN", "MODERATOR") in
+    /// PostgreSQL directly, and logs it in.
+    pub async fn new_user_with_role(&self, role: &str) -> (TestUser, Tokens) {
+        let user = self.new_user().await;
+        sqlx::query("UPDATE users SET account_role = $2::account_role WHERE id = $1")
+            .bind(user.id)
+            .bind(role)
+            .execute(&self.pool)
+            .await
+            .expect("set role");
+        let tokens = self.login(&user).await;
+        (user, tokens)
+    }
+
+    pub fn patch(&self, path: &str) -> RequestBuilder {
+        self.client.patch(self.url(path))
+    }
+
+    pub fn delete(&self, path: &str) -> RequestBuilder {
+        self.client.delete(self.url(path))
+    }
+
+    /// Asks for a password reset link for `email`.
+    pub async fn forgot_password(&self, email: &str) -> Response {
+        self.post_json("/api/v1/auth/forgot-password", json!({ "email": email }))
+            .await
+    }
+
+    /// POSTs a form to an OAuth endpoint.
+    pub async fn oauth_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.post(path)
+            .form(form)
+            .send()
+            .await
+            .expect("oauth request")
+    }
+
+    /// `/oauth/introspect` as the gateway client; asserts 200.
+    pub async fn introspect(&self, token: &str) -> Value {
+        let response = self
+            .post("/oauth/introspect")
+            .basic_auth(GATEWAY_ID, Some(GATEWAY_SECRET))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .expect("introspect");
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("introspection json")
+    }
+
+    /// How many audit events of `kind` about `user` exist, waiting (boundedly)
+    /// for `expected` of them: the background writer flushes in batches, so
+    /// the first rows may land before the rest.
+    pub async fn audit_count(&self, user: Uuid, kind: &str, expected: usize) -> usize {
+        let mut count = 0;
+        for _ in 0..50 {
+            count = self.audit_events(user, kind).await.len();
+            if count >= expected {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        count
+    }
+}
+
+/// The JSON body of `response`, which must have `status` (the body is in
+/// the failure message).
+pub async fn json_of(response: Response, status: StatusCode) -> Value {
+    let actual = response.status();
+    let body: Value = response.json().await.expect("json body");
+    assert_eq!(actual, status, "{body}");
+    body
+}
+
+/// The `loc` of every error in a 422 body, in order.
+pub fn error_locs(body: &Value) -> Vec<&Value> {
+    body["detail"]
+        .as_array()
+        .expect("a list of errors")
+        .iter()
+        .map(|error| &error["loc"])
+        .collect()
 }
 
 /// Asserts an error body has the spec's `{"detail": "..."}` shape.
@@ -404,36 +580,6 @@ pub fn jwt_claims(token: &str) -> Value {
     serde_json::from_slice(&bytes).expect("JSON claims")
 }
 
-impl TestApp {
-    /// Registers a fresh user, gives it `role` ("ADMIN", "MODERATOR") in
-    /// PostgreSQL directly, and logs it in.
-    pub async fn new_user_with_role(&self, role: &str) -> (TestUser, Tokens) {
-        let user = self.new_user().await;
-        sqlx::query("UPDATE users SET account_role = $2::account_role WHERE id = $1")
-            .bind(user.id)
-            .bind(role)
-            .execute(&self.pool)
-            .await
-            .expect("set role");
-        let tokens = self.login(&user).await;
-        (user, tokens)
-    }
-
-    pub fn patch(&self, path: &str) -> RequestBuilder {
-        self.client.patch(self.url(path))
-    }
-
-    pub fn delete(&self, path: &str) -> RequestBuilder {
-        self.client.delete(self.url(path))
-    }
-
-    /// Asks for a password reset link for `email`.
-    pub async fn forgot_password(&self, email: &str) -> Response {
-        self.post_json("/api/v1/auth/forgot-password", json!({ "email": email }))
-            .await
-    }
-}
-
 /// A confidential client (`gateway.clients` entry) for the OAuth tests.
 pub const GATEWAY_ID: &str = "edge-gateway";
 pub const GATEWAY_SECRET: &str = "gateway secret: long, random, shared";
@@ -444,30 +590,6 @@ pub fn gateway_overrides() -> Figment {
         "gateway.clients",
         json!([{ "id": GATEWAY_ID, "secret": GATEWAY_SECRET }]),
     ))
-}
-
-impl TestApp {
-    /// POSTs a form to an OAuth endpoint.
-    pub async fn oauth_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
-        self.post(path)
-            .form(form)
-            .send()
-            .await
-            .expect("oauth request")
-    }
-
-    /// `/oauth/introspect` as the gateway client; asserts 200.
-    pub async fn introspect(&self, token: &str) -> Value {
-        let response = self
-            .post("/oauth/introspect")
-            .basic_auth(GATEWAY_ID, Some(GATEWAY_SECRET))
-            .form(&[("token", token)])
-            .send()
-            .await
-            .expect("introspect");
-        assert_eq!(response.status(), StatusCode::OK);
-        response.json().await.expect("introspection json")
-    }
 }
 
 /// Asserts an RFC 6749 §5.2 error: status, `error` code, and no caching.
@@ -481,19 +603,46 @@ pub async fn assert_oauth_error(response: Response, status: StatusCode, error: &
     body
 }
 
-impl TestApp {
-    /// How many audit events of `kind` about `user` exist, waiting (boundedly)
-    /// for `expected` of them: the background writer flushes in batches, so
-    /// the first rows may land before the rest.
-    pub async fn audit_count(&self, user: Uuid, kind: &str, expected: usize) -> usize {
-        let mut count = 0;
-        for _ in 0..50 {
-            count = self.audit_events(user, kind).await.len();
-            if count >= expected {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        count
+/// Asserts a command failed with exactly one line on stderr, `error: ...`,
+/// and returns that line.
+pub fn one_error_line(output: &std::process::Output) -> String {
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    stderr
+}
+
+/// Runs `body` with the URL of an empty database made for it alone, then
+/// drops that database whatever happened: a test that resets or builds a
+/// schema from nothing never touches the shared one.
+pub async fn with_throwaway_database<F, Fut>(body: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    use futures::FutureExt;
+    use sqlx::Connection;
+
+    let name = format!("tessera_scratch_{}", Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&database_url())
+        .await
+        .expect("PostgreSQL");
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("create a throwaway database");
+    let base = database_url();
+    let url = format!(
+        "{}/{name}",
+        &base[..base.rfind('/').expect("a URL with a database")]
+    );
+    let outcome = std::panic::AssertUnwindSafe(body(url)).catch_unwind().await;
+    sqlx::raw_sql(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .expect("drop the throwaway database");
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
     }
 }

@@ -9,13 +9,7 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-/// A port nothing listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
+use super::free_port;
 
 /// A free port for a cluster node: its bus listens 10000 higher, so the
 /// port must be at most 55535 and its bus port free as well.
