@@ -8,11 +8,12 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::audit::{AuditEvent, AuditLog};
+use crate::client::ClientInfo;
 use crate::metrics::{self, LoginResult, RefreshResult};
 use crate::rate_limit::{
-    report_limited, PasswordOutcome, PasswordOwner, RateLimitError, RateLimiter,
+    report_limited, Limiter, PasswordOutcome, PasswordOwner, RateLimitError, RateLimiter,
 };
-use crate::sessions::{ClientInfo, RefreshToken, SessionClaims, SessionError, SessionStore};
+use crate::sessions::{RefreshToken, SessionClaims, SessionError, SessionStore};
 use crate::tokens::{AccessClaims, TokenError, TokenIssuer};
 use crate::users::repo::{self, InsertError, NewUser};
 use crate::users::{HashError, PasswordHasher, Registration, User, UserPublic};
@@ -54,7 +55,7 @@ impl From<SessionError> for AuthError {
             }
             SessionError::RateLimited { retry_after } => {
                 AuthError::RateLimit(RateLimitError::Limited {
-                    limiter: "refresh",
+                    limiter: Limiter::Refresh,
                     retry_after,
                 })
             }
@@ -184,9 +185,8 @@ impl Auth {
             InsertError::UsernameTaken => AuthError::UsernameTaken,
             InsertError::Database(e) => AuthError::Database(e),
         })?;
-        self.audit.record(
-            AuditEvent::new("register", Some(user.id)).from_client(&client.ip, &client.user_agent),
-        );
+        self.audit
+            .record(AuditEvent::new("register", Some(user.id)).from_client(client));
         Ok(user.into())
     }
 
@@ -220,7 +220,7 @@ impl Auth {
         password: SecretString,
         client: &ClientInfo,
     ) -> Result<TokenPair, AuthError> {
-        self.limits.login_attempt(&client.ip).await?;
+        self.limits.login_attempt(client.ip).await?;
         let user = match &name.0 {
             Name::Email(email) => repo::find_by_email(&self.pool, email).await?,
             Name::Username(username) => repo::find_by_username(&self.pool, username).await?,
@@ -231,7 +231,7 @@ impl Auth {
         };
         self.limits
             .guard_password_check(
-                &client.ip,
+                client.ip,
                 owner,
                 self.check_and_open(user, password, client),
                 |result| match result {
@@ -255,7 +255,7 @@ impl Auth {
         let matches = self.hasher.verify(password, hash).await?;
         let failure = |reason: &str, subject: Option<Uuid>| {
             AuditEvent::new("login_failed", subject)
-                .from_client(&client.ip, &client.user_agent)
+                .from_client(client)
                 .with_details(json!({ "reason": reason }))
         };
         let user = match user {
@@ -278,9 +278,8 @@ impl Auth {
             return Err(AuthError::NotActivated);
         }
         let pair = self.open_session(&user, client).await?;
-        self.audit.record(
-            AuditEvent::new("login", Some(user.id)).from_client(&client.ip, &client.user_agent),
-        );
+        self.audit
+            .record(AuditEvent::new("login", Some(user.id)).from_client(client));
         Ok(pair)
     }
 
@@ -313,7 +312,7 @@ impl Auth {
                 let blocked = gate.is_some_and(|g| g.is_blocked && !g.is_deleted);
                 self.audit.record(
                     AuditEvent::new("login_failed", Some(user.id))
-                        .from_client(&client.ip, &client.user_agent)
+                        .from_client(client)
                         .with_details(
                             json!({ "reason": if blocked { "blocked" } else { "deleted" } }),
                         ),
@@ -364,12 +363,8 @@ impl Auth {
             metrics::refresh(RefreshResult::Invalid);
             return Err(AuthError::InvalidRefreshToken);
         };
-        let limit = self.limits.refresh_limit(&client.ip);
-        match self
-            .sessions
-            .rotate_limited(&token, limit, &client.ip)
-            .await
-        {
+        let limit = self.limits.refresh_limit(client.ip);
+        match self.sessions.rotate_limited(&token, limit, client.ip).await {
             Ok(rotation) => {
                 match &rotation.retried {
                     // A lost response retried, maybe from another network
@@ -378,7 +373,7 @@ impl Auth {
                         metrics::refresh(RefreshResult::Retry);
                         self.audit.record(
                             AuditEvent::new("refresh_retried", Some(rotation.claims.user_id))
-                                .from_client(&client.ip, &client.user_agent)
+                                .from_client(client)
                                 .with_details(json!({
                                     "session_id": rotation.refresh.session_id,
                                     "rotated_from_ip": rotated_from,
@@ -395,7 +390,7 @@ impl Auth {
                 )
             }
             Err(SessionError::RateLimited { retry_after }) => {
-                report_limited("refresh", retry_after);
+                report_limited(Limiter::Refresh, retry_after);
                 Err(SessionError::RateLimited { retry_after }.into())
             }
             Err(SessionError::ReuseDetected {
@@ -407,7 +402,7 @@ impl Auth {
                 tracing::warn!(%user_id, %session_id, "refresh token reuse detected; session revoked");
                 self.audit.record(
                     AuditEvent::new("refresh_reuse_detected", Some(user_id))
-                        .from_client(&client.ip, &client.user_agent)
+                        .from_client(client)
                         .with_details(json!({ "session_id": session_id })),
                 );
                 Err(AuthError::InvalidRefreshToken)
@@ -444,7 +439,7 @@ impl Auth {
     fn record_logout(&self, user_id: Uuid, session_id: Uuid, client: &ClientInfo) {
         self.audit.record(
             AuditEvent::new("logout", Some(user_id))
-                .from_client(&client.ip, &client.user_agent)
+                .from_client(client)
                 .with_details(json!({ "session_id": session_id })),
         );
     }
@@ -458,7 +453,7 @@ impl Auth {
         let ended = self.sessions.end_all(claims.sub, None).await?;
         self.audit.record(
             AuditEvent::new("logout_all", Some(claims.sub))
-                .from_client(&client.ip, &client.user_agent)
+                .from_client(client)
                 .with_details(json!({ "sessions_ended": ended })),
         );
         Ok(())
@@ -490,7 +485,7 @@ impl Auth {
         username: &str,
         client: &ClientInfo,
     ) -> Result<(bool, Option<String>), AuthError> {
-        self.limits.username_check(&client.ip).await?;
+        self.limits.username_check(client.ip).await?;
         let suggestion = crate::users::suggest_username(&self.pool, username).await?;
         Ok(match suggestion {
             None => (true, None),

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod captcha;
+pub mod client;
 pub mod config;
 pub mod http;
 pub mod mail;

@@ -20,8 +20,8 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use crate::auth::{Auth, AuthError, LoginName, TokenPair};
+use crate::client::ClientInfo;
 use crate::config::GatewayClient;
-use crate::sessions::ClientInfo;
 use crate::users::{Role, Subscription};
 
 pub const TOKEN_PATH: &str = "/oauth/token";

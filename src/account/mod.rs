@@ -16,11 +16,12 @@ use uuid::Uuid;
 use crate::audit::{AuditEvent, AuditLog};
 use crate::auth::{Auth, AuthError};
 use crate::captcha::{CaptchaError, CaptchaVerifier};
+use crate::client::ClientInfo;
 use crate::mail::{Email, EmailKind, Mailer};
 use crate::one_time_tokens::{Consumed, OneTimeTokens, Purpose};
 use crate::rate_limit::{EmailFlow, EmailRequest, PasswordOutcome, PasswordOwner, RateLimitError};
 use crate::redis_client::RedisFailure;
-use crate::sessions::{ClientInfo, SessionError, SessionSummary};
+use crate::sessions::{SessionError, SessionSummary};
 use crate::tokens::AccessClaims;
 use crate::users::repo::{self, ProfileChanges};
 use crate::users::{rules, HashError, PasswordHasher, Registration, User, UserPublic};
@@ -158,7 +159,7 @@ impl Account {
     }
 
     fn record(&self, kind: &'static str, user_id: Uuid, client: &ClientInfo) -> AuditEvent {
-        AuditEvent::new(kind, Some(user_id)).from_client(&client.ip, &client.user_agent)
+        AuditEvent::new(kind, Some(user_id)).from_client(client)
     }
 
     /// Registers after the CAPTCHA (when configured) passes; an inactive
@@ -168,10 +169,10 @@ impl Account {
         registration: Registration,
         client: &ClientInfo,
     ) -> Result<UserPublic, AccountError> {
-        self.auth.rate_limits().register(&client.ip).await?;
+        self.auth.rate_limits().register(client.ip).await?;
         if let Some(captcha) = &self.captcha {
             captcha
-                .verify(registration.captcha_token.as_deref(), &client.ip)
+                .verify(registration.captcha_token.as_deref(), client.ip)
                 .await?;
         }
         let user = self.auth.register(registration, client).await?;
@@ -280,7 +281,7 @@ impl Account {
         let verdict = self
             .auth
             .rate_limits()
-            .email_request(flow, &client.ip, email)
+            .email_request(flow, client.ip, email)
             .await?;
         Ok(verdict == EmailRequest::Suppress)
     }
@@ -465,7 +466,7 @@ impl Account {
         self.auth
             .rate_limits()
             .guard_password_check(
-                &client.ip,
+                client.ip,
                 PasswordOwner::User(user.id),
                 async {
                     Ok(self

@@ -14,9 +14,10 @@ use uuid::Uuid;
 
 use super::{Actor, Admin, AdminUser, UserChanges};
 use crate::audit::{AuditEvent, AuditLog};
+use crate::client::ClientInfo;
 use crate::config::Config;
 use crate::redis_client::RedisClient;
-use crate::sessions::{ClientInfo, SessionStore};
+use crate::sessions::SessionStore;
 use crate::startup::{database_pool, session_settings, token_keys};
 use crate::users::repo::{self, InsertError, NewUser};
 use crate::users::{rules, PasswordHasher, Role};

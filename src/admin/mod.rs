@@ -19,7 +19,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::audit::{self, AuditEvent, AuditFilter, AuditLog, AuditRecord};
-use crate::sessions::{ClientInfo, SessionError, SessionStore};
+use crate::client::ClientInfo;
+use crate::sessions::{SessionError, SessionStore};
 use crate::users::repo::{self, BalanceError, Deleted, UserFilter};
 use crate::users::{Role, Subscription, User, UserPublic};
 use crate::validation::{Fields, ValidationErrors};
@@ -371,7 +372,7 @@ impl Admin {
         self.audit.record(
             AuditEvent::new(kind, Some(subject))
                 .by(actor.id())
-                .from_client(&client.ip, &client.user_agent)
+                .from_client(client)
                 .with_details(details),
         );
     }

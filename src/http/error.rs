@@ -17,7 +17,7 @@ use crate::auth::AuthError;
 use crate::captcha::CaptchaError;
 use crate::metrics::{self, Dependency};
 use crate::oauth::OAuthError;
-use crate::rate_limit::RateLimitError;
+use crate::rate_limit::{Limiter, RateLimitError};
 use crate::redis_client::RedisFailure;
 use crate::sessions::SessionError;
 use crate::validation::ValidationErrors;
@@ -203,7 +203,7 @@ impl From<RateLimitError> for ApiError {
                 limiter,
                 retry_after,
             } => ApiError::TooManyRequests {
-                detail: if limiter == "login-failures" {
+                detail: if limiter == Limiter::LoginFailures {
                     "Too many failed login attempts; try again later."
                 } else {
                     "Too many requests; try again later."
@@ -268,7 +268,7 @@ impl From<SessionError> for ApiError {
                 ApiError::Unauthorized("Invalid or expired refresh token")
             }
             SessionError::RateLimited { retry_after } => RateLimitError::Limited {
-                limiter: "refresh",
+                limiter: Limiter::Refresh,
                 retry_after,
             }
             .into(),

@@ -12,7 +12,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
 
-use super::{ip_subject, report_limited, Exemptions};
+use super::{ip_subject, report_limited, Exemptions, Limiter};
 use crate::config::RateLimitConfig;
 
 /// How often idle IPs are dropped from the limiter's map, so memory follows
@@ -63,7 +63,7 @@ impl FloodGuard {
             .check_key(&ip_subject(ip))
             .map_err(|not_until| {
                 let retry_after = not_until.wait_time_from(DefaultClock::default().now());
-                report_limited("per-ip", retry_after);
+                report_limited(Limiter::PerIp, retry_after);
                 retry_after
             })
     }

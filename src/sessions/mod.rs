@@ -12,6 +12,7 @@
 
 mod refresh_token;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -21,6 +22,7 @@ use uuid::Uuid;
 
 pub use refresh_token::RefreshToken;
 
+use crate::client::ClientInfo;
 use crate::opaque_token::TokenKeys;
 use crate::rate_limit::RefreshLimit;
 use crate::redis_client::{RedisClient, RedisFailure};
@@ -82,13 +84,6 @@ pub struct LiveRefresh {
     /// When it expires: a refresh lifetime after issue, capped by the
     /// session's absolute expiry, unix seconds.
     pub expires_at: u64,
-}
-
-/// Where a session was opened from.
-#[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
-    pub user_agent: String,
-    pub ip: String,
 }
 
 #[derive(Debug)]
@@ -210,7 +205,7 @@ impl SessionStore {
             .arg(claims.subscription.as_str())
             .arg(&claims.username)
             .arg(&client.user_agent)
-            .arg(&client.ip)
+            .arg(client.ip_text())
             .arg(self.settings.max_per_user)
             .arg(session_prefix(claims.user_id));
         let evicted: u64 = self.redis.script(&invocation).await?;
@@ -238,7 +233,7 @@ impl SessionStore {
         &self,
         presented: &RefreshToken,
         limit: Option<RefreshLimit>,
-        client_ip: &str,
+        client_ip: Option<IpAddr>,
     ) -> Result<Rotation, SessionError> {
         let (interval_ms, period_ms) = match limit {
             Some(limit) if limit.max > 0 => {
@@ -261,7 +256,7 @@ impl SessionStore {
             .arg(session_id.to_string())
             .arg(interval_ms)
             .arg(period_ms)
-            .arg(client_ip);
+            .arg(client_ip.map(|ip| ip.to_string()).unwrap_or_default());
         let reply: Vec<String> = self.redis.script(&invocation).await?;
         match reply.as_slice() {
             [status, role, subscription, username, remaining_ms, rotated_from]
