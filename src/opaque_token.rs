@@ -11,10 +11,18 @@
 
 use std::sync::Arc;
 
+use anyhow::Context;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
+
+use crate::config::SessionConfig;
+use crate::redis_client::RedisClient;
+
+/// Where development instances sharing a Redis keep their one token secret.
+const SHARED_SECRET_KEY: &str = "tessera:secret:{token}";
 
 /// Bytes of the integrity tag at the end of every opaque token.
 pub const TAG_LEN: usize = 16;
@@ -97,6 +105,53 @@ impl TokenKeys {
             })
             .collect();
         (!keys.is_empty()).then_some(Self { keys })
+    }
+
+    /// The secrets that tag opaque tokens and derive refresh successors: the
+    /// configured ones (required in production), or else, in development, one
+    /// created once in Redis (`SET NX`, no expiry) and read back, so every
+    /// instance sharing that Redis agrees with nothing configured.
+    pub async fn from_config(
+        config: &SessionConfig,
+        production: bool,
+        redis: &RedisClient,
+    ) -> anyhow::Result<Self> {
+        let configured = config.rotation_secrets();
+        if let Some(keys) = TokenKeys::new(configured.iter().map(|s| s.expose_secret().as_bytes()))
+        {
+            return Ok(keys);
+        }
+        anyhow::ensure!(
+            !production,
+            "session.rotation_secret is required when env = \"production\""
+        );
+        let candidate = rand::random::<[u8; 32]>();
+        let unreachable = "cannot create the development token secret in Redis (is it reachable at redis.url / REDIS_URL?)";
+        redis
+            .command::<()>(
+                redis::cmd("SET")
+                    .arg(SHARED_SECRET_KEY)
+                    .arg(&candidate[..])
+                    .arg("NX"),
+            )
+            .await
+            .context(unreachable)?;
+        let shared: Option<Vec<u8>> = redis
+            .command(redis::cmd("GET").arg(SHARED_SECRET_KEY))
+            .await
+            .context(unreachable)?;
+        let shared = shared
+            .filter(|secret| secret.len() >= 32)
+            .with_context(|| {
+                format!(
+                    "{SHARED_SECRET_KEY} in Redis holds no usable secret; delete it and restart"
+                )
+            })?;
+        tracing::warn!(
+            key = SHARED_SECRET_KEY,
+            "session.rotation_secret unset; using the development token secret shared through Redis"
+        );
+        TokenKeys::new([shared]).context("no token secret")
     }
 
     fn mac(&self, key: KeyId, domain: Domain, data: &[u8]) -> Hmac<Sha256> {

@@ -19,9 +19,11 @@ use crate::captcha::{CaptchaError, CaptchaVerifier};
 use crate::client::ClientInfo;
 use crate::mail::{Email, EmailKind, Mailer};
 use crate::one_time_tokens::{Consumed, OneTimeTokens, Purpose};
-use crate::rate_limit::{EmailFlow, EmailRequest, PasswordOutcome, PasswordOwner, RateLimitError};
+use crate::rate_limit::{
+    EmailFlow, EmailRequest, PasswordOutcome, PasswordOwner, RateLimitError, RateLimiter,
+};
 use crate::redis_client::RedisFailure;
-use crate::sessions::{SessionError, SessionSummary};
+use crate::sessions::{SessionError, SessionStore, SessionSummary};
 use crate::tokens::AccessClaims;
 use crate::users::repo::{self, ProfileChanges};
 use crate::users::{rules, HashError, PasswordHasher, Registration, User, UserPublic};
@@ -72,10 +74,28 @@ pub struct OwnSession {
     pub current: bool,
 }
 
+/// What the account flows use, handed in by `startup`.
+pub struct AccountDeps {
+    /// Registration itself is [`Auth::register`].
+    pub auth: Arc<Auth>,
+    pub pool: PgPool,
+    pub hasher: PasswordHasher,
+    pub sessions: Arc<SessionStore>,
+    pub limits: Arc<RateLimiter>,
+    pub audit: AuditLog,
+    pub one_time_tokens: OneTimeTokens,
+    pub mailer: Mailer,
+    /// `None` when CAPTCHA is off.
+    pub captcha: Option<CaptchaVerifier>,
+    pub settings: AccountSettings,
+}
+
 pub struct Account {
     auth: Arc<Auth>,
     pool: PgPool,
     hasher: PasswordHasher,
+    sessions: Arc<SessionStore>,
+    limits: Arc<RateLimiter>,
     audit: AuditLog,
     links: LinkSender,
     captcha: Option<CaptchaVerifier>,
@@ -133,28 +153,20 @@ impl LinkSender {
 }
 
 impl Account {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        auth: Arc<Auth>,
-        pool: PgPool,
-        hasher: PasswordHasher,
-        audit: AuditLog,
-        tokens: OneTimeTokens,
-        mailer: Mailer,
-        captcha: Option<CaptchaVerifier>,
-        settings: AccountSettings,
-    ) -> Self {
+    pub fn new(deps: AccountDeps) -> Self {
         Self {
-            auth,
-            pool,
-            hasher,
-            audit,
+            auth: deps.auth,
+            pool: deps.pool,
+            hasher: deps.hasher,
+            sessions: deps.sessions,
+            limits: deps.limits,
+            audit: deps.audit,
             links: LinkSender {
-                tokens: Arc::new(tokens),
-                mailer,
-                settings: Arc::new(settings),
+                tokens: Arc::new(deps.one_time_tokens),
+                mailer: deps.mailer,
+                settings: Arc::new(deps.settings),
             },
-            captcha,
+            captcha: deps.captcha,
         }
     }
 
@@ -169,7 +181,7 @@ impl Account {
         registration: Registration,
         client: &ClientInfo,
     ) -> Result<UserPublic, AccountError> {
-        self.auth.rate_limits().register(client.ip).await?;
+        self.limits.register(client.ip).await?;
         if let Some(captcha) = &self.captcha {
             captcha
                 .verify(registration.captcha_token.as_deref(), client.ip)
@@ -278,11 +290,7 @@ impl Account {
         email: &str,
         client: &ClientInfo,
     ) -> Result<bool, AccountError> {
-        let verdict = self
-            .auth
-            .rate_limits()
-            .email_request(flow, client.ip, email)
-            .await?;
+        let verdict = self.limits.email_request(flow, client.ip, email).await?;
         Ok(verdict == EmailRequest::Suppress)
     }
 
@@ -319,7 +327,7 @@ impl Account {
         if !repo::set_password_hash(&self.pool, user.id, &hash).await? {
             return Err(AccountError::InvalidResetToken);
         }
-        let ended = self.auth.sessions().end_all(user.id, None).await?;
+        let ended = self.sessions.end_all(user.id, None).await?;
         self.audit.record(
             self.record("password_reset", user.id, client)
                 .with_details(json!({ "sessions_ended": ended })),
@@ -343,11 +351,7 @@ impl Account {
         }
         let hash = self.hasher.hash(new_password).await?;
         repo::set_password_hash(&self.pool, user.id, &hash).await?;
-        let ended = self
-            .auth
-            .sessions()
-            .end_all(user.id, Some(claims.sid))
-            .await?;
+        let ended = self.sessions.end_all(user.id, Some(claims.sid)).await?;
         // A reset link sent before the change must not undo it.
         self.links
             .tokens
@@ -404,7 +408,7 @@ impl Account {
         if !repo::soft_delete(&self.pool, user.id).await? {
             return Err(AuthError::InvalidAccessToken.into());
         }
-        let ended = self.auth.sessions().end_all(user.id, None).await?;
+        let ended = self.sessions.end_all(user.id, None).await?;
         for purpose in [Purpose::Activation, Purpose::PasswordReset] {
             self.links.tokens.revoke(purpose, user.id).await?;
         }
@@ -416,7 +420,7 @@ impl Account {
     }
 
     pub async fn sessions(&self, claims: &AccessClaims) -> Result<Vec<OwnSession>, AccountError> {
-        let sessions = self.auth.sessions().list(claims.sub).await?;
+        let sessions = self.sessions.list(claims.sub).await?;
         Ok(sessions
             .into_iter()
             .map(|session| OwnSession {
@@ -436,7 +440,7 @@ impl Account {
         let session_id: Uuid = session_id
             .parse()
             .map_err(|_| AccountError::SessionNotFound)?;
-        if !self.auth.sessions().end(claims.sub, session_id).await? {
+        if !self.sessions.end(claims.sub, session_id).await? {
             return Err(AccountError::SessionNotFound);
         }
         self.audit.record(
@@ -463,8 +467,7 @@ impl Account {
         password: SecretString,
         client: &ClientInfo,
     ) -> Result<bool, AccountError> {
-        self.auth
-            .rate_limits()
+        self.limits
             .guard_password_check(
                 client.ip,
                 PasswordOwner::User(user.id),

@@ -30,7 +30,7 @@ use super::AppState;
 ))]
 pub(super) struct Docs;
 use crate::account::requests;
-use crate::auth::{parse_login, TokenPair};
+use crate::auth::{parse_login, AuthError, TokenPair};
 use crate::tokens::AccessClaims;
 use crate::users::{rules, Registration, UserPublic};
 use crate::validation::{Fields, ValidationErrors};
@@ -191,8 +191,7 @@ async fn refresh(
     Bearer(bearer): Bearer,
     BodyFields(body): BodyFields,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let token = refresh_token_from(&body, bearer)?
-        .ok_or(ApiError::Unauthorized("Invalid or expired refresh token"))?;
+    let token = refresh_token_from(&body, bearer)?.ok_or(AuthError::InvalidRefreshToken)?;
     Ok(Json(state.auth.refresh(&token, &client).await?.into()))
 }
 

@@ -12,7 +12,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use crate::account::AccountError;
-use crate::admin::AdminError;
+use crate::admin::{AdminError, SelfAction};
 use crate::auth::AuthError;
 use crate::captcha::CaptchaError;
 use crate::metrics::{self, Dependency};
@@ -264,18 +264,14 @@ impl From<SessionError> for ApiError {
     fn from(e: SessionError) -> Self {
         match e {
             SessionError::Redis(failure) => failure.into(),
-            SessionError::InvalidToken | SessionError::ReuseDetected { .. } => {
-                ApiError::Unauthorized("Invalid or expired refresh token")
-            }
-            SessionError::RateLimited { retry_after } => RateLimitError::Limited {
-                limiter: Limiter::Refresh,
-                retry_after,
-            }
-            .into(),
             SessionError::Protocol(_) => ApiError::Internal(e.to_string()),
         }
     }
 }
+
+/// An access token that does not verify or whose session is gone, and a
+/// caller who is no longer a live user, read alike.
+const CREDENTIALS_INVALID: &str = "Could not validate credentials";
 
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
@@ -290,9 +286,7 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidRefreshToken => {
                 ApiError::Unauthorized("Invalid or expired refresh token")
             }
-            AuthError::InvalidAccessToken => {
-                ApiError::Unauthorized("Could not validate credentials")
-            }
+            AuthError::InvalidAccessToken => ApiError::Unauthorized(CREDENTIALS_INVALID),
             AuthError::Database(e) => e.into(),
             AuthError::Sessions(e) => e.into(),
             AuthError::Hashing(e) => ApiError::Internal(e.to_string()),
@@ -351,12 +345,14 @@ impl From<AccountError> for ApiError {
 impl From<AdminError> for ApiError {
     fn from(e: AdminError) -> Self {
         match e {
-            AdminError::NotAuthenticated => {
-                ApiError::Unauthorized("Could not validate credentials")
-            }
+            AdminError::NotAuthenticated => ApiError::Unauthorized(CREDENTIALS_INVALID),
             AdminError::Forbidden => ApiError::Forbidden("Not enough permissions"),
             AdminError::UserNotFound => ApiError::NotFoundDetail("User not found"),
-            AdminError::SelfAction(detail) => ApiError::Conflict(detail),
+            AdminError::SelfAction(action) => ApiError::Conflict(match action {
+                SelfAction::Block => "Admins cannot block themselves",
+                SelfAction::Delete => "Admins cannot delete themselves",
+                SelfAction::Demote => "Admins cannot change their own role",
+            }),
             AdminError::InsufficientBalance => {
                 ApiError::Conflict("Insufficient balance: the balance cannot go below zero")
             }
@@ -414,8 +410,14 @@ impl IntoResponse for OAuthApiError {
                 "invalid_client",
                 "Client authentication failed".to_owned(),
             ),
-            OAuthApiError::Protocol(OAuthError::InvalidGrant(why)) => {
-                (StatusCode::BAD_REQUEST, "invalid_grant", why.to_owned())
+            // The same words as the JSON API's answer to the same verdict.
+            OAuthApiError::Protocol(OAuthError::InvalidGrant(verdict)) => {
+                match ApiError::from(verdict) {
+                    ApiError::Unauthorized(why) | ApiError::Forbidden(why) => {
+                        (StatusCode::BAD_REQUEST, "invalid_grant", why.to_owned())
+                    }
+                    other => return other.into_response(),
+                }
             }
             OAuthApiError::Protocol(OAuthError::UnsupportedGrantType(grant)) => (
                 StatusCode::BAD_REQUEST,
