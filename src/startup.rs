@@ -295,22 +295,13 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let Self {
-            listener,
-            router,
-            connections,
-            pool,
-            audit_writer,
-            mail_worker,
-            key_reloader,
-            shutdown_grace,
-        } = self;
+        let shutdown_grace = self.shutdown_grace;
         let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
         let shutdown = async move {
             shutdown.await;
             let _ = signalled.send(());
         };
-        let server = serve(listener, router, connections, shutdown);
+        let server = serve(self.listener, self.router, self.connections, shutdown);
         // `serve` waits for every connection to finish; the grace period
         // bounds that wait, counted from the signal.
         let grace_over = async move {
@@ -326,21 +317,21 @@ impl Application {
                 tracing::warn!(?shutdown_grace, "requests still in flight when the shutdown grace period ended; abandoning them");
             }
         }
-        key_reloader.abort();
-        let _ = key_reloader.await;
-        if tokio::time::timeout(shutdown_grace, audit_writer)
+        self.key_reloader.abort();
+        let _ = self.key_reloader.await;
+        if tokio::time::timeout(shutdown_grace, self.audit_writer)
             .await
             .is_err()
         {
             tracing::warn!("audit queue not drained before the shutdown grace period ended");
         }
-        if tokio::time::timeout(shutdown_grace, mail_worker)
+        if tokio::time::timeout(shutdown_grace, self.mail_worker)
             .await
             .is_err()
         {
             tracing::warn!("emails still queued when the shutdown grace period ended");
         }
-        pool.close().await;
+        self.pool.close().await;
         Ok(())
     }
 }

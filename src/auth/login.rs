@@ -85,16 +85,17 @@ impl Auth {
         password: SecretString,
         client: &ClientInfo,
     ) -> Result<TokenPair, AuthError> {
-        self.limits.login_attempt(client.ip).await?;
+        self.deps.limits.login_attempt(client.ip).await?;
         let user = match &name.0 {
-            Name::Email(email) => repo::find_by_email(&self.pool, email).await?,
-            Name::Username(username) => repo::find_by_username(&self.pool, username).await?,
+            Name::Email(email) => repo::find_by_email(&self.deps.pool, email).await?,
+            Name::Username(username) => repo::find_by_username(&self.deps.pool, username).await?,
         };
         let owner = match &user {
             Some(user) => PasswordOwner::User(user.id),
             None => PasswordOwner::UnknownName(name.as_str()),
         };
-        self.limits
+        self.deps
+            .limits
             .guard_password_check(
                 client.ip,
                 owner,
@@ -117,7 +118,7 @@ impl Auth {
         client: &ClientInfo,
     ) -> Result<TokenPair, AuthError> {
         let hash = user.as_ref().map(|u| u.password_hash.clone());
-        let matches = self.hasher.verify(password, hash).await?;
+        let matches = self.deps.hasher.verify(password, hash).await?;
         let failure = |reason: &str, subject: Option<Uuid>| {
             AuditEvent::new("login_failed", subject)
                 .from_client(client)
@@ -126,24 +127,29 @@ impl Auth {
         let user = match user {
             Some(user) if matches => user,
             Some(user) => {
-                self.audit.record(failure("wrong_password", Some(user.id)));
+                self.deps
+                    .audit
+                    .record(failure("wrong_password", Some(user.id)));
                 return Err(AuthError::InvalidCredentials);
             }
             None => {
-                self.audit.record(failure("unknown_user", None));
+                self.deps.audit.record(failure("unknown_user", None));
                 return Err(AuthError::InvalidCredentials);
             }
         };
         if user.is_blocked {
-            self.audit.record(failure("blocked", Some(user.id)));
+            self.deps.audit.record(failure("blocked", Some(user.id)));
             return Err(AuthError::Blocked);
         }
         if !user.is_active {
-            self.audit.record(failure("not_activated", Some(user.id)));
+            self.deps
+                .audit
+                .record(failure("not_activated", Some(user.id)));
             return Err(AuthError::NotActivated);
         }
         let pair = self.open_session(&user, client).await?;
-        self.audit
+        self.deps
+            .audit
             .record(AuditEvent::new("login", Some(user.id)).from_client(client));
         Ok(pair)
     }
@@ -155,27 +161,28 @@ impl Auth {
             role: user.account_role,
             subscription: user.account_subscription,
         };
-        let refresh = self.sessions.create(&claims, client).await?;
+        let refresh = self.deps.sessions.create(&claims, client).await?;
         // An administrator may have blocked, deleted or re-roled the user
         // since the row was read: re-read it now the session exists (waiting
         // for a change in progress), so the change either sees this session
         // or is seen here.
-        match repo::login_gate(&self.pool, user.id).await? {
+        match repo::login_gate(&self.deps.pool, user.id).await? {
             Some(gate) if !gate.is_blocked && !gate.is_deleted => {
                 if (gate.account_role, gate.account_subscription)
                     != (claims.role, claims.subscription)
                 {
                     claims.role = gate.account_role;
                     claims.subscription = gate.account_subscription;
-                    self.sessions
+                    self.deps
+                        .sessions
                         .update_claims(user.id, claims.role, claims.subscription)
                         .await?;
                 }
             }
             gate => {
-                self.sessions.end(user.id, refresh.session_id).await?;
+                self.deps.sessions.end(user.id, refresh.session_id).await?;
                 let blocked = gate.is_some_and(|g| g.is_blocked && !g.is_deleted);
-                self.audit.record(
+                self.deps.audit.record(
                     AuditEvent::new("login_failed", Some(user.id))
                         .from_client(client)
                         .with_details(

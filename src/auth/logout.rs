@@ -17,13 +17,13 @@ impl Auth {
         access: Option<&str>,
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
-        if let Some(token) = refresh.and_then(|t| self.sessions.parse_token(t)) {
-            if self.sessions.end_by_refresh_token(&token).await? {
+        if let Some(token) = refresh.and_then(|t| self.deps.sessions.parse_token(t)) {
+            if self.deps.sessions.end_by_refresh_token(&token).await? {
                 self.record_logout(token.user_id(), token.session_id(), client);
             }
         }
-        if let Some(claims) = access.and_then(|t| self.tokens.verify(t).ok()) {
-            if self.sessions.end(claims.sub, claims.sid).await? {
+        if let Some(claims) = access.and_then(|t| self.deps.tokens.verify(t).ok()) {
+            if self.deps.sessions.end(claims.sub, claims.sid).await? {
                 self.record_logout(claims.sub, claims.sid, client);
             }
         }
@@ -31,7 +31,7 @@ impl Auth {
     }
 
     fn record_logout(&self, user_id: Uuid, session_id: Uuid, client: &ClientInfo) {
-        self.audit.record(
+        self.deps.audit.record(
             AuditEvent::new("logout", Some(user_id))
                 .from_client(client)
                 .with_details(json!({ "session_id": session_id })),
@@ -44,8 +44,8 @@ impl Auth {
         claims: &AccessClaims,
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
-        let ended = self.sessions.end_all(claims.sub, None).await?;
-        self.audit.record(
+        let ended = self.deps.sessions.end_all(claims.sub, None).await?;
+        self.deps.audit.record(
             AuditEvent::new("logout_all", Some(claims.sub))
                 .from_client(client)
                 .with_details(json!({ "sessions_ended": ended })),

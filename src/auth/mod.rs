@@ -85,35 +85,12 @@ pub struct AuthDeps {
 }
 
 pub struct Auth {
-    pool: PgPool,
-    hasher: PasswordHasher,
-    sessions: Arc<SessionStore>,
-    tokens: Arc<TokenIssuer>,
-    limits: Arc<RateLimiter>,
-    audit: AuditLog,
-    require_email_verification: bool,
+    deps: AuthDeps,
 }
 
 impl Auth {
     pub fn new(deps: AuthDeps) -> Self {
-        let AuthDeps {
-            pool,
-            hasher,
-            sessions,
-            tokens,
-            limits,
-            audit,
-            require_email_verification,
-        } = deps;
-        Self {
-            pool,
-            hasher,
-            sessions,
-            tokens,
-            limits,
-            audit,
-            require_email_verification,
-        }
+        Self { deps }
     }
 
     /// The pair a login or a refresh hands out: a new access token for the
@@ -125,7 +102,7 @@ impl Auth {
         refresh: &RefreshToken,
         refresh_expires_in: u64,
     ) -> Result<TokenPair, AuthError> {
-        let access = self.tokens.issue(claims, session_id)?;
+        let access = self.deps.tokens.issue(claims, session_id)?;
         Ok(TokenPair {
             access_token: access.token,
             refresh_token: refresh.encode(),

@@ -19,12 +19,13 @@ impl Auth {
         presented: &str,
         client: &ClientInfo,
     ) -> Result<TokenPair, AuthError> {
-        let Some(token) = self.sessions.parse_token(presented) else {
+        let Some(token) = self.deps.sessions.parse_token(presented) else {
             metrics::refresh(RefreshResult::Invalid);
             return Err(AuthError::InvalidRefreshToken);
         };
-        let limit = self.limits.refresh_limit(client.ip);
+        let limit = self.deps.limits.refresh_limit(client.ip);
         match self
+            .deps
             .sessions
             .rotate_limited(&token, limit, client.ip)
             .await?
@@ -35,7 +36,7 @@ impl Auth {
                     // (Wi-Fi to cellular): audited, never revoked for that.
                     Some(rotated_from) => {
                         metrics::refresh(RefreshResult::Retry);
-                        self.audit.record(
+                        self.deps.audit.record(
                             AuditEvent::new("refresh_retried", Some(rotation.claims.user_id))
                                 .from_client(client)
                                 .with_details(json!({
@@ -61,7 +62,7 @@ impl Auth {
                 metrics::refresh(RefreshResult::Invalid);
                 metrics::refresh_reuse_detected();
                 tracing::warn!(%user_id, %session_id, "refresh token reuse detected; session revoked");
-                self.audit.record(
+                self.deps.audit.record(
                     AuditEvent::new("refresh_reuse_detected", Some(user_id))
                         .from_client(client)
                         .with_details(json!({ "session_id": session_id })),

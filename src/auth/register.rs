@@ -12,14 +12,14 @@ impl Auth {
         registration: Registration,
         client: &ClientInfo,
     ) -> Result<UserPublic, AuthError> {
-        let password_hash = self.hasher.hash(registration.password).await?;
+        let password_hash = self.deps.hasher.hash(registration.password).await?;
         let user = repo::insert(
-            &self.pool,
+            &self.deps.pool,
             NewUser {
                 email: &registration.email,
                 username: &registration.username,
                 password_hash: &password_hash,
-                is_active: !self.require_email_verification,
+                is_active: !self.deps.require_email_verification,
             },
         )
         .await
@@ -28,7 +28,8 @@ impl Auth {
             InsertError::UsernameTaken => AuthError::UsernameTaken,
             InsertError::Database(e) => AuthError::Database(e),
         })?;
-        self.audit
+        self.deps
+            .audit
             .record(AuditEvent::new("register", Some(user.id)).from_client(client));
         Ok(user.into())
     }
@@ -40,8 +41,8 @@ impl Auth {
         username: &str,
         client: &ClientInfo,
     ) -> Result<(bool, Option<String>), AuthError> {
-        self.limits.username_check(client.ip).await?;
-        let suggestion = crate::users::suggest_username(&self.pool, username).await?;
+        self.deps.limits.username_check(client.ip).await?;
+        let suggestion = crate::users::suggest_username(&self.deps.pool, username).await?;
         Ok(match suggestion {
             None => (true, None),
             Some(suggestion) => (false, Some(suggestion)),

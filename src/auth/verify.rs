@@ -12,10 +12,12 @@ impl Auth {
     /// may have changed them since it was signed.
     pub async fn authenticate(&self, access_token: &str) -> Result<AccessClaims, AuthError> {
         let mut claims = self
+            .deps
             .tokens
             .verify(access_token)
             .map_err(|_| AuthError::InvalidAccessToken)?;
         let live = self
+            .deps
             .sessions
             .live_claims(claims.sub, claims.sid)
             .await?
@@ -26,7 +28,7 @@ impl Auth {
     }
 
     pub async fn current_user(&self, claims: &AccessClaims) -> Result<UserPublic, AuthError> {
-        repo::find_by_id(&self.pool, claims.sub)
+        repo::find_by_id(&self.deps.pool, claims.sub)
             .await?
             .map(UserPublic::from)
             .ok_or(AuthError::InvalidAccessToken)
