@@ -382,10 +382,7 @@ pub enum OAuthApiError {
 
 impl From<OAuthError> for OAuthApiError {
     fn from(e: OAuthError) -> Self {
-        match e {
-            OAuthError::Service(e) => OAuthApiError::Api(e.into()),
-            other => OAuthApiError::Protocol(other),
-        }
+        OAuthApiError::Protocol(e)
     }
 }
 
