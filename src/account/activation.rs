@@ -5,7 +5,6 @@ use super::{Account, AccountError};
 use crate::client::ClientInfo;
 use crate::mail::EmailKind;
 use crate::one_time_tokens::{Consumed, Purpose};
-use crate::rate_limit::EmailFlow;
 use crate::users::repo;
 use crate::users::{Registration, UserPublic};
 
@@ -71,20 +70,13 @@ impl Account {
         email: &str,
         client: &ClientInfo,
     ) -> Result<(), AccountError> {
-        if self
-            .email_request(EmailFlow::ActivationResend, email, client)
-            .await?
-        {
-            return Ok(());
-        }
-        if let Some(user) = repo::find_by_email(&self.pool, email).await? {
-            if !user.is_active && !user.is_blocked {
-                self.links
-                    .send_later(EmailKind::Activation, user.id, &user.email, &user.username);
-                self.audit
-                    .record(self.record("activation_resent", user.id, client));
-            }
-        }
-        Ok(())
+        self.send_link(
+            EmailKind::Activation,
+            email,
+            client,
+            |user| !user.is_active && !user.is_blocked,
+            "activation_resent",
+        )
+        .await
     }
 }

@@ -173,17 +173,35 @@ impl Account {
         AuditEvent::new(kind, Some(user_id)).from_client(client)
     }
 
-    /// Applies an emailing endpoint's limits: over the per-IP one it fails
-    /// (429); true when over the per-email one, which the caller answers as
-    /// usual without sending anything.
-    async fn email_request(
+    /// An emailing endpoint (a reset link, an activation link again):
+    /// over its per-IP limit it fails (429); otherwise, unless over the
+    /// per-email limit, it sends `kind`'s link when the email names an
+    /// account `eligible` for it and records `event`. The answer is the same
+    /// in every other case (the same lookup, the mail never waited for), so
+    /// it says nothing about the address.
+    async fn send_link(
         &self,
-        flow: EmailFlow,
+        kind: EmailKind,
         email: &str,
         client: &ClientInfo,
-    ) -> Result<bool, AccountError> {
-        let verdict = self.limits.email_request(flow, client.ip, email).await?;
-        Ok(verdict == EmailRequest::Suppress)
+        eligible: fn(&User) -> bool,
+        event: &'static str,
+    ) -> Result<(), AccountError> {
+        let flow = match kind {
+            EmailKind::Activation => EmailFlow::ActivationResend,
+            EmailKind::PasswordReset => EmailFlow::PasswordReset,
+        };
+        if self.limits.email_request(flow, client.ip, email).await? == EmailRequest::Suppress {
+            return Ok(());
+        }
+        if let Some(user) = repo::find_by_email(&self.pool, email).await? {
+            if eligible(&user) {
+                self.links
+                    .send_later(kind, user.id, &user.email, &user.username);
+                self.audit.record(self.record(event, user.id, client));
+            }
+        }
+        Ok(())
     }
 
     /// Checks the caller's password under the account's failure window, the

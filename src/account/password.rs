@@ -8,7 +8,6 @@ use super::{Account, AccountError};
 use crate::client::ClientInfo;
 use crate::mail::EmailKind;
 use crate::one_time_tokens::{Consumed, Purpose};
-use crate::rate_limit::EmailFlow;
 use crate::tokens::AccessClaims;
 use crate::users::repo;
 use crate::users::{rules, User};
@@ -34,25 +33,14 @@ impl Account {
         email: &str,
         client: &ClientInfo,
     ) -> Result<(), AccountError> {
-        if self
-            .email_request(EmailFlow::PasswordReset, email, client)
-            .await?
-        {
-            return Ok(());
-        }
-        if let Some(user) = repo::find_by_email(&self.pool, email).await? {
-            if !user.is_blocked {
-                self.links.send_later(
-                    EmailKind::PasswordReset,
-                    user.id,
-                    &user.email,
-                    &user.username,
-                );
-                self.audit
-                    .record(self.record("password_reset_requested", user.id, client));
-            }
-        }
-        Ok(())
+        self.send_link(
+            EmailKind::PasswordReset,
+            email,
+            client,
+            |user| !user.is_blocked,
+            "password_reset_requested",
+        )
+        .await
     }
 
     /// Sets a new password with a reset link's token and ends every session.
