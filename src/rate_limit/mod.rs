@@ -325,10 +325,6 @@ impl RateLimiter {
         }
     }
 
-    pub fn exemptions(&self) -> &Exemptions {
-        &self.exemptions
-    }
-
     /// Counts one call against `limit` for `subject`, or refuses it.
     async fn check(&self, limit: &Limit, subject: &str) -> Result<(), RateLimitError> {
         if limit.is_off() {
