@@ -36,6 +36,9 @@ pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub enum OAuthError {
     #[error("invalid_request: {0}")]
     InvalidRequest(String),
+    /// `invalid_request`: a required parameter is absent or empty.
+    #[error("invalid_request: missing {0}")]
+    MissingParameter(&'static str),
     #[error("invalid_client")]
     InvalidClient,
     /// The grant's credentials or refresh token were refused: the
@@ -94,10 +97,10 @@ impl std::fmt::Debug for Grant {
 impl Grant {
     /// Reads `grant_type` and its parameters from the token request form.
     fn parse(form: &HashMap<String, String>) -> Result<Self, OAuthError> {
-        let required = |name: &str| {
+        let required = |name: &'static str| {
             form.get(name)
                 .filter(|value| !value.is_empty())
-                .ok_or_else(|| OAuthError::InvalidRequest(format!("Missing parameter: {name}")))
+                .ok_or(OAuthError::MissingParameter(name))
         };
         match required("grant_type")?.as_str() {
             "password" => Ok(Grant::Password {
@@ -339,7 +342,7 @@ impl OAuth {
         self.authenticate_client(client)?;
         let token = token
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| OAuthError::InvalidRequest("Missing parameter: token".into()))?;
+            .ok_or(OAuthError::MissingParameter("token"))?;
         // A token is either an opaque refresh token or a JWT; logout tries
         // each reading and ignores the one that does not apply.
         self.auth.logout(Some(token), Some(token), from).await?;

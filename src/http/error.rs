@@ -402,6 +402,11 @@ impl IntoResponse for OAuthApiError {
             OAuthApiError::Protocol(OAuthError::InvalidRequest(why)) => {
                 (StatusCode::BAD_REQUEST, "invalid_request", why)
             }
+            OAuthApiError::Protocol(OAuthError::MissingParameter(name)) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("Missing parameter: {name}"),
+            ),
             OAuthApiError::Protocol(OAuthError::InvalidClient) => (
                 StatusCode::UNAUTHORIZED,
                 "invalid_client",
