@@ -24,6 +24,8 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use crate::client::ClientInfo;
+
 const QUEUE_CAPACITY: usize = 10_000;
 const BATCH_SIZE: usize = 256;
 
@@ -56,9 +58,9 @@ impl AuditEvent {
         self
     }
 
-    pub fn from_client(mut self, ip: &str, user_agent: &str) -> Self {
-        self.ip = Some(ip.to_owned()).filter(|s| !s.is_empty());
-        self.user_agent = Some(user_agent.to_owned()).filter(|s| !s.is_empty());
+    pub fn from_client(mut self, client: &ClientInfo) -> Self {
+        self.ip = client.ip.map(|ip| ip.to_string());
+        self.user_agent = Some(client.user_agent.clone()).filter(|s| !s.is_empty());
         self
     }
 

@@ -2,6 +2,7 @@
 //! endpoint: a form POST of `secret`, `response` and `remoteip`, answered
 //! with JSON `{"success": bool, ...}`.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -53,7 +54,7 @@ impl CaptchaVerifier {
     pub async fn verify(
         &self,
         response: Option<&str>,
-        remote_ip: &str,
+        remote_ip: Option<IpAddr>,
     ) -> Result<(), CaptchaError> {
         let response = response
             .filter(|r| !r.trim().is_empty())
@@ -62,7 +63,8 @@ impl CaptchaVerifier {
             ("secret", self.secret.expose_secret()),
             ("response", response),
         ];
-        if !remote_ip.is_empty() {
+        let remote_ip = remote_ip.map(|ip| ip.to_string());
+        if let Some(remote_ip) = &remote_ip {
             form.push(("remoteip", remote_ip));
         }
         let failed = |e: reqwest::Error| {

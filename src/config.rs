@@ -6,12 +6,17 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
@@ -59,6 +64,25 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     pub acquire_timeout_ms: u64,
     pub statement_timeout_ms: u64,
+}
+
+impl DatabaseConfig {
+    /// A lazily connecting pool: the service starts (and reports not-ready)
+    /// while PostgreSQL is down, and every query fails within the acquire
+    /// timeout instead of hanging.
+    pub fn pool(&self) -> anyhow::Result<PgPool> {
+        let options: PgConnectOptions = self
+            .url
+            .expose_secret()
+            .parse()
+            .context("database.url is not a valid PostgreSQL URL")?;
+        let options =
+            options.options([("statement_timeout", self.statement_timeout_ms.to_string())]);
+        Ok(PgPoolOptions::new()
+            .max_connections(self.max_connections)
+            .acquire_timeout(Duration::from_millis(self.acquire_timeout_ms))
+            .connect_lazy_with(options))
+    }
 }
 
 #[derive(Clone, Deserialize)]

@@ -1,14 +1,17 @@
 //! tessera: an authentication token service.
 //!
 //! Request flow: `http` (routers, extractors, error mapping) → `auth`
-//! (register, login, refresh, logout) → `users` (PostgreSQL), `sessions`
-//! (Redis scripts) and `tokens` (JWT and keys).
+//! (register, login, refresh, logout, verify), `account`, `admin`, `oauth`
+//! → `users` (PostgreSQL), `sessions` (Redis scripts) and `tokens` (JWT and
+//! keys). `startup` wires them; `client::ClientInfo` is what the edge hands
+//! the domain about the caller.
 
 pub mod account;
 pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod captcha;
+pub mod client;
 pub mod config;
 pub mod http;
 pub mod mail;

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tessera::admin::cli::{self as operator, UserSelector};
 use tessera::config::Config;
-use tessera::startup::{database_pool, Application};
+use tessera::startup::Application;
 use tessera::telemetry;
 
 // glibc malloc showed up as a fifth of /verify's CPU time in `perf`, and its
@@ -155,7 +155,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             app.run_until(shutdown_signal()).await
         }
         Command::Migrate => {
-            let pool = database_pool(&config)?;
+            let pool = config.database.pool()?;
             sqlx::migrate!("./migrations").run(&pool).await.context(
                 "cannot apply migrations (is PostgreSQL reachable at database.url / DATABASE_URL?)",
             )?;

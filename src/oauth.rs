@@ -19,8 +19,10 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use crate::auth::{Auth, AuthError, LoginName, TokenPair};
+use crate::client::ClientInfo;
 use crate::config::GatewayClient;
-use crate::sessions::ClientInfo;
+use crate::sessions::SessionStore;
+use crate::tokens::TokenIssuer;
 use crate::users::{Role, Subscription};
 
 pub const TOKEN_PATH: &str = "/oauth/token";
@@ -33,10 +35,15 @@ pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub enum OAuthError {
     #[error("invalid_request: {0}")]
     InvalidRequest(String),
+    /// `invalid_request`: a required parameter is absent or empty.
+    #[error("invalid_request: missing {0}")]
+    MissingParameter(&'static str),
     #[error("invalid_client")]
     InvalidClient,
+    /// The grant's credentials or refresh token were refused: the
+    /// verdict, one of the caller's faults among [`AuthError`]'s.
     #[error("invalid_grant: {0}")]
-    InvalidGrant(&'static str),
+    InvalidGrant(AuthError),
     #[error("unsupported_grant_type: {0}")]
     UnsupportedGrantType(String),
     /// Not the client's fault (a store is down, a bug): answered like any
@@ -48,14 +55,10 @@ pub enum OAuthError {
 impl From<AuthError> for OAuthError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::InvalidCredentials => {
-                OAuthError::InvalidGrant("Incorrect username or password")
-            }
-            AuthError::NotActivated => OAuthError::InvalidGrant("User account is not activated."),
-            AuthError::Blocked => OAuthError::InvalidGrant("User account is blocked."),
-            AuthError::InvalidRefreshToken => {
-                OAuthError::InvalidGrant("Invalid or expired refresh token")
-            }
+            AuthError::InvalidCredentials
+            | AuthError::NotActivated
+            | AuthError::Blocked
+            | AuthError::InvalidRefreshToken => OAuthError::InvalidGrant(e),
             other => OAuthError::Service(other),
         }
     }
@@ -102,11 +105,11 @@ impl std::fmt::Debug for Grant {
 impl Grant {
     /// Reads `grant_type` and its parameters from the token request form.
     fn parse(form: &GrantForm<'_>) -> Result<Self, OAuthError> {
-        let required = |name: &str, value: Option<&str>| {
+        let required = |name: &'static str, value: Option<&str>| {
             value
                 .filter(|value| !value.is_empty())
                 .map(str::to_owned)
-                .ok_or_else(|| OAuthError::InvalidRequest(format!("Missing parameter: {name}")))
+                .ok_or(OAuthError::MissingParameter(name))
         };
         match required("grant_type", form.grant_type)?.as_str() {
             "password" => Ok(Grant::Password {
@@ -156,6 +159,8 @@ struct ConfidentialClient {
 
 pub struct OAuth {
     auth: Arc<Auth>,
+    sessions: Arc<SessionStore>,
+    tokens: Arc<TokenIssuer>,
     clients: Vec<ConfidentialClient>,
     metadata: Value,
 }
@@ -165,7 +170,15 @@ fn digest(secret: &str) -> [u8; 32] {
 }
 
 impl OAuth {
-    pub fn new(auth: Arc<Auth>, clients: &[GatewayClient], public_url: &str) -> Self {
+    /// `auth` runs the grants and revocation; introspection reads the
+    /// `sessions` and checks access tokens with `tokens`.
+    pub fn new(
+        auth: Arc<Auth>,
+        sessions: Arc<SessionStore>,
+        tokens: Arc<TokenIssuer>,
+        clients: &[GatewayClient],
+        public_url: &str,
+    ) -> Self {
         let clients = clients
             .iter()
             .map(|c| ConfidentialClient {
@@ -175,7 +188,7 @@ impl OAuth {
             .collect();
         let base = public_url.trim_end_matches('/');
         let metadata = json!({
-            "issuer": auth.tokens().issuer(),
+            "issuer": tokens.issuer(),
             "token_endpoint": format!("{base}{TOKEN_PATH}"),
             "introspection_endpoint": format!("{base}{INTROSPECTION_PATH}"),
             "revocation_endpoint": format!("{base}{REVOCATION_PATH}"),
@@ -188,6 +201,8 @@ impl OAuth {
         });
         Self {
             auth,
+            sessions,
+            tokens,
             clients,
             metadata,
         }
@@ -268,18 +283,16 @@ impl OAuth {
     /// refresh token must be its session's current one. One Redis round trip
     /// either way. Anything else is inactive.
     pub async fn introspect(&self, token: &str) -> Result<Introspection, OAuthError> {
-        let tokens = self.auth.tokens();
-        let sessions = self.auth.sessions();
+        let (tokens, sessions) = (&self.tokens, &self.sessions);
         let inactive = Introspection {
             active: false,
             token: None,
         };
-        let session_failure = |e| OAuthError::Service(AuthError::from(e));
         let active = if let Some(refresh) = sessions.parse_token(token) {
             let Some(live) = sessions
                 .live_refresh(&refresh)
                 .await
-                .map_err(session_failure)?
+                .map_err(AuthError::from)?
             else {
                 return Ok(inactive);
             };
@@ -305,7 +318,7 @@ impl OAuth {
             let Some(live) = sessions
                 .live_session(claims.sub, claims.sid)
                 .await
-                .map_err(session_failure)?
+                .map_err(AuthError::from)?
             else {
                 return Ok(inactive);
             };
@@ -341,7 +354,7 @@ impl OAuth {
         self.authenticate_client(client)?;
         let token = token
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| OAuthError::InvalidRequest("Missing parameter: token".into()))?;
+            .ok_or(OAuthError::MissingParameter("token"))?;
         // A token is either an opaque refresh token or a JWT; logout tries
         // each reading and ignores the one that does not apply.
         self.auth.logout(Some(token), Some(token), from).await?;

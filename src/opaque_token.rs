@@ -9,12 +9,22 @@
 //! a token the service acts on. Stores keep the SHA-256 of the bytes before
 //! the tag, so which secret tagged a token never changes what it names.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
+use anyhow::Context;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::config::SessionConfig;
+use crate::redis_client::RedisClient;
+
+/// Where development instances sharing a Redis keep their one token secret.
+const SHARED_SECRET_KEY: &str = "tessera:secret:{token}";
 
 /// Bytes of the integrity tag at the end of every opaque token.
 pub const TAG_LEN: usize = 16;
@@ -97,6 +107,53 @@ impl TokenKeys {
             })
             .collect();
         (!keys.is_empty()).then_some(Self { keys })
+    }
+
+    /// The secrets that tag opaque tokens and derive refresh successors: the
+    /// configured ones (required in production), or else, in development, one
+    /// created once in Redis (`SET NX`, no expiry) and read back, so every
+    /// instance sharing that Redis agrees with nothing configured.
+    pub async fn from_config(
+        config: &SessionConfig,
+        production: bool,
+        redis: &RedisClient,
+    ) -> anyhow::Result<Self> {
+        let configured = config.rotation_secrets();
+        if let Some(keys) = TokenKeys::new(configured.iter().map(|s| s.expose_secret().as_bytes()))
+        {
+            return Ok(keys);
+        }
+        anyhow::ensure!(
+            !production,
+            "session.rotation_secret is required when env = \"production\""
+        );
+        let candidate = rand::random::<[u8; 32]>();
+        let unreachable = "cannot create the development token secret in Redis (is it reachable at redis.url / REDIS_URL?)";
+        redis
+            .command::<()>(
+                redis::cmd("SET")
+                    .arg(SHARED_SECRET_KEY)
+                    .arg(&candidate[..])
+                    .arg("NX"),
+            )
+            .await
+            .context(unreachable)?;
+        let shared: Option<Vec<u8>> = redis
+            .command(redis::cmd("GET").arg(SHARED_SECRET_KEY))
+            .await
+            .context(unreachable)?;
+        let shared = shared
+            .filter(|secret| secret.len() >= 32)
+            .with_context(|| {
+                format!(
+                    "{SHARED_SECRET_KEY} in Redis holds no usable secret; delete it and restart"
+                )
+            })?;
+        tracing::warn!(
+            key = SHARED_SECRET_KEY,
+            "session.rotation_secret unset; using the development token secret shared through Redis"
+        );
+        TokenKeys::new([shared]).context("no token secret")
     }
 
     fn mac(&self, key: KeyId, domain: Domain, data: &[u8]) -> Hmac<Sha256> {
@@ -184,6 +241,99 @@ impl<const N: usize> Tagged<N> {
     /// What a store keeps instead of the token: SHA-256 of the payload.
     pub fn hash(&self) -> [u8; 32] {
         Sha256::digest(self.payload()).into()
+    }
+}
+
+/// A kind of opaque token: the label its tag is made under, and its name
+/// in `Debug` output.
+pub trait Kind {
+    const TAG: Domain;
+    const NAME: &'static str;
+}
+
+/// An opaque token of kind `K`, `N` bytes before encoding: the id of the
+/// user it belongs to, what the kind keeps after it, and the tag. Parsing,
+/// the wire form and the stored hash are the same for every kind.
+pub struct Token<K, const N: usize> {
+    tagged: Tagged<N>,
+    kind: PhantomData<K>,
+}
+
+impl<K: Kind, const N: usize> Token<K, N> {
+    /// Tags `user_id ‖ rest` (`rest` fills the payload after the id) under
+    /// the signing secret.
+    pub fn seal(keys: &TokenKeys, user_id: Uuid, rest: &[u8]) -> Self {
+        let mut payload = [0u8; N];
+        payload[..16].copy_from_slice(user_id.as_bytes());
+        payload[16..Tagged::<N>::PAYLOAD_LEN].copy_from_slice(rest);
+        Self::from(Tagged::seal(
+            keys,
+            K::TAG,
+            &payload[..Tagged::<N>::PAYLOAD_LEN],
+        ))
+    }
+
+    /// Parses the wire form and checks its tag; anything malformed or not
+    /// tagged by the service is `None`.
+    pub fn parse(keys: &TokenKeys, encoded: &str) -> Option<Self> {
+        Tagged::open(keys, K::TAG, encoded).map(Self::from)
+    }
+
+    fn from(tagged: Tagged<N>) -> Self {
+        Self {
+            tagged,
+            kind: PhantomData,
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        self.tagged.encode()
+    }
+
+    pub fn user_id(&self) -> Uuid {
+        Uuid::from_slice(&self.tagged.payload()[..16]).unwrap_or_default()
+    }
+
+    /// The bytes the tag covers.
+    pub fn payload(&self) -> &[u8] {
+        self.tagged.payload()
+    }
+
+    /// The secret the tag was made (or verified) with.
+    pub fn key(&self) -> KeyId {
+        self.tagged.key()
+    }
+
+    /// What a store keeps instead of the token.
+    pub fn hash(&self) -> [u8; 32] {
+        self.tagged.hash()
+    }
+}
+
+impl<K, const N: usize> Clone for Token<K, N> {
+    fn clone(&self) -> Self {
+        Self {
+            tagged: self.tagged.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<K, const N: usize> PartialEq for Token<K, N> {
+    fn eq(&self, other: &Self) -> bool {
+        self.tagged == other.tagged
+    }
+}
+
+impl<K, const N: usize> Eq for Token<K, N> {}
+
+/// A token is a bearer credential: `Debug` shows whose it is, never its
+/// bytes.
+impl<K: Kind, const N: usize> std::fmt::Debug for Token<K, N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(K::NAME)
+            .field("user_id", &self.user_id())
+            .finish_non_exhaustive()
     }
 }
 

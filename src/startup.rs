@@ -10,16 +10,14 @@ use anyhow::Context;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use secrecy::ExposeSecret;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower::Service as _;
 
-use crate::account::{Account, AccountSettings};
+use crate::account::{Account, AccountDeps, AccountSettings};
 use crate::admin::Admin;
 use crate::audit::AuditLog;
-use crate::auth::Auth;
+use crate::auth::{Auth, AuthDeps};
 use crate::captcha::CaptchaVerifier;
 use crate::config::Config;
 use crate::http::{self, AppState, ConnectionCap, Exposure, RequestLimits, Services};
@@ -33,26 +31,6 @@ use crate::sessions::{SessionSettings, SessionStore};
 use crate::tokens::{KeyError, KeySet, TokenIssuer};
 use crate::users::PasswordHasher;
 
-/// A lazily connecting pool: the service starts (and reports not-ready)
-/// while PostgreSQL is down, and every query fails within the acquire
-/// timeout instead of hanging.
-pub fn database_pool(config: &Config) -> anyhow::Result<PgPool> {
-    let options: PgConnectOptions = config
-        .database
-        .url
-        .expose_secret()
-        .parse()
-        .context("database.url is not a valid PostgreSQL URL")?;
-    let options = options.options([(
-        "statement_timeout",
-        config.database.statement_timeout_ms.to_string(),
-    )]);
-    Ok(PgPoolOptions::new()
-        .max_connections(config.database.max_connections)
-        .acquire_timeout(Duration::from_millis(config.database.acquire_timeout_ms))
-        .connect_lazy_with(options))
-}
-
 fn load_keys(config: &Config) -> anyhow::Result<KeySet> {
     match KeySet::load(&config.jwt.keys_dir) {
         Ok(keys) => Ok(keys),
@@ -65,64 +43,13 @@ fn load_keys(config: &Config) -> anyhow::Result<KeySet> {
     }
 }
 
-/// Where development instances sharing a Redis keep their one token secret.
-const SHARED_SECRET_KEY: &str = "tessera:secret:{token}";
-
-/// The secrets that tag opaque tokens and derive refresh successors: the
-/// configured ones (required in production), or else, in development, one
-/// created once in Redis (`SET NX`, no expiry) and read back, so every
-/// instance sharing that Redis agrees with nothing configured.
-pub async fn token_keys(config: &Config, redis: &RedisClient) -> anyhow::Result<TokenKeys> {
-    let configured = config.session.rotation_secrets();
-    if let Some(keys) = TokenKeys::new(configured.iter().map(|s| s.expose_secret().as_bytes())) {
-        return Ok(keys);
-    }
-    anyhow::ensure!(
-        !config.is_production(),
-        "session.rotation_secret is required when env = \"production\""
-    );
-    let candidate = rand::random::<[u8; 32]>();
-    let unreachable = "cannot create the development token secret in Redis (is it reachable at redis.url / REDIS_URL?)";
-    redis
-        .command::<()>(
-            redis::cmd("SET")
-                .arg(SHARED_SECRET_KEY)
-                .arg(&candidate[..])
-                .arg("NX"),
-        )
-        .await
-        .context(unreachable)?;
-    let shared: Option<Vec<u8>> = redis
-        .command(redis::cmd("GET").arg(SHARED_SECRET_KEY))
-        .await
-        .context(unreachable)?;
-    let shared = shared
-        .filter(|secret| secret.len() >= 32)
-        .with_context(|| {
-            format!("{SHARED_SECRET_KEY} in Redis holds no usable secret; delete it and restart")
-        })?;
-    tracing::warn!(
-        key = SHARED_SECRET_KEY,
-        "session.rotation_secret unset; using the development token secret shared through Redis"
-    );
-    TokenKeys::new([shared]).context("no token secret")
-}
-
-/// Session store settings from the configuration.
-pub fn session_settings(config: &Config, token_keys: TokenKeys) -> SessionSettings {
-    SessionSettings {
-        refresh_ttl: Duration::from_secs(config.session.refresh_ttl_secs),
-        absolute_ttl: Duration::from_secs(config.session.absolute_ttl_secs),
-        reuse_grace: Duration::from_secs(config.session.reuse_grace_secs),
-        token_keys,
-        max_per_user: config.session.max_per_user,
-    }
-}
-
 /// Re-reads the key directory every `period` (when set) and on SIGHUP, so
 /// every instance picks up `tessera keys generate` / `retire` and drops
 /// retired keys past their grace, without a restart.
-fn spawn_key_reloader(auth: Arc<Auth>, period: Option<Duration>) -> tokio::task::JoinHandle<()> {
+fn spawn_key_reloader(
+    tokens: Arc<TokenIssuer>,
+    period: Option<Duration>,
+) -> tokio::task::JoinHandle<()> {
     // Registered before serving starts, so an early SIGHUP cannot hit the
     // default action (terminate).
     #[cfg(unix)]
@@ -158,9 +85,9 @@ fn spawn_key_reloader(auth: Arc<Auth>, period: Option<Duration>) -> tokio::task:
                 () = tick => {}
                 () = hangup => tracing::info!("SIGHUP: reloading signing keys"),
             }
-            match auth.tokens().reload_keys() {
+            match tokens.reload_keys() {
                 Ok(true) => {
-                    let keys = auth.tokens().keys();
+                    let keys = tokens.keys();
                     let published: Vec<&str> = keys.kids().collect();
                     tracing::info!(
                         signing = keys.signing_kid(),
@@ -252,53 +179,59 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let keys = load_keys(&config)?;
-        let pool = database_pool(&config)?;
+        let pool = config.database.pool()?;
         let redis = Arc::new(RedisClient::new(&config.redis)?);
         let hasher = PasswordHasher::new(config.password_hashing.max_concurrency)?;
-        let token_keys = token_keys(&config, &redis).await?;
-        let settings = session_settings(&config, token_keys.clone());
-        let sessions = SessionStore::new(redis.clone(), settings.clone());
-        let tokens = TokenIssuer::new(
+        let token_keys =
+            TokenKeys::from_config(&config.session, config.is_production(), &redis).await?;
+        let sessions = Arc::new(SessionStore::new(
+            redis.clone(),
+            SessionSettings::from_config(&config.session, token_keys.clone()),
+        ));
+        // One issuer: the key reloader swaps the key set every user of it
+        // signs and verifies with.
+        let tokens = Arc::new(TokenIssuer::new(
             keys,
             config.jwt.issuer.clone(),
             config.jwt.audience.clone(),
             Duration::from_secs(config.jwt.access_ttl_secs),
-        );
-        let (audit, audit_writer) = AuditLog::start(pool.clone());
-        let admin = Admin::new(
-            pool.clone(),
-            SessionStore::new(redis.clone(), settings),
-            audit.clone(),
-        );
-        let auth = Arc::new(Auth::new(
-            pool.clone(),
-            hasher.clone(),
-            sessions,
-            tokens,
-            audit.clone(),
-            RateLimiter::new(redis.clone(), &config.rate_limit),
-            config.auth.require_email_verification,
         ));
+        let limits = Arc::new(RateLimiter::new(redis.clone(), &config.rate_limit));
+        let (audit, audit_writer) = AuditLog::start(pool.clone());
+        let admin = Admin::new(pool.clone(), sessions.clone(), audit.clone());
+        let auth = Arc::new(Auth::new(AuthDeps {
+            pool: pool.clone(),
+            hasher: hasher.clone(),
+            sessions: sessions.clone(),
+            tokens: tokens.clone(),
+            limits: limits.clone(),
+            audit: audit.clone(),
+            require_email_verification: config.auth.require_email_verification,
+        }));
         let (mailer, mail_worker) = Mailer::start(&config.smtp, !config.is_production())?;
-        let account = Account::new(
-            auth.clone(),
-            pool.clone(),
-            hasher.clone(),
+        let account = Account::new(AccountDeps {
+            auth: auth.clone(),
+            pool: pool.clone(),
+            hasher: hasher.clone(),
+            sessions: sessions.clone(),
+            limits,
             audit,
-            OneTimeTokens::new(redis.clone(), token_keys),
+            one_time_tokens: OneTimeTokens::new(redis.clone(), token_keys),
             mailer,
-            CaptchaVerifier::from_config(&config.captcha)?,
-            AccountSettings {
+            captcha: CaptchaVerifier::from_config(&config.captcha)?,
+            settings: AccountSettings {
                 frontend_url: config.auth.frontend_url.clone(),
                 activation_ttl: Duration::from_secs(config.auth.activation_token_ttl_secs),
                 reset_ttl: Duration::from_secs(config.auth.reset_token_ttl_secs),
             },
-        );
+        });
         let reload_period = (config.jwt.keys_reload_secs > 0)
             .then(|| Duration::from_secs(config.jwt.keys_reload_secs));
-        let key_reloader = spawn_key_reloader(auth.clone(), reload_period);
+        let key_reloader = spawn_key_reloader(tokens.clone(), reload_period);
         let oauth = Arc::new(OAuth::new(
             auth.clone(),
+            sessions,
+            tokens.clone(),
             &config.gateway.clients,
             &config.server.public_url,
         ));
@@ -316,6 +249,7 @@ impl Application {
         };
         let state = AppState::new(Services {
             auth,
+            tokens,
             account: Arc::new(account),
             admin: Arc::new(admin),
             oauth,
@@ -361,22 +295,13 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let Self {
-            listener,
-            router,
-            connections,
-            pool,
-            audit_writer,
-            mail_worker,
-            key_reloader,
-            shutdown_grace,
-        } = self;
+        let shutdown_grace = self.shutdown_grace;
         let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
         let shutdown = async move {
             shutdown.await;
             let _ = signalled.send(());
         };
-        let server = serve(listener, router, connections, shutdown);
+        let server = serve(self.listener, self.router, self.connections, shutdown);
         // `serve` waits for every connection to finish; the grace period
         // bounds that wait, counted from the signal.
         let grace_over = async move {
@@ -392,23 +317,21 @@ impl Application {
                 tracing::warn!(?shutdown_grace, "requests still in flight when the shutdown grace period ended; abandoning them");
             }
         }
-        // The reloader holds the audit queue's sender through `Auth`; the
-        // writer finishes once every sender is gone.
-        key_reloader.abort();
-        let _ = key_reloader.await;
-        if tokio::time::timeout(shutdown_grace, audit_writer)
+        self.key_reloader.abort();
+        let _ = self.key_reloader.await;
+        if tokio::time::timeout(shutdown_grace, self.audit_writer)
             .await
             .is_err()
         {
             tracing::warn!("audit queue not drained before the shutdown grace period ended");
         }
-        if tokio::time::timeout(shutdown_grace, mail_worker)
+        if tokio::time::timeout(shutdown_grace, self.mail_worker)
             .await
             .is_err()
         {
             tracing::warn!("emails still queued when the shutdown grace period ended");
         }
-        pool.close().await;
+        self.pool.close().await;
         Ok(())
     }
 }

@@ -14,10 +14,11 @@ use uuid::Uuid;
 
 use super::{Actor, Admin, AdminUser, UserChanges};
 use crate::audit::{AuditEvent, AuditLog};
+use crate::client::ClientInfo;
 use crate::config::Config;
+use crate::opaque_token::TokenKeys;
 use crate::redis_client::RedisClient;
-use crate::sessions::{ClientInfo, SessionStore};
-use crate::startup::{database_pool, session_settings, token_keys};
+use crate::sessions::{SessionSettings, SessionStore};
 use crate::users::repo::{self, InsertError, NewUser};
 use crate::users::{rules, PasswordHasher, Role};
 
@@ -87,7 +88,7 @@ pub async fn create_admin(
     rules::username(username).map_err(|m| anyhow!("invalid username: {m}"))?;
     rules::password(password.expose_secret(), Some(&email), Some(username))
         .map_err(|m| anyhow!("password rejected: {m}"))?;
-    let pool = database_pool(config)?;
+    let pool = config.database.pool()?;
     let password_hash = PasswordHasher::new(1)?.hash(password).await?;
     let mut tx = pool.begin().await.context(UNREACHABLE)?;
     let user = repo::insert(
@@ -132,7 +133,7 @@ pub async fn set_role(
     who: &UserSelector,
     role: Role,
 ) -> anyhow::Result<AdminUser> {
-    let pool = database_pool(config)?;
+    let pool = config.database.pool()?;
     let user = match who {
         UserSelector::Email(email) => repo::find_by_email(&pool, email).await,
         UserSelector::Username(username) => repo::find_by_username(&pool, username).await,
@@ -141,10 +142,10 @@ pub async fn set_role(
     .context(UNREACHABLE)?
     .ok_or_else(|| anyhow!("no user with {who}"))?;
     let redis = Arc::new(RedisClient::new(&config.redis)?);
-    let keys = token_keys(config, &redis).await?;
-    let sessions = SessionStore::new(redis, session_settings(config, keys));
+    let keys = TokenKeys::from_config(&config.session, config.is_production(), &redis).await?;
+    let sessions = SessionStore::new(redis, SessionSettings::from_config(&config.session, keys));
     let (audit, writer) = AuditLog::start(pool.clone());
-    let admin = Admin::new(pool, sessions, audit);
+    let admin = Admin::new(pool, Arc::new(sessions), audit);
     let changes = UserChanges {
         role: Some(role),
         ..UserChanges::default()
@@ -163,7 +164,7 @@ pub async fn reset_database(config: &Config, confirmed: bool) -> anyhow::Result<
     if !confirmed {
         bail!("refusing to reset the database without --yes (it drops every table and all data)");
     }
-    let pool: PgPool = database_pool(config)?;
+    let pool: PgPool = config.database.pool()?;
     sqlx::raw_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
         .execute(&pool)
         .await

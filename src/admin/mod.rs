@@ -11,6 +11,8 @@
 
 pub mod cli;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -19,7 +21,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::audit::{self, AuditEvent, AuditFilter, AuditLog, AuditRecord};
-use crate::sessions::{ClientInfo, SessionError, SessionStore};
+use crate::client::ClientInfo;
+use crate::sessions::{SessionError, SessionStore};
 use crate::users::repo::{self, BalanceError, Deleted, UserFilter};
 use crate::users::{Role, Subscription, User, UserPublic};
 use crate::validation::{all, FieldError, Text, ValidationErrors};
@@ -39,8 +42,8 @@ pub enum AdminError {
     #[error("user not found")]
     UserNotFound,
     /// An administrator tried to lock themselves out.
-    #[error("{0}")]
-    SelfAction(&'static str),
+    #[error("an administrator cannot do this to their own account: {0:?}")]
+    SelfAction(SelfAction),
     #[error("the balance would go below zero")]
     InsufficientBalance,
     #[error("the balance would exceed its maximum")]
@@ -49,6 +52,15 @@ pub enum AdminError {
     Database(#[from] sqlx::Error),
     #[error("session store: {0}")]
     Sessions(#[from] SessionError),
+}
+
+/// What an administrator may not do to their own account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelfAction {
+    Block,
+    Delete,
+    /// Give up the admin role.
+    Demote,
 }
 
 /// Who performs an administrative action.
@@ -347,12 +359,12 @@ fn parse_amount(s: &str) -> Result<Decimal, String> {
 
 pub struct Admin {
     pool: PgPool,
-    sessions: SessionStore,
+    sessions: Arc<SessionStore>,
     audit: AuditLog,
 }
 
 impl Admin {
-    pub fn new(pool: PgPool, sessions: SessionStore, audit: AuditLog) -> Self {
+    pub fn new(pool: PgPool, sessions: Arc<SessionStore>, audit: AuditLog) -> Self {
         Self {
             pool,
             sessions,
@@ -385,7 +397,7 @@ impl Admin {
         self.audit.record(
             AuditEvent::new(kind, Some(subject))
                 .by(actor.id())
-                .from_client(&client.ip, &client.user_agent)
+                .from_client(client)
                 .with_details(details),
         );
     }
@@ -415,7 +427,7 @@ impl Admin {
             .ok_or(AdminError::UserNotFound)?;
         actor.may_moderate(&user)?;
         if blocked && actor.is(target) {
-            return Err(AdminError::SelfAction("Admins cannot block themselves"));
+            return Err(AdminError::SelfAction(SelfAction::Block));
         }
         let was_blocked = user.is_blocked;
         let user = repo::set_blocked(&mut tx, target, blocked).await?;
@@ -449,7 +461,7 @@ impl Admin {
             .filter(|u| u.deleted_at.is_none())
             .ok_or(AdminError::UserNotFound)?;
         if actor.is(target) {
-            return Err(AdminError::SelfAction("Admins cannot delete themselves"));
+            return Err(AdminError::SelfAction(SelfAction::Delete));
         }
         repo::set_deleted(&mut tx, target, true).await?;
         let ended = self.sessions.end_all(target, None).await?;
@@ -505,9 +517,7 @@ impl Admin {
             .subscription_expires_at
             .unwrap_or(before.subscription_expires_at);
         if actor.is(target) && role != Role::Admin {
-            return Err(AdminError::SelfAction(
-                "Admins cannot change their own role",
-            ));
+            return Err(AdminError::SelfAction(SelfAction::Demote));
         }
         let role_changed = role != before.account_role;
         let subscription_changed = subscription != before.account_subscription

@@ -17,7 +17,7 @@ use super::invalid::Location;
 use super::responses::{self as doc, Message};
 use super::AppState;
 use crate::account::requests;
-use crate::auth::{LoginName, TokenPair};
+use crate::auth::{AuthError, LoginName, TokenPair};
 use crate::tokens::AccessClaims;
 use crate::users::{rules, Registration, UserPublic};
 use crate::validation::{all, FieldError, Text, ValidationErrors};
@@ -257,7 +257,7 @@ async fn refresh(
     let token = body
         .parse()?
         .or(bearer)
-        .ok_or(ApiError::Unauthorized("Invalid or expired refresh token"))?;
+        .ok_or(AuthError::InvalidRefreshToken)?;
     Ok(Json(state.auth.refresh(&token, &client).await?.into()))
 }
 

@@ -13,12 +13,12 @@ use serde_json::{json, Value};
 
 use super::invalid::ValidationIssue;
 use crate::account::AccountError;
-use crate::admin::AdminError;
+use crate::admin::{AdminError, SelfAction};
 use crate::auth::AuthError;
 use crate::captcha::CaptchaError;
 use crate::metrics::{self, Dependency};
 use crate::oauth::OAuthError;
-use crate::rate_limit::RateLimitError;
+use crate::rate_limit::{Limiter, RateLimitError};
 use crate::redis_client::RedisFailure;
 use crate::sessions::SessionError;
 
@@ -180,7 +180,7 @@ impl From<RateLimitError> for ApiError {
                 limiter,
                 retry_after,
             } => ApiError::TooManyRequests {
-                detail: if limiter == "login-failures" {
+                detail: if limiter == Limiter::LoginFailures {
                     "Too many failed login attempts; try again later."
                 } else {
                     "Too many requests; try again later."
@@ -241,18 +241,14 @@ impl From<SessionError> for ApiError {
     fn from(e: SessionError) -> Self {
         match e {
             SessionError::Redis(failure) => failure.into(),
-            SessionError::InvalidToken | SessionError::ReuseDetected { .. } => {
-                ApiError::Unauthorized("Invalid or expired refresh token")
-            }
-            SessionError::RateLimited { retry_after } => RateLimitError::Limited {
-                limiter: "refresh",
-                retry_after,
-            }
-            .into(),
             SessionError::Protocol(_) => ApiError::Internal(e.to_string()),
         }
     }
 }
+
+/// An access token that does not verify or whose session is gone, and a
+/// caller who is no longer a live user, read alike.
+const CREDENTIALS_INVALID: &str = "Could not validate credentials";
 
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
@@ -267,9 +263,7 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidRefreshToken => {
                 ApiError::Unauthorized("Invalid or expired refresh token")
             }
-            AuthError::InvalidAccessToken => {
-                ApiError::Unauthorized("Could not validate credentials")
-            }
+            AuthError::InvalidAccessToken => ApiError::Unauthorized(CREDENTIALS_INVALID),
             AuthError::Database(e) => e.into(),
             AuthError::Sessions(e) => e.into(),
             AuthError::Hashing(e) => ApiError::Internal(e.to_string()),
@@ -328,12 +322,14 @@ impl From<AccountError> for ApiError {
 impl From<AdminError> for ApiError {
     fn from(e: AdminError) -> Self {
         match e {
-            AdminError::NotAuthenticated => {
-                ApiError::Unauthorized("Could not validate credentials")
-            }
+            AdminError::NotAuthenticated => ApiError::Unauthorized(CREDENTIALS_INVALID),
             AdminError::Forbidden => ApiError::Forbidden("Not enough permissions"),
             AdminError::UserNotFound => ApiError::NotFoundDetail("User not found"),
-            AdminError::SelfAction(detail) => ApiError::Conflict(detail),
+            AdminError::SelfAction(action) => ApiError::Conflict(match action {
+                SelfAction::Block => "Admins cannot block themselves",
+                SelfAction::Delete => "Admins cannot delete themselves",
+                SelfAction::Demote => "Admins cannot change their own role",
+            }),
             AdminError::InsufficientBalance => {
                 ApiError::Conflict("Insufficient balance: the balance cannot go below zero")
             }
@@ -357,10 +353,7 @@ pub enum OAuthApiError {
 
 impl From<OAuthError> for OAuthApiError {
     fn from(e: OAuthError) -> Self {
-        match e {
-            OAuthError::Service(e) => OAuthApiError::Api(e.into()),
-            other => OAuthApiError::Protocol(other),
-        }
+        OAuthApiError::Protocol(e)
     }
 }
 
@@ -380,13 +373,24 @@ impl IntoResponse for OAuthApiError {
             OAuthApiError::Protocol(OAuthError::InvalidRequest(why)) => {
                 (StatusCode::BAD_REQUEST, "invalid_request", why)
             }
+            OAuthApiError::Protocol(OAuthError::MissingParameter(name)) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("Missing parameter: {name}"),
+            ),
             OAuthApiError::Protocol(OAuthError::InvalidClient) => (
                 StatusCode::UNAUTHORIZED,
                 "invalid_client",
                 "Client authentication failed".to_owned(),
             ),
-            OAuthApiError::Protocol(OAuthError::InvalidGrant(why)) => {
-                (StatusCode::BAD_REQUEST, "invalid_grant", why.to_owned())
+            // The same words as the JSON API's answer to the same verdict.
+            OAuthApiError::Protocol(OAuthError::InvalidGrant(verdict)) => {
+                match ApiError::from(verdict) {
+                    ApiError::Unauthorized(why) | ApiError::Forbidden(why) => {
+                        (StatusCode::BAD_REQUEST, "invalid_grant", why.to_owned())
+                    }
+                    other => return other.into_response(),
+                }
             }
             OAuthApiError::Protocol(OAuthError::UnsupportedGrantType(grant)) => (
                 StatusCode::BAD_REQUEST,

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::error::ApiError;
 use super::invalid::{Location, ValidationIssue};
 use super::AppState;
-use crate::sessions::ClientInfo;
+use crate::client::ClientInfo;
 use crate::tokens::AccessClaims;
 
 /// Bodies larger than this get 413.
@@ -165,10 +165,7 @@ impl FromRequestParts<AppState> for Client {
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(USER_AGENT_MAX).collect())
             .unwrap_or_default();
-        Ok(Self(ClientInfo {
-            user_agent,
-            ip: ip.map(|ip| ip.to_string()).unwrap_or_default(),
-        }))
+        Ok(Self(ClientInfo { ip, user_agent }))
     }
 }
 

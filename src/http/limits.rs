@@ -69,12 +69,8 @@ async fn flood(State(limits): State<RequestLimits>, request: Request, next: Next
             .map(|c| c.0.ip());
         if let (Some(peer), false) = (peer, is_exempt(&request)) {
             let ip = client_ip(peer, request.headers(), &limits.trusted_proxies);
-            if let Err(retry_after) = guard.check(ip) {
-                return ApiError::TooManyRequests {
-                    detail: "Too many requests; try again later.",
-                    retry_after,
-                }
-                .into_response();
+            if let Err(refused) = guard.check(ip) {
+                return ApiError::from(refused).into_response();
             }
         }
     }

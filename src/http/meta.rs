@@ -183,7 +183,7 @@ async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
             (header::CONTENT_TYPE, "application/json"),
             (header::CACHE_CONTROL, "public, max-age=300"),
         ],
-        state.auth.tokens().keys().jwks_json().to_owned(),
+        state.tokens.keys().jwks_json().to_owned(),
     )
 }
 

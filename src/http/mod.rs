@@ -42,6 +42,7 @@ use crate::admin::Admin;
 use crate::auth::Auth;
 use crate::oauth::OAuth;
 use crate::redis_client::RedisClient;
+use crate::tokens::TokenIssuer;
 use crate::users::PasswordHasher;
 
 /// What every handler may use, behind one `Arc`: axum clones the state for
@@ -65,6 +66,8 @@ impl std::ops::Deref for AppState {
 
 pub struct Services {
     pub auth: Arc<Auth>,
+    /// `/.well-known/jwks.json` publishes its keys.
+    pub tokens: Arc<TokenIssuer>,
     pub account: Arc<Account>,
     pub admin: Arc<Admin>,
     pub oauth: Arc<OAuth>,

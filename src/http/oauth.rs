@@ -278,7 +278,7 @@ async fn introspect(
     let token = form
         .token
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| OAuthError::InvalidRequest("Missing parameter: token".into()))?;
+        .ok_or(OAuthError::MissingParameter("token"))?;
     let answer = state.oauth.introspect(&token).await?;
     tracing::debug!(client, active = answer.active, "introspection");
     Ok((NO_STORE, Json(answer)).into_response())

@@ -13,11 +13,21 @@ use axum::http::request::Parts;
 use super::error::ApiError;
 use super::extract::Authenticated;
 use super::AppState;
-use crate::admin::Actor;
+use crate::admin::{Actor, AdminError};
 
-async fn actor(parts: &mut Parts, state: &AppState) -> Result<Actor, ApiError> {
+/// The caller as an actor, if `may` admits them.
+async fn actor_who(
+    parts: &mut Parts,
+    state: &AppState,
+    may: fn(Actor) -> bool,
+) -> Result<Actor, ApiError> {
     let Authenticated(claims) = Authenticated::from_request_parts(parts, state).await?;
-    Ok(state.admin.actor(claims.sub).await?)
+    let actor = state.admin.actor(claims.sub).await?;
+    if may(actor) {
+        Ok(actor)
+    } else {
+        Err(AdminError::Forbidden.into())
+    }
 }
 
 /// An ADMIN.
@@ -27,11 +37,7 @@ impl FromRequestParts<AppState> for RequireAdmin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let actor = actor(parts, state).await?;
-        if !actor.is_admin() {
-            return Err(ApiError::Forbidden("Not enough permissions"));
-        }
-        Ok(Self(actor))
+        actor_who(parts, state, Actor::is_admin).await.map(Self)
     }
 }
 
@@ -42,10 +48,6 @@ impl FromRequestParts<AppState> for RequireStaff {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let actor = actor(parts, state).await?;
-        if !actor.is_staff() {
-            return Err(ApiError::Forbidden("Not enough permissions"));
-        }
-        Ok(Self(actor))
+        actor_who(parts, state, Actor::is_staff).await.map(Self)
     }
 }

@@ -16,7 +16,7 @@ use rand::RngCore;
 use redis::Script;
 use uuid::Uuid;
 
-use crate::opaque_token::{Domain, Tagged, TokenKeys, TAG_LEN};
+use crate::opaque_token::{Domain, Kind, Token, TokenKeys, TAG_LEN};
 use crate::redis_client::{RedisClient, RedisFailure};
 
 const SECRET_LEN: usize = 32;
@@ -40,44 +40,21 @@ impl Purpose {
     }
 }
 
-#[derive(Clone, PartialEq, Eq)]
-pub struct OneTimeToken {
-    tagged: Tagged<TOKEN_LEN>,
+/// The one-time token kind: user id ‖ secret ‖ tag.
+pub struct OneTime;
+
+impl Kind for OneTime {
+    const TAG: Domain = Domain::OneTimeTag;
+    const NAME: &'static str = "OneTimeToken";
 }
 
-impl std::fmt::Debug for OneTimeToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OneTimeToken")
-            .field("user_id", &self.user_id())
-            .finish_non_exhaustive()
-    }
-}
+pub type OneTimeToken = Token<OneTime, TOKEN_LEN>;
 
-impl OneTimeToken {
-    fn generate(keys: &TokenKeys, user_id: Uuid) -> Self {
-        let mut payload = [0u8; PAYLOAD_LEN];
-        payload[..16].copy_from_slice(user_id.as_bytes());
-        rand::rngs::OsRng.fill_bytes(&mut payload[16..]);
-        Self {
-            tagged: Tagged::seal(keys, Domain::OneTimeTag, &payload),
-        }
-    }
-
-    fn parse(keys: &TokenKeys, encoded: &str) -> Option<Self> {
-        Tagged::open(keys, Domain::OneTimeTag, encoded).map(|tagged| Self { tagged })
-    }
-
-    pub fn encode(&self) -> String {
-        self.tagged.encode()
-    }
-
-    pub fn user_id(&self) -> Uuid {
-        Uuid::from_slice(&self.tagged.payload()[..16]).unwrap_or_default()
-    }
-
-    fn hash(&self) -> [u8; 32] {
-        self.tagged.hash()
-    }
+/// A fresh token for `user_id` with a random secret.
+fn generate(keys: &TokenKeys, user_id: Uuid) -> OneTimeToken {
+    let mut secret = [0u8; SECRET_LEN];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    OneTimeToken::seal(keys, user_id, &secret)
 }
 
 /// What consuming a token found.
@@ -124,7 +101,7 @@ impl OneTimeTokens {
         user_id: Uuid,
         ttl: Duration,
     ) -> Result<OneTimeToken, RedisFailure> {
-        let token = OneTimeToken::generate(&self.keys, user_id);
+        let token = generate(&self.keys, user_id);
         self.redis
             .command::<()>(
                 redis::cmd("SET")
@@ -192,21 +169,21 @@ mod tests {
     fn tokens_round_trip_and_carry_the_user() {
         let keys = keys(b"one-time token test secret, 32+ bytes");
         let user = Uuid::new_v4();
-        let token = OneTimeToken::generate(&keys, user);
+        let token = generate(&keys, user);
         let encoded = token.encode();
         assert_eq!(encoded.len(), ENCODED_LEN);
         let parsed = OneTimeToken::parse(&keys, &encoded).unwrap();
         assert_eq!(parsed, token);
         assert_eq!(parsed.user_id(), user);
         assert!(!format!("{token:?}").contains(&encoded));
-        assert_ne!(OneTimeToken::generate(&keys, user), token);
+        assert_ne!(generate(&keys, user), token);
         assert!(OneTimeToken::parse(&keys, "short").is_none());
         assert!(OneTimeToken::parse(&keys, &"!".repeat(ENCODED_LEN)).is_none());
     }
 
     #[test]
     fn a_token_tagged_under_another_secret_is_refused() {
-        let token = OneTimeToken::generate(
+        let token = generate(
             &keys(b"one secret of at least 32 bytes...."),
             Uuid::new_v4(),
         );

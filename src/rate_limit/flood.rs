@@ -12,7 +12,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
 
-use super::{ip_subject, report_limited, Exemptions};
+use super::{ip_subject, Exemptions, Limiter, RateLimitError};
 use crate::config::RateLimitConfig;
 
 /// How often idle IPs are dropped from the limiter's map, so memory follows
@@ -53,9 +53,9 @@ impl FloodGuard {
         Some(guard)
     }
 
-    /// `Err(retry_after)` when `ip` is over its rate (an IPv6 client's
-    /// rate is its /64's, see [`ip_subject`]).
-    pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
+    /// Refuses `ip` when it is over its rate (an IPv6 client's rate is its
+    /// /64's, see [`ip_subject`]).
+    pub fn check(&self, ip: IpAddr) -> Result<(), RateLimitError> {
         if self.exemptions.is_exempt(Some(ip)) {
             return Ok(());
         }
@@ -63,8 +63,7 @@ impl FloodGuard {
             .check_key(&ip_subject(ip))
             .map_err(|not_until| {
                 let retry_after = not_until.wait_time_from(DefaultClock::default().now());
-                report_limited("per-ip", retry_after);
-                retry_after
+                RateLimitError::limited(Limiter::PerIp, retry_after)
             })
     }
 }

@@ -36,23 +36,76 @@ use crate::redis_client::{RedisClient, RedisFailure};
 const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
 
+/// Every limit the service applies. Its name keys the limit's Redis
+/// windows and labels its refusals in logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limiter {
+    LoginIp,
+    LoginFailures,
+    RegisterIp,
+    ResetIp,
+    ResetEmail,
+    ResendIp,
+    ResendEmail,
+    UsernameIp,
+    /// Per session, inside the rotation script.
+    Refresh,
+    /// The in-process flood guard.
+    PerIp,
+}
+
+impl Limiter {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Limiter::LoginIp => "login-ip",
+            Limiter::LoginFailures => "login-failures",
+            Limiter::RegisterIp => "register-ip",
+            Limiter::ResetIp => "reset-ip",
+            Limiter::ResetEmail => "reset-email",
+            Limiter::ResendIp => "resend-ip",
+            Limiter::ResendEmail => "resend-email",
+            Limiter::UsernameIp => "username-ip",
+            Limiter::Refresh => "refresh",
+            Limiter::PerIp => "per-ip",
+        }
+    }
+}
+
+impl std::fmt::Display for Limiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RateLimitError {
     #[error("{limiter} limit reached; retry in {retry_after:?}")]
     Limited {
-        limiter: &'static str,
+        limiter: Limiter,
         retry_after: Duration,
     },
     #[error(transparent)]
     Redis(#[from] RedisFailure),
 }
 
+impl RateLimitError {
+    /// A refusal by `limiter`, reported as it is made (see
+    /// [`report_limited`]).
+    pub fn limited(limiter: Limiter, retry_after: Duration) -> Self {
+        report_limited(limiter, retry_after);
+        RateLimitError::Limited {
+            limiter,
+            retry_after,
+        }
+    }
+}
+
 /// Logs a refused request: the one hook for counting rate-limited requests.
-pub fn report_limited(limiter: &'static str, retry_after: Duration) {
-    crate::metrics::rate_limited(limiter);
+pub fn report_limited(limiter: Limiter, retry_after: Duration) {
+    crate::metrics::rate_limited(limiter.as_str());
     tracing::info!(
         rate_limited = true,
-        limiter,
+        limiter = limiter.as_str(),
         retry_after_ms = retry_after.as_millis() as u64,
         "request rate limited"
     );
@@ -72,13 +125,9 @@ pub fn ip_subject(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// [`ip_subject`] for an address as the request recorded it (left as it is
-/// when it is not an address, e.g. empty when unknown).
-fn ip_key(ip: &str) -> String {
-    match ip.parse::<IpAddr>() {
-        Ok(ip) => ip_subject(ip).to_string(),
-        Err(_) => ip.to_owned(),
-    }
+/// [`ip_subject`] as a key subject (empty when the address is unknown).
+fn ip_key(ip: Option<IpAddr>) -> String {
+    ip.map(|ip| ip_subject(ip).to_string()).unwrap_or_default()
 }
 
 /// Who is exempt: everyone when limits are off, else callers in the allow
@@ -100,18 +149,12 @@ impl Exemptions {
     pub fn is_exempt(&self, ip: Option<IpAddr>) -> bool {
         !self.enabled || ip.is_some_and(|ip| self.allow.iter().any(|net| net.contains(&ip)))
     }
-
-    /// Like [`Exemptions::is_exempt`] for an address as sessions record it
-    /// (empty when unknown).
-    fn is_exempt_str(&self, ip: &str) -> bool {
-        self.is_exempt(ip.parse().ok())
-    }
 }
 
 /// One sliding-window limit: at most `max` hits per `window` (0 = off).
 #[derive(Debug, Clone, Copy)]
 struct Limit {
-    name: &'static str,
+    limiter: Limiter,
     max: u32,
     window: Duration,
 }
@@ -222,34 +265,50 @@ fn account_subject(name: &str) -> String {
 }
 
 fn key(limit: &Limit, subject: &str) -> String {
-    format!("tessera:rl:{{{}:{subject}}}", limit.name)
+    format!("tessera:rl:{{{}:{subject}}}", limit.limiter)
 }
 
 impl RateLimiter {
     pub fn new(redis: Arc<RedisClient>, config: &RateLimitConfig) -> Self {
-        let limit = |name, max, window| Limit { name, max, window };
+        let limit = |limiter, max, window| Limit {
+            limiter,
+            max,
+            window,
+        };
         let limits = Limits {
-            login_ip: limit("login-ip", config.login_attempts_per_ip_per_minute, MINUTE),
+            login_ip: limit(
+                Limiter::LoginIp,
+                config.login_attempts_per_ip_per_minute,
+                MINUTE,
+            ),
             login_failures: limit(
-                "login-failures",
+                Limiter::LoginFailures,
                 config.login_failures_per_account,
                 Duration::from_secs(config.login_failure_window_secs),
             ),
-            register_ip: limit("register-ip", config.register_per_ip_per_hour, HOUR),
-            reset_ip: limit("reset-ip", config.forgot_password_per_ip_per_hour, HOUR),
+            register_ip: limit(Limiter::RegisterIp, config.register_per_ip_per_hour, HOUR),
+            reset_ip: limit(
+                Limiter::ResetIp,
+                config.forgot_password_per_ip_per_hour,
+                HOUR,
+            ),
             reset_email: limit(
-                "reset-email",
+                Limiter::ResetEmail,
                 config.forgot_password_per_email_per_hour,
                 HOUR,
             ),
-            resend_ip: limit("resend-ip", config.activation_resend_per_ip_per_hour, HOUR),
+            resend_ip: limit(
+                Limiter::ResendIp,
+                config.activation_resend_per_ip_per_hour,
+                HOUR,
+            ),
             resend_email: limit(
-                "resend-email",
+                Limiter::ResendEmail,
                 config.activation_resend_per_email_per_hour,
                 HOUR,
             ),
             username_ip: limit(
-                "username-ip",
+                Limiter::UsernameIp,
                 config.username_available_per_ip_per_minute,
                 MINUTE,
             ),
@@ -264,10 +323,6 @@ impl RateLimiter {
             exemptions: Exemptions::new(config),
             limits,
         }
-    }
-
-    pub fn exemptions(&self) -> &Exemptions {
-        &self.exemptions
     }
 
     /// Counts one call against `limit` for `subject`, or refuses it.
@@ -297,17 +352,15 @@ impl RateLimiter {
         if retry_ms == 0 {
             return Ok(());
         }
-        let retry_after = Duration::from_millis(retry_ms);
-        report_limited(limit.name, retry_after);
-        Err(RateLimitError::Limited {
-            limiter: limit.name,
-            retry_after,
-        })
+        Err(RateLimitError::limited(
+            limit.limiter,
+            Duration::from_millis(retry_ms),
+        ))
     }
 
     /// Before a login: counts the attempt against the client IP.
-    pub async fn login_attempt(&self, ip: &str) -> Result<(), RateLimitError> {
-        if self.exemptions.is_exempt_str(ip) {
+    pub async fn login_attempt(&self, ip: Option<IpAddr>) -> Result<(), RateLimitError> {
+        if self.exemptions.is_exempt(ip) {
             return Ok(());
         }
         self.check(&self.limits.login_ip, &ip_key(ip)).await
@@ -323,7 +376,7 @@ impl RateLimiter {
     /// behind only expires with the window).
     pub async fn guard_password_check<T, E: From<RateLimitError>>(
         &self,
-        ip: &str,
+        ip: Option<IpAddr>,
         owner: PasswordOwner<'_>,
         check: impl Future<Output = Result<T, E>>,
         judge: impl FnOnce(&Result<T, E>) -> PasswordOutcome,
@@ -340,11 +393,11 @@ impl RateLimiter {
     /// window is full.
     async fn reserve_password_check(
         &self,
-        ip: &str,
+        ip: Option<IpAddr>,
         owner: PasswordOwner<'_>,
     ) -> Result<PasswordCheck, RateLimitError> {
         let limit = &self.limits.login_failures;
-        if self.exemptions.is_exempt_str(ip) || limit.is_off() {
+        if self.exemptions.is_exempt(ip) || limit.is_off() {
             return Ok(PasswordCheck { slot: None });
         }
         let key = key(limit, &owner.subject());
@@ -380,8 +433,8 @@ impl RateLimiter {
         Ok(())
     }
 
-    pub async fn register(&self, ip: &str) -> Result<(), RateLimitError> {
-        if self.exemptions.is_exempt_str(ip) {
+    pub async fn register(&self, ip: Option<IpAddr>) -> Result<(), RateLimitError> {
+        if self.exemptions.is_exempt(ip) {
             return Ok(());
         }
         self.check(&self.limits.register_ip, &ip_key(ip)).await
@@ -389,8 +442,8 @@ impl RateLimiter {
 
     /// A username availability check: counted per client IP, so the
     /// endpoint cannot be used to list every taken name at speed.
-    pub async fn username_check(&self, ip: &str) -> Result<(), RateLimitError> {
-        if self.exemptions.is_exempt_str(ip) {
+    pub async fn username_check(&self, ip: Option<IpAddr>) -> Result<(), RateLimitError> {
+        if self.exemptions.is_exempt(ip) {
             return Ok(());
         }
         self.check(&self.limits.username_ip, &ip_key(ip)).await
@@ -402,10 +455,10 @@ impl RateLimiter {
     pub async fn email_request(
         &self,
         flow: EmailFlow,
-        ip: &str,
+        ip: Option<IpAddr>,
         email: &str,
     ) -> Result<EmailRequest, RateLimitError> {
-        if self.exemptions.is_exempt_str(ip) {
+        if self.exemptions.is_exempt(ip) {
             return Ok(EmailRequest::Send);
         }
         let (per_ip, per_email) = match flow {
@@ -421,10 +474,10 @@ impl RateLimiter {
     }
 
     /// The refresh limit for a caller, or `None` when it is exempt or off.
-    pub fn refresh_limit(&self, ip: &str) -> Option<RefreshLimit> {
+    pub fn refresh_limit(&self, ip: Option<IpAddr>) -> Option<RefreshLimit> {
         self.limits
             .refresh
-            .filter(|_| !self.exemptions.is_exempt_str(ip))
+            .filter(|_| !self.exemptions.is_exempt(ip))
     }
 }
 
@@ -445,7 +498,7 @@ mod tests {
     #[test]
     fn each_key_is_its_own_hash_tag() {
         let limit = Limit {
-            name: "login-ip",
+            limiter: Limiter::LoginIp,
             max: 1,
             window: MINUTE,
         };
@@ -464,8 +517,8 @@ mod tests {
         assert_eq!(subject("2001:db8:1:2::1"), subject("2001:db8:1:2:ffff::9"));
         assert_ne!(subject("2001:db8:1:2::1"), subject("2001:db8:1:3::1"));
         assert_eq!(subject("::1"), "::");
-        assert_eq!(ip_key("2001:db8:1:2::1"), "2001:db8:1:2::");
-        assert_eq!(ip_key(""), "");
+        assert_eq!(ip_key("2001:db8:1:2::1".parse().ok()), "2001:db8:1:2::");
+        assert_eq!(ip_key(None), "");
     }
 
     #[test]

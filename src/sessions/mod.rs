@@ -12,6 +12,8 @@
 
 mod refresh_token;
 
+use std::fmt::Write as _;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -21,21 +23,19 @@ use uuid::Uuid;
 
 pub use refresh_token::RefreshToken;
 
+use crate::client::ClientInfo;
+use crate::config::SessionConfig;
 use crate::opaque_token::TokenKeys;
 use crate::rate_limit::RefreshLimit;
 use crate::redis_client::{RedisClient, RedisFailure};
 use crate::users::{Role, Subscription};
 
+/// The store could not answer; what it answers (a verdict on a token) is a
+/// value, not an error: see [`RotateOutcome`].
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
-    #[error("refresh token is unknown, expired or revoked")]
-    InvalidToken,
-    #[error("a retired refresh token was presented again; the session is revoked")]
-    ReuseDetected { user_id: Uuid, session_id: Uuid },
     #[error(transparent)]
     Redis(#[from] RedisFailure),
-    #[error("the session refreshed too often; retry in {retry_after:?}")]
-    RateLimited { retry_after: Duration },
     #[error("unexpected reply from a session script: {0}")]
     Protocol(String),
 }
@@ -47,6 +47,24 @@ pub struct SessionClaims {
     pub username: String,
     pub role: Role,
     pub subscription: Subscription,
+}
+
+impl SessionClaims {
+    /// The claims from the fields a session hash keeps them in.
+    fn parse(
+        user_id: Uuid,
+        username: String,
+        role: &str,
+        subscription: &str,
+    ) -> Result<Self, SessionError> {
+        let live = LiveClaims::parse(role, subscription)?;
+        Ok(Self {
+            user_id,
+            username,
+            role: live.role,
+            subscription: live.subscription,
+        })
+    }
 }
 
 /// The claims of a live session that an administrator may change while its
@@ -84,18 +102,25 @@ pub struct LiveRefresh {
     pub expires_at: u64,
 }
 
-/// Where a session was opened from.
-#[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
-    pub user_agent: String,
-    pub ip: String,
-}
-
 #[derive(Debug)]
 pub struct IssuedRefresh {
     pub session_id: Uuid,
     pub token: RefreshToken,
     pub expires_in: Duration,
+}
+
+/// What presenting a refresh token for rotation came to.
+#[derive(Debug)]
+pub enum RotateOutcome {
+    Rotated(Rotation),
+    /// A retired token was presented again: the session is revoked.
+    Reused,
+    /// Unknown, expired or revoked.
+    Unknown,
+    /// The session refreshed too often.
+    Limited {
+        retry_after: Duration,
+    },
 }
 
 #[derive(Debug)]
@@ -131,6 +156,18 @@ pub struct SessionSettings {
     pub max_per_user: u32,
 }
 
+impl SessionSettings {
+    pub fn from_config(config: &SessionConfig, token_keys: TokenKeys) -> Self {
+        Self {
+            refresh_ttl: Duration::from_secs(config.refresh_ttl_secs),
+            absolute_ttl: Duration::from_secs(config.absolute_ttl_secs),
+            reuse_grace: Duration::from_secs(config.reuse_grace_secs),
+            token_keys,
+            max_per_user: config.max_per_user,
+        }
+    }
+}
+
 struct Scripts {
     create: Script,
     rotate: Script,
@@ -146,15 +183,23 @@ pub struct SessionStore {
     settings: SessionSettings,
 }
 
-fn session_key(user_id: Uuid, session_id: Uuid) -> String {
-    // One allocation on the hot path: the prefix is not built separately.
-    format!("tessera:s:{{{user_id}}}:{session_id}")
-}
+/// Length of a session key: the prefix and two hyphenated UUIDs.
+const SESSION_KEY_LEN: usize = "tessera:s:{}:".len() + 2 * uuid::fmt::Hyphenated::LENGTH;
 
 /// What every session key of a user starts with: the scripts that walk a
 /// user's sessions derive the keys from it and the ids in the index.
 fn session_prefix(user_id: Uuid) -> String {
-    format!("tessera:s:{{{user_id}}}:")
+    let mut prefix = String::with_capacity(SESSION_KEY_LEN);
+    // Writing to a `String` cannot fail.
+    let _ = write!(prefix, "tessera:s:{{{user_id}}}:");
+    prefix
+}
+
+fn session_key(user_id: Uuid, session_id: Uuid) -> String {
+    // The prefix has room for the id: one allocation on the hot path.
+    let mut key = session_prefix(user_id);
+    let _ = write!(key, "{session_id}");
+    key
 }
 
 fn index_key(user_id: Uuid) -> String {
@@ -210,7 +255,7 @@ impl SessionStore {
             .arg(claims.subscription.as_str())
             .arg(&claims.username)
             .arg(&client.user_agent)
-            .arg(&client.ip)
+            .arg(client.ip_text())
             .arg(self.settings.max_per_user)
             .arg(session_prefix(claims.user_id));
         let evicted: u64 = self.redis.script(&invocation).await?;
@@ -238,8 +283,8 @@ impl SessionStore {
         &self,
         presented: &RefreshToken,
         limit: Option<RefreshLimit>,
-        client_ip: &str,
-    ) -> Result<Rotation, SessionError> {
+        client_ip: Option<IpAddr>,
+    ) -> Result<RotateOutcome, SessionError> {
         let (interval_ms, period_ms) = match limit {
             Some(limit) if limit.max > 0 => {
                 let period_ms = limit.period.as_millis() as u64;
@@ -261,21 +306,15 @@ impl SessionStore {
             .arg(session_id.to_string())
             .arg(interval_ms)
             .arg(period_ms)
-            .arg(client_ip);
+            .arg(client_ip.map(|ip| ip.to_string()).unwrap_or_default());
         let reply: Vec<String> = self.redis.script(&invocation).await?;
         match reply.as_slice() {
             [status, role, subscription, username, remaining_ms, rotated_from]
                 if status == "rotated" || status == "retry" =>
             {
-                let live = LiveClaims::parse(role, subscription)?;
-                let claims = SessionClaims {
-                    user_id,
-                    username: username.clone(),
-                    role: live.role,
-                    subscription: live.subscription,
-                };
+                let claims = SessionClaims::parse(user_id, username.clone(), role, subscription)?;
                 let remaining_ms: u64 = remaining_ms.parse().unwrap_or(0);
-                Ok(Rotation {
+                Ok(RotateOutcome::Rotated(Rotation {
                     claims,
                     refresh: IssuedRefresh {
                         session_id,
@@ -283,14 +322,11 @@ impl SessionStore {
                         expires_in: Duration::from_millis(remaining_ms),
                     },
                     retried: (status == "retry").then(|| rotated_from.clone()),
-                })
+                }))
             }
-            [status] if status == "reused" => Err(SessionError::ReuseDetected {
-                user_id,
-                session_id,
-            }),
-            [status] if status == "unknown" => Err(SessionError::InvalidToken),
-            [status, wait_ms] if status == "limited" => Err(SessionError::RateLimited {
+            [status] if status == "reused" => Ok(RotateOutcome::Reused),
+            [status] if status == "unknown" => Ok(RotateOutcome::Unknown),
+            [status, wait_ms] if status == "limited" => Ok(RotateOutcome::Limited {
                 retry_after: Duration::from_millis(wait_ms.parse().unwrap_or(1000)),
             }),
             other => Err(SessionError::Protocol(format!("{other:?}"))),
@@ -339,13 +375,12 @@ impl SessionStore {
         else {
             return Ok(None);
         };
-        let live = LiveClaims::parse(&role, &subscription)?;
-        Ok(Some(SessionClaims {
+        Ok(Some(SessionClaims::parse(
             user_id,
             username,
-            role: live.role,
-            subscription: live.subscription,
-        }))
+            &role,
+            &subscription,
+        )?))
     }
 
     /// The session behind `token` if the token is its CURRENT refresh token
@@ -387,14 +422,8 @@ impl SessionStore {
         let subscription = text(subscription, "sub")?;
         let expires_ms =
             (rotated_ms + self.settings.refresh_ttl.as_millis() as u64).min(absolute_ms);
-        let live = LiveClaims::parse(&role, &subscription)?;
         Ok(Some(LiveRefresh {
-            claims: SessionClaims {
-                user_id,
-                username: text(username, "name")?,
-                role: live.role,
-                subscription: live.subscription,
-            },
+            claims: SessionClaims::parse(user_id, text(username, "name")?, &role, &subscription)?,
             session_id,
             issued_at: rotated_ms / 1000,
             expires_at: expires_ms / 1000,
@@ -506,5 +535,10 @@ mod tests {
         assert!(index_key(user).contains(&tag));
         assert_eq!(session_key(user, session).matches('{').count(), 1);
         assert!(session_key(user, session).starts_with(&session_prefix(user)));
+        assert_eq!(session_key(user, session).len(), SESSION_KEY_LEN);
+        assert_eq!(
+            session_key(user, session),
+            format!("tessera:s:{{{user}}}:{session}")
+        );
     }
 }

@@ -13,7 +13,7 @@
 use rand::RngCore;
 use uuid::Uuid;
 
-use crate::opaque_token::{Domain, Tagged, TokenKeys, TAG_LEN};
+use crate::opaque_token::{Domain, Kind, Token, TokenKeys, TAG_LEN};
 
 const SECRET_LEN: usize = 32;
 const PAYLOAD_LEN: usize = 16 + 16 + SECRET_LEN;
@@ -21,19 +21,15 @@ const TOKEN_LEN: usize = PAYLOAD_LEN + TAG_LEN;
 #[cfg(test)]
 const ENCODED_LEN: usize = crate::opaque_token::encoded_len(TOKEN_LEN);
 
-#[derive(Clone, PartialEq, Eq)]
-pub struct RefreshToken {
-    tagged: Tagged<TOKEN_LEN>,
+/// The refresh token kind: user id ‖ session id ‖ secret ‖ tag.
+pub struct Refresh;
+
+impl Kind for Refresh {
+    const TAG: Domain = Domain::RefreshTag;
+    const NAME: &'static str = "RefreshToken";
 }
 
-impl std::fmt::Debug for RefreshToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RefreshToken")
-            .field("user_id", &self.user_id())
-            .field("session_id", &self.session_id())
-            .finish_non_exhaustive()
-    }
-}
+pub type RefreshToken = Token<Refresh, TOKEN_LEN>;
 
 impl RefreshToken {
     /// A fresh token with a random secret.
@@ -44,36 +40,14 @@ impl RefreshToken {
     }
 
     fn from_parts(keys: &TokenKeys, user_id: Uuid, session_id: Uuid, secret: &[u8]) -> Self {
-        let mut payload = [0u8; PAYLOAD_LEN];
-        payload[..16].copy_from_slice(user_id.as_bytes());
-        payload[16..32].copy_from_slice(session_id.as_bytes());
-        payload[32..].copy_from_slice(&secret[..SECRET_LEN]);
-        Self {
-            tagged: Tagged::seal(keys, Domain::RefreshTag, &payload),
-        }
-    }
-
-    /// Parses the wire form and checks its tag; anything malformed or not
-    /// tagged by the service is `None`.
-    pub fn parse(keys: &TokenKeys, encoded: &str) -> Option<Self> {
-        Tagged::open(keys, Domain::RefreshTag, encoded).map(|tagged| Self { tagged })
-    }
-
-    pub fn encode(&self) -> String {
-        self.tagged.encode()
-    }
-
-    pub fn user_id(&self) -> Uuid {
-        Uuid::from_slice(&self.tagged.payload()[..16]).unwrap_or_default()
+        let mut rest = [0u8; PAYLOAD_LEN - 16];
+        rest[..16].copy_from_slice(session_id.as_bytes());
+        rest[16..].copy_from_slice(&secret[..SECRET_LEN]);
+        Self::seal(keys, user_id, &rest)
     }
 
     pub fn session_id(&self) -> Uuid {
-        Uuid::from_slice(&self.tagged.payload()[16..32]).unwrap_or_default()
-    }
-
-    /// What the store keeps instead of the token.
-    pub fn hash(&self) -> [u8; 32] {
-        self.tagged.hash()
+        Uuid::from_slice(&self.payload()[16..32]).unwrap_or_default()
     }
 
     /// The token that replaces this one on rotation. Its secret is derived
@@ -82,7 +56,7 @@ impl RefreshToken {
     /// secret rotation); it is tagged under the signing secret, so tokens
     /// move to a new secret as they rotate.
     pub fn successor(&self, keys: &TokenKeys) -> Self {
-        let secret = keys.derive(self.tagged.key(), Domain::Successor, self.tagged.payload());
+        let secret = keys.derive(self.key(), Domain::Successor, self.payload());
         Self::from_parts(keys, self.user_id(), self.session_id(), &secret)
     }
 }

@@ -118,10 +118,6 @@ impl TokenIssuer {
         &self.audience
     }
 
-    pub fn access_ttl(&self) -> Duration {
-        self.access_ttl
-    }
-
     /// Signs an access token for a session.
     pub fn issue(
         &self,

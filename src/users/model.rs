@@ -25,47 +25,39 @@ pub enum Subscription {
     Pro,
 }
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "ADMIN",
-            Role::Moderator => "MODERATOR",
-            Role::Regular => "REGULAR",
+/// `as_str` and `FromStr` for an enum stored and sent by its upper-case
+/// name (in Redis and in access tokens), from one list of names.
+macro_rules! wire_names {
+    ($type:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $type {
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($type::$variant => $name,)+
+                }
+            }
         }
-    }
+
+        impl std::str::FromStr for $type {
+            type Err = ();
+            fn from_str(s: &str) -> Result<Self, ()> {
+                match s {
+                    $($name => Ok($type::$variant),)+
+                    _ => Err(()),
+                }
+            }
+        }
+    };
 }
 
-impl std::str::FromStr for Role {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s {
-            "ADMIN" => Ok(Role::Admin),
-            "MODERATOR" => Ok(Role::Moderator),
-            "REGULAR" => Ok(Role::Regular),
-            _ => Err(()),
-        }
-    }
-}
-
-impl Subscription {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Subscription::Free => "FREE",
-            Subscription::Pro => "PRO",
-        }
-    }
-}
-
-impl std::str::FromStr for Subscription {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s {
-            "FREE" => Ok(Subscription::Free),
-            "PRO" => Ok(Subscription::Pro),
-            _ => Err(()),
-        }
-    }
-}
+wire_names!(Role {
+    Admin => "ADMIN",
+    Moderator => "MODERATOR",
+    Regular => "REGULAR",
+});
+wire_names!(Subscription {
+    Free => "FREE",
+    Pro => "PRO",
+});
 
 /// A row of `users`. Holds the password hash, so it is never serialised;
 /// [`UserPublic`] is what leaves the service.
@@ -181,6 +173,22 @@ impl User {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wire_names_are_the_serialised_names_and_parse_back() {
+        for role in [Role::Admin, Role::Moderator, Role::Regular] {
+            assert_eq!(serde_json::to_value(role).unwrap(), role.as_str());
+            assert_eq!(role.as_str().parse(), Ok(role));
+        }
+        for subscription in [Subscription::Free, Subscription::Pro] {
+            assert_eq!(
+                serde_json::to_value(subscription).unwrap(),
+                subscription.as_str()
+            );
+            assert_eq!(subscription.as_str().parse(), Ok(subscription));
+        }
+        assert_eq!("admin".parse::<Role>(), Err(()));
+    }
 
     #[test]
     fn a_user_prints_without_its_password_hash() {

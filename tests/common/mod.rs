@@ -14,7 +14,7 @@ use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use tessera::config::Config;
-use tessera::startup::{database_pool, Application};
+use tessera::startup::Application;
 use tessera::tokens::KeySet;
 use uuid::Uuid;
 
@@ -111,7 +111,7 @@ pub async fn spawn_app_with(overrides: Figment) -> TestApp {
 pub async fn spawn_app_from(overrides: Figment) -> TestApp {
     let config = Config::load_with(None, overrides).expect("test config");
     migrate_once().await;
-    let pool = database_pool(&config).expect("pool");
+    let pool = config.database.pool().expect("pool");
     let app = Application::build(config.clone()).await.expect("build app");
     let address = format!("http://{}", app.local_addr().expect("bound address"));
     tokio::spawn(app.run_until(std::future::pending()));

@@ -1,0 +1,227 @@
+//! Login: a name and a password for a token pair, under the login rate
+//! limits. Every login path (`/login`, the OAuth password grant) comes here.
+
+use secrecy::SecretString;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{Auth, AuthError, TokenPair};
+use crate::audit::AuditEvent;
+use crate::client::ClientInfo;
+use crate::metrics::{self, LoginResult};
+use crate::rate_limit::{PasswordOutcome, PasswordOwner};
+use crate::sessions::SessionClaims;
+use crate::users::repo;
+use crate::users::User;
+
+/// How a login names its account, in the one form that both the lookup and
+/// the lockout key use: trimmed, and lower-cased (emails are stored so, and
+/// usernames are unique case-insensitively), so a padded or re-cased name is
+/// the same account to both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginName(Name);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Name {
+    Email(String),
+    Username(String),
+}
+
+impl LoginName {
+    pub fn email(typed: &str) -> Self {
+        Self(Name::Email(typed.trim().to_lowercase()))
+    }
+
+    pub fn username(typed: &str) -> Self {
+        Self(Name::Username(typed.trim().to_lowercase()))
+    }
+
+    /// The OAuth2 password form's `username` may hold either.
+    pub fn guess(typed: &str) -> Self {
+        if typed.contains('@') {
+            Self::email(typed)
+        } else {
+            Self::username(typed)
+        }
+    }
+
+    /// The normalised name (the rate limits key unknown names by it).
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            Name::Email(name) | Name::Username(name) => name,
+        }
+    }
+}
+
+impl Auth {
+    /// A login under the rate limits: attempts per client IP, and failures
+    /// per account (by user id, so email and username share one count; by
+    /// the normalised name when no account has it, so unknown names lock
+    /// alike).
+    /// Every login path (`/login`, the OAuth password grant) comes here.
+    pub async fn login(
+        &self,
+        name: LoginName,
+        password: SecretString,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, AuthError> {
+        let result = self.attempt_login(name, password, client).await;
+        match &result {
+            Ok(_) => metrics::login(LoginResult::Ok),
+            Err(AuthError::InvalidCredentials | AuthError::Blocked | AuthError::NotActivated) => {
+                metrics::login(LoginResult::Failed)
+            }
+            // A dependency failure is no verdict on the credentials; it is
+            // counted with the dependency's errors.
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn attempt_login(
+        &self,
+        name: LoginName,
+        password: SecretString,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, AuthError> {
+        self.deps.limits.login_attempt(client.ip).await?;
+        let user = match &name.0 {
+            Name::Email(email) => repo::find_by_email(&self.deps.pool, email).await?,
+            Name::Username(username) => repo::find_by_username(&self.deps.pool, username).await?,
+        };
+        let owner = match &user {
+            Some(user) => PasswordOwner::User(user.id),
+            None => PasswordOwner::UnknownName(name.as_str()),
+        };
+        self.deps
+            .limits
+            .guard_password_check(
+                client.ip,
+                owner,
+                self.check_and_open(user, password, client),
+                |result| match result {
+                    Ok(_) => PasswordOutcome::Accepted,
+                    Err(AuthError::InvalidCredentials) => PasswordOutcome::Wrong,
+                    Err(_) => PasswordOutcome::Undecided,
+                },
+            )
+            .await
+    }
+
+    /// Checks the password (argon2 even for unknown users, so timing reveals
+    /// nothing), then the account's state, then opens a session.
+    async fn check_and_open(
+        &self,
+        user: Option<User>,
+        password: SecretString,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, AuthError> {
+        let hash = user.as_ref().map(|u| u.password_hash.clone());
+        let matches = self.deps.hasher.verify(password, hash).await?;
+        let failure = |reason: &str, subject: Option<Uuid>| {
+            AuditEvent::new("login_failed", subject)
+                .from_client(client)
+                .with_details(json!({ "reason": reason }))
+        };
+        let user = match user {
+            Some(user) if matches => user,
+            Some(user) => {
+                self.deps
+                    .audit
+                    .record(failure("wrong_password", Some(user.id)));
+                return Err(AuthError::InvalidCredentials);
+            }
+            None => {
+                self.deps.audit.record(failure("unknown_user", None));
+                return Err(AuthError::InvalidCredentials);
+            }
+        };
+        if user.is_blocked {
+            self.deps.audit.record(failure("blocked", Some(user.id)));
+            return Err(AuthError::Blocked);
+        }
+        if !user.is_active {
+            self.deps
+                .audit
+                .record(failure("not_activated", Some(user.id)));
+            return Err(AuthError::NotActivated);
+        }
+        let pair = self.open_session(&user, client).await?;
+        self.deps
+            .audit
+            .record(AuditEvent::new("login", Some(user.id)).from_client(client));
+        Ok(pair)
+    }
+
+    async fn open_session(&self, user: &User, client: &ClientInfo) -> Result<TokenPair, AuthError> {
+        let mut claims = SessionClaims {
+            user_id: user.id,
+            username: user.username.clone(),
+            role: user.account_role,
+            subscription: user.account_subscription,
+        };
+        let refresh = self.deps.sessions.create(&claims, client).await?;
+        // An administrator may have blocked, deleted or re-roled the user
+        // since the row was read: re-read it now the session exists (waiting
+        // for a change in progress), so the change either sees this session
+        // or is seen here.
+        match repo::login_gate(&self.deps.pool, user.id).await? {
+            Some(gate) if !gate.is_blocked && !gate.is_deleted => {
+                if (gate.account_role, gate.account_subscription)
+                    != (claims.role, claims.subscription)
+                {
+                    claims.role = gate.account_role;
+                    claims.subscription = gate.account_subscription;
+                    self.deps
+                        .sessions
+                        .update_claims(user.id, claims.role, claims.subscription)
+                        .await?;
+                }
+            }
+            gate => {
+                self.deps.sessions.end(user.id, refresh.session_id).await?;
+                let blocked = gate.is_some_and(|g| g.is_blocked && !g.is_deleted);
+                self.deps.audit.record(
+                    AuditEvent::new("login_failed", Some(user.id))
+                        .from_client(client)
+                        .with_details(
+                            json!({ "reason": if blocked { "blocked" } else { "deleted" } }),
+                        ),
+                );
+                return Err(if blocked {
+                    AuthError::Blocked
+                } else {
+                    AuthError::InvalidCredentials
+                });
+            }
+        }
+        self.pair(
+            &claims,
+            refresh.session_id,
+            &refresh.token,
+            refresh.expires_in.as_secs(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_login_name_has_one_form_however_it_is_typed() {
+        assert_eq!(
+            LoginName::email("  Alice@Example.com "),
+            LoginName::email("alice@example.com")
+        );
+        assert_eq!(
+            LoginName::guess("\tAlice@Example.COM\n").as_str(),
+            "alice@example.com"
+        );
+        assert_eq!(LoginName::guess(" Bob_1 "), LoginName::username("bob_1"));
+        assert_ne!(
+            LoginName::email("bob@x.io"),
+            LoginName::username("bob@x.io")
+        );
+    }
+}

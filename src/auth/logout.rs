@@ -1,0 +1,55 @@
+//! Logout: one session by its refresh or access token, or all of a user's.
+
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{Auth, AuthError};
+use crate::audit::AuditEvent;
+use crate::client::ClientInfo;
+use crate::tokens::AccessClaims;
+
+impl Auth {
+    /// Ends the sessions named by a refresh token and/or an access token.
+    /// Unknown or invalid tokens are ignored: logout always succeeds.
+    pub async fn logout(
+        &self,
+        refresh: Option<&str>,
+        access: Option<&str>,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        if let Some(token) = refresh.and_then(|t| self.deps.sessions.parse_token(t)) {
+            if self.deps.sessions.end_by_refresh_token(&token).await? {
+                self.record_logout(token.user_id(), token.session_id(), client);
+            }
+        }
+        if let Some(claims) = access.and_then(|t| self.deps.tokens.verify(t).ok()) {
+            if self.deps.sessions.end(claims.sub, claims.sid).await? {
+                self.record_logout(claims.sub, claims.sid, client);
+            }
+        }
+        Ok(())
+    }
+
+    fn record_logout(&self, user_id: Uuid, session_id: Uuid, client: &ClientInfo) {
+        self.deps.audit.record(
+            AuditEvent::new("logout", Some(user_id))
+                .from_client(client)
+                .with_details(json!({ "session_id": session_id })),
+        );
+    }
+
+    /// Ends every session of the token's user.
+    pub async fn logout_all(
+        &self,
+        claims: &AccessClaims,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        let ended = self.deps.sessions.end_all(claims.sub, None).await?;
+        self.deps.audit.record(
+            AuditEvent::new("logout_all", Some(claims.sub))
+                .from_client(client)
+                .with_details(json!({ "sessions_ended": ended })),
+        );
+        Ok(())
+    }
+}

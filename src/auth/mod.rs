@@ -1,0 +1,131 @@
+//! The authentication flows, one file each: [`register`](Auth::register)
+//! (and username availability), [`login`](Auth::login),
+//! [`refresh`](Auth::refresh), [`logout`](Auth::logout) and access token
+//! checks ([`authenticate`](Auth::authenticate)). Knows PostgreSQL, Redis and
+//! the key set through their modules; knows nothing of HTTP.
+
+mod login;
+mod logout;
+mod refresh;
+mod register;
+mod verify;
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+pub use login::LoginName;
+
+use crate::audit::AuditLog;
+use crate::rate_limit::{RateLimitError, RateLimiter};
+use crate::sessions::{RefreshToken, SessionClaims, SessionError, SessionStore};
+use crate::tokens::{TokenError, TokenIssuer};
+use crate::users::{HashError, PasswordHasher};
+
+/// What an authentication flow can come to besides success: verdicts on
+/// the caller, then the failures of what the flows stand on.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("email already registered")]
+    EmailTaken,
+    #[error("username already taken")]
+    UsernameTaken,
+    #[error("incorrect username or password")]
+    InvalidCredentials,
+    #[error("user account is not activated")]
+    NotActivated,
+    #[error("user account is blocked")]
+    Blocked,
+    #[error("invalid or expired refresh token")]
+    InvalidRefreshToken,
+    #[error("invalid or expired access token")]
+    InvalidAccessToken,
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("session store: {0}")]
+    Sessions(#[from] SessionError),
+    #[error(transparent)]
+    Hashing(#[from] HashError),
+    #[error(transparent)]
+    Signing(#[from] TokenError),
+    #[error(transparent)]
+    RateLimit(#[from] RateLimitError),
+}
+
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: u64,
+    pub refresh_expires_in: u64,
+}
+
+/// The tokens are bearer credentials: `Debug` shows only their lifetimes,
+/// so a pair can never reach a log line.
+impl std::fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("expires_in", &self.expires_in)
+            .field("refresh_expires_in", &self.refresh_expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the flows use, handed in by `startup` (the session store, the token
+/// issuer and the limiter are shared with the services that use them too).
+pub struct AuthDeps {
+    pub pool: PgPool,
+    pub hasher: PasswordHasher,
+    pub sessions: Arc<SessionStore>,
+    pub tokens: Arc<TokenIssuer>,
+    pub limits: Arc<RateLimiter>,
+    pub audit: AuditLog,
+    /// New accounts start inactive until their email link is followed.
+    pub require_email_verification: bool,
+}
+
+pub struct Auth {
+    deps: AuthDeps,
+}
+
+impl Auth {
+    pub fn new(deps: AuthDeps) -> Self {
+        Self { deps }
+    }
+
+    /// The pair a login or a refresh hands out: a new access token for the
+    /// session, beside its refresh token.
+    fn pair(
+        &self,
+        claims: &SessionClaims,
+        session_id: Uuid,
+        refresh: &RefreshToken,
+        refresh_expires_in: u64,
+    ) -> Result<TokenPair, AuthError> {
+        let access = self.deps.tokens.issue(claims, session_id)?;
+        Ok(TokenPair {
+            access_token: access.token,
+            refresh_token: refresh.encode(),
+            expires_in: access.expires_in.as_secs(),
+            refresh_expires_in,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_pair_does_not_print_its_tokens() {
+        let pair = TokenPair {
+            access_token: "access-token-value".into(),
+            refresh_token: "refresh-token-value".into(),
+            expires_in: 900,
+            refresh_expires_in: 60,
+        };
+        let printed = format!("{pair:?}");
+        assert!(!printed.contains("token-value"), "{printed}");
+        assert!(printed.contains("900"), "{printed}");
+    }
+}
