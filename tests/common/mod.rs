@@ -351,8 +351,21 @@ impl TestApp {
     /// Audit events of `kind` about `user`, waiting briefly since the audit
     /// log is written in the background.
     pub async fn audit_events(&self, user: Uuid, kind: &str) -> Vec<Value> {
+        self.audit_events_at_least(user, kind, 1).await
+    }
+
+    /// The audit events of `kind` about `user`, waiting (boundedly) until
+    /// there are `expected` of them: the background writer flushes in
+    /// batches, so the first rows may land before the rest.
+    pub async fn audit_events_at_least(
+        &self,
+        user: Uuid,
+        kind: &str,
+        expected: usize,
+    ) -> Vec<Value> {
+        let mut rows = Vec::new();
         for _ in 0..50 {
-            let rows: Vec<(Value,)> = sqlx::query_as(
+            rows = sqlx::query_as::<_, (Value,)>(
                 "SELECT jsonb_build_object('kind', kind, 'ip', ip, 'user_agent', user_agent, 'details', details) \
                  FROM audit_events WHERE subject_id = $1 AND kind = $2 ORDER BY id",
             )
@@ -361,13 +374,14 @@ impl TestApp {
             .fetch_all(&self.pool)
             .await
             .expect("audit query");
-            if !rows.is_empty() {
-                return rows.into_iter().map(|(v,)| v).collect();
+            if rows.len() >= expected {
+                break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        Vec::new()
+        rows.into_iter().map(|(v,)| v).collect()
     }
+
     /// Registers a fresh user, gives it `role` ("ADMIN", "MODERATOR") in
     /// PostgreSQL directly, and logs it in.
     pub async fn new_user_with_role(&self, role: &str) -> (TestUser, Tokens) {
@@ -418,19 +432,10 @@ impl TestApp {
         response.json().await.expect("introspection json")
     }
 
-    /// How many audit events of `kind` about `user` exist, waiting (boundedly)
-    /// for `expected` of them: the background writer flushes in batches, so
-    /// the first rows may land before the rest.
+    /// How many audit events of `kind` about `user` exist, once there are
+    /// `expected` (or the wait is over).
     pub async fn audit_count(&self, user: Uuid, kind: &str, expected: usize) -> usize {
-        let mut count = 0;
-        for _ in 0..50 {
-            count = self.audit_events(user, kind).await.len();
-            if count >= expected {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        count
+        self.audit_events_at_least(user, kind, expected).await.len()
     }
 }
 
