@@ -13,9 +13,9 @@ use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::{Auth, AuthError, LoginName, TokenPair};
@@ -152,6 +152,29 @@ pub struct ActiveToken {
     pub subscription: Subscription,
 }
 
+/// How a client may authenticate at the token and revocation endpoints.
+const CLIENT_AUTH_METHODS: &[&str] = &["none", "client_secret_basic", "client_secret_post"];
+
+/// RFC 8414 authorization server metadata.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuthorizationServerMetadata {
+    issuer: String,
+    token_endpoint: String,
+    introspection_endpoint: String,
+    revocation_endpoint: String,
+    jwks_uri: String,
+    #[schema(value_type = Vec<String>)]
+    grant_types_supported: &'static [&'static str],
+    #[schema(value_type = Vec<String>)]
+    response_types_supported: &'static [&'static str],
+    #[schema(value_type = Vec<String>)]
+    token_endpoint_auth_methods_supported: &'static [&'static str],
+    #[schema(value_type = Vec<String>)]
+    introspection_endpoint_auth_methods_supported: &'static [&'static str],
+    #[schema(value_type = Vec<String>)]
+    revocation_endpoint_auth_methods_supported: &'static [&'static str],
+}
+
 struct ConfidentialClient {
     id: String,
     secret_digest: [u8; 32],
@@ -162,7 +185,7 @@ pub struct OAuth {
     sessions: Arc<SessionStore>,
     tokens: Arc<TokenIssuer>,
     clients: Vec<ConfidentialClient>,
-    metadata: Value,
+    metadata: AuthorizationServerMetadata,
 }
 
 fn digest(secret: &str) -> [u8; 32] {
@@ -187,18 +210,18 @@ impl OAuth {
             })
             .collect();
         let base = public_url.trim_end_matches('/');
-        let metadata = json!({
-            "issuer": tokens.issuer(),
-            "token_endpoint": format!("{base}{TOKEN_PATH}"),
-            "introspection_endpoint": format!("{base}{INTROSPECTION_PATH}"),
-            "revocation_endpoint": format!("{base}{REVOCATION_PATH}"),
-            "jwks_uri": format!("{base}{JWKS_PATH}"),
-            "grant_types_supported": ["password", "refresh_token"],
-            "response_types_supported": [],
-            "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
-            "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
-            "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
-        });
+        let metadata = AuthorizationServerMetadata {
+            issuer: tokens.issuer().to_owned(),
+            token_endpoint: format!("{base}{TOKEN_PATH}"),
+            introspection_endpoint: format!("{base}{INTROSPECTION_PATH}"),
+            revocation_endpoint: format!("{base}{REVOCATION_PATH}"),
+            jwks_uri: format!("{base}{JWKS_PATH}"),
+            grant_types_supported: &["password", "refresh_token"],
+            response_types_supported: &[],
+            token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+            introspection_endpoint_auth_methods_supported: &["client_secret_basic"],
+            revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+        };
         Self {
             auth,
             sessions,
@@ -209,7 +232,7 @@ impl OAuth {
     }
 
     /// The RFC 8414 document, built once.
-    pub fn metadata(&self) -> &Value {
+    pub fn metadata(&self) -> &AuthorizationServerMetadata {
         &self.metadata
     }
 

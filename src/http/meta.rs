@@ -19,6 +19,7 @@ use utoipa_axum::routes;
 use super::error::ApiError;
 use super::extract::client_ip;
 use super::AppState;
+use crate::tokens::Jwks;
 
 /// Who may reach an operator route: nobody (`enabled = false`), anyone
 /// (no CIDRs), or clients inside the CIDRs. Everyone else gets the same 404
@@ -150,27 +151,6 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
         },
     };
     (status, Json(body))
-}
-
-// The shape of `TokenKeys::jwks_json`, serialised once per key change.
-/// A JSON Web Key Set (RFC 7517) of Ed25519 public keys.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct Jwks {
-    keys: Vec<Jwk>,
-}
-
-#[derive(ToSchema)]
-#[allow(dead_code)]
-#[schema(example = json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": "20261121T220000Z-ab12", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}))]
-struct Jwk {
-    kty: String,
-    crv: String,
-    alg: String,
-    #[schema(rename = "use")]
-    usage: String,
-    kid: String,
-    x: String,
 }
 
 /// The public keys that verify access tokens (RFC 7517); the newest signs.

@@ -21,7 +21,7 @@ use super::extract::{read_body, Client};
 use super::responses as doc;
 use super::AppState;
 use crate::auth::TokenPair;
-use crate::oauth::{ClientCredentials, GrantForm, OAuthError};
+use crate::oauth::{AuthorizationServerMetadata, ClientCredentials, GrantForm, OAuthError};
 use crate::users::{Role, Subscription};
 use crate::validation::TextKind;
 
@@ -324,23 +324,6 @@ async fn revoke(
         .revoke(client.as_ref(), form.token.as_deref(), &from)
         .await?;
     Ok(StatusCode::OK)
-}
-
-// The shape of the document `oauth::OAuth::metadata` builds once.
-/// RFC 8414 authorization server metadata.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct AuthorizationServerMetadata {
-    issuer: String,
-    token_endpoint: String,
-    introspection_endpoint: String,
-    revocation_endpoint: String,
-    jwks_uri: String,
-    grant_types_supported: Vec<String>,
-    response_types_supported: Vec<String>,
-    token_endpoint_auth_methods_supported: Vec<String>,
-    introspection_endpoint_auth_methods_supported: Vec<String>,
-    revocation_endpoint_auth_methods_supported: Vec<String>,
 }
 
 /// RFC 8414 authorization server metadata.

@@ -18,7 +18,9 @@ use ed25519_dalek::pkcs8::{spki::der::pem::LineEnding, DecodePrivateKey, EncodeP
 use ed25519_dalek::Signer;
 use ed25519_dalek::SigningKey;
 use jsonwebtoken::DecodingKey;
+use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -46,6 +48,42 @@ pub struct VerifyingKey {
     pub decoding: DecodingKey,
     /// The raw public key, base64url (the JWK `x`).
     pub x: String,
+}
+
+// What `/.well-known/jwks.json` serves, serialised once per key change.
+/// A JSON Web Key Set (RFC 7517) of Ed25519 public keys.
+#[derive(Serialize, ToSchema)]
+pub struct Jwks {
+    keys: Vec<Jwk>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": "20261121T220000Z-ab12", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}))]
+struct Jwk {
+    #[schema(value_type = String)]
+    kty: &'static str,
+    #[schema(value_type = String)]
+    crv: &'static str,
+    #[schema(value_type = String)]
+    alg: &'static str,
+    #[serde(rename = "use")]
+    #[schema(value_type = String)]
+    usage: &'static str,
+    kid: String,
+    x: String,
+}
+
+impl Jwk {
+    fn of(key: &VerifyingKey) -> Self {
+        Self {
+            kty: "OKP",
+            crv: "Ed25519",
+            alg: "EdDSA",
+            usage: "sig",
+            kid: key.kid.clone(),
+            x: key.x.clone(),
+        }
+    }
 }
 
 /// One loaded snapshot of the key directory.
@@ -171,12 +209,11 @@ impl KeySet {
                 }
             })
             .collect();
-        let jwks = json!({
-            "keys": verifying.iter().rev().map(|k| json!({
-                "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": k.kid, "x": k.x,
-            })).collect::<Vec<_>>()
-        })
-        .to_string();
+        let jwks = Jwks {
+            keys: verifying.iter().rev().map(Jwk::of).collect(),
+        };
+        // Strings only: serialising cannot fail.
+        let jwks = serde_json::to_string(&jwks).expect("a JWKS serialises");
         Ok(Self {
             dir: dir.to_path_buf(),
             signing_kid,

@@ -10,7 +10,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use keys::{KeyError, KeySet, Retirement};
+pub use keys::{Jwks, KeyError, KeySet, Retirement};
 
 use verified_cache::VerifiedCache;
 
