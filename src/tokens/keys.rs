@@ -212,7 +212,8 @@ impl KeySet {
         let jwks = Jwks {
             keys: verifying.iter().rev().map(Jwk::of).collect(),
         };
-        // Strings only: serialising cannot fail.
+        // Strings only, so serialising cannot fail; and this runs at start-up
+        // and on a key reload, never on a request.
         let jwks = serde_json::to_string(&jwks).expect("a JWKS serialises");
         Ok(Self {
             dir: dir.to_path_buf(),
