@@ -231,15 +231,19 @@ impl Text {
 }
 
 /// A whole-number field as the client sent it: a JSON integer, or digits
-/// in a form or query value. Like [`Text`] it deserialises from anything,
-/// and its `parse` reports what is wrong with it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// in a form or query value (or a JSON string). Like [`Text`] it
+/// deserialises from anything, and its `parse` reports what is wrong with
+/// it; text is checked against its field's [`TextKind`] first, like any
+/// text field.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Integer {
     /// Absent or `null`.
     #[default]
     Absent,
     Given(i64),
-    /// Present, but not a whole number that fits 64 bits.
+    /// A string, to be read as a number.
+    Text(String),
+    /// Present, but neither a whole number that fits 64 bits nor text.
     NotInteger,
 }
 
@@ -248,7 +252,7 @@ impl<'de> Deserialize<'de> for Integer {
         Ok(match Option::<Value>::deserialize(deserializer)? {
             None | Some(Value::Null) => Integer::Absent,
             Some(Value::Number(n)) => n.as_i64().map_or(Integer::NotInteger, Integer::Given),
-            Some(Value::String(s)) => s.trim().parse().map_or(Integer::NotInteger, Integer::Given),
+            Some(Value::String(s)) => Integer::Text(s),
             Some(_) => Integer::NotInteger,
         })
     }
@@ -261,18 +265,29 @@ impl Integer {
         field: &str,
         range: std::ops::RangeInclusive<i64>,
     ) -> Result<Option<i64>, FieldError> {
-        match self {
-            Integer::Absent => Ok(None),
-            Integer::NotInteger => Err(FieldError {
-                field: field.to_owned(),
-                problem: Problem::IntParsing,
-                message: "Input should be a valid integer".to_owned(),
-            }),
-            Integer::Given(n) if range.contains(&n) => Ok(Some(n)),
-            Integer::Given(_) => Err(FieldError::rule(
+        let not_integer = || FieldError {
+            field: field.to_owned(),
+            problem: Problem::IntParsing,
+            message: "Input should be a valid integer".to_owned(),
+        };
+        let n = match self {
+            Integer::Absent => return Ok(None),
+            Integer::NotInteger => return Err(not_integer()),
+            Integer::Given(n) => n,
+            Integer::Text(text) => {
+                TextKind::of(field)
+                    .check(&text)
+                    .map_err(|message| FieldError::rule(field, message))?;
+                text.trim().parse().map_err(|_| not_integer())?
+            }
+        };
+        if range.contains(&n) {
+            Ok(Some(n))
+        } else {
+            Err(FieldError::rule(
                 field,
                 format!("must be between {} and {}", range.start(), range.end()),
-            )),
+            ))
         }
     }
 
@@ -420,7 +435,9 @@ mod tests {
             d: Integer,
             e: Integer,
         }
-        let counts = Counts::deserialize(json!({"a": 5, "b": " 7", "c": 1.5, "d": 0})).unwrap();
+        let counts =
+            Counts::deserialize(json!({"a": 5, "b": " 7", "c": 1.5, "d": 0, "e": "1\u{0}"}))
+                .unwrap();
         assert_eq!(counts.a.required_in("a", 1..=10), Ok(5));
         assert_eq!(counts.b.optional_in("b", 1..=10), Ok(Some(7)));
         assert_eq!(
@@ -431,9 +448,16 @@ mod tests {
             counts.d.optional_in("d", 1..=10).unwrap_err().message,
             "Value error, must be between 1 and 10"
         );
-        assert_eq!(counts.e.optional_in("e", 1..=10), Ok(None));
         assert_eq!(
-            counts.e.required_in("e", 1..=10).unwrap_err().problem,
+            counts.e.optional_in("e", 1..=10).unwrap_err().message,
+            "Value error, The value cannot contain control characters."
+        );
+        assert_eq!(Integer::Absent.optional_in("f", 1..=10), Ok(None));
+        assert_eq!(
+            Integer::Absent
+                .required_in("f", 1..=10)
+                .unwrap_err()
+                .problem,
             Problem::Missing
         );
     }
