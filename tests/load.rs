@@ -525,3 +525,48 @@ async fn the_access_ttl_is_capped_by_load_max_access_ttl_secs() {
         json!({"users": 3, "sessions": 3})
     );
 }
+
+#[tokio::test]
+async fn seeding_and_purging_work_on_a_redis_cluster() {
+    let cluster = common::servers::RedisCluster::start(3);
+    let app = spawn_load_app(
+        Figment::new()
+            // An unreachable single Redis: only the cluster can answer.
+            .merge(Serialized::default("redis.url", "redis://127.0.0.1:1"))
+            .merge(Serialized::default("redis.cluster_nodes", cluster.urls())),
+    )
+    .await;
+    let (_, admin) = app.new_user_with_role("ADMIN").await;
+    let tag = unique_tag();
+    let seeded = app
+        .seed_over_http(&admin.access, json!({"users": 40, "tag": tag}))
+        .await;
+    assert_eq!(seeded.status(), StatusCode::OK);
+    let lines = seeded_lines(&seeded.text().await.unwrap());
+    assert_eq!(lines.len(), 40);
+    // Each session's script ran on the master owning its user's slot.
+    let keys_per_node: Vec<u64> = cluster
+        .nodes
+        .iter()
+        .map(|node| node.cli(&["DBSIZE"]).trim().parse().unwrap_or(0))
+        .collect();
+    assert!(
+        keys_per_node.iter().all(|&n| n > 0),
+        "sessions missing from a master: {keys_per_node:?}"
+    );
+    for line in &lines {
+        assert_eq!(
+            app.verify(&line.tokens.access).await.status(),
+            StatusCode::OK
+        );
+    }
+    assert_session_is_real(&app, &lines[0]).await;
+    let purged = app.purge_over_http(&admin.access, &tag).await;
+    assert_eq!(
+        json_of(purged, StatusCode::OK).await,
+        json!({"users": 40, "sessions": 40})
+    );
+    for line in &lines {
+        app.assert_revoked(&line.tokens).await;
+    }
+}
