@@ -202,6 +202,9 @@ impl Application {
         let limits = Arc::new(RateLimiter::new(redis.clone(), &config.rate_limit));
         let (audit, audit_writer) = AuditLog::start(pool.clone());
         let admin = Admin::new(pool.clone(), sessions.clone(), audit.clone());
+        if config.load.enabled {
+            tracing::warn!("load.enabled: ADMINs may seed and purge load-test users over HTTP");
+        }
         let load = Arc::new(LoadKit::new(LoadDeps {
             pool: pool.clone(),
             hasher: hasher.clone(),

@@ -570,3 +570,25 @@ async fn seeding_and_purging_work_on_a_redis_cluster() {
         app.assert_revoked(&line.tokens).await;
     }
 }
+
+#[tokio::test]
+async fn a_seed_that_cannot_reach_redis_or_postgresql_makes_nobody_and_says_so_in_one_line() {
+    let app = spawn_load_app(Figment::new()).await;
+    let tag = unique_tag();
+    let args = ["load", "seed", "--users", "3", "--tag", &tag];
+    let output = app.tessera(&args, &[("REDIS_URL", "redis://127.0.0.1:1")]);
+    assert!(one_error_line(&output).contains("cannot reach Redis"));
+    assert!(output.stdout.is_empty());
+    assert_eq!(app.tagged_users(&tag).await, 0, "no user without a session");
+    let unreachable = "postgres://postgres@127.0.0.1:1/tessera";
+    let started = std::time::Instant::now();
+    let output = app.tessera(&args, &[("DATABASE_URL", unreachable)]);
+    assert!(one_error_line(&output).contains("cannot reach PostgreSQL"));
+    let output = app.tessera(
+        &["load", "purge", "--tag", &tag],
+        &[("DATABASE_URL", unreachable)],
+    );
+    assert!(one_error_line(&output).contains("cannot reach PostgreSQL"));
+    // Each within database.acquire_timeout_ms (3 s), with room for a slow machine.
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+}

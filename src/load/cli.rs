@@ -86,9 +86,8 @@ async fn kit(config: &Config) -> anyhow::Result<(Arc<LoadKit>, tokio::task::Join
     let keys = load_keys(config)?;
     let pool = config.database.pool()?;
     let redis = Arc::new(RedisClient::new(&config.redis)?);
-    let token_keys = TokenKeys::from_config(&config.session, config.is_production(), &redis)
-        .await
-        .context("cannot read the token secret (is Redis reachable at redis.url / REDIS_URL?)")?;
+    let token_keys =
+        TokenKeys::from_config(&config.session, config.is_production(), &redis).await?;
     let sessions = Arc::new(SessionStore::new(
         redis,
         SessionSettings::from_config(&config.session, token_keys),

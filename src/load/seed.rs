@@ -53,7 +53,7 @@ struct Member {
 
 impl LoadKit {
     /// Starts a seed: checks what must hold before anything is written
-    /// (PostgreSQL reachable, the hash made), then returns its batches as a
+    /// (Redis and PostgreSQL reachable, the hash made), then returns its batches as a
     /// stream that does the work as it is polled, `PARALLEL_BATCHES` at a
     /// time. Dropping the stream stops the seed after the batches in
     /// progress (their users stay, tagged, for `purge`).
@@ -64,6 +64,8 @@ impl LoadKit {
         actor: Option<Uuid>,
     ) -> Result<impl Stream<Item = Result<Batch, LoadError>> + Send + 'static, LoadError> {
         let deps = &self.deps;
+        // Users without sessions would be no use: Redis must answer first.
+        deps.sessions.reachable().await?;
         // A second seed of a tag adds users numbered after the first's.
         let first = repo::count(&deps.pool, &options.tag).await? + 1;
         let hash: Arc<str> = deps.hasher.hash(options.password.clone()).await?.into();
