@@ -211,11 +211,7 @@ impl Application {
             sessions: sessions.clone(),
             tokens: tokens.clone(),
             audit: audit.clone(),
-            settings: LoadSettings {
-                access_ttl: Duration::from_secs(config.jwt.access_ttl_secs),
-                max_access_ttl: Duration::from_secs(config.load.max_access_ttl_secs),
-                max_sessions_per_user: config.session.max_per_user,
-            },
+            settings: LoadSettings::from_config(&config),
         }));
         let auth = Arc::new(Auth::new(AuthDeps {
             pool: pool.clone(),

@@ -92,12 +92,11 @@ async fn kit(config: &Config) -> anyhow::Result<(Arc<LoadKit>, tokio::task::Join
         redis,
         SessionSettings::from_config(&config.session, token_keys),
     ));
-    let access_ttl = Duration::from_secs(config.jwt.access_ttl_secs);
     let tokens = Arc::new(TokenIssuer::new(
         keys,
         config.jwt.issuer.clone(),
         config.jwt.audience.clone(),
-        access_ttl,
+        Duration::from_secs(config.jwt.access_ttl_secs),
     ));
     let (audit, writer) = AuditLog::start(pool.clone());
     let kit = LoadKit::new(LoadDeps {
@@ -106,11 +105,7 @@ async fn kit(config: &Config) -> anyhow::Result<(Arc<LoadKit>, tokio::task::Join
         sessions,
         tokens,
         audit,
-        settings: LoadSettings {
-            access_ttl,
-            max_access_ttl: Duration::from_secs(config.load.max_access_ttl_secs),
-            max_sessions_per_user: config.session.max_per_user,
-        },
+        settings: LoadSettings::from_config(config),
     });
     Ok((Arc::new(kit), writer))
 }

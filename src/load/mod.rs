@@ -76,6 +76,16 @@ pub struct LoadSettings {
     pub max_sessions_per_user: u32,
 }
 
+impl LoadSettings {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            access_ttl: Duration::from_secs(config.jwt.access_ttl_secs),
+            max_access_ttl: Duration::from_secs(config.load.max_access_ttl_secs),
+            max_sessions_per_user: config.session.max_per_user,
+        }
+    }
+}
+
 pub struct LoadDeps {
     pub pool: sqlx::PgPool,
     pub hasher: PasswordHasher,
