@@ -162,30 +162,42 @@ impl LoadKit {
             client,
         });
         let kit = self.clone();
-        // Keyset pages by id; the walk ends at the first empty page.
-        Ok(stream::try_unfold(Uuid::nil(), move |after| {
-            let (kit, run) = (kit.clone(), run.clone());
-            async move {
-                let page =
-                    repo::live_page(&kit.deps.pool, &run.tag, after, BATCH_USERS as i64).await?;
-                let Some(last) = page.last().map(|user| user.id) else {
-                    return Ok(None);
-                };
-                let members = page
-                    .into_iter()
-                    .map(|user| Member {
-                        email: user.email,
-                        claims: SessionClaims {
-                            user_id: user.id,
-                            username: user.username,
-                            role: user.account_role,
-                            subscription: user.account_subscription,
-                        },
-                    })
-                    .collect();
-                Ok(Some((kit.open_sessions(&run, members).await?, last)))
-            }
-        }))
+        // Keyset pages by id; the walk ends at the first empty page, and
+        // after as many pages as the tag had users at the start (users
+        // seeded into it meanwhile may be left out).
+        let pages = repo::count(&self.deps.pool, &run.tag)
+            .await?
+            .div_ceil(BATCH_USERS);
+        Ok(stream::try_unfold(
+            (Uuid::nil(), pages),
+            move |(after, pages)| {
+                let (kit, run) = (kit.clone(), run.clone());
+                async move {
+                    if pages == 0 {
+                        return Ok(None);
+                    }
+                    let page = repo::live_page(&kit.deps.pool, &run.tag, after, BATCH_USERS as i64)
+                        .await?;
+                    let Some(last) = page.last().map(|user| user.id) else {
+                        return Ok(None);
+                    };
+                    let members = page
+                        .into_iter()
+                        .map(|user| Member {
+                            email: user.email,
+                            claims: SessionClaims {
+                                user_id: user.id,
+                                username: user.username,
+                                role: user.account_role,
+                                subscription: user.account_subscription,
+                            },
+                        })
+                        .collect();
+                    let batch = kit.open_sessions(&run, members).await?;
+                    Ok(Some((batch, (last, pages - 1))))
+                }
+            },
+        ))
     }
 
     /// Opens `sessions_per_user` sessions for each member through the login
