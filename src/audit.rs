@@ -8,7 +8,9 @@
 //! `user_created`, `user_blocked`, `user_unblocked`, `user_deleted`,
 //! `user_restored`, `role_changed`, `subscription_changed`,
 //! `balance_changed`, whose actor is the administrator (none when done from
-//! the command line) and whose subject is the user acted on.
+//! the command line) and whose subject is the user acted on; and the load-test
+//! kit's `load_seeded` / `load_purged` (details: `tag` and the counts; no
+//! subject), by the administrator or the command line.
 //!
 //! Events are queued and written in batches by one background task, so a
 //! login never waits on an audit INSERT. The queue is bounded: if PostgreSQL

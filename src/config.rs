@@ -43,6 +43,7 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub metrics: MetricsConfig,
     pub docs: DocsConfig,
+    pub load: LoadConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -251,6 +252,15 @@ pub struct DocsConfig {
     pub allow_cidrs: Vec<IpNet>,
 }
 
+/// The load-test kit (`tessera load`, `/api/v1/admin/load/*`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct LoadConfig {
+    /// Serve the HTTP load-test routes (ADMIN only); off, they answer 404.
+    pub enabled: bool,
+    /// The longest access-token lifetime a seed may ask for.
+    pub max_access_ttl_secs: u64,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct GatewayClient {
     pub id: String,
@@ -332,6 +342,9 @@ impl Config {
         }
         if self.server.request_timeout_ms == 0 || self.server.max_in_flight == 0 {
             return invalid("server.request_timeout_ms and server.max_in_flight must be positive");
+        }
+        if self.load.max_access_ttl_secs == 0 {
+            return invalid("load.max_access_ttl_secs must be positive");
         }
         if self.server.header_read_timeout_secs == 0 {
             return invalid("server.header_read_timeout_secs must be positive");
@@ -442,6 +455,8 @@ mod tests {
         assert_eq!(config.jwt.keys_reload_secs, 60);
         assert_eq!(config.server.header_read_timeout_secs, 10);
         assert_eq!(config.server.max_connections_per_ip, 256);
+        assert!(!config.load.enabled);
+        assert_eq!(config.load.max_access_ttl_secs, 3600);
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod captcha;
 pub mod client;
 pub mod config;
 pub mod http;
+pub mod load;
 pub mod mail;
 pub mod metrics;
 pub mod oauth;

@@ -21,6 +21,7 @@ use crate::auth::{Auth, AuthDeps};
 use crate::captcha::CaptchaVerifier;
 use crate::config::Config;
 use crate::http::{self, AppState, ConnectionCap, Exposure, RequestLimits, Services};
+use crate::load::{LoadDeps, LoadKit, LoadSettings};
 use crate::mail::Mailer;
 use crate::oauth::OAuth;
 use crate::one_time_tokens::OneTimeTokens;
@@ -31,7 +32,9 @@ use crate::sessions::{SessionSettings, SessionStore};
 use crate::tokens::{KeyError, KeySet, TokenIssuer};
 use crate::users::PasswordHasher;
 
-fn load_keys(config: &Config) -> anyhow::Result<KeySet> {
+/// The signing keys of `jwt.keys_dir`; in development, a first key is made
+/// when there is none (the command line's token minting uses it too).
+pub fn load_keys(config: &Config) -> anyhow::Result<KeySet> {
     match KeySet::load(&config.jwt.keys_dir) {
         Ok(keys) => Ok(keys),
         Err(KeyError::NoKeys(_) | KeyError::Io { .. }) if !config.is_production() => {
@@ -199,6 +202,17 @@ impl Application {
         let limits = Arc::new(RateLimiter::new(redis.clone(), &config.rate_limit));
         let (audit, audit_writer) = AuditLog::start(pool.clone());
         let admin = Admin::new(pool.clone(), sessions.clone(), audit.clone());
+        if config.load.enabled {
+            tracing::warn!("load.enabled: ADMINs may seed and purge load-test users over HTTP");
+        }
+        let load = Arc::new(LoadKit::new(LoadDeps {
+            pool: pool.clone(),
+            hasher: hasher.clone(),
+            sessions: sessions.clone(),
+            tokens: tokens.clone(),
+            audit: audit.clone(),
+            settings: LoadSettings::from_config(&config),
+        }));
         let auth = Arc::new(Auth::new(AuthDeps {
             pool: pool.clone(),
             hasher: hasher.clone(),
@@ -265,6 +279,8 @@ impl Application {
             metrics: Exposure::new(config.metrics.enabled, &config.metrics.allow_cidrs),
             docs: Exposure::new(config.docs.enabled, &config.docs.allow_cidrs),
             hasher,
+            load,
+            load_routes: Exposure::new(config.load.enabled, &[]),
         });
         let router = http::router(state, &config.server.cors_allowed_origins);
         let listener = TcpListener::bind(config.server.bind)

@@ -62,6 +62,8 @@ pub enum Problem {
     StringType,
     /// A rule about the value failed.
     ValueError,
+    /// The field is present but not a whole number.
+    IntParsing,
 }
 
 impl Problem {
@@ -70,6 +72,7 @@ impl Problem {
             Problem::Missing => "missing",
             Problem::StringType => "string_type",
             Problem::ValueError => "value_error",
+            Problem::IntParsing => "int_parsing",
         }
     }
 }
@@ -227,6 +230,78 @@ impl Text {
     }
 }
 
+/// A whole-number field as the client sent it: a JSON integer, or digits
+/// in a form or query value (or a JSON string). Like [`Text`] it
+/// deserialises from anything, and its `parse` reports what is wrong with
+/// it; text is checked against its field's [`TextKind`] first, like any
+/// text field.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Integer {
+    /// Absent or `null`.
+    #[default]
+    Absent,
+    Given(i64),
+    /// A string, to be read as a number.
+    Text(String),
+    /// Present, but neither a whole number that fits 64 bits nor text.
+    NotInteger,
+}
+
+impl<'de> Deserialize<'de> for Integer {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match Option::<Value>::deserialize(deserializer)? {
+            None | Some(Value::Null) => Integer::Absent,
+            Some(Value::Number(n)) => n.as_i64().map_or(Integer::NotInteger, Integer::Given),
+            Some(Value::String(s)) => Integer::Text(s),
+            Some(_) => Integer::NotInteger,
+        })
+    }
+}
+
+impl Integer {
+    /// An optional field that must lie in `range` when given.
+    pub fn optional_in(
+        self,
+        field: &str,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Result<Option<i64>, FieldError> {
+        let not_integer = || FieldError {
+            field: field.to_owned(),
+            problem: Problem::IntParsing,
+            message: "Input should be a valid integer".to_owned(),
+        };
+        let n = match self {
+            Integer::Absent => return Ok(None),
+            Integer::NotInteger => return Err(not_integer()),
+            Integer::Given(n) => n,
+            Integer::Text(text) => {
+                TextKind::of(field)
+                    .check(&text)
+                    .map_err(|message| FieldError::rule(field, message))?;
+                text.trim().parse().map_err(|_| not_integer())?
+            }
+        };
+        if range.contains(&n) {
+            Ok(Some(n))
+        } else {
+            Err(FieldError::rule(
+                field,
+                format!("must be between {} and {}", range.start(), range.end()),
+            ))
+        }
+    }
+
+    /// A required field that must lie in `range`.
+    pub fn required_in(
+        self,
+        field: &str,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Result<i64, FieldError> {
+        self.optional_in(field, range)?
+            .ok_or_else(|| FieldError::missing(field))
+    }
+}
+
 /// Results of parsing several fields, combined: every value, or every error
 /// in field order. Implemented for tuples of `Result<_, FieldError>` (or
 /// `Result<_, ValidationErrors>` for a value read from several fields).
@@ -348,6 +423,43 @@ mod tests {
         assert!(given("info", "line one\r\n\tline two").is_ok());
         assert!(given("password", "tab\tand\u{0000}nul").is_ok());
         assert!(TextKind::MultiLine.check("nul\0").is_err());
+    }
+
+    #[test]
+    fn an_integer_field_reads_numbers_and_digits_and_names_what_is_wrong() {
+        #[derive(Deserialize)]
+        struct Counts {
+            a: Integer,
+            b: Integer,
+            c: Integer,
+            d: Integer,
+            e: Integer,
+        }
+        let counts =
+            Counts::deserialize(json!({"a": 5, "b": " 7", "c": 1.5, "d": 0, "e": "1\u{0}"}))
+                .unwrap();
+        assert_eq!(counts.a.required_in("a", 1..=10), Ok(5));
+        assert_eq!(counts.b.optional_in("b", 1..=10), Ok(Some(7)));
+        assert_eq!(
+            counts.c.optional_in("c", 1..=10).unwrap_err().problem,
+            Problem::IntParsing
+        );
+        assert_eq!(
+            counts.d.optional_in("d", 1..=10).unwrap_err().message,
+            "Value error, must be between 1 and 10"
+        );
+        assert_eq!(
+            counts.e.optional_in("e", 1..=10).unwrap_err().message,
+            "Value error, The value cannot contain control characters."
+        );
+        assert_eq!(Integer::Absent.optional_in("f", 1..=10), Ok(None));
+        assert_eq!(
+            Integer::Absent
+                .required_in("f", 1..=10)
+                .unwrap_err()
+                .problem,
+            Problem::Missing
+        );
     }
 
     proptest::proptest! {

@@ -141,6 +141,7 @@ async fn migrate_builds_the_whole_schema_in_an_empty_database_and_then_has_nothi
                 "index audit_events_subject_idx",
                 "index users_created_at_idx",
                 "index users_email_key",
+                "index users_load_tag_idx",
                 "index users_pkey",
                 "index users_username_lower_key",
                 "index users_username_lower_pattern_idx",
@@ -153,6 +154,7 @@ async fn migrate_builds_the_whole_schema_in_an_empty_database_and_then_has_nothi
             ]
         );
         assert!(built.contains(&"column users.balance numeric not null".to_owned()));
+        assert!(built.contains(&"column users.load_tag text".to_owned()));
         let applied = applied_migrations(&mut db).await;
         assert_eq!(
             applied.len(),

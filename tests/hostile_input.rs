@@ -356,7 +356,11 @@ fn attacks(operations: &[Operation], victim: Uuid) -> Vec<Attack> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_hostile_string_in_every_field_of_every_endpoint_gets_a_4xx_or_2xx() {
     let started = Instant::now();
-    let app = common::spawn_app_with(common::gateway_overrides()).await;
+    // The load-test routes on, so they are fuzzed too.
+    let app = common::spawn_app_with(common::gateway_overrides().merge(
+        figment::providers::Serialized::default("load.enabled", true),
+    ))
+    .await;
     // The acting admin's password is its own: the corpus's companion
     // passwords never match it, so no attack deletes or re-keys it.
     let own_password = "the acting admin's own passphrase";

@@ -74,7 +74,7 @@ pub enum Actor {
 }
 
 impl Actor {
-    fn id(self) -> Option<Uuid> {
+    pub fn id(self) -> Option<Uuid> {
         match self {
             Actor::User { id, .. } => Some(id),
             Actor::Operator => None,

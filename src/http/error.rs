@@ -16,6 +16,7 @@ use crate::account::AccountError;
 use crate::admin::{AdminError, SelfAction};
 use crate::auth::AuthError;
 use crate::captcha::CaptchaError;
+use crate::load::LoadError;
 use crate::metrics::{self, Dependency};
 use crate::oauth::OAuthError;
 use crate::rate_limit::{Limiter, RateLimitError};
@@ -338,6 +339,26 @@ impl From<AdminError> for ApiError {
             }
             AdminError::Database(e) => e.into(),
             AdminError::Sessions(e) => e.into(),
+        }
+    }
+}
+
+impl From<LoadError> for ApiError {
+    fn from(e: LoadError) -> Self {
+        match e {
+            LoadError::Validation(e) => e.into(),
+            LoadError::Taken => ApiError::Conflict(
+                "A seeded email or username is already taken (is another seed of this tag running?)",
+            ),
+            LoadError::UnknownTag => ApiError::NotFoundDetail("No live user has this tag"),
+            LoadError::WrongPassword => {
+                ApiError::BadRequest("The password does not match the tag's users")
+            }
+            LoadError::Database(e) => e.into(),
+            LoadError::Sessions(e) => e.into(),
+            LoadError::Hashing(e) => ApiError::Internal(e.to_string()),
+            LoadError::Signing(e) => ApiError::Internal(e.to_string()),
+            LoadError::Worker(cause) => ApiError::Internal(cause),
         }
     }
 }

@@ -37,7 +37,7 @@ pub struct ValidationIssue {
     /// or `["body", <byte offset>]` for malformed JSON.
     loc: Vec<LocPart>,
     msg: String,
-    /// `missing`, `value_error`, `string_type`, `json_invalid`,
+    /// `missing`, `value_error`, `string_type`, `int_parsing`, `json_invalid`,
     /// `model_attributes_type`, `uuid_parsing`.
     #[serde(rename = "type")]
     #[schema(value_type = String)]

@@ -7,6 +7,7 @@ mod error;
 mod extract;
 mod invalid;
 mod limits;
+mod load;
 mod meta;
 mod oauth;
 mod observability;
@@ -40,6 +41,7 @@ pub use meta::Exposure;
 use crate::account::Account;
 use crate::admin::Admin;
 use crate::auth::Auth;
+use crate::load::LoadKit;
 use crate::oauth::OAuth;
 use crate::redis_client::RedisClient;
 use crate::tokens::TokenIssuer;
@@ -82,6 +84,10 @@ pub struct Services {
     /// `docs.enabled` / `docs.allow_cidrs`: who may read `/docs`,
     /// `/openapi.json` and `/docs.yaml`.
     pub docs: Exposure,
+    /// The load-test kit behind `/api/v1/admin/load/*`.
+    pub load: Arc<LoadKit>,
+    /// `load.enabled`: whether those routes exist at all.
+    pub load_routes: Exposure,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -94,13 +100,15 @@ pub enum Audience {
     Metrics,
     /// `docs.enabled` / `docs.allow_cidrs`.
     Docs,
+    /// `load.enabled`: the load-test kit's routes (ADMIN only besides).
+    Load,
 }
 
 /// Every route the service serves, each registered with its documentation
 /// (`routes!`), grouped by who may reach it. [`router`] serves exactly
 /// these and `/openapi.json` documents exactly these: no route is added
 /// anywhere else.
-pub fn routes() -> [(Audience, OpenApiRouter<AppState>); 3] {
+pub fn routes() -> [(Audience, OpenApiRouter<AppState>); 4] {
     let everyone = OpenApiRouter::default()
         .merge(meta::router())
         .merge(oauth::router())
@@ -112,6 +120,10 @@ pub fn routes() -> [(Audience, OpenApiRouter<AppState>); 3] {
         (Audience::Everyone, everyone),
         (Audience::Metrics, metrics),
         (Audience::Docs, openapi::router()),
+        (
+            Audience::Load,
+            OpenApiRouter::default().nest("/api/v1/admin/load", load::router()),
+        ),
     ]
 }
 
@@ -130,6 +142,7 @@ pub fn router(state: AppState, cors_allowed_origins: &[String]) -> Router {
             Audience::Everyone => routes,
             Audience::Metrics => routes.route_layer(gated(&state.metrics)),
             Audience::Docs => routes.route_layer(gated(&state.docs)),
+            Audience::Load => routes.route_layer(gated(&state.load_routes)),
         });
     }
     let mut app = app

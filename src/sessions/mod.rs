@@ -230,6 +230,12 @@ impl SessionStore {
         }
     }
 
+    /// One round trip to the store: whether sessions can be opened now (a
+    /// bulk job asks before it writes anything elsewhere).
+    pub async fn reachable(&self) -> Result<(), SessionError> {
+        Ok(self.redis.ping().await?)
+    }
+
     /// Opens a session and returns its first refresh token, evicting the
     /// user's oldest sessions beyond `max_per_user` in the same script.
     pub async fn create(

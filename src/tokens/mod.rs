@@ -124,12 +124,23 @@ impl TokenIssuer {
         claims: &SessionClaims,
         session_id: Uuid,
     ) -> Result<IssuedAccess, TokenError> {
+        self.issue_for(claims, session_id, self.access_ttl)
+    }
+
+    /// Signs an access token living `access_ttl` rather than the configured
+    /// lifetime (the load-test kit's `--access-ttl`).
+    pub fn issue_for(
+        &self,
+        claims: &SessionClaims,
+        session_id: Uuid,
+        access_ttl: Duration,
+    ) -> Result<IssuedAccess, TokenError> {
         let now = unix_now();
         let body = AccessClaims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             sub: claims.user_id,
-            exp: now + self.access_ttl.as_secs(),
+            exp: now + access_ttl.as_secs(),
             iat: now,
             jti: Uuid::new_v4(),
             sid: session_id,
@@ -141,7 +152,7 @@ impl TokenIssuer {
         let token = self.keys().sign_jwt(&payload);
         Ok(IssuedAccess {
             token,
-            expires_in: self.access_ttl,
+            expires_in: access_ttl,
         })
     }
 

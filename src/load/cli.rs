@@ -1,0 +1,253 @@
+//! `tessera load seed | tokens | purge`: `main.rs` parses the flags; the
+//! work is the kit's. Every error is one line for `main` to print.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context};
+use futures::{Stream, StreamExt};
+
+use super::{
+    Batch, LoadDeps, LoadError, LoadKit, LoadSettings, SeedRequest, Tag, TokensRequest, CLI_BOUNDS,
+};
+use crate::audit::AuditLog;
+use crate::client::ClientInfo;
+use crate::config::Config;
+use crate::opaque_token::TokenKeys;
+use crate::redis_client::RedisClient;
+use crate::sessions::{SessionSettings, SessionStore};
+use crate::startup::load_keys;
+use crate::tokens::TokenIssuer;
+use crate::users::PasswordHasher;
+use crate::validation::{Integer, Text};
+
+/// How long a command waits for its audit events to be written.
+const AUDIT_FLUSH: Duration = Duration::from_secs(5);
+
+/// The user agent seeded sessions list (`GET /users/me/sessions`).
+const USER_AGENT: &str = "tessera load (command line)";
+
+/// Where the NDJSON goes: `-` for standard output, else a file.
+pub enum Output {
+    Stdout,
+    File(PathBuf),
+}
+
+impl Output {
+    pub fn parse(raw: &str) -> Self {
+        if raw == "-" {
+            Output::Stdout
+        } else {
+            Output::File(raw.into())
+        }
+    }
+
+    fn open(&self) -> anyhow::Result<Box<dyn Write>> {
+        Ok(match self {
+            Output::Stdout => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            Output::File(path) => Box::new(std::io::BufWriter::new(
+                std::fs::File::create(path)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+            )),
+        })
+    }
+}
+
+/// The flags of `load seed`.
+pub struct SeedArgs {
+    pub users: i64,
+    pub sessions_per_user: Option<i64>,
+    pub tag: Option<String>,
+    pub password: Option<String>,
+    pub access_ttl: Option<i64>,
+}
+
+/// The flags of `load tokens`.
+pub struct TokensArgs {
+    pub tag: String,
+    pub sessions_per_user: Option<i64>,
+    pub password: Option<String>,
+    pub access_ttl: Option<i64>,
+}
+
+fn integer(value: Option<i64>) -> Integer {
+    value.map_or(Integer::Absent, Integer::Given)
+}
+
+fn text(value: Option<String>) -> Text {
+    value.map_or(Text::Absent, Text::Given)
+}
+
+/// The kit, built from the configuration as `serve` builds it, and the
+/// audit writer to flush before exiting.
+async fn kit(config: &Config) -> anyhow::Result<(Arc<LoadKit>, tokio::task::JoinHandle<()>)> {
+    let keys = load_keys(config)?;
+    let pool = config.database.pool()?;
+    let redis = Arc::new(RedisClient::new(&config.redis)?);
+    let token_keys =
+        TokenKeys::from_config(&config.session, config.is_production(), &redis).await?;
+    let sessions = Arc::new(SessionStore::new(
+        redis,
+        SessionSettings::from_config(&config.session, token_keys),
+    ));
+    let tokens = Arc::new(TokenIssuer::new(
+        keys,
+        config.jwt.issuer.clone(),
+        config.jwt.audience.clone(),
+        Duration::from_secs(config.jwt.access_ttl_secs),
+    ));
+    let (audit, writer) = AuditLog::start(pool.clone());
+    let kit = LoadKit::new(LoadDeps {
+        pool,
+        hasher: PasswordHasher::new(config.password_hashing.max_concurrency)?,
+        sessions,
+        tokens,
+        audit,
+        settings: LoadSettings::from_config(config),
+    });
+    Ok((Arc::new(kit), writer))
+}
+
+/// Waits for the audit writer once the kit (its last sender) is gone.
+async fn flush(kit: Arc<LoadKit>, writer: tokio::task::JoinHandle<()>) {
+    drop(kit);
+    if tokio::time::timeout(AUDIT_FLUSH, writer).await.is_err() {
+        tracing::warn!("audit events not written before the command ended");
+    }
+}
+
+/// A failure as one line, naming flags as they are typed.
+fn one_line(e: LoadError) -> anyhow::Error {
+    match e {
+        LoadError::Validation(errors) => {
+            let problems: Vec<String> = errors
+                .0
+                .iter()
+                .map(|error| {
+                    let message = error.message.strip_prefix("Value error, ");
+                    format!(
+                        "--{}: {}",
+                        error.field.replace('_', "-"),
+                        message.unwrap_or(&error.message)
+                    )
+                })
+                .collect();
+            anyhow!("invalid options: {}", problems.join("; "))
+        }
+        LoadError::Database(e) => anyhow!(
+            "cannot reach PostgreSQL (database.url / DATABASE_URL): {}",
+            first_line(&e.to_string())
+        ),
+        LoadError::Sessions(e) => anyhow!(
+            "cannot reach Redis (redis.url / REDIS_URL): {}",
+            first_line(&e.to_string())
+        ),
+        other => anyhow!("{other}"),
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
+}
+
+/// Writes every batch to `out`; the users and sessions made.
+async fn drain(
+    batches: impl Stream<Item = Result<Batch, LoadError>>,
+    mut out: Box<dyn Write>,
+) -> anyhow::Result<(u64, u64)> {
+    let (mut users, mut sessions) = (0, 0);
+    let mut batches = std::pin::pin!(batches);
+    while let Some(batch) = batches.next().await {
+        let batch = batch.map_err(one_line)?;
+        out.write_all(&batch.ndjson)
+            .context("cannot write the output")?;
+        users += batch.users;
+        sessions += batch.sessions;
+    }
+    out.flush().context("cannot write the output")?;
+    Ok((users, sessions))
+}
+
+/// `load seed`: the tag on stderr when it was made up, the lines to
+/// `output`, and last on stderr `seeded N users, M sessions in S s`.
+pub async fn seed(config: &Config, args: SeedArgs, output: Output) -> anyhow::Result<()> {
+    let started = Instant::now();
+    // Before any work: an output that cannot be written makes nothing.
+    let out = output.open()?;
+    let (kit, writer) = kit(config).await?;
+    let request = SeedRequest {
+        users: Integer::Given(args.users),
+        sessions_per_user: integer(args.sessions_per_user),
+        tag: text(args.tag),
+        password: text(args.password),
+        access_ttl: integer(args.access_ttl),
+    };
+    let options = kit
+        .seed_options(request, CLI_BOUNDS)
+        .map_err(|e| one_line(e.into()))?;
+    if options.tag_generated {
+        eprintln!("tag {}", options.tag);
+    }
+    let client = ClientInfo {
+        ip: None,
+        user_agent: USER_AGENT.to_owned(),
+    };
+    let made = match kit.seed(options, client, None).await {
+        Ok(batches) => drain(batches, out).await,
+        Err(e) => Err(one_line(e)),
+    };
+    flush(kit, writer).await;
+    let (users, sessions) = made?;
+    eprintln!(
+        "seeded {users} users, {sessions} sessions in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `load tokens`: fresh sessions for a tag's users, the same lines.
+pub async fn tokens(config: &Config, args: TokensArgs, output: Output) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let out = output.open()?;
+    let (kit, writer) = kit(config).await?;
+    let request = TokensRequest {
+        tag: Text::Given(args.tag),
+        sessions_per_user: integer(args.sessions_per_user),
+        password: text(args.password),
+        access_ttl: integer(args.access_ttl),
+    };
+    let options = kit
+        .tokens_options(request)
+        .map_err(|e| one_line(e.into()))?;
+    let client = ClientInfo {
+        ip: None,
+        user_agent: USER_AGENT.to_owned(),
+    };
+    let made = match kit.tokens(options, client).await {
+        Ok(batches) => drain(batches, out).await,
+        Err(e) => Err(one_line(e)),
+    };
+    flush(kit, writer).await;
+    let (users, sessions) = made?;
+    eprintln!(
+        "minted {sessions} sessions for {users} users in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `load purge`: the counts on stdout.
+pub async fn purge(config: &Config, tag: &str) -> anyhow::Result<()> {
+    let tag = Tag::parse(tag).map_err(|m| anyhow!("invalid options: --tag: {m}"))?;
+    let (kit, writer) = kit(config).await?;
+    let purged = kit.purge(&tag, None, &ClientInfo::default()).await;
+    flush(kit, writer).await;
+    let counts = purged.map_err(one_line)?;
+    println!(
+        "purged {} users, {} sessions (tag {tag})",
+        counts.users, counts.sessions
+    );
+    Ok(())
+}
