@@ -11,6 +11,7 @@ mod meta;
 mod oauth;
 mod observability;
 pub mod openapi;
+mod pages;
 mod responses;
 mod roles;
 mod users;
@@ -36,10 +37,12 @@ pub use extract::client_ip;
 pub use invalid::Location;
 pub use limits::{ConnectionCap, ConnectionSlot, RequestLimits};
 pub use meta::Exposure;
+pub use pages::PageSettings;
 
 use crate::account::Account;
 use crate::admin::Admin;
 use crate::auth::Auth;
+use crate::console::Console;
 use crate::oauth::OAuth;
 use crate::redis_client::RedisClient;
 use crate::tokens::TokenIssuer;
@@ -82,6 +85,10 @@ pub struct Services {
     /// `docs.enabled` / `docs.allow_cidrs`: who may read `/docs`,
     /// `/openapi.json` and `/docs.yaml`.
     pub docs: Exposure,
+    /// The admin console's sign-in sessions.
+    pub console: Arc<Console>,
+    /// The hosted pages' form keys and cookie settings.
+    pub pages: PageSettings,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -94,13 +101,16 @@ pub enum Audience {
     Metrics,
     /// `docs.enabled` / `docs.allow_cidrs`.
     Docs,
+    /// Everyone, through a browser: the hosted HTML pages, each answer with
+    /// the pages' security headers.
+    Pages,
 }
 
 /// Every route the service serves, each registered with its documentation
 /// (`routes!`), grouped by who may reach it. [`router`] serves exactly
 /// these and `/openapi.json` documents exactly these: no route is added
 /// anywhere else.
-pub fn routes() -> [(Audience, OpenApiRouter<AppState>); 3] {
+pub fn routes() -> [(Audience, OpenApiRouter<AppState>); 4] {
     let everyone = OpenApiRouter::default()
         .merge(meta::router())
         .merge(oauth::router())
@@ -112,6 +122,7 @@ pub fn routes() -> [(Audience, OpenApiRouter<AppState>); 3] {
         (Audience::Everyone, everyone),
         (Audience::Metrics, metrics),
         (Audience::Docs, openapi::router()),
+        (Audience::Pages, pages::router()),
     ]
 }
 
@@ -130,6 +141,7 @@ pub fn router(state: AppState, cors_allowed_origins: &[String]) -> Router {
             Audience::Everyone => routes,
             Audience::Metrics => routes.route_layer(gated(&state.metrics)),
             Audience::Docs => routes.route_layer(gated(&state.docs)),
+            Audience::Pages => routes.route_layer(axum::middleware::from_fn(pages::secure)),
         });
     }
     let mut app = app
