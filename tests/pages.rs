@@ -39,6 +39,30 @@ fn assert_secure_html(page: &Page, what: &str) {
         page.body.len()
     );
     assert!(!page.body.contains("<script"), "{what} has a script");
+    assert_labelled(&page.body, what);
+}
+
+/// Every visible input and select has an id and a `<label for>` naming it.
+fn assert_labelled(html: &str, what: &str) {
+    for control in html.split('<').skip(1) {
+        let Some(tag) = control.split('>').next() else {
+            continue;
+        };
+        if !(tag.starts_with("input ") || tag.starts_with("select "))
+            || tag.contains("type=\"hidden\"")
+        {
+            continue;
+        }
+        let id = tag
+            .split("id=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("{what}: a control without an id: <{tag}>"));
+        assert!(
+            html.contains(&format!("<label for=\"{id}\"")),
+            "{what}: #{id} has no label"
+        );
+    }
 }
 
 async fn app_with_mail(sink: &SmtpSink, verify_emails: bool) -> TestApp {
@@ -258,6 +282,24 @@ async fn a_bad_used_or_missing_reset_link_says_so_in_words() {
     let replayed = visitor.post_form("/auth/reset-password", &fields).await;
     assert_eq!(replayed.status, StatusCode::BAD_REQUEST);
     assert!(replayed.body.contains("Invalid or expired reset token"));
+}
+
+#[tokio::test]
+async fn an_expired_reset_link_says_so() {
+    let sink = SmtpSink::start();
+    let app = spawn_app_at_own_url(
+        sink.overrides()
+            .merge(Serialized::default("auth.reset_token_ttl_secs", 1)),
+    )
+    .await;
+    let (_, link) = reset_link(&app, &sink).await;
+    let mut visitor = Visitor::new(&app);
+    let page = visitor.get(&path_of(&link, &app)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let expired = visitor.get(&path_of(&link, &app)).await;
+    assert_eq!(expired.status, StatusCode::BAD_REQUEST);
+    assert!(expired.body.contains("Invalid or expired reset token"));
 }
 
 #[tokio::test]

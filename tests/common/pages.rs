@@ -3,6 +3,8 @@
 //! its own pages; reading forms out of HTML; and a cookie-keeping console
 //! client over plain HTTP.
 
+pub mod browser;
+
 use std::collections::BTreeMap;
 
 use figment::providers::Serialized;
