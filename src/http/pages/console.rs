@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use super::super::error::ApiError;
 use super::super::extract::{Body, Client, PathUuid, Query};
+use super::super::invalid::Location;
 use super::{blank_is_absent, cookie, html, see_other, set_cookie, text_of, PageError};
 use crate::admin::{Actor, AdminError, AdminUser, AuditQuery, UserChanges, UserQuery};
 use crate::auth::LoginName;
@@ -156,10 +157,13 @@ fn sign_in_form(
     };
     let mut response = html(status, &page);
     if known.is_none() {
-        let (name, value) = set_cookie(FORM_COOKIE, &nonce, None, state.pages.secure_cookies);
-        if let Ok(value) = value.parse() {
-            response.headers_mut().append(name, value);
-        }
+        set_cookie(
+            &mut response,
+            FORM_COOKIE,
+            &nonce,
+            None,
+            state.pages.secure_cookies,
+        );
     }
     response
 }
@@ -240,15 +244,13 @@ async fn sign_in(
     {
         Ok(signed_in) => {
             let mut response = see_other("/admin/users");
-            let (name, value) = set_cookie(
+            set_cookie(
+                &mut response,
                 SESSION_COOKIE,
                 signed_in.cookie.expose_secret(),
                 None,
                 state.pages.secure_cookies,
             );
-            if let Ok(value) = value.parse() {
-                response.headers_mut().append(name, value);
-            }
             Ok(response)
         }
         Err(e) => Ok(again(e.into())),
@@ -273,13 +275,9 @@ struct TokenOnlyForm {
 async fn sign_out(
     State(state): State<AppState>,
     Client(client): Client,
-    staff: Result<Staff, Response>,
+    staff: Staff,
     body: Result<Body<TokenOnlyForm>, ApiError>,
 ) -> Result<Response, PageError> {
-    let staff = match staff {
-        Ok(staff) => staff,
-        Err(response) => return Ok(response),
-    };
     let Body(form) = body?;
     staff.check(&form.csrf)?;
     state
@@ -287,10 +285,13 @@ async fn sign_out(
         .sign_out(&staff.cookie, &staff.session, &client)
         .await?;
     let mut response = see_other("/admin/");
-    let (name, value) = set_cookie(SESSION_COOKIE, "", Some(0), state.pages.secure_cookies);
-    if let Ok(value) = value.parse() {
-        response.headers_mut().append(name, value);
-    }
+    set_cookie(
+        &mut response,
+        SESSION_COOKIE,
+        "",
+        Some(0),
+        state.pages.secure_cookies,
+    );
     Ok(response)
 }
 
@@ -369,13 +370,9 @@ struct UsersPage<'a> {
     ))]
 async fn users(
     State(state): State<AppState>,
-    staff: Result<Staff, Response>,
+    staff: Staff,
     query: Result<Query<UsersParams>, ApiError>,
 ) -> Result<Response, PageError> {
-    let staff = match staff {
-        Ok(staff) => staff,
-        Err(response) => return Ok(response),
-    };
     let Query(params) = query?;
     let (q, role, blocked, deleted) = (
         text_of(&params.q).trim().to_owned(),
@@ -392,7 +389,7 @@ async fn users(
         Text::Absent,
         blank_is_absent(params.offset),
     )
-    .map_err(|e| ApiError::invalid(super::super::invalid::Location::Query, e))?;
+    .map_err(|e| ApiError::invalid(Location::Query, e))?;
     query.filter.email_or_username = (!q.is_empty()).then(|| q.clone());
     let page = state.admin.list_users(&query).await?;
     let link = |offset: i64| {
@@ -526,14 +523,10 @@ fn notice(done: &str) -> Option<&'static str> {
     ))]
 async fn user(
     State(state): State<AppState>,
-    staff: Result<Staff, Response>,
+    staff: Staff,
     id: Result<PathUuid, ApiError>,
     query: Result<Query<UserParams>, ApiError>,
 ) -> Result<Response, PageError> {
-    let staff = match staff {
-        Ok(staff) => staff,
-        Err(response) => return Ok(response),
-    };
     let PathUuid(id) = id?;
     let Query(params) = query?;
     let user = state.admin.user(id).await?;
@@ -609,14 +602,10 @@ struct ActionForm {
 async fn act(
     State(state): State<AppState>,
     Client(client): Client,
-    staff: Result<Staff, Response>,
+    staff: Staff,
     id: Result<PathUuid, ApiError>,
     body: Result<Body<ActionForm>, ApiError>,
 ) -> Result<Response, PageError> {
-    let staff = match staff {
-        Ok(staff) => staff,
-        Err(response) => return Ok(response),
-    };
     let Body(form) = body?;
     staff.check(&form.csrf)?;
     let PathUuid(id) = id?;
@@ -715,13 +704,9 @@ struct AuditPageView<'a> {
     ))]
 async fn audit_log(
     State(state): State<AppState>,
-    staff: Result<Staff, Response>,
+    staff: Staff,
     query: Result<Query<AuditParams>, ApiError>,
 ) -> Result<Response, PageError> {
-    let staff = match staff {
-        Ok(staff) => staff,
-        Err(response) => return Ok(response),
-    };
     staff.admin_only()?;
     let Query(params) = query?;
     let (user_id, kind) = (
@@ -737,7 +722,7 @@ async fn audit_log(
         Text::Absent,
         blank_is_absent(params.offset),
     )
-    .map_err(|e| ApiError::invalid(super::super::invalid::Location::Query, e))?;
+    .map_err(|e| ApiError::invalid(Location::Query, e))?;
     let page = state.admin.audit(&query).await?;
     let next = page.next_offset.map(|offset| {
         let pairs = [

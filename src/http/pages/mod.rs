@@ -15,7 +15,7 @@ mod console;
 
 use askama::Template;
 use axum::extract::Request;
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
@@ -178,9 +178,23 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .find_map(|(k, v)| (k == name).then_some(v))
 }
 
-/// A `Set-Cookie` for the console's cookies: never readable by script,
-/// never sent cross-site, only to the console's paths.
-fn set_cookie(name: &str, value: &str, max_age: Option<u64>, secure: bool) -> (HeaderName, String) {
+/// Adds a `Set-Cookie` for one of the console's cookies: never readable by
+/// script, never sent cross-site, sent only to the console's paths.
+fn set_cookie(
+    response: &mut Response,
+    name: &str,
+    value: &str,
+    max_age: Option<u64>,
+    secure: bool,
+) {
+    let cookie = cookie_header(name, value, max_age, secure);
+    // Always valid: the names are constants and the values base64url.
+    if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+}
+
+fn cookie_header(name: &str, value: &str, max_age: Option<u64>, secure: bool) -> String {
     let mut cookie = format!("{name}={value}; Path=/admin; HttpOnly; SameSite=Strict");
     if let Some(secs) = max_age {
         cookie.push_str(&format!("; Max-Age={secs}"));
@@ -188,7 +202,7 @@ fn set_cookie(name: &str, value: &str, max_age: Option<u64>, secure: bool) -> (H
     if secure {
         cookie.push_str("; Secure");
     }
-    (header::SET_COOKIE, cookie)
+    cookie
 }
 
 #[cfg(test)]
@@ -208,11 +222,12 @@ mod tests {
 
     #[test]
     fn console_cookies_are_strict_and_secure_over_https() {
-        let (_, value) = set_cookie("c", "v", None, true);
-        assert_eq!(value, "c=v; Path=/admin; HttpOnly; SameSite=Strict; Secure");
-        let (_, value) = set_cookie("c", "", Some(0), false);
         assert_eq!(
-            value,
+            cookie_header("c", "v", None, true),
+            "c=v; Path=/admin; HttpOnly; SameSite=Strict; Secure"
+        );
+        assert_eq!(
+            cookie_header("c", "", Some(0), false),
             "c=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0"
         );
     }
