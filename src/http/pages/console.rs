@@ -374,23 +374,28 @@ async fn users(
     query: Result<Query<UsersParams>, ApiError>,
 ) -> Result<Response, PageError> {
     let Query(params) = query?;
-    let (q, role, blocked, deleted) = (
-        text_of(&params.q).trim().to_owned(),
+    let (role, blocked, deleted) = (
         text_of(&params.role).to_owned(),
         text_of(&params.blocked).to_owned(),
         text_of(&params.deleted).to_owned(),
     );
-    let mut query = UserQuery::parse(
-        Text::Absent,
-        blank_is_absent(params.role),
-        blank_is_absent(params.blocked),
-        Text::Absent,
-        blank_is_absent(params.deleted),
-        Text::Absent,
-        blank_is_absent(params.offset),
-    )
+    // The search text is a field like any other: it refuses what every
+    // text field refuses (NUL, controls) before it reaches SQL.
+    let (search, mut query) = all((
+        blank_is_absent(params.q).optional("q", |q| Ok(q.trim().to_owned())),
+        UserQuery::parse(
+            Text::Absent,
+            blank_is_absent(params.role),
+            blank_is_absent(params.blocked),
+            Text::Absent,
+            blank_is_absent(params.deleted),
+            Text::Absent,
+            blank_is_absent(params.offset),
+        ),
+    ))
     .map_err(|e| ApiError::invalid(Location::Query, e))?;
-    query.filter.email_or_username = (!q.is_empty()).then(|| q.clone());
+    let q = search.clone().unwrap_or_default();
+    query.filter.email_or_username = search;
     let page = state.admin.list_users(&query).await?;
     let link = |offset: i64| {
         let pairs = [
