@@ -809,3 +809,59 @@ async fn an_admin_edits_revokes_deletes_and_restores_from_a_user_page() {
         assert!(audit.body.contains(kind), "{kind} not in the audit page");
     }
 }
+
+#[tokio::test]
+async fn with_redis_down_the_pages_answer_a_503_page_in_time_and_recover() {
+    let mut redis = common::servers::RedisServer::start();
+    let app = spawn_app_with(
+        Figment::new()
+            .merge(Serialized::default("redis.url", redis.url()))
+            .merge(Serialized::default("redis.timeout_ms", 500)),
+    )
+    .await;
+    let (admin, _) = app.new_user_with_role("ADMIN").await;
+    let mut console = Visitor::signed_in(&app, &admin).await;
+    let mut stranger = Visitor::new(&app);
+    let form = stranger.get("/admin/").await;
+
+    redis.kill();
+    let bound = Duration::from_millis(500 + 1500);
+    let started = std::time::Instant::now();
+    let page = console.get("/admin/users").await;
+    assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        page.body
+            .contains("The session store is unavailable; try again shortly."),
+        "{}",
+        page.body
+    );
+    assert!(started.elapsed() <= bound, "{:?}", started.elapsed());
+    assert_secure_html(&page, "an outage page");
+    let started = std::time::Instant::now();
+    let refused = stranger
+        .post_form(
+            "/admin/sign-in",
+            &[
+                ("username", &admin.username),
+                ("password", &admin.password),
+                ("csrf", &input_value(&form.body, "csrf")),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        refused.body.contains("name=\"password\""),
+        "the sign-in form again"
+    );
+    assert!(
+        started.elapsed() <= bound + bound,
+        "{:?}",
+        started.elapsed()
+    );
+
+    redis.resume();
+    // Console sessions lived in that Redis (no AOF here): signing in again works.
+    let again = stranger.sign_in(&admin).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
+    assert_eq!(stranger.get("/admin/users").await.status, StatusCode::OK);
+}
