@@ -44,6 +44,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub docs: DocsConfig,
     pub load: LoadConfig,
+    pub console: ConsoleConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -179,6 +180,7 @@ impl SessionConfig {
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuthConfig {
     pub require_email_verification: bool,
+    /// Empty in the file means `server.public_url` (resolved at load).
     pub frontend_url: String,
     pub reset_token_ttl_secs: u64,
     pub activation_token_ttl_secs: u64,
@@ -292,6 +294,13 @@ impl std::fmt::Debug for RedisConfig {
     }
 }
 
+/// The admin console at `/admin/`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConsoleConfig {
+    /// A console session unused this long is over.
+    pub idle_timeout_secs: u64,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("config file {0} does not exist")]
@@ -328,6 +337,10 @@ impl Config {
             .extract()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         config.session.resolve_rotation_secrets()?;
+        // The hosted pages serve the links, so by default they point here.
+        if config.auth.frontend_url.trim().is_empty() {
+            config.auth.frontend_url = config.server.public_url.clone();
+        }
         config.check()?;
         Ok(config)
     }
@@ -348,6 +361,9 @@ impl Config {
         }
         if self.server.header_read_timeout_secs == 0 {
             return invalid("server.header_read_timeout_secs must be positive");
+        }
+        if self.console.idle_timeout_secs == 0 {
+            return invalid("console.idle_timeout_secs must be positive");
         }
         if self.rate_limit.enabled
             && (self.rate_limit.per_ip_per_second == 0 || self.rate_limit.per_ip_burst == 0)
@@ -457,6 +473,23 @@ mod tests {
         assert_eq!(config.server.max_connections_per_ip, 256);
         assert!(!config.load.enabled);
         assert_eq!(config.load.max_access_ttl_secs, 3600);
+        assert_eq!(config.console.idle_timeout_secs, 900);
+    }
+
+    #[test]
+    fn links_in_emails_point_at_the_service_itself_unless_configured() {
+        let public = Figment::new().merge(Serialized::default(
+            "server.public_url",
+            "https://auth.example.com",
+        ));
+        let config = Config::load_with(None, public.clone()).unwrap();
+        assert_eq!(config.auth.frontend_url, "https://auth.example.com");
+        let own = public.merge(Serialized::default(
+            "auth.frontend_url",
+            "https://app.example.com",
+        ));
+        let config = Config::load_with(None, own).unwrap();
+        assert_eq!(config.auth.frontend_url, "https://app.example.com");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod captcha;
 pub mod client;
 pub mod config;
+pub mod console;
 pub mod http;
 pub mod load;
 pub mod mail;

@@ -58,6 +58,8 @@ pub enum Domain {
     OneTimeTag,
     /// The secret of a refresh token's successor.
     Successor,
+    /// The anti-forgery token of an HTML form (`http::pages`).
+    FormToken,
 }
 
 impl Domain {
@@ -66,6 +68,7 @@ impl Domain {
             Domain::RefreshTag => b"tessera/refresh-token/tag/v1\0",
             Domain::OneTimeTag => b"tessera/one-time-token/tag/v1\0",
             Domain::Successor => b"tessera/refresh-token/successor/v1\0",
+            Domain::FormToken => b"tessera/form-token/v1\0",
         }
     }
 }
@@ -167,6 +170,19 @@ impl TokenKeys {
     /// HMAC-SHA256 of `data` under the secret `key`, for `domain`.
     pub fn derive(&self, key: KeyId, domain: Domain, data: &[u8]) -> [u8; 32] {
         self.mac(key, domain, data).finalize().into_bytes().into()
+    }
+
+    /// A form's anti-forgery token for `data`: its [`TAG_LEN`]-byte tag
+    /// under the signing secret, in the wire form.
+    pub fn form_token(&self, data: &[u8]) -> String {
+        encode(&self.derive(KeyId::SIGNING, Domain::FormToken, data)[..TAG_LEN])
+    }
+
+    /// True when `token` is [`TokenKeys::form_token`] of `data` under any
+    /// configured secret (a form shown before a rotation still posts).
+    pub fn check_form_token(&self, data: &[u8], token: &str) -> bool {
+        decode::<TAG_LEN>(token)
+            .is_some_and(|tag| self.verifying(Domain::FormToken, data, &tag).is_some())
     }
 
     /// The first secret under which `tag` is the tag of `data`, compared in

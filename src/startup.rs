@@ -20,7 +20,8 @@ use crate::audit::AuditLog;
 use crate::auth::{Auth, AuthDeps};
 use crate::captcha::CaptchaVerifier;
 use crate::config::Config;
-use crate::http::{self, AppState, ConnectionCap, Exposure, RequestLimits, Services};
+use crate::console::Console;
+use crate::http::{self, AppState, ConnectionCap, Exposure, PageSettings, RequestLimits, Services};
 use crate::load::{LoadDeps, LoadKit, LoadSettings};
 use crate::mail::Mailer;
 use crate::oauth::OAuth;
@@ -191,6 +192,11 @@ impl Application {
             redis.clone(),
             SessionSettings::from_config(&config.session, token_keys.clone()),
         ));
+        // The hosted pages' anti-forgery tokens use the same secrets.
+        let pages = PageSettings {
+            form_keys: token_keys.clone(),
+            secure_cookies: config.server.public_url.starts_with("https://"),
+        };
         // One issuer: the key reloader swaps the key set every user of it
         // signs and verifies with.
         let tokens = Arc::new(TokenIssuer::new(
@@ -222,6 +228,12 @@ impl Application {
             audit: audit.clone(),
             require_email_verification: config.auth.require_email_verification,
         }));
+        let console = Arc::new(Console::new(
+            redis.clone(),
+            auth.clone(),
+            sessions.clone(),
+            Duration::from_secs(config.console.idle_timeout_secs),
+        ));
         let (mailer, mail_worker) = Mailer::start(&config.smtp, !config.is_production())?;
         let account = Account::new(AccountDeps {
             auth: auth.clone(),
@@ -281,6 +293,8 @@ impl Application {
             hasher,
             load,
             load_routes: Exposure::new(config.load.enabled, &[]),
+            console,
+            pages,
         });
         let router = http::router(state, &config.server.cors_allowed_origins);
         let listener = TcpListener::bind(config.server.bind)

@@ -138,6 +138,9 @@ struct Operation {
     /// Bearer required (not only optional).
     needs_bearer: bool,
     needs_basic: bool,
+    /// A hosted HTML page (tag `pages`): sent with the acting admin's
+    /// console cookie; it answers HTML, so only "never a 5xx" applies.
+    page: bool,
 }
 
 fn schema<'a>(document: &'a Value, schema: &'a Value) -> &'a Value {
@@ -206,6 +209,7 @@ fn operations(document: &Value) -> Vec<Operation> {
                 path_params: parameters("path"),
                 needs_bearer: !optional && security.iter().any(|s| s.get("bearer").is_some()),
                 needs_basic: !optional && security.iter().any(|s| s.get("client_basic").is_some()),
+                page: operation["tags"][0] == "pages",
             });
         }
     }
@@ -215,8 +219,9 @@ fn operations(document: &Value) -> Vec<Operation> {
 /// A valid value for a field that is not the one under attack, so the
 /// hostile value travels as deep as it can. Passwords are not the acting
 /// admin's, so nothing ever deletes or re-keys that account.
-fn companion(name: &str, path: &str, victim: Uuid) -> String {
+fn companion(name: &str, path: &str, victim: Uuid, csrf: &str) -> String {
     match name {
+        "csrf" => csrf.to_owned(),
         "email" => format!("{}@example.com", common::unique_name()),
         "username" if path.ends_with("/token") => format!("{}@example.com", common::unique_name()),
         "username" => common::unique_name(),
@@ -251,6 +256,7 @@ struct Attack {
     body: Option<(&'static str, Vec<u8>)>,
     bearer: bool,
     basic: bool,
+    page: bool,
     place: Place,
     field: String,
     nul: bool,
@@ -258,7 +264,7 @@ struct Attack {
     label: String,
 }
 
-fn attacks(operations: &[Operation], victim: Uuid) -> Vec<Attack> {
+fn attacks(operations: &[Operation], victim: Uuid, csrf: &str) -> Vec<Attack> {
     let mut attacks = Vec::new();
     for operation in operations {
         let mut targets: Vec<(Place, String)> = Vec::new();
@@ -282,7 +288,7 @@ fn attacks(operations: &[Operation], victim: Uuid) -> Vec<Attack> {
                     let value = if place == Place::Path && *param == field {
                         hostile.encoded()
                     } else {
-                        companion(param, &operation.path, victim)
+                        companion(param, &operation.path, victim, csrf)
                     };
                     url_path = url_path.replace(&format!("{{{param}}}"), &value);
                 }
@@ -299,7 +305,7 @@ fn attacks(operations: &[Operation], victim: Uuid) -> Vec<Attack> {
                                 format!(
                                     "{}:{}",
                                     json!(name),
-                                    json!(companion(name, &operation.path, victim))
+                                    json!(companion(name, &operation.path, victim, csrf))
                                 )
                             })
                             .collect();
@@ -313,7 +319,7 @@ fn attacks(operations: &[Operation], victim: Uuid) -> Vec<Attack> {
                         let mut parts: Vec<String> = companions(operation, &field)
                             .into_iter()
                             .map(|name| {
-                                let value = companion(name, &operation.path, victim);
+                                let value = companion(name, &operation.path, victim, csrf);
                                 format!(
                                     "{name}={}",
                                     byte_serialize(value.as_bytes()).collect::<String>()
@@ -335,6 +341,7 @@ fn attacks(operations: &[Operation], victim: Uuid) -> Vec<Attack> {
                     body,
                     bearer: operation.needs_bearer,
                     basic: operation.needs_basic,
+                    page: operation.page,
                     place,
                     secret: matches!(
                         field.as_str(),
@@ -399,10 +406,22 @@ async fn every_hostile_string_in_every_field_of_every_endpoint_gets_a_4xx_or_2xx
         "{} operations, {fields} fields",
         operations.len()
     );
-    let attacks = attacks(&operations, victim);
+    // The console pages are fuzzed signed in, with the session's form token
+    // beside the attacked field, so hostile text gets past the sign-in.
+    let acting = common::TestUser {
+        email: email.clone(),
+        username: name.clone(),
+        password: own_password.to_owned(),
+        id: Uuid::nil(),
+    };
+    let mut console = common::pages::Visitor::signed_in(&app, &acting).await;
+    let csrf = console.csrf_of("/admin/users").await;
+    let console_cookie = format!("tessera_console={}", console.cookies["tessera_console"]);
+    let attacks = attacks(&operations, victim, &csrf);
 
     let app = &app;
     let admin = &admin;
+    let console_cookie = &console_cookie;
     let outcomes: Vec<(Attack, StatusCode, String)> = stream::iter(attacks)
         .map(|attack| async move {
             let url = format!("{}{}", app.url(&attack.url_path), attack.query);
@@ -415,6 +434,9 @@ async fn every_hostile_string_in_every_field_of_every_endpoint_gets_a_4xx_or_2xx
             }
             if attack.basic {
                 request = request.basic_auth(common::GATEWAY_ID, Some(common::GATEWAY_SECRET));
+            }
+            if attack.page {
+                request = request.header("cookie", console_cookie);
             }
             if let Some((content_type, body)) = &attack.body {
                 request = request
@@ -439,6 +461,7 @@ async fn every_hostile_string_in_every_field_of_every_endpoint_gets_a_4xx_or_2xx
         // A NUL in a text field that is not a secret is refused by name.
         if attack.nul
             && !attack.secret
+            && !attack.page
             && matches!(attack.place, Place::Json | Place::Form | Place::Query)
         {
             let parsed: Value = serde_json::from_str(body).unwrap_or_default();

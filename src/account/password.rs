@@ -43,6 +43,27 @@ impl Account {
         .await
     }
 
+    /// Whether a reset link's token would still be accepted, without using
+    /// it: the hosted reset page shows its form only for a live link, and a
+    /// mail scanner opening the link changes nothing.
+    pub async fn check_reset_link(&self, token: &str) -> Result<(), AccountError> {
+        let token = self
+            .links
+            .tokens
+            .parse(token)
+            .ok_or(AccountError::InvalidResetToken)?;
+        if self
+            .links
+            .tokens
+            .is_valid(Purpose::PasswordReset, &token)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(AccountError::InvalidResetToken)
+        }
+    }
+
     /// Sets a new password with a reset link's token and ends every session.
     /// The token is checked first and consumed last, so a new password that
     /// breaks a rule does not burn the link.

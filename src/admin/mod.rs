@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::audit::{self, AuditEvent, AuditFilter, AuditLog, AuditRecord};
 use crate::client::ClientInfo;
-use crate::sessions::{SessionError, SessionStore};
+use crate::sessions::{SessionError, SessionStore, SessionSummary};
 use crate::users::repo::{self, BalanceError, Deleted, UserFilter};
 use crate::users::{Role, Subscription, User, UserPublic};
 use crate::validation::{all, FieldError, Text, ValidationErrors};
@@ -41,6 +41,8 @@ pub enum AdminError {
     Forbidden,
     #[error("user not found")]
     UserNotFound,
+    #[error("no such session")]
+    SessionNotFound,
     /// An administrator tried to lock themselves out.
     #[error("an administrator cannot do this to their own account: {0:?}")]
     SelfAction(SelfAction),
@@ -108,9 +110,14 @@ impl Actor {
         self.id() == Some(user_id)
     }
 
-    /// Moderators act on regular users only.
+    /// Whether this actor may block, unblock or end the sessions of a user
+    /// with `role`: moderators act on regular users only.
+    pub fn may_moderate_role(self, role: Role) -> bool {
+        self.is_admin() || (self.is_staff() && role == Role::Regular)
+    }
+
     fn may_moderate(self, target: &User) -> Result<(), AdminError> {
-        if self.is_admin() || (self.is_staff() && target.account_role == Role::Regular) {
+        if self.may_moderate_role(target.account_role) {
             Ok(())
         } else {
             Err(AdminError::Forbidden)
@@ -196,6 +203,7 @@ impl UserQuery {
         Ok(Self {
             filter: UserFilter {
                 email,
+                email_or_username: None,
                 role,
                 is_blocked,
                 is_active,
@@ -409,6 +417,53 @@ impl Admin {
             items: users.into_iter().map(AdminUser::from).collect(),
             total,
         })
+    }
+
+    /// One user, soft-deleted or not.
+    pub async fn user(&self, target: Uuid) -> Result<AdminUser, AdminError> {
+        Ok(repo::find_any_by_id(&self.pool, target)
+            .await?
+            .ok_or(AdminError::UserNotFound)?
+            .into())
+    }
+
+    /// A user's live sessions, for whoever may moderate them.
+    pub async fn sessions(
+        &self,
+        actor: Actor,
+        target: Uuid,
+    ) -> Result<Vec<SessionSummary>, AdminError> {
+        let user = repo::find_any_by_id(&self.pool, target)
+            .await?
+            .ok_or(AdminError::UserNotFound)?;
+        actor.may_moderate(&user)?;
+        Ok(self.sessions.list(target).await?)
+    }
+
+    /// Ends one session of a user (one device logged out), for whoever may
+    /// moderate them.
+    pub async fn revoke_session(
+        &self,
+        actor: Actor,
+        target: Uuid,
+        session_id: Uuid,
+        client: &ClientInfo,
+    ) -> Result<(), AdminError> {
+        let user = repo::find_any_by_id(&self.pool, target)
+            .await?
+            .ok_or(AdminError::UserNotFound)?;
+        actor.may_moderate(&user)?;
+        if !self.sessions.end(target, session_id).await? {
+            return Err(AdminError::SessionNotFound);
+        }
+        self.record(
+            "session_revoked",
+            actor,
+            target,
+            client,
+            json!({ "session_id": session_id }),
+        );
+        Ok(())
     }
 
     /// Blocks or unblocks a live user. Blocking ends every session of the

@@ -23,9 +23,21 @@ impl Auth {
             }
         }
         if let Some(claims) = access.and_then(|t| self.deps.tokens.verify(t).ok()) {
-            if self.deps.sessions.end(claims.sub, claims.sid).await? {
-                self.record_logout(claims.sub, claims.sid, client);
-            }
+            self.end_session(claims.sub, claims.sid, client).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends one session known by its ids (the admin console's own, on sign
+    /// out); an ended one is no error.
+    pub async fn end_session(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        if self.deps.sessions.end(user_id, session_id).await? {
+            self.record_logout(user_id, session_id, client);
         }
         Ok(())
     }

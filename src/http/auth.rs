@@ -21,6 +21,11 @@ use crate::tokens::AccessClaims;
 use crate::users::{rules, Registration, UserPublic};
 use crate::validation::{all, FieldError, Text, ValidationErrors};
 
+/// The answers to an activation and a password reset, which the hosted
+/// pages (`http::pages`) show in the same words.
+pub(super) const ACTIVATED: &str = "User account activated successfully.";
+pub(super) const PASSWORD_RESET: &str = "Password has been reset successfully";
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::default()
         .routes(routes!(register))
@@ -327,7 +332,7 @@ async fn activate(
 ) -> Result<Json<Message>, ApiError> {
     let token = requests::token(body.token)?;
     state.account.activate(&token, &client).await?;
-    Ok(Message::json("User account activated successfully."))
+    Ok(Message::json(ACTIVATED))
 }
 
 /// `{email}` (activation resend, forgot-password).
@@ -421,7 +426,7 @@ async fn reset_password(
         .account
         .reset_password(&token, new_password, &client)
         .await?;
-    Ok(Message::json("Password has been reset successfully"))
+    Ok(Message::json(PASSWORD_RESET))
 }
 
 /// `POST /auth/change-password`.

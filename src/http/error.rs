@@ -16,6 +16,7 @@ use crate::account::AccountError;
 use crate::admin::{AdminError, SelfAction};
 use crate::auth::AuthError;
 use crate::captcha::CaptchaError;
+use crate::console::ConsoleError;
 use crate::load::LoadError;
 use crate::metrics::{self, Dependency};
 use crate::oauth::OAuthError;
@@ -71,11 +72,16 @@ pub enum ApiError {
     RedisUnavailable,
     #[error("internal error: {0}")]
     Internal(String),
+    /// An HTML form posted without the anti-forgery token its page gave it
+    /// (or with another page's): 403.
+    #[error("form without its anti-forgery token")]
+    FormRejected,
 }
 
 impl ApiError {
-    fn status(&self) -> StatusCode {
+    pub(super) fn status(&self) -> StatusCode {
         match self {
+            ApiError::FormRejected => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::NotFoundDetail(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -126,13 +132,30 @@ impl ApiError {
                 json!({ "detail": "The session store is unavailable; try again shortly.", "error_code": "REDIS_UNAVAILABLE" })
             }
             ApiError::Internal(_) => json!({ "detail": "Internal Server Error" }),
+            ApiError::FormRejected => json!({
+                "detail": "This form has expired or did not come from this site. Reload the page and try again."
+            }),
         }
     }
-}
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        match &self {
+    /// The answer in words, for a page that shows it to a person: the
+    /// detail, or each problem of a 422 (the same words the API answers).
+    pub(super) fn words(&self) -> Vec<String> {
+        match self {
+            ApiError::Validation(issues) => issues
+                .iter()
+                .map(|issue| issue.words().to_owned())
+                .collect(),
+            other => vec![other.body()["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()],
+        }
+    }
+
+    /// Internals and outages go to the log, whatever shape the answer has.
+    pub(super) fn log(&self) {
+        match self {
             ApiError::Internal(cause) => tracing::error!(%cause, "request failed"),
             ApiError::DatabaseUnavailable
             | ApiError::RedisUnavailable
@@ -145,6 +168,12 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.log();
         let mut response = (self.status(), Json(self.body())).into_response();
         match self {
             ApiError::Unauthorized(_) => {
@@ -251,6 +280,9 @@ impl From<SessionError> for ApiError {
 /// caller who is no longer a live user, read alike.
 const CREDENTIALS_INVALID: &str = "Could not validate credentials";
 
+/// A session that is not (or no longer) live, whoever asked to end it.
+const SESSION_NOT_FOUND: &str = "Session not found";
+
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
@@ -307,7 +339,7 @@ impl From<AccountError> for ApiError {
                 ApiError::BadRequest("Incorrect current password")
             }
             AccountError::WrongPassword => ApiError::BadRequest("Incorrect password"),
-            AccountError::SessionNotFound => ApiError::NotFoundDetail("Session not found"),
+            AccountError::SessionNotFound => ApiError::NotFoundDetail(SESSION_NOT_FOUND),
             AccountError::Captcha(e) => e.into(),
             AccountError::Validation(e) => e.into(),
             AccountError::Auth(e) => e.into(),
@@ -326,6 +358,7 @@ impl From<AdminError> for ApiError {
             AdminError::NotAuthenticated => ApiError::Unauthorized(CREDENTIALS_INVALID),
             AdminError::Forbidden => ApiError::Forbidden("Not enough permissions"),
             AdminError::UserNotFound => ApiError::NotFoundDetail("User not found"),
+            AdminError::SessionNotFound => ApiError::NotFoundDetail(SESSION_NOT_FOUND),
             AdminError::SelfAction(action) => ApiError::Conflict(match action {
                 SelfAction::Block => "Admins cannot block themselves",
                 SelfAction::Delete => "Admins cannot delete themselves",
@@ -359,6 +392,18 @@ impl From<LoadError> for ApiError {
             LoadError::Hashing(e) => ApiError::Internal(e.to_string()),
             LoadError::Signing(e) => ApiError::Internal(e.to_string()),
             LoadError::Worker(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
+impl From<ConsoleError> for ApiError {
+    fn from(e: ConsoleError) -> Self {
+        match e {
+            // The same words as the API's answer to a non-admin.
+            ConsoleError::NotStaff => AdminError::Forbidden.into(),
+            ConsoleError::Auth(e) => e.into(),
+            ConsoleError::Redis(e) => e.into(),
+            ConsoleError::Sessions(e) => e.into(),
         }
     }
 }

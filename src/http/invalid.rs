@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use super::error::ApiError;
-use crate::validation::{FieldError, ValidationErrors};
+use crate::validation::{FieldError, ValidationErrors, RULE_PREFIX};
 
 /// Which part of the request a validation problem is in.
 #[derive(Debug, Clone, Copy)]
@@ -64,6 +64,12 @@ pub enum LocPart {
 pub struct JsonObject(Value);
 
 impl ValidationIssue {
+    /// The message for a person: a rule's own text without FastAPI's
+    /// `Value error, ` prefix.
+    pub fn words(&self) -> &str {
+        self.msg.strip_prefix(RULE_PREFIX).unwrap_or(&self.msg)
+    }
+
     fn new(loc: Vec<LocPart>, msg: impl Into<String>, kind: &'static str) -> Self {
         Self {
             loc,

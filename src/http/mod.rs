@@ -12,6 +12,7 @@ mod meta;
 mod oauth;
 mod observability;
 pub mod openapi;
+mod pages;
 mod responses;
 mod roles;
 mod users;
@@ -37,10 +38,12 @@ pub use extract::client_ip;
 pub use invalid::Location;
 pub use limits::{ConnectionCap, ConnectionSlot, RequestLimits};
 pub use meta::Exposure;
+pub use pages::PageSettings;
 
 use crate::account::Account;
 use crate::admin::Admin;
 use crate::auth::Auth;
+use crate::console::Console;
 use crate::load::LoadKit;
 use crate::oauth::OAuth;
 use crate::redis_client::RedisClient;
@@ -88,6 +91,10 @@ pub struct Services {
     pub load: Arc<LoadKit>,
     /// `load.enabled`: whether those routes exist at all.
     pub load_routes: Exposure,
+    /// The admin console's sign-in sessions.
+    pub console: Arc<Console>,
+    /// The hosted pages' form keys and cookie settings.
+    pub pages: PageSettings,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -102,13 +109,16 @@ pub enum Audience {
     Docs,
     /// `load.enabled`: the load-test kit's routes (ADMIN only besides).
     Load,
+    /// Everyone, through a browser: the hosted HTML pages, each answer with
+    /// the pages' security headers.
+    Pages,
 }
 
 /// Every route the service serves, each registered with its documentation
 /// (`routes!`), grouped by who may reach it. [`router`] serves exactly
 /// these and `/openapi.json` documents exactly these: no route is added
 /// anywhere else.
-pub fn routes() -> [(Audience, OpenApiRouter<AppState>); 4] {
+pub fn routes() -> [(Audience, OpenApiRouter<AppState>); 5] {
     let everyone = OpenApiRouter::default()
         .merge(meta::router())
         .merge(oauth::router())
@@ -124,6 +134,7 @@ pub fn routes() -> [(Audience, OpenApiRouter<AppState>); 4] {
             Audience::Load,
             OpenApiRouter::default().nest("/api/v1/admin/load", load::router()),
         ),
+        (Audience::Pages, pages::router()),
     ]
 }
 
@@ -143,6 +154,7 @@ pub fn router(state: AppState, cors_allowed_origins: &[String]) -> Router {
             Audience::Metrics => routes.route_layer(gated(&state.metrics)),
             Audience::Docs => routes.route_layer(gated(&state.docs)),
             Audience::Load => routes.route_layer(gated(&state.load_routes)),
+            Audience::Pages => routes.route_layer(axum::middleware::from_fn(pages::secure)),
         });
     }
     let mut app = app

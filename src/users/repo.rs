@@ -82,6 +82,15 @@ pub async fn find_by_id(pool: &PgPool, id: Uuid) -> Result<Option<User>, sqlx::E
         .await
 }
 
+/// A user by id, soft-deleted or not (an administrator may restore one).
+pub async fn find_any_by_id(pool: &PgPool, id: Uuid) -> Result<Option<User>, sqlx::Error> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+    sqlx::query_as::<_, User>(&sql)
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
 /// The statement behind [`usernames_like`] (public so a test can `EXPLAIN`
 /// it). The bounds are explicit parameters rather than left to the planner
 /// to find in the pattern: a prepared statement's generic plan knows nothing
@@ -225,6 +234,9 @@ pub enum Deleted {
 pub struct UserFilter {
     /// Matches emails containing it, case-insensitively.
     pub email: Option<String>,
+    /// Matches emails or usernames containing it, case-insensitively (the
+    /// console's search box).
+    pub email_or_username: Option<String>,
     pub role: Option<Role>,
     pub is_blocked: Option<bool>,
     pub is_active: Option<bool>,
@@ -239,6 +251,14 @@ fn push_user_filter<'a>(query: &mut QueryBuilder<'a, Postgres>, filter: &'a User
             .push(" AND strpos(email, lower(")
             .push_bind(email)
             .push(")) > 0");
+    }
+    if let Some(needle) = &filter.email_or_username {
+        query
+            .push(" AND (strpos(email, lower(")
+            .push_bind(needle)
+            .push(")) > 0 OR strpos(lower(username), lower(")
+            .push_bind(needle)
+            .push(")) > 0)");
     }
     if let Some(role) = filter.role {
         query.push(" AND account_role = ").push_bind(role);

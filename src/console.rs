@@ -1,0 +1,199 @@
+//! The admin console's sign-in sessions. Knows nothing of HTTP.
+//!
+//! Signing in is a login ([`Auth::login`]: the same lockout, rate limits and
+//! dummy argon2 for unknown names), so every console session stands on a
+//! real tessera session. The console keeps, in Redis under the SHA-256 of a
+//! random cookie value, which tessera session that is and the session's
+//! anti-forgery token, with an idle expiry that each use renews (`GETEX`,
+//! one command). A console session whose tessera session is gone (logout-all,
+//! a block, a password reset) is over at once; the role is not kept here but
+//! read from PostgreSQL on every request by the caller (`Admin::actor`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::auth::{Auth, AuthError, LoginName};
+use crate::client::ClientInfo;
+use crate::opaque_token;
+use crate::redis_client::{RedisClient, RedisFailure};
+use crate::sessions::{SessionError, SessionStore};
+use crate::users::Role;
+
+/// Random bytes of a console cookie.
+const COOKIE_BYTES: usize = 32;
+/// Random bytes of a console session's anti-forgery token.
+const CSRF_BYTES: usize = 24;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    /// The credentials were good but the account is neither ADMIN nor
+    /// MODERATOR; the session the login opened has been ended again.
+    #[error("not a member of staff")]
+    NotStaff,
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("console sessions: {0}")]
+    Redis(#[from] RedisFailure),
+    #[error("session store: {0}")]
+    Sessions(#[from] SessionError),
+}
+
+/// A live console session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConsoleSession {
+    pub user_id: Uuid,
+    /// The tessera session the sign-in opened.
+    pub session_id: Uuid,
+    /// Every console form carries it; a POST without it is refused.
+    pub csrf: String,
+}
+
+/// A new console session and the cookie value that names it.
+pub struct SignedIn {
+    pub cookie: SecretString,
+    pub session: ConsoleSession,
+}
+
+pub struct Console {
+    redis: Arc<RedisClient>,
+    auth: Arc<Auth>,
+    sessions: Arc<SessionStore>,
+    idle: Duration,
+}
+
+/// The Redis key of a console session: the cookie itself is never stored.
+/// One key, one command per change: no script, no hash tag needed.
+fn key(cookie: &str) -> String {
+    let digest = Sha256::digest(cookie.as_bytes());
+    let mut key = String::with_capacity(16 + 64);
+    key.push_str("tessera:console:");
+    for byte in digest {
+        key.push_str(&format!("{byte:02x}"));
+    }
+    key
+}
+
+impl Console {
+    /// `idle`: a console session unused this long is over.
+    pub fn new(
+        redis: Arc<RedisClient>,
+        auth: Arc<Auth>,
+        sessions: Arc<SessionStore>,
+        idle: Duration,
+    ) -> Self {
+        Self {
+            redis,
+            auth,
+            sessions,
+            idle,
+        }
+    }
+
+    /// Logs in and, for ADMIN and MODERATOR only, starts a console session
+    /// on the session the login opened.
+    pub async fn sign_in(
+        &self,
+        name: LoginName,
+        password: SecretString,
+        client: &ClientInfo,
+    ) -> Result<SignedIn, ConsoleError> {
+        let pair = self.auth.login(name, password, client).await?;
+        let claims = self.auth.authenticate(&pair.access_token).await?;
+        if !matches!(claims.role, Role::Admin | Role::Moderator) {
+            self.auth
+                .end_session(claims.sub, claims.sid, client)
+                .await?;
+            return Err(ConsoleError::NotStaff);
+        }
+        let cookie = opaque_token::encode(&rand::random::<[u8; COOKIE_BYTES]>());
+        let session = ConsoleSession {
+            user_id: claims.sub,
+            session_id: claims.sid,
+            csrf: opaque_token::encode(&rand::random::<[u8; CSRF_BYTES]>()),
+        };
+        let record = serde_json::to_string(&session).unwrap_or_default();
+        self.redis
+            .command::<()>(
+                redis::cmd("SET")
+                    .arg(key(&cookie))
+                    .arg(record)
+                    .arg("EX")
+                    .arg(self.idle.as_secs().max(1)),
+            )
+            .await?;
+        Ok(SignedIn {
+            cookie: SecretString::from(cookie),
+            session,
+        })
+    }
+
+    /// The console session `cookie` names, its idle expiry renewed; `None`
+    /// when it has expired, never existed, or its tessera session has ended.
+    pub async fn resume(&self, cookie: &str) -> Result<Option<ConsoleSession>, ConsoleError> {
+        if opaque_token::decode::<COOKIE_BYTES>(cookie).is_none() {
+            return Ok(None);
+        }
+        let key = key(cookie);
+        let record: Option<String> = self
+            .redis
+            .command(
+                redis::cmd("GETEX")
+                    .arg(&key)
+                    .arg("EX")
+                    .arg(self.idle.as_secs().max(1)),
+            )
+            .await?;
+        let Some(session) = record.and_then(|r| serde_json::from_str::<ConsoleSession>(&r).ok())
+        else {
+            return Ok(None);
+        };
+        if self
+            .sessions
+            .live_claims(session.user_id, session.session_id)
+            .await?
+            .is_none()
+        {
+            self.redis
+                .command::<()>(redis::cmd("DEL").arg(&key))
+                .await?;
+            return Ok(None);
+        }
+        Ok(Some(session))
+    }
+
+    /// Ends the console session and the tessera session under it.
+    pub async fn sign_out(
+        &self,
+        cookie: &str,
+        session: &ConsoleSession,
+        client: &ClientInfo,
+    ) -> Result<(), ConsoleError> {
+        self.redis
+            .command::<()>(redis::cmd("DEL").arg(key(cookie)))
+            .await?;
+        self.auth
+            .end_session(session.user_id, session.session_id, client)
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_is_a_digest_of_the_cookie_never_the_cookie() {
+        let cookie = opaque_token::encode(&[7u8; COOKIE_BYTES]);
+        let stored = key(&cookie);
+        assert!(stored.starts_with("tessera:console:"));
+        assert!(!stored.contains(&cookie));
+        assert_eq!(stored.len(), "tessera:console:".len() + 64);
+        assert_ne!(stored, key(&opaque_token::encode(&[8u8; COOKIE_BYTES])));
+    }
+}

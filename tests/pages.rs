@@ -1,0 +1,867 @@
+//! The hosted pages over plain HTTP: the headers every page carries, links
+//! that opening never uses up, the words of each failure, forms refused
+//! without their anti-forgery token, and the admin console's session and
+//! permissions. (tests/browser.rs walks the same pages in a real browser.)
+
+mod common;
+
+use std::time::Duration;
+
+use common::pages::{input_value, spawn_app_at_own_url, wait_for_link, Page, Visitor};
+use common::{spawn_app, spawn_app_with, token_in, unique_name, SmtpSink, TestApp, TestUser};
+use figment::providers::Serialized;
+use figment::Figment;
+use reqwest::StatusCode;
+use serde_json::json;
+use uuid::Uuid;
+
+const PAGE_LIMIT: usize = 100 * 1024;
+
+fn assert_secure_html(page: &Page, what: &str) {
+    assert!(
+        page.header("content-type").starts_with("text/html"),
+        "{what}: {}",
+        page.header("content-type")
+    );
+    let csp = page.header("content-security-policy");
+    assert!(csp.contains("default-src 'none'"), "{what}: {csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("script-src"),
+        "{what}: {csp}"
+    );
+    assert_eq!(page.header("x-frame-options"), "DENY", "{what}");
+    assert_eq!(page.header("referrer-policy"), "no-referrer", "{what}");
+    assert_eq!(page.header("cache-control"), "no-store", "{what}");
+    assert!(
+        page.body.len() < PAGE_LIMIT,
+        "{what}: {} bytes",
+        page.body.len()
+    );
+    assert!(!page.body.contains("<script"), "{what} has a script");
+    assert_labelled(&page.body, what);
+}
+
+/// Every visible input and select has an id and a `<label for>` naming it.
+fn assert_labelled(html: &str, what: &str) {
+    for control in html.split('<').skip(1) {
+        let Some(tag) = control.split('>').next() else {
+            continue;
+        };
+        if !(tag.starts_with("input ") || tag.starts_with("select "))
+            || tag.contains("type=\"hidden\"")
+        {
+            continue;
+        }
+        let id = tag
+            .split("id=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("{what}: a control without an id: <{tag}>"));
+        assert!(
+            html.contains(&format!("<label for=\"{id}\"")),
+            "{what}: #{id} has no label"
+        );
+    }
+}
+
+async fn app_with_mail(sink: &SmtpSink, verify_emails: bool) -> TestApp {
+    spawn_app_at_own_url(sink.overrides().merge(Serialized::default(
+        "auth.require_email_verification",
+        verify_emails,
+    )))
+    .await
+}
+
+/// A user and the reset link e-mailed to them.
+async fn reset_link(app: &TestApp, sink: &SmtpSink) -> (TestUser, String) {
+    let user = app.new_user().await;
+    assert_eq!(
+        app.forgot_password(&user.email).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let link = wait_for_link(sink, &user.email, "reset-password").await;
+    (user, link)
+}
+
+fn path_of(link: &str, app: &TestApp) -> String {
+    link.strip_prefix(&app.address)
+        .unwrap_or_else(|| panic!("{link} does not point at {}", app.address))
+        .to_owned()
+}
+
+async fn login_status(app: &TestApp, email: &str, password: &str) -> StatusCode {
+    app.login_json(json!({ "email": email, "password": password }))
+        .await
+        .status()
+}
+
+#[tokio::test]
+async fn every_page_carries_the_security_headers_and_stays_small() {
+    let app = spawn_app().await;
+    let (admin, _) = app.new_user_with_role("ADMIN").await;
+    let mut visitor = Visitor::new(&app);
+    for path in [
+        "/admin/",
+        "/auth/reset-password?token=not-a-token",
+        "/auth/reset-password",
+        "/auth/activate?token=anything",
+    ] {
+        let page = visitor.get(path).await;
+        assert_secure_html(&page, path);
+    }
+    let mut console = Visitor::signed_in(&app, &admin).await;
+    for path in [
+        "/admin/users".to_owned(),
+        format!("/admin/users/{}", admin.id),
+        "/admin/audit".to_owned(),
+    ] {
+        let page = console.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
+        assert_secure_html(&page, &path);
+    }
+    let refused = console.post_form("/admin/sign-out", &[]).await;
+    assert_secure_html(&refused, "a refused form");
+
+    let css = visitor.get("/assets/pages.css").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(css.header("content-type").starts_with("text/css"));
+    assert!(css.header("cache-control").contains("max-age=86400"));
+    assert!(css.body.len() < PAGE_LIMIT);
+}
+
+#[tokio::test]
+async fn console_cookies_are_http_only_strict_and_secure_over_https() {
+    let app = spawn_app().await;
+    let (admin, _) = app.new_user_with_role("ADMIN").await;
+    let mut visitor = Visitor::new(&app);
+    let signed_in = visitor.sign_in(&admin).await;
+    let cookies = signed_in.set_cookies();
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("tessera_console="))
+        .expect("a console cookie");
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/admin"] {
+        assert!(session.contains(flag), "{session}");
+    }
+    assert!(!session.contains("Secure"), "plain http: {session}");
+
+    let https = spawn_app_with(Figment::new().merge(Serialized::default(
+        "server.public_url",
+        "https://auth.example.test",
+    )))
+    .await;
+    let mut visitor = Visitor::new(&https);
+    let form = visitor.get("/admin/").await;
+    assert!(form.set_cookies().iter().all(|c| c.contains("; Secure")));
+    let signed_in = visitor.sign_in(&admin).await;
+    assert!(signed_in
+        .set_cookies()
+        .iter()
+        .any(|c| c.starts_with("tessera_console=") && c.contains("; Secure")));
+}
+
+#[tokio::test]
+async fn opening_an_emailed_link_uses_nothing_and_the_link_is_this_service() {
+    let sink = SmtpSink::start();
+    let app = app_with_mail(&sink, true).await;
+
+    let (user, link) = reset_link(&app, &sink).await;
+    assert!(link.starts_with(&format!("{}/auth/reset-password?token=", app.address)));
+    let mut visitor = Visitor::new(&app);
+    for _ in 0..2 {
+        let page = visitor.get(&path_of(&link, &app)).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(page.body.contains("name=\"new_password\""));
+        assert!(page.body.contains("name=\"confirm_password\""));
+        assert!(page.body.contains("minlength=\"8\""));
+    }
+    let token = token_in(&format!("{link}\n"), "reset-password");
+    let reset = app
+        .post_json(
+            "/api/v1/auth/reset-password",
+            json!({"token": token, "new_password": "a brand new passphrase"}),
+        )
+        .await;
+    assert_eq!(reset.status(), StatusCode::OK, "the GETs used the link up");
+    // Not activated yet (403), but the new password is the one accepted.
+    assert_eq!(
+        login_status(&app, &user.email, "a brand new passphrase").await,
+        StatusCode::FORBIDDEN
+    );
+
+    let newcomer = unique_name();
+    let email = format!("{newcomer}@example.com");
+    let registered = app.register(&email, &newcomer, common::PASSWORD).await;
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    let link = wait_for_link(&sink, &email, "activate").await;
+    for _ in 0..2 {
+        let page = visitor.get(&path_of(&link, &app)).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(page.body.contains(">Activate</button>"));
+    }
+    assert_eq!(
+        login_status(&app, &email, common::PASSWORD).await,
+        StatusCode::FORBIDDEN,
+        "opening the page activated the account"
+    );
+    let page = visitor.get(&path_of(&link, &app)).await;
+    let activated = visitor
+        .post_form(
+            "/auth/activate",
+            &[
+                ("token", &input_value(&page.body, "token")),
+                ("csrf", &input_value(&page.body, "csrf")),
+            ],
+        )
+        .await;
+    assert_eq!(activated.status, StatusCode::OK, "{}", activated.body);
+    assert!(activated
+        .body
+        .contains("User account activated successfully."));
+    assert_eq!(
+        login_status(&app, &email, common::PASSWORD).await,
+        StatusCode::OK
+    );
+    let again = visitor
+        .post_form(
+            "/auth/activate",
+            &[
+                ("token", &input_value(&page.body, "token")),
+                ("csrf", &input_value(&page.body, "csrf")),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert!(
+        again.body.contains("User account is already active."),
+        "{}",
+        again.body
+    );
+}
+
+#[tokio::test]
+async fn a_bad_used_or_missing_reset_link_says_so_in_words() {
+    let sink = SmtpSink::start();
+    let app = app_with_mail(&sink, false).await;
+    let mut visitor = Visitor::new(&app);
+    for path in [
+        "/auth/reset-password?token=forged".to_owned(),
+        "/auth/reset-password".to_owned(),
+        format!("/auth/reset-password?token={}", "A".repeat(64)),
+    ] {
+        let page = visitor.get(&path).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(
+            page.body.contains("Invalid or expired reset token"),
+            "{path}: {}",
+            page.body
+        );
+        assert!(!page.body.contains("new_password"));
+    }
+
+    let (user, link) = reset_link(&app, &sink).await;
+    let form = visitor.get(&path_of(&link, &app)).await;
+    let fields = [
+        ("token", input_value(&form.body, "token")),
+        ("csrf", input_value(&form.body, "csrf")),
+        ("new_password", "an entirely new passphrase".to_owned()),
+        ("confirm_password", "an entirely new passphrase".to_owned()),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let done = visitor.post_form("/auth/reset-password", &fields).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(done.body.contains("Password has been reset successfully"));
+    assert_eq!(
+        login_status(&app, &user.email, "an entirely new passphrase").await,
+        StatusCode::OK
+    );
+    let used = visitor.get(&path_of(&link, &app)).await;
+    assert_eq!(used.status, StatusCode::BAD_REQUEST);
+    assert!(used.body.contains("Invalid or expired reset token"));
+    let replayed = visitor.post_form("/auth/reset-password", &fields).await;
+    assert_eq!(replayed.status, StatusCode::BAD_REQUEST);
+    assert!(replayed.body.contains("Invalid or expired reset token"));
+}
+
+#[tokio::test]
+async fn an_expired_reset_link_says_so() {
+    let sink = SmtpSink::start();
+    let app = spawn_app_at_own_url(
+        sink.overrides()
+            .merge(Serialized::default("auth.reset_token_ttl_secs", 1)),
+    )
+    .await;
+    let (_, link) = reset_link(&app, &sink).await;
+    let mut visitor = Visitor::new(&app);
+    let page = visitor.get(&path_of(&link, &app)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let expired = visitor.get(&path_of(&link, &app)).await;
+    assert_eq!(expired.status, StatusCode::BAD_REQUEST);
+    assert!(expired.body.contains("Invalid or expired reset token"));
+}
+
+#[tokio::test]
+async fn a_weak_or_mistyped_password_shows_the_form_again_and_keeps_the_link() {
+    let sink = SmtpSink::start();
+    let app = app_with_mail(&sink, false).await;
+    let (user, link) = reset_link(&app, &sink).await;
+    let mut visitor = Visitor::new(&app);
+    let form = visitor.get(&path_of(&link, &app)).await;
+    let (token, csrf) = (
+        input_value(&form.body, "token"),
+        input_value(&form.body, "csrf"),
+    );
+    for (new, confirm, words) in [
+        ("password", "password", "This password is too common."),
+        (
+            "short",
+            "short",
+            "The password must be at least 8 characters long.",
+        ),
+        (
+            user.email.as_str(),
+            user.email.as_str(),
+            "The password cannot be the same as the email or username.",
+        ),
+        (
+            "a perfectly new passphrase",
+            "a perfectly new passfrase",
+            "The two passwords are not the same.",
+        ),
+    ] {
+        let page = visitor
+            .post_form(
+                "/auth/reset-password",
+                &[
+                    ("token", &token),
+                    ("csrf", &csrf),
+                    ("new_password", new),
+                    ("confirm_password", confirm),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{words}");
+        assert!(page.body.contains(words), "{words}: {}", page.body);
+        assert!(
+            page.body.contains("name=\"new_password\""),
+            "the form again"
+        );
+    }
+    assert_eq!(
+        login_status(&app, &user.email, &user.password).await,
+        StatusCode::OK,
+        "a refused password changed nothing"
+    );
+    let page = visitor
+        .post_form(
+            "/auth/reset-password",
+            &[
+                ("token", &token),
+                ("csrf", &csrf),
+                ("new_password", "finally a fine passphrase"),
+                ("confirm_password", "finally a fine passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        page.status,
+        StatusCode::OK,
+        "the link survived: {}",
+        page.body
+    );
+}
+
+#[tokio::test]
+async fn a_form_without_its_anti_forgery_token_is_refused() {
+    let sink = SmtpSink::start();
+    let app = app_with_mail(&sink, false).await;
+    let (user, link) = reset_link(&app, &sink).await;
+    let mut visitor = Visitor::new(&app);
+    let form = visitor.get(&path_of(&link, &app)).await;
+    let token = input_value(&form.body, "token");
+    let refused_words = "This form has expired or did not come from this site.";
+    for csrf in [None, Some("AAAAAAAAAAAAAAAAAAAAAA"), Some("garbage")] {
+        let mut fields = vec![
+            ("token", token.as_str()),
+            ("new_password", "a forged new passphrase"),
+            ("confirm_password", "a forged new passphrase"),
+        ];
+        if let Some(csrf) = csrf {
+            fields.push(("csrf", csrf));
+        }
+        let page = visitor.post_form("/auth/reset-password", &fields).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{csrf:?}");
+        assert!(page.body.contains(refused_words), "{}", page.body);
+    }
+    // Another link's token is no good either.
+    let other_csrf = input_value(
+        &visitor.get("/auth/activate?token=someone-else").await.body,
+        "csrf",
+    );
+    let page = visitor
+        .post_form(
+            "/auth/reset-password",
+            &[
+                ("token", &token),
+                ("csrf", &other_csrf),
+                ("new_password", "a forged new passphrase"),
+                ("confirm_password", "a forged new passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        login_status(&app, &user.email, &user.password).await,
+        StatusCode::OK
+    );
+    let activate = visitor
+        .post_form("/auth/activate", &[("token", "anything")])
+        .await;
+    assert_eq!(activate.status, StatusCode::FORBIDDEN);
+
+    // The sign-in form is bound to the browser's own form cookie.
+    let (admin, _) = app.new_user_with_role("ADMIN").await;
+    let mut stranger = Visitor::new(&app);
+    let csrf = stranger.csrf_of("/admin/").await;
+    let mut forger = Visitor::new(&app);
+    let page = forger
+        .post_form(
+            "/admin/sign-in",
+            &[
+                ("username", &admin.username),
+                ("password", &admin.password),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.body.contains(refused_words));
+
+    // A console action without the session's token does nothing.
+    let victim = app.new_user().await;
+    let mut console = Visitor::signed_in(&app, &admin).await;
+    let path = format!("/admin/users/{}", victim.id);
+    for fields in [
+        vec![("action", "block")],
+        vec![("action", "block"), ("csrf", "not-the-token")],
+    ] {
+        let page = console.post_form(&path, &fields).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN);
+        assert!(page.body.contains(refused_words));
+    }
+    let blocked: bool = sqlx::query_scalar("SELECT is_blocked FROM users WHERE id = $1")
+        .bind(victim.id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(!blocked);
+}
+
+async fn is_blocked(app: &TestApp, id: Uuid) -> bool {
+    sqlx::query_scalar("SELECT is_blocked FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_moderator_does_in_the_console_only_what_the_api_lets_a_moderator_do() {
+    let app = spawn_app().await;
+    let (admin, _) = app.new_user_with_role("ADMIN").await;
+    let (moderator, _) = app.new_user_with_role("MODERATOR").await;
+    let regular = app.new_user().await;
+    let mut console = Visitor::signed_in(&app, &moderator).await;
+
+    let admin_page = console.get(&format!("/admin/users/{}", admin.id)).await;
+    assert_eq!(admin_page.status, StatusCode::OK);
+    for button in [">Block<", ">Delete<", ">Save<", ">Revoke<"] {
+        assert!(
+            !admin_page.body.contains(button),
+            "{button} shown to a moderator"
+        );
+    }
+    let csrf = input_value(&admin_page.body, "csrf");
+    let path = format!("/admin/users/{}", admin.id);
+    for action in ["block", "delete", "update"] {
+        let page = console
+            .post_form(
+                &path,
+                &[
+                    ("csrf", &csrf),
+                    ("action", action),
+                    ("account_role", "REGULAR"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{action}");
+        assert!(
+            page.body.contains("Not enough permissions"),
+            "{}",
+            page.body
+        );
+    }
+    assert!(!is_blocked(&app, admin.id).await);
+    let audit = console.get("/admin/audit").await;
+    assert_eq!(audit.status, StatusCode::FORBIDDEN);
+    assert!(!console
+        .get("/admin/users")
+        .await
+        .body
+        .contains("/admin/audit\""));
+
+    let regular_page = console.get(&format!("/admin/users/{}", regular.id)).await;
+    assert!(regular_page.body.contains(">Block<"));
+    assert!(!regular_page.body.contains(">Delete<"));
+    let path = format!("/admin/users/{}", regular.id);
+    let delete = console
+        .post_form(&path, &[("csrf", &csrf), ("action", "delete")])
+        .await;
+    assert_eq!(delete.status, StatusCode::FORBIDDEN);
+    let block = console
+        .post_form(&path, &[("csrf", &csrf), ("action", "block")])
+        .await;
+    assert_eq!(block.status, StatusCode::SEE_OTHER, "{}", block.body);
+    assert!(is_blocked(&app, regular.id).await);
+}
+
+#[tokio::test]
+async fn the_console_signs_in_staff_only_through_the_login_and_its_limits() {
+    let app = spawn_app_with(
+        Figment::new()
+            .merge(Serialized::default("rate_limit.enabled", true))
+            .merge(Serialized::default(
+                "server.trusted_proxies",
+                ["127.0.0.1/32"],
+            )),
+    )
+    .await;
+    let app = app.forwarded_for(&common::random_ip());
+    let regular = app.new_user().await;
+    let mut visitor = Visitor::new(&app);
+    let refused = visitor.sign_in(&regular).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.body.contains("Not enough permissions"));
+    assert!(!visitor.cookies.contains_key("tessera_console"));
+    let tokens = app.login(&regular).await;
+    assert_eq!(
+        app.my_sessions(&tokens.access).await.len(),
+        1,
+        "the refused sign-in left its session open"
+    );
+
+    let (admin, _) = app.new_user_with_role("ADMIN").await;
+    let wrong = TestUser {
+        password: "not the password at all".into(),
+        ..admin.clone()
+    };
+    let page = visitor.sign_in(&wrong).await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert!(page.body.contains("Incorrect username or password"));
+    assert!(
+        page.body.contains(&format!("value=\"{}\"", admin.username)),
+        "the name is kept"
+    );
+    for _ in 0..5 {
+        visitor.sign_in(&wrong).await;
+    }
+    let locked = visitor.sign_in(&admin).await;
+    assert_eq!(
+        locked.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        locked.body
+    );
+    assert!(locked.body.contains("Too many failed login attempts"));
+    assert_eq!(
+        app.login_json(json!({"username": admin.username, "password": admin.password}))
+            .await
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the console and /login share one lockout"
+    );
+}
+
+#[tokio::test]
+async fn the_console_session_ends_with_its_login_session_on_sign_out_and_when_idle() {
+    let app =
+        spawn_app_with(Figment::new().merge(Serialized::default("console.idle_timeout_secs", 2)))
+            .await;
+    let (admin, tokens) = app.new_user_with_role("ADMIN").await;
+
+    // Logout-all (or a block, a password reset) ends the console session.
+    let mut console = Visitor::signed_in(&app, &admin).await;
+    assert_eq!(console.get("/admin/users").await.status, StatusCode::OK);
+    assert_eq!(app.my_sessions(&tokens.access).await.len(), 2);
+    let ended = app
+        .post("/api/v1/auth/logout-all")
+        .bearer_auth(&tokens.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), StatusCode::NO_CONTENT);
+    let page = console.get("/admin/users").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.header("location"), "/admin/");
+
+    // Sign out ends the console session and the session under it.
+    let mut console = Visitor::signed_in(&app, &admin).await;
+    let tokens = app.login(&admin).await;
+    assert_eq!(app.my_sessions(&tokens.access).await.len(), 2);
+    let cookie = console.cookies["tessera_console"].clone();
+    let csrf = console.csrf_of("/admin/users").await;
+    let out = console
+        .post_form("/admin/sign-out", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(out
+        .set_cookies()
+        .iter()
+        .any(|c| c.starts_with("tessera_console=;") && c.contains("Max-Age=0")));
+    assert_eq!(app.my_sessions(&tokens.access).await.len(), 1);
+    console.cookies.insert("tessera_console".into(), cookie);
+    assert_eq!(
+        console.get("/admin/users").await.status,
+        StatusCode::SEE_OTHER
+    );
+
+    // Each page renews the idle timeout; a pause longer than it ends it.
+    let mut console = Visitor::signed_in(&app, &admin).await;
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        assert_eq!(console.get("/admin/users").await.status, StatusCode::OK);
+    }
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    assert_eq!(
+        console.get("/admin/users").await.status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn the_users_table_searches_by_email_or_username_filters_and_pages() {
+    let app = spawn_app().await;
+    let (admin, _) = app.new_user_with_role("ADMIN").await;
+    let tag = &Uuid::new_v4().simple().to_string()[..10];
+    // 55 rows straight into PostgreSQL: more than a page, without 55 argon2 hashes.
+    sqlx::query(
+        "INSERT INTO users (email, username, password_hash, is_blocked) \
+         SELECT 'p' || n || '@' || $1 || '.example.com', 'p' || $1 || n, 'x', n % 5 = 0 \
+         FROM generate_series(1, 55) AS n",
+    )
+    .bind(tag)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let mut console = Visitor::signed_in(&app, &admin).await;
+
+    let first = console.get(&format!("/admin/users?q={tag}")).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert!(
+        first.body.contains("55 user(s), showing 1–50."),
+        "{}",
+        first.body
+    );
+    assert_eq!(first.body.matches("<tr>").count(), 50 + 1);
+    let next = first
+        .body
+        .split("href=\"")
+        .filter_map(|s| s.split('"').next())
+        .find(|href| href.contains("offset=50"))
+        .expect("a Next link")
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    let second = console.get(&next).await;
+    assert!(second.body.contains("showing 51–55."), "{}", second.body);
+    assert!(second.body.contains(">Previous<"));
+
+    // By username (any case) or by e-mail; filters narrow it.
+    let by_name = console
+        .get(&format!("/admin/users?q=P{}7", tag.to_uppercase()))
+        .await;
+    assert!(by_name.body.contains("1 user(s)"), "{}", by_name.body);
+    let by_email = console.get(&format!("/admin/users?q=p12@{tag}")).await;
+    assert!(by_email.body.contains("1 user(s)"), "{}", by_email.body);
+    let blocked = console
+        .get(&format!(
+            "/admin/users?q={tag}&blocked=true&role=REGULAR&deleted=exclude"
+        ))
+        .await;
+    assert!(blocked.body.contains("11 user(s)"), "{}", blocked.body);
+    let admins = console
+        .get(&format!("/admin/users?q={tag}&role=ADMIN"))
+        .await;
+    assert!(admins.body.contains("0 user(s)"));
+    let bad = console.get("/admin/users?role=KING").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad
+        .body
+        .contains("must be one of: ADMIN, MODERATOR, REGULAR"));
+}
+
+#[tokio::test]
+async fn an_admin_edits_revokes_deletes_and_restores_from_a_user_page() {
+    let app = spawn_app().await;
+    let (admin, _) = app.new_user_with_role("ADMIN").await;
+    let user = app.new_user().await;
+    let phone = app.login(&user).await;
+    let laptop = app.login(&user).await;
+    let mut console = Visitor::signed_in(&app, &admin).await;
+    let path = format!("/admin/users/{}", user.id);
+    let page = console.get(&path).await;
+    let csrf = input_value(&page.body, "csrf");
+    assert_eq!(page.body.matches(">Revoke</button>").count(), 2);
+
+    let phone_sid = common::jwt_claims(&phone.access)["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let revoked = console
+        .post_form(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("action", "revoke"),
+                ("session_id", &phone_sid),
+            ],
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    assert_eq!(revoked.header("location"), format!("{path}?done=revoked"));
+    assert_eq!(
+        app.verify(&phone.access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.verify(&laptop.access).await.status(), StatusCode::OK);
+    let again = console
+        .post_form(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("action", "revoke"),
+                ("session_id", &phone_sid),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    assert!(again.body.contains("Session not found"));
+
+    let saved = console
+        .post_form(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("action", "update"),
+                ("account_role", "MODERATOR"),
+                ("account_subscription", "PRO"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let verified: serde_json::Value = app.verify(&laptop.access).await.json().await.unwrap();
+    assert_eq!(verified["role"], "MODERATOR");
+    assert_eq!(verified["subscription"], "PRO");
+    let page = console.get(&format!("{path}?done=updated")).await;
+    assert!(page.body.contains("Role and subscription saved."));
+
+    let deleted = console
+        .post_form(&path, &[("csrf", &csrf), ("action", "delete")])
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.verify(&laptop.access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let page = console.get(&path).await;
+    assert!(page.body.contains(">Restore<") && page.body.contains("deleted"));
+    let restored = console
+        .post_form(&path, &[("csrf", &csrf), ("action", "restore")])
+        .await;
+    assert_eq!(restored.status, StatusCode::SEE_OTHER);
+    app.login(&user).await;
+
+    let own = format!("/admin/users/{}", admin.id);
+    let page = console
+        .post_form(&own, &[("csrf", &csrf), ("action", "block")])
+        .await;
+    assert_eq!(page.status, StatusCode::CONFLICT);
+    assert!(page.body.contains("Admins cannot block themselves"));
+    let missing = console
+        .get(&format!("/admin/users/{}", Uuid::new_v4()))
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.body.contains("User not found"));
+
+    // The audit log is written in the background.
+    app.audit_events(user.id, "user_restored").await;
+    let audit = console
+        .get(&format!("/admin/audit?user_id={}", user.id))
+        .await;
+    assert_eq!(audit.status, StatusCode::OK);
+    for kind in [
+        "session_revoked",
+        "role_changed",
+        "user_deleted",
+        "user_restored",
+    ] {
+        assert!(audit.body.contains(kind), "{kind} not in the audit page");
+    }
+}
+
+#[tokio::test]
+async fn with_redis_down_the_pages_answer_a_503_page_in_time_and_recover() {
+    let mut redis = common::servers::RedisServer::start();
+    let app = spawn_app_with(
+        Figment::new()
+            .merge(Serialized::default("redis.url", redis.url()))
+            .merge(Serialized::default("redis.timeout_ms", 500)),
+    )
+    .await;
+    let (admin, _) = app.new_user_with_role("ADMIN").await;
+    let mut console = Visitor::signed_in(&app, &admin).await;
+    let mut stranger = Visitor::new(&app);
+    let form = stranger.get("/admin/").await;
+
+    redis.kill();
+    let bound = Duration::from_millis(500 + 1500);
+    let started = std::time::Instant::now();
+    let page = console.get("/admin/users").await;
+    assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        page.body
+            .contains("The session store is unavailable; try again shortly."),
+        "{}",
+        page.body
+    );
+    assert!(started.elapsed() <= bound, "{:?}", started.elapsed());
+    assert_secure_html(&page, "an outage page");
+    let started = std::time::Instant::now();
+    let refused = stranger
+        .post_form(
+            "/admin/sign-in",
+            &[
+                ("username", &admin.username),
+                ("password", &admin.password),
+                ("csrf", &input_value(&form.body, "csrf")),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        refused.body.contains("name=\"password\""),
+        "the sign-in form again"
+    );
+    assert!(
+        started.elapsed() <= bound + bound,
+        "{:?}",
+        started.elapsed()
+    );
+
+    redis.resume();
+    // Console sessions lived in that Redis (no AOF here): signing in again works.
+    let again = stranger.sign_in(&admin).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
+    assert_eq!(stranger.get("/admin/users").await.status, StatusCode::OK);
+}
