@@ -14,7 +14,8 @@ by_name = {row["scenario"]: row for row in rows}
 argon2 = by_name.get("argon2id_raw", {}).get("rps")
 ceiling = by_name.get("health_live", {}).get("rps")
 
-print(f"{'scenario':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>9}{'errors':>8}  note")
+print(f"{'scenario':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>9}{'errors':>8}"
+      f"{'tessera us':>12}{'redis us':>10}  note")
 for row in rows:
     if "p50_ms" not in row:
         continue
@@ -23,8 +24,11 @@ for row in rows:
         note = f"{100 * row['rps'] / argon2:.0f}% of raw argon2id"
     elif ceiling and row["scenario"] != "health_live":
         note = f"{row['rps'] / ceiling:.2f} of /health/live"
+    cpu = "".join(f"{row[key]:>{width}.1f}" if key in row else " " * width
+                  for key, width in (("tessera_us_per_req", 12), ("redis_us_per_req", 10)))
     print(f"{row['scenario']:<22}{row['rps']:>10.0f}{row['p50_ms']:>10.2f}{row['p99_ms']:>10.2f}"
-          f"{row['non_2xx']:>9}{row['socket_errors']:>8}  {note}")
+          f"{row['non_2xx']:>9}{row['socket_errors']:>8}{cpu}  {note}")
+print("(tessera us, redis us: CPU time per request of each process, both pinned to CPU 0)")
 if argon2:
     print(f"{'argon2id raw (1 core)':<22}{argon2:>10.1f}")
 for key, label in (("rss_idle_kib", "RSS idle"), ("rss_peak_kib", "RSS peak")):
@@ -33,6 +37,32 @@ for key, label in (("rss_idle_kib", "RSS idle"), ("rss_peak_kib", "RSS peak")):
 if "redis_bytes_per_session" in by_name:
     row = by_name["redis_bytes_per_session"]
     print(f"{'Redis per session':<22}{row['value']:>10} bytes  ({row['sessions']} sessions)")
+
+
+def ratio(over, under):
+    if over in by_name and under in by_name and by_name[under]["rps"]:
+        return by_name[over]["rps"] / by_name[under]["rps"]
+    return None
+
+
+scale = [
+    ("seed_users", lambda r: f"{r['seconds']:.1f} s for {r['users']} users, {r['sessions']} sessions", "<= 10 s"),
+    ("purge_users", lambda r: f"{r['seconds']:.1f} s for {r['users']} users", "<= 5 s"),
+    ("seed_sessions", lambda r: f"{r['seconds']:.1f} s for {r['users']} users, {r['sessions']} sessions", ""),
+    ("redis_bytes_per_live_session", lambda r: f"{r['value']} bytes ({r['sessions']} sessions, one per user)", "<= 400"),
+]
+if any(name in by_name for name, _, _ in scale):
+    print()
+    print(f"{'scale':<30}{'measured':<52}target")
+    for name, show, target in scale:
+        if name in by_name:
+            print(f"{name:<30}{show(by_name[name]):<52}{target}")
+    for over, under, target in (("verify_1m", "verify_1k", 0.9), ("refresh_1m", "refresh_1k", 0.9),
+                                ("verify_distinct", "verify_cached", 0.7), ("verify", "health_live", 0.75),
+                                ("refresh", "health_live", 0.5)):
+        value = ratio(over, under)
+        if value is not None:
+            print(f"{over + ' / ' + under:<30}{value:<52.2f}>= {target}")
 
 cpu = ""
 try:

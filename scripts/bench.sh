@@ -8,10 +8,16 @@
 #   (real rotations), login (form), register, and — when the OAuth endpoints
 #   exist — oauth_token_refresh and oauth_introspect. Each request scenario is
 #   also given as a fraction of health_live from the same run.
+# BENCH_PROFILE=profiling builds with that cargo profile instead of release.
 # BENCH_BIN=PATH benchmarks that tessera binary instead of the fresh build (to
 # compare two builds with the same harness, one after the other). An older
 # binary refuses a database that has newer migrations: `dropdb tessera_bench`
 # before its run.
+# Then the scale scenarios of bench/scale.sh (BENCH_SCALE=0 skips them): seed
+# and purge 100k users, Redis bytes per live session, verify and refresh at 1k
+# and at 1M live sessions, verify over 100k distinct tokens.
+# Every request scenario also records tessera's and Redis's CPU time per
+# request (/proc/PID/stat), so what binds a scenario is read off the same run.
 # Also measures the raw argon2id rate on CPU 0 (the login/register ceiling),
 # tessera's RSS idle and at peak, and Redis memory per live session.
 # Prints a table; writes bench/results/<UTC time>.json.
@@ -24,6 +30,9 @@ SECONDS_WARM=${BENCH_WARMUP_SECONDS:-3}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
 CHAINS=${BENCH_CHAINS:-96}          # more refresh chains than connections
 USERS=${BENCH_USERS:-32}
+# BENCH_PROFILE=profiling: thin LTO, builds in a third of release's time; for
+# trying the harness, not for figures to compare with a release run.
+PROFILE=${BENCH_PROFILE:-release}
 
 require_rust
 command -v wrk >/dev/null 2>&1 || apt_install "wrk (the load generator)" wrk
@@ -35,11 +44,16 @@ command -v curl >/dev/null 2>&1 || apt_install "curl" curl
 export TESSERA_PROFILE=run TESSERA_DB_NAME=tessera_bench
 . scripts/services.sh || exit 1       # PostgreSQL (DATABASE_URL); Redis is our own, below
 
-log "building release binaries"
-cargo build --release --bin tessera --example argon2_rate >&2 || die "cargo build --release failed"
-bin=${BENCH_BIN:-$(tessera_bin release)}
+if [ -n "${BENCH_BIN:-}" ]; then
+  log "building the argon2 rate probe ($PROFILE); tessera is $BENCH_BIN"
+  cargo build --profile "$PROFILE" --example argon2_rate >&2 || die "cargo build --profile $PROFILE failed"
+else
+  log "building $PROFILE binaries"
+  cargo build --profile "$PROFILE" --bin tessera --example argon2_rate >&2 || die "cargo build --profile $PROFILE failed"
+fi
+bin=${BENCH_BIN:-$(tessera_bin "$PROFILE")}
 [ -x "$bin" ] || die "BENCH_BIN=$bin is not an executable"
-argon2_rate="$CARGO_TARGET_DIR/release/examples/argon2_rate"
+argon2_rate="$CARGO_TARGET_DIR/$PROFILE/examples/argon2_rate"
 
 work=$(mktemp -d /tmp/tessera-bench.XXXXXX)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -100,11 +114,29 @@ taskset -c 0 "$argon2_rate" 5 >>"$results"
 log "creating $USERS users and $CHAINS sessions per refresh scenario"
 python3 bench/setup.py "http://127.0.0.1:$port" "$work" "$USERS" "$CHAINS" || die "bench set-up failed"
 
-# wrk_once SCENARIO SECONDS SCRIPT [ENV=VALUE...]: one wrk run; prints its JSON line.
+# cpu_ticks PID: user + system CPU time the process has used, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# wrk_once SCENARIO SECONDS SCRIPT [ENV=VALUE...]: one wrk run; prints its JSON
+# line, with the CPU time tessera and Redis spent per request (what binds a
+# scenario when both share CPU 0).
 wrk_once() {
   local scenario=$1 seconds=$2 script=$3; shift 3
-  env "$@" BENCH_DIR="$PWD/bench" BENCH_DATA="$work" BENCH_SCENARIO="$scenario" \
-    taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${seconds}s" -s "bench/$script" "http://127.0.0.1:$port" | grep '^{'
+  local redis_pid tessera_before redis_before line
+  redis_pid=$(cat "$work/redis.pid")
+  tessera_before=$(cpu_ticks "$tessera_pid")
+  redis_before=$(cpu_ticks "$redis_pid")
+  line=$(env "$@" BENCH_DIR="$PWD/bench" BENCH_DATA="$work" BENCH_SCENARIO="$scenario" \
+    taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${seconds}s" -s "bench/$script" "http://127.0.0.1:$port" | grep '^{')
+  python3 - "$line" "$(getconf CLK_TCK)" "$(($(cpu_ticks "$tessera_pid") - tessera_before))" \
+    "$(($(cpu_ticks "$redis_pid") - redis_before))" <<'PY'
+import json, sys
+row, hz, tessera, redis = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+if row["requests"]:
+    row["tessera_us_per_req"] = round(1e6 * tessera / hz / row["requests"], 1)
+    row["redis_us_per_req"] = round(1e6 * redis / hz / row["requests"], 1)
+print(json.dumps(row))
+PY
 }
 
 # run SCENARIO SCRIPT [ENV=VALUE...]: a warm-up, then the measured run.
@@ -138,6 +170,9 @@ if curl -fsS "http://127.0.0.1:$port/.well-known/oauth-authorization-server" >/d
   log "scenario oauth_token_refresh: ${SECONDS_MEASURED}s measured (the server is warm)"
   wrk_once oauth_token_refresh "$SECONDS_MEASURED" refresh.lua BENCH_TOKENS=refresh_oauth.txt BENCH_PATH=/oauth/token >>"$results"
   run oauth_introspect introspect.lua
+fi
+if [ "${BENCH_SCALE:-1}" != 0 ]; then
+  . bench/scale.sh
 fi
 echo "{\"scenario\":\"rss_peak_kib\",\"value\":$(rss_kib VmHWM)}" >>"$results"
 
