@@ -43,6 +43,7 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub metrics: MetricsConfig,
     pub docs: DocsConfig,
+    pub revocations: RevocationsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -251,6 +252,18 @@ pub struct DocsConfig {
     pub allow_cidrs: Vec<IpNet>,
 }
 
+/// The revocation feed (`/api/v1/revocations`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RevocationsConfig {
+    /// Kept beyond `jwt.access_ttl_secs`: clock skew between instances
+    /// and the gateways that compare `iat`.
+    pub retention_margin_secs: u64,
+    /// Server-Sent Events streams one instance serves at once.
+    pub max_streams: usize,
+    /// Longest silence on a stream before a heartbeat comment.
+    pub heartbeat_secs: u64,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct GatewayClient {
     pub id: String,
@@ -348,6 +361,9 @@ impl Config {
             return invalid(
                 "redis.pool_size, redis.shared_connections and database.max_connections must be positive",
             );
+        }
+        if !(1..=15).contains(&self.revocations.heartbeat_secs) {
+            return invalid("revocations.heartbeat_secs must be from 1 to 15");
         }
         // tower-http refuses `*` beside credentials by panicking; say why instead.
         if self

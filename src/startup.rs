@@ -27,6 +27,7 @@ use crate::one_time_tokens::OneTimeTokens;
 use crate::opaque_token::TokenKeys;
 use crate::rate_limit::{FloodGuard, RateLimiter};
 use crate::redis_client::RedisClient;
+use crate::revocations::{FeedSettings, FeedWriter, RevocationFeed};
 use crate::sessions::{SessionSettings, SessionStore};
 use crate::tokens::{KeyError, KeySet, TokenIssuer};
 use crate::users::PasswordHasher;
@@ -173,6 +174,10 @@ pub struct Application {
     audit_writer: tokio::task::JoinHandle<()>,
     mail_worker: tokio::task::JoinHandle<()>,
     key_reloader: tokio::task::JoinHandle<()>,
+    /// Closed at shutdown, so open feed streams end instead of holding
+    /// their connections through the grace period.
+    revocations: Arc<RevocationFeed>,
+    feed_follower: tokio::task::JoinHandle<()>,
     shutdown_grace: Duration,
 }
 
@@ -184,10 +189,13 @@ impl Application {
         let hasher = PasswordHasher::new(config.password_hashing.max_concurrency)?;
         let token_keys =
             TokenKeys::from_config(&config.session, config.is_production(), &redis).await?;
+        let feed_settings = FeedSettings::from_config(&config);
         let sessions = Arc::new(SessionStore::new(
             redis.clone(),
             SessionSettings::from_config(&config.session, token_keys.clone()),
+            FeedWriter::new(redis.clone(), feed_settings.retention),
         ));
+        let (revocations, feed_follower) = RevocationFeed::start(redis.clone(), &feed_settings);
         // One issuer: the key reloader swaps the key set every user of it
         // signs and verifies with.
         let tokens = Arc::new(TokenIssuer::new(
@@ -253,6 +261,7 @@ impl Application {
             account: Arc::new(account),
             admin: Arc::new(admin),
             oauth,
+            revocations: revocations.clone(),
             pool: pool.clone(),
             redis,
             trusted_proxies: trusted_proxies.clone(),
@@ -278,6 +287,8 @@ impl Application {
             audit_writer,
             mail_worker,
             key_reloader,
+            revocations,
+            feed_follower,
             shutdown_grace: Duration::from_millis(config.server.shutdown_grace_ms),
         })
     }
@@ -297,8 +308,10 @@ impl Application {
     ) -> anyhow::Result<()> {
         let shutdown_grace = self.shutdown_grace;
         let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
+        let revocations = self.revocations;
         let shutdown = async move {
             shutdown.await;
+            revocations.close();
             let _ = signalled.send(());
         };
         let server = serve(self.listener, self.router, self.connections, shutdown);
@@ -319,6 +332,8 @@ impl Application {
         }
         self.key_reloader.abort();
         let _ = self.key_reloader.await;
+        self.feed_follower.abort();
+        let _ = self.feed_follower.await;
         if tokio::time::timeout(shutdown_grace, self.audit_writer)
             .await
             .is_err()

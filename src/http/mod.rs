@@ -12,6 +12,7 @@ mod oauth;
 mod observability;
 pub mod openapi;
 mod responses;
+mod revocations;
 mod roles;
 mod users;
 
@@ -42,6 +43,7 @@ use crate::admin::Admin;
 use crate::auth::Auth;
 use crate::oauth::OAuth;
 use crate::redis_client::RedisClient;
+use crate::revocations::RevocationFeed;
 use crate::tokens::TokenIssuer;
 use crate::users::PasswordHasher;
 
@@ -71,6 +73,8 @@ pub struct Services {
     pub account: Arc<Account>,
     pub admin: Arc<Admin>,
     pub oauth: Arc<OAuth>,
+    /// The revocation feed's pages, snapshots and streams.
+    pub revocations: Arc<RevocationFeed>,
     pub pool: PgPool,
     pub redis: Arc<RedisClient>,
     pub trusted_proxies: Arc<[IpNet]>,
@@ -106,7 +110,8 @@ pub fn routes() -> [(Audience, OpenApiRouter<AppState>); 3] {
         .merge(oauth::router())
         .nest("/api/v1/auth", auth::router())
         .nest("/api/v1/users", users::router())
-        .nest("/api/v1/admin", admin::router());
+        .nest("/api/v1/admin", admin::router())
+        .nest("/api/v1/revocations", revocations::router());
     let metrics = OpenApiRouter::default().routes(routes!(observability::scrape));
     [
         (Audience::Everyone, everyone),
