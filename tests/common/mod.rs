@@ -3,6 +3,7 @@
 //! `make test` sets up), and speaks to it over HTTP like a client.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod revocations;
 pub mod servers;
 
 use std::path::PathBuf;
