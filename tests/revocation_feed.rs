@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::revocations::{fail_open, feed_overrides, verifier_config, Proxy, Service};
-use common::servers::RedisServer;
+use common::servers::{RedisCluster, RedisServer};
 use common::{spawn_app_with, TestApp, Tokens, GATEWAY_ID, GATEWAY_SECRET};
 use figment::providers::Serialized;
 use figment::Figment;
@@ -65,6 +65,57 @@ async fn a_logged_out_token_is_refused_by_the_service_within_a_second() {
     .await;
     // Only that session: the user's other device still works.
     assert_eq!(service.call(&other.access).await, StatusCode::OK);
+    // Behind the tower layer alike.
+    assert_eq!(
+        service.call_at("/layered", &other.access).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        service.call_at("/layered", &tokens.access).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        service.call_at("/layered", "").await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn on_a_redis_cluster_revocations_reach_the_feed_right_after_the_script() {
+    let cluster = RedisCluster::start(3);
+    let app = feed_app(
+        Figment::new()
+            // An unreachable single Redis: only the cluster can answer.
+            .merge(Serialized::default("redis.url", "redis://127.0.0.1:1"))
+            .merge(Serialized::default("redis.cluster_nodes", cluster.urls())),
+    )
+    .await;
+    let service = service_for(&app).await;
+    let user = app.new_user().await;
+    let (first, second) = (app.login(&user).await, app.login(&user).await);
+    assert_refused_within_a_second(&service, &first, || async {
+        app.post("/api/v1/auth/logout")
+            .bearer_auth(&first.access)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    })
+    .await;
+    assert_eq!(
+        reasons(&app, session_of(&first), "session").await,
+        ["logout"]
+    );
+    assert_refused_within_a_second(&service, &second, || async {
+        app.post("/api/v1/auth/logout-all")
+            .bearer_auth(&second.access)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    })
+    .await;
+    assert_eq!(reasons(&app, user.id, "user").await, ["logout_all"]);
 }
 
 #[tokio::test]

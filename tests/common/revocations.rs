@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::routing::get;
-use axum::Router;
+use axum::{Extension, Router};
 use figment::providers::Serialized;
 use figment::Figment;
 use reqwest::StatusCode;
 use serde_json::Value;
-use tessera_verify::{Config, FeedLoss, Token, Verifier};
+use tessera_verify::{Config, FeedLoss, Token, Verifier, VerifyLayer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -33,8 +33,9 @@ pub fn verifier_config(base_url: &str) -> Config {
     config
 }
 
-/// A service that answers `GET /me` with the caller's user id, for a good
-/// token only: what a team embedding the crate writes.
+/// A service that answers `GET /me` (the extractor) and `GET /layered` (the
+/// tower layer) with the caller's user id, for a good token only: what a
+/// team embedding the crate writes.
 pub struct Service {
     pub url: String,
     pub verifier: Verifier,
@@ -44,11 +45,17 @@ pub struct Service {
 impl Service {
     pub async fn start(config: Config) -> Service {
         let verifier = Verifier::start(config).await.expect("verifier starts");
-        let app = Router::new()
+        let who = |token: Token| async move { token.sub.to_string() };
+        let layered = Router::new()
+            // Only the layer checks here: the handler reads what it left.
             .route(
-                "/me",
-                get(|token: Token| async move { token.sub.to_string() }),
+                "/layered",
+                get(|Extension(token): Extension<Token>| async move { token.sub.to_string() }),
             )
+            .route_layer(VerifyLayer::new(verifier.clone()));
+        let app = Router::new()
+            .route("/me", get(who))
+            .merge(layered)
             .with_state(verifier.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("address"));
@@ -60,10 +67,14 @@ impl Service {
         }
     }
 
-    /// The service's answer to `access_token`.
+    /// The service's answer to `access_token` at `GET /me`.
     pub async fn call(&self, access_token: &str) -> StatusCode {
+        self.call_at("/me", access_token).await
+    }
+
+    pub async fn call_at(&self, path: &str, access_token: &str) -> StatusCode {
         self.client
-            .get(format!("{}/me", self.url))
+            .get(format!("{}{path}", self.url))
             .bearer_auth(access_token)
             .send()
             .await
