@@ -435,6 +435,17 @@ async fn pages_follow_the_cursor_and_a_trimmed_one_gets_410_then_the_verifier_re
     assert_eq!(events(&rest).len(), 1);
     assert_eq!(events(&rest)[0]["id"], session_of(&second).to_string());
 
+    // A cursor or limit that does not read is the client's 422.
+    let bad = app
+        .feed_get("/api/v1/revocations?after=yesterday&limit=0")
+        .await;
+    let body = common::json_of(bad, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let locs: Vec<&Value> = common::error_locs(&body);
+    assert_eq!(
+        locs,
+        [&json!(["query", "after"]), &json!(["query", "limit"])]
+    );
+
     // The service loses the feed at the cursor after those two; meanwhile
     // the stream is trimmed past it and a third session ends.
     assert!(service

@@ -514,9 +514,9 @@ impl SessionStore {
         self.end_all_because(user_id, keep, Reason::LogoutAll).await
     }
 
-    /// [`SessionStore::end_all`], for `reason`. Without `keep` the feed gets
-    /// one event for the user; with it, one per session ended (the kept
-    /// session's tokens stay good).
+    /// [`SessionStore::end_all`], for `reason`. The feed gets one event per
+    /// session ended and, without `keep`, one for the user (with it, the
+    /// kept session's tokens stay good).
     pub async fn end_all_because(
         &self,
         user_id: Uuid,
@@ -532,18 +532,18 @@ impl SessionStore {
             .arg(user_id.to_string());
         let not_before = self.feed.attach(&mut invocation, reason);
         let ended: Vec<String> = self.redis.script(&invocation).await?;
-        let user = [user_id.to_string()];
-        let revoked = match keep {
-            Some(_) => Revoked {
-                kind: Kind::Session,
-                ids: &ended,
-            },
-            None => Revoked {
-                kind: Kind::User,
-                ids: &user,
-            },
+        let sessions = Revoked {
+            kind: Kind::Session,
+            ids: &ended,
         };
-        self.feed.after_script(reason, not_before, revoked).await;
+        self.feed.after_script(reason, not_before, sessions).await;
+        if keep.is_none() {
+            let user = Revoked {
+                kind: Kind::User,
+                ids: &[user_id.to_string()],
+            };
+            self.feed.after_script(reason, not_before, user).await;
+        }
         Ok(ended.len() as u64)
     }
 
