@@ -534,6 +534,21 @@ mod tests {
         assert!(Config::load_with(None, production).is_err());
     }
 
+    #[test]
+    fn a_feed_heartbeat_beyond_the_contracts_15_seconds_is_refused() {
+        let heartbeat = |secs: u64| {
+            Config::load_with(
+                None,
+                Figment::new().merge(Serialized::default("revocations.heartbeat_secs", secs)),
+            )
+        };
+        assert!(heartbeat(15).is_ok());
+        for secs in [0, 16] {
+            let err = heartbeat(secs).unwrap_err().to_string();
+            assert!(err.contains("revocations.heartbeat_secs"), "{err}");
+        }
+    }
+
     fn production(settings: serde_json::Value) -> Result<Config, ConfigError> {
         let overrides = Figment::new()
             .merge(Serialized::default("env", "production"))

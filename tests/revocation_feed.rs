@@ -688,3 +688,33 @@ async fn a_lost_feed_fails_closed_after_the_bound_unless_configured_open() {
         .await
         .is_some());
 }
+
+#[tokio::test]
+async fn an_instance_serves_at_most_max_streams_streams() {
+    let app =
+        feed_app(Figment::new().merge(Serialized::default("revocations.max_streams", 1))).await;
+    let open = |app: &TestApp| {
+        app.get("/api/v1/revocations/stream")
+            .basic_auth(GATEWAY_ID, Some(GATEWAY_SECRET))
+            .send()
+    };
+    let first = open(&app).await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let second = open(&app).await.unwrap();
+    let body = common::json_of(second, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(body["error_code"], "OVERLOADED");
+    // A closed stream gives its place back.
+    drop(first);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let again = open(&app).await.unwrap();
+        if again.status() == StatusCode::OK {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the place never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
