@@ -139,6 +139,7 @@ if curl -fsS "http://127.0.0.1:$port/.well-known/oauth-authorization-server" >/d
   wrk_once oauth_token_refresh "$SECONDS_MEASURED" refresh.lua BENCH_TOKENS=refresh_oauth.txt BENCH_PATH=/oauth/token >>"$results"
   run oauth_introspect introspect.lua
 fi
+bash bench/revocation.sh "http://127.0.0.1:$port" "$results" || die "the revocation bench failed"
 echo "{\"scenario\":\"rss_peak_kib\",\"value\":$(rss_kib VmHWM)}" >>"$results"
 
 mkdir -p bench/results
