@@ -51,6 +51,8 @@ else
   log "building $PROFILE binaries"
   cargo build --profile "$PROFILE" --bin tessera --example argon2_rate >&2 || die "cargo build --profile $PROFILE failed"
 fi
+cargo build --profile "$PROFILE" -p tessera-verify --example revocation_bench >&2 ||
+  die "cargo build --profile $PROFILE -p tessera-verify failed"
 bin=${BENCH_BIN:-$(tessera_bin "$PROFILE")}
 [ -x "$bin" ] || die "BENCH_BIN=$bin is not an executable"
 argon2_rate="$CARGO_TARGET_DIR/$PROFILE/examples/argon2_rate"
@@ -171,6 +173,7 @@ if curl -fsS "http://127.0.0.1:$port/.well-known/oauth-authorization-server" >/d
   wrk_once oauth_token_refresh "$SECONDS_MEASURED" refresh.lua BENCH_TOKENS=refresh_oauth.txt BENCH_PATH=/oauth/token >>"$results"
   run oauth_introspect introspect.lua
 fi
+BENCH_PROFILE=$PROFILE bash bench/revocation.sh "http://127.0.0.1:$port" "$results" || die "the revocation bench failed"
 if [ "${BENCH_SCALE:-1}" != 0 ]; then
   . bench/scale.sh
 fi

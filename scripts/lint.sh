@@ -9,4 +9,4 @@ cargo fmt --version >/dev/null 2>&1 || die "rustfmt not installed; install it wi
 cargo clippy --version >/dev/null 2>&1 || die "clippy not installed; install it with: rustup component add clippy"
 
 cargo fmt --all -- --check || die "code is not formatted; run: make fmt"
-cargo clippy --all-targets -- -D warnings || die "clippy found problems (see above)"
+cargo clippy --workspace --all-targets -- -D warnings || die "clippy found problems (see above)"

@@ -21,5 +21,5 @@ log "building (cargo build)"
 cargo build || die "cargo build failed (see the compiler output above)"
 "$(tessera_bin debug)" migrate || die "tessera migrate failed against $DATABASE_URL"
 
-log "running tests (cargo test --all-targets)"
-exec cargo test --all-targets -- --test-threads=8 "$@"
+log "running tests (cargo test --workspace --all-targets: tessera and tessera-verify)"
+exec cargo test --workspace --all-targets -- --test-threads=8 "$@"

@@ -45,6 +45,7 @@ pub struct Config {
     pub docs: DocsConfig,
     pub load: LoadConfig,
     pub console: ConsoleConfig,
+    pub revocations: RevocationsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -263,6 +264,18 @@ pub struct LoadConfig {
     pub max_access_ttl_secs: u64,
 }
 
+/// The revocation feed (`/api/v1/revocations`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RevocationsConfig {
+    /// Kept beyond `jwt.access_ttl_secs`: clock skew between instances
+    /// and the gateways that compare `iat`.
+    pub retention_margin_secs: u64,
+    /// Server-Sent Events streams one instance serves at once.
+    pub max_streams: usize,
+    /// Longest silence on a stream before a heartbeat comment.
+    pub heartbeat_secs: u64,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct GatewayClient {
     pub id: String,
@@ -377,6 +390,9 @@ impl Config {
             return invalid(
                 "redis.pool_size, redis.shared_connections and database.max_connections must be positive",
             );
+        }
+        if !(1..=15).contains(&self.revocations.heartbeat_secs) {
+            return invalid("revocations.heartbeat_secs must be from 1 to 15");
         }
         // tower-http refuses `*` beside credentials by panicking; say why instead.
         if self
@@ -564,6 +580,21 @@ mod tests {
         let production = with_session("rotation_secret_file", "/nonexistent/tessera-secrets")
             .merge(Serialized::default("env", "production"));
         assert!(Config::load_with(None, production).is_err());
+    }
+
+    #[test]
+    fn a_feed_heartbeat_beyond_the_contracts_15_seconds_is_refused() {
+        let heartbeat = |secs: u64| {
+            Config::load_with(
+                None,
+                Figment::new().merge(Serialized::default("revocations.heartbeat_secs", secs)),
+            )
+        };
+        assert!(heartbeat(15).is_ok());
+        for secs in [0, 16] {
+            let err = heartbeat(secs).unwrap_err().to_string();
+            assert!(err.contains("revocations.heartbeat_secs"), "{err}");
+        }
     }
 
     fn production(settings: serde_json::Value) -> Result<Config, ConfigError> {

@@ -23,6 +23,7 @@ pub mod one_time_tokens;
 pub mod opaque_token;
 pub mod rate_limit;
 pub mod redis_client;
+pub mod revocations;
 pub mod sessions;
 pub mod startup;
 pub mod telemetry;

@@ -204,11 +204,53 @@ impl RedisClient {
             .await
     }
 
+    /// True on Redis Cluster (`redis.cluster_nodes`), where a script may
+    /// touch one slot only.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.source, Source::Cluster(_))
+    }
+
+    /// A connection of its own, outside the shared ones, for a command that
+    /// blocks (`XREAD BLOCK`): on a shared connection it would hold up every
+    /// request pipelined behind it.
+    pub async fn dedicated(&self) -> Result<DedicatedConnection, RedisFailure> {
+        let connection = match tokio::time::timeout(self.timeout, self.source.connect()).await {
+            Ok(connection) => connection?,
+            Err(_) => return Err(RedisFailure::Timeout(self.timeout)),
+        };
+        Ok(DedicatedConnection {
+            connection,
+            timeout: self.timeout,
+        })
+    }
+
     /// `PING`, for readiness checks.
     pub async fn ping(&self) -> Result<(), RedisFailure> {
         self.command::<String>(&redis::cmd("PING"))
             .await
             .map(|_| ())
+    }
+}
+
+/// See [`RedisClient::dedicated`].
+pub struct DedicatedConnection {
+    connection: Connection,
+    timeout: Duration,
+}
+
+impl DedicatedConnection {
+    /// Runs `command`, which may block Redis-side for up to `blocks_for`;
+    /// the usual timeout applies beyond that.
+    pub async fn query<T: FromRedisValue>(
+        &mut self,
+        command: &Cmd,
+        blocks_for: Duration,
+    ) -> Result<T, RedisFailure> {
+        let limit = self.timeout + blocks_for;
+        match tokio::time::timeout(limit, command.query_async(&mut self.connection)).await {
+            Ok(result) => result.map_err(RedisFailure::from),
+            Err(_) => Err(RedisFailure::Timeout(limit)),
+        }
     }
 }
 

@@ -29,7 +29,8 @@ use crate::one_time_tokens::OneTimeTokens;
 use crate::opaque_token::TokenKeys;
 use crate::rate_limit::{FloodGuard, RateLimiter};
 use crate::redis_client::RedisClient;
-use crate::sessions::{SessionSettings, SessionStore};
+use crate::revocations::{FeedSettings, RevocationFeed};
+use crate::sessions::SessionStore;
 use crate::tokens::{KeyError, KeySet, TokenIssuer};
 use crate::users::PasswordHasher;
 
@@ -177,6 +178,10 @@ pub struct Application {
     audit_writer: tokio::task::JoinHandle<()>,
     mail_worker: tokio::task::JoinHandle<()>,
     key_reloader: tokio::task::JoinHandle<()>,
+    /// Closed at shutdown, so open feed streams end instead of holding
+    /// their connections through the grace period.
+    revocations: Arc<RevocationFeed>,
+    feed_follower: tokio::task::JoinHandle<()>,
     shutdown_grace: Duration,
 }
 
@@ -188,15 +193,18 @@ impl Application {
         let hasher = PasswordHasher::new(config.password_hashing.max_concurrency)?;
         let token_keys =
             TokenKeys::from_config(&config.session, config.is_production(), &redis).await?;
-        let sessions = Arc::new(SessionStore::new(
+        let feed_settings = FeedSettings::from_config(&config);
+        let sessions = Arc::new(SessionStore::from_config(
+            &config,
             redis.clone(),
-            SessionSettings::from_config(&config.session, token_keys.clone()),
+            token_keys.clone(),
         ));
         // The hosted pages' anti-forgery tokens use the same secrets.
         let pages = PageSettings {
             form_keys: token_keys.clone(),
             secure_cookies: config.server.public_url.starts_with("https://"),
         };
+        let (revocations, feed_follower) = RevocationFeed::start(redis.clone(), &feed_settings);
         // One issuer: the key reloader swaps the key set every user of it
         // signs and verifies with.
         let tokens = Arc::new(TokenIssuer::new(
@@ -279,6 +287,7 @@ impl Application {
             account: Arc::new(account),
             admin: Arc::new(admin),
             oauth,
+            revocations: revocations.clone(),
             pool: pool.clone(),
             redis,
             trusted_proxies: trusted_proxies.clone(),
@@ -308,6 +317,8 @@ impl Application {
             audit_writer,
             mail_worker,
             key_reloader,
+            revocations,
+            feed_follower,
             shutdown_grace: Duration::from_millis(config.server.shutdown_grace_ms),
         })
     }
@@ -327,8 +338,10 @@ impl Application {
     ) -> anyhow::Result<()> {
         let shutdown_grace = self.shutdown_grace;
         let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
+        let revocations = self.revocations;
         let shutdown = async move {
             shutdown.await;
+            revocations.close();
             let _ = signalled.send(());
         };
         let server = serve(self.listener, self.router, self.connections, shutdown);
@@ -349,6 +362,8 @@ impl Application {
         }
         self.key_reloader.abort();
         let _ = self.key_reloader.await;
+        self.feed_follower.abort();
+        let _ = self.feed_follower.await;
         if tokio::time::timeout(shutdown_grace, self.audit_writer)
             .await
             .is_err()

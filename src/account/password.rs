@@ -8,6 +8,7 @@ use super::{Account, AccountError};
 use crate::client::ClientInfo;
 use crate::mail::EmailKind;
 use crate::one_time_tokens::{Consumed, Purpose};
+use crate::revocations::Reason;
 use crate::tokens::AccessClaims;
 use crate::users::repo;
 use crate::users::{rules, User};
@@ -97,7 +98,10 @@ impl Account {
         if !repo::set_password_hash(&self.pool, user.id, &hash).await? {
             return Err(AccountError::InvalidResetToken);
         }
-        let ended = self.sessions.end_all(user.id, None).await?;
+        let ended = self
+            .sessions
+            .end_all_because(user.id, None, Reason::PasswordReset)
+            .await?;
         self.audit.record(
             self.record("password_reset", user.id, client)
                 .with_details(json!({ "sessions_ended": ended })),
@@ -121,7 +125,10 @@ impl Account {
         }
         let hash = self.hasher.hash(new_password).await?;
         repo::set_password_hash(&self.pool, user.id, &hash).await?;
-        let ended = self.sessions.end_all(user.id, Some(claims.sid)).await?;
+        let ended = self
+            .sessions
+            .end_all_because(user.id, Some(claims.sid), Reason::PasswordChanged)
+            .await?;
         // A reset link sent before the change must not undo it.
         self.links
             .tokens

@@ -7,6 +7,7 @@ use super::{Account, AccountError};
 use crate::auth::AuthError;
 use crate::client::ClientInfo;
 use crate::one_time_tokens::Purpose;
+use crate::revocations::Reason;
 use crate::tokens::AccessClaims;
 use crate::users::repo::{self, ProfileChanges};
 use crate::users::UserPublic;
@@ -56,7 +57,10 @@ impl Account {
         if !repo::soft_delete(&self.pool, user.id).await? {
             return Err(AuthError::InvalidAccessToken.into());
         }
-        let ended = self.sessions.end_all(user.id, None).await?;
+        let ended = self
+            .sessions
+            .end_all_because(user.id, None, Reason::Deleted)
+            .await?;
         for purpose in [Purpose::Activation, Purpose::PasswordReset] {
             self.links.tokens.revoke(purpose, user.id).await?;
         }

@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::{Account, AccountError};
 use crate::client::ClientInfo;
+use crate::revocations::Reason;
 use crate::sessions::SessionSummary;
 use crate::tokens::AccessClaims;
 
@@ -37,7 +38,11 @@ impl Account {
         let session_id: Uuid = session_id
             .parse()
             .map_err(|_| AccountError::SessionNotFound)?;
-        if !self.sessions.end(claims.sub, session_id).await? {
+        if !self
+            .sessions
+            .end_because(claims.sub, session_id, Reason::SessionRevoked)
+            .await?
+        {
             return Err(AccountError::SessionNotFound);
         }
         self.audit.record(

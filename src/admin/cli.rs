@@ -18,7 +18,7 @@ use crate::client::ClientInfo;
 use crate::config::Config;
 use crate::opaque_token::TokenKeys;
 use crate::redis_client::RedisClient;
-use crate::sessions::{SessionSettings, SessionStore};
+use crate::sessions::SessionStore;
 use crate::users::repo::{self, InsertError, NewUser};
 use crate::users::{rules, PasswordHasher, Role};
 
@@ -143,7 +143,7 @@ pub async fn set_role(
     .ok_or_else(|| anyhow!("no user with {who}"))?;
     let redis = Arc::new(RedisClient::new(&config.redis)?);
     let keys = TokenKeys::from_config(&config.session, config.is_production(), &redis).await?;
-    let sessions = SessionStore::new(redis, SessionSettings::from_config(&config.session, keys));
+    let sessions = SessionStore::from_config(config, redis, keys);
     let (audit, writer) = AuditLog::start(pool.clone());
     let admin = Admin::new(pool, Arc::new(sessions), audit);
     let changes = UserChanges {

@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use crate::audit::{self, AuditEvent, AuditFilter, AuditLog, AuditRecord};
 use crate::client::ClientInfo;
+use crate::revocations::Reason;
 use crate::sessions::{SessionError, SessionStore, SessionSummary};
 use crate::users::repo::{self, BalanceError, Deleted, UserFilter};
 use crate::users::{Role, Subscription, User, UserPublic};
@@ -487,7 +488,9 @@ impl Admin {
         let was_blocked = user.is_blocked;
         let user = repo::set_blocked(&mut tx, target, blocked).await?;
         let ended = if blocked {
-            self.sessions.end_all(target, None).await?
+            self.sessions
+                .end_all_because(target, None, Reason::Blocked)
+                .await?
         } else {
             0
         };
@@ -519,7 +522,10 @@ impl Admin {
             return Err(AdminError::SelfAction(SelfAction::Delete));
         }
         repo::set_deleted(&mut tx, target, true).await?;
-        let ended = self.sessions.end_all(target, None).await?;
+        let ended = self
+            .sessions
+            .end_all_because(target, None, Reason::Deleted)
+            .await?;
         tx.commit().await?;
         self.record(
             "user_deleted",

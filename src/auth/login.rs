@@ -10,6 +10,7 @@ use crate::audit::AuditEvent;
 use crate::client::ClientInfo;
 use crate::metrics::{self, LoginResult};
 use crate::rate_limit::{PasswordOutcome, PasswordOwner};
+use crate::revocations::Reason;
 use crate::sessions::SessionClaims;
 use crate::users::repo;
 use crate::users::User;
@@ -179,7 +180,10 @@ impl Auth {
                 }
             }
             gate => {
-                self.deps.sessions.end(user.id, refresh.session_id).await?;
+                self.deps
+                    .sessions
+                    .end_because(user.id, refresh.session_id, Reason::SessionRevoked)
+                    .await?;
                 let blocked = gate.is_some_and(|g| g.is_blocked && !g.is_deleted);
                 self.deps.audit.record(
                     AuditEvent::new("login_failed", Some(user.id))

@@ -22,6 +22,7 @@ use crate::metrics::{self, Dependency};
 use crate::oauth::OAuthError;
 use crate::rate_limit::{Limiter, RateLimitError};
 use crate::redis_client::RedisFailure;
+use crate::revocations::FeedError;
 use crate::sessions::SessionError;
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,14 @@ pub enum ApiError {
     BadRequest(&'static str),
     #[error("unauthorized: {0}")]
     Unauthorized(&'static str),
+    /// A gateway client's HTTP Basic credentials are missing or wrong: 401
+    /// with `WWW-Authenticate: Basic`.
+    #[error("client authentication failed")]
+    ClientUnauthorized,
+    /// A revocation feed cursor older than the retained events: 410 with
+    /// `error_code`.
+    #[error("feed cursor trimmed away")]
+    FeedGap,
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
     #[error("conflict: {0}")]
@@ -85,7 +94,8 @@ impl ApiError {
             ApiError::NotFound | ApiError::NotFoundDetail(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) | ApiError::ClientUnauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::FeedGap => StatusCode::GONE,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::UpstreamUnavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
@@ -117,6 +127,10 @@ impl ApiError {
             }
             ApiError::PayloadTooLarge => {
                 json!({ "detail": "Request body too large (limit 64 KiB)" })
+            }
+            ApiError::ClientUnauthorized => json!({ "detail": CLIENT_AUTH_FAILED }),
+            ApiError::FeedGap => {
+                json!({ "detail": "Events after this cursor are no longer kept; resync from /api/v1/revocations/snapshot.", "error_code": "FEED_GAP" })
             }
             ApiError::Validation(issues) => json!({ "detail": issues }),
             ApiError::Overloaded => {
@@ -180,6 +194,11 @@ impl IntoResponse for ApiError {
                 response
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::ClientUnauthorized => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, BASIC_CHALLENGE);
             }
             ApiError::TooManyRequests { retry_after, .. } => {
                 response
@@ -272,6 +291,22 @@ impl From<SessionError> for ApiError {
         match e {
             SessionError::Redis(failure) => failure.into(),
             SessionError::Protocol(_) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// A gateway client that failed to authenticate, at the OAuth endpoints and
+/// the revocation feed alike.
+const CLIENT_AUTH_FAILED: &str = "Client authentication failed";
+const BASIC_CHALLENGE: HeaderValue = HeaderValue::from_static("Basic realm=\"tessera\"");
+
+impl From<FeedError> for ApiError {
+    fn from(e: FeedError) -> Self {
+        match e {
+            FeedError::Gap => ApiError::FeedGap,
+            FeedError::Busy => ApiError::Overloaded,
+            FeedError::Redis(failure) => failure.into(),
+            FeedError::Protocol(_) => ApiError::Internal(e.to_string()),
         }
     }
 }
@@ -447,7 +482,7 @@ impl IntoResponse for OAuthApiError {
             OAuthApiError::Protocol(OAuthError::InvalidClient) => (
                 StatusCode::UNAUTHORIZED,
                 "invalid_client",
-                "Client authentication failed".to_owned(),
+                CLIENT_AUTH_FAILED.to_owned(),
             ),
             // The same words as the JSON API's answer to the same verdict.
             OAuthApiError::Protocol(OAuthError::InvalidGrant(verdict)) => {
@@ -474,10 +509,9 @@ impl IntoResponse for OAuthApiError {
         )
             .into_response();
         if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"tessera\""),
-            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, BASIC_CHALLENGE);
         }
         response
     }

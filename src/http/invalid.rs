@@ -15,6 +15,7 @@ pub enum Location {
     Body,
     Query,
     Path,
+    Header,
 }
 
 impl Location {
@@ -24,6 +25,7 @@ impl Location {
                 Location::Body => "body",
                 Location::Query => "query",
                 Location::Path => "path",
+                Location::Header => "header",
             }
             .to_owned(),
         )

@@ -14,6 +14,7 @@ mod observability;
 pub mod openapi;
 mod pages;
 mod responses;
+mod revocations;
 mod roles;
 mod users;
 
@@ -47,6 +48,7 @@ use crate::console::Console;
 use crate::load::LoadKit;
 use crate::oauth::OAuth;
 use crate::redis_client::RedisClient;
+use crate::revocations::RevocationFeed;
 use crate::tokens::TokenIssuer;
 use crate::users::PasswordHasher;
 
@@ -76,6 +78,8 @@ pub struct Services {
     pub account: Arc<Account>,
     pub admin: Arc<Admin>,
     pub oauth: Arc<OAuth>,
+    /// The revocation feed's pages, snapshots and streams.
+    pub revocations: Arc<RevocationFeed>,
     pub pool: PgPool,
     pub redis: Arc<RedisClient>,
     pub trusted_proxies: Arc<[IpNet]>,
@@ -124,7 +128,8 @@ pub fn routes() -> [(Audience, OpenApiRouter<AppState>); 5] {
         .merge(oauth::router())
         .nest("/api/v1/auth", auth::router())
         .nest("/api/v1/users", users::router())
-        .nest("/api/v1/admin", admin::router());
+        .nest("/api/v1/admin", admin::router())
+        .nest("/api/v1/revocations", revocations::router());
     let metrics = OpenApiRouter::default().routes(routes!(observability::scrape));
     [
         (Audience::Everyone, everyone),

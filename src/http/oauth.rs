@@ -2,7 +2,8 @@
 //! `/oauth/revoke` and the RFC 8414 metadata. Bodies are forms, as the RFCs
 //! require; errors are RFC 6749 §5.2 bodies (see [`OAuthApiError`]).
 
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -16,7 +17,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::OAuthApiError;
+use super::error::{ApiError, OAuthApiError};
 use super::extract::{read_body, Client};
 use super::responses as doc;
 use super::AppState;
@@ -113,6 +114,24 @@ fn form_unescape(part: &str) -> Option<String> {
     let field = format!("v={}", part.replace('&', "%26"));
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&field).ok()?;
     pairs.into_iter().next().map(|(_, value)| value)
+}
+
+/// A `gateway.clients` entry that proved its secret with HTTP Basic, as at
+/// introspection: what the revocation feed admits.
+pub(super) struct GatewayClient(pub String);
+
+impl FromRequestParts<AppState> for GatewayClient {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let refused = |_| ApiError::ClientUnauthorized;
+        let client = basic_credentials(&parts.headers).map_err(refused)?;
+        let id = state
+            .oauth
+            .require_client(client.as_ref())
+            .map_err(refused)?;
+        Ok(Self(id.to_owned()))
+    }
 }
 
 /// The client's credentials from HTTP Basic or the `client_id` /

@@ -60,6 +60,8 @@ use super::AppState;
         responses::ServiceUnavailable,
         responses::OAuthBadRequest,
         responses::OAuthInvalidClient,
+        responses::ClientUnauthorized,
+        responses::FeedGap,
     )),
     modifiers(&SecuritySchemes),
     tags(
@@ -67,6 +69,7 @@ use super::AppState;
         (name = "users", description = "The caller's own account and sessions"),
         (name = "admin", description = "Administration (ADMIN; MODERATOR where noted)"),
         (name = "oauth", description = "OAuth 2.0 token (RFC 6749), introspection (RFC 7662), revocation (RFC 7009), metadata (RFC 8414)"),
+        (name = "revocations", description = "The revocation feed, for gateways that verify offline (gateway clients, HTTP Basic)"),
         (name = "meta", description = "Status, health, published keys, this document"),
         (name = "pages", description = "The hosted HTML pages for people in a browser: the reset-password and activation pages e-mail links open, and the admin console at /admin/. They answer text/html (or a 303 after a form), not JSON"),
     )

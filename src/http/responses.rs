@@ -140,3 +140,18 @@ pub struct OAuthBadRequest(OAuthErrorBody);
     example = json!({"error": "invalid_client", "error_description": "Client authentication failed"})
 )]
 pub struct OAuthInvalidClient(OAuthErrorBody);
+
+/// A gateway client's HTTP Basic credentials are missing or wrong.
+#[derive(ToResponse)]
+#[allow(dead_code)]
+#[response(
+    headers(("WWW-Authenticate" = String, description = "`Basic realm=\"tessera\"`")),
+    example = json!({"detail": "Client authentication failed"})
+)]
+pub struct ClientUnauthorized(Detail);
+
+/// The cursor is older than the events kept: resync from the snapshot.
+#[derive(ToResponse)]
+#[allow(dead_code)]
+#[response(example = json!({"detail": "Events after this cursor are no longer kept; resync from /api/v1/revocations/snapshot.", "error_code": "FEED_GAP"}))]
+pub struct FeedGap(DependencyError);

@@ -17,7 +17,7 @@ use crate::client::ClientInfo;
 use crate::config::Config;
 use crate::opaque_token::TokenKeys;
 use crate::redis_client::RedisClient;
-use crate::sessions::{SessionSettings, SessionStore};
+use crate::sessions::SessionStore;
 use crate::startup::load_keys;
 use crate::tokens::TokenIssuer;
 use crate::users::PasswordHasher;
@@ -88,10 +88,7 @@ async fn kit(config: &Config) -> anyhow::Result<(Arc<LoadKit>, tokio::task::Join
     let redis = Arc::new(RedisClient::new(&config.redis)?);
     let token_keys =
         TokenKeys::from_config(&config.session, config.is_production(), &redis).await?;
-    let sessions = Arc::new(SessionStore::new(
-        redis,
-        SessionSettings::from_config(&config.session, token_keys),
-    ));
+    let sessions = Arc::new(SessionStore::from_config(config, redis, token_keys));
     let tokens = Arc::new(TokenIssuer::new(
         keys,
         config.jwt.issuer.clone(),

@@ -8,7 +8,12 @@
 -- ARGV[9]  user agent        ARGV[10] client IP
 -- ARGV[11] most sessions a user may hold (0 = unlimited)
 -- ARGV[12] prefix of the user's session keys, tessera:s:{<user id>}:
--- Returns the number of sessions evicted.
+-- KEYS[3]  the revocation feed stream (single Redis only; on Redis Cluster it
+--          is absent and the caller appends the event after the script)
+-- ARGV[13] feed retention (ms)   ARGV[14] the events' not_before (unix s)
+-- ARGV[15] the events' reason
+-- Returns the ids of the sessions evicted, one 'session' event appended for
+-- each.
 -- "Oldest" is the earliest expiry in the index: expiry slides with every
 -- refresh, so that is the session least recently used (or the nearest its
 -- absolute end). A device in daily use keeps its session; an abandoned one
@@ -28,13 +33,16 @@ for _, sid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)) do
   redis.call('DEL', ARGV[12] .. sid)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-local evicted = 0
+local evicted = {}
 local max = tonumber(ARGV[11])
 if max > 0 then
   local excess = redis.call('ZCARD', KEYS[2]) - max + 1
   if excess > 0 then
     for _, sid in ipairs(redis.call('ZRANGE', KEYS[2], 0, excess - 1)) do
-      evicted = evicted + redis.call('DEL', ARGV[12] .. sid)
+      if redis.call('DEL', ARGV[12] .. sid) == 1 then
+        evicted[#evicted + 1] = sid
+        revoked(KEYS[3], ARGV[13], ARGV[14], ARGV[15], 'session', sid)
+      end
     end
     redis.call('ZREMRANGEBYRANK', KEYS[2], 0, excess - 1)
   end

@@ -9,6 +9,9 @@
 //!   lifetime.
 //! - `tessera:u:{<user id>}` — sorted set of the user's session ids by expiry,
 //!   at most `session.max_per_user` of them (`create.lua` evicts the oldest).
+//!
+//! Every script that ends a session or cuts a user off also appends its
+//! revocation event to the feed (see [`crate::revocations`]).
 
 mod refresh_token;
 
@@ -24,10 +27,11 @@ use uuid::Uuid;
 pub use refresh_token::RefreshToken;
 
 use crate::client::ClientInfo;
-use crate::config::SessionConfig;
+use crate::config::{Config, SessionConfig};
 use crate::opaque_token::TokenKeys;
 use crate::rate_limit::RefreshLimit;
 use crate::redis_client::{RedisClient, RedisFailure};
+use crate::revocations::{FeedSettings, FeedWriter, Kind, Reason, Revoked};
 use crate::users::{Role, Subscription};
 
 /// The store could not answer; what it answers (a verdict on a token) is a
@@ -181,6 +185,7 @@ pub struct SessionStore {
     redis: Arc<RedisClient>,
     scripts: Scripts,
     settings: SessionSettings,
+    feed: FeedWriter,
 }
 
 /// Length of a session key: the prefix and two hyphenated UUIDs.
@@ -214,19 +219,33 @@ fn now_ms() -> u64 {
 }
 
 impl SessionStore {
-    pub fn new(redis: Arc<RedisClient>, settings: SessionSettings) -> Self {
+    /// The store as the configuration describes it, its events going to
+    /// the revocation feed: what `serve` and every command line that ends or
+    /// opens sessions build.
+    pub fn from_config(config: &Config, redis: Arc<RedisClient>, token_keys: TokenKeys) -> Self {
+        let retention = FeedSettings::from_config(config).retention;
+        Self::new(
+            redis.clone(),
+            SessionSettings::from_config(&config.session, token_keys),
+            FeedWriter::new(redis, retention),
+        )
+    }
+
+    /// `feed` is where the revoking scripts append their events.
+    pub fn new(redis: Arc<RedisClient>, settings: SessionSettings, feed: FeedWriter) -> Self {
         let scripts = Scripts {
-            create: Script::new(include_str!("create.lua")),
-            rotate: Script::new(include_str!("rotate.lua")),
-            revoke: Script::new(include_str!("revoke.lua")),
-            revoke_all: Script::new(include_str!("revoke_all.lua")),
+            create: FeedWriter::script(include_str!("create.lua")),
+            rotate: FeedWriter::script(include_str!("rotate.lua")),
+            revoke: FeedWriter::script(include_str!("revoke.lua")),
+            revoke_all: FeedWriter::script(include_str!("revoke_all.lua")),
             list: Script::new(include_str!("list.lua")),
-            update_claims: Script::new(include_str!("update_claims.lua")),
+            update_claims: FeedWriter::script(include_str!("update_claims.lua")),
         };
         Self {
             redis,
             scripts,
             settings,
+            feed,
         }
     }
 
@@ -264,9 +283,17 @@ impl SessionStore {
             .arg(client.ip_text())
             .arg(self.settings.max_per_user)
             .arg(session_prefix(claims.user_id));
-        let evicted: u64 = self.redis.script(&invocation).await?;
-        if evicted > 0 {
-            tracing::debug!(user_id = %claims.user_id, evicted, "oldest sessions evicted at session.max_per_user");
+        let not_before = self.feed.attach(&mut invocation, Reason::Evicted);
+        let evicted: Vec<String> = self.redis.script(&invocation).await?;
+        if !evicted.is_empty() {
+            tracing::debug!(user_id = %claims.user_id, evicted = evicted.len(), "oldest sessions evicted at session.max_per_user");
+            let revoked = Revoked {
+                kind: Kind::Session,
+                ids: &evicted,
+            };
+            self.feed
+                .after_script(Reason::Evicted, not_before, revoked)
+                .await;
         }
         Ok(IssuedRefresh {
             session_id,
@@ -313,6 +340,7 @@ impl SessionStore {
             .arg(interval_ms)
             .arg(period_ms)
             .arg(client_ip.map(|ip| ip.to_string()).unwrap_or_default());
+        let not_before = self.feed.attach(&mut invocation, Reason::ReuseDetected);
         let reply: Vec<String> = self.redis.script(&invocation).await?;
         match reply.as_slice() {
             [status, role, subscription, username, remaining_ms, rotated_from]
@@ -330,7 +358,16 @@ impl SessionStore {
                     retried: (status == "retry").then(|| rotated_from.clone()),
                 }))
             }
-            [status] if status == "reused" => Ok(RotateOutcome::Reused),
+            [status] if status == "reused" => {
+                let revoked = Revoked {
+                    kind: Kind::Session,
+                    ids: &[session_id.to_string()],
+                };
+                self.feed
+                    .after_script(Reason::ReuseDetected, not_before, revoked)
+                    .await;
+                Ok(RotateOutcome::Reused)
+            }
             [status] if status == "unknown" => Ok(RotateOutcome::Unknown),
             [status, wait_ms] if status == "limited" => Ok(RotateOutcome::Limited {
                 retry_after: Duration::from_millis(wait_ms.parse().unwrap_or(1000)),
@@ -436,16 +473,32 @@ impl SessionStore {
         }))
     }
 
-    /// Ends a session the caller proved it owns with a verified access token.
+    /// Ends a session the caller proved it owns with a verified access token
+    /// (a logout).
     pub async fn end(&self, user_id: Uuid, session_id: Uuid) -> Result<bool, SessionError> {
-        self.revoke(user_id, session_id, &[]).await
+        self.end_because(user_id, session_id, Reason::Logout).await
+    }
+
+    /// [`SessionStore::end`], for `reason`.
+    pub async fn end_because(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        reason: Reason,
+    ) -> Result<bool, SessionError> {
+        self.revoke(user_id, session_id, &[], reason).await
     }
 
     /// Ends the session a refresh token belongs to, if the token is its
     /// current or just-retired one.
     pub async fn end_by_refresh_token(&self, token: &RefreshToken) -> Result<bool, SessionError> {
-        self.revoke(token.user_id(), token.session_id(), &token.hash())
-            .await
+        self.revoke(
+            token.user_id(),
+            token.session_id(),
+            &token.hash(),
+            Reason::Logout,
+        )
+        .await
     }
 
     async fn revoke(
@@ -453,6 +506,7 @@ impl SessionStore {
         user_id: Uuid,
         session_id: Uuid,
         token_hash: &[u8],
+        reason: Reason,
     ) -> Result<bool, SessionError> {
         let mut invocation = self.scripts.revoke.prepare_invoke();
         invocation
@@ -460,20 +514,55 @@ impl SessionStore {
             .key(index_key(user_id))
             .arg(session_id.to_string())
             .arg(token_hash);
+        let not_before = self.feed.attach(&mut invocation, reason);
         let ended: i64 = self.redis.script(&invocation).await?;
+        if ended > 0 {
+            let revoked = Revoked {
+                kind: Kind::Session,
+                ids: &[session_id.to_string()],
+            };
+            self.feed.after_script(reason, not_before, revoked).await;
+        }
         Ok(ended > 0)
     }
 
-    /// Ends every session of a user but `keep`; returns how many ended.
+    /// Ends every session of a user but `keep` (a logout-all); returns how
+    /// many ended.
     pub async fn end_all(&self, user_id: Uuid, keep: Option<Uuid>) -> Result<u64, SessionError> {
+        self.end_all_because(user_id, keep, Reason::LogoutAll).await
+    }
+
+    /// [`SessionStore::end_all`], for `reason`. The feed gets one event per
+    /// session ended and, without `keep`, one for the user (with it, the
+    /// kept session's tokens stay good).
+    pub async fn end_all_because(
+        &self,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        reason: Reason,
+    ) -> Result<u64, SessionError> {
         let mut invocation = self.scripts.revoke_all.prepare_invoke();
         invocation
             .key(index_key(user_id))
             .arg(session_prefix(user_id))
             .arg(keep.map(|sid| sid.to_string()).unwrap_or_default())
-            .arg(now_ms());
-        let ended: u64 = self.redis.script(&invocation).await?;
-        Ok(ended)
+            .arg(now_ms())
+            .arg(user_id.to_string());
+        let not_before = self.feed.attach(&mut invocation, reason);
+        let ended: Vec<String> = self.redis.script(&invocation).await?;
+        let sessions = Revoked {
+            kind: Kind::Session,
+            ids: &ended,
+        };
+        self.feed.after_script(reason, not_before, sessions).await;
+        if keep.is_none() {
+            let user = Revoked {
+                kind: Kind::User,
+                ids: &[user_id.to_string()],
+            };
+            self.feed.after_script(reason, not_before, user).await;
+        }
+        Ok(ended.len() as u64)
     }
 
     /// The user's live sessions, most recently used first (one script).
@@ -511,6 +600,8 @@ impl SessionStore {
 
     /// Sets the role and subscription every live session of a user carries
     /// into the access tokens it mints; returns how many sessions changed.
+    /// A downgrade (a session held more) is a revocation of the user's
+    /// tokens issued before it: offline verifiers cannot see the new claims.
     pub async fn update_claims(
         &self,
         user_id: Uuid,
@@ -523,10 +614,38 @@ impl SessionStore {
             .arg(session_prefix(user_id))
             .arg(role.as_str())
             .arg(subscription.as_str())
-            .arg(now_ms());
-        let updated: u64 = self.redis.script(&invocation).await?;
+            .arg(now_ms())
+            .arg(user_id.to_string())
+            .arg(words(
+                Role::ALL
+                    .iter()
+                    .filter(|r| r.outranks(role))
+                    .map(|r| r.as_str()),
+            ))
+            .arg(words(
+                Subscription::ALL
+                    .iter()
+                    .filter(|s| s.outranks(subscription))
+                    .map(|s| s.as_str()),
+            ));
+        let not_before = self.feed.attach(&mut invocation, Reason::Downgraded);
+        let (updated, downgraded): (u64, u8) = self.redis.script(&invocation).await?;
+        if downgraded == 1 {
+            let revoked = Revoked {
+                kind: Kind::User,
+                ids: &[user_id.to_string()],
+            };
+            self.feed
+                .after_script(Reason::Downgraded, not_before, revoked)
+                .await;
+        }
         Ok(updated)
     }
+}
+
+/// Names as a script argument: space-separated.
+fn words<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    names.collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]

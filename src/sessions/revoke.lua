@@ -5,8 +5,13 @@
 -- ARGV[2]  hash of a refresh token that must be the session's current or
 --          previous one, or '' when the caller already proved ownership
 --          (a verified access token)
--- Returns 1 if a session ended, 0 otherwise.
--- Atomic: the check and the deletion happen together.
+-- KEYS[3]  the revocation feed stream (single Redis only; on Redis Cluster it
+--          is absent and the caller appends the event after the script)
+-- ARGV[3]  feed retention (ms)   ARGV[4]  the events' not_before (unix s)
+-- ARGV[5]  the events' reason
+-- Returns 1 if a session ended (and one 'session' event was appended), 0
+-- otherwise.
+-- Atomic: the check, the deletion and the event happen together.
 if ARGV[2] ~= '' then
   local s = redis.call('HMGET', KEYS[1], 'cur', 'prev')
   if s[1] ~= ARGV[2] and s[2] ~= ARGV[2] then
@@ -14,4 +19,8 @@ if ARGV[2] ~= '' then
   end
 end
 redis.call('ZREM', KEYS[2], ARGV[1])
-return redis.call('DEL', KEYS[1])
+local ended = redis.call('DEL', KEYS[1])
+if ended == 1 then
+  revoked(KEYS[3], ARGV[3], ARGV[4], ARGV[5], 'session', ARGV[1])
+end
+return ended

@@ -9,6 +9,10 @@
 -- ARGV[7]  refresh rate limit: ms between refreshes on average (0 = no limit)
 -- ARGV[8]  refresh rate limit: its period (ms), the burst being period/ARGV[7]
 -- ARGV[9]  client IP of this refresh (kept as 'rip' when it rotates)
+-- KEYS[3]  the revocation feed stream (single Redis only; on Redis Cluster it
+--          is absent and the caller appends the event after the script)
+-- ARGV[10]  feed retention (ms)   ARGV[11]  the events' not_before (unix s)
+-- ARGV[12]  the events' reason
 -- Only tokens whose integrity tag the service checked come here, so 'reused'
 -- below is never the work of someone who merely knows the ids.
 -- Returns {status, role, subscription, username, remaining ms, rotated from}
@@ -21,6 +25,7 @@
 --   'unknown'  no such session (expired, ended, or never existed)
 --   'reused'   a retired token came back after the grace window (or a token
 --              that never belonged to the session): the session is deleted
+--              and a 'session' event appended
 -- or {'limited', ms to wait}: the session refreshed too often (GCRA over the
 --   hash's 'rl' field, its theoretical arrival time); nothing changed.
 -- Atomic: concurrent calls with one token see one rotation, so a session
@@ -77,4 +82,5 @@ if s[2] == ARGV[1] and now - tonumber(s[3]) <= tonumber(ARGV[5]) then
 end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[6])
+revoked(KEYS[3], ARGV[10], ARGV[11], ARGV[12], 'session', ARGV[6])
 return {'reused'}

@@ -59,6 +59,32 @@ wire_names!(Subscription {
     Pro => "PRO",
 });
 
+// Ranks, for telling a downgrade (which revokes the tokens that claim more)
+// from an upgrade (which does not).
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Admin, Role::Moderator, Role::Regular];
+
+    fn rank(self) -> u8 {
+        match self {
+            Role::Admin => 2,
+            Role::Moderator => 1,
+            Role::Regular => 0,
+        }
+    }
+
+    pub fn outranks(self, other: Role) -> bool {
+        self.rank() > other.rank()
+    }
+}
+
+impl Subscription {
+    pub const ALL: [Subscription; 2] = [Subscription::Pro, Subscription::Free];
+
+    pub fn outranks(self, other: Subscription) -> bool {
+        self == Subscription::Pro && other == Subscription::Free
+    }
+}
+
 /// A row of `users`. Holds the password hash, so it is never serialised;
 /// [`UserPublic`] is what leaves the service.
 #[derive(Clone, sqlx::FromRow)]

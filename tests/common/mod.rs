@@ -5,6 +5,7 @@
 
 pub mod load;
 pub mod pages;
+pub mod revocations;
 pub mod servers;
 
 use std::path::PathBuf;

@@ -134,9 +134,18 @@ impl Browser {
     }
 
     /// Clicks the button (or link) whose text is `label`, as a person would.
+    /// Presses a button or follows a link, and waits until the page it
+    /// leads to has replaced this one (every control of these pages
+    /// navigates): without that wait, a heading both pages share would be
+    /// found on the old page.
     pub async fn press(&self, label: &str) {
         let xpath =
             format!("//button[normalize-space()='{label}'] | //a[normalize-space()='{label}']");
+        let old_page = self
+            .client
+            .find(Locator::Css("html"))
+            .await
+            .expect("the page has a document");
         self.client
             .wait()
             .at_most(STEP)
@@ -146,6 +155,15 @@ impl Browser {
             .click()
             .await
             .expect("click");
+        let deadline = Instant::now() + STEP;
+        // A stale element (the document it was in is gone) no longer answers.
+        while old_page.tag_name().await.is_ok() {
+            assert!(
+                Instant::now() < deadline,
+                "pressing {label:?} did not leave the page"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// How many buttons and links labelled `label` the page has now.

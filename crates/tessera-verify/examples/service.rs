@@ -1,0 +1,25 @@
+//! A service that admits tessera's users, checking tokens in process:
+//! `TESSERA_URL=http://127.0.0.1:8000 GATEWAY_ID=edge GATEWAY_SECRET=... \
+//!  cargo run -p tessera-verify --example service`, then
+//! `curl -H "Authorization: Bearer $ACCESS" http://127.0.0.1:3000/hello`.
+
+use axum::{routing::get, Router};
+use tessera_verify::{Config, Token, Verifier};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let var = |name: &str| std::env::var(name).map_err(|_| format!("set {name}"));
+    let config = Config::new(
+        var("TESSERA_URL")?,
+        var("GATEWAY_ID")?,
+        var("GATEWAY_SECRET")?,
+    );
+    let verifier = Verifier::start(config).await?;
+    let hello = |token: Token| async move { format!("hello {} ({})\n", token.sub, token.role) };
+    let app = Router::new()
+        .route("/hello", get(hello))
+        .with_state(verifier);
+    let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:3000".into());
+    axum::serve(tokio::net::TcpListener::bind(bind).await?, app).await?;
+    Ok(())
+}

@@ -1,0 +1,309 @@
+//! Verify tessera's access tokens inside a Rust service: offline speed,
+//! online truth within a second.
+//!
+//! A [`Verifier`] fetches tessera's key set (JWKS) and follows its
+//! revocation feed (Server-Sent Events, authenticated as a
+//! `gateway.clients` entry). [`Verifier::check`] then costs a hash lookup
+//! for a token seen before and one Ed25519 verification for a new one, and
+//! refuses tokens whose session ended or whose user was cut off (logout-all,
+//! password change, block, delete, demotion) as soon as the feed says so.
+//!
+//! ```no_run
+//! use axum::{routing::get, Router};
+//! use tessera_verify::{Config, Token, Verifier};
+//!
+//! # async fn run() -> Result<(), tessera_verify::StartError> {
+//! let verifier = Verifier::start(Config::new("http://127.0.0.1:8000", "edge", "secret")).await?;
+//! let app: Router = Router::new()
+//!     .route("/me", get(|token: Token| async move { token.sub.to_string() }))
+//!     .with_state(verifier);
+//! # Ok(()) }
+//! ```
+//!
+//! When the feed is lost for longer than [`Config::max_feed_silence`], every
+//! check fails ([`Rejection::FeedLost`]) unless the verifier was configured
+//! to [`FeedLoss::FailOpen`].
+
+mod feed;
+mod jwt;
+mod state;
+mod web;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ed25519_dalek::VerifyingKey;
+
+pub use jwt::Claims;
+pub use web::{Token, VerifyLayer, VerifyService};
+
+use state::{read, write, Revoked, VerifiedCache};
+
+/// What a verifier does while it has lost the revocation feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedLoss {
+    /// Refuse every token: a revoked token is never accepted (the default).
+    FailClosed,
+    /// Keep accepting tokens that verify: availability over revocations.
+    FailOpen,
+}
+
+/// Where tessera is and how to check its tokens.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// tessera's base URL, e.g. `http://tessera:8000`.
+    pub base_url: String,
+    /// A `gateway.clients` entry (HTTP Basic at the feed).
+    pub client_id: String,
+    pub client_secret: String,
+    /// `jwt.issuer` and `jwt.audience` of the tessera deployment.
+    pub issuer: String,
+    pub audience: String,
+    /// How long the feed may be silent (no event, no heartbeat) before it
+    /// counts as lost. Keep it above tessera's `revocations.heartbeat_secs`.
+    pub max_feed_silence: Duration,
+    pub on_feed_lost: FeedLoss,
+    /// The key set is refetched for an unknown `kid` at most this often.
+    pub jwks_refetch_interval: Duration,
+    /// Most tokens remembered as verified.
+    pub cache_capacity: usize,
+    /// How long a revocation is remembered: at least the longest access
+    /// token lifetime of the deployment (`jwt.access_ttl_secs`).
+    pub revocation_memory: Duration,
+    /// How long [`Verifier::start`] waits for the keys and the first
+    /// snapshot.
+    pub start_timeout: Duration,
+}
+
+impl Config {
+    /// Defaults: issuer and audience `tessera`, the feed lost after 30 s of
+    /// silence, fail closed, keys refetched at most every 30 s, 100,000
+    /// cached tokens, revocations remembered for an hour.
+    pub fn new(
+        base_url: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        Self {
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            issuer: "tessera".into(),
+            audience: "tessera".into(),
+            max_feed_silence: Duration::from_secs(30),
+            on_feed_lost: FeedLoss::FailClosed,
+            jwks_refetch_interval: Duration::from_secs(30),
+            cache_capacity: 100_000,
+            revocation_memory: Duration::from_secs(3600),
+            start_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("no bearer token")]
+    Missing,
+    #[error("the token is not a well-formed EdDSA JWT with a kid")]
+    Malformed,
+    #[error("the token is signed by a key tessera does not publish")]
+    UnknownKey,
+    #[error("the token's signature does not verify")]
+    BadSignature,
+    #[error("the token is for another issuer or audience")]
+    WrongIssuerOrAudience,
+    #[error("the token is not an access token")]
+    NotAnAccessToken,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token's session or user has been revoked")]
+    Revoked,
+    /// Fail-closed: the revocation feed has been silent too long, so a
+    /// revoked token cannot be told from a good one.
+    #[error("the revocation feed is unavailable")]
+    FeedLost,
+}
+
+/// [`Verifier::start`] could not reach tessera in time.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot fetch tessera's keys: {0}")]
+    Keys(String),
+    #[error("cannot read tessera's revocation feed: {0}")]
+    Feed(String),
+}
+
+struct Inner {
+    config: Config,
+    http: reqwest::Client,
+    keys: RwLock<Arc<HashMap<String, VerifyingKey>>>,
+    /// When the keys were last fetched, for the refetch rate.
+    keys_fetched: tokio::sync::Mutex<Instant>,
+    verified: VerifiedCache,
+    revoked: RwLock<Revoked>,
+    /// Unix ms of the feed's last sign of life (event, heartbeat, snapshot).
+    feed_alive_ms: AtomicU64,
+    synced: AtomicBool,
+}
+
+/// Checks tessera's access tokens; cheap to clone (one `Arc`). Its feed
+/// follower runs until the last clone is dropped.
+#[derive(Clone)]
+pub struct Verifier(Arc<Inner>);
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Verifier {
+    /// Fetches the key set and the revocation snapshot (each within
+    /// `config.start_timeout`), then follows the feed in the background.
+    pub async fn start(config: Config) -> Result<Self, StartError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.start_timeout)
+            .build()
+            .map_err(|e| StartError::Keys(e.to_string()))?;
+        let inner = Arc::new(Inner {
+            verified: VerifiedCache::new(config.cache_capacity),
+            config,
+            http,
+            keys: RwLock::new(Arc::new(HashMap::new())),
+            keys_fetched: tokio::sync::Mutex::new(Instant::now()),
+            revoked: RwLock::new(Revoked::default()),
+            feed_alive_ms: AtomicU64::new(0),
+            synced: AtomicBool::new(false),
+        });
+        let verifier = Self(inner);
+        let timeout = verifier.0.config.start_timeout;
+        let keys = tokio::time::timeout(timeout, verifier.0.fetch_keys())
+            .await
+            .map_err(|_| StartError::Keys("timed out".into()))?;
+        keys.map_err(StartError::Keys)?;
+        let cursor = tokio::time::timeout(timeout, verifier.0.resync())
+            .await
+            .map_err(|_| StartError::Feed("timed out".into()))?
+            .map_err(StartError::Feed)?;
+        tokio::spawn(feed::follow(Arc::downgrade(&verifier.0), cursor));
+        Ok(verifier)
+    }
+
+    /// Checks a token without waiting: a token seen before costs a hash
+    /// lookup; a new one, one Ed25519 verification. A token naming a key
+    /// not yet known is [`Rejection::UnknownKey`] here; [`Verifier::verify`]
+    /// refetches the key set for it.
+    pub fn check(&self, token: &str) -> Result<Arc<Claims>, Rejection> {
+        let inner = &self.0;
+        let now_ms = now_ms();
+        if inner.config.on_feed_lost == FeedLoss::FailClosed && !inner.feed_is_live(now_ms) {
+            return Err(Rejection::FeedLost);
+        }
+        let now = now_ms / 1000;
+        let claims = match inner.verified.get(token) {
+            Some(claims) if claims.exp > now => claims,
+            Some(_) => return Err(Rejection::Expired),
+            None => {
+                let kid = jwt::kid_of(token)?;
+                let keys = read(&inner.keys).clone();
+                let key = keys.get(&kid).ok_or(Rejection::UnknownKey)?;
+                let expect = jwt::Expect {
+                    issuer: &inner.config.issuer,
+                    audience: &inner.config.audience,
+                };
+                let claims = Arc::new(jwt::verify(token, key, &expect, now)?);
+                inner.verified.insert(token, claims.clone(), now);
+                claims
+            }
+        };
+        if read(&inner.revoked).is_revoked(&claims) {
+            return Err(Rejection::Revoked);
+        }
+        Ok(claims)
+    }
+
+    /// [`Verifier::check`], refetching the key set once when the token
+    /// names an unknown key (at most once per `jwks_refetch_interval`, so a
+    /// stream of forged `kid`s cannot hammer tessera).
+    pub async fn verify(&self, token: &str) -> Result<Arc<Claims>, Rejection> {
+        match self.check(token) {
+            Err(Rejection::UnknownKey) => {
+                self.0.refetch_keys().await;
+                self.check(token)
+            }
+            outcome => outcome,
+        }
+    }
+
+    /// True while the feed is live (or the verifier fails open).
+    pub fn feed_is_live(&self) -> bool {
+        self.0.feed_is_live(now_ms())
+    }
+}
+
+impl Inner {
+    fn feed_is_live(&self, now_ms: u64) -> bool {
+        self.synced.load(Ordering::Relaxed)
+            && now_ms.saturating_sub(self.feed_alive_ms.load(Ordering::Relaxed))
+                <= self.config.max_feed_silence.as_millis() as u64
+    }
+
+    fn feed_alive(&self) {
+        self.feed_alive_ms.store(now_ms(), Ordering::Relaxed);
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.config.base_url)
+    }
+
+    async fn fetch_keys(&self) -> Result<(), String> {
+        let body = self
+            .http
+            .get(self.url("/.well-known/jwks.json"))
+            .timeout(self.config.start_timeout)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| e.to_string())?
+            .bytes()
+            .await
+            .map_err(|e| e.to_string())?;
+        let keys = jwt::parse_jwks(&body)?;
+        let changed = **read(&self.keys) != keys;
+        *write(&self.keys) = Arc::new(keys);
+        if changed {
+            self.verified.clear();
+        }
+        Ok(())
+    }
+
+    async fn refetch_keys(&self) {
+        let mut fetched = self.keys_fetched.lock().await;
+        if fetched.elapsed() < self.config.jwks_refetch_interval {
+            return;
+        }
+        *fetched = Instant::now();
+        if let Err(e) = self.fetch_keys().await {
+            tracing::warn!(error = %e, "cannot refetch tessera's keys");
+        }
+    }
+
+    /// Replaces the revocations with the snapshot's; returns the cursor to
+    /// follow from.
+    async fn resync(&self) -> Result<String, String> {
+        let snapshot = feed::snapshot(self).await?;
+        let now = now_ms() / 1000;
+        let mut revoked = Revoked::default();
+        for event in &snapshot.events {
+            revoked.apply(event, now);
+        }
+        *write(&self.revoked) = revoked;
+        self.synced.store(true, Ordering::Relaxed);
+        self.feed_alive();
+        Ok(snapshot.next)
+    }
+}
