@@ -53,7 +53,7 @@ feed = [
 ]
 if any(name in by_name for name, _, _ in feed):
     print()
-    print(f"{'revocation feed, tessera-verify':<30}{'measured':<52}target")
+    print(f"{'feed, tessera-verify':<30}{'measured':<52}target")
     for name, show, target in feed:
         if name in by_name:
             print(f"{name:<30}{show(by_name[name]):<52}{target}")
