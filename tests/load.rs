@@ -592,3 +592,24 @@ async fn a_seed_that_cannot_reach_redis_or_postgresql_makes_nobody_and_says_so_i
     // Each within database.acquire_timeout_ms (3 s), with room for a slow machine.
     assert!(started.elapsed() < std::time::Duration::from_secs(15));
 }
+
+#[tokio::test]
+async fn a_purge_tells_offline_gateways_that_each_user_is_deleted() {
+    let app = spawn_load_app(Figment::new()).await;
+    let tag = unique_tag();
+    let (seeded, _) = app.load_cli(&["seed", "--users", "2", "--tag", &tag]);
+    let output = app.tessera(&["load", "purge", "--tag", &tag], &[]);
+    assert!(output.status.success());
+    for line in &seeded {
+        let reasons: Vec<Value> = app
+            .revocations_of(line.user_id)
+            .await
+            .into_iter()
+            .filter(|event| event["kind"] == "user")
+            .map(|event| event["reason"].clone())
+            .collect();
+        assert_eq!(reasons, [json!("deleted")], "user {}", line.user_id);
+        let ended: Vec<Value> = app.revocations_of(line.session_id).await;
+        assert_eq!(ended.len(), 1, "session {}: {ended:?}", line.session_id);
+    }
+}

@@ -1,4 +1,6 @@
-//! Purging a tag: its users hard-deleted, their sessions ended.
+//! Purging a tag: its users hard-deleted, their sessions ended, and the
+//! revocation feed told each user is deleted (offline gateways refuse the
+//! tokens a harness still holds).
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
@@ -10,6 +12,7 @@ use super::repo;
 use super::{LoadError, LoadKit, Tag};
 use crate::audit::AuditEvent;
 use crate::client::ClientInfo;
+use crate::revocations::Reason;
 
 /// Users per delete (one transaction each).
 const PURGE_BATCH: i64 = 5_000;
@@ -53,7 +56,7 @@ impl LoadKit {
                 break;
             }
             let ended: u64 = stream::iter(ids.iter().copied())
-                .map(|id| deps.sessions.end_all(id, None))
+                .map(|id| deps.sessions.end_all_because(id, None, Reason::Deleted))
                 .buffer_unordered(ENDS_IN_FLIGHT)
                 .try_fold(0, |total, ended| async move { Ok(total + ended) })
                 .await?;
