@@ -222,7 +222,24 @@ impl FeedWriter {
     /// (retention, not_before, reason) after a script's own keys and
     /// arguments; returns the events' not_before.
     pub fn attach(&self, invocation: &mut ScriptInvocation<'_>, reason: Reason) -> u64 {
-        let not_before = now_ms() / 1000 + 1;
+        self.attach_at(invocation, reason, now_ms() / 1000 + 1)
+    }
+
+    /// [`FeedWriter::attach`] for a user deleted for good (a load purge: the
+    /// row is gone, no token of theirs is ever issued again): `not_before`
+    /// lies past the life of every token still alive, so one user event
+    /// refuses them all, whatever their `iat` or their signer's clock.
+    pub fn attach_for_good(&self, invocation: &mut ScriptInvocation<'_>) -> u64 {
+        let not_before = (now_ms() + self.retention_ms) / 1000 + 1;
+        self.attach_at(invocation, Reason::Deleted, not_before)
+    }
+
+    fn attach_at(
+        &self,
+        invocation: &mut ScriptInvocation<'_>,
+        reason: Reason,
+        not_before: u64,
+    ) -> u64 {
         if self.inline {
             invocation.key(STREAM_KEY);
         }

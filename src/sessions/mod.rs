@@ -541,6 +541,24 @@ impl SessionStore {
         keep: Option<Uuid>,
         reason: Reason,
     ) -> Result<u64, SessionError> {
+        self.cut(user_id, keep, reason, false).await
+    }
+
+    /// Ends every session of a user deleted for good (a load purge) with a
+    /// single feed event, for the user, valid past every live token (see
+    /// [`FeedWriter::attach_for_good`]): a purge of a million sessions adds
+    /// one event per user to the feed, not a million.
+    pub async fn end_all_for_good(&self, user_id: Uuid) -> Result<u64, SessionError> {
+        self.cut(user_id, None, Reason::Deleted, true).await
+    }
+
+    async fn cut(
+        &self,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        reason: Reason,
+        for_good: bool,
+    ) -> Result<u64, SessionError> {
         let mut invocation = self.scripts.revoke_all.prepare_invoke();
         invocation
             .key(index_key(user_id))
@@ -548,13 +566,20 @@ impl SessionStore {
             .arg(keep.map(|sid| sid.to_string()).unwrap_or_default())
             .arg(now_ms())
             .arg(user_id.to_string());
-        let not_before = self.feed.attach(&mut invocation, reason);
-        let ended: Vec<String> = self.redis.script(&invocation).await?;
-        let sessions = Revoked {
-            kind: Kind::Session,
-            ids: &ended,
+        let not_before = if for_good {
+            self.feed.attach_for_good(&mut invocation)
+        } else {
+            self.feed.attach(&mut invocation, reason)
         };
-        self.feed.after_script(reason, not_before, sessions).await;
+        invocation.arg(if for_good { "1" } else { "" });
+        let ended: Vec<String> = self.redis.script(&invocation).await?;
+        if !for_good {
+            let sessions = Revoked {
+                kind: Kind::Session,
+                ids: &ended,
+            };
+            self.feed.after_script(reason, not_before, sessions).await;
+        }
         if keep.is_none() {
             let user = Revoked {
                 kind: Kind::User,

@@ -7,8 +7,10 @@
 --          is absent and the caller appends the event after the script)
 -- ARGV[5]  feed retention (ms)   ARGV[6]  the events' not_before (unix s)
 -- ARGV[7]  the events' reason
+-- ARGV[8]  '1' when the user is deleted for good (a load purge): no session
+--          events, only the user's, whose not_before outlives every token
 -- Returns the ids of the live sessions ended. Appends one 'session' event
--- per session ended (every token of it is void, whatever its iat: exact even
+-- per session ended (but for a user deleted for good) (every token of it is void, whatever its iat: exact even
 -- for a token signed in the same second), and one 'user' event when none is
 -- kept (every token of the user issued before not_before is void).
 -- Bounded: expired entries are pruned first (their hashes deleted with
@@ -27,7 +29,9 @@ for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   if sid ~= ARGV[2] then
     if redis.call('DEL', ARGV[1] .. sid) == 1 then
       ended[#ended + 1] = sid
-      revoked(KEYS[2], ARGV[5], ARGV[6], ARGV[7], 'session', sid)
+      if ARGV[8] ~= '1' then
+        revoked(KEYS[2], ARGV[5], ARGV[6], ARGV[7], 'session', sid)
+      end
     end
     redis.call('ZREM', KEYS[1], sid)
   end
