@@ -718,3 +718,48 @@ async fn an_instance_serves_at_most_max_streams_streams() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A snapshot of a large feed is read a page at a time: it comes back whole
+/// and in order, and no read holds Redis (and every request behind it) for
+/// long. One script over the whole window took Redis for as long as the
+/// window was large.
+#[tokio::test]
+async fn a_snapshot_of_a_large_feed_is_whole_and_never_holds_redis_for_long() {
+    const EVENTS: usize = 100_000;
+    let redis = RedisServer::start();
+    let app = feed_app(Figment::new().merge(Serialized::default("redis.url", redis.url()))).await;
+    // As many revocations as a mass logout makes, appended in one go.
+    redis.cli(&[
+        "eval",
+        "for i = 1, tonumber(ARGV[1]) do
+           redis.call('XADD', KEYS[1], '*', 'kind', 'user',
+             'id', string.format('00000000-0000-4000-8000-%012d', i),
+             'nbf', '1', 'reason', 'logout_all')
+         end",
+        "1",
+        "tessera:revocations",
+        &EVENTS.to_string(),
+    ]);
+    redis.cli(&["config", "set", "slowlog-log-slower-than", "20000"]);
+    redis.cli(&["slowlog", "reset"]);
+
+    let response = app.feed_get("/api/v1/revocations/snapshot").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let snapshot: Value = response.json().await.expect("snapshot json");
+    let events = events(&snapshot);
+    assert_eq!(events.len(), EVENTS);
+    for (i, event) in events.iter().enumerate() {
+        assert_eq!(
+            event["id"],
+            format!("00000000-0000-4000-8000-{:012}", i + 1),
+            "event {i}"
+        );
+    }
+    assert_eq!(snapshot["next"], events[EVENTS - 1]["seq"]);
+    assert_eq!(
+        redis.cli(&["slowlog", "len"]).trim(),
+        "0",
+        "a read took over 20 ms: {}",
+        redis.cli(&["slowlog", "get", "3"])
+    );
+}

@@ -40,8 +40,11 @@ pub const STREAM_KEY: &str = "tessera:revocations";
 /// timeout, 100 ms apart.
 pub const APPEND_ATTEMPTS: u32 = 3;
 
-/// Most events in one page (`limit`).
+/// Most events in one page (`limit`), and in one read of a snapshot.
 pub const MAX_PAGE: usize = 1000;
+/// Most pages one snapshot reads (ten million events: far more than a
+/// window holds; a bound, not a budget).
+const MAX_SNAPSHOT_PAGES: usize = 10_000;
 
 /// How long the live follower's `XREAD` blocks Redis-side per call.
 const FOLLOW_BLOCK: Duration = Duration::from_secs(1);
@@ -385,9 +388,26 @@ impl RevocationFeed {
     }
 
     /// Every event within the retention window, and the cursor to follow on
-    /// from: one consistent moment of the stream.
+    /// from. Read a page at a time: one script over the whole window held
+    /// Redis, and every request behind it, for as long as the window was
+    /// large (seconds at a few hundred thousand events). Events appended
+    /// while it reads come with it, up to the cursor it answers.
     pub async fn snapshot(&self) -> Result<Page, FeedError> {
-        self.read("window", None, 0).await
+        let mut snapshot = self.read("window", None, MAX_PAGE).await?;
+        let mut full = snapshot.events.len() == MAX_PAGE;
+        for _ in 0..MAX_SNAPSHOT_PAGES {
+            if !full {
+                return Ok(snapshot);
+            }
+            let page = self.read("from", Some(snapshot.next), MAX_PAGE).await?;
+            full = page.events.len() == MAX_PAGE;
+            snapshot.events.extend(page.events);
+            snapshot.next = page.next;
+        }
+        Err(FeedError::Protocol(format!(
+            "the retention window holds over {} events",
+            MAX_SNAPSHOT_PAGES * MAX_PAGE
+        )))
     }
 
     /// Events after `after` as they come (after the newest when `None`).

@@ -1,9 +1,12 @@
 -- Reads the revocation feed.
 -- KEYS[1]  the feed stream tessera:revocations
 -- ARGV[1]  'after': the events after the cursor ARGV[2];
---          'window': the events of the last ARGV[4] ms (a snapshot);
+--          'window': the events of the last ARGV[4] ms (a snapshot's first page);
+--          'from': the events after the cursor ARGV[2] whether or not
+--          older ones were trimmed (a snapshot's next page: what was
+--          trimmed meanwhile had left the window anyway);
 --          'tail': no events, only the cursor of the newest
--- ARGV[2]  cursor, a stream entry id ('after' only)
+-- ARGV[2]  cursor, a stream entry id ('after' and 'from')
 -- ARGV[3]  most events returned (0 = all)
 -- ARGV[4]  retention ms (the window)
 -- Returns {'gap'} when events after the cursor may have been trimmed away
@@ -62,6 +65,8 @@ if ARGV[1] == 'after' then
   if trimmed_after(ARGV[2]) or less(last, ARGV[2]) then
     return {'gap'}
   end
+  events = range('(' .. ARGV[2])
+elseif ARGV[1] == 'from' then
   events = range('(' .. ARGV[2])
 elseif ARGV[1] == 'window' then
   local t = redis.call('TIME')
