@@ -143,22 +143,13 @@ impl TestApp {
     /// The audit events of `kind` done by `actor`, newest first, once there
     /// are `expected` of them (the writer flushes in the background).
     pub async fn audit_events_by(&self, actor: Uuid, kind: &str, expected: usize) -> Vec<Value> {
-        let mut rows = Vec::new();
-        for _ in 0..50 {
-            rows = sqlx::query_scalar(
-                "SELECT jsonb_build_object('kind', kind, 'details', details) FROM audit_events \
-                 WHERE actor_id = $1 AND kind = $2 ORDER BY id DESC",
-            )
-            .bind(actor)
-            .bind(kind)
-            .fetch_all(&self.pool)
-            .await
-            .expect("audit query");
-            if rows.len() >= expected {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        rows
+        self.audit_rows_at_least(
+            "SELECT jsonb_build_object('kind', kind, 'details', details) FROM audit_events \
+             WHERE actor_id = $1 AND kind = $2 ORDER BY id DESC",
+            actor,
+            kind,
+            expected,
+        )
+        .await
     }
 }

@@ -366,23 +366,39 @@ impl TestApp {
         kind: &str,
         expected: usize,
     ) -> Vec<Value> {
+        self.audit_rows_at_least(
+            "SELECT jsonb_build_object('kind', kind, 'ip', ip, 'user_agent', user_agent, 'details', details) \
+             FROM audit_events WHERE subject_id = $1 AND kind = $2 ORDER BY id",
+            user,
+            kind,
+            expected,
+        )
+        .await
+    }
+
+    /// The JSON rows of `sql` (bound to `id` and `kind`), polled (boundedly)
+    /// until there are `expected` of them.
+    pub async fn audit_rows_at_least(
+        &self,
+        sql: &str,
+        id: Uuid,
+        kind: &str,
+        expected: usize,
+    ) -> Vec<Value> {
         let mut rows = Vec::new();
         for _ in 0..50 {
-            rows = sqlx::query_as::<_, (Value,)>(
-                "SELECT jsonb_build_object('kind', kind, 'ip', ip, 'user_agent', user_agent, 'details', details) \
-                 FROM audit_events WHERE subject_id = $1 AND kind = $2 ORDER BY id",
-            )
-            .bind(user)
-            .bind(kind)
-            .fetch_all(&self.pool)
-            .await
-            .expect("audit query");
+            rows = sqlx::query_scalar(sql)
+                .bind(id)
+                .bind(kind)
+                .fetch_all(&self.pool)
+                .await
+                .expect("audit query");
             if rows.len() >= expected {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        rows.into_iter().map(|(v,)| v).collect()
+        rows
     }
 
     /// Registers a fresh user, gives it `role` ("ADMIN", "MODERATOR") in
