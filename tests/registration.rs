@@ -357,6 +357,46 @@ async fn username_availability_suggests_the_first_free_numbered_name() {
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
 
+/// A thirty-character name has no room for its number: it is cut first,
+/// and the cut name with a number may be taken too. The suggestion is free
+/// when it is given, so registering it succeeds.
+#[tokio::test]
+async fn a_suggestion_for_a_name_cut_to_fit_its_number_is_free() {
+    let app = spawn_app().await;
+    let name: String = format!("{}{}", unique_name(), "x".repeat(30))
+        .chars()
+        .take(30)
+        .collect();
+    let cut = &name[..29];
+    for taken in [name.clone(), format!("{cut}2")] {
+        let response = app
+            .register(&format!("{}@example.com", unique_name()), &taken, PASSWORD)
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let answer = app
+        .get("/api/v1/auth/username-available")
+        .query(&[("username", &name)])
+        .send()
+        .await
+        .unwrap();
+    let answer = json_of(answer, StatusCode::OK).await;
+    assert_eq!(answer["available"], false);
+    assert_eq!(answer["suggestion"], format!("{cut}3"));
+    let response = app
+        .register(
+            &format!("{}@example.com", unique_name()),
+            answer["suggestion"].as_str().unwrap(),
+            PASSWORD,
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::CREATED,
+        "the suggestion was taken"
+    );
+}
+
 #[tokio::test]
 async fn the_username_lookup_uses_an_index_not_a_scan_of_every_user() {
     use tessera::users::repo::{usernames_like_params, USERNAMES_LIKE_SQL};

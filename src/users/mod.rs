@@ -55,29 +55,43 @@ impl Registration {
 }
 
 /// `Some(name<N>)` with the smallest N ≥ 2 that is free, when `username` is
-/// taken; `None` when it is free.
+/// taken; `None` when it is free. A name too long for its number is cut
+/// first (`name` is then a prefix of `username`), and the cut forms are
+/// looked up too, so the suggestion is free when it is given.
 pub async fn suggest_username(
     pool: &PgPool,
     username: &str,
 ) -> Result<Option<String>, sqlx::Error> {
-    let taken: HashSet<String> = repo::usernames_like(pool, username)
+    let mut taken: HashSet<String> = repo::usernames_like(pool, username)
         .await?
         .into_iter()
         .collect();
-    let lowered = username.to_lowercase();
-    if !taken.contains(&lowered) {
+    if !taken.contains(&username.to_lowercase()) {
         return Ok(None);
     }
-    let suggestion = (2u64..)
-        .map(|n| {
-            let suffix = n.to_string();
-            let keep = username.len().min(rules::USERNAME_MAX - suffix.len());
-            format!("{}{suffix}", &username[..keep])
-        })
-        .find(|candidate| {
-            !taken.contains(&candidate.to_lowercase()) && rules::username(candidate).is_ok()
-        });
-    Ok(suggestion)
+    // The length of the shortest base whose `base<digits>` are in `taken`.
+    let mut looked_up = username.len();
+    for n in 2u64.. {
+        let suffix = n.to_string();
+        let keep = username
+            .len()
+            .min(rules::USERNAME_MAX.saturating_sub(suffix.len()));
+        // A valid username is ASCII, so every cut is at a character.
+        let Some(base) = username.get(..keep).filter(|base| !base.is_empty()) else {
+            break;
+        };
+        if keep < looked_up {
+            // A cut name's numbers are not `username<digits>`: they are
+            // looked up as well.
+            taken.extend(repo::usernames_like(pool, base).await?);
+            looked_up = keep;
+        }
+        let candidate = format!("{base}{suffix}");
+        if !taken.contains(&candidate.to_lowercase()) && rules::username(&candidate).is_ok() {
+            return Ok(Some(candidate));
+        }
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
