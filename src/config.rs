@@ -221,6 +221,8 @@ pub struct RateLimitConfig {
     pub allow_cidrs: Vec<IpNet>,
     pub login_failures_per_account: u32,
     pub login_failure_window_secs: u64,
+    pub client_auth_failures_per_ip: u32,
+    pub client_auth_failure_window_secs: u64,
     pub login_attempts_per_ip_per_minute: u32,
     pub register_per_ip_per_hour: u32,
     pub forgot_password_per_email_per_hour: u32,

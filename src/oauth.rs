@@ -9,6 +9,7 @@
 //! no credentials, or only a `client_id` that is not a confidential client's
 //! (public client ids are not registered, so any other id is accepted).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -21,6 +22,7 @@ use uuid::Uuid;
 use crate::auth::{Auth, AuthError, LoginName, TokenPair};
 use crate::client::ClientInfo;
 use crate::config::GatewayClient;
+use crate::rate_limit::{CheckOutcome, Credential, RateLimitError, RateLimiter};
 use crate::sessions::SessionStore;
 use crate::tokens::TokenIssuer;
 use crate::users::{Role, Subscription};
@@ -50,6 +52,12 @@ pub enum OAuthError {
     /// other endpoint's failure.
     #[error(transparent)]
     Service(AuthError),
+}
+
+impl From<RateLimitError> for OAuthError {
+    fn from(e: RateLimitError) -> Self {
+        OAuthError::Service(AuthError::RateLimit(e))
+    }
 }
 
 impl From<AuthError> for OAuthError {
@@ -184,6 +192,8 @@ pub struct OAuth {
     auth: Arc<Auth>,
     sessions: Arc<SessionStore>,
     tokens: Arc<TokenIssuer>,
+    /// Counts failed client authentications per address.
+    limits: Arc<RateLimiter>,
     clients: Vec<ConfidentialClient>,
     metadata: AuthorizationServerMetadata,
 }
@@ -194,11 +204,13 @@ fn digest(secret: &str) -> [u8; 32] {
 
 impl OAuth {
     /// `auth` runs the grants and revocation; introspection reads the
-    /// `sessions` and checks access tokens with `tokens`.
+    /// `sessions` and checks access tokens with `tokens`; `limits` counts
+    /// wrong client secrets.
     pub fn new(
         auth: Arc<Auth>,
         sessions: Arc<SessionStore>,
         tokens: Arc<TokenIssuer>,
+        limits: Arc<RateLimiter>,
         clients: &[GatewayClient],
         public_url: &str,
     ) -> Self {
@@ -226,6 +238,7 @@ impl OAuth {
             auth,
             sessions,
             tokens,
+            limits,
             clients,
             metadata,
         }
@@ -238,8 +251,24 @@ impl OAuth {
 
     /// Checks presented credentials: a confidential client must give its
     /// secret, and a secret must match. Returns the confidential client's id,
-    /// or `None` for a public client.
-    pub fn authenticate_client(
+    /// or `None` for a public client. A wrong secret from `ip` is counted
+    /// (see [`Credential::ClientSecret`]): past the limit it is refused with
+    /// a 429 rather than `invalid_client`.
+    pub async fn authenticate_client(
+        &self,
+        presented: Option<&ClientCredentials>,
+        ip: Option<IpAddr>,
+    ) -> Result<Option<&str>, OAuthError> {
+        let check = async { self.check_client(presented) };
+        self.limits
+            .guard_credential_check(ip, Credential::ClientSecret, check, |result| match result {
+                Ok(_) => CheckOutcome::Accepted,
+                Err(_) => CheckOutcome::Wrong,
+            })
+            .await
+    }
+
+    fn check_client(
         &self,
         presented: Option<&ClientCredentials>,
     ) -> Result<Option<&str>, OAuthError> {
@@ -267,15 +296,18 @@ impl OAuth {
     }
 
     /// Like [`OAuth::authenticate_client`], but only a confidential client
-    /// passes (introspection).
-    pub fn require_client(
+    /// passes (introspection, the revocation feed).
+    pub async fn require_client(
         &self,
         presented: Option<&ClientCredentials>,
+        ip: Option<IpAddr>,
     ) -> Result<&str, OAuthError> {
-        presented
-            .filter(|c| c.secret.is_some())
-            .ok_or(OAuthError::InvalidClient)
-            .and_then(|c| self.authenticate_client(Some(c)))?
+        let presented = presented.filter(|c| c.secret.is_some());
+        if presented.is_none() {
+            return Err(OAuthError::InvalidClient);
+        }
+        self.authenticate_client(presented, ip)
+            .await?
             .ok_or(OAuthError::InvalidClient)
     }
 
@@ -290,7 +322,7 @@ impl OAuth {
         form: &GrantForm<'_>,
         from: &ClientInfo,
     ) -> Result<TokenPair, OAuthError> {
-        self.authenticate_client(client)?;
+        self.authenticate_client(client, from.ip).await?;
         let pair = match Grant::parse(form)? {
             Grant::Password { username, password } => {
                 self.auth
@@ -374,7 +406,7 @@ impl OAuth {
         token: Option<&str>,
         from: &ClientInfo,
     ) -> Result<(), OAuthError> {
-        self.authenticate_client(client)?;
+        self.authenticate_client(client, from.ip).await?;
         let token = token
             .filter(|t| !t.is_empty())
             .ok_or(OAuthError::MissingParameter("token"))?;

@@ -248,7 +248,7 @@ impl Application {
             pool: pool.clone(),
             hasher: hasher.clone(),
             sessions: sessions.clone(),
-            limits,
+            limits: limits.clone(),
             audit,
             one_time_tokens: OneTimeTokens::new(redis.clone(), token_keys),
             mailer,
@@ -266,6 +266,7 @@ impl Application {
             auth.clone(),
             sessions,
             tokens.clone(),
+            limits,
             &config.gateway.clients,
             &config.server.public_url,
         ));

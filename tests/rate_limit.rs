@@ -779,3 +779,82 @@ async fn a_gateway_verifying_for_all_its_users_is_not_throttled_as_one_client() 
     let statuses = burst(spawn_app_with(proxy).await, true).await;
     assert_eq!(count(&statuses, StatusCode::OK), 20, "{statuses:?}");
 }
+
+const CLIENT_LOCKED: &str = "Too many failed client authentications; try again later.";
+
+async fn introspect_as(app: &TestApp, secret: &str) -> Response {
+    app.post("/oauth/introspect")
+        .basic_auth(common::GATEWAY_ID, Some(secret))
+        .form(&[("token", "not-a-token")])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn feed_as(app: &TestApp, secret: &str) -> Response {
+    app.get("/api/v1/revocations?after=0")
+        .basic_auth(common::GATEWAY_ID, Some(secret))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A gateway's secret cannot be guessed without limit: sixty wrong secrets
+/// from one address, sent at once, get exactly the limit's 401s and 429s
+/// with `Retry-After` for the rest, at introspection, the revocation feed
+/// and the token endpoint alike. The count is per address and never refuses
+/// the right secret, so knowing the gateway's id cannot freeze it.
+#[tokio::test]
+async fn wrong_client_secrets_are_throttled_per_address_never_the_right_secret() {
+    let app = spawn_app_with(limited(&[]).merge(gateway_overrides())).await;
+    let guesser = app.forwarded_for(&random_ip());
+    let tasks: Vec<_> = (0..60)
+        .map(|i| {
+            let guesser = guesser.clone();
+            tokio::spawn(async move { introspect_as(&guesser, &format!("guess {i}")).await })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap().status());
+    }
+    assert_eq!(
+        count(&statuses, StatusCode::UNAUTHORIZED),
+        20,
+        "{statuses:?}"
+    );
+    assert_eq!(count(&statuses, StatusCode::TOO_MANY_REQUESTS), 40);
+
+    let retry = assert_limited(introspect_as(&guesser, "guess 61").await, CLIENT_LOCKED).await;
+    assert!(retry <= 600, "{retry}");
+    assert_limited(feed_as(&guesser, "guess 62").await, CLIENT_LOCKED).await;
+    let token = guesser
+        .post("/oauth/token")
+        .basic_auth(common::GATEWAY_ID, Some("guess 63"))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_limited(token, CLIENT_LOCKED).await;
+
+    // The right secret: from the gateway's own address, and from the
+    // guesser's too.
+    let gateway = app.forwarded_for(&random_ip());
+    for (who, app) in [
+        ("the gateway", &gateway),
+        ("the guesser's address", &guesser),
+    ] {
+        let introspection = introspect_as(app, common::GATEWAY_SECRET).await;
+        assert_eq!(introspection.status(), StatusCode::OK, "{who}");
+        assert_eq!(
+            feed_as(app, common::GATEWAY_SECRET).await.status(),
+            StatusCode::OK,
+            "{who}"
+        );
+    }
+    // Another address's wrong secret is its own count's first.
+    assert_eq!(
+        introspect_as(&gateway, "one typo").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}

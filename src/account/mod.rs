@@ -26,7 +26,7 @@ use crate::client::ClientInfo;
 use crate::mail::{Email, EmailKind, Mailer};
 use crate::one_time_tokens::{OneTimeTokens, Purpose};
 use crate::rate_limit::{
-    EmailFlow, EmailRequest, PasswordOutcome, PasswordOwner, RateLimitError, RateLimiter,
+    CheckOutcome, Credential, EmailFlow, EmailRequest, PasswordOwner, RateLimitError, RateLimiter,
 };
 use crate::redis_client::RedisFailure;
 use crate::sessions::{SessionError, SessionStore};
@@ -214,9 +214,9 @@ impl Account {
         client: &ClientInfo,
     ) -> Result<bool, AccountError> {
         self.limits
-            .guard_password_check(
+            .guard_credential_check(
                 client.ip,
-                PasswordOwner::User(user.id),
+                Credential::Password(PasswordOwner::User(user.id)),
                 async {
                     Ok(self
                         .hasher
@@ -224,9 +224,9 @@ impl Account {
                         .await?)
                 },
                 |matches| match matches {
-                    Ok(true) => PasswordOutcome::Accepted,
-                    Ok(false) => PasswordOutcome::Wrong,
-                    Err(_) => PasswordOutcome::Undecided,
+                    Ok(true) => CheckOutcome::Accepted,
+                    Ok(false) => CheckOutcome::Wrong,
+                    Err(_) => CheckOutcome::Undecided,
                 },
             )
             .await

@@ -9,7 +9,7 @@ use super::{Auth, AuthError, TokenPair};
 use crate::audit::AuditEvent;
 use crate::client::ClientInfo;
 use crate::metrics::{self, LoginResult};
-use crate::rate_limit::{PasswordOutcome, PasswordOwner};
+use crate::rate_limit::{CheckOutcome, Credential, PasswordOwner};
 use crate::revocations::Reason;
 use crate::sessions::SessionClaims;
 use crate::users::repo;
@@ -96,14 +96,14 @@ impl Auth {
         };
         self.deps
             .limits
-            .guard_password_check(
+            .guard_credential_check(
                 client.ip,
-                owner,
+                Credential::Password(owner),
                 self.check_and_open(user, password, client),
                 |result| match result {
-                    Ok(_) => PasswordOutcome::Accepted,
-                    Err(AuthError::InvalidCredentials) => PasswordOutcome::Wrong,
-                    Err(_) => PasswordOutcome::Undecided,
+                    Ok(_) => CheckOutcome::Accepted,
+                    Err(AuthError::InvalidCredentials) => CheckOutcome::Wrong,
+                    Err(_) => CheckOutcome::Undecided,
                 },
             )
             .await

@@ -229,10 +229,12 @@ impl From<RateLimitError> for ApiError {
                 limiter,
                 retry_after,
             } => ApiError::TooManyRequests {
-                detail: if limiter == Limiter::LoginFailures {
-                    "Too many failed login attempts; try again later."
-                } else {
-                    "Too many requests; try again later."
+                detail: match limiter {
+                    Limiter::LoginFailures => "Too many failed login attempts; try again later.",
+                    Limiter::ClientAuthFailures => {
+                        "Too many failed client authentications; try again later."
+                    }
+                    _ => "Too many requests; try again later.",
                 },
                 retry_after,
             },

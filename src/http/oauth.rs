@@ -124,11 +124,17 @@ impl FromRequestParts<AppState> for GatewayClient {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let refused = |_| ApiError::ClientUnauthorized;
+        let refused = |e| match e {
+            // A count past its limit, or a store down: the service's answer.
+            OAuthError::Service(e) => ApiError::from(e),
+            _ => ApiError::ClientUnauthorized,
+        };
+        let Ok(Client(from)) = Client::from_request_parts(parts, state).await;
         let client = basic_credentials(&parts.headers).map_err(refused)?;
         let id = state
             .oauth
-            .require_client(client.as_ref())
+            .require_client(client.as_ref(), from.ip)
+            .await
             .map_err(refused)?;
         Ok(Self(id.to_owned()))
     }
@@ -285,22 +291,24 @@ struct IntrospectionResponse {
         (status = 400, response = doc::OAuthBadRequest),
         (status = 401, response = doc::OAuthInvalidClient),
         (status = 413, response = doc::PayloadTooLarge),
+        (status = 429, response = doc::TooManyRequests),
         (status = 503, response = doc::ServiceUnavailable),
     ))]
 async fn introspect(
     State(state): State<AppState>,
+    Client(from): Client,
     headers: HeaderMap,
     OAuthForm(form): OAuthForm<IntrospectionRequest>,
 ) -> Result<Response, OAuthApiError> {
     let client = basic_credentials(&headers)?;
-    let client = state.oauth.require_client(client.as_ref())?;
+    let client = state.oauth.require_client(client.as_ref(), from.ip).await?;
     let token = form
         .token
         .filter(|t| !t.is_empty())
         .ok_or(OAuthError::MissingParameter("token"))?;
     let answer = state.oauth.introspect(&token).await?;
     tracing::debug!(client, active = answer.active, "introspection");
-    Ok((NO_STORE, Json(answer)).into_response())
+    Ok(Json(answer).into_response())
 }
 
 /// `POST /oauth/revoke` (RFC 7009).
@@ -325,6 +333,7 @@ struct RevocationRequest {
         (status = 400, response = doc::OAuthBadRequest),
         (status = 401, response = doc::OAuthInvalidClient),
         (status = 413, response = doc::PayloadTooLarge),
+        (status = 429, response = doc::TooManyRequests),
         (status = 503, response = doc::ServiceUnavailable),
     ))]
 async fn revoke(

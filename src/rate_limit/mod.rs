@@ -9,9 +9,11 @@
 //! login name or email no account has) or email: bounded key size, no
 //! addresses in Redis.
 //!
-//! A password check reserves its slot in the account's failure window before
-//! argon2 runs ([`RateLimiter::guard_password_check`]), so concurrent
-//! guesses can never outnumber the limit.
+//! Every credential check is counted by [`RateLimiter::guard_credential_check`]:
+//! a password check reserves its slot in the account's failure window before
+//! argon2 runs, so concurrent guesses can never outnumber the limit; a wrong
+//! client secret is counted in its address's failure window after the
+//! (microsecond) comparison, and a right one is never refused.
 //!
 //! Every refusal goes through [`report_limited`], one `tracing` event with
 //! the stable fields `rate_limited = true` and `limiter`, for metrics to count.
@@ -42,6 +44,8 @@ const HOUR: Duration = Duration::from_secs(3600);
 pub enum Limiter {
     LoginIp,
     LoginFailures,
+    /// Wrong client secrets per address.
+    ClientAuthFailures,
     RegisterIp,
     ResetIp,
     ResetEmail,
@@ -59,6 +63,7 @@ impl Limiter {
         match self {
             Limiter::LoginIp => "login-ip",
             Limiter::LoginFailures => "login-failures",
+            Limiter::ClientAuthFailures => "client-auth-failures",
             Limiter::RegisterIp => "register-ip",
             Limiter::ResetIp => "reset-ip",
             Limiter::ResetEmail => "reset-email",
@@ -192,8 +197,25 @@ impl PasswordOwner<'_> {
     }
 }
 
+/// What a credential check is of: each kind is counted its own way, both
+/// through the one window script.
+#[derive(Debug, Clone, Copy)]
+pub enum Credential<'a> {
+    /// An account's password, counted per account: a slot in the account's
+    /// failure window is taken BEFORE the check (argon2 is costly, and a
+    /// count after it would let concurrent guesses through), and a full
+    /// window refuses whatever the password.
+    Password(PasswordOwner<'a>),
+    /// A client's secret (a digest comparison of microseconds), counted per
+    /// address AFTER the check: a wrong one takes a slot in its address's
+    /// failure window, and past the limit it is answered 429 instead of
+    /// 401. A right secret is never refused by a count, so knowing a
+    /// client's id cannot freeze it.
+    ClientSecret,
+}
+
 /// A slot held in an account's failure window for one password check, from
-/// before argon2 runs until it is settled with its [`PasswordOutcome`]. A check
+/// before argon2 runs until it is settled with its [`CheckOutcome`]. A check
 /// that is never settled (its request was abandoned) keeps its slot, as a
 /// failure: the safe side.
 #[derive(Debug)]
@@ -202,15 +224,15 @@ struct PasswordCheck {
     slot: Option<(String, String)>,
 }
 
-/// How a password check went.
+/// How a credential check went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PasswordOutcome {
-    /// The right password: the account's failures are forgotten.
+pub enum CheckOutcome {
+    /// The right credential: an account's failures are forgotten.
     Accepted,
-    /// A wrong password (or an unknown account): the slot stays, a failure.
+    /// A wrong credential (or an unknown account or client): a failure.
     Wrong,
-    /// No verdict on the password (it was right but the account may not log
-    /// in, or a dependency failed): the slot is given back.
+    /// No verdict on the credential (it was right but the account may not
+    /// log in, or a dependency failed): a reserved slot is given back.
     Undecided,
 }
 
@@ -233,6 +255,7 @@ pub enum EmailFlow {
 struct Limits {
     login_ip: Limit,
     login_failures: Limit,
+    client_auth_failures: Limit,
     register_ip: Limit,
     reset_ip: Limit,
     reset_email: Limit,
@@ -285,6 +308,11 @@ impl RateLimiter {
                 Limiter::LoginFailures,
                 config.login_failures_per_account,
                 Duration::from_secs(config.login_failure_window_secs),
+            ),
+            client_auth_failures: limit(
+                Limiter::ClientAuthFailures,
+                config.client_auth_failures_per_ip,
+                Duration::from_secs(config.client_auth_failure_window_secs),
             ),
             register_ip: limit(Limiter::RegisterIp, config.register_per_ip_per_hour, HOUR),
             reset_ip: limit(
@@ -367,26 +395,56 @@ impl RateLimiter {
     }
 
     /// Runs `check` (a password verification and what follows from it:
-    /// login, the OAuth password grant, change-password, account deletion)
-    /// under a slot in the owner's failure window, taken BEFORE it runs, so
-    /// concurrent guesses queue for slots, not for argon2. A full window
-    /// refuses (429) whatever the password. One shared window per account,
-    /// so no endpoint adds guesses to another's. `judge` says how the check
-    /// went; its verdict stands even if settling the slot fails (a slot left
-    /// behind only expires with the window).
-    pub async fn guard_password_check<T, E: From<RateLimitError>>(
+    /// login, the OAuth password grant, change-password, account deletion;
+    /// or a client's authentication) counted as [`Credential`] says. For a
+    /// password the slot is taken BEFORE the check runs, so concurrent
+    /// guesses queue for slots, not for argon2, and a full window refuses
+    /// (429) whatever the password; one shared window per account, so no
+    /// endpoint adds guesses to another's. For a client secret only a wrong
+    /// one is counted, per address. `judge` says how the check went; its
+    /// verdict stands even if settling the count fails (a slot left behind
+    /// only expires with the window).
+    pub async fn guard_credential_check<T, E: From<RateLimitError>>(
         &self,
         ip: Option<IpAddr>,
-        owner: PasswordOwner<'_>,
+        credential: Credential<'_>,
         check: impl Future<Output = Result<T, E>>,
-        judge: impl FnOnce(&Result<T, E>) -> PasswordOutcome,
+        judge: impl FnOnce(&Result<T, E>) -> CheckOutcome,
     ) -> Result<T, E> {
-        let slot = self.reserve_password_check(ip, owner).await?;
-        let result = check.await;
-        if let Err(e) = self.settle(slot, judge(&result)).await {
-            tracing::warn!(error = %e, "cannot settle a password check's failure slot");
+        match credential {
+            Credential::Password(owner) => {
+                let slot = self.reserve_password_check(ip, owner).await?;
+                let result = check.await;
+                if let Err(e) = self.settle(slot, judge(&result)).await {
+                    tracing::warn!(error = %e, "cannot settle a password check's failure slot");
+                }
+                result
+            }
+            Credential::ClientSecret => {
+                let result = check.await;
+                if judge(&result) == CheckOutcome::Wrong {
+                    match self.client_auth_failed(ip).await {
+                        Err(limited @ RateLimitError::Limited { .. }) => return Err(limited.into()),
+                        // The secret was wrong whether or not it was counted.
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot count a failed client authentication")
+                        }
+                        Ok(()) => {}
+                    }
+                }
+                result
+            }
         }
-        result
+    }
+
+    /// Counts a wrong client secret against its address, or refuses it (a
+    /// full window records nothing more).
+    async fn client_auth_failed(&self, ip: Option<IpAddr>) -> Result<(), RateLimitError> {
+        if self.exemptions.is_exempt(ip) {
+            return Ok(());
+        }
+        self.check(&self.limits.client_auth_failures, &ip_key(ip))
+            .await
     }
 
     /// Reserves a slot in the owner's failure window, or refuses when the
@@ -408,23 +466,23 @@ impl RateLimiter {
         })
     }
 
-    /// Ends a password check: see [`PasswordOutcome`].
+    /// Ends a password check: see [`CheckOutcome`].
     async fn settle(
         &self,
         check: PasswordCheck,
-        outcome: PasswordOutcome,
+        outcome: CheckOutcome,
     ) -> Result<(), RateLimitError> {
         let Some((key, member)) = check.slot else {
             return Ok(());
         };
         match outcome {
-            PasswordOutcome::Accepted => {
+            CheckOutcome::Accepted => {
                 self.redis
                     .command::<i64>(redis::cmd("DEL").arg(key))
                     .await?;
             }
-            PasswordOutcome::Wrong => {}
-            PasswordOutcome::Undecided => {
+            CheckOutcome::Wrong => {}
+            CheckOutcome::Undecided => {
                 self.redis
                     .command::<i64>(redis::cmd("ZREM").arg(key).arg(member))
                     .await?;
