@@ -375,6 +375,25 @@ async fn with_load_disabled_the_routes_answer_like_an_unknown_path() {
     // Before authentication too: nothing tells a scan the route exists.
     let anonymous = app.post("/api/v1/admin/load/seed").send().await.unwrap();
     assert_detail(anonymous, StatusCode::NOT_FOUND, "Not Found").await;
+    // Nor does any other method (a 405 would say the path is served).
+    for path in ["/api/v1/admin/load/seed", "/api/v1/admin/load/anytag"] {
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] {
+            let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            let answer = app
+                .client
+                .request(method.clone(), app.url(path))
+                .bearer_auth(&admin.access)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), StatusCode::NOT_FOUND, "{method} {path}");
+            assert_eq!(
+                answer.json::<Value>().await.unwrap(),
+                unknown,
+                "{method} {path}"
+            );
+        }
+    }
 }
 
 #[tokio::test]

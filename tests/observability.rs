@@ -275,6 +275,10 @@ async fn metrics_can_be_turned_off() {
         spawn_app_with(Figment::new().merge(Serialized::default("metrics.enabled", false))).await;
     let response = app.get("/metrics").send().await.expect("scrape");
     assert_detail(response, StatusCode::NOT_FOUND, "Not Found").await;
+    assert_eq!(
+        every_method(&app, "/metrics").await,
+        [StatusCode::NOT_FOUND; 6]
+    );
 }
 
 const DOCS: [&str; 4] = [
@@ -292,11 +296,30 @@ async fn statuses(app: &TestApp, paths: &[&str]) -> Vec<StatusCode> {
     statuses
 }
 
+/// Every method on `path`: a closed route must not betray itself with a
+/// 405 where an unknown path is a 404.
+async fn every_method(app: &TestApp, path: &str) -> Vec<StatusCode> {
+    let mut statuses = Vec::new();
+    for method in ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let response = app.client.request(method, app.url(path)).send().await;
+        statuses.push(response.expect("request").status());
+    }
+    statuses
+}
+
 #[tokio::test]
 async fn the_api_documents_can_be_turned_off() {
     let app =
         spawn_app_with(Figment::new().merge(Serialized::default("docs.enabled", false))).await;
     assert_eq!(statuses(&app, &DOCS).await, [StatusCode::NOT_FOUND; 4]);
+    for path in DOCS {
+        assert_eq!(
+            every_method(&app, path).await,
+            [StatusCode::NOT_FOUND; 6],
+            "{path}"
+        );
+    }
     assert_eq!(
         statuses(&app, &["/metrics", "/health/live"]).await,
         [StatusCode::OK; 2]

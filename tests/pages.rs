@@ -865,3 +865,78 @@ async fn with_redis_down_the_pages_answer_a_503_page_in_time_and_recover() {
     assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
     assert_eq!(stranger.get("/admin/users").await.status, StatusCode::OK);
 }
+
+/// CORS belongs to the JSON API. With an allowed origin configured, the
+/// API answers that origin (with credentials), but the console and the
+/// hosted pages never answer a cross-origin request with CORS headers: an
+/// XSS on the app's origin must not read the console with the staff
+/// cookie, nor be allowed a console POST by a preflight.
+#[tokio::test]
+async fn cors_reaches_the_json_api_and_never_the_console_or_the_pages() {
+    const ORIGIN: &str = "https://app.example.com";
+    let app = spawn_app_with(
+        Figment::new().merge(Serialized::default("server.cors_allowed_origins", [ORIGIN])),
+    )
+    .await;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("origin", reqwest::header::HeaderValue::from_static(ORIGIN));
+    let from_origin = app.with_client(
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+    );
+    let (admin, tokens) = app.new_user_with_role("ADMIN").await;
+    let preflight = |path: String| {
+        let from_origin = from_origin.clone();
+        async move {
+            from_origin
+                .client
+                .request(reqwest::Method::OPTIONS, from_origin.url(&path))
+                .header("access-control-request-method", "POST")
+                .header("access-control-request-headers", "content-type")
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    let api = from_origin
+        .get_with_bearer("/api/v1/users/me", &tokens.access)
+        .await;
+    assert_eq!(api.status(), StatusCode::OK);
+    assert_eq!(api.headers()["access-control-allow-origin"], ORIGIN);
+    assert_eq!(api.headers()["access-control-allow-credentials"], "true");
+    let api = preflight("/api/v1/auth/login".into()).await;
+    assert!(api.status().is_success(), "{}", api.status());
+    assert_eq!(api.headers()["access-control-allow-origin"], ORIGIN);
+
+    let mut console = Visitor::signed_in(&from_origin, &admin).await;
+    let user_page = format!("/admin/users/{}", admin.id);
+    for path in ["/admin/users", "/admin/audit", user_page.as_str()] {
+        let page = console.get(path).await;
+        assert!(page.status.is_success(), "{path}: {}", page.status);
+        let cors: Vec<_> = page
+            .headers
+            .keys()
+            .filter(|name| name.as_str().starts_with("access-control-"))
+            .collect();
+        assert!(cors.is_empty(), "{path} answered {cors:?}");
+    }
+    for path in [
+        "/admin/sign-in",
+        user_page.as_str(),
+        "/admin/sign-out",
+        "/auth/reset-password",
+        "/auth/activate",
+    ] {
+        let answer = preflight(path.to_owned()).await;
+        let cors: Vec<_> = answer
+            .headers()
+            .keys()
+            .filter(|name| name.as_str().starts_with("access-control-"))
+            .collect();
+        assert!(cors.is_empty(), "a preflight of {path} answered {cors:?}");
+    }
+}

@@ -189,3 +189,133 @@ async fn an_unreachable_redis_is_a_quick_503_not_a_hang() {
         json!({"database": "ok", "redis": "unavailable"})
     );
 }
+
+/// Asserts `answer` may not be kept by any cache: `Cache-Control: no-store`
+/// and, for HTTP/1.0 caches, `Pragma: no-cache`.
+fn assert_not_cached(what: &str, headers: &reqwest::header::HeaderMap) {
+    assert_eq!(
+        headers.get("cache-control").map(|v| v.to_str().unwrap()),
+        Some("no-store"),
+        "{what}"
+    );
+    assert_eq!(
+        headers.get("pragma").map(|v| v.to_str().unwrap()),
+        Some("no-cache"),
+        "{what}"
+    );
+}
+
+/// Every answer that carries a token or a secret (or claims about one) may
+/// not be cached, on every route that gives one: a shared cache or the
+/// browser's history would hand it to the next reader.
+#[tokio::test]
+async fn every_answer_carrying_a_token_or_a_secret_is_never_cached() {
+    let app = spawn_app_with(
+        common::gateway_overrides().merge(Serialized::default("load.enabled", true)),
+    )
+    .await;
+    let (admin, admin_tokens) = app.new_user_with_role("ADMIN").await;
+    let user = app.new_user().await;
+    let mut answers: Vec<(&str, reqwest::Response)> = Vec::new();
+
+    let login = app
+        .login_json(json!({"username": user.username, "password": user.password}))
+        .await;
+    let tokens = common::Tokens::from_body(&login.json::<Value>().await.unwrap());
+    answers.push((
+        "login (JSON)",
+        app.login_json(json!({"username": user.username, "password": user.password}))
+            .await,
+    ));
+    answers.push((
+        "login (form)",
+        app.post("/api/v1/auth/login")
+            .form(&[("username", &user.username), ("password", &user.password)])
+            .send()
+            .await
+            .unwrap(),
+    ));
+    let refreshed = app.refresh(&tokens.refresh).await;
+    let refreshed = common::Tokens::from_body(&refreshed.json::<Value>().await.unwrap());
+    answers.push(("refresh", app.refresh(&refreshed.refresh).await));
+    answers.push(("verify", app.verify(&refreshed.access).await));
+    answers.push((
+        "users/me",
+        app.get_with_bearer("/api/v1/users/me", &refreshed.access)
+            .await,
+    ));
+    let grant = app
+        .oauth_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "password"),
+                ("username", &user.username),
+                ("password", &user.password),
+            ],
+        )
+        .await;
+    let granted = common::Tokens::from_body(&grant.json::<Value>().await.unwrap());
+    answers.push((
+        "oauth password grant",
+        app.oauth_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "password"),
+                ("username", &user.username),
+                ("password", &user.password),
+            ],
+        )
+        .await,
+    ));
+    answers.push((
+        "oauth refresh grant",
+        app.oauth_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &granted.refresh),
+            ],
+        )
+        .await,
+    ));
+    answers.push((
+        "introspection",
+        app.post("/oauth/introspect")
+            .basic_auth(common::GATEWAY_ID, Some(common::GATEWAY_SECRET))
+            .form(&[("token", &admin_tokens.access)])
+            .send()
+            .await
+            .unwrap(),
+    ));
+    answers.push((
+        "load seed (passwords in every line)",
+        app.seed_over_http(&admin_tokens.access, json!({"users": 1}))
+            .await,
+    ));
+    answers.push((
+        "a refused login",
+        app.login_json(json!({"username": user.username, "password": "wrong wrong wrong"}))
+            .await,
+    ));
+    for (what, answer) in answers {
+        assert!(
+            answer.status().is_success() || what.starts_with("a refused"),
+            "{what}: {}",
+            answer.status()
+        );
+        assert_not_cached(what, answer.headers());
+    }
+
+    // The pages: a reset link's token in the form, the console's cookie.
+    let reset = app
+        .get("/auth/reset-password?token=anything")
+        .send()
+        .await
+        .unwrap();
+    assert_not_cached("the reset-password page", reset.headers());
+    let mut console = common::pages::Visitor::new(&app);
+    let signed_in = console.sign_in(&admin).await;
+    assert_eq!(signed_in.status, StatusCode::SEE_OTHER);
+    assert!(!signed_in.set_cookies().is_empty());
+    assert_not_cached("the console sign-in", &signed_in.headers);
+}

@@ -501,12 +501,9 @@ impl IntoResponse for OAuthApiError {
                 format!("Unsupported grant_type: {grant}"),
             ),
         };
+        // Not cached, like every JSON API answer (`http::json_api`).
         let mut response = (
             status,
-            [
-                (header::CACHE_CONTROL, "no-store"),
-                (header::PRAGMA, "no-cache"),
-            ],
             Json(json!({ "error": code, "error_description": description })),
         )
             .into_response();

@@ -22,8 +22,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderName, HeaderValue, Method, Request};
-use axum::response::IntoResponse;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use ipnet::IpNet;
 use sqlx::PgPool;
@@ -143,6 +143,52 @@ pub fn routes() -> [(Audience, OpenApiRouter<AppState>); 5] {
     ]
 }
 
+/// `server.cors_allowed_origins` as a CORS layer, with credentials; none
+/// when the list is empty (no CORS headers at all).
+fn cors(allowed_origins: &[String]) -> Option<CorsLayer> {
+    if allowed_origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = allowed_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(origins)
+            .allow_credentials(true)
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
+/// What every JSON API answer gets: CORS for the allowed origins, and no
+/// caching unless the handler says an answer may be cached (the published
+/// keys, the metadata). Tokens, secrets and user data pass through these
+/// answers, and a token answer must never sit in a cache (RFC 6749 §5.1).
+fn json_api(routes: Router<AppState>, cors: &Option<CorsLayer>) -> Router<AppState> {
+    let routes = routes.layer(axum::middleware::map_response(no_store));
+    match cors {
+        Some(cors) => routes.layer(cors.clone()),
+        None => routes,
+    }
+}
+
+async fn no_store(mut response: Response) -> Response {
+    forbid_caching(response.headers_mut());
+    response
+}
+
+/// `Cache-Control: no-store` (and `Pragma: no-cache` for HTTP/1.0 caches)
+/// unless the handler chose a caching policy of its own.
+fn forbid_caching(headers: &mut HeaderMap) {
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    }
+}
+
 pub fn router(state: AppState, cors_allowed_origins: &[String]) -> Router {
     let request_limits = state.limits.clone();
     let gated = |exposure: &Exposure| {
@@ -151,36 +197,28 @@ pub fn router(state: AppState, cors_allowed_origins: &[String]) -> Router {
             meta::gate,
         )
     };
+    let cors = cors(cors_allowed_origins);
     let mut app = Router::new();
     for (audience, routes) in routes() {
         let (routes, _) = routes.split_for_parts();
+        // Set before the layers below, so they wrap the 405 answer too: a
+        // closed route is a 404 for every method, and a CORS preflight
+        // (OPTIONS) reaches the CORS layer.
+        let routes = routes.method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
         app = app.merge(match audience {
-            Audience::Everyone => routes,
-            Audience::Metrics => routes.route_layer(gated(&state.metrics)),
-            Audience::Docs => routes.route_layer(gated(&state.docs)),
-            Audience::Load => routes.route_layer(gated(&state.load_routes)),
-            Audience::Pages => routes.route_layer(axum::middleware::from_fn(pages::secure)),
+            Audience::Everyone => json_api(routes, &cors),
+            Audience::Metrics => routes.layer(gated(&state.metrics)),
+            Audience::Docs => routes.layer(gated(&state.docs)),
+            Audience::Load => json_api(routes, &cors).layer(gated(&state.load_routes)),
+            // Never CORS: a page answers its own site's browser only, so an
+            // allowed origin cannot read the console with its cookie.
+            Audience::Pages => routes.layer(axum::middleware::from_fn(pages::secure)),
         });
     }
     let mut app = app
         .fallback(|| async { ApiError::NotFound })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
         .with_state(state);
-    if !cors_allowed_origins.is_empty() {
-        let origins: Vec<HeaderValue> = cors_allowed_origins
-            .iter()
-            .filter_map(|o| HeaderValue::from_str(o).ok())
-            .collect();
-        app = app.layer(
-            CorsLayer::new()
-                .allow_origin(origins)
-                .allow_credentials(true)
-                .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
-                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-                .max_age(Duration::from_secs(600)),
-        );
-    }
     app = limits::apply(app, request_limits);
     app.layer(CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".into()).into_response()))
         .layer(axum::middleware::from_fn(observability::track))

@@ -36,12 +36,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(metadata))
 }
 
-/// Responses carrying tokens (or facts about them) must not be cached.
-const NO_STORE: [(header::HeaderName, &str); 2] = [
-    (header::CACHE_CONTROL, "no-store"),
-    (header::PRAGMA, "no-cache"),
-];
-
 /// An `application/x-www-form-urlencoded` body read as `T`; a repeated
 /// parameter, or one holding characters its [`TextKind`] refuses, is an
 /// `invalid_request` (RFC 6749 §3.2), so OAuth clients get the protocol's
@@ -244,7 +238,7 @@ async fn token(
         refresh_token: form.refresh_token.as_deref(),
     };
     let pair = state.oauth.token(client.as_ref(), &grant, &from).await?;
-    Ok((NO_STORE, Json(AccessTokenResponse::from(pair))).into_response())
+    Ok(Json(AccessTokenResponse::from(pair)).into_response())
 }
 
 /// `POST /oauth/introspect` (RFC 7662).

@@ -58,12 +58,12 @@ pub async fn secure(request: Request, next: Next) -> Response {
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "no-referrer"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::CACHE_CONTROL, "no-store"),
     ] {
         headers
             .entry(name)
             .or_insert(HeaderValue::from_static(value));
     }
+    super::forbid_caching(headers);
     response
 }
 
