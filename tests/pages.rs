@@ -575,6 +575,11 @@ async fn the_console_signs_in_staff_only_through_the_login_and_its_limits() {
         locked.body
     );
     assert!(locked.body.contains("Too many failed login attempts"));
+    let retry_after: u64 = locked
+        .header("retry-after")
+        .parse()
+        .expect("the lockout page says when to retry, in seconds");
+    assert!((1..=900).contains(&retry_after), "{retry_after}");
     assert_eq!(
         app.login_json(json!({"username": admin.username, "password": admin.password}))
             .await

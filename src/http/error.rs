@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -189,30 +189,30 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         self.log();
         let mut response = (self.status(), Json(self.body())).into_response();
+        self.add_headers(response.headers_mut());
+        response
+    }
+}
+
+impl ApiError {
+    /// The headers this answer needs whatever its body's shape (JSON or a
+    /// page): the challenge of a 401, the `Retry-After` of every 429.
+    pub(super) fn add_headers(&self, headers: &mut HeaderMap) {
         match self {
             ApiError::Unauthorized(_) => {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             ApiError::ClientUnauthorized => {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, BASIC_CHALLENGE);
+                headers.insert(header::WWW_AUTHENTICATE, BASIC_CHALLENGE);
             }
             ApiError::TooManyRequests { retry_after, .. } => {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, retry_after_secs(retry_after));
+                headers.insert(header::RETRY_AFTER, retry_after_secs(*retry_after));
             }
             ApiError::Overloaded => {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}
         }
-        response
     }
 }
 

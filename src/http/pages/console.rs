@@ -226,7 +226,9 @@ async fn sign_in(
     let typed = text_of(&form.username).to_owned();
     let again = |e: ApiError| {
         e.log();
-        sign_in_form(&state, &headers, e.status(), &typed, e.words())
+        let mut form = sign_in_form(&state, &headers, e.status(), &typed, e.words());
+        e.add_headers(form.headers_mut());
+        form
     };
     let parsed = all((
         form.username.required("username", Ok),

@@ -138,12 +138,16 @@ impl IntoResponse for PageError {
             back: None,
         };
         match page.render() {
-            Ok(body) => (
-                status,
-                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-                body,
-            )
-                .into_response(),
+            Ok(body) => {
+                let mut response = (
+                    status,
+                    [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                    body,
+                )
+                    .into_response();
+                self.0.add_headers(response.headers_mut());
+                response
+            }
             Err(_) => self.0.into_response(),
         }
     }
@@ -218,6 +222,17 @@ mod tests {
         );
         assert_eq!(cookie(&headers, "tessera_console"), Some("xyz"));
         assert_eq!(cookie(&headers, "tessera"), None);
+    }
+
+    #[test]
+    fn a_page_refusing_with_429_says_when_to_retry() {
+        let page = PageError(ApiError::TooManyRequests {
+            detail: "Too many requests; try again later.",
+            retry_after: std::time::Duration::from_millis(1500),
+        })
+        .into_response();
+        assert_eq!(page.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(page.headers()[header::RETRY_AFTER], "2");
     }
 
     #[test]
