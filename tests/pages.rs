@@ -512,10 +512,55 @@ async fn a_moderator_does_in_the_console_only_what_the_api_lets_a_moderator_do()
         .body
         .contains("/admin/audit\""));
 
+    // The API shows a moderator no sessions, so neither does the console:
+    // not the addresses and devices, not a way to end one.
+    let device = format!("Device {}", Uuid::new_v4().simple());
+    let login = app
+        .post("/api/v1/auth/login")
+        .header("user-agent", &device)
+        .json(&json!({"username": regular.username, "password": regular.password}))
+        .send()
+        .await
+        .unwrap();
+    let tokens = common::pair(login).await;
+    let session_id = common::jwt_claims(&tokens.access)["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let regular_page = console.get(&format!("/admin/users/{}", regular.id)).await;
     assert!(regular_page.body.contains(">Block<"));
     assert!(!regular_page.body.contains(">Delete<"));
+    for shown in [device.as_str(), "Live sessions", ">Revoke<", &session_id] {
+        assert!(
+            !regular_page.body.contains(shown),
+            "{shown} shown to a moderator"
+        );
+    }
+    let mut admin_console = Visitor::signed_in(&app, &admin).await;
+    let admin_view = admin_console
+        .get(&format!("/admin/users/{}", regular.id))
+        .await;
+    assert!(
+        admin_view.body.contains(&device),
+        "an admin sees the sessions"
+    );
     let path = format!("/admin/users/{}", regular.id);
+    let revoke = console
+        .post_form(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("action", "revoke"),
+                ("session_id", &session_id),
+            ],
+        )
+        .await;
+    assert_eq!(revoke.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.verify(&tokens.access).await.status(),
+        StatusCode::OK,
+        "the session lives on"
+    );
     let delete = console
         .post_form(&path, &[("csrf", &csrf), ("action", "delete")])
         .await;
@@ -704,6 +749,28 @@ async fn the_users_table_searches_by_email_or_username_filters_and_pages() {
     assert!(bad
         .body
         .contains("must be one of: ADMIN, MODERATOR, REGULAR"));
+
+    // Paging is bounded where it is parsed: a huge offset is refused in
+    // words, never a counter that wraps (nor a debug build's panic).
+    for offset in [i64::MAX.to_string(), "1000000001".to_owned()] {
+        for page in ["users", "audit"] {
+            let huge = console.get(&format!("/admin/{page}?offset={offset}")).await;
+            assert_eq!(
+                huge.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{}",
+                huge.body
+            );
+            assert!(
+                huge.body
+                    .contains("must be an integer from 0 to 1000000000"),
+                "{}",
+                huge.body
+            );
+        }
+    }
+    let last = console.get("/admin/users?offset=1000000000").await;
+    assert_eq!(last.status, StatusCode::OK, "{}", last.body);
 }
 
 #[tokio::test]

@@ -31,6 +31,9 @@ use crate::validation::{all, FieldError, Text, ValidationErrors};
 /// Page sizes of the listings.
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;
+/// Far past any table's end, and far from `i64::MAX`: a page's counters
+/// (offset + limit, offset + shown) can never overflow.
+pub const MAX_OFFSET: i64 = 1_000_000_000;
 /// The largest balance change: `users.balance` is `numeric(20, 2)`.
 const MAX_DELTA_DIGITS: usize = 18;
 
@@ -111,10 +114,18 @@ impl Actor {
         self.id() == Some(user_id)
     }
 
-    /// Whether this actor may block, unblock or end the sessions of a user
-    /// with `role`: moderators act on regular users only.
+    /// Whether this actor may block or unblock a user with `role`:
+    /// moderators act on regular users only.
     pub fn may_moderate_role(self, role: Role) -> bool {
         self.is_admin() || (self.is_staff() && role == Role::Regular)
+    }
+
+    fn require_admin(self) -> Result<(), AdminError> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(AdminError::Forbidden)
+        }
     }
 
     fn may_moderate(self, target: &User) -> Result<(), AdminError> {
@@ -307,8 +318,8 @@ fn parse_limit(limit: Text) -> Result<i64, FieldError> {
 
 fn parse_offset(offset: Text) -> Result<i64, FieldError> {
     let offset = offset.optional("offset", |s| match s.parse::<i64>() {
-        Ok(n) if n >= 0 => Ok(n),
-        _ => Err("must be a non-negative integer".to_owned()),
+        Ok(n) if (0..=MAX_OFFSET).contains(&n) => Ok(n),
+        _ => Err(format!("must be an integer from 0 to {MAX_OFFSET}")),
     })?;
     Ok(offset.unwrap_or(0))
 }
@@ -428,21 +439,22 @@ impl Admin {
             .into())
     }
 
-    /// A user's live sessions, for whoever may moderate them.
+    /// A user's live sessions (addresses and devices), for administrators
+    /// only: the API shows a moderator none.
     pub async fn sessions(
         &self,
         actor: Actor,
         target: Uuid,
     ) -> Result<Vec<SessionSummary>, AdminError> {
-        let user = repo::find_any_by_id(&self.pool, target)
+        actor.require_admin()?;
+        repo::find_any_by_id(&self.pool, target)
             .await?
             .ok_or(AdminError::UserNotFound)?;
-        actor.may_moderate(&user)?;
         Ok(self.sessions.list(target).await?)
     }
 
-    /// Ends one session of a user (one device logged out), for whoever may
-    /// moderate them.
+    /// Ends one session of a user (one device logged out), for
+    /// administrators only, like [`Admin::sessions`].
     pub async fn revoke_session(
         &self,
         actor: Actor,
@@ -450,10 +462,10 @@ impl Admin {
         session_id: Uuid,
         client: &ClientInfo,
     ) -> Result<(), AdminError> {
-        let user = repo::find_any_by_id(&self.pool, target)
+        actor.require_admin()?;
+        repo::find_any_by_id(&self.pool, target)
             .await?
             .ok_or(AdminError::UserNotFound)?;
-        actor.may_moderate(&user)?;
         if !self.sessions.end(target, session_id).await? {
             return Err(AdminError::SessionNotFound);
         }

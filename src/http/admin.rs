@@ -71,7 +71,7 @@ struct UserListParams {
     #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     limit: Text,
     /// Default 0
-    #[param(value_type = Option<i64>, minimum = 0)]
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000)]
     offset: Text,
 }
 
@@ -299,7 +299,7 @@ struct AuditParams {
     #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     limit: Text,
     /// Default 0
-    #[param(value_type = Option<i64>, minimum = 0)]
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000)]
     offset: Text,
 }
 

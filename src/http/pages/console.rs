@@ -315,7 +315,7 @@ struct UsersParams {
     #[param(value_type = Option<String>)]
     deleted: Text,
     /// Default 0
-    #[param(value_type = Option<i64>, minimum = 0)]
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000)]
     offset: Text,
 }
 
@@ -539,7 +539,9 @@ async fn user(
     let user = state.admin.user(id).await?;
     let can_moderate = staff.actor.may_moderate_role(user.user.account_role);
     let deleted = user.deleted_at.is_some();
-    let sessions = if can_moderate && !deleted {
+    // A moderator sees what the API shows a moderator: no sessions (their
+    // addresses and devices are for administrators).
+    let sessions = if staff.actor.is_admin() && !deleted {
         state.admin.sessions(staff.actor, id).await?
     } else {
         Vec::new()
@@ -647,6 +649,7 @@ async fn act(
             "updated"
         }
         "revoke" => {
+            staff.admin_only()?;
             let session_id = form.session_id.required("session_id", |s| {
                 s.parse::<Uuid>()
                     .map_err(|_| "must be a valid UUID".to_owned())
@@ -677,7 +680,7 @@ struct AuditParams {
     #[param(value_type = Option<String>)]
     kind: Text,
     /// Default 0
-    #[param(value_type = Option<i64>, minimum = 0)]
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000)]
     offset: Text,
 }
 
