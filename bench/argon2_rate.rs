@@ -2,6 +2,8 @@
 //! ceiling for the login and register scenarios when the server has one core.
 //! Prints one JSON line.
 
+#![forbid(unsafe_code)]
+
 use std::time::{Duration, Instant};
 
 fn main() {

@@ -6,6 +6,8 @@
 //! keys). `startup` wires them; `client::ClientInfo` is what the edge hands
 //! the domain about the caller.
 
+#![forbid(unsafe_code)]
+
 pub mod account;
 pub mod admin;
 pub mod audit;

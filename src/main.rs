@@ -1,6 +1,8 @@
 //! The `tessera` command line. Every failure exits non-zero with one line on
 //! stderr.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;

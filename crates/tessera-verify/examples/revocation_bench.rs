@@ -11,6 +11,8 @@
 //! profiling -p tessera-verify --example revocation_bench [N]`: prints the
 //! figures on stderr and one JSON line per figure on stdout.
 
+#![forbid(unsafe_code)]
+
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};

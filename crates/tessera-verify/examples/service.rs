@@ -3,6 +3,8 @@
 //!  cargo run -p tessera-verify --example service`, then
 //! `curl -H "Authorization: Bearer $ACCESS" http://127.0.0.1:3000/hello`.
 
+#![forbid(unsafe_code)]
+
 use axum::{routing::get, Router};
 use tessera_verify::{Config, Token, Verifier};
 

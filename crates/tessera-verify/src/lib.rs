@@ -24,6 +24,8 @@
 //! check fails ([`Rejection::FeedLost`]) unless the verifier was configured
 //! to [`FeedLoss::FailOpen`].
 
+#![forbid(unsafe_code)]
+
 mod feed;
 mod jwt;
 mod state;
