@@ -792,7 +792,7 @@ async fn introspect_as(app: &TestApp, secret: &str) -> Response {
 }
 
 async fn feed_as(app: &TestApp, secret: &str) -> Response {
-    app.get("/api/v1/revocations?after=0")
+    app.get("/api/v1/revocations?limit=1")
         .basic_auth(common::GATEWAY_ID, Some(secret))
         .send()
         .await

@@ -67,9 +67,9 @@ fn parse_limit(limit: Text) -> Result<usize, FieldError> {
     responses(
         (status = 200, body = Page),
         (status = 401, response = doc::ClientUnauthorized),
-        (status = 429, response = doc::TooManyRequests),
         (status = 410, response = doc::FeedGap),
         (status = 422, response = doc::ValidationFailed),
+        (status = 429, response = doc::TooManyRequests),
         (status = 503, response = doc::ServiceUnavailable),
     ))]
 async fn page(
@@ -113,9 +113,9 @@ async fn snapshot(
         (status = 200, content_type = "text/event-stream", body = String,
             description = "`event: revocation`, `id: <seq>`, `data: <event JSON>`"),
         (status = 401, response = doc::ClientUnauthorized),
-        (status = 429, response = doc::TooManyRequests),
         (status = 410, response = doc::FeedGap),
         (status = 422, response = doc::ValidationFailed),
+        (status = 429, response = doc::TooManyRequests),
         (status = 503, response = doc::ServiceUnavailable),
     ))]
 async fn stream(
