@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::invalid::ValidationIssue;
+use super::invalid::{Location, ValidationIssue};
 use crate::account::AccountError;
 use crate::admin::{AdminError, SelfAction};
 use crate::auth::AuthError;
@@ -24,6 +24,7 @@ use crate::rate_limit::{Limiter, RateLimitError};
 use crate::redis_client::RedisFailure;
 use crate::revocations::FeedError;
 use crate::sessions::SessionError;
+use crate::validation::ValidationErrors;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -220,6 +221,32 @@ impl ApiError {
 fn retry_after_secs(wait: Duration) -> HeaderValue {
     let secs = wait.as_millis().div_ceil(1000).max(1);
     HeaderValue::from(secs as u64)
+}
+
+impl ApiError {
+    /// 422 for problems found in `location` (the body, the query string).
+    pub fn invalid(location: Location, errors: ValidationErrors) -> Self {
+        ApiError::Validation(
+            errors
+                .0
+                .into_iter()
+                .map(|error| ValidationIssue::field(location, error))
+                .collect(),
+        )
+    }
+}
+
+impl From<ValidationIssue> for ApiError {
+    fn from(issue: ValidationIssue) -> Self {
+        ApiError::Validation(vec![issue])
+    }
+}
+
+/// Problems a domain `parse` found are in the body unless said otherwise.
+impl From<ValidationErrors> for ApiError {
+    fn from(errors: ValidationErrors) -> Self {
+        ApiError::invalid(Location::Body, errors)
+    }
 }
 
 impl From<RateLimitError> for ApiError {

@@ -1,13 +1,13 @@
 //! The 422 answer: every problem in a request as FastAPI's
 //! `{"detail": [{loc, msg, type}]}` entries, from the fields a domain
 //! `parse` refused or from a body or query string that could not be read.
+//! (`error.rs` turns them into the answer; this module knows nothing of it.)
 
 use serde::Serialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use super::error::ApiError;
-use crate::validation::{FieldError, ValidationErrors, RULE_PREFIX};
+use crate::validation::{FieldError, RULE_PREFIX};
 
 /// Which part of the request a validation problem is in.
 #[derive(Debug, Clone, Copy)]
@@ -82,7 +82,7 @@ impl ValidationIssue {
         }
     }
 
-    fn field(location: Location, error: FieldError) -> Self {
+    pub(super) fn field(location: Location, error: FieldError) -> Self {
         Self::new(
             vec![location.name(), LocPart::Name(error.field)],
             error.message,
@@ -126,31 +126,5 @@ impl ValidationIssue {
                 "uuid_parsing",
             )
         }
-    }
-}
-
-impl ApiError {
-    /// 422 for problems found in `location` (the body, the query string).
-    pub fn invalid(location: Location, errors: ValidationErrors) -> Self {
-        ApiError::Validation(
-            errors
-                .0
-                .into_iter()
-                .map(|error| ValidationIssue::field(location, error))
-                .collect(),
-        )
-    }
-}
-
-impl From<ValidationIssue> for ApiError {
-    fn from(issue: ValidationIssue) -> Self {
-        ApiError::Validation(vec![issue])
-    }
-}
-
-/// Problems a domain `parse` found are in the body unless said otherwise.
-impl From<ValidationErrors> for ApiError {
-    fn from(errors: ValidationErrors) -> Self {
-        ApiError::invalid(Location::Body, errors)
     }
 }
