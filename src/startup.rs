@@ -31,22 +31,8 @@ use crate::rate_limit::{FloodGuard, RateLimiter};
 use crate::redis_client::RedisClient;
 use crate::revocations::{FeedSettings, RevocationFeed};
 use crate::sessions::SessionStore;
-use crate::tokens::{KeyError, KeySet, TokenIssuer};
+use crate::tokens::{KeySet, TokenIssuer};
 use crate::users::PasswordHasher;
-
-/// The signing keys of `jwt.keys_dir`; in development, a first key is made
-/// when there is none (the command line's token minting uses it too).
-pub fn load_keys(config: &Config) -> anyhow::Result<KeySet> {
-    match KeySet::load(&config.jwt.keys_dir) {
-        Ok(keys) => Ok(keys),
-        Err(KeyError::NoKeys(_) | KeyError::Io { .. }) if !config.is_production() => {
-            let kid = KeySet::generate(&config.jwt.keys_dir)?;
-            tracing::warn!(%kid, dir = %config.jwt.keys_dir.display(), "no signing key found; generated one (development only)");
-            Ok(KeySet::load(&config.jwt.keys_dir)?)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
 
 /// Re-reads the key directory every `period` (when set) and on SIGHUP, so
 /// every instance picks up `tessera keys generate` / `retire` and drops
@@ -187,7 +173,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let keys = load_keys(&config)?;
+        let keys = KeySet::load_or_generate(&config.jwt.keys_dir, !config.is_production())?;
         let pool = config.database.pool()?;
         let redis = Arc::new(RedisClient::new(&config.redis)?);
         let hasher = PasswordHasher::new(config.password_hashing.max_concurrency)?;

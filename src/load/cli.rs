@@ -18,8 +18,7 @@ use crate::config::Config;
 use crate::opaque_token::TokenKeys;
 use crate::redis_client::RedisClient;
 use crate::sessions::SessionStore;
-use crate::startup::load_keys;
-use crate::tokens::TokenIssuer;
+use crate::tokens::{KeySet, TokenIssuer};
 use crate::users::PasswordHasher;
 use crate::validation::{Integer, Text};
 
@@ -83,7 +82,7 @@ fn text(value: Option<String>) -> Text {
 /// The kit, built from the configuration as `serve` builds it, and the
 /// audit writer to flush before exiting.
 async fn kit(config: &Config) -> anyhow::Result<(Arc<LoadKit>, tokio::task::JoinHandle<()>)> {
-    let keys = load_keys(config)?;
+    let keys = KeySet::load_or_generate(&config.jwt.keys_dir, !config.is_production())?;
     let pool = config.database.pool()?;
     let redis = Arc::new(RedisClient::new(&config.redis)?);
     let token_keys =

@@ -230,6 +230,20 @@ impl KeySet {
         Self::load(&self.dir)
     }
 
+    /// The key set in `dir`; when it holds none and `may_generate` (a
+    /// development install), a first key is made there (the command line's
+    /// token minting uses it too).
+    pub fn load_or_generate(dir: &Path, may_generate: bool) -> Result<Self, KeyError> {
+        match Self::load(dir) {
+            Err(KeyError::NoKeys(_) | KeyError::Io { .. }) if may_generate => {
+                let kid = Self::generate(dir)?;
+                tracing::warn!(%kid, dir = %dir.display(), "no signing key found; generated one (development only)");
+                Self::load(dir)
+            }
+            loaded => loaded,
+        }
+    }
+
     /// Writes a new key to `dir` (creating it) and returns its id.
     pub fn generate(dir: &Path) -> Result<String, KeyError> {
         std::fs::create_dir_all(dir).map_err(io_error(dir))?;
