@@ -23,7 +23,7 @@ mod flood;
 use std::future::Future;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use ipnet::IpNet;
 use redis::Script;
@@ -32,6 +32,7 @@ use uuid::Uuid;
 
 pub use flood::FloodGuard;
 
+use crate::clock::now_ms;
 use crate::config::RateLimitConfig;
 use crate::redis_client::{RedisClient, RedisFailure};
 
@@ -270,13 +271,6 @@ pub struct RateLimiter {
     script: Script,
     exemptions: Exemptions,
     limits: Limits,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// An account or email as a key subject: case-insensitive, hashed (a login

@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use redis::{Script, ScriptInvocation, Value};
@@ -30,6 +30,7 @@ use tokio::sync::{broadcast, watch, OwnedSemaphorePermit, Semaphore};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::clock::now_ms;
 use crate::config::Config;
 use crate::redis_client::{RedisClient, RedisFailure};
 
@@ -178,13 +179,6 @@ pub enum FeedError {
     Redis(#[from] RedisFailure),
     #[error("unexpected reply from the feed: {0}")]
     Protocol(String),
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// Where the session store's scripts write their events.

@@ -18,7 +18,7 @@ mod refresh_token;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use redis::Script;
@@ -27,6 +27,7 @@ use uuid::Uuid;
 pub use refresh_token::RefreshToken;
 
 use crate::client::ClientInfo;
+use crate::clock::now_ms;
 use crate::config::{Config, SessionConfig};
 use crate::opaque_token::TokenKeys;
 use crate::rate_limit::RefreshLimit;
@@ -209,13 +210,6 @@ fn session_key(user_id: Uuid, session_id: Uuid) -> String {
 
 fn index_key(user_id: Uuid) -> String {
     format!("tessera:u:{{{user_id}}}")
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 impl SessionStore {

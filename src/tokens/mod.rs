@@ -4,7 +4,7 @@ mod keys;
 mod verified_cache;
 
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
@@ -14,6 +14,7 @@ pub use keys::{Jwks, KeyError, KeySet, Retirement};
 
 use verified_cache::VerifiedCache;
 
+use crate::clock::now_secs;
 use crate::sessions::SessionClaims;
 use crate::users::{Role, Subscription};
 
@@ -55,13 +56,6 @@ pub struct TokenIssuer {
 pub struct IssuedAccess {
     pub token: String,
     pub expires_in: Duration,
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 impl TokenIssuer {
@@ -135,7 +129,7 @@ impl TokenIssuer {
         session_id: Uuid,
         access_ttl: Duration,
     ) -> Result<IssuedAccess, TokenError> {
-        let now = unix_now();
+        let now = now_secs();
         let body = AccessClaims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
@@ -159,7 +153,7 @@ impl TokenIssuer {
     /// Checks signature, `kid`, `exp`, `iss`, `aud` and `type`. Whether the
     /// session is still live is the caller's second check.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        let now = unix_now();
+        let now = now_secs();
         if let Some(claims) = self.verified.get(token, now) {
             return Ok(AccessClaims::clone(&claims));
         }
