@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # redis-server, redis-cli and PostgreSQL's initdb/pg_ctl for the tests that
-# run their own servers (tests/faults.rs, tests/scale.rs: outages, AOF
+# run their own servers (tests/faults.rs, tests/instances_and_redis_cluster.rs: outages, AOF
 # restarts, a Redis Cluster), from Debian's packages when missing.
 set -euo pipefail
 packages=()
