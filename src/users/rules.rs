@@ -270,6 +270,31 @@ mod tests {
             }
         }
 
+        /// Names of the allowed characters (and a few reserved words)
+        /// reach every rule: each is accepted exactly when it breaks none,
+        /// and a refused one is refused for the first rule it breaks.
+        #[test]
+        fn usernames_are_accepted_exactly_when_they_break_no_rule(
+            raw in "[A-Za-z0-9_-]{0,33}|(?i:admin|root|api)|[a-z]{1,3}__?[a-z]{0,3}",
+        ) {
+            let expected = if raw.is_empty() {
+                Some("empty")
+            } else if !(USERNAME_MIN..=USERNAME_MAX).contains(&raw.len()) {
+                Some("between")
+            } else if raw.contains("__") || raw.contains("--") {
+                Some("consecutive")
+            } else if RESERVED_USERNAMES.contains(&raw.to_ascii_lowercase().as_str()) {
+                Some("reserved")
+            } else {
+                None
+            };
+            match (username(&raw), expected) {
+                (Ok(()), None) => {}
+                (Err(why), Some(rule)) => proptest::prop_assert!(why.contains(rule), "{raw}: {why}"),
+                (verdict, expected) => proptest::prop_assert!(false, "{raw}: {verdict:?}, expected {expected:?}"),
+            }
+        }
+
         #[test]
         fn accepted_usernames_fit_the_charset(raw in "\\PC{0,40}") {
             if username(&raw).is_ok() {
