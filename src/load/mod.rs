@@ -151,10 +151,10 @@ impl Tag {
     /// A fresh random tag (a run that names none).
     pub fn random() -> Self {
         const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-        let mut rng = rand::thread_rng();
+        let mut rng = rand::rng();
         Self(
             (0..GENERATED_TAG_LEN)
-                .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+                .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
                 .collect(),
         )
     }

@@ -12,7 +12,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::RngCore;
 use redis::Script;
 use uuid::Uuid;
 
@@ -52,8 +51,8 @@ pub type OneTimeToken = Token<OneTime, TOKEN_LEN>;
 
 /// A fresh token for `user_id` with a random secret.
 fn generate(keys: &TokenKeys, user_id: Uuid) -> OneTimeToken {
-    let mut secret = [0u8; SECRET_LEN];
-    rand::rngs::OsRng.fill_bytes(&mut secret);
+    // rand's thread generator: a CSPRNG seeded from the OS.
+    let secret: [u8; SECRET_LEN] = rand::random();
     OneTimeToken::seal(keys, user_id, &secret)
 }
 

@@ -10,7 +10,6 @@
 //! on every instance, while no one without the secret can predict it from a
 //! stolen predecessor.
 
-use rand::RngCore;
 use uuid::Uuid;
 
 use crate::opaque_token::{Domain, Kind, Token, TokenKeys, TAG_LEN};
@@ -34,8 +33,8 @@ pub type RefreshToken = Token<Refresh, TOKEN_LEN>;
 impl RefreshToken {
     /// A fresh token with a random secret.
     pub fn generate(keys: &TokenKeys, user_id: Uuid, session_id: Uuid) -> Self {
-        let mut secret = [0u8; SECRET_LEN];
-        rand::rngs::OsRng.fill_bytes(&mut secret);
+        // rand's thread generator: a CSPRNG seeded from the OS.
+        let secret: [u8; SECRET_LEN] = rand::random();
         Self::from_parts(keys, user_id, session_id, &secret)
     }
 

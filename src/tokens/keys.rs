@@ -247,7 +247,8 @@ impl KeySet {
     /// Writes a new key to `dir` (creating it) and returns its id.
     pub fn generate(dir: &Path) -> Result<String, KeyError> {
         std::fs::create_dir_all(dir).map_err(io_error(dir))?;
-        let key = SigningKey::generate(&mut rand::rngs::OsRng);
+        // A seed from rand's thread generator (a CSPRNG seeded from the OS).
+        let key = SigningKey::from_bytes(&rand::random());
         let suffix: [u8; 3] = rand::random();
         let kid = format!(
             "{}-{}",
