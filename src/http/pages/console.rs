@@ -95,7 +95,7 @@ impl FromRequestParts<AppState> for Staff {
         let Some(cookie) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(signed_out());
         };
-        let session = match state.console.resume(cookie).await {
+        let session = match state.console.resume(&cookie).await {
             Ok(Some(session)) => session,
             Ok(None) => return Err(signed_out()),
             Err(e) => return Err(PageError::from(e).into_response()),
@@ -109,7 +109,7 @@ impl FromRequestParts<AppState> for Staff {
         Ok(Self {
             actor,
             session,
-            cookie: cookie.to_owned(),
+            cookie,
         })
     }
 }
@@ -145,7 +145,7 @@ fn sign_in_form(
     let known = cookie(headers, FORM_COOKIE)
         .filter(|nonce| opaque_token::decode::<FORM_NONCE_BYTES>(nonce).is_some());
     let nonce = known
-        .map(str::to_owned)
+        .clone()
         .unwrap_or_else(|| opaque_token::encode(&rand::random::<[u8; FORM_NONCE_BYTES]>()));
     let page = SignInPage {
         csrf: state
@@ -176,7 +176,7 @@ fn sign_in_form(
     ))]
 async fn sign_in_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(cookie) = cookie(&headers, SESSION_COOKIE) {
-        if let Ok(Some(_)) = state.console.resume(cookie).await {
+        if let Ok(Some(_)) = state.console.resume(&cookie).await {
             return see_other("/admin/users");
         }
     }

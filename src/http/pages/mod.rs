@@ -18,6 +18,7 @@ use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use cookie::{Cookie, SameSite};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -172,14 +173,15 @@ fn text_of(text: &Text) -> &str {
 }
 
 /// The value of cookie `name` in the request.
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find_map(|(k, v)| (k == name).then_some(v))
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|cookie| cookie.name() == name)
+        .map(|cookie| cookie.value().to_owned())
 }
 
 /// Adds a `Set-Cookie` for one of the console's cookies: never readable by
@@ -199,14 +201,16 @@ fn set_cookie(
 }
 
 fn cookie_header(name: &str, value: &str, max_age: Option<u64>, secure: bool) -> String {
-    let mut cookie = format!("{name}={value}; Path=/admin; HttpOnly; SameSite=Strict");
+    let mut cookie = Cookie::build((name, value))
+        .path("/admin")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure);
     if let Some(secs) = max_age {
-        cookie.push_str(&format!("; Max-Age={secs}"));
+        let secs = i64::try_from(secs).unwrap_or(i64::MAX);
+        cookie = cookie.max_age(cookie::time::Duration::seconds(secs));
     }
-    if secure {
-        cookie.push_str("; Secure");
-    }
-    cookie
+    cookie.build().to_string()
 }
 
 #[cfg(test)]
@@ -220,7 +224,7 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("a_b=1; tessera_console=xyz; other=2"),
         );
-        assert_eq!(cookie(&headers, "tessera_console"), Some("xyz"));
+        assert_eq!(cookie(&headers, "tessera_console").as_deref(), Some("xyz"));
         assert_eq!(cookie(&headers, "tessera"), None);
     }
 
@@ -237,13 +241,30 @@ mod tests {
 
     #[test]
     fn console_cookies_are_strict_and_secure_over_https() {
+        let attributes = |header: String| {
+            let mut parts: Vec<String> = header.split("; ").map(str::to_owned).collect();
+            parts.sort();
+            parts
+        };
         assert_eq!(
-            cookie_header("c", "v", None, true),
-            "c=v; Path=/admin; HttpOnly; SameSite=Strict; Secure"
+            attributes(cookie_header("c", "v", None, true)),
+            [
+                "HttpOnly",
+                "Path=/admin",
+                "SameSite=Strict",
+                "Secure",
+                "c=v"
+            ]
         );
         assert_eq!(
-            cookie_header("c", "", Some(0), false),
-            "c=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0"
+            attributes(cookie_header("c", "", Some(0), false)),
+            [
+                "HttpOnly",
+                "Max-Age=0",
+                "Path=/admin",
+                "SameSite=Strict",
+                "c="
+            ]
         );
     }
 }
