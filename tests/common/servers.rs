@@ -44,6 +44,13 @@ fn redis_cli(port: u16, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// A command from Redis's slowlog and how long it ran (by the wall clock).
+#[derive(Debug, Clone)]
+pub struct SlowCommand {
+    pub took: Duration,
+    pub args: Vec<String>,
+}
+
 /// One `redis-server` that can be stopped and started again on the same
 /// port and directory (so an AOF survives the restart).
 pub struct RedisServer {
@@ -105,6 +112,70 @@ impl RedisServer {
 
     pub fn cli(&self, args: &[&str]) -> String {
         redis_cli(self.port, args)
+    }
+
+    fn connection(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .and_then(|client| client.get_connection())
+            .expect("connect to the private redis")
+    }
+
+    /// Every command in the slowlog (up to `slowlog-max-len`), newest first.
+    pub fn slowlog(&self) -> Vec<SlowCommand> {
+        let entries: Vec<(u64, u64, u64, Vec<String>, String, String)> = redis::cmd("SLOWLOG")
+            .arg("GET")
+            .arg(-1)
+            .query(&mut self.connection())
+            .expect("SLOWLOG GET");
+        entries
+            .into_iter()
+            .map(|(_, _, micros, args, _, _)| SlowCommand {
+                took: Duration::from_micros(micros),
+                args,
+            })
+            .collect()
+    }
+
+    /// The shortest time Redis's slowlog gives `command` (as the slowlog
+    /// logged it) in `tries` runs: the command's own cost, less the moments
+    /// its process waited for a core, which the slowlog's wall clock counts
+    /// too. An error when the command fails or the slowlog had truncated it.
+    /// Leaves the slowlog logging every command, and empty of others.
+    pub fn best_time(&self, command: &SlowCommand, tries: usize) -> Result<Duration, String> {
+        let args = &command.args;
+        if args.is_empty()
+            || args
+                .iter()
+                .any(|arg| arg.ends_with("more bytes)") || arg.ends_with("more arguments)"))
+        {
+            return Err(format!("the slowlog truncated it: {args:?}"));
+        }
+        let mut connection = self.connection();
+        let mut run = |cmd: &mut redis::Cmd| {
+            cmd.query::<redis::Value>(&mut connection)
+                .map_err(|e| format!("{args:?} failed: {e}"))
+        };
+        run(redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("slowlog-log-slower-than")
+            .arg(0))?;
+        let mut best = None::<Duration>;
+        for _ in 0..tries {
+            run(redis::cmd("SLOWLOG").arg("RESET"))?;
+            let mut again = redis::cmd(&args[0]);
+            for arg in &args[1..] {
+                again.arg(arg);
+            }
+            run(&mut again)?;
+            let took = self
+                .slowlog()
+                .into_iter()
+                .find(|logged| logged.args == *args)
+                .ok_or_else(|| format!("{args:?} ran but is not in the slowlog"))?
+                .took;
+            best = Some(best.map_or(took, |best| best.min(took)));
+        }
+        best.ok_or_else(|| "no tries".to_owned())
     }
 
     /// Starts the process again (after [`RedisServer::kill`] or
