@@ -19,9 +19,9 @@ use uuid::Uuid;
 
 use crate::auth::{Auth, AuthError, LoginName};
 use crate::client::ClientInfo;
-use crate::opaque_token;
 use crate::redis_client::{RedisClient, RedisFailure};
 use crate::sessions::{SessionError, SessionStore};
+use crate::tokens::opaque;
 use crate::users::Role;
 
 /// Random bytes of a console cookie.
@@ -110,11 +110,11 @@ impl Console {
                 .await?;
             return Err(ConsoleError::NotStaff);
         }
-        let cookie = opaque_token::encode(&rand::random::<[u8; COOKIE_BYTES]>());
+        let cookie = opaque::encode(&rand::random::<[u8; COOKIE_BYTES]>());
         let session = ConsoleSession {
             user_id: claims.sub,
             session_id: claims.sid,
-            csrf: opaque_token::encode(&rand::random::<[u8; CSRF_BYTES]>()),
+            csrf: opaque::encode(&rand::random::<[u8; CSRF_BYTES]>()),
         };
         let record = serde_json::to_string(&session).unwrap_or_default();
         self.redis
@@ -135,7 +135,7 @@ impl Console {
     /// The console session `cookie` names, its idle expiry renewed; `None`
     /// when it has expired, never existed, or its tessera session has ended.
     pub async fn resume(&self, cookie: &str) -> Result<Option<ConsoleSession>, ConsoleError> {
-        if opaque_token::decode::<COOKIE_BYTES>(cookie).is_none() {
+        if opaque::decode::<COOKIE_BYTES>(cookie).is_none() {
             return Ok(None);
         }
         let key = key(cookie);
@@ -189,11 +189,11 @@ mod tests {
 
     #[test]
     fn the_key_is_a_digest_of_the_cookie_never_the_cookie() {
-        let cookie = opaque_token::encode(&[7u8; COOKIE_BYTES]);
+        let cookie = opaque::encode(&[7u8; COOKIE_BYTES]);
         let stored = key(&cookie);
         assert!(stored.starts_with("tessera:console:"));
         assert!(!stored.contains(&cookie));
         assert_eq!(stored.len(), "tessera:console:".len() + 64);
-        assert_ne!(stored, key(&opaque_token::encode(&[8u8; COOKIE_BYTES])));
+        assert_ne!(stored, key(&opaque::encode(&[8u8; COOKIE_BYTES])));
     }
 }

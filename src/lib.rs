@@ -23,7 +23,6 @@ pub mod mail;
 pub mod metrics;
 pub mod oauth;
 pub mod one_time_tokens;
-pub mod opaque_token;
 pub mod rate_limit;
 pub mod redis_client;
 pub mod revocations;

@@ -26,11 +26,11 @@ use crate::load::{LoadDeps, LoadKit, LoadSettings};
 use crate::mail::Mailer;
 use crate::oauth::OAuth;
 use crate::one_time_tokens::OneTimeTokens;
-use crate::opaque_token::TokenKeys;
 use crate::rate_limit::{FloodGuard, RateLimiter};
 use crate::redis_client::RedisClient;
 use crate::revocations::{FeedSettings, RevocationFeed};
 use crate::sessions::SessionStore;
+use crate::tokens::opaque::TokenKeys;
 use crate::tokens::{KeySet, TokenIssuer};
 use crate::users::PasswordHasher;
 

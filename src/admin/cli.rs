@@ -16,9 +16,9 @@ use super::{Actor, Admin, AdminUser, UserChanges};
 use crate::audit::{AuditEvent, AuditLog};
 use crate::client::ClientInfo;
 use crate::config::Config;
-use crate::opaque_token::TokenKeys;
 use crate::redis_client::RedisClient;
 use crate::sessions::SessionStore;
+use crate::tokens::opaque::TokenKeys;
 use crate::users::repo::{self, InsertError, NewUser};
 use crate::users::{rules, PasswordHasher, Role};
 

@@ -15,9 +15,9 @@ use super::{
 use crate::audit::AuditLog;
 use crate::client::ClientInfo;
 use crate::config::Config;
-use crate::opaque_token::TokenKeys;
 use crate::redis_client::RedisClient;
 use crate::sessions::SessionStore;
+use crate::tokens::opaque::TokenKeys;
 use crate::tokens::{KeySet, TokenIssuer};
 use crate::users::PasswordHasher;
 use crate::validation::{Integer, Text};

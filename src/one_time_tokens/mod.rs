@@ -1,10 +1,9 @@
 //! One-time tokens for email links (account activation, password reset),
 //! kept in Redis with a TTL.
 //!
-//! A token is base64url(user id ‖ 256-bit secret ‖ tag), the tag being the
-//! shared integrity tag of [`crate::opaque_token`] under the token secret, so
-//! a made-up token is refused before Redis is asked; the user id tells the
-//! store where to look, and only SHA-256 of the id and secret is stored. Each
+//! A token (its format is [`crate::tokens::one_time`]) names its user, which
+//! tells the store where to look; only SHA-256 of the id and secret is
+//! stored. Each
 //! user has one slot per purpose, `tessera:ot:{<user id>}:<purpose>`: issuing
 //! overwrites it (one `SET … PX`), so a new request invalidates the previous
 //! link, and consuming is one script (`consume.lua`), so a token works once.
@@ -15,14 +14,9 @@ use std::time::Duration;
 use redis::Script;
 use uuid::Uuid;
 
-use crate::opaque_token::{Domain, Kind, Token, TokenKeys, TAG_LEN};
 use crate::redis_client::{RedisClient, RedisFailure};
-
-const SECRET_LEN: usize = 32;
-const PAYLOAD_LEN: usize = 16 + SECRET_LEN;
-const TOKEN_LEN: usize = PAYLOAD_LEN + TAG_LEN;
-#[cfg(test)]
-const ENCODED_LEN: usize = crate::opaque_token::encoded_len(TOKEN_LEN);
+use crate::tokens::one_time::{self, OneTimeToken};
+use crate::tokens::opaque::TokenKeys;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
@@ -37,23 +31,6 @@ impl Purpose {
             Purpose::PasswordReset => "reset",
         }
     }
-}
-
-/// The one-time token kind: user id ‖ secret ‖ tag.
-pub struct OneTime;
-
-impl Kind for OneTime {
-    const TAG: Domain = Domain::OneTimeTag;
-    const NAME: &'static str = "OneTimeToken";
-}
-
-pub type OneTimeToken = Token<OneTime, TOKEN_LEN>;
-
-/// A fresh token for `user_id` with a random secret.
-fn generate(keys: &TokenKeys, user_id: Uuid) -> OneTimeToken {
-    // rand's thread generator: a CSPRNG seeded from the OS.
-    let secret: [u8; SECRET_LEN] = rand::random();
-    OneTimeToken::seal(keys, user_id, &secret)
 }
 
 /// What consuming a token found.
@@ -100,7 +77,7 @@ impl OneTimeTokens {
         user_id: Uuid,
         ttl: Duration,
     ) -> Result<OneTimeToken, RedisFailure> {
-        let token = generate(&self.keys, user_id);
+        let token = one_time::generate(&self.keys, user_id);
         self.redis
             .command::<()>(
                 redis::cmd("SET")
@@ -159,36 +136,6 @@ impl OneTimeTokens {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn keys(secret: &[u8]) -> TokenKeys {
-        TokenKeys::new([secret]).unwrap()
-    }
-
-    #[test]
-    fn tokens_round_trip_and_carry_the_user() {
-        let keys = keys(b"one-time token test secret, 32+ bytes");
-        let user = Uuid::new_v4();
-        let token = generate(&keys, user);
-        let encoded = token.encode();
-        assert_eq!(encoded.len(), ENCODED_LEN);
-        let parsed = OneTimeToken::parse(&keys, &encoded).unwrap();
-        assert_eq!(parsed, token);
-        assert_eq!(parsed.user_id(), user);
-        assert!(!format!("{token:?}").contains(&encoded));
-        assert_ne!(generate(&keys, user), token);
-        assert!(OneTimeToken::parse(&keys, "short").is_none());
-        assert!(OneTimeToken::parse(&keys, &"!".repeat(ENCODED_LEN)).is_none());
-    }
-
-    #[test]
-    fn a_token_tagged_under_another_secret_is_refused() {
-        let token = generate(
-            &keys(b"one secret of at least 32 bytes...."),
-            Uuid::new_v4(),
-        );
-        let other = keys(b"another secret of at least 32 bytes");
-        assert!(OneTimeToken::parse(&other, &token.encode()).is_none());
-    }
 
     #[test]
     fn purposes_use_separate_slots_under_the_user_tag() {

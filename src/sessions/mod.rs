@@ -13,8 +13,6 @@
 //! Every script that ends a session or cuts a user off also appends its
 //! revocation event to the feed (see [`crate::revocations`]).
 
-mod refresh_token;
-
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -24,15 +22,15 @@ use chrono::{DateTime, Utc};
 use redis::Script;
 use uuid::Uuid;
 
-pub use refresh_token::RefreshToken;
+pub use crate::tokens::refresh::RefreshToken;
 
 use crate::client::ClientInfo;
 use crate::clock::now_ms;
 use crate::config::{Config, SessionConfig};
-use crate::opaque_token::TokenKeys;
 use crate::rate_limit::RefreshLimit;
 use crate::redis_client::{RedisClient, RedisFailure};
 use crate::revocations::{FeedSettings, FeedWriter, Kind, Reason, Revoked};
+use crate::tokens::opaque::TokenKeys;
 use crate::users::{Role, Subscription};
 
 /// The store could not answer; what it answers (a verdict on a token) is a

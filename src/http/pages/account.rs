@@ -19,7 +19,7 @@ use super::super::extract::{Body, Client, Query};
 use super::{html, text_of, PageError};
 use crate::account::{requests, AccountError};
 use crate::http::AppState;
-use crate::opaque_token::TokenKeys;
+use crate::tokens::opaque::TokenKeys;
 use crate::users::rules::{PASSWORD_MAX, PASSWORD_MIN};
 use crate::validation::{FieldError, Text, ValidationErrors};
 

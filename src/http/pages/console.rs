@@ -31,8 +31,8 @@ use crate::admin::{Actor, AdminError, AdminUser, AuditQuery, UserChanges, UserQu
 use crate::auth::LoginName;
 use crate::console::ConsoleSession;
 use crate::http::AppState;
-use crate::opaque_token;
 use crate::sessions::SessionSummary;
+use crate::tokens::opaque;
 use crate::validation::{all, FieldError, Text, ValidationErrors};
 
 /// The console session's cookie.
@@ -143,10 +143,10 @@ fn sign_in_form(
     problems: Vec<String>,
 ) -> Response {
     let known = cookie(headers, FORM_COOKIE)
-        .filter(|nonce| opaque_token::decode::<FORM_NONCE_BYTES>(nonce).is_some());
+        .filter(|nonce| opaque::decode::<FORM_NONCE_BYTES>(nonce).is_some());
     let nonce = known
         .clone()
-        .unwrap_or_else(|| opaque_token::encode(&rand::random::<[u8; FORM_NONCE_BYTES]>()));
+        .unwrap_or_else(|| opaque::encode(&rand::random::<[u8; FORM_NONCE_BYTES]>()));
     let page = SignInPage {
         csrf: state
             .pages

@@ -24,7 +24,7 @@ use utoipa_axum::routes;
 
 use super::error::ApiError;
 use super::AppState;
-use crate::opaque_token::TokenKeys;
+use crate::tokens::opaque::TokenKeys;
 use crate::validation::Text;
 
 /// What the pages need beyond the domain services.

@@ -1,7 +1,7 @@
 //! Opaque refresh tokens.
 //!
 //! A token is base64url(user id ‖ session id ‖ 256-bit secret ‖ tag), the tag
-//! being the shared integrity tag of [`crate::opaque_token`] under the token
+//! being the shared integrity tag of [`super::opaque`] under the token
 //! secret, so only the service can make a token the rotate script will judge
 //! (and a made-up one never counts as reuse). The ids let the store find the
 //! session with no lookup table; only SHA-256 of the ids and secret is
@@ -12,13 +12,13 @@
 
 use uuid::Uuid;
 
-use crate::opaque_token::{Domain, Kind, Token, TokenKeys, TAG_LEN};
+use super::opaque::{Domain, Kind, Token, TokenKeys, TAG_LEN};
 
 const SECRET_LEN: usize = 32;
 const PAYLOAD_LEN: usize = 16 + 16 + SECRET_LEN;
 const TOKEN_LEN: usize = PAYLOAD_LEN + TAG_LEN;
 #[cfg(test)]
-const ENCODED_LEN: usize = crate::opaque_token::encoded_len(TOKEN_LEN);
+const ENCODED_LEN: usize = super::opaque::encoded_len(TOKEN_LEN);
 
 /// The refresh token kind: user id ‖ session id ‖ secret ‖ tag.
 pub struct Refresh;
@@ -91,7 +91,7 @@ mod tests {
         forged.extend_from_slice(user.as_bytes());
         forged.extend_from_slice(session.as_bytes());
         forged.extend_from_slice(&[0u8; SECRET_LEN + TAG_LEN]);
-        let forged = crate::opaque_token::encode(&forged);
+        let forged = crate::tokens::opaque::encode(&forged);
         assert_eq!(forged.len(), ENCODED_LEN);
         assert_eq!(RefreshToken::parse(&keys, &forged), None);
     }
