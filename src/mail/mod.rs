@@ -1,8 +1,8 @@
 //! Outgoing email (activation and password reset links).
 //!
 //! Requests only enqueue: a bounded queue feeds a background worker that
-//! renders the templates (`templates/`, HTML and plain text), delivers over
-//! SMTP (lettre; STARTTLS, implicit TLS or plain) and retries with
+//! renders the templates (`templates/mail/`, HTML and plain text), delivers
+//! over SMTP (lettre; STARTTLS, implicit TLS or plain) and retries with
 //! exponential backoff. A full queue or a failed delivery is logged, never
 //! fatal, and never with the link: it carries a one-time token. With no
 //! `smtp.host` the email is logged instead; in development the log line

@@ -1,4 +1,4 @@
-//! The email templates (`templates/` at the repository root), compiled in.
+//! The email templates (`templates/mail/` at the repository root), compiled in.
 //! Placeholders are `{{username}}`, `{{link}}` and `{{valid_for}}`; values
 //! are HTML-escaped in the HTML bodies.
 
@@ -8,10 +8,10 @@ use secrecy::ExposeSecret;
 
 use super::{Email, EmailKind};
 
-const ACTIVATION_TEXT: &str = include_str!("../../templates/activation.txt");
-const ACTIVATION_HTML: &str = include_str!("../../templates/activation.html");
-const RESET_TEXT: &str = include_str!("../../templates/reset_password.txt");
-const RESET_HTML: &str = include_str!("../../templates/reset_password.html");
+const ACTIVATION_TEXT: &str = include_str!("../../templates/mail/activation.txt");
+const ACTIVATION_HTML: &str = include_str!("../../templates/mail/activation.html");
+const RESET_TEXT: &str = include_str!("../../templates/mail/reset_password.txt");
+const RESET_HTML: &str = include_str!("../../templates/mail/reset_password.html");
 
 pub struct Rendered {
     pub subject: &'static str,
