@@ -203,7 +203,9 @@ fn build_message(email: &Email, from: &Mailbox) -> anyhow::Result<Message> {
         .to
         .parse()
         .map_err(|e| anyhow::anyhow!("invalid recipient: {e}"))?;
-    let rendered = templates::render(email);
+    // No link in the error: askama reports what failed, not the values.
+    let rendered = templates::render(email)
+        .map_err(|e| anyhow::anyhow!("cannot render the templates: {e}"))?;
     Ok(Message::builder()
         .from(from.clone())
         .to(to)
