@@ -1,8 +1,8 @@
 //! Outgoing email (activation and password reset links).
 //!
 //! Requests only enqueue: a bounded queue feeds a background worker that
-//! renders the templates (`templates/`, HTML and plain text), delivers over
-//! SMTP (lettre; STARTTLS, implicit TLS or plain) and retries with
+//! renders the templates (`templates/mail/`, HTML and plain text), delivers
+//! over SMTP (lettre; STARTTLS, implicit TLS or plain) and retries with
 //! exponential backoff. A full queue or a failed delivery is logged, never
 //! fatal, and never with the link: it carries a one-time token. With no
 //! `smtp.host` the email is logged instead; in development the log line
@@ -203,7 +203,9 @@ fn build_message(email: &Email, from: &Mailbox) -> anyhow::Result<Message> {
         .to
         .parse()
         .map_err(|e| anyhow::anyhow!("invalid recipient: {e}"))?;
-    let rendered = templates::render(email);
+    // No link in the error: askama reports what failed, not the values.
+    let rendered = templates::render(email)
+        .map_err(|e| anyhow::anyhow!("cannot render the templates: {e}"))?;
     Ok(Message::builder()
         .from(from.clone())
         .to(to)

@@ -1,17 +1,48 @@
-//! The email templates (`templates/` at the repository root), compiled in.
-//! Placeholders are `{{username}}`, `{{link}}` and `{{valid_for}}`; values
-//! are HTML-escaped in the HTML bodies.
+//! The email templates (`templates/mail/` at the repository root), compiled
+//! in by askama: two per mail, a plain-text and an HTML body, each with its
+//! own struct since a struct derives one template and the two escape
+//! differently. The escaping is set on each struct rather than left to the
+//! file's extension, so renaming a file cannot change it.
 
 use std::time::Duration;
 
+use askama::Template;
 use secrecy::ExposeSecret;
 
 use super::{Email, EmailKind};
 
-const ACTIVATION_TEXT: &str = include_str!("../../templates/activation.txt");
-const ACTIVATION_HTML: &str = include_str!("../../templates/activation.html");
-const RESET_TEXT: &str = include_str!("../../templates/reset_password.txt");
-const RESET_HTML: &str = include_str!("../../templates/reset_password.html");
+/// Plain text is read as is: HTML escaping would put `&#38;` into the link.
+#[derive(Template)]
+#[template(path = "mail/activation.txt", escape = "none")]
+struct ActivationText<'a> {
+    username: &'a str,
+    link: &'a str,
+    valid_for: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/activation.html", escape = "html")]
+struct ActivationHtml<'a> {
+    username: &'a str,
+    link: &'a str,
+    valid_for: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/reset_password.txt", escape = "none")]
+struct ResetText<'a> {
+    username: &'a str,
+    link: &'a str,
+    valid_for: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/reset_password.html", escape = "html")]
+struct ResetHtml<'a> {
+    username: &'a str,
+    link: &'a str,
+    valid_for: &'a str,
+}
 
 pub struct Rendered {
     pub subject: &'static str,
@@ -19,39 +50,48 @@ pub struct Rendered {
     pub html: String,
 }
 
-pub fn render(email: &Email) -> Rendered {
-    let (subject, text, html) = match email.kind {
-        EmailKind::Activation => ("Activate your account", ACTIVATION_TEXT, ACTIVATION_HTML),
-        EmailKind::PasswordReset => ("Reset your password", RESET_TEXT, RESET_HTML),
-    };
+/// Both bodies of `email`. An error is the caller's to log: the email is
+/// then not sent, as when the message cannot be built.
+pub fn render(email: &Email) -> askama::Result<Rendered> {
+    let username = email.username.as_str();
     let link = email.link.expose_secret();
-    let valid_for = human_duration(email.valid_for);
-    let fill = |template: &str, escape: fn(&str) -> String| {
-        template
-            .replace("{{username}}", &escape(&email.username))
-            .replace("{{link}}", &escape(link))
-            .replace("{{valid_for}}", &escape(&valid_for))
-    };
-    Rendered {
-        subject,
-        text: fill(text, str::to_owned),
-        html: fill(html, escape_html),
-    }
+    let valid_for = &human_duration(email.valid_for);
+    Ok(match email.kind {
+        EmailKind::Activation => Rendered {
+            subject: "Activate your account",
+            text: body(&ActivationText {
+                username,
+                link,
+                valid_for,
+            })?,
+            html: body(&ActivationHtml {
+                username,
+                link,
+                valid_for,
+            })?,
+        },
+        EmailKind::PasswordReset => Rendered {
+            subject: "Reset your password",
+            text: body(&ResetText {
+                username,
+                link,
+                valid_for,
+            })?,
+            html: body(&ResetHtml {
+                username,
+                link,
+                valid_for,
+            })?,
+        },
+    })
 }
 
-fn escape_html(raw: &str) -> String {
-    let mut escaped = String::with_capacity(raw.len());
-    for c in raw.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            c => escaped.push(c),
-        }
-    }
-    escaped
+/// askama drops the final newline of a template file; the bodies have
+/// always ended with it, so it goes back on.
+fn body(template: &impl Template) -> askama::Result<String> {
+    let mut body = template.render()?;
+    body.push('\n');
+    Ok(body)
 }
 
 /// "15 minutes", "24 hours", "1 hour", "90 seconds".
@@ -73,25 +113,57 @@ mod tests {
     use super::*;
     use secrecy::SecretString;
 
-    #[test]
-    fn renders_both_bodies_with_escaped_html() {
-        let email = Email {
-            kind: EmailKind::PasswordReset,
+    /// A name and a link no sign-up would accept, to see the escaping.
+    const NAME: &str = "<script>alert('&')</script>";
+    const LINK: &str = "http://x/auth/PATH?token=abc&x=\"1\"";
+
+    fn rendered(kind: EmailKind, path: &str) -> Rendered {
+        render(&Email {
+            kind,
             to: "a@example.com".into(),
-            username: "<b>ob".into(),
-            link: SecretString::from("http://x/auth/reset-password?token=abc&x=1"),
+            username: NAME.into(),
+            link: SecretString::from(LINK.replace("PATH", path)),
             valid_for: Duration::from_secs(900),
-        };
-        let rendered = render(&email);
-        assert_eq!(rendered.subject, "Reset your password");
+        })
+        .unwrap()
+    }
+
+    /// The text body carries the values as they are; the HTML body has them
+    /// escaped, the link both in `href` and as the visible text.
+    fn check_bodies(rendered: &Rendered, path: &str) {
+        let link = LINK.replace("PATH", path);
+        assert!(rendered.text.contains(&format!("\n\n{link}\n\n")));
+        assert!(rendered.text.contains(&format!("Hello {NAME},")));
+        assert!(rendered.text.contains("expires in 15 minutes."));
+        assert!(rendered.text.ends_with(".\n"));
+
+        let escaped = format!("http://x/auth/{path}?token=abc&#38;x=&#34;1&#34;");
         assert!(rendered
-            .text
-            .contains("http://x/auth/reset-password?token=abc&x=1"));
-        assert!(rendered.text.contains("Hello <b>ob,"));
-        assert!(rendered.text.contains("15 minutes"));
-        assert!(rendered.html.contains("token=abc&amp;x=1"));
-        assert!(rendered.html.contains("Hello &lt;b&gt;ob,"));
-        assert!(!rendered.html.contains("{{"));
+            .html
+            .contains(&format!("<a href=\"{escaped}\">{escaped}</a>")));
+        assert!(rendered
+            .html
+            .contains("Hello &#60;script&#62;alert(&#39;&#38;&#39;)&#60;/script&#62;,"));
+        assert!(rendered.html.contains("expires in 15 minutes."));
+        assert!(!rendered.html.contains("<script>"));
+        assert!(!rendered.html.contains("&x="));
+        assert!(rendered.html.ends_with("</html>\n"));
+    }
+
+    #[test]
+    fn activation_renders_the_link_and_escapes_only_the_html() {
+        let rendered = rendered(EmailKind::Activation, "activate");
+        assert_eq!(rendered.subject, "Activate your account");
+        assert!(rendered.html.contains(">Activate my account</a>"));
+        check_bodies(&rendered, "activate");
+    }
+
+    #[test]
+    fn reset_renders_the_link_and_escapes_only_the_html() {
+        let rendered = rendered(EmailKind::PasswordReset, "reset-password");
+        assert_eq!(rendered.subject, "Reset your password");
+        assert!(rendered.html.contains(">Reset my password</a>"));
+        check_bodies(&rendered, "reset-password");
     }
 
     #[test]
