@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 
 use crate::state::{write, Event};
-use crate::{now_ms, Inner};
+use crate::{now_ms, FetchError, Inner};
 
 #[derive(Deserialize)]
 pub struct Snapshot {
@@ -23,7 +23,7 @@ const STREAM_PATH: &str = "/api/v1/revocations/stream";
 /// Reconnection backoff: doubles from the first to the last.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(2));
 
-pub async fn snapshot(inner: &Inner) -> Result<Snapshot, String> {
+pub async fn snapshot(inner: &Inner) -> Result<Snapshot, FetchError> {
     let response = inner
         .http
         .get(inner.url(SNAPSHOT_PATH))
@@ -31,12 +31,15 @@ pub async fn snapshot(inner: &Inner) -> Result<Snapshot, String> {
         .timeout(inner.config.start_timeout)
         .send()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(FetchError::Http)?;
     let status = response.status();
     if !status.is_success() {
-        return Err(format!("snapshot answered {status}"));
+        return Err(FetchError::Status {
+            what: "the snapshot",
+            status,
+        });
     }
-    response.json().await.map_err(|e| e.to_string())
+    response.json().await.map_err(FetchError::Http)
 }
 
 /// How one connection to the stream ended.
@@ -44,7 +47,7 @@ enum Ended {
     /// 410: the cursor was trimmed away; resync from the snapshot.
     Gap,
     /// Anything else: reconnect from the cursor.
-    Lost(String),
+    Lost(FetchError),
     /// The verifier is gone.
     Dropped,
 }
@@ -94,13 +97,18 @@ async fn read_stream(verifier: &Weak<Inner>, cursor: &mut String, backoff: &mut 
     drop(inner);
     let mut response = match tokio::time::timeout(silence, request.send()).await {
         Ok(Ok(response)) => response,
-        Ok(Err(e)) => return Ended::Lost(e.to_string()),
-        Err(_) => return Ended::Lost("no answer".into()),
+        Ok(Err(e)) => return Ended::Lost(FetchError::Http(e)),
+        Err(_) => return Ended::Lost(FetchError::TimedOut),
     };
     match response.status() {
         StatusCode::OK => {}
         StatusCode::GONE => return Ended::Gap,
-        status => return Ended::Lost(format!("stream answered {status}")),
+        status => {
+            return Ended::Lost(FetchError::Status {
+                what: "the stream",
+                status,
+            })
+        }
     }
     match verifier.upgrade() {
         Some(inner) => inner.feed_alive(),
@@ -111,9 +119,9 @@ async fn read_stream(verifier: &Weak<Inner>, cursor: &mut String, backoff: &mut 
     loop {
         let chunk = match tokio::time::timeout(silence, response.chunk()).await {
             Ok(Ok(Some(chunk))) => chunk,
-            Ok(Ok(None)) => return Ended::Lost("stream closed".into()),
-            Ok(Err(e)) => return Ended::Lost(e.to_string()),
-            Err(_) => return Ended::Lost("stream silent".into()),
+            Ok(Ok(None)) => return Ended::Lost(FetchError::Closed),
+            Ok(Err(e)) => return Ended::Lost(FetchError::Http(e)),
+            Err(_) => return Ended::Lost(FetchError::Silent),
         };
         let Some(inner) = verifier.upgrade() else {
             return Ended::Dropped;
