@@ -177,6 +177,10 @@ pub enum FetchError {
     /// tessera ended the stream.
     #[error("the revocation stream closed")]
     Closed,
+    /// The stream is not a readable `text/event-stream` (a field that is not
+    /// UTF-8).
+    #[error("the revocation stream does not read as Server-Sent Events: {0}")]
+    EventStream(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 struct Inner {
