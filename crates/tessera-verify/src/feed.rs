@@ -6,6 +6,7 @@ use std::future::ready;
 use std::sync::Weak;
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Buf;
 use futures_util::{Stream, StreamExt};
 use reqwest::{Response, StatusCode};
@@ -24,8 +25,15 @@ pub struct Snapshot {
 const SNAPSHOT_PATH: &str = "/api/v1/revocations/snapshot";
 const STREAM_PATH: &str = "/api/v1/revocations/stream";
 
-/// Reconnection backoff: doubles from the first to the last.
-const BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(2));
+/// The longest wait between two connections.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// Reconnection backoff: 50 ms doubling up to [`MAX_BACKOFF`], for as long
+/// as tessera is away. No jitter: the schedule is the one it always was.
+const BACKOFF: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(50))
+    .with_max_delay(MAX_BACKOFF)
+    .without_max_times();
 
 pub async fn snapshot(inner: &Inner) -> Result<Snapshot, FetchError> {
     let response = inner
@@ -60,12 +68,12 @@ enum Ended {
 /// `cursor` and reads it until it ends. Each turn is bounded in time by the
 /// read timeout (`max_feed_silence`) and a backoff.
 pub async fn follow(verifier: Weak<Inner>, mut cursor: String) {
-    let mut backoff = BACKOFF.0;
+    let mut delays = BACKOFF.build();
     loop {
         let ended = match open(&verifier, &cursor).await {
             Ok(response) => {
                 // Connected: the next loss starts the backoff afresh.
-                backoff = BACKOFF.0;
+                delays = BACKOFF.build();
                 read(&verifier, response, &mut cursor).await
             }
             Err(ended) => ended,
@@ -85,10 +93,11 @@ pub async fn follow(verifier: Weak<Inner>, mut cursor: String) {
             },
             Ended::Lost(e) => e,
         };
+        // Never `None`: the builder sets no limit on attempts.
+        let backoff = delays.next().unwrap_or(MAX_BACKOFF);
         tracing::debug!(error = %retry, ?backoff, "revocation feed lost; reconnecting");
         drop(inner);
         tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(BACKOFF.1);
     }
 }
 
@@ -255,6 +264,12 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn the_backoff_doubles_from_50_ms_to_2_s() {
+        let delays: Vec<u128> = BACKOFF.build().take(9).map(|d| d.as_millis()).collect();
+        assert_eq!(delays, [50, 100, 200, 400, 800, 1600, 2000, 2000, 2000]);
     }
 
     #[tokio::test]
