@@ -2,14 +2,19 @@
 //! gap, then the Server-Sent Events stream, resumed with `Last-Event-ID`
 //! after every disconnect.
 
+use std::future::ready;
 use std::sync::Weak;
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use backon::{BackoffBuilder, ExponentialBuilder};
+use bytes::Buf;
+use futures_util::{Stream, StreamExt};
+use reqwest::{Response, StatusCode};
 use serde::Deserialize;
+use sse_stream::{Sse, SseByteStream};
 
 use crate::state::{write, Event};
-use crate::{now_ms, Inner};
+use crate::{now_ms, FetchError, Inner};
 
 #[derive(Deserialize)]
 pub struct Snapshot {
@@ -20,10 +25,17 @@ pub struct Snapshot {
 const SNAPSHOT_PATH: &str = "/api/v1/revocations/snapshot";
 const STREAM_PATH: &str = "/api/v1/revocations/stream";
 
-/// Reconnection backoff: doubles from the first to the last.
-const BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(2));
+/// The longest wait between two connections.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
-pub async fn snapshot(inner: &Inner) -> Result<Snapshot, String> {
+/// Reconnection backoff: 50 ms doubling up to [`MAX_BACKOFF`], for as long
+/// as tessera is away. No jitter: the schedule is the one it always was.
+const BACKOFF: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(50))
+    .with_max_delay(MAX_BACKOFF)
+    .without_max_times();
+
+pub async fn snapshot(inner: &Inner) -> Result<Snapshot, FetchError> {
     let response = inner
         .http
         .get(inner.url(SNAPSHOT_PATH))
@@ -31,12 +43,15 @@ pub async fn snapshot(inner: &Inner) -> Result<Snapshot, String> {
         .timeout(inner.config.start_timeout)
         .send()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(FetchError::Http)?;
     let status = response.status();
     if !status.is_success() {
-        return Err(format!("snapshot answered {status}"));
+        return Err(FetchError::Status {
+            what: "the snapshot",
+            status,
+        });
     }
-    response.json().await.map_err(|e| e.to_string())
+    response.json().await.map_err(FetchError::Http)
 }
 
 /// How one connection to the stream ended.
@@ -44,7 +59,7 @@ enum Ended {
     /// 410: the cursor was trimmed away; resync from the snapshot.
     Gap,
     /// Anything else: reconnect from the cursor.
-    Lost(String),
+    Lost(FetchError),
     /// The verifier is gone.
     Dropped,
 }
@@ -53,9 +68,16 @@ enum Ended {
 /// `cursor` and reads it until it ends. Each turn is bounded in time by the
 /// read timeout (`max_feed_silence`) and a backoff.
 pub async fn follow(verifier: Weak<Inner>, mut cursor: String) {
-    let mut backoff = BACKOFF.0;
+    let mut delays = BACKOFF.build();
     loop {
-        let ended = read_stream(&verifier, &mut cursor, &mut backoff).await;
+        let ended = match open(&verifier, &cursor).await {
+            Ok(response) => {
+                // Connected: the next loss starts the backoff afresh.
+                delays = BACKOFF.build();
+                read(&verifier, response, &mut cursor).await
+            }
+            Err(ended) => ended,
+        };
         let Some(inner) = verifier.upgrade() else {
             return;
         };
@@ -71,133 +93,164 @@ pub async fn follow(verifier: Weak<Inner>, mut cursor: String) {
             },
             Ended::Lost(e) => e,
         };
+        // Never `None`: the builder sets no limit on attempts.
+        let backoff = delays.next().unwrap_or(MAX_BACKOFF);
         tracing::debug!(error = %retry, ?backoff, "revocation feed lost; reconnecting");
         drop(inner);
         tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(BACKOFF.1);
     }
 }
 
-/// Reads the stream, holding the verifier only while applying an event, so
-/// dropping the last [`crate::Verifier`] ends the follower.
-async fn read_stream(verifier: &Weak<Inner>, cursor: &mut String, backoff: &mut Duration) -> Ended {
+/// Opens the stream after `cursor`, holding the verifier only while the
+/// request is built.
+async fn open(verifier: &Weak<Inner>, cursor: &str) -> Result<Response, Ended> {
     let Some(inner) = verifier.upgrade() else {
-        return Ended::Dropped;
+        return Err(Ended::Dropped);
     };
-    let silence = inner.config.max_feed_silence;
     let request = inner
         .http
         .get(inner.url(STREAM_PATH))
         .basic_auth(&inner.config.client_id, Some(&inner.config.client_secret))
         .header("accept", "text/event-stream")
-        .header("last-event-id", cursor.as_str());
+        .header("last-event-id", cursor);
+    let silence = inner.config.max_feed_silence;
     drop(inner);
-    let mut response = match tokio::time::timeout(silence, request.send()).await {
+    let response = match tokio::time::timeout(silence, request.send()).await {
         Ok(Ok(response)) => response,
-        Ok(Err(e)) => return Ended::Lost(e.to_string()),
-        Err(_) => return Ended::Lost("no answer".into()),
+        Ok(Err(e)) => return Err(Ended::Lost(FetchError::Http(e))),
+        Err(_) => return Err(Ended::Lost(FetchError::TimedOut)),
     };
     match response.status() {
         StatusCode::OK => {}
-        StatusCode::GONE => return Ended::Gap,
-        status => return Ended::Lost(format!("stream answered {status}")),
+        StatusCode::GONE => return Err(Ended::Gap),
+        status => {
+            return Err(Ended::Lost(FetchError::Status {
+                what: "the stream",
+                status,
+            }))
+        }
     }
     match verifier.upgrade() {
         Some(inner) => inner.feed_alive(),
-        None => return Ended::Dropped,
+        None => return Err(Ended::Dropped),
     }
-    *backoff = BACKOFF.0;
-    let mut parser = SseParser::default();
+    Ok(response)
+}
+
+/// Reads the stream until it ends, holding the verifier only while applying
+/// an event, so dropping the last [`crate::Verifier`] ends the follower.
+async fn read(verifier: &Weak<Inner>, response: Response, cursor: &mut String) -> Ended {
+    let Some(silence) = verifier.upgrade().map(|i| i.config.max_feed_silence) else {
+        return Ended::Dropped;
+    };
+    let mut messages = std::pin::pin!(messages(chunks(verifier.clone(), response, silence)));
     loop {
-        let chunk = match tokio::time::timeout(silence, response.chunk()).await {
-            Ok(Ok(Some(chunk))) => chunk,
-            Ok(Ok(None)) => return Ended::Lost("stream closed".into()),
-            Ok(Err(e)) => return Ended::Lost(e.to_string()),
-            Err(_) => return Ended::Lost("stream silent".into()),
+        let message = match messages.next().await {
+            Some(Ok(message)) => message,
+            Some(Err(e)) => return Ended::Lost(e),
+            // The body ended, or the chunks stopped for a dropped verifier.
+            None => return Ended::Lost(FetchError::Closed),
         };
         let Some(inner) = verifier.upgrade() else {
             return Ended::Dropped;
         };
-        inner.feed_alive();
-        for message in parser.feed(&chunk) {
-            let Ok(event) = serde_json::from_str::<Event>(&message.data) else {
-                tracing::warn!(data = %message.data, "unreadable revocation event; ignored");
-                continue;
-            };
-            let now = now_ms() / 1000;
-            let mut revoked = write(&inner.revoked);
-            revoked.apply(&event, now);
-            if revoked.len() % 1024 == 0 {
-                revoked.prune(now.saturating_sub(inner.config.revocation_memory.as_secs()));
-            }
-            drop(revoked);
-            *cursor = message.id.unwrap_or(event.seq);
+        let Ok(event) = serde_json::from_str::<Event>(&message.data) else {
+            tracing::warn!(data = %message.data, "unreadable revocation event; ignored");
+            continue;
+        };
+        let now = now_ms() / 1000;
+        let mut revoked = write(&inner.revoked);
+        revoked.apply(&event, now);
+        if revoked.len() % 1024 == 0 {
+            revoked.prune(now.saturating_sub(inner.config.revocation_memory.as_secs()));
         }
+        drop(revoked);
+        *cursor = message.id.unwrap_or(event.seq);
     }
 }
 
-/// One dispatched Server-Sent Event.
+/// The body's chunks, each due within `silence` of the one before (else
+/// [`FetchError::Silent`]). Every chunk is a sign of life, heartbeat
+/// comments included: the event parser drops comments, so they are counted
+/// here. Ends after an error, and when the verifier is dropped.
+fn chunks(
+    verifier: Weak<Inner>,
+    response: Response,
+    silence: Duration,
+) -> impl Stream<Item = Result<bytes::Bytes, FetchError>> {
+    futures_util::stream::unfold(Some((response, verifier)), move |open| async move {
+        let (mut response, verifier) = open?;
+        let chunk = match tokio::time::timeout(silence, response.chunk()).await {
+            Ok(Ok(Some(chunk))) => chunk,
+            Ok(Ok(None)) => return None,
+            Ok(Err(e)) => return Some((Err(FetchError::Http(e)), None)),
+            Err(_) => return Some((Err(FetchError::Silent), None)),
+        };
+        verifier.upgrade()?.feed_alive();
+        Some((Ok(chunk), Some((response, verifier))))
+    })
+}
+
+/// One event of the stream that carries data.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Message {
-    pub id: Option<String>,
-    pub data: String,
-}
-
-/// The `text/event-stream` format, as much of it as tessera sends: `id:`,
-/// `event:`, `data:` lines, comments (heartbeats), a blank line ends an
-/// event.
-#[derive(Default)]
-pub struct SseParser {
-    buffer: Vec<u8>,
+struct Message {
     id: Option<String>,
-    data: Option<String>,
+    data: String,
 }
 
-impl SseParser {
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<Message> {
-        self.buffer.extend_from_slice(bytes);
-        let mut messages = Vec::new();
-        while let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.buffer.drain(..=end).collect();
-            let line = String::from_utf8_lossy(&line);
-            let line = line.trim_end_matches(['\n', '\r']);
-            if line.is_empty() {
-                if let Some(data) = self.data.take() {
-                    messages.push(Message {
-                        id: self.id.take(),
-                        data,
-                    });
-                }
-                continue;
-            }
-            let (field, value) = line.split_once(':').unwrap_or((line, ""));
-            let value = value.strip_prefix(' ').unwrap_or(value);
-            match field {
-                "id" => self.id = Some(value.to_owned()),
-                "data" => match &mut self.data {
-                    Some(data) => {
-                        data.push('\n');
-                        data.push_str(value);
-                    }
-                    None => self.data = Some(value.to_owned()),
-                },
-                // Comments (heartbeats), `event:` and `retry:`.
-                _ => {}
-            }
-        }
-        messages
+/// The `text/event-stream` events of `chunks` (parsed by `sse-stream`)
+/// that carry data: tessera's revocations. Blocks without data (an `event:`
+/// or `retry:` alone) have nothing to apply.
+fn messages<S, B>(chunks: S) -> impl Stream<Item = Result<Message, FetchError>>
+where
+    S: Stream<Item = Result<B, FetchError>>,
+    B: Buf,
+{
+    SseByteStream::new(chunks).filter_map(|block| {
+        ready(match block {
+            Ok(Sse {
+                data: Some(data),
+                id,
+                ..
+            }) => Some(Ok(Message { id, data })),
+            Ok(_) => None,
+            Err(e) => Some(Err(unwrap_parse_error(e))),
+        })
+    })
+}
+
+/// The parser wraps the errors of the chunks it reads (a silent or broken
+/// connection): this takes ours back out, so they keep their variant.
+fn unwrap_parse_error(error: sse_stream::Error) -> FetchError {
+    match error {
+        sse_stream::Error::Body(source) => match source.downcast::<FetchError>() {
+            Ok(ours) => *ours,
+            Err(other) => FetchError::EventStream(other),
+        },
+        other => FetchError::EventStream(Box::new(other)),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use futures_util::stream;
+
     use super::*;
 
-    #[test]
-    fn events_are_read_across_chunks_and_heartbeats_are_skipped() {
-        let mut parser = SseParser::default();
-        assert!(parser.feed(b":\n\nevent: revocation\nid: 17").is_empty());
-        let messages = parser.feed(b"95-0\r\ndata: {\"a\":\ndata: 1}\n\n:\n\ndata: x\n\n");
+    async fn read_all(chunks: &[&'static [u8]]) -> Vec<Result<Message, FetchError>> {
+        let chunks = stream::iter(chunks.iter().map(|chunk| Ok(*chunk)));
+        messages(chunks).collect().await
+    }
+
+    #[tokio::test]
+    async fn events_are_read_across_chunks_and_heartbeats_are_skipped() {
+        let messages = read_all(&[
+            b":\n\nevent: revocation\nid: 17",
+            b"95-0\r\ndata: {\"a\":\ndata: 1}\n\n:\n\ndata: x\n\n",
+            b"retry: 100\n\nevent: revocation\n\n",
+        ])
+        .await;
+        let messages: Vec<Message> = messages.into_iter().map(Result::unwrap).collect();
         assert_eq!(
             messages,
             [
@@ -210,6 +263,28 @@ mod tests {
                     data: "x".into()
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn the_backoff_doubles_from_50_ms_to_2_s() {
+        let delays: Vec<u128> = BACKOFF.build().take(9).map(|d| d.as_millis()).collect();
+        assert_eq!(delays, [50, 100, 200, 400, 800, 1600, 2000, 2000, 2000]);
+    }
+
+    #[tokio::test]
+    async fn a_lost_connection_keeps_its_error_through_the_parser() {
+        let chunks = stream::iter([Ok(&b"data: 1\n\n"[..]), Err(FetchError::Silent)]);
+        let read: Vec<_> = messages(chunks).collect().await;
+        assert!(
+            matches!(&read[..], [Ok(_), Err(FetchError::Silent)]),
+            "{read:?}"
+        );
+
+        let invalid = read_all(&[b"data: \xff\n\n"]).await;
+        assert!(
+            matches!(&invalid[..], [Err(FetchError::EventStream(_))]),
+            "{invalid:?}"
         );
     }
 }

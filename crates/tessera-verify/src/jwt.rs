@@ -10,7 +10,7 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::Rejection;
+use crate::{FetchError, Rejection};
 
 /// The claims of a verified access token.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -54,8 +54,8 @@ struct Jwk {
 
 /// The Ed25519 keys of a JWKS document, by `kid`; keys of other types are
 /// skipped.
-pub fn parse_jwks(body: &[u8]) -> Result<HashMap<String, VerifyingKey>, String> {
-    let set: JwkSet = serde_json::from_slice(body).map_err(|e| format!("JWKS: {e}"))?;
+pub fn parse_jwks(body: &[u8]) -> Result<HashMap<String, VerifyingKey>, FetchError> {
+    let set: JwkSet = serde_json::from_slice(body).map_err(FetchError::Jwks)?;
     let mut keys = HashMap::new();
     for jwk in set.keys {
         let (Some(kid), Some(x), Some("Ed25519")) = (jwk.kid, jwk.x, jwk.crv.as_deref()) else {
@@ -64,12 +64,16 @@ pub fn parse_jwks(body: &[u8]) -> Result<HashMap<String, VerifyingKey>, String> 
         if jwk.kty != "OKP" {
             continue;
         }
-        let bytes: [u8; 32] = URL_SAFE_NO_PAD
+        // Not 32 bytes of base64url, or not a point on the curve: either
+        // way no key to check a signature with.
+        let key = URL_SAFE_NO_PAD
             .decode(x)
             .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| format!("JWKS key {kid}: not an Ed25519 public key"))?;
-        let key = VerifyingKey::from_bytes(&bytes).map_err(|e| format!("JWKS key {kid}: {e}"))?;
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .and_then(|bytes| VerifyingKey::from_bytes(&bytes).ok());
+        let Some(key) = key else {
+            return Err(FetchError::JwksKey { kid });
+        };
         keys.insert(kid, key);
     }
     Ok(keys)
@@ -226,5 +230,16 @@ pub(crate) mod tests {
         let keys = parse_jwks(body.to_string().as_bytes()).unwrap();
         assert_eq!(keys.len(), 1);
         assert_eq!(keys["k1"], key.verifying_key());
+    }
+
+    #[test]
+    fn a_key_set_that_does_not_read_says_why() {
+        assert!(matches!(parse_jwks(b"<html>"), Err(FetchError::Jwks(_))));
+        let short = URL_SAFE_NO_PAD.encode([7u8; 31]);
+        let body = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": short, "kid": "k2"}]});
+        assert!(matches!(
+            parse_jwks(body.to_string().as_bytes()),
+            Err(FetchError::JwksKey { kid }) if kid == "k2"
+        ));
     }
 }

@@ -129,13 +129,58 @@ pub enum Rejection {
     FeedLost,
 }
 
-/// [`Verifier::start`] could not reach tessera in time.
+/// [`Verifier::start`] could not reach tessera in time: which half failed,
+/// and why.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot fetch tessera's keys: {0}")]
-    Keys(String),
+    Keys(#[source] FetchError),
     #[error("cannot read tessera's revocation feed: {0}")]
-    Feed(String),
+    Feed(#[source] FetchError),
+}
+
+/// Why tessera could not be read: its key set, its revocation snapshot or
+/// its revocation stream. After the start these are only logged: the
+/// follower reconnects by itself.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// The HTTP client could not be built (no usable TLS set-up).
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+    /// The request failed: refused or reset connection, TLS, a body cut
+    /// short or not the JSON expected.
+    #[error("the request to tessera failed: {0}")]
+    Http(#[source] reqwest::Error),
+    /// tessera answered, but not with a success.
+    #[error("{what} answered {status}")]
+    Status {
+        /// `the key set`, `the snapshot` or `the stream`.
+        what: &'static str,
+        status: reqwest::StatusCode,
+    },
+    /// No answer in time: `start_timeout` at the start, `max_feed_silence`
+    /// for the stream's response.
+    #[error("tessera did not answer in time")]
+    TimedOut,
+    /// The key set is not a JWKS document.
+    #[error("JWKS: {0}")]
+    Jwks(#[source] serde_json::Error),
+    /// A key set entry that says Ed25519 does not hold an Ed25519 public
+    /// key.
+    #[error("JWKS key {kid}: not an Ed25519 public key")]
+    JwksKey { kid: String },
+    /// The stream sent nothing, not even a heartbeat, for
+    /// `max_feed_silence`.
+    #[error("the revocation stream was silent too long")]
+    Silent,
+    /// tessera ended the stream.
+    #[error("the revocation stream closed")]
+    Closed,
+    /// The stream is not a readable `text/event-stream` (a field that is not
+    /// UTF-8).
+    #[error("the revocation stream does not read as Server-Sent Events: {0}")]
+    EventStream(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 struct Inner {
@@ -170,7 +215,7 @@ impl Verifier {
         let http = reqwest::Client::builder()
             .connect_timeout(config.start_timeout)
             .build()
-            .map_err(|e| StartError::Keys(e.to_string()))?;
+            .map_err(|e| StartError::Keys(FetchError::Client(e)))?;
         let inner = Arc::new(Inner {
             verified: VerifiedCache::new(config.cache_capacity),
             config,
@@ -183,13 +228,13 @@ impl Verifier {
         });
         let verifier = Self(inner);
         let timeout = verifier.0.config.start_timeout;
-        let keys = tokio::time::timeout(timeout, verifier.0.fetch_keys())
+        tokio::time::timeout(timeout, verifier.0.fetch_keys())
             .await
-            .map_err(|_| StartError::Keys("timed out".into()))?;
-        keys.map_err(StartError::Keys)?;
+            .map_err(|_| StartError::Keys(FetchError::TimedOut))?
+            .map_err(StartError::Keys)?;
         let cursor = tokio::time::timeout(timeout, verifier.0.resync())
             .await
-            .map_err(|_| StartError::Feed("timed out".into()))?
+            .map_err(|_| StartError::Feed(FetchError::TimedOut))?
             .map_err(StartError::Feed)?;
         tokio::spawn(feed::follow(Arc::downgrade(&verifier.0), cursor));
         Ok(verifier)
@@ -262,18 +307,22 @@ impl Inner {
         format!("{}{path}", self.config.base_url)
     }
 
-    async fn fetch_keys(&self) -> Result<(), String> {
-        let body = self
+    async fn fetch_keys(&self) -> Result<(), FetchError> {
+        let response = self
             .http
             .get(self.url("/.well-known/jwks.json"))
             .timeout(self.config.start_timeout)
             .send()
             .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| e.to_string())?
-            .bytes()
-            .await
-            .map_err(|e| e.to_string())?;
+            .map_err(FetchError::Http)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(FetchError::Status {
+                what: "the key set",
+                status,
+            });
+        }
+        let body = response.bytes().await.map_err(FetchError::Http)?;
         let keys = jwt::parse_jwks(&body)?;
         let changed = **read(&self.keys) != keys;
         *write(&self.keys) = Arc::new(keys);
@@ -296,7 +345,7 @@ impl Inner {
 
     /// Replaces the revocations with the snapshot's; returns the cursor to
     /// follow from.
-    async fn resync(&self) -> Result<String, String> {
+    async fn resync(&self) -> Result<String, FetchError> {
         let snapshot = feed::snapshot(self).await?;
         let now = now_ms() / 1000;
         let mut revoked = Revoked::default();
