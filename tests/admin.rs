@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{
     assert_detail, error_locs, json_of, jwt_claims, spawn_app, spawn_app_with, unique_name,
-    TestApp, Tokens, PASSWORD,
+    TestApp, TestUser, Tokens, PASSWORD,
 };
 use figment::providers::Serialized;
 use figment::Figment;
@@ -16,24 +16,66 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-/// Calls an admin route as `token` (or anonymously).
-async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut request = app
-        .client
-        .request(method, app.url(&format!("/api/v1/admin{path}")));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
+/// Calls the admin routes (`/api/v1/admin…`) as one bearer, or anonymously.
+struct Admin<'a> {
+    app: &'a TestApp,
+    token: Option<String>,
+}
+
+impl<'a> Admin<'a> {
+    fn new(app: &'a TestApp, tokens: &Tokens) -> Self {
+        Self {
+            app,
+            token: Some(tokens.access.clone()),
+        }
     }
-    if let Some(body) = body {
-        request = request.json(&body);
+
+    fn anonymous(app: &'a TestApp) -> Self {
+        Self { app, token: None }
     }
-    request.send().await.expect("admin request")
+
+    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> reqwest::Response {
+        let path = format!("/api/v1/admin{path}");
+        self.app
+            .call(method, &path, self.token.as_deref(), body)
+            .await
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.send(Method::GET, path, None).await
+    }
+
+    async fn post(&self, path: &str) -> reqwest::Response {
+        self.send(Method::POST, path, None).await
+    }
+
+    async fn delete(&self, path: &str) -> reqwest::Response {
+        self.send(Method::DELETE, path, None).await
+    }
+
+    async fn post_json(&self, path: &str, body: Value) -> reqwest::Response {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    async fn patch(&self, path: &str, body: Value) -> reqwest::Response {
+        self.send(Method::PATCH, path, Some(body)).await
+    }
+
+    /// `GET path`, which must answer 200, as JSON.
+    async fn get_ok(&self, path: impl AsRef<str>) -> Value {
+        json_of(self.get(path.as_ref()).await, StatusCode::OK).await
+    }
+
+    /// The 422 body `GET path` answers.
+    async fn get_422(&self, path: &str) -> Value {
+        json_of(self.get(path).await, StatusCode::UNPROCESSABLE_ENTITY).await
+    }
+}
+
+/// A fresh user with `role` ("ADMIN", "MODERATOR"), and its admin caller.
+async fn staff<'a>(app: &'a TestApp, role: &str) -> (TestUser, Admin<'a>) {
+    let (user, tokens) = app.new_user_with_role(role).await;
+    (user, Admin::new(app, &tokens))
 }
 
 /// Registers a user whose email starts with `tag`, so a listing filtered by
@@ -47,6 +89,16 @@ async fn tagged_user(app: &TestApp, tag: &str, n: usize) -> Uuid {
         .unwrap()
         .parse()
         .unwrap()
+}
+
+/// The string `field` of every item on a listing page.
+fn items<'p>(page: &'p Value, field: &str) -> Vec<&'p str> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item[field].as_str().unwrap())
+        .collect()
 }
 
 fn tag() -> String {
@@ -79,43 +131,29 @@ fn admin_routes(target: Uuid) -> Vec<(Method, String, Option<Value>)> {
 #[tokio::test]
 async fn regular_users_get_403_and_anonymous_callers_401_on_every_admin_route() {
     let app = spawn_app().await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (_, tokens) = app.signed_in_user().await;
+    let regular = Admin::new(&app, &tokens);
     let target = app.new_user().await;
     for (method, path, body) in admin_routes(target.id) {
-        let response = call(
-            &app,
-            method.clone(),
-            &path,
-            Some(&tokens.access),
-            body.clone(),
-        )
-        .await;
+        let response = regular.send(method.clone(), &path, body.clone()).await;
         assert_detail(response, StatusCode::FORBIDDEN, "Not enough permissions").await;
-        let response = call(&app, method, &path, None, body).await;
+        let response = Admin::anonymous(&app).send(method, &path, body).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
         assert_eq!(response.headers()["www-authenticate"], "Bearer");
     }
     // Nothing happened to the target.
     let target_tokens = app.login(&target).await;
-    assert_eq!(
-        app.verify(&target_tokens.access).await.status(),
-        StatusCode::OK
-    );
+    app.assert_verify(&target_tokens.access, StatusCode::OK)
+        .await;
 }
 
 #[tokio::test]
 async fn check_answers_admins_only() {
     let app = spawn_app().await;
-    let (_, admin) = app.new_user_with_role("ADMIN").await;
-    let (_, moderator) = app.new_user_with_role("MODERATOR").await;
-    let body = json_of(
-        call(&app, Method::GET, "/check", Some(&admin.access), None).await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(body, json!({"is_admin": true}));
-    let response = call(&app, Method::GET, "/check", Some(&moderator.access), None).await;
+    let (_, admin) = staff(&app, "ADMIN").await;
+    let (_, moderator) = staff(&app, "MODERATOR").await;
+    assert_eq!(admin.get_ok("/check").await, json!({"is_admin": true}));
+    let response = moderator.get("/check").await;
     assert_detail(response, StatusCode::FORBIDDEN, "Not enough permissions").await;
 }
 
@@ -123,35 +161,26 @@ async fn check_answers_admins_only() {
 async fn a_demoted_admin_loses_admin_access_at_once_though_the_token_still_says_admin() {
     let app = spawn_app().await;
     let (first, first_tokens) = app.new_user_with_role("ADMIN").await;
-    let (_, second) = app.new_user_with_role("ADMIN").await;
+    let (_, second) = staff(&app, "ADMIN").await;
     assert_eq!(jwt_claims(&first_tokens.access)["role"], "ADMIN");
-    let response = call(
-        &app,
-        Method::PATCH,
-        &format!("/users/{}", first.id),
-        Some(&second.access),
-        Some(json!({"account_role": "REGULAR"})),
-    )
-    .await;
+    let response = second
+        .patch(
+            &format!("/users/{}", first.id),
+            json!({"account_role": "REGULAR"}),
+        )
+        .await;
     assert_eq!(
         json_of(response, StatusCode::OK).await["account_role"],
         "REGULAR"
     );
-    let response = call(
-        &app,
-        Method::GET,
-        "/check",
-        Some(&first_tokens.access),
-        None,
-    )
-    .await;
+    let response = Admin::new(&app, &first_tokens).get("/check").await;
     assert_detail(response, StatusCode::FORBIDDEN, "Not enough permissions").await;
 }
 
 #[tokio::test]
 async fn the_user_listing_combines_filters_and_paginates_with_a_total() {
     let app = spawn_app().await;
-    let (_, admin) = app.new_user_with_role("ADMIN").await;
+    let (_, admin) = staff(&app, "ADMIN").await;
     let tag = tag();
     let mut ids = Vec::new();
     for n in 0..5 {
@@ -167,37 +196,18 @@ async fn the_user_listing_combines_filters_and_paginates_with_a_total() {
         ),
         (format!("/users/{}", ids[3]), None, Method::DELETE),
     ] {
-        let response = call(&app, method, &path, Some(&admin.access), body).await;
+        let response = admin.send(method, &path, body).await;
         assert!(
             response.status().is_success(),
             "{path}: {}",
             response.status()
         );
     }
-    let list = |query: String| {
-        let app = &app;
-        let token = admin.access.clone();
-        async move {
-            json_of(
-                call(
-                    app,
-                    Method::GET,
-                    &format!("/users?{query}"),
-                    Some(&token),
-                    None,
-                )
-                .await,
-                StatusCode::OK,
-            )
-            .await
-        }
-    };
+    let list = |query: String| admin.get_ok(format!("/users?{query}"));
     let ids_of = |page: &Value| -> Vec<Uuid> {
-        page["items"]
-            .as_array()
-            .unwrap()
+        items(page, "id")
             .iter()
-            .map(|u| u["id"].as_str().unwrap().parse().unwrap())
+            .map(|id| id.parse().unwrap())
             .collect()
     };
 
@@ -254,7 +264,7 @@ async fn the_user_listing_combines_filters_and_paginates_with_a_total() {
 #[tokio::test]
 async fn bad_listing_queries_are_422_naming_the_parameter() {
     let app = spawn_app().await;
-    let (_, admin) = app.new_user_with_role("ADMIN").await;
+    let (_, admin) = staff(&app, "ADMIN").await;
     for (query, field) in [
         ("deleted=sometimes", "deleted"),
         ("limit=0", "limit"),
@@ -265,15 +275,7 @@ async fn bad_listing_queries_are_422_naming_the_parameter() {
         ("is_blocked=maybe", "is_blocked"),
         ("is_active=2", "is_active"),
     ] {
-        let response = call(
-            &app,
-            Method::GET,
-            &format!("/users?{query}"),
-            Some(&admin.access),
-            None,
-        )
-        .await;
-        let body = json_of(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+        let body = admin.get_422(&format!("/users?{query}")).await;
         assert_eq!(body["detail"][0]["loc"], json!(["query", field]), "{query}");
         assert_eq!(body["detail"][0]["type"], "value_error");
         assert!(body["detail"][0]["msg"]
@@ -281,15 +283,7 @@ async fn bad_listing_queries_are_422_naming_the_parameter() {
             .unwrap()
             .starts_with("Value error, "));
     }
-    let response = call(
-        &app,
-        Method::GET,
-        "/users?deleted=sometimes",
-        Some(&admin.access),
-        None,
-    )
-    .await;
-    let body = json_of(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let body = admin.get_422("/users?deleted=sometimes").await;
     assert_eq!(
         body,
         json!({"detail": [{
@@ -299,37 +293,21 @@ async fn bad_listing_queries_are_422_naming_the_parameter() {
         }]})
     );
     // Every bad parameter is reported at once.
-    let response = call(
-        &app,
-        Method::GET,
-        "/users?deleted=x&limit=0",
-        Some(&admin.access),
-        None,
-    )
-    .await;
-    let body = json_of(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let body = admin.get_422("/users?deleted=x&limit=0").await;
     assert_eq!(body["detail"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]
 async fn blocking_revokes_every_session_at_once_and_unblocking_allows_login_again() {
     let app = spawn_app().await;
-    let (admin_user, admin) = app.new_user_with_role("ADMIN").await;
-    let user = app.new_user().await;
-    let phone = app.login(&user).await;
+    let (admin_user, admin) = staff(&app, "ADMIN").await;
+    let (user, phone) = app.signed_in_user().await;
     let laptop = app.login(&user).await;
     for device in [&phone, &laptop] {
-        assert_eq!(app.verify(&device.access).await.status(), StatusCode::OK);
+        app.assert_verify(&device.access, StatusCode::OK).await;
     }
 
-    let response = call(
-        &app,
-        Method::POST,
-        &format!("/users/{}/block", user.id),
-        Some(&admin.access),
-        None,
-    )
-    .await;
+    let response = admin.post(&format!("/users/{}/block", user.id)).await;
     let body = json_of(response, StatusCode::OK).await;
     assert_eq!(body["is_blocked"], true);
     assert_eq!(body["id"], user.id.to_string());
@@ -342,42 +320,26 @@ async fn blocking_revokes_every_session_at_once_and_unblocking_allows_login_agai
             .await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
-    let response = app
-        .login_json(json!({"email": user.email, "password": user.password}))
-        .await;
-    assert_detail(response, StatusCode::FORBIDDEN, "User account is blocked.").await;
+    app.assert_login_refused(
+        json!({"email": user.email, "password": user.password}),
+        StatusCode::FORBIDDEN,
+        "User account is blocked.",
+    )
+    .await;
 
     // Blocking again is harmless.
-    let response = call(
-        &app,
-        Method::POST,
-        &format!("/users/{}/block", user.id),
-        Some(&admin.access),
-        None,
-    )
-    .await;
+    let response = admin.post(&format!("/users/{}/block", user.id)).await;
     assert_eq!(response.status(), StatusCode::OK);
 
-    let response = call(
-        &app,
-        Method::POST,
-        &format!("/users/{}/unblock", user.id),
-        Some(&admin.access),
-        None,
-    )
-    .await;
+    let response = admin.post(&format!("/users/{}/unblock", user.id)).await;
     assert_eq!(json_of(response, StatusCode::OK).await["is_blocked"], false);
     // Old sessions stay ended; a new login works.
-    assert_eq!(
-        app.verify(&phone.access).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.refresh(&laptop.refresh).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    app.assert_verify(&phone.access, StatusCode::UNAUTHORIZED)
+        .await;
+    app.assert_refresh(&laptop.refresh, StatusCode::UNAUTHORIZED)
+        .await;
     let fresh = app.login(&user).await;
-    assert_eq!(app.verify(&fresh.access).await.status(), StatusCode::OK);
+    app.assert_verify(&fresh.access, StatusCode::OK).await;
 
     // The audit log names the admin as actor and the user as subject.
     let blocked = admin_events(&app, user.id, "user_blocked", 1).await;
@@ -395,29 +357,21 @@ async fn blocking_revokes_every_session_at_once_and_unblocking_allows_login_agai
 /// Audit rows of `kind` about `subject`, with the actor (the log is written
 /// in the background: wait briefly for at least `at_least` of them).
 async fn admin_events(app: &TestApp, subject: Uuid, kind: &str, at_least: usize) -> Vec<Value> {
-    for _ in 0..50 {
-        let rows: Vec<(Value,)> = sqlx::query_as(
-            "SELECT jsonb_build_object('actor_id', actor_id, 'subject_id', subject_id, 'ip', ip, \
-             'user_agent', user_agent, 'details', details) \
-             FROM audit_events WHERE subject_id = $1 AND kind = $2 ORDER BY id",
-        )
-        .bind(subject)
-        .bind(kind)
-        .fetch_all(&app.pool)
-        .await
-        .unwrap();
-        if rows.len() >= at_least {
-            return rows.into_iter().map(|(v,)| v).collect();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Vec::new()
+    app.audit_rows_at_least(
+        "SELECT jsonb_build_object('actor_id', actor_id, 'subject_id', subject_id, 'ip', ip, \
+         'user_agent', user_agent, 'details', details) \
+         FROM audit_events WHERE subject_id = $1 AND kind = $2 ORDER BY id",
+        subject,
+        kind,
+        at_least,
+    )
+    .await
 }
 
 #[tokio::test]
 async fn a_login_racing_a_block_never_leaves_a_live_session() {
     let app = spawn_app().await;
-    let (_, admin) = app.new_user_with_role("ADMIN").await;
+    let (_, admin) = staff(&app, "ADMIN").await;
     let user = app.new_user().await;
     let logins = (0..8).map(|i| {
         let app = &app;
@@ -436,14 +390,7 @@ async fn a_login_racing_a_block_never_leaves_a_live_session() {
     });
     let block = async {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        call(
-            &app,
-            Method::POST,
-            &format!("/users/{}/block", user.id),
-            Some(&admin.access),
-            None,
-        )
-        .await
+        admin.post(&format!("/users/{}/block", user.id)).await
     };
     let (issued, blocked) = tokio::join!(futures::future::join_all(logins), block);
     assert_eq!(blocked.status(), StatusCode::OK);
@@ -455,57 +402,30 @@ async fn a_login_racing_a_block_never_leaves_a_live_session() {
 #[tokio::test]
 async fn moderators_list_users_and_block_regular_users_only() {
     let app = spawn_app().await;
-    let (moderator_user, moderator) = app.new_user_with_role("MODERATOR").await;
+    let (moderator_user, moderator) = staff(&app, "MODERATOR").await;
     let (other_moderator, _) = app.new_user_with_role("MODERATOR").await;
     let (admin_user, _) = app.new_user_with_role("ADMIN").await;
-    let regular = app.new_user().await;
-    let regular_tokens = app.login(&regular).await;
+    let (regular, regular_tokens) = app.signed_in_user().await;
 
-    let response = call(
-        &app,
-        Method::GET,
-        "/users?limit=1",
-        Some(&moderator.access),
-        None,
-    )
-    .await;
+    let response = moderator.get("/users?limit=1").await;
     assert_eq!(response.status(), StatusCode::OK);
 
-    let response = call(
-        &app,
-        Method::POST,
-        &format!("/users/{}/block", regular.id),
-        Some(&moderator.access),
-        None,
-    )
-    .await;
+    let response = moderator
+        .post(&format!("/users/{}/block", regular.id))
+        .await;
     assert_eq!(json_of(response, StatusCode::OK).await["is_blocked"], true);
-    assert_eq!(
-        app.verify(&regular_tokens.access).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
-    let response = call(
-        &app,
-        Method::POST,
-        &format!("/users/{}/unblock", regular.id),
-        Some(&moderator.access),
-        None,
-    )
-    .await;
+    app.assert_verify(&regular_tokens.access, StatusCode::UNAUTHORIZED)
+        .await;
+    let response = moderator
+        .post(&format!("/users/{}/unblock", regular.id))
+        .await;
     assert_eq!(json_of(response, StatusCode::OK).await["is_blocked"], false);
     let moderated = admin_events(&app, regular.id, "user_blocked", 1).await;
     assert_eq!(moderated[0]["actor_id"], moderator_user.id.to_string());
 
     for target in [other_moderator.id, admin_user.id, moderator_user.id] {
         for action in ["block", "unblock"] {
-            let response = call(
-                &app,
-                Method::POST,
-                &format!("/users/{target}/{action}"),
-                Some(&moderator.access),
-                None,
-            )
-            .await;
+            let response = moderator.post(&format!("/users/{target}/{action}")).await;
             assert_detail(response, StatusCode::FORBIDDEN, "Not enough permissions").await;
         }
     }
@@ -514,38 +434,26 @@ async fn moderators_list_users_and_block_regular_users_only() {
         if path == "/users" || path.ends_with("block") {
             continue;
         }
-        let response = call(&app, method, &path, Some(&moderator.access), body).await;
+        let response = moderator.send(method, &path, body).await;
         assert_detail(response, StatusCode::FORBIDDEN, "Not enough permissions").await;
     }
     // The admin was not blocked.
-    let response = sqlx::query_scalar::<_, bool>("SELECT is_blocked FROM users WHERE id = $1")
-        .bind(admin_user.id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert!(!response);
+    assert!(!app.user_field::<bool>(admin_user.id, "is_blocked").await);
 }
 
 #[tokio::test]
 async fn admins_cannot_block_delete_or_demote_themselves() {
     let app = spawn_app().await;
-    let (admin_user, admin) = app.new_user_with_role("ADMIN").await;
+    let (admin_user, admin) = staff(&app, "ADMIN").await;
     let me = format!("/users/{}", admin_user.id);
-    let response = call(
-        &app,
-        Method::POST,
-        &format!("{me}/block"),
-        Some(&admin.access),
-        None,
-    )
-    .await;
+    let response = admin.post(&format!("{me}/block")).await;
     assert_detail(
         response,
         StatusCode::CONFLICT,
         "Admins cannot block themselves",
     )
     .await;
-    let response = call(&app, Method::DELETE, &me, Some(&admin.access), None).await;
+    let response = admin.delete(&me).await;
     assert_detail(
         response,
         StatusCode::CONFLICT,
@@ -553,14 +461,7 @@ async fn admins_cannot_block_delete_or_demote_themselves() {
     )
     .await;
     for role in ["MODERATOR", "REGULAR"] {
-        let response = call(
-            &app,
-            Method::PATCH,
-            &me,
-            Some(&admin.access),
-            Some(json!({"account_role": role})),
-        )
-        .await;
+        let response = admin.patch(&me, json!({"account_role": role})).await;
         assert_detail(
             response,
             StatusCode::CONFLICT,
@@ -569,42 +470,33 @@ async fn admins_cannot_block_delete_or_demote_themselves() {
         .await;
     }
     // Still an admin, still signed in; changing their own subscription is fine.
-    let response = call(
-        &app,
-        Method::PATCH,
-        &me,
-        Some(&admin.access),
-        Some(json!({"account_role": "ADMIN", "account_subscription": "PRO"})),
-    )
-    .await;
+    let response = admin
+        .patch(
+            &me,
+            json!({"account_role": "ADMIN", "account_subscription": "PRO"}),
+        )
+        .await;
     assert_eq!(
         json_of(response, StatusCode::OK).await["account_subscription"],
         "PRO"
     );
-    let response = call(&app, Method::GET, "/check", Some(&admin.access), None).await;
+    let response = admin.get("/check").await;
     assert_eq!(response.status(), StatusCode::OK);
 }
 
 #[tokio::test]
 async fn unknown_users_are_404_and_malformed_ids_422() {
     let app = spawn_app().await;
-    let (_, admin) = app.new_user_with_role("ADMIN").await;
+    let (_, admin) = staff(&app, "ADMIN").await;
     let nobody = Uuid::new_v4();
     for (method, path, body) in admin_routes(nobody) {
         if !path.contains(&nobody.to_string()) {
             continue;
         }
-        let response = call(
-            &app,
-            method.clone(),
-            &path,
-            Some(&admin.access),
-            body.clone(),
-        )
-        .await;
+        let response = admin.send(method.clone(), &path, body.clone()).await;
         assert_detail(response, StatusCode::NOT_FOUND, "User not found").await;
         let malformed = path.replace(&nobody.to_string(), "not-a-uuid");
-        let response = call(&app, method, &malformed, Some(&admin.access), body).await;
+        let response = admin.send(method, &malformed, body).await;
         let body = json_of(response, StatusCode::UNPROCESSABLE_ENTITY).await;
         assert_eq!(
             body["detail"][0]["loc"],
@@ -618,62 +510,37 @@ async fn unknown_users_are_404_and_malformed_ids_422() {
 #[tokio::test]
 async fn soft_delete_ends_sessions_and_restore_brings_the_account_back() {
     let app = spawn_app().await;
-    let (_, admin) = app.new_user_with_role("ADMIN").await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (_, admin) = staff(&app, "ADMIN").await;
+    let (user, tokens) = app.signed_in_user().await;
     let path = format!("/users/{}", user.id);
 
-    let response = call(&app, Method::DELETE, &path, Some(&admin.access), None).await;
+    let response = admin.delete(&path).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     app.assert_revoked(&tokens).await;
-    let response = app
-        .login_json(json!({"email": user.email, "password": user.password}))
-        .await;
-    assert_detail(
-        response,
+    app.assert_login_refused(
+        json!({"email": user.email, "password": user.password}),
         StatusCode::UNAUTHORIZED,
         "Incorrect username or password",
     )
     .await;
     // Deleted: gone for every action but restore; the email stays taken.
-    let response = call(&app, Method::DELETE, &path, Some(&admin.access), None).await;
+    let response = admin.delete(&path).await;
     assert_detail(response, StatusCode::NOT_FOUND, "User not found").await;
-    let response = call(
-        &app,
-        Method::POST,
-        &format!("{path}/block"),
-        Some(&admin.access),
-        None,
-    )
-    .await;
+    let response = admin.post(&format!("{path}/block")).await;
     assert_detail(response, StatusCode::NOT_FOUND, "User not found").await;
     let response = app.register(&user.email, &unique_name(), PASSWORD).await;
     assert_eq!(response.status(), StatusCode::CONFLICT);
 
-    let response = call(
-        &app,
-        Method::POST,
-        &format!("{path}/restore"),
-        Some(&admin.access),
-        None,
-    )
-    .await;
+    let response = admin.post(&format!("{path}/restore")).await;
     let body = json_of(response, StatusCode::OK).await;
     assert_eq!(body["id"], user.id.to_string());
     assert_eq!(body["deleted_at"], Value::Null);
     let fresh = app.login(&user).await;
-    assert_eq!(app.verify(&fresh.access).await.status(), StatusCode::OK);
+    app.assert_verify(&fresh.access, StatusCode::OK).await;
     // Restoring a live user changes nothing.
-    let response = call(
-        &app,
-        Method::POST,
-        &format!("{path}/restore"),
-        Some(&admin.access),
-        None,
-    )
-    .await;
+    let response = admin.post(&format!("{path}/restore")).await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(app.verify(&fresh.access).await.status(), StatusCode::OK);
+    app.assert_verify(&fresh.access, StatusCode::OK).await;
 
     assert_eq!(
         admin_events(&app, user.id, "user_deleted", 1).await.len(),
@@ -688,23 +555,15 @@ async fn soft_delete_ends_sessions_and_restore_brings_the_account_back() {
 #[tokio::test]
 async fn a_role_or_subscription_change_reaches_the_next_refresh_without_postgresql() {
     let app = spawn_app().await;
-    let (admin_user, admin) = app.new_user_with_role("ADMIN").await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (admin_user, admin) = staff(&app, "ADMIN").await;
+    let (user, tokens) = app.signed_in_user().await;
     let claims = jwt_claims(&tokens.access);
     assert_eq!(
         (claims["role"].as_str(), claims["subscription"].as_str()),
         (Some("REGULAR"), Some("FREE"))
     );
 
-    let response = call(
-        &app,
-        Method::PATCH,
-        &format!("/users/{}", user.id),
-        Some(&admin.access),
-        Some(json!({"account_role": "MODERATOR", "account_subscription": "PRO", "subscription_expires_at": "2030-01-31T12:00:00Z"})),
-    )
-    .await;
+    let response = admin.patch(&format!("/users/{}", user.id), json!({"account_role": "MODERATOR", "account_subscription": "PRO", "subscription_expires_at": "2030-01-31T12:00:00Z"})).await;
     let body = json_of(response, StatusCode::OK).await;
     assert_eq!(body["account_role"], "MODERATOR");
     assert_eq!(body["account_subscription"], "PRO");
@@ -726,14 +585,7 @@ async fn a_role_or_subscription_change_reaches_the_next_refresh_without_postgres
     assert_eq!(verified["role"], "MODERATOR");
 
     // The new role works at once: the moderator may list users.
-    let response = call(
-        &app,
-        Method::GET,
-        "/users?limit=1",
-        Some(&rotated.access),
-        None,
-    )
-    .await;
+    let response = Admin::new(&app, &rotated).get("/users?limit=1").await;
     assert_eq!(response.status(), StatusCode::OK);
 
     let changed = admin_events(&app, user.id, "role_changed", 1).await;
@@ -744,25 +596,16 @@ async fn a_role_or_subscription_change_reaches_the_next_refresh_without_postgres
     assert_eq!(changed[0]["details"]["to"], "PRO");
 
     // `null` clears the expiry; an empty patch changes nothing.
-    let response = call(
-        &app,
-        Method::PATCH,
-        &format!("/users/{}", user.id),
-        Some(&admin.access),
-        Some(json!({"subscription_expires_at": null})),
-    )
-    .await;
+    let response = admin
+        .patch(
+            &format!("/users/{}", user.id),
+            json!({"subscription_expires_at": null}),
+        )
+        .await;
     let body = json_of(response, StatusCode::OK).await;
     assert_eq!(body["subscription_expires_at"], Value::Null);
     assert_eq!(body["account_subscription"], "PRO");
-    let response = call(
-        &app,
-        Method::PATCH,
-        &format!("/users/{}", user.id),
-        Some(&admin.access),
-        Some(json!({})),
-    )
-    .await;
+    let response = admin.patch(&format!("/users/{}", user.id), json!({})).await;
     assert_eq!(
         json_of(response, StatusCode::OK).await["account_role"],
         "MODERATOR"
@@ -772,16 +615,9 @@ async fn a_role_or_subscription_change_reaches_the_next_refresh_without_postgres
 #[tokio::test]
 async fn invalid_patches_are_422_for_every_field() {
     let app = spawn_app().await;
-    let (_, admin) = app.new_user_with_role("ADMIN").await;
+    let (_, admin) = staff(&app, "ADMIN").await;
     let user = app.new_user().await;
-    let response = call(
-        &app,
-        Method::PATCH,
-        &format!("/users/{}", user.id),
-        Some(&admin.access),
-        Some(json!({"account_role": "KING", "account_subscription": "GOLD", "subscription_expires_at": "next week"})),
-    )
-    .await;
+    let response = admin.patch(&format!("/users/{}", user.id), json!({"account_role": "KING", "account_subscription": "GOLD", "subscription_expires_at": "next week"})).await;
     let body = json_of(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     let locs = error_locs(&body);
     assert_eq!(
@@ -792,67 +628,36 @@ async fn invalid_patches_are_422_for_every_field() {
             &json!(["body", "subscription_expires_at"])
         ]
     );
-    let response = call(
-        &app,
-        Method::PATCH,
-        &format!("/users/{}", user.id),
-        Some(&admin.access),
-        Some(json!({"account_role": 1})),
-    )
-    .await;
+    let response = admin
+        .patch(&format!("/users/{}", user.id), json!({"account_role": 1}))
+        .await;
     let body = json_of(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(body["detail"][0]["type"], "string_type");
 }
 
 async fn balance_of(app: &TestApp, user: Uuid) -> String {
-    sqlx::query_scalar::<_, String>("SELECT balance::text FROM users WHERE id = $1")
-        .bind(user)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
+    app.user_field(user, "balance::text").await
 }
 
 #[tokio::test]
 async fn concurrent_balance_deltas_never_lose_an_update_and_never_go_below_zero() {
     let app = spawn_app().await;
-    let (admin_user, admin) = app.new_user_with_role("ADMIN").await;
+    let (admin_user, admin) = staff(&app, "ADMIN").await;
     let user = app.new_user().await;
     let path = format!("/users/{}/balance", user.id);
 
-    let deltas = (0..20).map(|_| {
-        call(
-            &app,
-            Method::POST,
-            &path,
-            Some(&admin.access),
-            Some(json!({"delta": "1.00"})),
-        )
-    });
+    let deltas = (0..20).map(|_| admin.post_json(&path, json!({"delta": "1.00"})));
     for response in futures::future::join_all(deltas).await {
         assert_eq!(response.status(), StatusCode::OK);
     }
     assert_eq!(balance_of(&app, user.id).await, "20.00");
 
-    let response = call(
-        &app,
-        Method::POST,
-        &path,
-        Some(&admin.access),
-        Some(json!({"delta": "-5.5"})),
-    )
-    .await;
+    let response = admin.post_json(&path, json!({"delta": "-5.5"})).await;
     assert_eq!(
         json_of(response, StatusCode::OK).await,
         json!({"balance": "14.50"})
     );
-    let response = call(
-        &app,
-        Method::POST,
-        &path,
-        Some(&admin.access),
-        Some(json!({"delta": "-14.51"})),
-    )
-    .await;
+    let response = admin.post_json(&path, json!({"delta": "-14.51"})).await;
     assert_detail(
         response,
         StatusCode::CONFLICT,
@@ -860,14 +665,7 @@ async fn concurrent_balance_deltas_never_lose_an_update_and_never_go_below_zero(
     )
     .await;
     assert_eq!(balance_of(&app, user.id).await, "14.50");
-    let response = call(
-        &app,
-        Method::POST,
-        &path,
-        Some(&admin.access),
-        Some(json!({"delta": "-14.50"})),
-    )
-    .await;
+    let response = admin.post_json(&path, json!({"delta": "-14.50"})).await;
     assert_eq!(
         json_of(response, StatusCode::OK).await,
         json!({"balance": "0.00"})
@@ -887,7 +685,7 @@ async fn concurrent_balance_deltas_never_lose_an_update_and_never_go_below_zero(
 #[tokio::test]
 async fn balance_deltas_are_decimal_strings_with_at_most_two_decimals() {
     let app = spawn_app().await;
-    let (_, admin) = app.new_user_with_role("ADMIN").await;
+    let (_, admin) = staff(&app, "ADMIN").await;
     let user = app.new_user().await;
     let path = format!("/users/{}/balance", user.id);
     for (delta, kind) in [
@@ -898,14 +696,7 @@ async fn balance_deltas_are_decimal_strings_with_at_most_two_decimals() {
         (json!("0.00"), "value_error"),
         (json!("1".repeat(19)), "value_error"),
     ] {
-        let response = call(
-            &app,
-            Method::POST,
-            &path,
-            Some(&admin.access),
-            Some(json!({"delta": delta})),
-        )
-        .await;
+        let response = admin.post_json(&path, json!({"delta": delta})).await;
         let body = json_of(response, StatusCode::UNPROCESSABLE_ENTITY).await;
         assert_eq!(
             body["detail"][0]["loc"],
@@ -914,14 +705,7 @@ async fn balance_deltas_are_decimal_strings_with_at_most_two_decimals() {
         );
         assert_eq!(body["detail"][0]["type"], kind, "{delta}");
     }
-    let response = call(
-        &app,
-        Method::POST,
-        &path,
-        Some(&admin.access),
-        Some(json!({})),
-    )
-    .await;
+    let response = admin.post_json(&path, json!({})).await;
     let body = json_of(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(body["detail"][0]["type"], "missing");
     assert_eq!(balance_of(&app, user.id).await, "0.00");
@@ -930,7 +714,7 @@ async fn balance_deltas_are_decimal_strings_with_at_most_two_decimals() {
 #[tokio::test]
 async fn the_audit_listing_filters_by_user_kind_actor_and_time_and_paginates() {
     let app = spawn_app().await;
-    let (admin_user, admin) = app.new_user_with_role("ADMIN").await;
+    let (admin_user, admin) = staff(&app, "ADMIN").await;
     let user = app.new_user().await;
     let start = chrono::Utc::now() - chrono::Duration::seconds(5);
     let tokens = app.login(&user).await;
@@ -939,20 +723,10 @@ async fn the_audit_listing_filters_by_user_kind_actor_and_time_and_paginates() {
         .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let response = app
-        .post("/api/v1/auth/logout")
-        .bearer_auth(&tokens.access)
-        .send()
-        .await
-        .unwrap();
+        .post_with_bearer("/api/v1/auth/logout", &tokens.access)
+        .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    let response = call(
-        &app,
-        Method::POST,
-        &format!("/users/{}/block", user.id),
-        Some(&admin.access),
-        None,
-    )
-    .await;
+    let response = admin.post(&format!("/users/{}/block", user.id)).await;
     assert_eq!(response.status(), StatusCode::OK);
     // Wait for the background writer.
     assert_eq!(
@@ -960,35 +734,10 @@ async fn the_audit_listing_filters_by_user_kind_actor_and_time_and_paginates() {
         1
     );
 
-    let audit = |query: String| {
-        let app = &app;
-        let token = admin.access.clone();
-        async move {
-            json_of(
-                call(
-                    app,
-                    Method::GET,
-                    &format!("/audit?{query}"),
-                    Some(&token),
-                    None,
-                )
-                .await,
-                StatusCode::OK,
-            )
-            .await
-        }
-    };
-    let kinds = |page: &Value| -> Vec<String> {
-        page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["kind"].as_str().unwrap().to_owned())
-            .collect()
-    };
+    let audit = |query: String| admin.get_ok(format!("/audit?{query}"));
     let page = audit(format!("user_id={}", user.id)).await;
     assert_eq!(
-        kinds(&page),
+        items(&page, "kind"),
         [
             "user_blocked",
             "logout",
@@ -1006,15 +755,15 @@ async fn the_audit_listing_filters_by_user_kind_actor_and_time_and_paginates() {
     assert_eq!(page["items"][2]["details"]["reason"], "wrong_password");
 
     let page = audit(format!("user_id={}&kind=login_failed", user.id)).await;
-    assert_eq!(kinds(&page), ["login_failed"]);
+    assert_eq!(items(&page, "kind"), ["login_failed"]);
     let page = audit(format!("actor_id={}&kind=user_blocked", admin_user.id)).await;
-    assert_eq!(kinds(&page), ["user_blocked"]);
+    assert_eq!(items(&page, "kind"), ["user_blocked"]);
 
     let page = audit(format!("user_id={}&limit=2", user.id)).await;
-    assert_eq!(kinds(&page), ["user_blocked", "logout"]);
+    assert_eq!(items(&page, "kind"), ["user_blocked", "logout"]);
     assert_eq!(page["next_offset"], 2);
     let page = audit(format!("user_id={}&limit=2&offset=2", user.id)).await;
-    assert_eq!(kinds(&page), ["login_failed", "login"]);
+    assert_eq!(items(&page, "kind"), ["login_failed", "login"]);
     assert_eq!(page["next_offset"], 4);
 
     let since = start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -1028,15 +777,7 @@ async fn the_audit_listing_filters_by_user_kind_actor_and_time_and_paginates() {
         ("limit=500", "limit"),
         ("since=yesterday", "since"),
     ] {
-        let response = call(
-            &app,
-            Method::GET,
-            &format!("/audit?{query}"),
-            Some(&admin.access),
-            None,
-        )
-        .await;
-        let body = json_of(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+        let body = admin.get_422(&format!("/audit?{query}")).await;
         assert_eq!(body["detail"][0]["loc"], json!(["query", field]));
     }
 }
@@ -1044,28 +785,14 @@ async fn the_audit_listing_filters_by_user_kind_actor_and_time_and_paginates() {
 #[tokio::test]
 async fn unknown_admin_routes_and_methods_keep_the_error_shape() {
     let app = spawn_app().await;
-    let (_, admin) = app.new_user_with_role("ADMIN").await;
-    let response = call(
-        &app,
-        Method::GET,
-        &format!("/users/{}", Uuid::new_v4()),
-        Some(&admin.access),
-        None,
-    )
-    .await;
+    let (_, admin) = staff(&app, "ADMIN").await;
+    let response = admin.get(&format!("/users/{}", Uuid::new_v4())).await;
     assert_detail(
         response,
         StatusCode::METHOD_NOT_ALLOWED,
         "Method Not Allowed",
     )
     .await;
-    let response = call(
-        &app,
-        Method::GET,
-        "/nothing-here",
-        Some(&admin.access),
-        None,
-    )
-    .await;
+    let response = admin.get("/nothing-here").await;
     assert_detail(response, StatusCode::NOT_FOUND, "Not Found").await;
 }

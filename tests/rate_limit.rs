@@ -13,8 +13,8 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use common::{
-    free_port, gateway_overrides, random_ip, spawn_app_with, unique_name, SmtpSink, TestApp,
-    PASSWORD,
+    count, free_port, gateway_overrides, overrides, pair, random_ip, spawn_app_with, unique_name,
+    SmtpSink, TestApp, PASSWORD,
 };
 use figment::providers::Serialized;
 use figment::Figment;
@@ -42,16 +42,16 @@ fn rand_bytes() -> [u8; 3] {
 
 /// Rate limiting on, 127.0.0.1 trusted as a proxy, plus `extra`.
 fn limited(extra: &[(&str, Value)]) -> Figment {
-    let mut figment = Figment::new()
-        .merge(Serialized::default("rate_limit.enabled", true))
-        .merge(Serialized::default(
-            "server.trusted_proxies",
-            json!(["127.0.0.1/32"]),
-        ));
-    for (key, value) in extra {
-        figment = figment.merge(Serialized::default(key, value.clone()));
-    }
-    figment
+    overrides(&[
+        ("rate_limit.enabled", json!(true)),
+        ("server.trusted_proxies", json!(["127.0.0.1/32"])),
+    ])
+    .merge(overrides(extra))
+}
+
+/// An app with [`limited`] config.
+async fn limited_app(extra: &[(&str, Value)]) -> TestApp {
+    spawn_app_with(limited(extra)).await
 }
 
 /// The same app, spoken to by a client that always sends
@@ -94,32 +94,35 @@ async fn wrong_login(app: &TestApp, name: &str) -> Response {
         .await
 }
 
-async fn password_grant(app: &TestApp, name: &str, password: &str) -> Response {
-    app.oauth_form(
-        "/oauth/token",
-        &[
-            ("grant_type", "password"),
-            ("username", name),
-            ("password", password),
-        ],
-    )
-    .await
+/// Asserts a wrong password for `name` is verified (and refused), not
+/// limited.
+async fn assert_wrong_login_verified(app: &TestApp, name: &str) {
+    assert_eq!(
+        wrong_login(app, name).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// Refreshes `times` times in a row, each answering 200, and returns the
+/// last refresh token.
+async fn refresh_in_a_row(app: &TestApp, mut refresh: String, times: usize) -> String {
+    for _ in 0..times {
+        refresh = pair(app.refresh(&refresh).await).await.refresh;
+    }
+    refresh
 }
 
 #[tokio::test]
 async fn failed_logins_lock_the_account_even_for_the_right_password_until_the_window_passes() {
-    let app = spawn_app_with(limited(&[
+    let app = limited_app(&[
         ("rate_limit.login_failures_per_account", json!(3)),
         ("rate_limit.login_failure_window_secs", json!(2)),
-    ]))
+    ])
     .await;
     let app = app.forwarded_for(&random_ip());
     let user = app.new_user().await;
     for _ in 0..3 {
-        assert_eq!(
-            wrong_login(&app, &user.email).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
+        assert_wrong_login_verified(&app, &user.email).await;
     }
     // Locked: the right password, another spelling of the email, another
     // IP, and the OAuth password grant are all refused.
@@ -131,7 +134,7 @@ async fn failed_logins_lock_the_account_even_for_the_right_password_until_the_wi
     let elsewhere = app.forwarded_for(&random_ip());
     assert_limited(elsewhere.login_json(right.clone()).await, LOCKED).await;
     assert_limited(
-        password_grant(&elsewhere, &user.email, &user.password).await,
+        elsewhere.password_grant(&user.email, &user.password).await,
         LOCKED,
     )
     .await;
@@ -145,20 +148,13 @@ async fn failed_logins_lock_the_account_even_for_the_right_password_until_the_wi
 
 #[tokio::test]
 async fn unknown_accounts_lock_exactly_like_known_ones() {
-    let app = spawn_app_with(limited(&[(
-        "rate_limit.login_failures_per_account",
-        json!(2),
-    )]))
-    .await;
+    let app = limited_app(&[("rate_limit.login_failures_per_account", json!(2))]).await;
     let app = app.forwarded_for(&random_ip());
     let user = app.new_user().await;
     let ghost = format!("{}@example.com", unique_name());
     for name in [&user.email, &ghost] {
         for _ in 0..2 {
-            assert_eq!(
-                wrong_login(&app, name).await.status(),
-                StatusCode::UNAUTHORIZED
-            );
+            assert_wrong_login_verified(&app, name).await;
         }
     }
     let known = wrong_login(&app, &user.email).await;
@@ -173,26 +169,21 @@ async fn unknown_accounts_lock_exactly_like_known_ones() {
 
 #[tokio::test]
 async fn login_attempts_are_limited_per_client_ip_across_login_and_the_password_grant() {
-    let app = spawn_app_with(limited(&[(
-        "rate_limit.login_attempts_per_ip_per_minute",
-        json!(3),
-    )]))
-    .await;
+    let app = limited_app(&[("rate_limit.login_attempts_per_ip_per_minute", json!(3))]).await;
     let user = app.forwarded_for(&random_ip()).new_user().await;
     let attacker = app.forwarded_for(&random_ip());
     // Different names, so no account lock is involved: only the IP counts.
     for _ in 0..2 {
-        assert_eq!(
-            wrong_login(&attacker, &unique_name()).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
+        assert_wrong_login_verified(&attacker, &unique_name()).await;
     }
-    let grant = password_grant(&attacker, &unique_name(), "whatever it is").await;
+    let grant = attacker
+        .password_grant(&unique_name(), "whatever it is")
+        .await;
     assert_eq!(grant.status(), StatusCode::BAD_REQUEST);
     let retry_after = assert_limited(wrong_login(&attacker, &unique_name()).await, TOO_MANY).await;
     assert!(retry_after <= 60, "{retry_after}");
     assert_limited(
-        password_grant(&attacker, &user.email, &user.password).await,
+        attacker.password_grant(&user.email, &user.password).await,
         TOO_MANY,
     )
     .await;
@@ -203,14 +194,10 @@ async fn login_attempts_are_limited_per_client_ip_across_login_and_the_password_
 
 #[tokio::test]
 async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
-    let app = spawn_app_with(
-        Figment::new()
-            .merge(Serialized::default("rate_limit.enabled", true))
-            .merge(Serialized::default(
-                "rate_limit.login_attempts_per_ip_per_minute",
-                2,
-            )),
-    )
+    let app = spawn_app_with(overrides(&[
+        ("rate_limit.enabled", json!(true)),
+        ("rate_limit.login_attempts_per_ip_per_minute", json!(2)),
+    ]))
     .await;
     // No trusted proxies: each request claims a new address, but the peer
     // (a random loopback address) is what counts.
@@ -225,19 +212,12 @@ async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
         }
     }
     let other_peer = as_client(&app, None, Some(random_loopback()));
-    assert_eq!(
-        wrong_login(&other_peer, &unique_name()).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_wrong_login_verified(&other_peer, &unique_name()).await;
 }
 
 #[tokio::test]
 async fn registration_is_limited_per_ip() {
-    let app = spawn_app_with(limited(&[(
-        "rate_limit.register_per_ip_per_hour",
-        json!(3),
-    )]))
-    .await;
+    let app = limited_app(&[("rate_limit.register_per_ip_per_hour", json!(3))]).await;
     let app = app.forwarded_for(&random_ip());
     for _ in 0..3 {
         app.new_user().await;
@@ -316,29 +296,16 @@ async fn refresh_is_limited_per_session_in_the_rotation_itself() {
     .await;
     let app = app.forwarded_for(&random_ip());
     let user = app.new_user().await;
-    let mut refresh = app.login(&user).await.refresh;
-    for _ in 0..3 {
-        let response = app.refresh(&refresh).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        refresh = response.json::<Value>().await.unwrap()["refresh_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-    }
+    let refresh = refresh_in_a_row(&app, app.login(&user).await.refresh, 3).await;
     let retry_after = assert_limited(app.refresh(&refresh).await, TOO_MANY).await;
     assert!((1..=20).contains(&retry_after), "{retry_after}");
     // The OAuth refresh grant shares the limit, answering in the same shape.
-    let grant = app
-        .oauth_form(
-            "/oauth/token",
-            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
-        )
-        .await;
+    let grant = app.refresh_grant(&refresh).await;
     assert_limited(grant, TOO_MANY).await;
     // The refused token was not rotated away, and other sessions are free.
     assert_eq!(app.introspect(&refresh).await["active"], true);
     let other = app.login(&user).await;
-    assert_eq!(app.refresh(&other.refresh).await.status(), StatusCode::OK);
+    app.assert_refresh(&other.refresh, StatusCode::OK).await;
 }
 
 #[tokio::test]
@@ -361,32 +328,16 @@ async fn disabled_turns_every_limiter_off() {
 
 #[tokio::test]
 async fn allow_listed_callers_are_exempt() {
-    let app = spawn_app_with(
-        Figment::new()
-            .merge(Serialized::default("rate_limit.enabled", true))
-            .merge(Serialized::default(
-                "rate_limit.allow_cidrs",
-                json!(["127.0.0.0/8"]),
-            ))
-            .merge(Serialized::default(
-                "rate_limit.login_failures_per_account",
-                1,
-            ))
-            .merge(Serialized::default(
-                "rate_limit.login_attempts_per_ip_per_minute",
-                1,
-            ))
-            .merge(Serialized::default(
-                "rate_limit.register_per_ip_per_hour",
-                1,
-            ))
-            .merge(Serialized::default(
-                "rate_limit.refresh_per_session_per_minute",
-                1,
-            ))
-            .merge(Serialized::default("rate_limit.per_ip_per_second", 1))
-            .merge(Serialized::default("rate_limit.per_ip_burst", 1)),
-    )
+    let app = spawn_app_with(overrides(&[
+        ("rate_limit.enabled", json!(true)),
+        ("rate_limit.allow_cidrs", json!(["127.0.0.0/8"])),
+        ("rate_limit.login_failures_per_account", json!(1)),
+        ("rate_limit.login_attempts_per_ip_per_minute", json!(1)),
+        ("rate_limit.register_per_ip_per_hour", json!(1)),
+        ("rate_limit.refresh_per_session_per_minute", json!(1)),
+        ("rate_limit.per_ip_per_second", json!(1)),
+        ("rate_limit.per_ip_burst", json!(1)),
+    ]))
     .await;
     let harness = as_client(&app, None, Some(random_loopback()));
     no_limit_trips(&harness).await;
@@ -397,20 +348,9 @@ async fn no_limit_trips(app: &TestApp) {
     let user = app.new_user().await;
     app.new_user().await;
     for _ in 0..3 {
-        assert_eq!(
-            wrong_login(app, &user.email).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
+        assert_wrong_login_verified(app, &user.email).await;
     }
-    let mut refresh = app.login(&user).await.refresh;
-    for _ in 0..3 {
-        let response = app.refresh(&refresh).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        refresh = response.json::<Value>().await.unwrap()["refresh_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-    }
+    refresh_in_a_row(app, app.login(&user).await.refresh, 3).await;
     for _ in 0..20 {
         assert_eq!(app.get("/").send().await.unwrap().status(), StatusCode::OK);
     }
@@ -432,14 +372,8 @@ async fn instances_on_one_redis_share_the_counters() {
     let (a, b) = (a.forwarded_for(&ip), b.forwarded_for(&ip));
     let user = a.forwarded_for(&random_ip()).new_user().await;
     // Two failures on A lock the account on B.
-    assert_eq!(
-        wrong_login(&a, &user.email).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        wrong_login(&a, &user.email).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_wrong_login_verified(&a, &user.email).await;
+    assert_wrong_login_verified(&a, &user.email).await;
     let right = json!({"email": user.email, "password": user.password});
     assert_limited(b.login_json(right).await, LOCKED).await;
     // That was the IP's third attempt: the fourth is refused on A too.
@@ -450,12 +384,12 @@ async fn instances_on_one_redis_share_the_counters() {
 async fn the_flood_guard_sheds_a_burst_before_touching_redis() {
     // Redis is unreachable: whatever reaches the Redis limiter gets a 503.
     let port = free_port();
-    let app = spawn_app_with(limited(&[
+    let app = limited_app(&[
         ("redis.url", json!(format!("redis://127.0.0.1:{port}"))),
         ("redis.timeout_ms", json!(300)),
         ("rate_limit.per_ip_per_second", json!(1)),
         ("rate_limit.per_ip_burst", json!(3)),
-    ]))
+    ])
     .await;
     let flooder = app.forwarded_for(&random_ip());
     let started = Instant::now();
@@ -463,14 +397,8 @@ async fn the_flood_guard_sheds_a_burst_before_touching_redis() {
     for _ in 0..10 {
         statuses.push(wrong_login(&flooder, "someone").await.status());
     }
-    let unavailable = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::SERVICE_UNAVAILABLE)
-        .count();
-    let shed = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
-        .count();
+    let unavailable = count(&statuses, StatusCode::SERVICE_UNAVAILABLE);
+    let shed = count(&statuses, StatusCode::TOO_MANY_REQUESTS);
     // The burst (plus at most the refill while the 503s took their time)
     // reached Redis; the rest never did.
     assert!(unavailable >= 3, "{statuses:?}");
@@ -498,9 +426,12 @@ where
     F: Fn(TestApp) -> Fut,
     Fut: std::future::Future<Output = Response> + Send + 'static,
 {
-    let tasks: Vec<_> = (0..count)
-        .map(|_| tokio::spawn(send(app.forwarded_for(&random_ip()))))
-        .collect();
+    let tasks = (0..count).map(|_| tokio::spawn(send(app.forwarded_for(&random_ip()))));
+    statuses_of(tasks.collect()).await
+}
+
+/// The statuses of `tasks`' responses, in order.
+async fn statuses_of(tasks: Vec<tokio::task::JoinHandle<Response>>) -> Vec<StatusCode> {
     let mut statuses = Vec::new();
     for task in tasks {
         statuses.push(task.await.unwrap().status());
@@ -508,16 +439,12 @@ where
     statuses
 }
 
-fn count(statuses: &[StatusCode], status: StatusCode) -> usize {
-    statuses.iter().filter(|s| **s == status).count()
-}
-
 #[tokio::test]
 async fn fifteen_simultaneous_wrong_passwords_get_no_more_than_five_verified() {
-    let app = spawn_app_with(limited(&[
+    let app = limited_app(&[
         ("rate_limit.login_failures_per_account", json!(5)),
         ("rate_limit.login_attempts_per_ip_per_minute", json!(100)),
-    ]))
+    ])
     .await;
     let user = app.forwarded_for(&random_ip()).new_user().await;
 
@@ -551,7 +478,11 @@ async fn fifteen_simultaneous_wrong_passwords_get_no_more_than_five_verified() {
     let username = other.username.clone();
     let statuses = all_at_once(&app, 15, move |client| {
         let username = username.clone();
-        async move { password_grant(&client, &username, "not the password at all").await }
+        async move {
+            client
+                .password_grant(&username, "not the password at all")
+                .await
+        }
     })
     .await;
     assert_eq!(count(&statuses, StatusCode::BAD_REQUEST), 5, "{statuses:?}");
@@ -561,7 +492,7 @@ async fn fifteen_simultaneous_wrong_passwords_get_no_more_than_five_verified() {
         "{statuses:?}"
     );
     assert_limited(
-        password_grant(&app, &other.email, &other.password).await,
+        app.password_grant(&other.email, &other.password).await,
         LOCKED,
     )
     .await;
@@ -569,56 +500,36 @@ async fn fifteen_simultaneous_wrong_passwords_get_no_more_than_five_verified() {
 
 #[tokio::test]
 async fn a_right_password_forgets_the_accounts_failures() {
-    let app = spawn_app_with(limited(&[(
-        "rate_limit.login_failures_per_account",
-        json!(3),
-    )]))
-    .await;
+    let app = limited_app(&[("rate_limit.login_failures_per_account", json!(3))]).await;
     let app = app.forwarded_for(&random_ip());
     let user = app.new_user().await;
     for _ in 0..2 {
-        assert_eq!(
-            wrong_login(&app, &user.email).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
+        assert_wrong_login_verified(&app, &user.email).await;
     }
     app.login(&user).await;
     // The window is empty again: three more wrong passwords are verified.
     for _ in 0..3 {
-        assert_eq!(
-            wrong_login(&app, &user.username).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
+        assert_wrong_login_verified(&app, &user.username).await;
     }
     assert_limited(wrong_login(&app, &user.email).await, LOCKED).await;
 }
 
 #[tokio::test]
 async fn a_padded_or_recased_name_shares_the_lockout_and_reveals_nothing() {
-    let app = spawn_app_with(limited(&[(
-        "rate_limit.login_failures_per_account",
-        json!(2),
-    )]))
-    .await;
+    let app = limited_app(&[("rate_limit.login_failures_per_account", json!(2))]).await;
     let app = app.forwarded_for(&random_ip());
     let user = app.new_user().await;
     let padded_email = format!("  {} ", user.email.to_uppercase());
     let padded_name = format!("   {}  ", user.username.to_uppercase());
-    assert_eq!(
-        wrong_login(&app, &padded_email).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        wrong_login(&app, &user.username).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_wrong_login_verified(&app, &padded_email).await;
+    assert_wrong_login_verified(&app, &user.username).await;
     // Locked under every spelling, for the right password too.
     for name in [&user.email, &padded_email, &padded_name] {
         let right = json!({"username": name, "password": user.password});
         assert_limited(app.login_json(right).await, LOCKED).await;
     }
     assert_limited(
-        password_grant(&app, &padded_name, &user.password).await,
+        app.password_grant(&padded_name, &user.password).await,
         LOCKED,
     )
     .await;
@@ -626,21 +537,14 @@ async fn a_padded_or_recased_name_shares_the_lockout_and_reveals_nothing() {
     // A name no account has locks under its one form as well.
     let ghost = format!("{}@example.com", unique_name());
     for typed in [ghost.clone(), format!(" {} ", ghost.to_uppercase())] {
-        assert_eq!(
-            wrong_login(&app, &typed).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
+        assert_wrong_login_verified(&app, &typed).await;
     }
     assert_limited(wrong_login(&app, &format!("{ghost}  ")).await, LOCKED).await;
 }
 
 #[tokio::test]
 async fn username_checks_are_limited_per_client_ip() {
-    let app = spawn_app_with(limited(&[(
-        "rate_limit.username_available_per_ip_per_minute",
-        json!(3),
-    )]))
-    .await;
+    let app = limited_app(&[("rate_limit.username_available_per_ip_per_minute", json!(3))]).await;
     let prober = app.forwarded_for(&random_ip());
     for _ in 0..3 {
         assert_eq!(username_check(&prober).await.status(), StatusCode::OK);
@@ -667,36 +571,23 @@ fn random_v6_prefix() -> String {
 
 #[tokio::test]
 async fn ipv6_clients_of_one_64_share_their_limits() {
-    let app = spawn_app_with(limited(&[(
-        "rate_limit.login_attempts_per_ip_per_minute",
-        json!(3),
-    )]))
-    .await;
+    let app = limited_app(&[("rate_limit.login_attempts_per_ip_per_minute", json!(3))]).await;
     // The Redis login limit: three hosts of one /64 spend one allowance.
     let prefix = random_v6_prefix();
     for host in [":1", ":2", "abcd:ef01:2345:6789"] {
         let client = app.forwarded_for(&format!("{prefix}:{host}"));
-        assert_eq!(
-            wrong_login(&client, &unique_name()).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
+        assert_wrong_login_verified(&client, &unique_name()).await;
     }
     let fourth = app.forwarded_for(&format!("{prefix}::99"));
     assert_limited(wrong_login(&fourth, &unique_name()).await, TOO_MANY).await;
     // The next /64 over is another client.
     let other = app.forwarded_for(&format!("{}::1", random_v6_prefix()));
-    assert_eq!(
-        wrong_login(&other, &unique_name()).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_wrong_login_verified(&other, &unique_name()).await;
     // An IPv4 client arriving IPv4-mapped is counted as its IPv4 address.
     let v4 = random_ip();
     for _ in 0..3 {
         let mapped = app.forwarded_for(&format!("::ffff:{v4}"));
-        assert_eq!(
-            wrong_login(&mapped, &unique_name()).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
+        assert_wrong_login_verified(&mapped, &unique_name()).await;
     }
     assert_limited(
         wrong_login(&app.forwarded_for(&v4), &unique_name()).await,
@@ -705,10 +596,10 @@ async fn ipv6_clients_of_one_64_share_their_limits() {
     .await;
 
     // The in-process flood guard: a burst of three per /64.
-    let app = spawn_app_with(limited(&[
+    let app = limited_app(&[
         ("rate_limit.per_ip_per_second", json!(1)),
         ("rate_limit.per_ip_burst", json!(3)),
-    ]))
+    ])
     .await;
     let prefix = random_v6_prefix();
     for host in 1..=3 {
@@ -730,10 +621,11 @@ async fn ipv6_clients_of_one_64_share_their_limits() {
 #[tokio::test]
 async fn a_gateway_verifying_for_all_its_users_is_not_throttled_as_one_client() {
     let flood_guard = || {
-        Figment::new()
-            .merge(Serialized::default("rate_limit.enabled", true))
-            .merge(Serialized::default("rate_limit.per_ip_per_second", 1))
-            .merge(Serialized::default("rate_limit.per_ip_burst", 5))
+        overrides(&[
+            ("rate_limit.enabled", json!(true)),
+            ("rate_limit.per_ip_per_second", json!(1)),
+            ("rate_limit.per_ip_burst", json!(5)),
+        ])
     };
     let gateway = random_loopback();
     let burst = |app: TestApp, forwarded: bool| async move {
@@ -808,16 +700,11 @@ async fn feed_as(app: &TestApp, secret: &str) -> Response {
 async fn wrong_client_secrets_are_throttled_per_address_never_the_right_secret() {
     let app = spawn_app_with(limited(&[]).merge(gateway_overrides())).await;
     let guesser = app.forwarded_for(&random_ip());
-    let tasks: Vec<_> = (0..60)
-        .map(|i| {
-            let guesser = guesser.clone();
-            tokio::spawn(async move { introspect_as(&guesser, &format!("guess {i}")).await })
-        })
-        .collect();
-    let mut statuses = Vec::new();
-    for task in tasks {
-        statuses.push(task.await.unwrap().status());
-    }
+    let tasks = (0..60).map(|i| {
+        let guesser = guesser.clone();
+        tokio::spawn(async move { introspect_as(&guesser, &format!("guess {i}")).await })
+    });
+    let statuses = statuses_of(tasks.collect()).await;
     assert_eq!(
         count(&statuses, StatusCode::UNAUTHORIZED),
         20,

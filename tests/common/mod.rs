@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use figment::providers::Serialized;
 use figment::Figment;
-use reqwest::{RequestBuilder, Response, StatusCode};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use tessera::config::Config;
@@ -65,12 +65,13 @@ pub fn base_overrides() -> Figment {
 /// [`base_overrides`] without a rotation secret, as a development install
 /// that configures none.
 pub fn base_overrides_without_rotation_secret() -> Figment {
-    Figment::new()
-        .merge(Serialized::default("server.bind", "127.0.0.1:0"))
-        .merge(Serialized::default("database.url", database_url()))
-        .merge(Serialized::default("redis.url", redis_url()))
-        .merge(Serialized::default("jwt.keys_dir", keys_dir()))
-        .merge(Serialized::default("rate_limit.enabled", false))
+    overrides(&[
+        ("server.bind", json!("127.0.0.1:0")),
+        ("database.url", json!(database_url())),
+        ("redis.url", json!(redis_url())),
+        ("jwt.keys_dir", json!(keys_dir())),
+        ("rate_limit.enabled", json!(false)),
+    ])
 }
 
 /// Applies the migrations to the database at `url`.
@@ -245,6 +246,39 @@ impl TestApp {
         self.client.post(self.url(path))
     }
 
+    /// `POST path` with `token` as the bearer and no body.
+    pub async fn post_with_bearer(&self, path: &str, token: &str) -> Response {
+        self.post(path)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `method path` with `token` (if any) as the bearer and `body` (if any)
+    /// as JSON.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("request")
+    }
+
+    /// The same app, spoken to with `token` as the bearer.
+    pub fn bearer<'a>(&'a self, token: &'a str) -> Bearer<'a> {
+        Bearer { app: self, token }
+    }
+
     pub async fn post_json(&self, path: &str, body: Value) -> Response {
         self.post(path).json(&body).send().await.expect("request")
     }
@@ -299,6 +333,60 @@ impl TestApp {
         Tokens::from_body(&response.json().await.expect("token json"))
     }
 
+    /// Registers a fresh user and logs it in.
+    pub async fn signed_in_user(&self) -> (TestUser, Tokens) {
+        let user = self.new_user().await;
+        let tokens = self.login(&user).await;
+        (user, tokens)
+    }
+
+    /// Asserts what `/auth/verify` answers for `access_token`.
+    pub async fn assert_verify(&self, access_token: &str, status: StatusCode) {
+        assert_eq!(self.verify(access_token).await.status(), status);
+    }
+
+    /// Asserts what `/auth/refresh` answers for `refresh_token`.
+    pub async fn assert_refresh(&self, refresh_token: &str, status: StatusCode) {
+        assert_eq!(self.refresh(refresh_token).await.status(), status);
+    }
+
+    /// Asserts `/auth/refresh` refuses `refresh_token` as invalid or expired.
+    pub async fn assert_refresh_refused(&self, refresh_token: &str) {
+        let response = self.refresh(refresh_token).await;
+        let detail = "Invalid or expired refresh token";
+        assert_detail(response, StatusCode::UNAUTHORIZED, detail).await;
+    }
+
+    /// Asserts `/auth/login` answers `body` with `status` and `detail`.
+    pub async fn assert_login_refused(&self, body: Value, status: StatusCode, detail: &str) {
+        assert_detail(self.login_json(body).await, status, detail).await;
+    }
+
+    /// The OAuth password grant at `/oauth/token` (no client credentials).
+    pub async fn password_grant(&self, username: &str, password: &str) -> Response {
+        self.oauth_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "password"),
+                ("username", username),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+
+    /// The OAuth refresh grant at `/oauth/token` (no client credentials).
+    pub async fn refresh_grant(&self, refresh_token: &str) -> Response {
+        self.oauth_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+            ],
+        )
+        .await
+    }
+
     pub async fn refresh(&self, refresh_token: &str) -> Response {
         self.post_json(
             "/api/v1/auth/refresh",
@@ -310,14 +398,10 @@ impl TestApp {
     /// Asserts the session behind `tokens` is over: its access token no
     /// longer verifies and its refresh token no longer refreshes.
     pub async fn assert_revoked(&self, tokens: &Tokens) {
-        assert_eq!(
-            self.verify(&tokens.access).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
-        assert_eq!(
-            self.refresh(&tokens.refresh).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
+        self.assert_verify(&tokens.access, StatusCode::UNAUTHORIZED)
+            .await;
+        self.assert_refresh(&tokens.refresh, StatusCode::UNAUTHORIZED)
+            .await;
     }
 
     pub async fn verify(&self, access_token: &str) -> Response {
@@ -415,6 +499,35 @@ impl TestApp {
         (user, tokens)
     }
 
+    /// Runs `UPDATE users SET <set> WHERE id = user` in PostgreSQL directly.
+    pub async fn update_user(&self, user: Uuid, set: &str) {
+        sqlx::query(&format!("UPDATE users SET {set} WHERE id = $1"))
+            .bind(user)
+            .execute(&self.pool)
+            .await
+            .expect("update the user");
+    }
+
+    /// `SELECT <expression> FROM users WHERE id = user`, straight from
+    /// PostgreSQL.
+    pub async fn user_field<T>(&self, user: Uuid, expression: &str) -> T
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
+    {
+        sqlx::query_scalar(&format!("SELECT {expression} FROM users WHERE id = $1"))
+            .bind(user)
+            .fetch_one(&self.pool)
+            .await
+            .expect("read the user")
+    }
+
+    /// What `/auth/login` answers an email and password with.
+    pub async fn login_status(&self, email: &str, password: &str) -> StatusCode {
+        self.login_json(json!({ "email": email, "password": password }))
+            .await
+            .status()
+    }
+
     pub fn patch(&self, path: &str) -> RequestBuilder {
         self.client.patch(self.url(path))
     }
@@ -458,6 +571,56 @@ impl TestApp {
     }
 }
 
+/// An app spoken to with one bearer token (see [`TestApp::bearer`]).
+#[derive(Clone, Copy)]
+pub struct Bearer<'a> {
+    pub app: &'a TestApp,
+    pub token: &'a str,
+}
+
+impl Bearer<'_> {
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Response {
+        self.app.call(method, path, Some(self.token), body).await
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.send(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str) -> Response {
+        self.send(Method::POST, path, None).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.send(Method::DELETE, path, None).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: Value) -> Response {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn patch_json(&self, path: &str, body: Value) -> Response {
+        self.send(Method::PATCH, path, Some(body)).await
+    }
+
+    /// `GET path`, which must answer 200, as JSON.
+    pub async fn get_ok(&self, path: &str) -> Value {
+        json_of(self.get(path).await, StatusCode::OK).await
+    }
+}
+
+/// Config overrides from `(key, value)` pairs, in order.
+pub fn overrides(pairs: &[(&str, Value)]) -> Figment {
+    pairs.iter().fold(Figment::new(), |figment, (key, value)| {
+        figment.merge(Serialized::default(key, value.clone()))
+    })
+}
+
+/// How many of `statuses` are `status`.
+pub fn count(statuses: &[StatusCode], status: StatusCode) -> usize {
+    statuses.iter().filter(|s| **s == status).count()
+}
+
 /// The JSON body of `response`, which must have `status` (the body is in
 /// the failure message).
 pub async fn json_of(response: Response, status: StatusCode) -> Value {
@@ -475,6 +638,11 @@ pub fn error_locs(body: &Value) -> Vec<&Value> {
         .iter()
         .map(|error| &error["loc"])
         .collect()
+}
+
+/// The field (second `loc` element) of every error in a 422 body, in order.
+pub fn error_fields(body: &Value) -> Vec<&Value> {
+    error_locs(body).into_iter().map(|loc| &loc[1]).collect()
 }
 
 /// Asserts an error body has the spec's `{"detail": "..."}` shape.
@@ -525,12 +693,13 @@ impl SmtpSink {
 
     /// Config that sends this app's mail to the sink, retrying quickly.
     pub fn overrides(&self) -> Figment {
-        Figment::new()
-            .merge(Serialized::default("smtp.host", "127.0.0.1"))
-            .merge(Serialized::default("smtp.port", self.port))
-            .merge(Serialized::default("smtp.tls", "none"))
-            .merge(Serialized::default("smtp.retry_backoff_ms", 200))
-            .merge(Serialized::default("smtp.timeout_ms", 5000))
+        overrides(&[
+            ("smtp.host", json!("127.0.0.1")),
+            ("smtp.port", json!(self.port)),
+            ("smtp.tls", json!("none")),
+            ("smtp.retry_backoff_ms", json!(200)),
+            ("smtp.timeout_ms", json!(5000)),
+        ])
     }
 
     /// Every message received so far for `to`, oldest first.
@@ -577,17 +746,23 @@ impl Drop for SmtpSink {
     }
 }
 
+/// What follows the first `marker` in `text` (`what` names it when there is
+/// none).
+pub fn after<'t>(text: &'t str, marker: &str, what: &str) -> &'t str {
+    let start = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("no {what} in:\n{text}"))
+        + marker.len();
+    &text[start..]
+}
+
 /// The token of the first `…/auth/<path>?token=…` link in an email.
 pub fn token_in(mail: &str, path: &str) -> String {
     // Undo quoted-printable soft line breaks and `=` escapes, should the
     // mailer have chosen that encoding.
     let mail = mail.replace("=\r\n", "").replace("=3D", "=");
     let marker = format!("/auth/{path}?token=");
-    let start = mail
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {marker} link in:\n{mail}"))
-        + marker.len();
-    mail[start..]
+    after(&mail, &marker, &format!("{marker} link"))
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .collect()

@@ -37,11 +37,7 @@ pub async fn spawn_app_at_own_url(overrides: Figment) -> TestApp {
 /// The `value` of the first input named `name` in a page.
 pub fn input_value(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no input {name} in:\n{html}"))
-        + marker.len();
-    html[start..]
+    super::after(html, &marker, &format!("input {name}"))
         .split('"')
         .next()
         .unwrap_or_default()

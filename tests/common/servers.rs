@@ -268,6 +268,15 @@ pub struct RedisCluster {
 }
 
 impl RedisCluster {
+    /// How many keys each node holds (`DBSIZE`), 0 for a node that does not
+    /// answer.
+    pub fn keys_per_node(&self) -> Vec<u64> {
+        self.nodes
+            .iter()
+            .map(|node| node.cli(&["DBSIZE"]).trim().parse().unwrap_or(0))
+            .collect()
+    }
+
     pub fn start(masters: usize) -> Self {
         let nodes: Vec<RedisServer> = (0..masters)
             .map(|_| {
