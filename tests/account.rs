@@ -42,8 +42,7 @@ async fn patch_me(app: &TestApp, access: &str, body: Value) -> reqwest::Response
 #[tokio::test]
 async fn changing_the_password_keeps_this_device_and_signs_out_the_others() {
     let app = spawn_app().await;
-    let user = app.new_user().await;
-    let here = app.login(&user).await;
+    let (user, here) = app.signed_in_user().await;
     let elsewhere = app.login(&user).await;
     let new_password = "a different long passphrase";
 
@@ -80,7 +79,7 @@ async fn changing_the_password_keeps_this_device_and_signs_out_the_others() {
         assert_eq!(body["detail"][0]["msg"], message);
     }
     // Nothing above changed anything.
-    assert_eq!(app.verify(&elsewhere.access).await.status(), StatusCode::OK);
+    app.assert_verify(&elsewhere.access, StatusCode::OK).await;
 
     let response = change_password(
         &app,
@@ -94,8 +93,8 @@ async fn changing_the_password_keeps_this_device_and_signs_out_the_others() {
         json!({"message": "Password has been changed successfully"})
     );
 
-    assert_eq!(app.verify(&here.access).await.status(), StatusCode::OK);
-    assert_eq!(app.refresh(&here.refresh).await.status(), StatusCode::OK);
+    app.assert_verify(&here.access, StatusCode::OK).await;
+    app.assert_refresh(&here.refresh, StatusCode::OK).await;
     app.assert_revoked(&elsewhere).await;
     let old = app
         .login_json(json!({"email": user.email, "password": PASSWORD}))
@@ -118,16 +117,10 @@ async fn change_password_needs_a_signed_in_user_and_both_fields() {
         )
         .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (_, tokens) = app.signed_in_user().await;
     let response = change_password(&app, &tokens.access, json!({})).await;
     let body: Value = response.json().await.unwrap();
-    let missing: Vec<&Value> = body["detail"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| &e["loc"][1])
-        .collect();
+    let missing = common::error_fields(&body);
     assert_eq!(
         missing,
         [&json!("current_password"), &json!("new_password")]
@@ -137,8 +130,7 @@ async fn change_password_needs_a_signed_in_user_and_both_fields() {
 #[tokio::test]
 async fn the_profile_changes_only_the_fields_sent() {
     let app = spawn_app().await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (user, tokens) = app.signed_in_user().await;
     let body: Value = me(&app, &tokens.access).await.json().await.unwrap();
     assert_eq!(
         body["profile"],
@@ -185,8 +177,7 @@ async fn the_profile_changes_only_the_fields_sent() {
 #[tokio::test]
 async fn invalid_profile_fields_are_all_reported_and_nothing_changes() {
     let app = spawn_app().await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (_, tokens) = app.signed_in_user().await;
     patch_me(&app, &tokens.access, json!({"first_name": "Grace"})).await;
     let tomorrow = (chrono::Utc::now().date_naive() + chrono::Days::new(1)).to_string();
     let response = patch_me(
@@ -224,8 +215,7 @@ async fn invalid_profile_fields_are_all_reported_and_nothing_changes() {
 #[tokio::test]
 async fn a_deleted_account_is_gone_but_its_email_and_username_stay_taken() {
     let app = spawn_app().await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (user, tokens) = app.signed_in_user().await;
     let other_device = app.login(&user).await;
     let delete = |body: Value| {
         app.delete("/api/v1/users/me")
@@ -254,10 +244,8 @@ async fn a_deleted_account_is_gone_but_its_email_and_username_stay_taken() {
             me(&app, &device.access).await.status(),
             StatusCode::UNAUTHORIZED
         );
-        assert_eq!(
-            app.refresh(&device.refresh).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
+        app.assert_refresh(&device.refresh, StatusCode::UNAUTHORIZED)
+            .await;
     }
     // Logging in answers exactly as for an account that never existed.
     let deleted = app
@@ -268,11 +256,8 @@ async fn a_deleted_account_is_gone_but_its_email_and_username_stay_taken() {
         .await;
     assert_eq!(deleted.status(), unknown.status());
     assert_eq!(deleted.text().await.unwrap(), unknown.text().await.unwrap());
-    let by_name = app
-        .login_json(json!({"username": user.username, "password": PASSWORD}))
-        .await;
-    assert_detail(
-        by_name,
+    app.assert_login_refused(
+        json!({"username": user.username, "password": PASSWORD}),
         StatusCode::UNAUTHORIZED,
         "Incorrect username or password",
     )
@@ -362,7 +347,7 @@ async fn each_device_is_listed_and_can_be_signed_out_on_its_own() {
         StatusCode::NO_CONTENT
     );
     app.assert_revoked(&phone).await;
-    assert_eq!(app.verify(&laptop.access).await.status(), StatusCode::OK);
+    app.assert_verify(&laptop.access, StatusCode::OK).await;
     let remaining = app.my_sessions(&laptop.access).await;
     assert_eq!(remaining.len(), 1);
     assert_eq!(remaining[0]["id"], laptop_sid);
@@ -398,10 +383,7 @@ async fn nobody_can_sign_out_another_users_device() {
         .await
         .unwrap();
     assert_detail(response, StatusCode::NOT_FOUND, "Session not found").await;
-    assert_eq!(
-        app.verify(&bob_tokens.access).await.status(),
-        StatusCode::OK
-    );
+    app.assert_verify(&bob_tokens.access, StatusCode::OK).await;
     let response = app.get("/api/v1/users/me/sessions").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
@@ -409,8 +391,7 @@ async fn nobody_can_sign_out_another_users_device() {
 #[tokio::test]
 async fn the_balance_is_a_two_decimal_string() {
     let app = spawn_app().await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (user, tokens) = app.signed_in_user().await;
     let balance = || async {
         let response = app
             .get_with_bearer("/api/v1/users/me/balance", &tokens.access)
@@ -419,11 +400,7 @@ async fn the_balance_is_a_two_decimal_string() {
         response.json::<Value>().await.unwrap()
     };
     assert_eq!(balance().await, json!({"balance": "0.00"}));
-    sqlx::query("UPDATE users SET balance = 12.5 WHERE id = $1")
-        .bind(user.id)
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    app.update_user(user.id, "balance = 12.5").await;
     assert_eq!(balance().await, json!({"balance": "12.50"}));
     let response = app.get("/api/v1/users/me/balance").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
@@ -432,18 +409,11 @@ async fn the_balance_is_a_two_decimal_string() {
 /// Rate limiting on, one failure window of `failures` per account, and a
 /// random client address (through a trusted 127.0.0.1) no other test uses.
 async fn spawn_limited(failures: u32) -> TestApp {
-    let app = spawn_app_with(
-        Figment::new()
-            .merge(Serialized::default("rate_limit.enabled", true))
-            .merge(Serialized::default(
-                "rate_limit.login_failures_per_account",
-                failures,
-            ))
-            .merge(Serialized::default(
-                "server.trusted_proxies",
-                json!(["127.0.0.1/32"]),
-            )),
-    )
+    let app = spawn_app_with(common::overrides(&[
+        ("rate_limit.enabled", json!(true)),
+        ("rate_limit.login_failures_per_account", json!(failures)),
+        ("server.trusted_proxies", json!(["127.0.0.1/32"])),
+    ]))
     .await;
     app.forwarded_for(&random_ip())
 }
@@ -461,8 +431,7 @@ async fn assert_locked(response: reqwest::Response) {
 #[tokio::test]
 async fn a_stolen_access_token_guesses_the_password_no_more_often_than_a_login_may() {
     let app = spawn_limited(3).await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (user, tokens) = app.signed_in_user().await;
     let guess = |current: &str| {
         change_password(
             &app,
@@ -498,8 +467,7 @@ async fn a_stolen_access_token_guesses_the_password_no_more_often_than_a_login_m
 #[tokio::test]
 async fn wrong_passwords_at_deletion_count_like_failed_logins() {
     let app = spawn_limited(3).await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (user, tokens) = app.signed_in_user().await;
     let delete = |password: &str| {
         app.delete("/api/v1/users/me")
             .bearer_auth(&tokens.access)

@@ -143,8 +143,7 @@ async fn create_admin_applies_the_registration_rules() {
 #[tokio::test]
 async fn set_role_changes_the_role_and_the_claims_of_live_sessions() {
     let app = spawn_app().await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (user, tokens) = app.signed_in_user().await;
 
     let output = tessera(
         &["user", "set-role", "--email", &user.email, "moderator"],

@@ -121,9 +121,8 @@ async fn an_account_is_activated_from_the_email_in_a_browser() {
 async fn an_admin_finds_and_blocks_a_user_whose_token_is_refused_at_once() {
     let app = spawn_app_at_own_url(Figment::new()).await;
     let (admin, _) = app.new_user_with_role("ADMIN").await;
-    let victim = app.new_user().await;
-    let tokens = app.login(&victim).await;
-    assert_eq!(app.verify(&tokens.access).await.status(), StatusCode::OK);
+    let (victim, tokens) = app.signed_in_user().await;
+    app.assert_verify(&tokens.access, StatusCode::OK).await;
 
     let browser = Browser::start("console-block").await;
     sign_in(&browser, &app, &admin.username, &admin.password).await;
@@ -159,8 +158,7 @@ async fn an_admin_finds_and_blocks_a_user_whose_token_is_refused_at_once() {
 async fn a_console_form_posted_without_its_csrf_token_is_refused() {
     let app = spawn_app_at_own_url(Figment::new()).await;
     let (admin, _) = app.new_user_with_role("ADMIN").await;
-    let victim = app.new_user().await;
-    let tokens = app.login(&victim).await;
+    let (victim, tokens) = app.signed_in_user().await;
 
     let browser = Browser::start("csrf").await;
     sign_in(&browser, &app, &admin.username, &admin.password).await;
@@ -185,7 +183,7 @@ async fn a_console_form_posted_without_its_csrf_token_is_refused() {
     );
     browser.screenshot("refused").await;
     browser.close().await;
-    assert_eq!(app.verify(&tokens.access).await.status(), StatusCode::OK);
+    app.assert_verify(&tokens.access, StatusCode::OK).await;
 }
 
 #[tokio::test]

@@ -12,8 +12,6 @@ use axum::http::StatusCode as AxumStatus;
 use axum::routing::post;
 use axum::{Form, Json, Router};
 use common::{assert_detail, free_port, json_of, spawn_app_with, unique_name, TestApp, PASSWORD};
-use figment::providers::Serialized;
-use figment::Figment;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -54,12 +52,11 @@ async fn start_verifier() -> (String, Seen) {
 }
 
 async fn app_with_captcha(verify_url: &str) -> TestApp {
-    spawn_app_with(
-        Figment::new()
-            .merge(Serialized::default("captcha.verify_url", verify_url))
-            .merge(Serialized::default("captcha.secret", SECRET))
-            .merge(Serialized::default("captcha.timeout_ms", 300)),
-    )
+    spawn_app_with(common::overrides(&[
+        ("captcha.verify_url", json!(verify_url)),
+        ("captcha.secret", json!(SECRET)),
+        ("captcha.timeout_ms", json!(300)),
+    ]))
     .await
 }
 

@@ -46,12 +46,6 @@ async fn reset(app: &TestApp, token: &str, new_password: &str) -> reqwest::Respo
     .await
 }
 
-async fn login_status(app: &TestApp, email: &str, password: &str) -> StatusCode {
-    app.login_json(json!({ "email": email, "password": password }))
-        .await
-        .status()
-}
-
 #[tokio::test]
 async fn a_new_user_activates_by_the_emailed_link_and_can_then_log_in() {
     let sink = SmtpSink::start();
@@ -80,7 +74,7 @@ async fn a_new_user_activates_by_the_emailed_link_and_can_then_log_in() {
         json!({"message": "User account activated successfully."})
     );
     assert_eq!(
-        login_status(&app, &user.email, PASSWORD).await,
+        app.login_status(&user.email, PASSWORD).await,
         StatusCode::OK
     );
 
@@ -164,8 +158,7 @@ async fn forged_malformed_and_missing_activation_tokens_are_refused() {
 async fn a_forgotten_password_is_reset_by_link_and_every_session_ends() {
     let sink = SmtpSink::start();
     let app = app_with_mail(&sink, false).await;
-    let user = app.new_user().await;
-    let laptop = app.login(&user).await;
+    let (user, laptop) = app.signed_in_user().await;
     let phone = app.login(&user).await;
 
     let response = app.forgot_password(&user.email.to_uppercase()).await;
@@ -201,11 +194,11 @@ async fn a_forgotten_password_is_reset_by_link_and_every_session_ends() {
         app.assert_revoked(tokens).await;
     }
     assert_eq!(
-        login_status(&app, &user.email, PASSWORD).await,
+        app.login_status(&user.email, PASSWORD).await,
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        login_status(&app, &user.email, new_password).await,
+        app.login_status(&user.email, new_password).await,
         StatusCode::OK
     );
     // The link works once.
@@ -273,12 +266,7 @@ async fn reset_tokens_are_not_activation_tokens_and_garbage_is_refused() {
         .post_json("/api/v1/auth/reset-password", json!({}))
         .await;
     let body: Value = response.json().await.unwrap();
-    let fields: Vec<&Value> = body["detail"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| &e["loc"][1])
-        .collect();
+    let fields = common::error_fields(&body);
     assert_eq!(fields, [&json!("token"), &json!("new_password")]);
 }
 
@@ -420,13 +408,12 @@ async fn a_mail_server_that_fails_at_first_gets_the_email_on_retry() {
 #[tokio::test]
 async fn an_unreachable_mail_server_does_not_fail_the_request() {
     let closed_port = free_port();
-    let app = spawn_app_with(
-        Figment::new()
-            .merge(Serialized::default("smtp.host", "127.0.0.1"))
-            .merge(Serialized::default("smtp.port", closed_port))
-            .merge(Serialized::default("smtp.tls", "none"))
-            .merge(Serialized::default("smtp.retry_backoff_ms", 10)),
-    )
+    let app = spawn_app_with(common::overrides(&[
+        ("smtp.host", json!("127.0.0.1")),
+        ("smtp.port", json!(closed_port)),
+        ("smtp.tls", json!("none")),
+        ("smtp.retry_backoff_ms", json!(10)),
+    ]))
     .await;
     let user = app.new_user().await;
     let response = app.forgot_password(&user.email).await;

@@ -10,8 +10,6 @@ use std::time::{Duration, Instant};
 
 use common::servers::{PostgresServer, RedisServer};
 use common::{migrate, spawn_app_with, TestApp, PASSWORD};
-use figment::providers::Serialized;
-use figment::Figment;
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 
@@ -23,15 +21,11 @@ const ACQUIRE_TIMEOUT_MS: u64 = 1000;
 const SLACK: Duration = Duration::from_millis(1500);
 
 async fn app_on_redis(redis: &RedisServer) -> TestApp {
-    spawn_app_with(
-        Figment::new()
-            .merge(Serialized::default("redis.url", redis.url()))
-            .merge(Serialized::default("redis.timeout_ms", REDIS_TIMEOUT_MS))
-            .merge(Serialized::default(
-                "redis.shared_connections",
-                REDIS_CONNECTIONS,
-            )),
-    )
+    spawn_app_with(common::overrides(&[
+        ("redis.url", json!(redis.url())),
+        ("redis.timeout_ms", json!(REDIS_TIMEOUT_MS)),
+        ("redis.shared_connections", json!(REDIS_CONNECTIONS)),
+    ]))
     .await
 }
 
@@ -66,8 +60,7 @@ async fn timed<F: std::future::Future<Output = Response>>(request: F) -> (Respon
 async fn redis_down_answers_503_and_the_same_instance_recovers_when_it_returns() {
     let mut redis = RedisServer::start();
     let app = app_on_redis(&redis).await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (user, tokens) = app.signed_in_user().await;
     verify_on_every_connection(&app, &tokens.access, StatusCode::OK).await;
 
     redis.kill();
@@ -93,7 +86,7 @@ async fn redis_down_answers_503_and_the_same_instance_recovers_when_it_returns()
     // The session died with the unpersisted Redis.
     verify_on_every_connection(&app, &tokens.access, StatusCode::UNAUTHORIZED).await;
     let fresh = app.login(&user).await;
-    assert_eq!(app.verify(&fresh.access).await.status(), StatusCode::OK);
+    app.assert_verify(&fresh.access, StatusCode::OK).await;
     let rotated = app.refresh(&fresh.refresh).await;
     assert_eq!(rotated.status(), StatusCode::OK);
     let ready = app.get("/health/ready").send().await.expect("ready");
@@ -104,8 +97,7 @@ async fn redis_down_answers_503_and_the_same_instance_recovers_when_it_returns()
 async fn a_hung_redis_is_cut_off_at_the_command_timeout() {
     let redis = RedisServer::start();
     let app = app_on_redis(&redis).await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (_, tokens) = app.signed_in_user().await;
 
     // A stopped process: connections stay open and commands go unanswered.
     redis.signal("STOP");
@@ -120,25 +112,20 @@ async fn a_hung_redis_is_cut_off_at_the_command_timeout() {
     assert_unavailable(response, started, bound, "REDIS_UNAVAILABLE").await;
 
     redis.signal("CONT");
-    assert_eq!(app.verify(&tokens.access).await.status(), StatusCode::OK);
-    assert_eq!(app.refresh(&tokens.refresh).await.status(), StatusCode::OK);
+    app.assert_verify(&tokens.access, StatusCode::OK).await;
+    app.assert_refresh(&tokens.refresh, StatusCode::OK).await;
 }
 
 #[tokio::test]
 async fn postgres_down_answers_503_verify_keeps_working_and_the_instance_recovers() {
     let mut postgres = PostgresServer::start();
     migrate(&postgres.url()).await;
-    let app = spawn_app_with(
-        Figment::new()
-            .merge(Serialized::default("database.url", postgres.url()))
-            .merge(Serialized::default(
-                "database.acquire_timeout_ms",
-                ACQUIRE_TIMEOUT_MS,
-            )),
-    )
+    let app = spawn_app_with(common::overrides(&[
+        ("database.url", json!(postgres.url())),
+        ("database.acquire_timeout_ms", json!(ACQUIRE_TIMEOUT_MS)),
+    ]))
     .await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (user, tokens) = app.signed_in_user().await;
 
     postgres.stop();
     let bound = Duration::from_millis(ACQUIRE_TIMEOUT_MS) + SLACK;
@@ -150,7 +137,7 @@ async fn postgres_down_answers_503_verify_keeps_working_and_the_instance_recover
         timed(app.register(&format!("{other}@example.com"), &other, PASSWORD)).await;
     assert_unavailable(response, started, bound + SLACK, "DB_UNAVAILABLE").await;
     // The hot paths never touch PostgreSQL.
-    assert_eq!(app.verify(&tokens.access).await.status(), StatusCode::OK);
+    app.assert_verify(&tokens.access, StatusCode::OK).await;
     let rotated = app.refresh(&tokens.refresh).await;
     assert_eq!(rotated.status(), StatusCode::OK);
     let ready = app.get("/health/ready").send().await.expect("ready");
@@ -170,8 +157,7 @@ async fn postgres_down_answers_503_verify_keeps_working_and_the_instance_recover
 async fn a_redis_restarted_from_its_aof_keeps_every_session() {
     let mut redis = RedisServer::start_with_aof();
     let app = app_on_redis(&redis).await;
-    let user = app.new_user().await;
-    let first = app.login(&user).await;
+    let (user, first) = app.signed_in_user().await;
     let second = app.login(&user).await;
     let rotated: Value = app.refresh(&second.refresh).await.json().await.unwrap();
     let rotated = common::Tokens::from_body(&rotated);
@@ -185,14 +171,14 @@ async fn a_redis_restarted_from_its_aof_keeps_every_session() {
     // Restarted while idle: every shared connection is stale, yet no
     // request fails on one.
     verify_on_every_connection(&app, &first.access, StatusCode::OK).await;
-    assert_eq!(app.verify(&rotated.access).await.status(), StatusCode::OK);
-    assert_eq!(app.refresh(&first.refresh).await.status(), StatusCode::OK);
-    assert_eq!(app.refresh(&rotated.refresh).await.status(), StatusCode::OK);
+    app.assert_verify(&rotated.access, StatusCode::OK).await;
+    app.assert_refresh(&first.refresh, StatusCode::OK).await;
+    app.assert_refresh(&rotated.refresh, StatusCode::OK).await;
 
     // A clean SHUTDOWN fsyncs at once, so nothing needs to wait.
     let third = app.login(&user).await;
     redis.shutdown();
     redis.resume();
     verify_on_every_connection(&app, &third.access, StatusCode::OK).await;
-    assert_eq!(app.refresh(&third.refresh).await.status(), StatusCode::OK);
+    app.assert_refresh(&third.refresh, StatusCode::OK).await;
 }

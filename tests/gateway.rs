@@ -58,6 +58,21 @@ fn running_as_root() -> bool {
         .unwrap_or(false)
 }
 
+/// An nginx command for `main` as `dir/nginx.conf`, with `dir` as its prefix
+/// and its early errors logged there too.
+fn nginx_in(dir: &Path, main: String) -> Command {
+    std::fs::write(dir.join("nginx.conf"), main).unwrap();
+    let mut command = Command::new(nginx_binary());
+    command
+        .arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .arg("-e")
+        .arg(dir.join("error.log"));
+    command
+}
+
 /// Starts nginx with the example site, its upstreams pointed at `tessera` and
 /// `backend` (host:port), everything else inside a temporary directory.
 async fn start_nginx(tessera: &str, backend: &str) -> Nginx {
@@ -105,14 +120,7 @@ http {{
 }}
 "
     );
-    std::fs::write(dir.join("nginx.conf"), main).unwrap();
-    let child = Command::new(nginx_binary())
-        .arg("-p")
-        .arg(&dir)
-        .arg("-c")
-        .arg(dir.join("nginx.conf"))
-        .arg("-e")
-        .arg(dir.join("error.log"))
+    let child = nginx_in(&dir, main)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -198,8 +206,7 @@ async fn nginx_lets_live_tokens_through_with_the_users_identity_and_stops_the_re
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 
     // A live token: through, with the identity set by nginx from tessera's answer.
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (user, tokens) = app.signed_in_user().await;
     let response = client
         .get(&orders)
         .bearer_auth(&tokens.access)
@@ -228,11 +235,8 @@ async fn nginx_lets_live_tokens_through_with_the_users_identity_and_stops_the_re
 
     // After logout the same, unexpired token is stopped at once.
     let logout = app
-        .post("/api/v1/auth/logout")
-        .bearer_auth(&tokens.access)
-        .send()
-        .await
-        .unwrap();
+        .post_with_bearer("/api/v1/auth/logout", &tokens.access)
+        .await;
     assert_eq!(logout.status(), StatusCode::NO_CONTENT);
     let response = client
         .get(&orders)
@@ -253,15 +257,8 @@ fn the_example_config_is_valid_nginx() {
         "pid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}\nhttp {{ access_log off; include {}; }}\n",
         Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/nginx/tessera.conf").display()
     );
-    std::fs::write(dir.join("nginx.conf"), main).unwrap();
-    let output = Command::new(nginx_binary())
+    let output = nginx_in(&dir, main)
         .arg("-t")
-        .arg("-p")
-        .arg(&dir)
-        .arg("-c")
-        .arg(dir.join("nginx.conf"))
-        .arg("-e")
-        .arg(dir.join("error.log"))
         .output()
         .expect("run nginx -t");
     let _ = std::fs::remove_dir_all(&dir);
@@ -275,8 +272,7 @@ fn the_example_config_is_valid_nginx() {
 #[tokio::test]
 async fn verify_serves_traefik_forward_auth_for_any_forwarded_method() {
     let app = spawn_app().await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (user, tokens) = app.signed_in_user().await;
     for method in ["GET", "POST", "DELETE", "OPTIONS"] {
         let response = app
             .get("/api/v1/auth/verify")

@@ -502,7 +502,7 @@ async fn every_hostile_string_in_every_field_of_every_endpoint_gets_a_4xx_or_2xx
         failures.join("\n")
     );
     // The admin was never logged out or deleted along the way.
-    assert_eq!(app.verify(&admin.access).await.status(), StatusCode::OK);
+    app.assert_verify(&admin.access, StatusCode::OK).await;
     eprintln!("{} attacks in {:?}", outcomes.len(), started.elapsed());
 }
 
@@ -517,16 +517,7 @@ async fn control_characters_in_passwords_are_wrong_or_refused_never_a_500() {
         .login_json(json!({"email": user.email, "password": format!("{}\u{0}", user.password)}))
         .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    let response = app
-        .oauth_form(
-            "/oauth/token",
-            &[
-                ("grant_type", "password"),
-                ("username", &user.email),
-                ("password", "nul\0byte"),
-            ],
-        )
-        .await;
+    let response = app.password_grant(&user.email, "nul\0byte").await;
     common::assert_oauth_error(response, StatusCode::BAD_REQUEST, "invalid_grant").await;
 
     let name = common::unique_name();

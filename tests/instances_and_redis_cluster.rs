@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use common::servers::{RedisCluster, RedisServer};
 use common::{
-    assert_detail, base_overrides_without_rotation_secret, pair, spawn_app, spawn_app_from,
-    spawn_app_with, token_in, SmtpSink, TestApp, PASSWORD,
+    base_overrides_without_rotation_secret, pair, spawn_app, spawn_app_from, spawn_app_with,
+    token_in, SmtpSink, TestApp, PASSWORD,
 };
 use figment::providers::Serialized;
 use figment::Figment;
@@ -26,20 +26,14 @@ async fn a_token_rotated_on_one_instance_and_replayed_on_another_ends_the_sessio
     let a = spawn_app_with(grace.clone()).await;
     let b = spawn_app_with(grace).await;
     assert_ne!(a.address, b.address);
-    let user = a.new_user().await;
-    let first = a.login(&user).await;
+    let (user, first) = a.signed_in_user().await;
     // Access tokens from A verify on B and the other way round.
-    assert_eq!(b.verify(&first.access).await.status(), StatusCode::OK);
+    b.assert_verify(&first.access, StatusCode::OK).await;
 
     let rotated = pair(a.refresh(&first.refresh).await).await;
-    assert_eq!(b.verify(&rotated.access).await.status(), StatusCode::OK);
+    b.assert_verify(&rotated.access, StatusCode::OK).await;
     tokio::time::sleep(Duration::from_millis(1300)).await;
-    assert_detail(
-        b.refresh(&first.refresh).await,
-        StatusCode::UNAUTHORIZED,
-        "Invalid or expired refresh token",
-    )
-    .await;
+    b.assert_refresh_refused(&first.refresh).await;
     // The session is gone on A too: its newest tokens no longer work there.
     a.assert_revoked(&rotated).await;
     assert_eq!(
@@ -54,12 +48,11 @@ async fn a_token_rotated_on_one_instance_and_replayed_on_another_ends_the_sessio
 async fn a_retry_inside_the_grace_window_on_another_instance_gets_the_same_successor() {
     let a = spawn_app().await;
     let b = spawn_app().await;
-    let user = a.new_user().await;
-    let first = a.login(&user).await;
+    let (_, first) = a.signed_in_user().await;
     let on_a = pair(a.refresh(&first.refresh).await).await;
     let on_b = pair(b.refresh(&first.refresh).await).await;
     assert_eq!(on_a.refresh, on_b.refresh);
-    assert_eq!(b.verify(&on_b.access).await.status(), StatusCode::OK);
+    b.assert_verify(&on_b.access, StatusCode::OK).await;
 }
 
 #[tokio::test]
@@ -76,15 +69,14 @@ async fn instances_with_no_secret_configured_agree_on_successors_through_their_r
     };
     let (a, b) = tokio::join!(unconfigured(), unconfigured());
     assert!(a.config.session.rotation_secrets().is_empty());
-    let user = a.new_user().await;
-    let first = a.login(&user).await;
+    let (user, first) = a.signed_in_user().await;
     let on_a = pair(a.refresh(&first.refresh).await).await;
     // The mobile client lost A's answer; its retry lands on B.
     let on_b = pair(b.refresh(&first.refresh).await).await;
     assert_eq!(on_a.refresh, on_b.refresh, "the same successor");
-    assert_eq!(b.verify(&on_b.access).await.status(), StatusCode::OK);
+    b.assert_verify(&on_b.access, StatusCode::OK).await;
     let next = pair(a.refresh(&on_b.refresh).await).await;
-    assert_eq!(b.verify(&next.access).await.status(), StatusCode::OK);
+    b.assert_verify(&next.access, StatusCode::OK).await;
     // One secret, kept without expiry, under a cluster-safe key.
     assert_eq!(redis.cli(&["TTL", "tessera:secret:{token}"]).trim(), "-1");
     assert_eq!(redis.cli(&["KEYS", "tessera:secret:*"]).lines().count(), 1);
@@ -95,7 +87,7 @@ async fn instances_with_no_secret_configured_agree_on_successors_through_their_r
             .await,
     )
     .await;
-    assert_eq!(c.refresh(&latest.refresh).await.status(), StatusCode::OK);
+    c.assert_refresh(&latest.refresh, StatusCode::OK).await;
 }
 
 #[tokio::test]
@@ -110,34 +102,28 @@ async fn a_secret_rotation_logs_no_one_out() {
     let before = with_secrets(&[OLD]).await;
     let rotated = with_secrets(&[NEW, OLD]).await;
     let after = with_secrets(&[NEW]).await;
-    let user = before.new_user().await;
-    let issued = before.login(&user).await;
+    let (_, issued) = before.signed_in_user().await;
     // A token tagged under the old secret rotates on an instance that signs
     // with the new one...
     let on_rotated = pair(rotated.refresh(&issued.refresh).await).await;
-    assert_eq!(
-        rotated.verify(&on_rotated.access).await.status(),
-        StatusCode::OK
-    );
+    rotated
+        .assert_verify(&on_rotated.access, StatusCode::OK)
+        .await;
     // ...and a retry of it inside the grace window on a not yet upgraded
     // instance computes the same successor: 200, nothing revoked.
     let retried = pair(before.refresh(&issued.refresh).await).await;
-    assert_eq!(
-        before.verify(&retried.access).await.status(),
-        StatusCode::OK
-    );
+    before.assert_verify(&retried.access, StatusCode::OK).await;
     // The successor is tagged under the new secret: once every token has
     // rotated, the old secret can go.
     let next = pair(after.refresh(&on_rotated.refresh).await).await;
-    assert_eq!(after.verify(&next.access).await.status(), StatusCode::OK);
+    after.assert_verify(&next.access, StatusCode::OK).await;
     // An instance that never had the new secret refuses its tokens without
     // touching the session.
-    assert_eq!(
-        before.refresh(&next.refresh).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(after.verify(&next.access).await.status(), StatusCode::OK);
-    assert_eq!(after.refresh(&next.refresh).await.status(), StatusCode::OK);
+    before
+        .assert_refresh(&next.refresh, StatusCode::UNAUTHORIZED)
+        .await;
+    after.assert_verify(&next.access, StatusCode::OK).await;
+    after.assert_refresh(&next.refresh, StatusCode::OK).await;
 }
 
 #[tokio::test]
@@ -156,18 +142,14 @@ async fn a_production_instance_reads_its_secret_list_from_a_file() {
     )
     .await;
     std::fs::remove_file(&file).unwrap();
-    let user = old.new_user().await;
-    let issued = old.login(&user).await;
+    let (_, issued) = old.signed_in_user().await;
     let rotated = pair(production.refresh(&issued.refresh).await).await;
-    assert_eq!(
-        production.verify(&rotated.access).await.status(),
-        StatusCode::OK
-    );
+    production
+        .assert_verify(&rotated.access, StatusCode::OK)
+        .await;
     // Its successor is tagged under the file's first secret.
-    assert_eq!(
-        old.refresh(&rotated.refresh).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    old.assert_refresh(&rotated.refresh, StatusCode::UNAUTHORIZED)
+        .await;
 }
 
 async fn cluster_app(cluster: &RedisCluster, sink: &SmtpSink) -> TestApp {
@@ -192,15 +174,10 @@ async fn every_redis_flow_works_on_a_three_master_cluster() {
     // Sessions of many users spread over every master.
     let mut users = Vec::new();
     for _ in 0..6 {
-        let user = app.new_user().await;
-        let tokens = app.login(&user).await;
+        let (user, tokens) = app.signed_in_user().await;
         users.push((user, tokens));
     }
-    let keys_per_node: Vec<u64> = cluster
-        .nodes
-        .iter()
-        .map(|node| node.cli(&["DBSIZE"]).trim().parse().unwrap_or(0))
-        .collect();
+    let keys_per_node = cluster.keys_per_node();
     assert!(
         keys_per_node.iter().filter(|&&n| n > 0).count() >= 2,
         "sessions all landed on one node: {keys_per_node:?}"
@@ -211,16 +188,12 @@ async fn every_redis_flow_works_on_a_three_master_cluster() {
     let rotated = pair(app.refresh(&first.refresh).await).await;
     let retried = pair(app.refresh(&first.refresh).await).await;
     assert_eq!(rotated.refresh, retried.refresh);
-    assert_eq!(app.verify(&rotated.access).await.status(), StatusCode::OK);
+    app.assert_verify(&rotated.access, StatusCode::OK).await;
     tokio::time::sleep(Duration::from_millis(1300)).await;
-    assert_eq!(
-        app.refresh(&first.refresh).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.verify(&rotated.access).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    app.assert_refresh(&first.refresh, StatusCode::UNAUTHORIZED)
+        .await;
+    app.assert_verify(&rotated.access, StatusCode::UNAUTHORIZED)
+        .await;
 
     // Listing (list.lua) and logout-all (revoke_all.lua) read and delete
     // session keys derived inside the script.
@@ -228,11 +201,8 @@ async fn every_redis_flow_works_on_a_three_master_cluster() {
     let laptop = app.login(&user).await;
     assert_eq!(app.my_sessions(&laptop.access).await.len(), 2);
     let response = app
-        .post("/api/v1/auth/logout-all")
-        .bearer_auth(&phone.access)
-        .send()
-        .await
-        .expect("logout-all");
+        .post_with_bearer("/api/v1/auth/logout-all", &phone.access)
+        .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     for tokens in [&phone, &laptop] {
         app.assert_revoked(tokens).await;
@@ -314,8 +284,7 @@ async fn a_lost_cluster_master_is_a_503_and_the_cluster_serves_again_once_it_ret
             .merge(Serialized::default("redis.timeout_ms", 1000)),
     )
     .await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (user, tokens) = app.signed_in_user().await;
     let index = format!("tessera:u:{{{}}}", user.id);
     let owner = cluster
         .nodes
@@ -336,10 +305,8 @@ async fn a_lost_cluster_master_is_a_503_and_the_cluster_serves_again_once_it_ret
     // persistence here), and the same instance serves again.
     cluster.nodes[owner].resume();
     cluster.wait_ok();
-    assert_eq!(
-        app.verify(&tokens.access).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    app.assert_verify(&tokens.access, StatusCode::UNAUTHORIZED)
+        .await;
     let fresh = app.login(&user).await;
-    assert_eq!(app.verify(&fresh.access).await.status(), StatusCode::OK);
+    app.assert_verify(&fresh.access, StatusCode::OK).await;
 }

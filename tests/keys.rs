@@ -67,8 +67,7 @@ async fn rotation_keeps_old_tokens_valid_and_retirement_waits_for_them_to_expire
     let dir = fresh_keys_dir();
     let old = KeySet::generate(&dir).unwrap();
     let before = spawn_app_with(with_keys(&dir)).await;
-    let user = before.new_user().await;
-    let old_token = before.login(&user).await;
+    let (user, old_token) = before.signed_in_user().await;
     assert_eq!(kid_of(&old_token.access), old);
 
     // Rotate: a new key signs; the old one still verifies.
@@ -79,10 +78,7 @@ async fn rotation_keeps_old_tokens_valid_and_retirement_waits_for_them_to_expire
     assert_eq!(published_kids(&after).await, [new.as_str(), old.as_str()]);
     let new_token = after.login(&user).await;
     assert_eq!(kid_of(&new_token.access), new);
-    assert_eq!(
-        after.verify(&old_token.access).await.status(),
-        StatusCode::OK
-    );
+    after.assert_verify(&old_token.access, StatusCode::OK).await;
 
     // Retire the old key: it stays published and verifying for the access
     // token lifetime.
@@ -94,10 +90,9 @@ async fn rotation_keeps_old_tokens_valid_and_retirement_waits_for_them_to_expire
     );
     let retired = spawn_app_with(with_keys(&dir)).await;
     assert_eq!(published_kids(&retired).await, [new.as_str(), old.as_str()]);
-    assert_eq!(
-        retired.verify(&old_token.access).await.status(),
-        StatusCode::OK
-    );
+    retired
+        .assert_verify(&old_token.access, StatusCode::OK)
+        .await;
     assert_eq!(kid_of(&retired.login(&user).await.access), new);
 
     // The only active key cannot be retired.
@@ -120,14 +115,10 @@ async fn rotation_keeps_old_tokens_valid_and_retirement_waits_for_them_to_expire
     .unwrap();
     let later = spawn_app_with(with_keys(&dir)).await;
     assert_eq!(published_kids(&later).await, [new.as_str()]);
-    assert_eq!(
-        later.verify(&old_token.access).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        later.verify(&new_token.access).await.status(),
-        StatusCode::OK
-    );
+    later
+        .assert_verify(&old_token.access, StatusCode::UNAUTHORIZED)
+        .await;
+    later.assert_verify(&new_token.access, StatusCode::OK).await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -137,8 +128,7 @@ async fn a_running_instance_picks_up_new_and_expired_keys_without_a_restart() {
     let old = KeySet::generate(&dir).unwrap();
     let app =
         spawn_app_with(with_keys(&dir).merge(Serialized::default("jwt.keys_reload_secs", 1))).await;
-    let user = app.new_user().await;
-    let old_token = app.login(&user).await;
+    let (user, old_token) = app.signed_in_user().await;
     tokio::time::sleep(Duration::from_millis(5)).await;
     let new = KeySet::generate(&dir).unwrap();
     KeySet::retire(&dir, &old, Duration::from_secs(900)).unwrap();
@@ -149,7 +139,7 @@ async fn a_running_instance_picks_up_new_and_expired_keys_without_a_restart() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(kid_of(&app.login(&user).await.access), new);
-    assert_eq!(app.verify(&old_token.access).await.status(), StatusCode::OK);
+    app.assert_verify(&old_token.access, StatusCode::OK).await;
 
     std::fs::write(
         dir.join(format!("{old}.retired")),
@@ -163,10 +153,8 @@ async fn a_running_instance_picks_up_new_and_expired_keys_without_a_restart() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(
-        app.verify(&old_token.access).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    app.assert_verify(&old_token.access, StatusCode::UNAUTHORIZED)
+        .await;
 
     // A broken key directory leaves the current set in force.
     std::fs::write(dir.join(format!("{new}.retired")), "garbage").unwrap();

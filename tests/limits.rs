@@ -34,13 +34,11 @@ async fn slow_verifier(delay: Duration) -> String {
 }
 
 async fn app_with_slow_captcha(delay: Duration, server: &[(&str, Value)]) -> TestApp {
-    let mut overrides = Figment::new()
-        .merge(Serialized::default(
-            "captcha.verify_url",
-            slow_verifier(delay).await,
-        ))
-        .merge(Serialized::default("captcha.secret", "s"))
-        .merge(Serialized::default("captcha.timeout_ms", 10_000));
+    let mut overrides = common::overrides(&[
+        ("captcha.verify_url", json!(slow_verifier(delay).await)),
+        ("captcha.secret", json!("s")),
+        ("captcha.timeout_ms", json!(10_000)),
+    ]);
     for (key, value) in server {
         overrides = overrides.merge(Serialized::default(key, value.clone()));
     }
@@ -152,11 +150,10 @@ async fn gauge(app: &TestApp, name: &str) -> u64 {
 async fn logins_that_time_out_never_let_more_argon2_run_than_the_bound() {
     // One hash at a time, and a request timeout shorter than one argon2id
     // verify: a login that reaches its hash is abandoned while it runs.
-    let app = spawn_app_with(
-        Figment::new()
-            .merge(Serialized::default("password_hashing.max_concurrency", 1))
-            .merge(Serialized::default("server.request_timeout_ms", 20)),
-    )
+    let app = spawn_app_with(common::overrides(&[
+        ("password_hashing.max_concurrency", json!(1)),
+        ("server.request_timeout_ms", json!(20)),
+    ]))
     .await;
     // Waves of unknown-user logins (each verifies the dummy hash), until
     // several waves ran after the first hash began: the first ones may time
@@ -328,11 +325,10 @@ async fn trusted_proxies_and_allow_listed_harnesses_are_not_capped() {
     // A proxy speaks for every client behind it; a load-test harness opens
     // many connections on purpose.
     for exempt in ["server.trusted_proxies", "rate_limit.allow_cidrs"] {
-        let app = spawn_app_with(
-            Figment::new()
-                .merge(Serialized::default("server.max_connections_per_ip", 2))
-                .merge(Serialized::default(exempt, vec!["127.0.0.1/32"])),
-        )
+        let app = spawn_app_with(common::overrides(&[
+            ("server.max_connections_per_ip", json!(2)),
+            (exempt, json!(vec!["127.0.0.1/32"])),
+        ]))
         .await;
         let mut held = Vec::new();
         for _ in 0..10 {
@@ -366,14 +362,12 @@ async fn verify_on_new_connection(app: &TestApp, access: &str) -> Option<(Status
 
 #[tokio::test]
 async fn idle_connections_never_starve_verify() {
-    let app = spawn_app_with(
-        Figment::new()
-            .merge(Serialized::default("server.max_connections_per_ip", 50))
-            .merge(Serialized::default("server.header_read_timeout_secs", 1)),
-    )
+    let app = spawn_app_with(common::overrides(&[
+        ("server.max_connections_per_ip", json!(50)),
+        ("server.header_read_timeout_secs", json!(1)),
+    ]))
     .await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (_, tokens) = app.signed_in_user().await;
     // Many connections that send nothing, below the cap: /verify answers
     // at once beside them.
     let mut idle = Vec::new();

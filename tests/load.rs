@@ -34,19 +34,11 @@ async fn assert_session_is_real(app: &TestApp, line: &Seeded) {
     let introspected = app.introspect(&line.tokens.refresh).await;
     assert_eq!(introspected["active"], true, "{introspected}");
     let rotated = pair(app.refresh(&line.tokens.refresh).await).await;
-    assert_eq!(app.verify(&rotated.access).await.status(), StatusCode::OK);
-    let granted = app
-        .oauth_form(
-            "/oauth/token",
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &rotated.refresh),
-            ],
-        )
-        .await;
+    app.assert_verify(&rotated.access, StatusCode::OK).await;
+    let granted = app.refresh_grant(&rotated.refresh).await;
     let granted = json_of(granted, StatusCode::OK).await;
     let granted = common::Tokens::from_body(&granted);
-    assert_eq!(app.verify(&granted.access).await.status(), StatusCode::OK);
+    app.assert_verify(&granted.access, StatusCode::OK).await;
     assert_eq!(
         jwt_claims(&granted.access)["sid"],
         line.session_id.to_string()
@@ -115,17 +107,8 @@ async fn seeded_users_log_in_and_every_kind_of_token_they_hold_works() {
         .login_json(json!({"email": lines[2].email, "password": password}))
         .await;
     let by_email = pair(by_email).await;
-    assert_eq!(app.verify(&by_email.access).await.status(), StatusCode::OK);
-    let by_name = app
-        .oauth_form(
-            "/oauth/token",
-            &[
-                ("grant_type", "password"),
-                ("username", &lines[2].username),
-                ("password", &password),
-            ],
-        )
-        .await;
+    app.assert_verify(&by_email.access, StatusCode::OK).await;
+    let by_name = app.password_grant(&lines[2].username, &password).await;
     assert_eq!(by_name.status(), StatusCode::OK);
     assert_eq!(app.my_sessions(&by_email.access).await.len(), 4);
     // Logout ends just that seeded session.
@@ -138,10 +121,8 @@ async fn seeded_users_log_in_and_every_kind_of_token_they_hold_works() {
         .unwrap();
     assert_eq!(logout.status(), StatusCode::NO_CONTENT);
     assert_session_refused(&app, &lines[1].tokens).await;
-    assert_eq!(
-        app.verify(&lines[3].tokens.access).await.status(),
-        StatusCode::OK
-    );
+    app.assert_verify(&lines[3].tokens.access, StatusCode::OK)
+        .await;
 
     let output = app.tessera(&["load", "purge", "--tag", tag], &[]);
     assert!(output.status.success());
@@ -156,8 +137,7 @@ async fn seeded_users_log_in_and_every_kind_of_token_they_hold_works() {
 async fn an_admin_seeds_over_http_as_a_stream_and_purges_only_that_tag() {
     let app = spawn_load_app(Figment::new()).await;
     let (admin, admin_tokens) = app.new_user_with_role("ADMIN").await;
-    let bystander = app.new_user().await;
-    let bystander_tokens = app.login(&bystander).await;
+    let (bystander, bystander_tokens) = app.signed_in_user().await;
     let (tag, other_tag) = (unique_tag(), unique_tag());
 
     let response = app
@@ -218,15 +198,10 @@ async fn an_admin_seeds_over_http_as_a_stream_and_purges_only_that_tag() {
     // The other tag, the untagged user and the admin are untouched.
     assert_eq!(app.tagged_users(&other_tag).await, 2);
     for line in &others {
-        assert_eq!(
-            app.verify(&line.tokens.access).await.status(),
-            StatusCode::OK
-        );
+        app.assert_verify(&line.tokens.access, StatusCode::OK).await;
     }
-    assert_eq!(
-        app.verify(&bystander_tokens.access).await.status(),
-        StatusCode::OK
-    );
+    app.assert_verify(&bystander_tokens.access, StatusCode::OK)
+        .await;
     app.login(&bystander).await;
     // Purging again finds nothing.
     let again = app.purge_over_http(&admin_tokens.access, &tag).await;
@@ -280,10 +255,8 @@ async fn load_tokens_mints_fresh_sessions_for_a_tags_users() {
     }
     assert_session_is_real(&app, &fresh[5]).await;
     // The first sessions live on beside the new ones.
-    assert_eq!(
-        app.verify(&seeded[0].tokens.access).await.status(),
-        StatusCode::OK
-    );
+    app.assert_verify(&seeded[0].tokens.access, StatusCode::OK)
+        .await;
     // Without the password the lines say null: none is stored to print.
     let (unknown, _) = app.load_cli(&["tokens", "--tag", &tag]);
     assert_eq!(unknown.len(), 3);
@@ -339,10 +312,7 @@ async fn a_purge_leaves_users_without_the_tag_alone_even_with_a_similar_one() {
         assert_session_refused(&app, &line.tokens).await;
     }
     for line in &kept {
-        assert_eq!(
-            app.verify(&line.tokens.access).await.status(),
-            StatusCode::OK
-        );
+        app.assert_verify(&line.tokens.access, StatusCode::OK).await;
     }
     let login = app
         .login_json(json!({"username": lookalike, "password": PASSWORD}))
@@ -359,11 +329,8 @@ async fn with_load_disabled_the_routes_answer_like_an_unknown_path() {
     let app = spawn_app().await;
     let (_, admin) = app.new_user_with_role("ADMIN").await;
     let unknown = app
-        .post("/api/v1/admin/no-such-route")
-        .bearer_auth(&admin.access)
-        .send()
-        .await
-        .unwrap();
+        .post_with_bearer("/api/v1/admin/no-such-route", &admin.access)
+        .await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
     let unknown: Value = unknown.json().await.unwrap();
     let seed = app.seed_over_http(&admin.access, json!({"users": 1})).await;
@@ -565,20 +532,13 @@ async fn seeding_and_purging_work_on_a_redis_cluster() {
     let lines = seeded_lines(&seeded.text().await.unwrap());
     assert_eq!(lines.len(), 40);
     // Each session's script ran on the master owning its user's slot.
-    let keys_per_node: Vec<u64> = cluster
-        .nodes
-        .iter()
-        .map(|node| node.cli(&["DBSIZE"]).trim().parse().unwrap_or(0))
-        .collect();
+    let keys_per_node = cluster.keys_per_node();
     assert!(
         keys_per_node.iter().all(|&n| n > 0),
         "sessions missing from a master: {keys_per_node:?}"
     );
     for line in &lines {
-        assert_eq!(
-            app.verify(&line.tokens.access).await.status(),
-            StatusCode::OK
-        );
+        app.assert_verify(&line.tokens.access, StatusCode::OK).await;
     }
     assert_session_is_real(&app, &lines[0]).await;
     let purged = app.purge_over_http(&admin.access, &tag).await;

@@ -55,7 +55,7 @@ async fn json_login_accepts_email_or_username() {
         let body = json_of(response, StatusCode::OK).await;
         assert_token_response(&body);
         let tokens = Tokens::from_body(&body);
-        assert_eq!(app.verify(&tokens.access).await.status(), StatusCode::OK);
+        app.assert_verify(&tokens.access, StatusCode::OK).await;
     }
     assert!(!app.audit_events(user.id, "login").await.is_empty());
 }
@@ -74,11 +74,8 @@ async fn a_wrong_password_and_an_unknown_user_get_the_same_401() {
         "Incorrect username or password",
     )
     .await;
-    let unknown = app
-        .login_json(json!({"email": "nobody-here@example.com", "password": PASSWORD}))
-        .await;
-    assert_detail(
-        unknown,
+    app.assert_login_refused(
+        json!({"email": "nobody-here@example.com", "password": PASSWORD}),
         StatusCode::UNAUTHORIZED,
         "Incorrect username or password",
     )
@@ -120,15 +117,13 @@ async fn an_unknown_user_costs_as_much_time_as_a_wrong_password() {
 async fn a_blocked_user_is_refused_after_the_password_checks_out() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    sqlx::query("UPDATE users SET is_blocked = true WHERE id = $1")
-        .bind(user.id)
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    let response = app
-        .login_json(json!({"email": user.email, "password": PASSWORD}))
-        .await;
-    assert_detail(response, StatusCode::FORBIDDEN, "User account is blocked.").await;
+    app.update_user(user.id, "is_blocked = true").await;
+    app.assert_login_refused(
+        json!({"email": user.email, "password": PASSWORD}),
+        StatusCode::FORBIDDEN,
+        "User account is blocked.",
+    )
+    .await;
     let wrong = app
         .login_json(json!({"email": user.email, "password": "not the password"}))
         .await;
@@ -152,11 +147,8 @@ async fn an_inactive_user_is_refused_when_verification_is_required() {
         .await
         .unwrap();
     assert!(!stored.0, "registration creates an inactive user");
-    let response = app
-        .login_json(json!({"username": user.username, "password": PASSWORD}))
-        .await;
-    assert_detail(
-        response,
+    app.assert_login_refused(
+        json!({"username": user.username, "password": PASSWORD}),
         StatusCode::FORBIDDEN,
         "User account is not activated.",
     )
@@ -167,16 +159,9 @@ async fn an_inactive_user_is_refused_when_verification_is_required() {
 async fn a_soft_deleted_user_logs_in_like_an_unknown_one() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    sqlx::query("UPDATE users SET deleted_at = now() WHERE id = $1")
-        .bind(user.id)
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    let response = app
-        .login_json(json!({"email": user.email, "password": PASSWORD}))
-        .await;
-    assert_detail(
-        response,
+    app.update_user(user.id, "deleted_at = now()").await;
+    app.assert_login_refused(
+        json!({"email": user.email, "password": PASSWORD}),
         StatusCode::UNAUTHORIZED,
         "Incorrect username or password",
     )
@@ -218,15 +203,6 @@ async fn a_padded_mixed_case_name_logs_in() {
         let response = app.login_json(body.clone()).await;
         assert_eq!(response.status(), StatusCode::OK, "{body}");
     }
-    let grant = app
-        .oauth_form(
-            "/oauth/token",
-            &[
-                ("grant_type", "password"),
-                ("username", &typed),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let grant = app.password_grant(&typed, PASSWORD).await;
     assert_eq!(grant.status(), StatusCode::OK);
 }

@@ -34,26 +34,11 @@ async fn assert_token_response(response: Response) -> Tokens {
 }
 
 async fn password_grant(app: &TestApp, user: &TestUser) -> Tokens {
-    assert_token_response(
-        app.oauth_form(
-            "/oauth/token",
-            &[
-                ("grant_type", "password"),
-                ("username", &user.email),
-                ("password", &user.password),
-            ],
-        )
-        .await,
-    )
-    .await
+    assert_token_response(app.password_grant(&user.email, &user.password).await).await
 }
 
 async fn refresh_grant(app: &TestApp, refresh: &str) -> Response {
-    app.oauth_form(
-        "/oauth/token",
-        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
-    )
-    .await
+    app.refresh_grant(refresh).await
 }
 
 #[tokio::test]
@@ -61,7 +46,7 @@ async fn a_public_client_logs_in_with_the_password_grant_by_email_or_username() 
     let app = spawn_app().await;
     let user = app.new_user().await;
     let by_email = password_grant(&app, &user).await;
-    assert_eq!(app.verify(&by_email.access).await.status(), StatusCode::OK);
+    app.assert_verify(&by_email.access, StatusCode::OK).await;
     let by_name = assert_token_response(
         app.oauth_form(
             "/oauth/token",
@@ -76,7 +61,7 @@ async fn a_public_client_logs_in_with_the_password_grant_by_email_or_username() 
         .await,
     )
     .await;
-    assert_eq!(app.verify(&by_name.access).await.status(), StatusCode::OK);
+    app.assert_verify(&by_name.access, StatusCode::OK).await;
     assert_eq!(app.audit_count(user.id, "login", 2).await, 2);
 }
 
@@ -85,14 +70,7 @@ async fn a_wrong_password_is_invalid_grant() {
     let app = spawn_app().await;
     let user = app.new_user().await;
     let response = app
-        .oauth_form(
-            "/oauth/token",
-            &[
-                ("grant_type", "password"),
-                ("username", &user.email),
-                ("password", "not the password at all"),
-            ],
-        )
+        .password_grant(&user.email, "not the password at all")
         .await;
     let body = assert_oauth_error(response, StatusCode::BAD_REQUEST, "invalid_grant").await;
     assert_eq!(body["error_description"], "Incorrect username or password");
@@ -152,7 +130,7 @@ async fn the_refresh_grant_rotates_like_the_json_refresh() {
     let first = password_grant(&app, &user).await;
     let second = assert_token_response(refresh_grant(&app, &first.refresh).await).await;
     assert_ne!(second.refresh, first.refresh);
-    assert_eq!(app.verify(&second.access).await.status(), StatusCode::OK);
+    app.assert_verify(&second.access, StatusCode::OK).await;
     // A retry inside the grace window (the response was lost) gets the same
     // successor, through either endpoint: one implementation.
     let retried = assert_token_response(refresh_grant(&app, &first.refresh).await).await;
@@ -189,10 +167,8 @@ async fn a_refresh_token_replayed_after_the_grace_window_ends_the_session_at_the
         "invalid_grant",
     )
     .await;
-    assert_eq!(
-        app.verify(&current.access).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    app.assert_verify(&current.access, StatusCode::UNAUTHORIZED)
+        .await;
     assert_eq!(
         app.audit_events(user.id, "refresh_reuse_detected")
             .await
@@ -275,8 +251,7 @@ async fn confidential_clients_must_prove_their_secret_at_the_token_endpoint() {
 #[tokio::test]
 async fn introspection_describes_live_tokens_and_nothing_else() {
     let app = spawn_app_with(gateway_overrides()).await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (user, tokens) = app.signed_in_user().await;
 
     let access = app.introspect(&tokens.access).await;
     let claims: Value = app.verify(&tokens.access).await.json().await.unwrap();
@@ -348,8 +323,7 @@ async fn introspection_describes_live_tokens_and_nothing_else() {
 #[tokio::test]
 async fn introspection_is_only_for_gateway_clients_over_basic() {
     let app = spawn_app_with(gateway_overrides()).await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (_, tokens) = app.signed_in_user().await;
     let form = [("token", tokens.access.as_str())];
     let anonymous = app.oauth_form("/oauth/introspect", &form).await;
     assert_eq!(
@@ -413,9 +387,7 @@ async fn introspection_is_only_for_gateway_clients_over_basic() {
 #[tokio::test]
 async fn revoking_either_token_ends_its_session_and_unknown_tokens_are_fine() {
     let app = spawn_app_with(gateway_overrides()).await;
-    let user = app.new_user().await;
-
-    let by_refresh = app.login(&user).await;
+    let (user, by_refresh) = app.signed_in_user().await;
     let other = app.login(&user).await;
     let response = app
         .oauth_form(
@@ -443,10 +415,8 @@ async fn revoking_either_token_ends_its_session_and_unknown_tokens_are_fine() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(
-        app.refresh(&by_access.refresh).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    app.assert_refresh(&by_access.refresh, StatusCode::UNAUTHORIZED)
+        .await;
     assert_eq!(
         app.introspect(&by_access.access).await,
         json!({"active": false})
@@ -471,7 +441,7 @@ async fn revoking_either_token_ends_its_session_and_unknown_tokens_are_fine() {
         .await
         .unwrap();
     assert_oauth_error(wrong_secret, StatusCode::UNAUTHORIZED, "invalid_client").await;
-    assert_eq!(app.verify(&other.access).await.status(), StatusCode::OK);
+    app.assert_verify(&other.access, StatusCode::OK).await;
 }
 
 #[tokio::test]
@@ -529,8 +499,7 @@ async fn metadata_points_clients_at_every_endpoint() {
         json!(["client_secret_basic"])
     );
     // A token issued here carries the advertised issuer.
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (_, tokens) = app.signed_in_user().await;
     let claims: Value = app.verify(&tokens.access).await.json().await.unwrap();
     assert_eq!(claims["iss"], metadata["issuer"]);
 }
@@ -592,8 +561,7 @@ async fn pyjwt_verifies_access_tokens_from_the_published_jwks_alone() {
 #[tokio::test]
 async fn an_unreachable_redis_is_a_503_at_the_oauth_endpoints_not_an_oauth_error() {
     let healthy = spawn_app_with(gateway_overrides()).await;
-    let user = healthy.new_user().await;
-    let tokens = healthy.login(&user).await;
+    let (_, tokens) = healthy.signed_in_user().await;
     let app = spawn_app_with(
         gateway_overrides()
             .merge(Serialized::default("redis.url", "redis://127.0.0.1:1"))
@@ -616,8 +584,5 @@ async fn an_unreachable_redis_is_a_503_at_the_oauth_endpoints_not_an_oauth_error
         let body = json_of(response, StatusCode::SERVICE_UNAVAILABLE).await;
         assert_eq!(body["error_code"], "REDIS_UNAVAILABLE");
     }
-    assert_eq!(
-        healthy.verify(&tokens.access).await.status(),
-        StatusCode::OK
-    );
+    healthy.assert_verify(&tokens.access, StatusCode::OK).await;
 }

@@ -74,23 +74,20 @@ async fn metrics_tell_the_story_of_logins_refreshes_and_admin_requests() {
         spawn_app_with(Figment::new().merge(Serialized::default("session.reuse_grace_secs", 1)))
             .await;
     let before = metrics(&app).await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (user, tokens) = app.signed_in_user().await;
     let wrong = app
         .login_json(json!({ "email": user.email, "password": "not the password" }))
         .await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(app.verify(&tokens.access).await.status(), StatusCode::OK);
+    app.assert_verify(&tokens.access, StatusCode::OK).await;
 
     let rotated = app.refresh(&tokens.refresh).await;
     assert_eq!(rotated.status(), StatusCode::OK);
     // A client retry inside the grace window, then a replay after it.
-    assert_eq!(app.refresh(&tokens.refresh).await.status(), StatusCode::OK);
+    app.assert_refresh(&tokens.refresh, StatusCode::OK).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(
-        app.refresh(&tokens.refresh).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    app.assert_refresh(&tokens.refresh, StatusCode::UNAUTHORIZED)
+        .await;
     assert_eq!(
         app.refresh("not-a-refresh-token").await.status(),
         StatusCode::UNAUTHORIZED
@@ -247,10 +244,9 @@ async fn unreachable_dependencies_are_counted() {
     let access = issuer.issue(&claims, uuid::Uuid::new_v4()).unwrap().token;
 
     let before = metrics(&app).await;
-    assert_eq!(
-        broken.verify(&access).await.status(),
-        StatusCode::SERVICE_UNAVAILABLE
-    );
+    broken
+        .assert_verify(&access, StatusCode::SERVICE_UNAVAILABLE)
+        .await;
     let lookup = broken
         .get("/api/v1/auth/username-available?username=somebody")
         .send()
@@ -330,11 +326,10 @@ async fn the_api_documents_can_be_turned_off() {
 /// the client is the peer, or X-Forwarded-For only from a trusted proxy.
 #[tokio::test]
 async fn metrics_and_documents_answer_only_inside_their_cidrs() {
-    let elsewhere = spawn_app_with(
-        Figment::new()
-            .merge(Serialized::default("metrics.allow_cidrs", ["10.0.0.0/8"]))
-            .merge(Serialized::default("docs.allow_cidrs", ["10.0.0.0/8"])),
-    )
+    let elsewhere = spawn_app_with(common::overrides(&[
+        ("metrics.allow_cidrs", json!(["10.0.0.0/8"])),
+        ("docs.allow_cidrs", json!(["10.0.0.0/8"])),
+    ]))
     .await;
     assert_eq!(
         statuses(&elsewhere, &["/metrics"]).await,
@@ -360,14 +355,10 @@ async fn metrics_and_documents_answer_only_inside_their_cidrs() {
         [StatusCode::OK]
     );
 
-    let behind_proxy = spawn_app_with(
-        Figment::new()
-            .merge(Serialized::default(
-                "server.trusted_proxies",
-                ["127.0.0.1/32"],
-            ))
-            .merge(Serialized::default("metrics.allow_cidrs", ["10.0.0.0/8"])),
-    )
+    let behind_proxy = spawn_app_with(common::overrides(&[
+        ("server.trusted_proxies", json!(["127.0.0.1/32"])),
+        ("metrics.allow_cidrs", json!(["10.0.0.0/8"])),
+    ]))
     .await;
     let scraper = behind_proxy
         .get("/metrics")
@@ -377,17 +368,10 @@ async fn metrics_and_documents_answer_only_inside_their_cidrs() {
         .expect("scrape");
     assert_eq!(scraper.status(), StatusCode::OK);
 
-    let local = spawn_app_with(
-        Figment::new()
-            .merge(Serialized::default(
-                "metrics.allow_cidrs",
-                ["127.0.0.0/8", "::1/128"],
-            ))
-            .merge(Serialized::default(
-                "docs.allow_cidrs",
-                ["127.0.0.0/8", "::1/128"],
-            )),
-    )
+    let local = spawn_app_with(common::overrides(&[
+        ("metrics.allow_cidrs", json!(["127.0.0.0/8", "::1/128"])),
+        ("docs.allow_cidrs", json!(["127.0.0.0/8", "::1/128"])),
+    ]))
     .await;
     assert_eq!(statuses(&local, &["/metrics"]).await, [StatusCode::OK]);
     assert_eq!(statuses(&local, &DOCS).await, [StatusCode::OK; 4]);
@@ -607,7 +591,7 @@ clients = [{{ id = "{GATEWAY_ID}", secret = "{GATEWAY_SECRET}" }}]
     let first = app.login(&user).await;
     secrets.add("access token", &first.access);
     secrets.add("refresh token", &first.refresh);
-    assert_eq!(app.verify(&first.access).await.status(), StatusCode::OK);
+    app.assert_verify(&first.access, StatusCode::OK).await;
     let rotated = app.refresh(&first.refresh).await;
     assert_eq!(rotated.status(), StatusCode::OK);
     let second = Tokens::from_body(&rotated.json().await.unwrap());
@@ -626,29 +610,12 @@ clients = [{{ id = "{GATEWAY_ID}", secret = "{GATEWAY_SECRET}" }}]
         .unwrap();
     assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
 
-    let grant = app
-        .oauth_form(
-            "/oauth/token",
-            &[
-                ("grant_type", "password"),
-                ("username", &email),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let grant = app.password_grant(&email, PASSWORD).await;
     assert_eq!(grant.status(), StatusCode::OK);
     let oauth = Tokens::from_body(&grant.json().await.unwrap());
     secrets.add("OAuth access token", &oauth.access);
     secrets.add("OAuth refresh token", &oauth.refresh);
-    let refreshed = app
-        .oauth_form(
-            "/oauth/token",
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &oauth.refresh),
-            ],
-        )
-        .await;
+    let refreshed = app.refresh_grant(&oauth.refresh).await;
     assert_eq!(refreshed.status(), StatusCode::OK);
     let oauth = Tokens::from_body(&refreshed.json().await.unwrap());
     secrets.add("OAuth rotated access token", &oauth.access);

@@ -90,12 +90,6 @@ fn path_of(link: &str, app: &TestApp) -> String {
         .to_owned()
 }
 
-async fn login_status(app: &TestApp, email: &str, password: &str) -> StatusCode {
-    app.login_json(json!({ "email": email, "password": password }))
-        .await
-        .status()
-}
-
 #[tokio::test]
 async fn every_page_carries_the_security_headers_and_stays_small() {
     let app = spawn_app().await;
@@ -186,7 +180,8 @@ async fn opening_an_emailed_link_uses_nothing_and_the_link_is_this_service() {
     assert_eq!(reset.status(), StatusCode::OK, "the GETs used the link up");
     // Not activated yet (403), but the new password is the one accepted.
     assert_eq!(
-        login_status(&app, &user.email, "a brand new passphrase").await,
+        app.login_status(&user.email, "a brand new passphrase")
+            .await,
         StatusCode::FORBIDDEN
     );
 
@@ -201,7 +196,7 @@ async fn opening_an_emailed_link_uses_nothing_and_the_link_is_this_service() {
         assert!(page.body.contains(">Activate</button>"));
     }
     assert_eq!(
-        login_status(&app, &email, common::PASSWORD).await,
+        app.login_status(&email, common::PASSWORD).await,
         StatusCode::FORBIDDEN,
         "opening the page activated the account"
     );
@@ -220,7 +215,7 @@ async fn opening_an_emailed_link_uses_nothing_and_the_link_is_this_service() {
         .body
         .contains("User account activated successfully."));
     assert_eq!(
-        login_status(&app, &email, common::PASSWORD).await,
+        app.login_status(&email, common::PASSWORD).await,
         StatusCode::OK
     );
     let again = visitor
@@ -273,7 +268,8 @@ async fn a_bad_used_or_missing_reset_link_says_so_in_words() {
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     assert!(done.body.contains("Password has been reset successfully"));
     assert_eq!(
-        login_status(&app, &user.email, "an entirely new passphrase").await,
+        app.login_status(&user.email, "an entirely new passphrase")
+            .await,
         StatusCode::OK
     );
     let used = visitor.get(&path_of(&link, &app)).await;
@@ -350,7 +346,7 @@ async fn a_weak_or_mistyped_password_shows_the_form_again_and_keeps_the_link() {
         );
     }
     assert_eq!(
-        login_status(&app, &user.email, &user.password).await,
+        app.login_status(&user.email, &user.password).await,
         StatusCode::OK,
         "a refused password changed nothing"
     );
@@ -413,7 +409,7 @@ async fn a_form_without_its_anti_forgery_token_is_refused() {
         .await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
     assert_eq!(
-        login_status(&app, &user.email, &user.password).await,
+        app.login_status(&user.email, &user.password).await,
         StatusCode::OK
     );
     let activate = visitor
@@ -451,20 +447,11 @@ async fn a_form_without_its_anti_forgery_token_is_refused() {
         assert_eq!(page.status, StatusCode::FORBIDDEN);
         assert!(page.body.contains(refused_words));
     }
-    let blocked: bool = sqlx::query_scalar("SELECT is_blocked FROM users WHERE id = $1")
-        .bind(victim.id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert!(!blocked);
+    assert!(!is_blocked(&app, victim.id).await);
 }
 
 async fn is_blocked(app: &TestApp, id: Uuid) -> bool {
-    sqlx::query_scalar("SELECT is_blocked FROM users WHERE id = $1")
-        .bind(id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
+    app.user_field(id, "is_blocked").await
 }
 
 #[tokio::test]
@@ -574,14 +561,10 @@ async fn a_moderator_does_in_the_console_only_what_the_api_lets_a_moderator_do()
 
 #[tokio::test]
 async fn the_console_signs_in_staff_only_through_the_login_and_its_limits() {
-    let app = spawn_app_with(
-        Figment::new()
-            .merge(Serialized::default("rate_limit.enabled", true))
-            .merge(Serialized::default(
-                "server.trusted_proxies",
-                ["127.0.0.1/32"],
-            )),
-    )
+    let app = spawn_app_with(common::overrides(&[
+        ("rate_limit.enabled", json!(true)),
+        ("server.trusted_proxies", json!(["127.0.0.1/32"])),
+    ]))
     .await;
     let app = app.forwarded_for(&common::random_ip());
     let regular = app.new_user().await;
@@ -646,11 +629,8 @@ async fn the_console_session_ends_with_its_login_session_on_sign_out_and_when_id
     assert_eq!(console.get("/admin/users").await.status, StatusCode::OK);
     assert_eq!(app.my_sessions(&tokens.access).await.len(), 2);
     let ended = app
-        .post("/api/v1/auth/logout-all")
-        .bearer_auth(&tokens.access)
-        .send()
-        .await
-        .unwrap();
+        .post_with_bearer("/api/v1/auth/logout-all", &tokens.access)
+        .await;
     assert_eq!(ended.status(), StatusCode::NO_CONTENT);
     let page = console.get("/admin/users").await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
@@ -777,8 +757,7 @@ async fn the_users_table_searches_by_email_or_username_filters_and_pages() {
 async fn an_admin_edits_revokes_deletes_and_restores_from_a_user_page() {
     let app = spawn_app().await;
     let (admin, _) = app.new_user_with_role("ADMIN").await;
-    let user = app.new_user().await;
-    let phone = app.login(&user).await;
+    let (user, phone) = app.signed_in_user().await;
     let laptop = app.login(&user).await;
     let mut console = Visitor::signed_in(&app, &admin).await;
     let path = format!("/admin/users/{}", user.id);
@@ -790,33 +769,18 @@ async fn an_admin_edits_revokes_deletes_and_restores_from_a_user_page() {
         .as_str()
         .unwrap()
         .to_owned();
-    let revoked = console
-        .post_form(
-            &path,
-            &[
-                ("csrf", &csrf),
-                ("action", "revoke"),
-                ("session_id", &phone_sid),
-            ],
-        )
-        .await;
+    let revoke_phone = [
+        ("csrf", csrf.as_str()),
+        ("action", "revoke"),
+        ("session_id", phone_sid.as_str()),
+    ];
+    let revoked = console.post_form(&path, &revoke_phone).await;
     assert_eq!(revoked.status, StatusCode::SEE_OTHER);
     assert_eq!(revoked.header("location"), format!("{path}?done=revoked"));
-    assert_eq!(
-        app.verify(&phone.access).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(app.verify(&laptop.access).await.status(), StatusCode::OK);
-    let again = console
-        .post_form(
-            &path,
-            &[
-                ("csrf", &csrf),
-                ("action", "revoke"),
-                ("session_id", &phone_sid),
-            ],
-        )
+    app.assert_verify(&phone.access, StatusCode::UNAUTHORIZED)
         .await;
+    app.assert_verify(&laptop.access, StatusCode::OK).await;
+    let again = console.post_form(&path, &revoke_phone).await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
     assert!(again.body.contains("Session not found"));
 
@@ -842,10 +806,8 @@ async fn an_admin_edits_revokes_deletes_and_restores_from_a_user_page() {
         .post_form(&path, &[("csrf", &csrf), ("action", "delete")])
         .await;
     assert_eq!(deleted.status, StatusCode::SEE_OTHER);
-    assert_eq!(
-        app.verify(&laptop.access).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    app.assert_verify(&laptop.access, StatusCode::UNAUTHORIZED)
+        .await;
     let page = console.get(&path).await;
     assert!(page.body.contains(">Restore<") && page.body.contains("deleted"));
     let restored = console
@@ -885,11 +847,10 @@ async fn an_admin_edits_revokes_deletes_and_restores_from_a_user_page() {
 #[tokio::test]
 async fn with_redis_down_the_pages_answer_a_503_page_in_time_and_recover() {
     let mut redis = common::servers::RedisServer::start();
-    let app = spawn_app_with(
-        Figment::new()
-            .merge(Serialized::default("redis.url", redis.url()))
-            .merge(Serialized::default("redis.timeout_ms", 500)),
-    )
+    let app = spawn_app_with(common::overrides(&[
+        ("redis.url", json!(redis.url())),
+        ("redis.timeout_ms", json!(500)),
+    ]))
     .await;
     let (admin, _) = app.new_user_with_role("ADMIN").await;
     let mut console = Visitor::signed_in(&app, &admin).await;

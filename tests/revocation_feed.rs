@@ -29,14 +29,14 @@ async fn service_for(app: &TestApp) -> Service {
 }
 
 /// Asserts the service accepts `tokens` now and refuses them within a
-/// second of `revoke` answering.
-async fn assert_refused_within_a_second<F, Fut>(service: &Service, tokens: &Tokens, revoke: F)
-where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = StatusCode>,
-{
+/// second of the request `revoke` (sent only then) answering.
+async fn assert_refused_within_a_second(
+    service: &Service,
+    tokens: &Tokens,
+    revoke: impl std::future::Future<Output = reqwest::Response>,
+) {
     assert_eq!(service.call(&tokens.access).await, StatusCode::OK);
-    let answered = revoke().await;
+    let answered = revoke.await.status();
     assert!(answered.is_success(), "the revocation answered {answered}");
     let took = service
         .time_until(&tokens.access, StatusCode::UNAUTHORIZED, WITHIN)
@@ -51,17 +51,13 @@ where
 async fn a_logged_out_token_is_refused_by_the_service_within_a_second() {
     let app = feed_app(Figment::new()).await;
     let service = service_for(&app).await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (user, tokens) = app.signed_in_user().await;
     let other = app.login(&user).await;
-    assert_refused_within_a_second(&service, &tokens, || async {
-        app.post("/api/v1/auth/logout")
-            .bearer_auth(&tokens.access)
-            .send()
-            .await
-            .unwrap()
-            .status()
-    })
+    assert_refused_within_a_second(
+        &service,
+        &tokens,
+        app.post_with_bearer("/api/v1/auth/logout", &tokens.access),
+    )
     .await;
     // Only that session: the user's other device still works.
     assert_eq!(service.call(&other.access).await, StatusCode::OK);
@@ -93,27 +89,21 @@ async fn on_a_redis_cluster_revocations_reach_the_feed_right_after_the_script() 
     let service = service_for(&app).await;
     let user = app.new_user().await;
     let (first, second) = (app.login(&user).await, app.login(&user).await);
-    assert_refused_within_a_second(&service, &first, || async {
-        app.post("/api/v1/auth/logout")
-            .bearer_auth(&first.access)
-            .send()
-            .await
-            .unwrap()
-            .status()
-    })
+    assert_refused_within_a_second(
+        &service,
+        &first,
+        app.post_with_bearer("/api/v1/auth/logout", &first.access),
+    )
     .await;
     assert_eq!(
         reasons(&app, session_of(&first), "session").await,
         ["logout"]
     );
-    assert_refused_within_a_second(&service, &second, || async {
-        app.post("/api/v1/auth/logout-all")
-            .bearer_auth(&second.access)
-            .send()
-            .await
-            .unwrap()
-            .status()
-    })
+    assert_refused_within_a_second(
+        &service,
+        &second,
+        app.post_with_bearer("/api/v1/auth/logout-all", &second.access),
+    )
     .await;
     assert_eq!(reasons(&app, user.id, "user").await, ["logout_all"]);
 }
@@ -122,17 +112,13 @@ async fn on_a_redis_cluster_revocations_reach_the_feed_right_after_the_script() 
 async fn logout_all_refuses_every_token_of_the_user_within_a_second() {
     let app = feed_app(Figment::new()).await;
     let service = service_for(&app).await;
-    let user = app.new_user().await;
-    let first = app.login(&user).await;
+    let (user, first) = app.signed_in_user().await;
     let second = app.login(&user).await;
-    assert_refused_within_a_second(&service, &second, || async {
-        app.post("/api/v1/auth/logout-all")
-            .bearer_auth(&first.access)
-            .send()
-            .await
-            .unwrap()
-            .status()
-    })
+    assert_refused_within_a_second(
+        &service,
+        &second,
+        app.post_with_bearer("/api/v1/auth/logout-all", &first.access),
+    )
     .await;
     assert_eq!(service.call(&first.access).await, StatusCode::UNAUTHORIZED);
     // A login after the cut (past its second, see not_before) is good.
@@ -146,16 +132,15 @@ async fn a_blocked_users_token_is_refused_within_a_second() {
     let app = feed_app(Figment::new()).await;
     let service = service_for(&app).await;
     let (_, admin) = app.new_user_with_role("ADMIN").await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
-    assert_refused_within_a_second(&service, &tokens, || async {
-        app.post(&format!("/api/v1/admin/users/{}/block", user.id))
-            .bearer_auth(&admin.access)
-            .send()
-            .await
-            .unwrap()
-            .status()
-    })
+    let (user, tokens) = app.signed_in_user().await;
+    assert_refused_within_a_second(
+        &service,
+        &tokens,
+        app.post_with_bearer(
+            &format!("/api/v1/admin/users/{}/block", user.id),
+            &admin.access,
+        ),
+    )
     .await;
 }
 
@@ -165,15 +150,14 @@ async fn a_demoted_moderators_token_is_refused_within_a_second_and_a_refreshed_o
     let service = service_for(&app).await;
     let (_, admin) = app.new_user_with_role("ADMIN").await;
     let (moderator, tokens) = app.new_user_with_role("MODERATOR").await;
-    assert_refused_within_a_second(&service, &tokens, || async {
-        app.patch(&format!("/api/v1/admin/users/{}", moderator.id))
-            .bearer_auth(&admin.access)
-            .json(&json!({"account_role": "REGULAR"}))
-            .send()
-            .await
-            .unwrap()
-            .status()
-    })
+    assert_refused_within_a_second(
+        &service,
+        &tokens,
+        app.bearer(&admin.access).patch_json(
+            &format!("/api/v1/admin/users/{}", moderator.id),
+            json!({"account_role": "REGULAR"}),
+        ),
+    )
     .await;
     // The session lives on: a refresh past the cut's second mints a token
     // that claims the new role, and the service takes it.
@@ -187,8 +171,7 @@ async fn a_demoted_moderators_token_is_refused_within_a_second_and_a_refreshed_o
 async fn an_upgrade_revokes_nothing() {
     let app = feed_app(Figment::new()).await;
     let (_, admin) = app.new_user_with_role("ADMIN").await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (user, tokens) = app.signed_in_user().await;
     let response = app
         .patch(&format!("/api/v1/admin/users/{}", user.id))
         .bearer_auth(&admin.access)
@@ -224,15 +207,12 @@ fn session_of(tokens: &Tokens) -> uuid::Uuid {
 
 #[tokio::test]
 async fn every_session_end_appends_a_session_event() {
-    let app = feed_app(
-        Figment::new()
-            .merge(Serialized::default("session.reuse_grace_secs", 0))
-            .merge(Serialized::default("session.max_per_user", 2)),
-    )
+    let app = feed_app(common::overrides(&[
+        ("session.reuse_grace_secs", json!(0)),
+        ("session.max_per_user", json!(2)),
+    ]))
     .await;
-    let user = app.new_user().await;
-
-    let logged_out = app.login(&user).await;
+    let (user, logged_out) = app.signed_in_user().await;
     app.post("/api/v1/auth/logout")
         .json(&json!({"refresh_token": logged_out.refresh}))
         .send()
@@ -263,10 +243,8 @@ async fn every_session_end_appends_a_session_event() {
     let stolen = app.login(&user).await;
     common::pair(app.refresh(&stolen.refresh).await).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(
-        app.refresh(&stolen.refresh).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    app.assert_refresh(&stolen.refresh, StatusCode::UNAUTHORIZED)
+        .await;
     assert_eq!(
         reasons(&app, session_of(&stolen), "session").await,
         ["reuse_detected"]
@@ -314,13 +292,9 @@ async fn every_user_wide_cut_appends_a_user_event() {
         async move { request.bearer_auth(token).send().await.unwrap().status() }
     };
 
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
-    app.post("/api/v1/auth/logout-all")
-        .bearer_auth(&tokens.access)
-        .send()
-        .await
-        .unwrap();
+    let (user, tokens) = app.signed_in_user().await;
+    app.post_with_bearer("/api/v1/auth/logout-all", &tokens.access)
+        .await;
     assert_eq!(reasons(&app, user.id, "user").await, ["logout_all"]);
 
     let blocked = app.new_user().await;
@@ -335,8 +309,7 @@ async fn every_user_wide_cut_appends_a_user_event() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(reasons(&app, deleted.id, "user").await, ["deleted"]);
 
-    let leaving = app.new_user().await;
-    let own = app.login(&leaving).await;
+    let (leaving, own) = app.signed_in_user().await;
     let response = app
         .delete("/api/v1/users/me")
         .bearer_auth(&own.access)
@@ -348,11 +321,8 @@ async fn every_user_wide_cut_appends_a_user_event() {
     assert_eq!(reasons(&app, leaving.id, "user").await, ["deleted"]);
 
     let (pro, _) = app.new_user_with_role("REGULAR").await;
-    sqlx::query("UPDATE users SET account_subscription = 'PRO' WHERE id = $1")
-        .bind(pro.id)
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    app.update_user(pro.id, "account_subscription = 'PRO'")
+        .await;
     app.login(&pro).await;
     let status = as_admin(
         app.patch(&format!("/api/v1/admin/users/{}", pro.id))
@@ -409,11 +379,8 @@ async fn pages_follow_the_cursor_and_a_trimmed_one_gets_410_then_the_verifier_re
         .unwrap();
     let cursor = start["next"].as_str().unwrap().to_owned();
     for tokens in [&first, &second] {
-        app.post("/api/v1/auth/logout")
-            .bearer_auth(&tokens.access)
-            .send()
-            .await
-            .unwrap();
+        app.post_with_bearer("/api/v1/auth/logout", &tokens.access)
+            .await;
     }
     let page: Value = app
         .feed_get(&format!("/api/v1/revocations?after={cursor}&limit=1"))
@@ -454,11 +421,8 @@ async fn pages_follow_the_cursor_and_a_trimmed_one_gets_410_then_the_verifier_re
         .is_some());
     proxy.cut();
     redis.cli(&["XTRIM", "tessera:revocations", "MAXLEN", "0"]);
-    app.post("/api/v1/auth/logout")
-        .bearer_auth(&third.access)
-        .send()
-        .await
-        .unwrap();
+    app.post_with_bearer("/api/v1/auth/logout", &third.access)
+        .await;
     let gone = app
         .feed_get(&format!("/api/v1/revocations?after={cursor}"))
         .await;
@@ -499,11 +463,8 @@ async fn a_stream_resumes_after_its_last_event_id() {
         .unwrap();
     let cursor = start["next"].as_str().unwrap().to_owned();
     for tokens in &sessions {
-        app.post("/api/v1/auth/logout")
-            .bearer_auth(&tokens.access)
-            .send()
-            .await
-            .unwrap();
+        app.post_with_bearer("/api/v1/auth/logout", &tokens.access)
+            .await;
     }
     let page: Value = app
         .feed_get(&format!("/api/v1/revocations?after={cursor}&limit=1000"))
@@ -584,8 +545,7 @@ async fn a_stream_resumes_after_its_last_event_id() {
 #[tokio::test]
 async fn the_feed_refuses_anyone_but_a_gateway_client() {
     let app = feed_app(Figment::new()).await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (_, tokens) = app.signed_in_user().await;
     for path in [
         "/api/v1/revocations",
         "/api/v1/revocations/snapshot",
@@ -619,15 +579,13 @@ async fn the_feed_refuses_anyone_but_a_gateway_client() {
 async fn a_rotated_signing_key_is_picked_up_on_its_first_token() {
     let dir = std::env::temp_dir().join(format!("tessera-feed-keys-{}", uuid::Uuid::new_v4()));
     KeySet::generate(&dir).unwrap();
-    let app = feed_app(
-        Figment::new()
-            .merge(Serialized::default("jwt.keys_dir", &dir))
-            .merge(Serialized::default("jwt.keys_reload_secs", 1)),
-    )
+    let app = feed_app(common::overrides(&[
+        ("jwt.keys_dir", json!(&dir)),
+        ("jwt.keys_reload_secs", json!(1)),
+    ]))
     .await;
     let service = service_for(&app).await;
-    let user = app.new_user().await;
-    let old = app.login(&user).await;
+    let (user, old) = app.signed_in_user().await;
     assert_eq!(service.call(&old.access).await, StatusCode::OK);
 
     let new_kid = KeySet::generate(&dir).unwrap();
@@ -654,8 +612,7 @@ async fn a_lost_feed_fails_closed_after_the_bound_unless_configured_open() {
     let proxy = Proxy::start(app.socket_addr()).await;
     let closed = Service::start(verifier_config(&proxy.url)).await;
     let open = Service::start(fail_open(verifier_config(&proxy.url))).await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (_, tokens) = app.signed_in_user().await;
     assert_eq!(closed.call(&tokens.access).await, StatusCode::OK);
 
     proxy.cut();

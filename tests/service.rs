@@ -86,8 +86,7 @@ async fn every_response_carries_a_request_id_and_echoes_the_clients() {
 #[tokio::test]
 async fn access_tokens_verify_against_the_published_jwks_alone() {
     let app = spawn_app().await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (_, tokens) = app.signed_in_user().await;
     let response = app.get("/.well-known/jwks.json").send().await.unwrap();
     assert!(response.headers()["cache-control"]
         .to_str()
@@ -162,8 +161,7 @@ async fn an_unreachable_database_is_a_quick_503_not_a_hang() {
 #[tokio::test]
 async fn an_unreachable_redis_is_a_quick_503_not_a_hang() {
     let healthy = spawn_app().await;
-    let user = healthy.new_user().await;
-    let tokens = healthy.login(&user).await;
+    let (user, tokens) = healthy.signed_in_user().await;
     let overrides = Figment::new()
         .merge(Serialized::default("redis.url", "redis://127.0.0.1:1"))
         .merge(Serialized::default("redis.timeout_ms", 500));
@@ -244,39 +242,15 @@ async fn every_answer_carrying_a_token_or_a_secret_is_never_cached() {
         app.get_with_bearer("/api/v1/users/me", &refreshed.access)
             .await,
     ));
-    let grant = app
-        .oauth_form(
-            "/oauth/token",
-            &[
-                ("grant_type", "password"),
-                ("username", &user.username),
-                ("password", &user.password),
-            ],
-        )
-        .await;
+    let grant = app.password_grant(&user.username, &user.password).await;
     let granted = common::Tokens::from_body(&grant.json::<Value>().await.unwrap());
     answers.push((
         "oauth password grant",
-        app.oauth_form(
-            "/oauth/token",
-            &[
-                ("grant_type", "password"),
-                ("username", &user.username),
-                ("password", &user.password),
-            ],
-        )
-        .await,
+        app.password_grant(&user.username, &user.password).await,
     ));
     answers.push((
         "oauth refresh grant",
-        app.oauth_form(
-            "/oauth/token",
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &granted.refresh),
-            ],
-        )
-        .await,
+        app.refresh_grant(&granted.refresh).await,
     ));
     answers.push((
         "introspection",

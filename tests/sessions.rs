@@ -22,30 +22,25 @@ use uuid::Uuid;
 #[tokio::test]
 async fn refresh_rotates_and_the_new_pair_works() {
     let app = spawn_app().await;
-    let user = app.new_user().await;
-    let first = app.login(&user).await;
+    let (user, first) = app.signed_in_user().await;
     let second = pair(app.refresh(&first.refresh).await).await;
     assert_ne!(second.refresh, first.refresh);
     assert_ne!(second.access, first.access);
     let claims: Value = app.verify(&second.access).await.json().await.unwrap();
     assert_eq!(claims["sub"], user.id.to_string());
     let third = pair(app.refresh(&second.refresh).await).await;
-    assert_eq!(app.verify(&third.access).await.status(), StatusCode::OK);
+    app.assert_verify(&third.access, StatusCode::OK).await;
 }
 
 #[tokio::test]
 async fn refresh_accepts_the_token_as_a_bearer_header() {
     let app = spawn_app().await;
-    let user = app.new_user().await;
-    let first = app.login(&user).await;
+    let (_, first) = app.signed_in_user().await;
     let response = app
-        .post("/api/v1/auth/refresh")
-        .bearer_auth(&first.refresh)
-        .send()
-        .await
-        .unwrap();
+        .post_with_bearer("/api/v1/auth/refresh", &first.refresh)
+        .await;
     let second = pair(response).await;
-    assert_eq!(app.verify(&second.access).await.status(), StatusCode::OK);
+    app.assert_verify(&second.access, StatusCode::OK).await;
 }
 
 #[tokio::test]
@@ -77,19 +72,15 @@ async fn unknown_malformed_or_missing_refresh_tokens_are_401() {
 #[tokio::test]
 async fn an_access_token_is_not_a_refresh_token() {
     let app = spawn_app().await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
-    assert_eq!(
-        app.refresh(&tokens.access).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    let (_, tokens) = app.signed_in_user().await;
+    app.assert_refresh(&tokens.access, StatusCode::UNAUTHORIZED)
+        .await;
 }
 
 #[tokio::test]
 async fn thirty_concurrent_refreshes_of_one_token_never_fork_the_session() {
     let app = spawn_app().await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (_, tokens) = app.signed_in_user().await;
     let attempts = (0..30).map(|_| {
         let (app, token) = (&app, tokens.refresh.clone());
         async move {
@@ -111,14 +102,13 @@ async fn thirty_concurrent_refreshes_of_one_token_never_fork_the_session() {
     assert_eq!(issued.len(), 1, "one successor, not a fork: {issued:?}");
     let successor = issued.into_iter().next().unwrap();
     let next = pair(app.refresh(&successor).await).await;
-    assert_eq!(app.verify(&next.access).await.status(), StatusCode::OK);
+    app.assert_verify(&next.access, StatusCode::OK).await;
 }
 
 #[tokio::test]
 async fn a_retry_within_the_grace_window_gets_a_working_pair_and_revokes_nothing() {
     let app = spawn_app().await;
-    let user = app.new_user().await;
-    let first = app.login(&user).await;
+    let (_, first) = app.signed_in_user().await;
     let rotated = pair(app.refresh(&first.refresh).await).await;
     // The client lost that response and retries with the old token.
     let retried = pair(app.refresh(&first.refresh).await).await;
@@ -126,10 +116,10 @@ async fn a_retry_within_the_grace_window_gets_a_working_pair_and_revokes_nothing
         retried.refresh, rotated.refresh,
         "the retry gets the same successor"
     );
-    assert_eq!(app.verify(&retried.access).await.status(), StatusCode::OK);
-    assert_eq!(app.verify(&rotated.access).await.status(), StatusCode::OK);
+    app.assert_verify(&retried.access, StatusCode::OK).await;
+    app.assert_verify(&rotated.access, StatusCode::OK).await;
     let next = pair(app.refresh(&retried.refresh).await).await;
-    assert_eq!(app.verify(&next.access).await.status(), StatusCode::OK);
+    app.assert_verify(&next.access, StatusCode::OK).await;
 }
 
 #[tokio::test]
@@ -137,28 +127,19 @@ async fn a_stolen_refresh_token_replayed_after_the_grace_window_ends_the_session
     let app =
         spawn_app_with(Figment::new().merge(Serialized::default("session.reuse_grace_secs", 1)))
             .await;
-    let user = app.new_user().await;
-    let first = app.login(&user).await;
+    let (user, first) = app.signed_in_user().await;
     let rotated = pair(app.refresh(&first.refresh).await).await;
     tokio::time::sleep(Duration::from_millis(1300)).await;
-    let replay = app.refresh(&first.refresh).await;
-    assert_detail(
-        replay,
-        StatusCode::UNAUTHORIZED,
-        "Invalid or expired refresh token",
-    )
-    .await;
+    app.assert_refresh_refused(&first.refresh).await;
     // The legitimate holder's newest tokens die with the session.
     app.assert_revoked(&rotated).await;
-    assert_eq!(
-        app.verify(&first.access).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    app.assert_verify(&first.access, StatusCode::UNAUTHORIZED)
+        .await;
     let events = app.audit_events(user.id, "refresh_reuse_detected").await;
     assert_eq!(events.len(), 1);
     // Other sessions of the user are untouched.
     let other = app.login(&user).await;
-    assert_eq!(app.verify(&other.access).await.status(), StatusCode::OK);
+    app.assert_verify(&other.access, StatusCode::OK).await;
 }
 
 /// Refresh tokens anyone can build for a session from its public ids (`sub`
@@ -177,15 +158,9 @@ fn forgeries(access: &str) -> Vec<String> {
 #[tokio::test]
 async fn a_refresh_token_forged_from_a_sessions_ids_ends_nothing_anywhere() {
     let app = spawn_app_with(gateway_overrides()).await;
-    let user = app.new_user().await;
-    let victim = app.login(&user).await;
+    let (_, victim) = app.signed_in_user().await;
     for forged in forgeries(&victim.access) {
-        assert_detail(
-            app.refresh(&forged).await,
-            StatusCode::UNAUTHORIZED,
-            "Invalid or expired refresh token",
-        )
-        .await;
+        app.assert_refresh_refused(&forged).await;
         let logout = app
             .post_json("/api/v1/auth/logout", json!({ "refresh_token": forged }))
             .await;
@@ -208,34 +183,25 @@ async fn a_refresh_token_forged_from_a_sessions_ids_ends_nothing_anywhere() {
     }
     // The victim's own token still rotates: nothing was taken for reuse.
     let next = pair(app.refresh(&victim.refresh).await).await;
-    assert_eq!(app.verify(&next.access).await.status(), StatusCode::OK);
+    app.assert_verify(&next.access, StatusCode::OK).await;
 }
 
 #[tokio::test]
 async fn a_forged_refresh_token_is_refused_without_asking_redis() {
     let mut redis = RedisServer::start();
-    let app = spawn_app_with(
-        Figment::new()
-            .merge(Serialized::default("redis.url", redis.url()))
-            .merge(Serialized::default("redis.timeout_ms", 500)),
-    )
+    let app = spawn_app_with(common::overrides(&[
+        ("redis.url", json!(redis.url())),
+        ("redis.timeout_ms", json!(500)),
+    ]))
     .await;
-    let user = app.new_user().await;
-    let victim = app.login(&user).await;
+    let (_, victim) = app.signed_in_user().await;
     redis.kill();
     for forged in forgeries(&victim.access) {
-        assert_detail(
-            app.refresh(&forged).await,
-            StatusCode::UNAUTHORIZED,
-            "Invalid or expired refresh token",
-        )
-        .await;
+        app.assert_refresh_refused(&forged).await;
     }
     // A token the service issued does need Redis, which is down.
-    assert_eq!(
-        app.refresh(&victim.refresh).await.status(),
-        StatusCode::SERVICE_UNAVAILABLE
-    );
+    app.assert_refresh(&victim.refresh, StatusCode::SERVICE_UNAVAILABLE)
+        .await;
 }
 
 #[tokio::test]
@@ -245,8 +211,7 @@ async fn a_retry_from_another_network_is_audited_and_revokes_nothing() {
         ["127.0.0.1/32"],
     )))
     .await;
-    let user = app.new_user().await;
-    let first = app.login(&user).await;
+    let (user, first) = app.signed_in_user().await;
     let refresh_from = |ip: &'static str, user_agent: &'static str| {
         app.post("/api/v1/auth/refresh")
             .header("x-forwarded-for", ip)
@@ -263,7 +228,7 @@ async fn a_retry_from_another_network_is_audited_and_revokes_nothing() {
     )
     .await;
     assert_eq!(retried.refresh, rotated.refresh, "the same successor");
-    assert_eq!(app.verify(&retried.access).await.status(), StatusCode::OK);
+    app.assert_verify(&retried.access, StatusCode::OK).await;
     let events = app.audit_events(user.id, "refresh_retried").await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["ip"], "198.51.100.9");
@@ -277,20 +242,17 @@ async fn a_retry_from_another_network_is_audited_and_revokes_nothing() {
     );
     // A new address alone is no theft: the session goes on.
     let next = pair(app.refresh(&retried.refresh).await).await;
-    assert_eq!(app.verify(&next.access).await.status(), StatusCode::OK);
+    app.assert_verify(&next.access, StatusCode::OK).await;
 }
 
 #[tokio::test]
 async fn a_token_two_rotations_old_is_reuse_even_inside_the_window() {
     let app = spawn_app().await;
-    let user = app.new_user().await;
-    let first = app.login(&user).await;
+    let (user, first) = app.signed_in_user().await;
     let second = pair(app.refresh(&first.refresh).await).await;
     let third = pair(app.refresh(&second.refresh).await).await;
-    assert_eq!(
-        app.refresh(&first.refresh).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    app.assert_refresh(&first.refresh, StatusCode::UNAUTHORIZED)
+        .await;
     assert_eq!(
         app.verify(&third.access).await.status(),
         StatusCode::UNAUTHORIZED,
@@ -302,12 +264,12 @@ async fn a_token_two_rotations_old_is_reuse_even_inside_the_window() {
 
 #[tokio::test]
 async fn refresh_lifetime_slides_but_the_absolute_cap_holds() {
-    let overrides = Figment::new()
-        .merge(Serialized::default("session.refresh_ttl_secs", 2))
-        .merge(Serialized::default("session.absolute_ttl_secs", 3));
+    let overrides = common::overrides(&[
+        ("session.refresh_ttl_secs", json!(2)),
+        ("session.absolute_ttl_secs", json!(3)),
+    ]);
     let app = spawn_app_with(overrides).await;
-    let user = app.new_user().await;
-    let first = app.login(&user).await;
+    let (_, first) = app.signed_in_user().await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let response = app.refresh(&first.refresh).await;
     let body = json_of(response, StatusCode::OK).await;
@@ -323,31 +285,25 @@ async fn refresh_lifetime_slides_but_the_absolute_cap_holds() {
 
 #[tokio::test]
 async fn an_unused_session_expires_after_the_refresh_lifetime() {
-    let overrides = Figment::new()
-        .merge(Serialized::default("session.refresh_ttl_secs", 1))
-        .merge(Serialized::default("session.absolute_ttl_secs", 60));
+    let overrides = common::overrides(&[
+        ("session.refresh_ttl_secs", json!(1)),
+        ("session.absolute_ttl_secs", json!(60)),
+    ]);
     let app = spawn_app_with(overrides).await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (_, tokens) = app.signed_in_user().await;
     tokio::time::sleep(Duration::from_millis(1300)).await;
-    assert_eq!(
-        app.refresh(&tokens.refresh).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    app.assert_refresh(&tokens.refresh, StatusCode::UNAUTHORIZED)
+        .await;
 }
 
 #[tokio::test]
 async fn logout_rejects_the_access_token_at_verify_at_once() {
     let app = spawn_app().await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
-    assert_eq!(app.verify(&tokens.access).await.status(), StatusCode::OK);
+    let (user, tokens) = app.signed_in_user().await;
+    app.assert_verify(&tokens.access, StatusCode::OK).await;
     let response = app
-        .post("/api/v1/auth/logout")
-        .bearer_auth(&tokens.access)
-        .send()
-        .await
-        .unwrap();
+        .post_with_bearer("/api/v1/auth/logout", &tokens.access)
+        .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     app.assert_revoked(&tokens).await;
     assert_eq!(app.audit_events(user.id, "logout").await.len(), 1);
@@ -356,8 +312,7 @@ async fn logout_rejects_the_access_token_at_verify_at_once() {
 #[tokio::test]
 async fn logout_with_the_refresh_token_ends_that_session_only() {
     let app = spawn_app().await;
-    let user = app.new_user().await;
-    let phone = app.login(&user).await;
+    let (user, phone) = app.signed_in_user().await;
     let laptop = app.login(&user).await;
     let response = app
         .post_json(
@@ -366,11 +321,9 @@ async fn logout_with_the_refresh_token_ends_that_session_only() {
         )
         .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    assert_eq!(
-        app.verify(&phone.access).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(app.verify(&laptop.access).await.status(), StatusCode::OK);
+    app.assert_verify(&phone.access, StatusCode::UNAUTHORIZED)
+        .await;
+    app.assert_verify(&laptop.access, StatusCode::OK).await;
 }
 
 #[tokio::test]
@@ -384,11 +337,8 @@ async fn logout_answers_204_for_unknown_tokens() {
         .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let response = app
-        .post("/api/v1/auth/logout")
-        .bearer_auth("not.a.jwt")
-        .send()
-        .await
-        .unwrap();
+        .post_with_bearer("/api/v1/auth/logout", "not.a.jwt")
+        .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let response = app.post("/api/v1/auth/logout").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
@@ -406,22 +356,16 @@ async fn logout_all_ends_every_session_of_the_user_and_no_other() {
     ];
     let theirs = app.login(&stranger).await;
     let response = app
-        .post("/api/v1/auth/logout-all")
-        .bearer_auth(&sessions[0].access)
-        .send()
-        .await
-        .unwrap();
+        .post_with_bearer("/api/v1/auth/logout-all", &sessions[0].access)
+        .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     for tokens in &sessions {
         app.assert_revoked(tokens).await;
     }
-    assert_eq!(app.verify(&theirs.access).await.status(), StatusCode::OK);
+    app.assert_verify(&theirs.access, StatusCode::OK).await;
     let response = app
-        .post("/api/v1/auth/logout-all")
-        .bearer_auth(&sessions[0].access)
-        .send()
-        .await
-        .unwrap();
+        .post_with_bearer("/api/v1/auth/logout-all", &sessions[0].access)
+        .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let response = app.post("/api/v1/auth/logout-all").send().await.unwrap();
     assert_detail(response, StatusCode::UNAUTHORIZED, "Not authenticated").await;
@@ -430,8 +374,7 @@ async fn logout_all_ends_every_session_of_the_user_and_no_other() {
 #[tokio::test]
 async fn verify_passes_identity_headers_and_claims() {
     let app = spawn_app().await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (user, tokens) = app.signed_in_user().await;
     let response = app.verify(&tokens.access).await;
     assert_eq!(response.status(), StatusCode::OK);
     let headers = response.headers().clone();
@@ -471,8 +414,7 @@ async fn verify_rejects_missing_and_invalid_tokens_with_www_authenticate() {
 #[tokio::test]
 async fn users_me_returns_the_caller() {
     let app = spawn_app().await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (user, tokens) = app.signed_in_user().await;
     let response = app
         .get_with_bearer("/api/v1/users/me", &tokens.access)
         .await;
@@ -487,8 +429,7 @@ async fn users_me_returns_the_caller() {
 #[tokio::test]
 async fn refresh_and_verify_never_touch_postgresql() {
     let app = spawn_app().await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (_, tokens) = app.signed_in_user().await;
     // A second instance sharing Redis and keys, whose PostgreSQL is a closed port.
     let no_database = spawn_app_with(Figment::new().merge(Serialized::default(
         "database.url",
@@ -496,21 +437,15 @@ async fn refresh_and_verify_never_touch_postgresql() {
     )))
     .await;
     let rotated = pair(no_database.refresh(&tokens.refresh).await).await;
-    assert_eq!(
-        no_database.verify(&rotated.access).await.status(),
-        StatusCode::OK
-    );
+    no_database
+        .assert_verify(&rotated.access, StatusCode::OK)
+        .await;
     let response = no_database
-        .post("/api/v1/auth/logout")
-        .bearer_auth(&rotated.access)
-        .send()
-        .await
-        .unwrap();
+        .post_with_bearer("/api/v1/auth/logout", &rotated.access)
+        .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    assert_eq!(
-        app.verify(&rotated.access).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    app.assert_verify(&rotated.access, StatusCode::UNAUTHORIZED)
+        .await;
 }
 
 /// The ids of the sessions `/users/me/sessions` lists for `access`'s user.
@@ -553,19 +488,12 @@ async fn a_user_holds_at_most_max_per_user_sessions_and_the_oldest_go_first() {
     }
     let (evicted, kept) = logins.split_at(2);
     for tokens in evicted {
-        assert_eq!(
-            app.verify(&tokens.access).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
-        assert_detail(
-            app.refresh(&tokens.refresh).await,
-            StatusCode::UNAUTHORIZED,
-            "Invalid or expired refresh token",
-        )
-        .await;
+        app.assert_verify(&tokens.access, StatusCode::UNAUTHORIZED)
+            .await;
+        app.assert_refresh_refused(&tokens.refresh).await;
     }
     for tokens in kept {
-        assert_eq!(app.verify(&tokens.access).await.status(), StatusCode::OK);
+        app.assert_verify(&tokens.access, StatusCode::OK).await;
     }
     assert_eq!(
         listed_sessions(&app, &kept[2].access).await,
@@ -577,12 +505,10 @@ async fn a_user_holds_at_most_max_per_user_sessions_and_the_oldest_go_first() {
     // so the next login evicts the second, not it.
     let refreshed = pair(app.refresh(&kept[0].refresh).await).await;
     let newest = app.login(&user).await;
-    assert_eq!(
-        app.verify(&kept[1].access).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    app.assert_verify(&kept[1].access, StatusCode::UNAUTHORIZED)
+        .await;
     for tokens in [&refreshed, &kept[2], &newest] {
-        assert_eq!(app.verify(&tokens.access).await.status(), StatusCode::OK);
+        app.assert_verify(&tokens.access, StatusCode::OK).await;
         pair(app.refresh(&tokens.refresh).await).await;
     }
     assert_eq!(listed_sessions(&app, &newest.access).await.len(), 3);
@@ -599,7 +525,7 @@ async fn max_per_user_zero_leaves_sessions_unlimited() {
         logins.push(app.login(&user).await);
     }
     for tokens in &logins {
-        assert_eq!(app.verify(&tokens.access).await.status(), StatusCode::OK);
+        app.assert_verify(&tokens.access, StatusCode::OK).await;
     }
     assert_eq!(listed_sessions(&app, &logins[0].access).await.len(), 5);
     for tokens in &logins {

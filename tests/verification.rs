@@ -67,8 +67,7 @@ const REJECTED: (StatusCode, StatusCode, bool) =
 #[tokio::test]
 async fn every_verification_path_rejects_every_kind_of_bad_token() {
     let app = spawn_app_with(gateway_overrides()).await;
-    let user = app.new_user().await;
-    let tokens = app.login(&user).await;
+    let (_, tokens) = app.signed_in_user().await;
     let (kid, key) = signing_key();
     let parts: Vec<&str> = tokens.access.split('.').collect();
     let claims = decode_part(parts[1]);
