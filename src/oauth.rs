@@ -79,17 +79,8 @@ pub struct ClientCredentials {
     pub secret: Option<SecretString>,
 }
 
-/// The grant parameters of a token request, as sent (RFC 6749 §4.3, §6).
-#[derive(Default)]
-pub struct GrantForm<'a> {
-    pub grant_type: Option<&'a str>,
-    pub username: Option<&'a str>,
-    pub password: Option<&'a str>,
-    pub refresh_token: Option<&'a str>,
-}
-
-/// A grant at the token endpoint.
-enum Grant {
+/// A grant at the token endpoint, read from its form (`http::oauth`).
+pub enum Grant {
     Password {
         username: String,
         password: SecretString,
@@ -110,26 +101,15 @@ impl std::fmt::Debug for Grant {
     }
 }
 
-impl Grant {
-    /// Reads `grant_type` and its parameters from the token request form.
-    fn parse(form: &GrantForm<'_>) -> Result<Self, OAuthError> {
-        let required = |name: &'static str, value: Option<&str>| {
-            value
-                .filter(|value| !value.is_empty())
-                .map(str::to_owned)
-                .ok_or(OAuthError::MissingParameter(name))
-        };
-        match required("grant_type", form.grant_type)?.as_str() {
-            "password" => Ok(Grant::Password {
-                username: required("username", form.username)?,
-                password: SecretString::from(required("password", form.password)?),
-            }),
-            "refresh_token" => Ok(Grant::RefreshToken(required(
-                "refresh_token",
-                form.refresh_token,
-            )?)),
-            other => Err(OAuthError::UnsupportedGrantType(other.to_owned())),
-        }
+/// A client that passed [`OAuth::authenticate_client`], which alone makes
+/// one: a grant cannot be served before its client is checked.
+#[derive(Debug)]
+pub struct AuthenticatedClient<'a>(Option<&'a str>);
+
+impl<'a> AuthenticatedClient<'a> {
+    /// A confidential client's id; `None` for a public client.
+    pub fn id(&self) -> Option<&'a str> {
+        self.0
     }
 }
 
@@ -258,8 +238,8 @@ impl OAuth {
         &self,
         presented: Option<&ClientCredentials>,
         ip: Option<IpAddr>,
-    ) -> Result<Option<&str>, OAuthError> {
-        let check = async { self.check_client(presented) };
+    ) -> Result<AuthenticatedClient<'_>, OAuthError> {
+        let check = async { self.check_client(presented).map(AuthenticatedClient) };
         self.limits
             .guard_credential_check(ip, Credential::ClientSecret, check, |result| match result {
                 Ok(_) => CheckOutcome::Accepted,
@@ -308,22 +288,21 @@ impl OAuth {
         }
         self.authenticate_client(presented, ip)
             .await?
+            .id()
             .ok_or(OAuthError::InvalidClient)
     }
 
-    /// The token endpoint, given the request's form: the client is
-    /// authenticated first (so a client that fails learns nothing about its
-    /// grant), then the password grant is [`Auth::login`] and the refresh
-    /// grant [`Auth::refresh`] (the same rotation and reuse detection as
-    /// `/api/v1/auth/refresh`).
+    /// The token endpoint, for an authenticated client (so a client that
+    /// fails learns nothing about its grant): the password grant is
+    /// [`Auth::login`] and the refresh grant [`Auth::refresh`] (the same
+    /// rotation and reuse detection as `/api/v1/auth/refresh`).
     pub async fn token(
         &self,
-        client: Option<&ClientCredentials>,
-        form: &GrantForm<'_>,
+        _client: AuthenticatedClient<'_>,
+        grant: Grant,
         from: &ClientInfo,
     ) -> Result<TokenPair, OAuthError> {
-        self.authenticate_client(client, from.ip).await?;
-        let pair = match Grant::parse(form)? {
+        let pair = match grant {
             Grant::Password { username, password } => {
                 self.auth
                     .login(LoginName::guess(&username), password, from)
@@ -423,19 +402,11 @@ mod tests {
 
     #[test]
     fn a_grant_does_not_print_its_secrets() {
-        let refresh = Grant::parse(&GrantForm {
-            grant_type: Some("refresh_token"),
-            refresh_token: Some("refresh-token-value"),
-            ..GrantForm::default()
-        })
-        .unwrap();
-        let password = Grant::parse(&GrantForm {
-            grant_type: Some("password"),
-            username: Some("ada"),
-            password: Some("password-value"),
-            ..GrantForm::default()
-        })
-        .unwrap();
+        let refresh = Grant::RefreshToken("refresh-token-value".into());
+        let password = Grant::Password {
+            username: "ada".into(),
+            password: SecretString::from("password-value"),
+        };
         let printed = format!("{refresh:?} {password:?}");
         assert!(!printed.contains("-value"), "{printed}");
         assert!(printed.contains("ada"), "{printed}");

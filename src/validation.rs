@@ -3,6 +3,7 @@
 //! every value or every problem, so a client learns every problem at once
 //! (FastAPI's 422 shape is built from these in `http::invalid`).
 
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -183,34 +184,44 @@ impl<'de> Deserialize<'de> for Text {
 
 impl Text {
     /// A required field, read by `parse` (the field's rule; `Ok` for none).
-    pub fn required<T>(
+    pub fn required<T, E: std::fmt::Display>(
         self,
         field: &str,
-        parse: impl FnOnce(String) -> Result<T, String>,
+        parse: impl FnOnce(String) -> Result<T, E>,
     ) -> Result<T, FieldError> {
         match self.given(field)? {
-            Some(text) => parse(text).map_err(|message| FieldError::rule(field, message)),
+            Some(text) => parse(text).map_err(|e| FieldError::rule(field, e.to_string())),
             None => Err(FieldError::missing(field)),
         }
     }
 
+    /// A required field taken as it is (no rule beyond its [`TextKind`]).
+    pub fn required_text(self, field: &str) -> Result<String, FieldError> {
+        self.required(field, Ok::<_, std::convert::Infallible>)
+    }
+
+    /// An optional field taken as it is.
+    pub fn optional_text(self, field: &str) -> Result<Option<String>, FieldError> {
+        self.optional(field, Ok::<_, std::convert::Infallible>)
+    }
+
     /// An optional field: absent and `null` both mean "not given".
-    pub fn optional<T>(
+    pub fn optional<T, E: std::fmt::Display>(
         self,
         field: &str,
-        parse: impl FnOnce(String) -> Result<T, String>,
+        parse: impl FnOnce(String) -> Result<T, E>,
     ) -> Result<Option<T>, FieldError> {
         self.given(field)?
-            .map(|text| parse(text).map_err(|message| FieldError::rule(field, message)))
+            .map(|text| parse(text).map_err(|e| FieldError::rule(field, e.to_string())))
             .transpose()
     }
 
     /// A `PATCH` field (`#[serde(default)]`): `None` when absent (keep),
     /// `Some(None)` for `null` (clear), `Some(Some(value))` to set.
-    pub fn patch<T>(
+    pub fn patch<T, E: std::fmt::Display>(
         self,
         field: &str,
-        parse: impl FnOnce(String) -> Result<T, String>,
+        parse: impl FnOnce(String) -> Result<T, E>,
     ) -> Result<Option<Option<T>>, FieldError> {
         match self {
             Text::Absent => Ok(None),
@@ -262,47 +273,69 @@ impl<'de> Deserialize<'de> for Integer {
 }
 
 impl Integer {
-    /// An optional field that must lie in `range` when given.
-    pub fn optional_in(
-        self,
-        field: &str,
-        range: std::ops::RangeInclusive<i64>,
-    ) -> Result<Option<i64>, FieldError> {
+    /// The number given, if any; `Err` when the field is not a whole
+    /// number.
+    fn given(self, field: &str) -> Result<Option<i64>, FieldError> {
         let not_integer = || FieldError {
             field: field.to_owned(),
             problem: Problem::IntParsing,
             message: "Input should be a valid integer".to_owned(),
         };
-        let n = match self {
-            Integer::Absent => return Ok(None),
-            Integer::NotInteger => return Err(not_integer()),
-            Integer::Given(n) => n,
+        match self {
+            Integer::Absent => Ok(None),
+            Integer::NotInteger => Err(not_integer()),
+            Integer::Given(n) => Ok(Some(n)),
             Integer::Text(text) => {
                 TextKind::of(field)
                     .check(&text)
                     .map_err(|message| FieldError::rule(field, message))?;
-                text.trim().parse().map_err(|_| not_integer())?
+                text.trim().parse().map(Some).map_err(|_| not_integer())
             }
-        };
-        if range.contains(&n) {
-            Ok(Some(n))
-        } else {
-            Err(FieldError::rule(
-                field,
-                format!("must be between {} and {}", range.start(), range.end()),
-            ))
         }
     }
 
-    /// A required field that must lie in `range`.
-    pub fn required_in(
+    /// A required field, read by `rule`.
+    pub fn required<T, E: std::fmt::Display>(
         self,
         field: &str,
-        range: std::ops::RangeInclusive<i64>,
-    ) -> Result<i64, FieldError> {
-        self.optional_in(field, range)?
-            .ok_or_else(|| FieldError::missing(field))
+        rule: impl FnOnce(i64) -> Result<T, E>,
+    ) -> Result<T, FieldError> {
+        let n = self
+            .given(field)?
+            .ok_or_else(|| FieldError::missing(field))?;
+        rule(n).map_err(|e| FieldError::rule(field, e.to_string()))
     }
+
+    /// An optional field, read by `rule`, which sees `None` when it is
+    /// absent (and picks the default).
+    pub fn optional_or<T, E: std::fmt::Display>(
+        self,
+        field: &str,
+        rule: impl FnOnce(Option<i64>) -> Result<T, E>,
+    ) -> Result<T, FieldError> {
+        rule(self.given(field)?).map_err(|e| FieldError::rule(field, e.to_string()))
+    }
+}
+
+/// `true` or `false` (or `1`, `0`), in any case: a query string's boolean.
+pub fn boolean(s: &str) -> Result<bool, &'static str> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err("must be true or false"),
+    }
+}
+
+pub fn uuid(s: &str) -> Result<uuid::Uuid, &'static str> {
+    s.parse().map_err(|_| "must be a valid UUID")
+}
+
+/// RFC 3339; a date-time without an offset is taken as UTC.
+pub fn date_time(s: &str) -> Result<DateTime<Utc>, &'static str> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc()))
+        .map_err(|_| "must be an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z")
 }
 
 /// Results of parsing several fields, combined: every value, or every error
@@ -349,6 +382,8 @@ pub fn all<P: Parsed>(results: P) -> Result<P::Values, ValidationErrors> {
 
 #[cfg(test)]
 mod tests {
+    use std::convert::Infallible;
+
     use super::*;
     use serde::Deserialize;
     use serde_json::json;
@@ -370,8 +405,8 @@ mod tests {
     fn collects_every_problem_in_order() {
         let body = body(json!({"b": 3, "c": "short"}));
         let errors = all((
-            body.a.required("a", Ok),
-            body.b.required("b", Ok),
+            body.a.required_text("a"),
+            body.b.required_text("b"),
             body.c
                 .required("c", |_| Err::<(), _>("too short".to_owned())),
         ))
@@ -395,24 +430,29 @@ mod tests {
     #[test]
     fn null_counts_as_missing_and_patch_tells_absent_from_null() {
         let body = body(json!({"a": null, "b": "x", "c": 1}));
-        assert_eq!(body.a.clone().optional("a", Ok), Ok(None));
+        assert_eq!(body.a.clone().optional_text("a"), Ok(None));
         assert_eq!(
-            body.a.required("a", Ok::<String, _>).unwrap_err().problem,
+            body.a.required_text("a").unwrap_err().problem,
             Problem::Missing
         );
-        assert_eq!(body.d.patch("d", Ok::<String, _>), Ok(None));
-        assert_eq!(Text::Null.patch("d", Ok::<String, _>), Ok(Some(None)));
-        assert_eq!(body.b.patch("b", Ok), Ok(Some(Some("x".to_owned()))));
+        assert_eq!(body.d.patch("d", Ok::<String, Infallible>), Ok(None));
         assert_eq!(
-            body.c.optional("c", Ok::<String, _>).unwrap_err().problem,
+            Text::Null.patch("d", Ok::<String, Infallible>),
+            Ok(Some(None))
+        );
+        assert_eq!(
+            body.b.patch("b", Ok::<String, Infallible>),
+            Ok(Some(Some("x".to_owned())))
+        );
+        assert_eq!(
+            body.c.optional_text("c").unwrap_err().problem,
             Problem::StringType
         );
     }
 
     #[test]
     fn control_characters_are_refused_per_field() {
-        let given =
-            |field: &str, text: &str| Text::Given(text.to_owned()).required(field, Ok::<String, _>);
+        let given = |field: &str, text: &str| Text::Given(text.to_owned()).required_text(field);
         let refused = "Value error, The value cannot contain control characters.";
         for (field, text) in [
             ("email", "a\u{0000}@b.co"),
@@ -441,26 +481,31 @@ mod tests {
         let counts =
             Counts::deserialize(json!({"a": 5, "b": " 7", "c": 1.5, "d": 0, "e": "1\u{0}"}))
                 .unwrap();
-        assert_eq!(counts.a.required_in("a", 1..=10), Ok(5));
-        assert_eq!(counts.b.optional_in("b", 1..=10), Ok(Some(7)));
+        let small = |n: i64| {
+            if (1..=10).contains(&n) {
+                Ok(n)
+            } else {
+                Err("must be between 1 and 10")
+            }
+        };
+        let small_or_one = |n: Option<i64>| small(n.unwrap_or(1));
+        assert_eq!(counts.a.required("a", small), Ok(5));
+        assert_eq!(counts.b.optional_or("b", small_or_one), Ok(7));
         assert_eq!(
-            counts.c.optional_in("c", 1..=10).unwrap_err().problem,
+            counts.c.optional_or("c", small_or_one).unwrap_err().problem,
             Problem::IntParsing
         );
         assert_eq!(
-            counts.d.optional_in("d", 1..=10).unwrap_err().message,
+            counts.d.optional_or("d", small_or_one).unwrap_err().message,
             "Value error, must be between 1 and 10"
         );
         assert_eq!(
-            counts.e.optional_in("e", 1..=10).unwrap_err().message,
+            counts.e.optional_or("e", small_or_one).unwrap_err().message,
             "Value error, The value cannot contain control characters."
         );
-        assert_eq!(Integer::Absent.optional_in("f", 1..=10), Ok(None));
+        assert_eq!(Integer::Absent.optional_or("f", small_or_one), Ok(1));
         assert_eq!(
-            Integer::Absent
-                .required_in("f", 1..=10)
-                .unwrap_err()
-                .problem,
+            Integer::Absent.required("f", small).unwrap_err().problem,
             Problem::Missing
         );
     }
@@ -473,10 +518,10 @@ mod tests {
             let object = Value::Object(map);
             let Body { a, b, c, d } = Body::deserialize(&object).unwrap();
             let results = (
-                a.required("a", Ok),
-                b.optional("b", Ok),
+                a.required_text("a"),
+                b.optional_text("b"),
                 c.required("c", |s: String| if s.is_empty() { Err("empty".to_owned()) } else { Ok(s.len()) }),
-                d.patch("d", Ok),
+                d.patch("d", Ok::<String, std::convert::Infallible>),
             );
             let failed = usize::from(results.0.is_err())
                 + usize::from(results.1.is_err())

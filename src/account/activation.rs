@@ -6,7 +6,7 @@ use crate::client::ClientInfo;
 use crate::mail::EmailKind;
 use crate::one_time_tokens::{Consumed, Purpose};
 use crate::users::repo;
-use crate::users::{Registration, UserPublic};
+use crate::users::{self, Registration, UserPublic};
 
 impl Account {
     /// Registers after the CAPTCHA (when configured) passes; an inactive
@@ -67,7 +67,7 @@ impl Account {
     /// The caller cannot tell which.
     pub async fn resend_activation(
         &self,
-        email: &str,
+        email: &users::Email,
         client: &ClientInfo,
     ) -> Result<(), AccountError> {
         self.send_link(

@@ -7,7 +7,6 @@
 mod activation;
 mod password;
 mod profile;
-pub mod requests;
 mod sessions;
 
 pub use sessions::OwnSession;
@@ -32,8 +31,7 @@ use crate::redis_client::RedisFailure;
 use crate::sessions::{SessionError, SessionStore};
 use crate::tokens::AccessClaims;
 use crate::users::repo;
-use crate::users::{HashError, PasswordHasher, User};
-use crate::validation::ValidationErrors;
+use crate::users::{self, HashError, PasswordError, PasswordHasher, User};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -51,8 +49,9 @@ pub enum AccountError {
     SessionNotFound,
     #[error(transparent)]
     Captcha(#[from] CaptchaError),
-    #[error(transparent)]
-    Validation(#[from] ValidationErrors),
+    /// A new password that breaks a rule only the account can check.
+    #[error("new password refused: {0}")]
+    NewPasswordRefused(PasswordError),
     #[error(transparent)]
     Auth(#[from] AuthError),
     #[error("database: {0}")]
@@ -182,7 +181,7 @@ impl Account {
     async fn send_link(
         &self,
         kind: EmailKind,
-        email: &str,
+        email: &users::Email,
         client: &ClientInfo,
         eligible: fn(&User) -> bool,
         event: &'static str,
@@ -191,10 +190,15 @@ impl Account {
             EmailKind::Activation => EmailFlow::ActivationResend,
             EmailKind::PasswordReset => EmailFlow::PasswordReset,
         };
-        if self.limits.email_request(flow, client.ip, email).await? == EmailRequest::Suppress {
+        if self
+            .limits
+            .email_request(flow, client.ip, email.as_str())
+            .await?
+            == EmailRequest::Suppress
+        {
             return Ok(());
         }
-        if let Some(user) = repo::find_by_email(&self.pool, email).await? {
+        if let Some(user) = repo::find_by_email(&self.pool, email.as_str()).await? {
             if eligible(&user) {
                 self.links
                     .send_later(kind, user.id, &user.email, &user.username);

@@ -11,18 +11,13 @@ use crate::one_time_tokens::{Consumed, Purpose};
 use crate::revocations::Reason;
 use crate::tokens::AccessClaims;
 use crate::users::repo;
-use crate::users::{rules, User};
-use crate::validation::{FieldError, ValidationErrors};
+use crate::users::{self, NewPassword, User};
 
 /// The password rule that needs the account: not its email or username.
-fn check_password_for(user: &User, password: &SecretString) -> Result<(), ValidationErrors> {
-    use secrecy::ExposeSecret;
-    rules::password(
-        password.expose_secret(),
-        Some(&user.email),
-        Some(&user.username),
-    )
-    .map_err(|message| ValidationErrors::single(FieldError::rule("new_password", message)))
+fn check_password_for(user: &User, password: &NewPassword) -> Result<(), AccountError> {
+    password
+        .check_against(&user.email, &user.username)
+        .map_err(AccountError::NewPasswordRefused)
 }
 
 impl Account {
@@ -31,7 +26,7 @@ impl Account {
     /// lookup and never wait for the mail, so they answer alike.
     pub async fn forgot_password(
         &self,
-        email: &str,
+        email: &users::Email,
         client: &ClientInfo,
     ) -> Result<(), AccountError> {
         self.send_link(
@@ -71,7 +66,7 @@ impl Account {
     pub async fn reset_password(
         &self,
         token: &str,
-        new_password: SecretString,
+        new_password: NewPassword,
         client: &ClientInfo,
     ) -> Result<(), AccountError> {
         let token = self
@@ -87,7 +82,7 @@ impl Account {
             return Err(AccountError::InvalidResetToken);
         }
         check_password_for(&user, &new_password)?;
-        let hash = self.hasher.hash(new_password).await?;
+        let hash = self.hasher.hash(new_password.into_secret()).await?;
         if tokens
             .consume(Purpose::PasswordReset, &token, false)
             .await?
@@ -115,7 +110,7 @@ impl Account {
         &self,
         claims: &AccessClaims,
         current: SecretString,
-        new_password: SecretString,
+        new_password: NewPassword,
         client: &ClientInfo,
     ) -> Result<(), AccountError> {
         let user = self.caller(claims).await?;
@@ -123,7 +118,7 @@ impl Account {
         if !self.password_matches(&user, current, client).await? {
             return Err(AccountError::WrongCurrentPassword);
         }
-        let hash = self.hasher.hash(new_password).await?;
+        let hash = self.hasher.hash(new_password.into_secret()).await?;
         repo::set_password_hash(&self.pool, user.id, &hash).await?;
         let ended = self
             .sessions

@@ -20,7 +20,7 @@ use crate::redis_client::RedisClient;
 use crate::sessions::SessionStore;
 use crate::tokens::opaque::TokenKeys;
 use crate::users::repo::{self, InsertError, NewUser};
-use crate::users::{rules, PasswordHasher, Role};
+use crate::users::{Email, NewPassword, PasswordHasher, Role, Username};
 
 const UNREACHABLE: &str = "cannot reach PostgreSQL (database.url / DATABASE_URL)";
 /// How long a command waits for its audit events to be written.
@@ -84,17 +84,22 @@ pub async fn create_admin(
     username: &str,
     password: SecretString,
 ) -> anyhow::Result<Uuid> {
-    let email = rules::email(email).map_err(|m| anyhow!("invalid email: {m}"))?;
-    rules::username(username).map_err(|m| anyhow!("invalid username: {m}"))?;
-    rules::password(password.expose_secret(), Some(&email), Some(username))
-        .map_err(|m| anyhow!("password rejected: {m}"))?;
+    let email = Email::parse(email).map_err(|e| anyhow!("invalid email: {e}"))?;
+    let username = Username::parse(username).map_err(|e| anyhow!("invalid username: {e}"))?;
+    let password = NewPassword::parse(
+        password.expose_secret(),
+        Some(email.as_str()),
+        Some(username.as_str()),
+    )
+    .map_err(|e| anyhow!("password rejected: {e}"))?;
+    let (email, username) = (email.as_str(), username.as_str());
     let pool = config.database.pool()?;
-    let password_hash = PasswordHasher::new(1)?.hash(password).await?;
+    let password_hash = PasswordHasher::new(1)?.hash(password.into_secret()).await?;
     let mut tx = pool.begin().await.context(UNREACHABLE)?;
     let user = repo::insert(
         &mut *tx,
         NewUser {
-            email: &email,
+            email,
             username,
             password_hash: &password_hash,
             is_active: true,

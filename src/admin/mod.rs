@@ -11,9 +11,10 @@
 
 pub mod cli;
 
+use std::str::FromStr;
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -24,9 +25,8 @@ use crate::audit::{self, AuditEvent, AuditFilter, AuditLog, AuditRecord};
 use crate::client::ClientInfo;
 use crate::revocations::Reason;
 use crate::sessions::{SessionError, SessionStore, SessionSummary};
-use crate::users::repo::{self, BalanceError, Deleted, UserFilter};
+use crate::users::repo::{self, BalanceError, UserFilter};
 use crate::users::{Role, Subscription, User, UserPublic};
-use crate::validation::{all, FieldError, Text, ValidationErrors};
 
 /// Page sizes of the listings.
 pub const DEFAULT_LIMIT: i64 = 50;
@@ -178,96 +178,77 @@ pub struct Balance {
     pub balance: Decimal,
 }
 
+/// How many rows a listing returns: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`]
+/// unless asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit(i64);
+
+/// Where a listing starts: 0 to [`MAX_OFFSET`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Offset(i64);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PagingError {
+    #[error("must be an integer from 1 to {MAX_LIMIT}")]
+    Limit,
+    #[error("must be an integer from 0 to {MAX_OFFSET}")]
+    Offset,
+}
+
+impl Default for Limit {
+    fn default() -> Self {
+        Self(DEFAULT_LIMIT)
+    }
+}
+
+impl FromStr for Limit {
+    type Err = PagingError;
+
+    fn from_str(s: &str) -> Result<Self, PagingError> {
+        match s.parse() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(Self(n)),
+            _ => Err(PagingError::Limit),
+        }
+    }
+}
+
+impl FromStr for Offset {
+    type Err = PagingError;
+
+    fn from_str(s: &str) -> Result<Self, PagingError> {
+        match s.parse() {
+            Ok(n) if (0..=MAX_OFFSET).contains(&n) => Ok(Self(n)),
+            _ => Err(PagingError::Offset),
+        }
+    }
+}
+
+impl Limit {
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl Offset {
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
 /// `GET /admin/users` query.
 #[derive(Debug, Clone, Default)]
 pub struct UserQuery {
     pub filter: UserFilter,
-    pub limit: i64,
-    pub offset: i64,
-}
-
-impl UserQuery {
-    /// `email`, `role`, `is_blocked`, `is_active`, `deleted`, `limit`,
-    /// `offset`, each optional.
-    pub fn parse(
-        email: Text,
-        role: Text,
-        is_blocked: Text,
-        is_active: Text,
-        deleted: Text,
-        limit: Text,
-        offset: Text,
-    ) -> Result<Self, ValidationErrors> {
-        let (email, role, is_blocked, is_active, deleted, limit, offset) = all((
-            email.optional("email", Ok),
-            role.optional("role", |s| parse_role(&s)),
-            is_blocked.optional("is_blocked", |s| parse_bool(&s)),
-            is_active.optional("is_active", |s| parse_bool(&s)),
-            deleted.optional("deleted", |s| match s.as_str() {
-                "exclude" => Ok(Deleted::Exclude),
-                "include" => Ok(Deleted::Include),
-                "only" => Ok(Deleted::Only),
-                _ => Err("must be one of: exclude, include, only".to_owned()),
-            }),
-            parse_limit(limit),
-            parse_offset(offset),
-        ))?;
-        Ok(Self {
-            filter: UserFilter {
-                email,
-                email_or_username: None,
-                role,
-                is_blocked,
-                is_active,
-                deleted: deleted.unwrap_or_default(),
-            },
-            limit,
-            offset,
-        })
-    }
+    pub limit: Limit,
+    pub offset: Offset,
 }
 
 /// `GET /admin/audit` query.
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
     pub filter: AuditFilter,
-    pub limit: i64,
-    pub offset: i64,
-}
-
-impl AuditQuery {
-    /// `user_id`, `actor_id`, `kind`, `since`, `until`, `limit`, `offset`,
-    /// each optional.
-    pub fn parse(
-        user_id: Text,
-        actor_id: Text,
-        kind: Text,
-        since: Text,
-        until: Text,
-        limit: Text,
-        offset: Text,
-    ) -> Result<Self, ValidationErrors> {
-        let (subject_id, actor_id, kind, since, until, limit, offset) = all((
-            user_id.optional("user_id", |s| parse_uuid(&s)),
-            actor_id.optional("actor_id", |s| parse_uuid(&s)),
-            kind.optional("kind", Ok),
-            since.optional("since", |s| parse_datetime(&s)),
-            until.optional("until", |s| parse_datetime(&s)),
-            parse_limit(limit),
-            parse_offset(offset),
-        ))?;
-        Ok(Self {
-            filter: AuditFilter {
-                subject_id,
-                actor_id,
-                kind,
-                since,
-                until,
-            },
-            limit,
-            offset,
-        })
-    }
+    pub limit: Limit,
+    pub offset: Offset,
 }
 
 /// `PATCH /admin/users/{id}` body: each field optional;
@@ -279,81 +260,20 @@ pub struct UserChanges {
     pub subscription_expires_at: Option<Option<DateTime<Utc>>>,
 }
 
-impl UserChanges {
-    /// `account_role` and `account_subscription` (`null` is "not given"),
-    /// `subscription_expires_at` (a `PATCH` field: `null` clears).
-    pub fn parse(
-        account_role: Text,
-        account_subscription: Text,
-        subscription_expires_at: Text,
-    ) -> Result<Self, ValidationErrors> {
-        let (role, subscription, subscription_expires_at) = all((
-            account_role.optional("account_role", |s| parse_role(&s)),
-            account_subscription.optional("account_subscription", |s| {
-                s.parse()
-                    .map_err(|()| "must be one of: FREE, PRO".to_owned())
-            }),
-            subscription_expires_at.patch("subscription_expires_at", |s| parse_datetime(&s)),
-        ))?;
-        Ok(Self {
-            role,
-            subscription,
-            subscription_expires_at,
-        })
-    }
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AmountError {
+    #[error("must be a decimal string with at most two decimals, e.g. \"-5.00\"")]
+    Format,
+    #[error("must be less than 10^{MAX_DELTA_DIGITS} in absolute value")]
+    TooLarge,
+    #[error("must not be zero")]
+    Zero,
 }
 
-/// `POST /admin/users/{id}/balance` body: `{"delta": "-5.00"}`.
-pub fn parse_delta(delta: Text) -> Result<Decimal, ValidationErrors> {
-    Ok(delta.required("delta", |s| parse_amount(&s))?)
-}
-
-fn parse_limit(limit: Text) -> Result<i64, FieldError> {
-    let limit = limit.optional("limit", |s| match s.parse::<i64>() {
-        Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        _ => Err(format!("must be an integer from 1 to {MAX_LIMIT}")),
-    })?;
-    Ok(limit.unwrap_or(DEFAULT_LIMIT))
-}
-
-fn parse_offset(offset: Text) -> Result<i64, FieldError> {
-    let offset = offset.optional("offset", |s| match s.parse::<i64>() {
-        Ok(n) if (0..=MAX_OFFSET).contains(&n) => Ok(n),
-        _ => Err(format!("must be an integer from 0 to {MAX_OFFSET}")),
-    })?;
-    Ok(offset.unwrap_or(0))
-}
-
-fn parse_role(s: &str) -> Result<Role, String> {
-    s.parse()
-        .map_err(|()| "must be one of: ADMIN, MODERATOR, REGULAR".to_owned())
-}
-
-fn parse_bool(s: &str) -> Result<bool, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "true" | "1" => Ok(true),
-        "false" | "0" => Ok(false),
-        _ => Err("must be true or false".to_owned()),
-    }
-}
-
-fn parse_uuid(s: &str) -> Result<Uuid, String> {
-    s.parse().map_err(|_| "must be a valid UUID".to_owned())
-}
-
-/// RFC 3339; a date-time without an offset is taken as UTC.
-fn parse_datetime(s: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc()))
-        .map_err(|_| "must be an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z".to_owned())
-}
-
-/// A signed decimal string with at most two decimals (`"-5.00"`, `"3"`,
-/// `"+0.5"`); never a float, so no amount is ever rounded on the way in.
-fn parse_amount(s: &str) -> Result<Decimal, String> {
-    let invalid =
-        || "must be a decimal string with at most two decimals, e.g. \"-5.00\"".to_owned();
+/// A balance change: a signed decimal string with at most two decimals
+/// (`"-5.00"`, `"3"`, `"+0.5"`); never a float, so no amount is ever
+/// rounded on the way in.
+pub fn balance_delta(s: &str) -> Result<Decimal, AmountError> {
     let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
     let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
     let digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
@@ -363,16 +283,17 @@ fn parse_amount(s: &str) -> Result<Decimal, String> {
         || fraction.len() > 2
         || (unsigned.contains('.') && fraction.is_empty())
     {
-        return Err(invalid());
+        return Err(AmountError::Format);
     }
     if whole.trim_start_matches('0').len() > MAX_DELTA_DIGITS {
-        return Err(format!(
-            "must be less than 10^{MAX_DELTA_DIGITS} in absolute value"
-        ));
+        return Err(AmountError::TooLarge);
     }
-    let amount: Decimal = s.trim_start_matches('+').parse().map_err(|_| invalid())?;
+    let amount: Decimal = s
+        .trim_start_matches('+')
+        .parse()
+        .map_err(|_| AmountError::Format)?;
     if amount.is_zero() {
-        return Err("must not be zero".to_owned());
+        return Err(AmountError::Zero);
     }
     Ok(amount)
 }
@@ -423,8 +344,13 @@ impl Admin {
     }
 
     pub async fn list_users(&self, query: &UserQuery) -> Result<UserPage, AdminError> {
-        let (users, total) =
-            repo::list(&self.pool, &query.filter, query.limit, query.offset).await?;
+        let (users, total) = repo::list(
+            &self.pool,
+            &query.filter,
+            query.limit.get(),
+            query.offset.get(),
+        )
+        .await?;
         Ok(UserPage {
             items: users.into_iter().map(AdminUser::from).collect(),
             total,
@@ -651,10 +577,10 @@ impl Admin {
     }
 
     pub async fn audit(&self, query: &AuditQuery) -> Result<AuditPage, AdminError> {
-        let mut items =
-            audit::list(&self.pool, &query.filter, query.limit + 1, query.offset).await?;
-        let next_offset = (items.len() as i64 > query.limit).then(|| query.offset + query.limit);
-        items.truncate(query.limit as usize);
+        let (limit, offset) = (query.limit.get(), query.offset.get());
+        let mut items = audit::list(&self.pool, &query.filter, limit + 1, offset).await?;
+        let next_offset = (items.len() as i64 > limit).then(|| offset + limit);
+        items.truncate(limit as usize);
         Ok(AuditPage { items, next_offset })
     }
 }
@@ -666,17 +592,17 @@ mod tests {
     #[test]
     fn amounts_are_strict_decimal_strings() {
         for good in ["1", "1.5", "-5.00", "+0.01", "000012.30"] {
-            assert!(parse_amount(good).is_ok(), "{good}");
+            assert!(balance_delta(good).is_ok(), "{good}");
         }
-        assert_eq!(parse_amount("-5.00").unwrap().to_string(), "-5.00");
+        assert_eq!(balance_delta("-5.00").unwrap().to_string(), "-5.00");
         for bad in [
             "", "-", "1.", ".5", "1.234", "1e3", " 1", "1 ", "0x10", "NaN", "0", "-0.00", "1,00",
             "--1",
         ] {
-            assert!(parse_amount(bad).is_err(), "{bad}");
+            assert!(balance_delta(bad).is_err(), "{bad}");
         }
-        assert!(parse_amount(&"9".repeat(18)).is_ok());
-        assert!(parse_amount(&"9".repeat(19)).is_err());
+        assert!(balance_delta(&"9".repeat(18)).is_ok());
+        assert!(balance_delta(&"9".repeat(19)).is_err());
     }
 
     #[test]
@@ -695,20 +621,5 @@ mod tests {
         assert!(moderator.may_moderate(&user(Role::Admin)).is_err());
         assert!(admin.may_moderate(&user(Role::Admin)).is_ok());
         assert!(Actor::Operator.may_moderate(&user(Role::Admin)).is_ok());
-    }
-
-    #[test]
-    fn patch_distinguishes_absent_from_null_expiry() {
-        let expiry = |t: Text| {
-            UserChanges::parse(Text::Absent, Text::Absent, t)
-                .unwrap()
-                .subscription_expires_at
-        };
-        assert_eq!(expiry(Text::Absent), None);
-        assert_eq!(expiry(Text::Null), Some(None));
-        let set = expiry(Text::Given("2027-01-31T00:00:00Z".into()));
-        assert!(matches!(set, Some(Some(_))));
-        let king = UserChanges::parse(Text::Given("KING".into()), Text::Absent, Text::Absent);
-        assert!(king.is_err());
     }
 }

@@ -4,7 +4,7 @@ use super::{Auth, AuthError};
 use crate::audit::AuditEvent;
 use crate::client::ClientInfo;
 use crate::users::repo::{self, InsertError, NewUser};
-use crate::users::{Registration, UserPublic};
+use crate::users::{Registration, UserPublic, Username};
 
 impl Auth {
     pub async fn register(
@@ -12,12 +12,16 @@ impl Auth {
         registration: Registration,
         client: &ClientInfo,
     ) -> Result<UserPublic, AuthError> {
-        let password_hash = self.deps.hasher.hash(registration.password).await?;
+        let password_hash = self
+            .deps
+            .hasher
+            .hash(registration.password.into_secret())
+            .await?;
         let user = repo::insert(
             &self.deps.pool,
             NewUser {
-                email: &registration.email,
-                username: &registration.username,
+                email: registration.email.as_str(),
+                username: registration.username.as_str(),
                 password_hash: &password_hash,
                 is_active: !self.deps.require_email_verification,
             },
@@ -38,7 +42,7 @@ impl Auth {
     /// limited per client IP.
     pub async fn username_availability(
         &self,
-        username: &str,
+        username: &Username,
         client: &ClientInfo,
     ) -> Result<(bool, Option<String>), AuthError> {
         self.deps.limits.username_check(client.ip).await?;

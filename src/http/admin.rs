@@ -16,10 +16,12 @@ use super::responses as doc;
 use super::roles::{RequireAdmin, RequireStaff};
 use super::AppState;
 use crate::admin::{
-    parse_delta, AdminUser, AuditPage, AuditQuery, Balance, UserChanges, UserPage, UserQuery,
+    balance_delta, AdminUser, AuditPage, AuditQuery, Balance, UserChanges, UserPage, UserQuery,
 };
+use crate::audit::AuditFilter;
+use crate::users::repo::{Deleted, UserFilter};
 use crate::users::{Role, Subscription};
-use crate::validation::Text;
+use crate::validation::{self, all, Text, ValidationErrors};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::default()
@@ -52,27 +54,66 @@ async fn check(RequireAdmin(_): RequireAdmin) -> Json<AdminCheck> {
     Json(AdminCheck { is_admin: true })
 }
 
-#[derive(Deserialize, IntoParams)]
+#[derive(Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-struct UserListParams {
+pub(super) struct UserListParams {
     /// Emails containing this text (case-insensitive)
     #[param(value_type = Option<String>)]
-    email: Text,
+    pub(super) email: Text,
     #[param(value_type = Option<Role>)]
-    role: Text,
+    pub(super) role: Text,
     #[param(value_type = Option<bool>)]
-    is_blocked: Text,
+    pub(super) is_blocked: Text,
     #[param(value_type = Option<bool>)]
-    is_active: Text,
+    pub(super) is_active: Text,
     /// exclude (default), include or only
     #[param(value_type = Option<String>)]
-    deleted: Text,
+    pub(super) deleted: Text,
     /// 1–200, default 50
     #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
-    limit: Text,
+    pub(super) limit: Text,
     /// Default 0
     #[param(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000)]
-    offset: Text,
+    pub(super) offset: Text,
+}
+
+/// A role's name, as the API spells it.
+pub(super) fn role(s: &str) -> Result<Role, &'static str> {
+    s.parse()
+        .map_err(|()| "must be one of: ADMIN, MODERATOR, REGULAR")
+}
+
+impl UserListParams {
+    pub(super) fn parse(self) -> Result<UserQuery, ValidationErrors> {
+        let (email, role, is_blocked, is_active, deleted, limit, offset) = all((
+            self.email.optional_text("email"),
+            self.role.optional("role", |s| role(&s)),
+            self.is_blocked
+                .optional("is_blocked", |s| validation::boolean(&s)),
+            self.is_active
+                .optional("is_active", |s| validation::boolean(&s)),
+            self.deleted.optional("deleted", |s| match s.as_str() {
+                "exclude" => Ok(Deleted::Exclude),
+                "include" => Ok(Deleted::Include),
+                "only" => Ok(Deleted::Only),
+                _ => Err("must be one of: exclude, include, only"),
+            }),
+            self.limit.optional("limit", |s| s.parse()),
+            self.offset.optional("offset", |s| s.parse()),
+        ))?;
+        Ok(UserQuery {
+            filter: UserFilter {
+                email,
+                email_or_username: None,
+                role,
+                is_blocked,
+                is_active,
+                deleted: deleted.unwrap_or_default(),
+            },
+            limit: limit.unwrap_or_default(),
+            offset: offset.unwrap_or_default(),
+        })
+    }
 }
 
 /// Lists users (ADMIN or MODERATOR), filtered and paged.
@@ -90,16 +131,9 @@ async fn list_users(
     RequireStaff(_): RequireStaff,
     Query(query): Query<UserListParams>,
 ) -> Result<Json<UserPage>, ApiError> {
-    let query = UserQuery::parse(
-        query.email,
-        query.role,
-        query.is_blocked,
-        query.is_active,
-        query.deleted,
-        query.limit,
-        query.offset,
-    )
-    .map_err(|e| ApiError::invalid(Location::Query, e))?;
+    let query = query
+        .parse()
+        .map_err(|e| ApiError::invalid(Location::Query, e))?;
     Ok(Json(state.admin.list_users(&query).await?))
 }
 
@@ -193,17 +227,39 @@ async fn restore(
 }
 
 /// `PATCH /admin/users/{id}`.
-#[derive(Deserialize, ToSchema)]
+#[derive(Default, Deserialize, ToSchema)]
 #[schema(example = json!({"account_role": "MODERATOR", "account_subscription": "PRO", "subscription_expires_at": "2027-01-31T00:00:00Z"}))]
-struct AdminUserUpdate {
+pub(super) struct AdminUserUpdate {
     #[schema(value_type = Option<Role>)]
-    account_role: Text,
+    pub(super) account_role: Text,
     #[schema(value_type = Option<Subscription>)]
-    account_subscription: Text,
+    pub(super) account_subscription: Text,
     /// RFC 3339; `null` clears the expiry.
     #[serde(default)]
     #[schema(value_type = Option<String>)]
-    subscription_expires_at: Text,
+    pub(super) subscription_expires_at: Text,
+}
+
+impl AdminUserUpdate {
+    /// `null` is "not given" for the role and subscription; it clears the
+    /// expiry (a `PATCH` field).
+    pub(super) fn parse(self) -> Result<UserChanges, ValidationErrors> {
+        let (role, subscription, subscription_expires_at) = all((
+            self.account_role.optional("account_role", |s| role(&s)),
+            self.account_subscription
+                .optional("account_subscription", |s| {
+                    s.parse::<Subscription>()
+                        .map_err(|()| "must be one of: FREE, PRO")
+                }),
+            self.subscription_expires_at
+                .patch("subscription_expires_at", |s| validation::date_time(&s)),
+        ))?;
+        Ok(UserChanges {
+            role,
+            subscription,
+            subscription_expires_at,
+        })
+    }
 }
 
 /// Changes a user's role, subscription or subscription expiry.
@@ -227,11 +283,7 @@ async fn update(
     Client(client): Client,
     Body(body): Body<AdminUserUpdate>,
 ) -> Result<Json<AdminUser>, ApiError> {
-    let changes = UserChanges::parse(
-        body.account_role,
-        body.account_subscription,
-        body.subscription_expires_at,
-    )?;
+    let changes = body.parse()?;
     Ok(Json(
         state.admin.update(actor, id, &changes, &client).await?,
     ))
@@ -244,6 +296,12 @@ struct BalanceDelta {
     /// A non-zero signed decimal string with at most two decimals.
     #[schema(value_type = String)]
     delta: Text,
+}
+
+impl BalanceDelta {
+    fn parse(self) -> Result<rust_decimal::Decimal, ValidationErrors> {
+        Ok(self.delta.required("delta", |s| balance_delta(&s))?)
+    }
 }
 
 /// Adds a signed amount to a user's balance, atomically; 409 if it would
@@ -268,7 +326,7 @@ async fn balance(
     Client(client): Client,
     Body(body): Body<BalanceDelta>,
 ) -> Result<Json<Balance>, ApiError> {
-    let delta = parse_delta(body.delta)?;
+    let delta = body.parse()?;
     Ok(Json(
         state
             .admin
@@ -277,30 +335,55 @@ async fn balance(
     ))
 }
 
-#[derive(Deserialize, IntoParams)]
+#[derive(Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-struct AuditParams {
+pub(super) struct AuditParams {
     /// Events about this user
     #[param(value_type = Option<uuid::Uuid>)]
-    user_id: Text,
+    pub(super) user_id: Text,
     /// Events by this user
     #[param(value_type = Option<uuid::Uuid>)]
-    actor_id: Text,
+    pub(super) actor_id: Text,
     /// e.g. login, login_failed, refresh_reuse
     #[param(value_type = Option<String>)]
-    kind: Text,
+    pub(super) kind: Text,
     /// RFC 3339, inclusive
     #[param(value_type = Option<String>)]
-    since: Text,
+    pub(super) since: Text,
     /// RFC 3339, exclusive
     #[param(value_type = Option<String>)]
-    until: Text,
+    pub(super) until: Text,
     /// 1–200, default 50
     #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
-    limit: Text,
+    pub(super) limit: Text,
     /// Default 0
     #[param(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000)]
-    offset: Text,
+    pub(super) offset: Text,
+}
+
+impl AuditParams {
+    pub(super) fn parse(self) -> Result<AuditQuery, ValidationErrors> {
+        let (subject_id, actor_id, kind, since, until, limit, offset) = all((
+            self.user_id.optional("user_id", |s| validation::uuid(&s)),
+            self.actor_id.optional("actor_id", |s| validation::uuid(&s)),
+            self.kind.optional_text("kind"),
+            self.since.optional("since", |s| validation::date_time(&s)),
+            self.until.optional("until", |s| validation::date_time(&s)),
+            self.limit.optional("limit", |s| s.parse()),
+            self.offset.optional("offset", |s| s.parse()),
+        ))?;
+        Ok(AuditQuery {
+            filter: AuditFilter {
+                subject_id,
+                actor_id,
+                kind,
+                since,
+                until,
+            },
+            limit: limit.unwrap_or_default(),
+            offset: offset.unwrap_or_default(),
+        })
+    }
 }
 
 /// Security events, newest first.
@@ -318,15 +401,35 @@ async fn audit(
     RequireAdmin(_): RequireAdmin,
     Query(query): Query<AuditParams>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let query = AuditQuery::parse(
-        query.user_id,
-        query.actor_id,
-        query.kind,
-        query.since,
-        query.until,
-        query.limit,
-        query.offset,
-    )
-    .map_err(|e| ApiError::invalid(Location::Query, e))?;
+    let query = query
+        .parse()
+        .map_err(|e| ApiError::invalid(Location::Query, e))?;
     Ok(Json(state.admin.audit(&query).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patch_distinguishes_absent_from_null_expiry() {
+        let expiry = |subscription_expires_at: Text| {
+            AdminUserUpdate {
+                subscription_expires_at,
+                ..AdminUserUpdate::default()
+            }
+            .parse()
+            .unwrap()
+            .subscription_expires_at
+        };
+        assert_eq!(expiry(Text::Absent), None);
+        assert_eq!(expiry(Text::Null), Some(None));
+        let set = expiry(Text::Given("2027-01-31T00:00:00Z".into()));
+        assert!(matches!(set, Some(Some(_))));
+        let king = AdminUserUpdate {
+            account_role: Text::Given("KING".into()),
+            ..AdminUserUpdate::default()
+        };
+        assert!(king.parse().is_err());
+    }
 }

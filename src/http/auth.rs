@@ -15,10 +15,9 @@ use super::extract::{Authenticated, Bearer, Body, Client, Query};
 use super::invalid::Location;
 use super::responses::{self as doc, Message};
 use super::AppState;
-use crate::account::requests;
 use crate::auth::{AuthError, LoginName, TokenPair};
 use crate::tokens::AccessClaims;
-use crate::users::{rules, Registration, UserPublic};
+use crate::users::{Email, NewPassword, Registration, UserPublic, Username};
 use crate::validation::{all, FieldError, Text, ValidationErrors};
 
 /// The answers to an activation and a password reset, which the hosted
@@ -87,6 +86,31 @@ struct RegisterRequest {
     captcha_token: Text,
 }
 
+impl RegisterRequest {
+    /// Every rule at once; the password rule sees the email and username
+    /// when they are valid.
+    fn parse(self) -> Result<Registration, ValidationErrors> {
+        let email = self.email.required("email", |e| Email::parse(&e));
+        let username = self.username.required("username", |u| Username::parse(&u));
+        let password = self.password.required("password", |p| {
+            NewPassword::parse(
+                &p,
+                email.as_ref().ok().map(Email::as_str),
+                username.as_ref().ok().map(Username::as_str),
+            )
+        });
+        let captcha_token = self.captcha_token.optional_text("captcha_token");
+        let (email, username, password, captcha_token) =
+            all((email, username, password, captcha_token))?;
+        Ok(Registration {
+            email,
+            username,
+            password,
+            captcha_token,
+        })
+    }
+}
+
 /// Creates an account (inactive until activated when email verification is on).
 #[utoipa::path(post, path = "/register", tag = "auth",
     request_body = RegisterRequest,
@@ -106,9 +130,7 @@ async fn register(
     Client(client): Client,
     Body(body): Body<RegisterRequest>,
 ) -> Result<Response, ApiError> {
-    let registration =
-        Registration::parse(body.email, body.username, body.password, body.captcha_token)?;
-    let user = state.account.register(registration, &client).await?;
+    let user = state.account.register(body.parse()?, &client).await?;
     Ok((StatusCode::CREATED, Json(user)).into_response())
 }
 
@@ -145,7 +167,7 @@ async fn username_available(
 ) -> Result<Json<UsernameAvailability>, ApiError> {
     let username = query
         .username
-        .required("username", |u| rules::username(&u).map(|()| u))
+        .required("username", |u| Username::parse(&u))
         .map_err(|e| ApiError::invalid(Location::Query, e.into()))?;
     let (available, suggestion) = state.auth.username_availability(&username, &client).await?;
     Ok(Json(UsernameAvailability {
@@ -173,8 +195,8 @@ impl LoginRequest {
     /// The name to look up (`email` wins over `username`) and the password.
     fn parse(self) -> Result<(LoginName, SecretString), ValidationErrors> {
         let name = match (
-            self.email.optional("email", Ok),
-            self.username.optional("username", Ok),
+            self.email.optional_text("email"),
+            self.username.optional_text("username"),
         ) {
             (Ok(Some(email)), Ok(_)) => Ok(LoginName::email(&email)),
             (Ok(None), Ok(Some(username))) => Ok(LoginName::guess(&username)),
@@ -192,7 +214,8 @@ impl LoginRequest {
         };
         let password = self
             .password
-            .required("password", |p| Ok(SecretString::from(p)));
+            .required_text("password")
+            .map(SecretString::from);
         all((name, password))
     }
 }
@@ -234,7 +257,7 @@ struct RefreshRequest {
 impl RefreshRequest {
     /// `refresh_token` from the body, if given.
     fn parse(self) -> Result<Option<String>, ValidationErrors> {
-        Ok(self.refresh_token.optional("refresh_token", Ok)?)
+        Ok(self.refresh_token.optional_text("refresh_token")?)
     }
 }
 
@@ -308,9 +331,15 @@ async fn logout_all(
 
 /// `{token}` (activation).
 #[derive(Deserialize, ToSchema)]
-struct TokenRequest {
+pub(super) struct TokenRequest {
     #[schema(value_type = String)]
-    token: Text,
+    pub(super) token: Text,
+}
+
+impl TokenRequest {
+    pub(super) fn parse(self) -> Result<String, ValidationErrors> {
+        Ok(self.token.required_text("token")?)
+    }
 }
 
 /// Activates an account with the token from the activation email.
@@ -330,7 +359,7 @@ async fn activate(
     Client(client): Client,
     Body(body): Body<TokenRequest>,
 ) -> Result<Json<Message>, ApiError> {
-    let token = requests::token(body.token)?;
+    let token = body.parse()?;
     state.account.activate(&token, &client).await?;
     Ok(Message::json(ACTIVATED))
 }
@@ -341,6 +370,12 @@ async fn activate(
 struct EmailRequest {
     #[schema(value_type = String)]
     email: Text,
+}
+
+impl EmailRequest {
+    fn parse(self) -> Result<Email, ValidationErrors> {
+        Ok(self.email.required("email", |e| Email::parse(&e))?)
+    }
 }
 
 /// 202 whether or not the email names an account awaiting activation.
@@ -360,7 +395,7 @@ async fn resend_activation(
     Client(client): Client,
     Body(body): Body<EmailRequest>,
 ) -> Result<(StatusCode, Json<Message>), ApiError> {
-    let email = requests::email(body.email)?;
+    let email = body.parse()?;
     state.account.resend_activation(&email, &client).await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -387,7 +422,7 @@ async fn forgot_password(
     Client(client): Client,
     Body(body): Body<EmailRequest>,
 ) -> Result<(StatusCode, Json<Message>), ApiError> {
-    let email = requests::email(body.email)?;
+    let email = body.parse()?;
     state.account.forgot_password(&email, &client).await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -397,11 +432,23 @@ async fn forgot_password(
 
 /// `POST /auth/reset-password`.
 #[derive(Deserialize, ToSchema)]
-struct ResetPasswordRequest {
+pub(super) struct ResetPasswordRequest {
     #[schema(value_type = String)]
-    token: Text,
+    pub(super) token: Text,
     #[schema(value_type = String)]
-    new_password: Text,
+    pub(super) new_password: Text,
+}
+
+impl ResetPasswordRequest {
+    /// The rules that need no account; the rest are checked once the
+    /// token names it.
+    pub(super) fn parse(self) -> Result<(String, NewPassword), ValidationErrors> {
+        all((
+            self.token.required_text("token"),
+            self.new_password
+                .required("new_password", |p| NewPassword::parse(&p, None, None)),
+        ))
+    }
 }
 
 /// Sets a new password with the token from the reset email; every session ends.
@@ -421,7 +468,7 @@ async fn reset_password(
     Client(client): Client,
     Body(body): Body<ResetPasswordRequest>,
 ) -> Result<Json<Message>, ApiError> {
-    let (token, new_password) = requests::reset(body.token, body.new_password)?;
+    let (token, new_password) = body.parse()?;
     state
         .account
         .reset_password(&token, new_password, &client)
@@ -437,6 +484,23 @@ struct ChangePasswordRequest {
     /// Must differ from the current password.
     #[schema(value_type = String)]
     new_password: Text,
+}
+
+impl ChangePasswordRequest {
+    fn parse(self) -> Result<(SecretString, NewPassword), ValidationErrors> {
+        let current = self
+            .current_password
+            .required_text("current_password")
+            .map(SecretString::from);
+        let new = self.new_password.required("new_password", |p| {
+            let new = NewPassword::parse(&p, None, None)?;
+            match &current {
+                Ok(current) => new.differs_from(current),
+                Err(_) => Ok(new),
+            }
+        });
+        all((current, new))
+    }
 }
 
 /// Changes the caller's password; every other session ends.
@@ -458,8 +522,7 @@ async fn change_password(
     Authenticated(claims): Authenticated,
     Body(body): Body<ChangePasswordRequest>,
 ) -> Result<Json<Message>, ApiError> {
-    let (current, new_password) =
-        requests::password_change(body.current_password, body.new_password)?;
+    let (current, new_password) = body.parse()?;
     state
         .account
         .change_password(&claims, current, new_password, &client)
@@ -538,6 +601,16 @@ mod tests {
     }
 
     #[test]
+    fn change_password_rejects_the_same_password() {
+        let same: ChangePasswordRequest = body(serde_json::json!({
+            "current_password": "old enough pass", "new_password": "old enough pass"
+        }));
+        let errors = same.parse().unwrap_err().0;
+        assert_eq!(errors[0].field, "new_password");
+        assert!(errors[0].message.contains("different"));
+    }
+
+    #[test]
     fn a_refresh_token_must_be_text() {
         let from_body: RefreshRequest = body(serde_json::json!({"refresh_token": "from-body"}));
         assert_eq!(from_body.parse().unwrap().as_deref(), Some("from-body"));
@@ -548,6 +621,32 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Any registration body is a registration whose every part passes
+        /// its rule again, or a list of problems naming its fields.
+        #[test]
+        fn parsing_any_registration_body_never_panics(
+            map in crate::validation::arbitrary::body(&["email", "username", "password", "captcha_token"]),
+        ) {
+            use secrecy::ExposeSecret;
+            match body::<RegisterRequest>(Value::Object(map)).parse() {
+                Ok(r) => {
+                    proptest::prop_assert_eq!(Email::parse(r.email.as_str()), Ok(r.email.clone()));
+                    proptest::prop_assert!(Username::parse(r.username.as_str()).is_ok());
+                    proptest::prop_assert!(NewPassword::parse(
+                        r.password.secret().expose_secret(), Some(r.email.as_str()), Some(r.username.as_str())
+                    ).is_ok());
+                }
+                Err(errors) => {
+                    proptest::prop_assert!(!errors.0.is_empty());
+                    for error in &errors.0 {
+                        proptest::prop_assert!(
+                            ["email", "username", "password", "captcha_token"].contains(&error.field.as_str())
+                        );
+                    }
+                }
+            }
+        }
+
         /// Any login body is the name typed (email first) and a password,
         /// or a list of problems.
         #[test]

@@ -24,7 +24,7 @@ use crate::rate_limit::{Limiter, RateLimitError};
 use crate::redis_client::RedisFailure;
 use crate::revocations::FeedError;
 use crate::sessions::SessionError;
-use crate::validation::ValidationErrors;
+use crate::validation::{FieldError, ValidationErrors};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -405,7 +405,9 @@ impl From<AccountError> for ApiError {
             AccountError::WrongPassword => ApiError::BadRequest("Incorrect password"),
             AccountError::SessionNotFound => ApiError::NotFoundDetail(SESSION_NOT_FOUND),
             AccountError::Captcha(e) => e.into(),
-            AccountError::Validation(e) => e.into(),
+            AccountError::NewPasswordRefused(e) => {
+                ValidationErrors::single(FieldError::rule("new_password", e.to_string())).into()
+            }
             AccountError::Auth(e) => e.into(),
             AccountError::Database(e) => e.into(),
             AccountError::Redis(e) => e.into(),
@@ -443,7 +445,6 @@ impl From<AdminError> for ApiError {
 impl From<LoadError> for ApiError {
     fn from(e: LoadError) -> Self {
         match e {
-            LoadError::Validation(e) => e.into(),
             LoadError::Taken => ApiError::Conflict(
                 "A seeded email or username is already taken (is another seed of this tag running?)",
             ),

@@ -26,8 +26,9 @@ use super::invalid::Location;
 use super::responses as doc;
 use super::roles::RequireAdmin;
 use super::AppState;
-use crate::load::{Bounds, PurgeCounts, SeedRequest, SeededSession, Tag};
-use crate::validation::{FieldError, Integer, Text};
+use crate::load::{Bounds, LoadTag, PurgeCounts, SeedLimits, SeedOptions, SeededSession};
+use crate::users::NewPassword;
+use crate::validation::{all, FieldError, Integer, Text, ValidationErrors};
 
 /// What one seed request may make (see the module's documentation).
 pub const HTTP_BOUNDS: Bounds = Bounds {
@@ -66,6 +67,25 @@ struct SeedBody {
     access_ttl: Integer,
 }
 
+impl SeedBody {
+    /// Every field's rule at once, then users × sessions.
+    fn parse(self, limits: &SeedLimits) -> Result<SeedOptions, ValidationErrors> {
+        let (users, sessions_per_user, tag, password, access_ttl) = all((
+            self.users.required("users", |n| limits.users(n)),
+            self.sessions_per_user
+                .optional_or("sessions_per_user", |n| limits.sessions_per_user(n)),
+            self.tag.optional("tag", |t| LoadTag::parse(&t)),
+            self.password
+                .optional("password", |p| NewPassword::parse(&p, None, None)),
+            self.access_ttl
+                .optional_or("access_ttl", |secs| limits.access_ttl(secs)),
+        ))?;
+        limits
+            .seed(users, sessions_per_user, tag, password, access_ttl)
+            .map_err(|e| FieldError::rule("sessions_per_user", e.to_string()).into())
+    }
+}
+
 /// Creates tagged users with live sessions and streams one NDJSON line per
 /// session as each batch is done. A failure before the first batch is an
 /// ordinary error response; one after it ends the stream early (the
@@ -88,14 +108,7 @@ async fn seed(
     Client(client): Client,
     Body(body): Body<SeedBody>,
 ) -> Result<Response, ApiError> {
-    let request = SeedRequest {
-        users: body.users,
-        sessions_per_user: body.sessions_per_user,
-        tag: body.tag,
-        password: body.password,
-        access_ttl: body.access_ttl,
-    };
-    let options = state.load.seed_options(request, HTTP_BOUNDS)?;
+    let options = body.parse(&state.load.limits(HTTP_BOUNDS))?;
     let mut batches = Box::pin(state.load.seed(options, client, actor.id()).await?);
     let first = batches.next().await.transpose()?;
     let lines = stream::iter(first.map(Ok))
@@ -134,7 +147,11 @@ async fn purge(
 ) -> Result<Json<PurgeCounts>, ApiError> {
     // Only a path that is not UTF-8 once decoded fails here: no such tag.
     let Path(tag) = tag.map_err(|_| ApiError::NotFound)?;
-    let tag = Tag::parse(&tag)
-        .map_err(|m| ApiError::invalid(Location::Path, FieldError::rule("tag", m).into()))?;
+    let tag = LoadTag::parse(&tag).map_err(|e| {
+        ApiError::invalid(
+            Location::Path,
+            FieldError::rule("tag", e.to_string()).into(),
+        )
+    })?;
     Ok(Json(state.load.purge(&tag, actor.id(), &client).await?))
 }

@@ -22,7 +22,7 @@ use super::extract::{read_body, Client};
 use super::responses as doc;
 use super::AppState;
 use crate::auth::TokenPair;
-use crate::oauth::{AuthorizationServerMetadata, ClientCredentials, GrantForm, OAuthError};
+use crate::oauth::{AuthorizationServerMetadata, ClientCredentials, Grant, OAuthError};
 use crate::users::{Role, Subscription};
 use crate::validation::TextKind;
 
@@ -206,6 +206,28 @@ struct OAuthTokenRequest {
     client_secret: Option<String>,
 }
 
+impl OAuthTokenRequest {
+    /// `grant_type` and its parameters; an empty value is a missing one.
+    fn grant(self) -> Result<Grant, OAuthError> {
+        let required = |name: &'static str, value: Option<String>| {
+            value
+                .filter(|value| !value.is_empty())
+                .ok_or(OAuthError::MissingParameter(name))
+        };
+        match required("grant_type", self.grant_type)?.as_str() {
+            "password" => Ok(Grant::Password {
+                username: required("username", self.username)?,
+                password: SecretString::from(required("password", self.password)?),
+            }),
+            "refresh_token" => Ok(Grant::RefreshToken(required(
+                "refresh_token",
+                self.refresh_token,
+            )?)),
+            other => Err(OAuthError::UnsupportedGrantType(other.to_owned())),
+        }
+    }
+}
+
 /// RFC 6749 token endpoint: `grant_type=password` or `refresh_token`.
 /// Public clients send no credentials; a confidential client may
 /// authenticate with Basic or the form fields.
@@ -231,13 +253,12 @@ async fn token(
         form.client_id.as_deref(),
         form.client_secret.as_deref(),
     )?;
-    let grant = GrantForm {
-        grant_type: form.grant_type.as_deref(),
-        username: form.username.as_deref(),
-        password: form.password.as_deref(),
-        refresh_token: form.refresh_token.as_deref(),
-    };
-    let pair = state.oauth.token(client.as_ref(), &grant, &from).await?;
+    // The client first: one that fails learns nothing about its grant.
+    let client = state
+        .oauth
+        .authenticate_client(client.as_ref(), from.ip)
+        .await?;
+    let pair = state.oauth.token(client, form.grant()?, &from).await?;
     Ok(Json(AccessTokenResponse::from(pair)).into_response())
 }
 

@@ -4,6 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -13,9 +14,11 @@ use super::error::ApiError;
 use super::extract::{Authenticated, Body, Client};
 use super::responses as doc;
 use super::AppState;
-use crate::account::{requests, OwnSession};
+use crate::account::OwnSession;
+use crate::users::profile;
+use crate::users::repo::ProfileChanges;
 use crate::users::UserPublic;
-use crate::validation::Text;
+use crate::validation::{all, Text, ValidationErrors};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::default()
@@ -68,6 +71,32 @@ struct ProfileUpdate {
     info: Text,
 }
 
+impl ProfileUpdate {
+    /// Every field's rule at once.
+    fn parse(self) -> Result<ProfileChanges, ValidationErrors> {
+        let (first_name, last_name, avatar_url, gender, date_of_birth, info) = all((
+            self.first_name
+                .patch("first_name", |v| profile::name(&v, "first name")),
+            self.last_name
+                .patch("last_name", |v| profile::name(&v, "last name")),
+            self.avatar_url
+                .patch("avatar_url", |v| profile::avatar_url(&v)),
+            self.gender.patch("gender", |v| profile::gender(&v)),
+            self.date_of_birth
+                .patch("date_of_birth", |v| profile::date_of_birth(&v)),
+            self.info.patch("info", |v| profile::info(&v)),
+        ))?;
+        Ok(ProfileChanges {
+            first_name: first_name.map(Option::flatten),
+            last_name: last_name.map(Option::flatten),
+            avatar_url,
+            gender,
+            date_of_birth,
+            info,
+        })
+    }
+}
+
 /// Updates profile fields; only those present change, `null` clears one.
 #[utoipa::path(patch, path = "/me", tag = "users", security(("bearer" = [])),
     request_body = ProfileUpdate,
@@ -84,14 +113,7 @@ async fn update_me(
     Authenticated(claims): Authenticated,
     Body(body): Body<ProfileUpdate>,
 ) -> Result<Json<UserPublic>, ApiError> {
-    let changes = requests::profile(
-        body.first_name,
-        body.last_name,
-        body.avatar_url,
-        body.gender,
-        body.date_of_birth,
-        body.info,
-    )?;
+    let changes = body.parse()?;
     Ok(Json(
         state
             .account
@@ -105,6 +127,15 @@ async fn update_me(
 struct PasswordRequest {
     #[schema(value_type = String)]
     password: Text,
+}
+
+impl PasswordRequest {
+    fn parse(self) -> Result<SecretString, ValidationErrors> {
+        Ok(self
+            .password
+            .required_text("password")
+            .map(SecretString::from)?)
+    }
 }
 
 /// Deletes the caller's account (soft delete) after checking its password;
@@ -126,7 +157,7 @@ async fn delete_me(
     Authenticated(claims): Authenticated,
     Body(body): Body<PasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let password = requests::password(body.password)?;
+    let password = body.parse()?;
     state.account.delete(&claims, password, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -209,4 +240,74 @@ async fn balance(
 ) -> Result<Json<UserBalance>, ApiError> {
     let balance = state.account.balance(&claims).await?;
     Ok(Json(UserBalance { balance }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+    use serde_json::{json, Value};
+
+    fn profile_of(body: Value) -> Result<ProfileChanges, ValidationErrors> {
+        serde_json::from_value::<ProfileUpdate>(body)
+            .unwrap()
+            .parse()
+    }
+
+    #[test]
+    fn profile_changes_only_what_is_given_and_null_clears() {
+        let changes = profile_of(json!({
+            "first_name": "  Ada ", "last_name": null, "gender": "female",
+            "date_of_birth": "1815-12-10", "email": "ignored@example.com"
+        }))
+        .unwrap();
+        assert_eq!(changes.first_name, Some(Some("Ada".into())));
+        assert_eq!(changes.last_name, Some(None));
+        assert_eq!(changes.gender, Some(Some("FEMALE".into())));
+        assert_eq!(
+            changes.date_of_birth,
+            Some(NaiveDate::from_ymd_opt(1815, 12, 10))
+        );
+        assert_eq!(changes.avatar_url, None);
+        assert_eq!(changes.info, None);
+    }
+
+    #[test]
+    fn profile_reports_every_bad_field() {
+        let tomorrow = (Utc::now().date_naive() + chrono::Days::new(1)).to_string();
+        let errors = profile_of(json!({
+            "first_name": 5, "avatar_url": "ftp://x/y.png", "gender": "robot",
+            "date_of_birth": tomorrow, "info": "x".repeat(profile::INFO_MAX + 1)
+        }))
+        .unwrap_err()
+        .0;
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "first_name",
+                "avatar_url",
+                "gender",
+                "date_of_birth",
+                "info"
+            ]
+        );
+        assert!(errors[3].message.contains("in the past"));
+    }
+
+    #[test]
+    fn profile_info_keeps_line_breaks_but_no_field_takes_a_nul() {
+        let changes = profile_of(json!({"info": "one\r\n\ttwo"})).unwrap();
+        assert_eq!(changes.info, Some(Some("one\r\n\ttwo".into())));
+        let errors = profile_of(json!({
+            "first_name": "A\u{0000}", "last_name": "B\nC", "avatar_url": "https://x.co/\u{0000}",
+            "gender": "MALE\u{0000}", "date_of_birth": "2000-01-01\u{0000}", "info": "a\u{0000}b"
+        }))
+        .unwrap_err()
+        .0;
+        assert_eq!(errors.len(), 6);
+        assert!(errors
+            .iter()
+            .all(|e| e.message.contains("control characters")));
+    }
 }

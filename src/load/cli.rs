@@ -10,7 +10,8 @@ use anyhow::{anyhow, Context};
 use futures::{Stream, StreamExt};
 
 use super::{
-    Batch, LoadDeps, LoadError, LoadKit, LoadSettings, SeedRequest, Tag, TokensRequest, CLI_BOUNDS,
+    Batch, LoadDeps, LoadError, LoadKit, LoadSettings, LoadTag, SeedOptions, TokensOptions,
+    CLI_BOUNDS,
 };
 use crate::audit::AuditLog;
 use crate::client::ClientInfo;
@@ -19,8 +20,8 @@ use crate::redis_client::RedisClient;
 use crate::sessions::SessionStore;
 use crate::tokens::opaque::TokenKeys;
 use crate::tokens::{KeySet, TokenIssuer};
-use crate::users::PasswordHasher;
-use crate::validation::{Integer, Text};
+use crate::users::{NewPassword, PasswordHasher};
+use crate::validation::{all, FieldError, ValidationErrors, RULE_PREFIX};
 
 /// How long a command waits for its audit events to be written.
 const AUDIT_FLUSH: Duration = Duration::from_secs(5);
@@ -71,16 +72,74 @@ pub struct TokensArgs {
     pub access_ttl: Option<i64>,
 }
 
-fn integer(value: Option<i64>) -> Integer {
-    value.map_or(Integer::Absent, Integer::Given)
+impl SeedArgs {
+    /// The kit's rules, every broken one at once, flags named as the HTTP
+    /// body's fields are.
+    fn parse(self, kit: &LoadKit) -> Result<SeedOptions, ValidationErrors> {
+        let limits = kit.limits(CLI_BOUNDS);
+        let (users, sessions_per_user, tag, password, access_ttl) = all((
+            flag("users", limits.users(self.users)),
+            flag(
+                "sessions_per_user",
+                limits.sessions_per_user(self.sessions_per_user),
+            ),
+            flag("tag", self.tag.as_deref().map(LoadTag::parse).transpose()),
+            flag(
+                "password",
+                self.password
+                    .as_deref()
+                    .map(|p| NewPassword::parse(p, None, None))
+                    .transpose(),
+            ),
+            flag("access_ttl", limits.access_ttl(self.access_ttl)),
+        ))?;
+        limits
+            .seed(users, sessions_per_user, tag, password, access_ttl)
+            .map_err(|e| FieldError::rule("sessions_per_user", e.to_string()).into())
+    }
 }
 
-fn text(value: Option<String>) -> Text {
-    value.map_or(Text::Absent, Text::Given)
+impl TokensArgs {
+    fn parse(self, kit: &LoadKit) -> Result<TokensOptions, ValidationErrors> {
+        let limits = kit.limits(CLI_BOUNDS);
+        let (tag, sessions_per_user, access_ttl) = all((
+            flag("tag", LoadTag::parse(&self.tag)),
+            flag(
+                "sessions_per_user",
+                limits.sessions_per_user(self.sessions_per_user),
+            ),
+            flag("access_ttl", limits.access_ttl(self.access_ttl)),
+        ))?;
+        Ok(TokensOptions {
+            tag,
+            sessions_per_user,
+            password: self.password.map(Into::into),
+            access_ttl,
+        })
+    }
 }
 
-/// The kit, built from the configuration as `serve` builds it, and the
-/// audit writer to flush before exiting.
+fn flag<T>(name: &str, checked: Result<T, impl std::fmt::Display>) -> Result<T, FieldError> {
+    checked.map_err(|e| FieldError::rule(name, e.to_string()))
+}
+
+/// Problems as one line, naming flags as they are typed.
+fn invalid_options(errors: ValidationErrors) -> anyhow::Error {
+    let problems: Vec<String> = errors
+        .0
+        .iter()
+        .map(|error| {
+            let message = error.message.strip_prefix(RULE_PREFIX);
+            format!(
+                "--{}: {}",
+                error.field.replace('_', "-"),
+                message.unwrap_or(&error.message)
+            )
+        })
+        .collect();
+    anyhow!("invalid options: {}", problems.join("; "))
+}
+
 async fn kit(config: &Config) -> anyhow::Result<(Arc<LoadKit>, tokio::task::JoinHandle<()>)> {
     let keys = KeySet::load_or_generate(&config.jwt.keys_dir, !config.is_production())?;
     let pool = config.database.pool()?;
@@ -117,21 +176,6 @@ async fn flush(kit: Arc<LoadKit>, writer: tokio::task::JoinHandle<()>) {
 /// A failure as one line, naming flags as they are typed.
 fn one_line(e: LoadError) -> anyhow::Error {
     match e {
-        LoadError::Validation(errors) => {
-            let problems: Vec<String> = errors
-                .0
-                .iter()
-                .map(|error| {
-                    let message = error.message.strip_prefix("Value error, ");
-                    format!(
-                        "--{}: {}",
-                        error.field.replace('_', "-"),
-                        message.unwrap_or(&error.message)
-                    )
-                })
-                .collect();
-            anyhow!("invalid options: {}", problems.join("; "))
-        }
         LoadError::Database(e) => anyhow!(
             "cannot reach PostgreSQL (database.url / DATABASE_URL): {}",
             first_line(&e.to_string())
@@ -173,16 +217,7 @@ pub async fn seed(config: &Config, args: SeedArgs, output: Output) -> anyhow::Re
     // Before any work: an output that cannot be written makes nothing.
     let out = output.open()?;
     let (kit, writer) = kit(config).await?;
-    let request = SeedRequest {
-        users: Integer::Given(args.users),
-        sessions_per_user: integer(args.sessions_per_user),
-        tag: text(args.tag),
-        password: text(args.password),
-        access_ttl: integer(args.access_ttl),
-    };
-    let options = kit
-        .seed_options(request, CLI_BOUNDS)
-        .map_err(|e| one_line(e.into()))?;
+    let options = args.parse(&kit).map_err(invalid_options)?;
     if options.tag_generated {
         eprintln!("tag {}", options.tag);
     }
@@ -208,15 +243,7 @@ pub async fn tokens(config: &Config, args: TokensArgs, output: Output) -> anyhow
     let started = Instant::now();
     let out = output.open()?;
     let (kit, writer) = kit(config).await?;
-    let request = TokensRequest {
-        tag: Text::Given(args.tag),
-        sessions_per_user: integer(args.sessions_per_user),
-        password: text(args.password),
-        access_ttl: integer(args.access_ttl),
-    };
-    let options = kit
-        .tokens_options(request)
-        .map_err(|e| one_line(e.into()))?;
+    let options = args.parse(&kit).map_err(invalid_options)?;
     let client = ClientInfo {
         ip: None,
         user_agent: USER_AGENT.to_owned(),
@@ -236,7 +263,7 @@ pub async fn tokens(config: &Config, args: TokensArgs, output: Output) -> anyhow
 
 /// `load purge`: the counts on stdout.
 pub async fn purge(config: &Config, tag: &str) -> anyhow::Result<()> {
-    let tag = Tag::parse(tag).map_err(|m| anyhow!("invalid options: --tag: {m}"))?;
+    let tag = LoadTag::parse(tag).map_err(|e| anyhow!("invalid options: --tag: {e}"))?;
     let (kit, writer) = kit(config).await?;
     let purged = kit.purge(&tag, None, &ClientInfo::default()).await;
     flush(kit, writer).await;

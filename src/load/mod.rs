@@ -21,6 +21,7 @@ mod purge;
 mod repo;
 mod seed;
 
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,13 +37,10 @@ pub use seed::Batch;
 use crate::audit::AuditLog;
 use crate::sessions::{SessionError, SessionStore};
 use crate::tokens::{TokenError, TokenIssuer};
-use crate::users::{rules, HashError, PasswordHasher};
-use crate::validation::{all, FieldError, Integer, Text, ValidationErrors};
+use crate::users::{HashError, NewPassword, PasswordHasher};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("{0}")]
-    Validation(#[from] ValidationErrors),
     /// A seeded email or username is already someone's (a real user's, or
     /// a concurrent seed of the same tag).
     #[error("a seeded email or username is already taken (is another seed of this tag running?)")]
@@ -128,13 +126,17 @@ const MAX_SESSIONS_PER_USER: i64 = 1_000;
 /// A run's tag: 1 to 16 lower-case letters and digits, so it fits in the
 /// seeded users' emails and usernames and a tag in a URL needs no escaping.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tag(String);
+pub struct LoadTag(String);
 
 const TAG_MAX: usize = 16;
 const GENERATED_TAG_LEN: usize = 10;
 
-impl Tag {
-    pub fn parse(raw: &str) -> Result<Self, String> {
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a tag is 1 to {TAG_MAX} lower-case letters (a-z) and digits")]
+pub struct TagError;
+
+impl LoadTag {
+    pub fn parse(raw: &str) -> Result<Self, TagError> {
         let valid = (1..=TAG_MAX).contains(&raw.len())
             && raw
                 .bytes()
@@ -142,9 +144,7 @@ impl Tag {
         if valid {
             Ok(Self(raw.to_owned()))
         } else {
-            Err(format!(
-                "a tag is 1 to {TAG_MAX} lower-case letters (a-z) and digits"
-            ))
+            Err(TagError)
         }
     }
 
@@ -174,30 +174,10 @@ impl Tag {
     }
 }
 
-impl std::fmt::Display for Tag {
+impl std::fmt::Display for LoadTag {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
-}
-
-/// A seed as asked for, field by field (the command line's flags or the
-/// HTTP body), before its rules are checked.
-#[derive(Debug, Default)]
-pub struct SeedRequest {
-    pub users: Integer,
-    pub sessions_per_user: Integer,
-    pub tag: Text,
-    pub password: Text,
-    pub access_ttl: Integer,
-}
-
-/// `load tokens` as asked for.
-#[derive(Debug, Default)]
-pub struct TokensRequest {
-    pub tag: Text,
-    pub sessions_per_user: Integer,
-    pub password: Text,
-    pub access_ttl: Integer,
 }
 
 /// A seed that passed every rule.
@@ -205,7 +185,7 @@ pub struct TokensRequest {
 pub struct SeedOptions {
     pub users: u64,
     pub sessions_per_user: u32,
-    pub tag: Tag,
+    pub tag: LoadTag,
     /// No tag was given: this one was made up (and must be told).
     pub tag_generated: bool,
     pub password: SecretString,
@@ -215,7 +195,7 @@ pub struct SeedOptions {
 /// A `load tokens` that passed every rule.
 #[derive(Debug)]
 pub struct TokensOptions {
-    pub tag: Tag,
+    pub tag: LoadTag,
     pub sessions_per_user: u32,
     /// Written in each line when given (checked against the tag's users
     /// first); the kit stores no password, so it cannot know it otherwise.
@@ -231,86 +211,95 @@ fn random_password() -> SecretString {
     SecretString::from(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
-impl LoadKit {
-    /// Checks a seed against its rules and this service's settings,
-    /// reporting every problem at once.
-    pub fn seed_options(
-        &self,
-        request: SeedRequest,
-        bounds: Bounds,
-    ) -> Result<SeedOptions, ValidationErrors> {
-        let users = request.users.required_in("users", 1..=bounds.max_users);
-        let sessions_per_user = self.sessions_per_user(request.sessions_per_user);
-        let tag = request.tag.optional("tag", |t| Tag::parse(&t));
-        let password = request.password.optional("password", |p| {
-            rules::password(&p, None, None).map(|()| SecretString::from(p))
-        });
-        let access_ttl = self.access_ttl(request.access_ttl);
-        let (users, sessions_per_user, tag, password, access_ttl) =
-            all((users, sessions_per_user, tag, password, access_ttl))?;
-        if users * i64::from(sessions_per_user) > bounds.max_sessions {
-            return Err(FieldError::rule(
-                "sessions_per_user",
-                format!(
-                    "users × sessions_per_user must be at most {}",
-                    bounds.max_sessions
-                ),
-            )
-            .into());
-        }
-        Ok(SeedOptions {
-            users: users as u64,
-            sessions_per_user,
-            tag_generated: tag.is_none(),
-            tag: tag.unwrap_or_else(Tag::random),
-            password: password.unwrap_or_else(random_password),
-            access_ttl,
-        })
-    }
+/// A number out of the range this service allows for it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be between {} and {}", .0.start(), .0.end())]
+pub struct OutOfRange(RangeInclusive<i64>);
 
-    pub fn tokens_options(
-        &self,
-        request: TokensRequest,
-    ) -> Result<TokensOptions, ValidationErrors> {
-        let tag = request.tag.required("tag", |t| Tag::parse(&t));
-        let sessions_per_user = self.sessions_per_user(request.sessions_per_user);
-        let password = request
-            .password
-            .optional("password", |p| Ok(SecretString::from(p)));
-        let access_ttl = self.access_ttl(request.access_ttl);
-        let (tag, sessions_per_user, password, access_ttl) =
-            all((tag, sessions_per_user, password, access_ttl))?;
-        Ok(TokensOptions {
-            tag,
-            sessions_per_user,
-            password,
-            access_ttl,
-        })
+/// Users × sessions per user over what one seed may make.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("users × sessions_per_user must be at most {0}")]
+pub struct TooManySessions(i64);
+
+/// What one seed or `load tokens` may ask for here: its bounds and this
+/// service's settings. Each rule returns the value to use; the callers
+/// (an HTTP body, the command line) report every broken one at once.
+#[derive(Debug, Clone)]
+pub struct SeedLimits {
+    bounds: Bounds,
+    max_sessions_per_user: i64,
+    max_access_ttl: i64,
+    default_access_ttl: Duration,
+}
+
+fn within(n: i64, range: RangeInclusive<i64>) -> Result<i64, OutOfRange> {
+    if range.contains(&n) {
+        Ok(n)
+    } else {
+        Err(OutOfRange(range))
+    }
+}
+
+impl SeedLimits {
+    pub fn users(&self, n: i64) -> Result<u64, OutOfRange> {
+        within(n, 1..=self.bounds.max_users).map(|n| n as u64)
     }
 
     /// 1 by default; never more than `session.max_per_user`, which would
     /// evict the first sessions of a user as its later ones open.
-    fn sessions_per_user(&self, raw: Integer) -> Result<u32, FieldError> {
-        let cap = match self.deps.settings.max_sessions_per_user {
-            0 => MAX_SESSIONS_PER_USER,
-            n => i64::from(n).min(MAX_SESSIONS_PER_USER),
-        };
-        Ok(raw
-            .optional_in("sessions_per_user", 1..=cap)?
-            .map_or(1, |n| n as u32))
+    pub fn sessions_per_user(&self, n: Option<i64>) -> Result<u32, OutOfRange> {
+        n.map_or(Ok(1), |n| {
+            within(n, 1..=self.max_sessions_per_user).map(|n| n as u32)
+        })
     }
 
     /// `jwt.access_ttl_secs` by default (or the cap, if that is shorter);
-    /// more than `load.max_access_ttl_secs` is refused rather than cut, so a
-    /// harness never learns mid-run that its tokens expire early.
-    fn access_ttl(&self, raw: Integer) -> Result<Duration, FieldError> {
+    /// more than `load.max_access_ttl_secs` is refused rather than cut, so
+    /// a harness never learns mid-run that its tokens expire early.
+    pub fn access_ttl(&self, secs: Option<i64>) -> Result<Duration, OutOfRange> {
+        secs.map_or(Ok(self.default_access_ttl), |secs| {
+            within(secs, 1..=self.max_access_ttl).map(|secs| Duration::from_secs(secs as u64))
+        })
+    }
+
+    /// A seed of values that passed their rules; a made-up tag and
+    /// password where none was given.
+    pub fn seed(
+        &self,
+        users: u64,
+        sessions_per_user: u32,
+        tag: Option<LoadTag>,
+        password: Option<NewPassword>,
+        access_ttl: Duration,
+    ) -> Result<SeedOptions, TooManySessions> {
+        if users as i64 * i64::from(sessions_per_user) > self.bounds.max_sessions {
+            return Err(TooManySessions(self.bounds.max_sessions));
+        }
+        Ok(SeedOptions {
+            users,
+            sessions_per_user,
+            tag_generated: tag.is_none(),
+            tag: tag.unwrap_or_else(LoadTag::random),
+            password: password.map_or_else(random_password, NewPassword::into_secret),
+            access_ttl,
+        })
+    }
+}
+
+impl LoadKit {
+    /// The limits of a seed within `bounds` (the command line's or one HTTP
+    /// request's).
+    pub fn limits(&self, bounds: Bounds) -> SeedLimits {
         let settings = self.deps.settings;
-        let cap = settings.max_access_ttl.as_secs() as i64;
-        Ok(raw
-            .optional_in("access_ttl", 1..=cap)?
-            .map_or(settings.access_ttl.min(settings.max_access_ttl), |secs| {
-                Duration::from_secs(secs as u64)
-            }))
+        SeedLimits {
+            bounds,
+            max_sessions_per_user: match settings.max_sessions_per_user {
+                0 => MAX_SESSIONS_PER_USER,
+                n => i64::from(n).min(MAX_SESSIONS_PER_USER),
+            },
+            max_access_ttl: settings.max_access_ttl.as_secs() as i64,
+            default_access_ttl: settings.access_ttl.min(settings.max_access_ttl),
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::repo;
-use super::{LoadError, LoadKit, Tag};
+use super::{LoadError, LoadKit, LoadTag};
 use crate::audit::AuditEvent;
 use crate::client::ClientInfo;
 
@@ -41,7 +41,7 @@ impl LoadKit {
     /// then ends its own session (`login_gate`).
     pub async fn purge(
         &self,
-        tag: &Tag,
+        tag: &LoadTag,
         actor: Option<Uuid>,
         client: &ClientInfo,
     ) -> Result<PurgeCounts, LoadError> {

@@ -4,7 +4,7 @@
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{LoadError, Tag};
+use super::{LoadError, LoadTag};
 use crate::users::{Role, Subscription};
 
 /// A seeded user as a `COPY ... FROM STDIN` text row needs it.
@@ -15,7 +15,7 @@ pub struct NewLoadUser<'a> {
 }
 
 /// How many users carry `tag` (a new seed of the tag numbers on from there).
-pub async fn count(pool: &PgPool, tag: &Tag) -> Result<u64, sqlx::Error> {
+pub async fn count(pool: &PgPool, tag: &LoadTag) -> Result<u64, sqlx::Error> {
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE load_tag = $1")
         .bind(tag.as_str())
         .fetch_one(pool)
@@ -29,7 +29,7 @@ pub async fn count(pool: &PgPool, tag: &Tag) -> Result<u64, sqlx::Error> {
 /// escapes. The unique indexes decide "taken", as for a registration.
 pub async fn copy_in(
     conn: &mut PgConnection,
-    tag: &Tag,
+    tag: &LoadTag,
     password_hash: &str,
     users: &[NewLoadUser<'_>],
 ) -> Result<(), LoadError> {
@@ -73,7 +73,7 @@ pub struct TaggedUser {
 /// with ids above `after`, by id: pages of a keyset walk.
 pub async fn live_page(
     pool: &PgPool,
-    tag: &Tag,
+    tag: &LoadTag,
     after: Uuid,
     limit: i64,
 ) -> Result<Vec<TaggedUser>, sqlx::Error> {
@@ -91,7 +91,7 @@ pub async fn live_page(
 
 /// The password hash of one live user of the tag (the run shared one
 /// password), `None` when the tag has none.
-pub async fn one_hash(pool: &PgPool, tag: &Tag) -> Result<Option<String>, sqlx::Error> {
+pub async fn one_hash(pool: &PgPool, tag: &LoadTag) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT password_hash FROM users \
          WHERE load_tag = $1 AND is_active AND NOT is_blocked AND deleted_at IS NULL LIMIT 1",
@@ -107,7 +107,7 @@ pub async fn one_hash(pool: &PgPool, tag: &Tag) -> Result<Option<String>, sqlx::
 /// finds it gone.
 pub async fn delete_page(
     conn: &mut PgConnection,
-    tag: &Tag,
+    tag: &LoadTag,
     limit: i64,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
     let ids: Vec<Uuid> = sqlx::query_scalar(

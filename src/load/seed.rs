@@ -9,7 +9,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::repo::{self, NewLoadUser};
-use super::{LoadError, LoadKit, SeedOptions, SeededSession, Tag, TokensOptions};
+use super::{LoadError, LoadKit, LoadTag, SeedOptions, SeededSession, TokensOptions};
 use crate::audit::AuditEvent;
 use crate::client::ClientInfo;
 use crate::sessions::{IssuedRefresh, SessionClaims};
@@ -37,7 +37,7 @@ pub struct Batch {
 
 /// What every batch of one run shares.
 struct Run {
-    tag: Tag,
+    tag: LoadTag,
     /// `None`: unknown (`load tokens` without a password).
     password: Option<SecretString>,
     sessions_per_user: u32,

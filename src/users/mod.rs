@@ -1,57 +1,29 @@
-//! Users: the PostgreSQL repository, the validation rules, password hashing,
-//! and the registration flow.
+//! Users: the PostgreSQL repository, the types whose rules a user's email,
+//! username and password pass, and password hashing.
 
 mod model;
 mod password;
+pub mod profile;
 pub mod repo;
 pub mod rules;
 
 use std::collections::HashSet;
 
-use secrecy::SecretString;
 use sqlx::PgPool;
 
 pub use model::{Profile, Role, Subscription, User, UserPublic};
 pub use password::{
     hash_blocking as hash_password_blocking, HashError, HashingLoad, PasswordHasher,
 };
+pub use rules::{Email, EmailError, NewPassword, PasswordError, Username, UsernameError};
 
-use crate::validation::{all, Text, ValidationErrors};
-
-/// A registration request that passed every rule.
+/// A registration whose every part passed its rules (the body's `parse`
+/// in `http::auth` builds it).
 pub struct Registration {
-    pub email: String,
-    pub username: String,
-    pub password: SecretString,
+    pub email: Email,
+    pub username: Username,
+    pub password: NewPassword,
     pub captcha_token: Option<String>,
-}
-
-impl Registration {
-    /// Checks `email`, `username`, `password` and `captcha_token` against
-    /// their rules, reporting every problem at once. The password rule sees
-    /// the email and username when they are valid.
-    pub fn parse(
-        email: Text,
-        username: Text,
-        password: Text,
-        captcha_token: Text,
-    ) -> Result<Self, ValidationErrors> {
-        let email = email.required("email", |e| rules::email(&e));
-        let username = username.required("username", |u| rules::username(&u).map(|()| u));
-        let password = password.required("password", |p| {
-            rules::password(&p, email.as_deref().ok(), username.as_deref().ok())
-                .map(|()| SecretString::from(p))
-        });
-        let captcha_token = captcha_token.optional("captcha_token", Ok);
-        let (email, username, password, captcha_token) =
-            all((email, username, password, captcha_token))?;
-        Ok(Self {
-            email,
-            username,
-            password,
-            captcha_token,
-        })
-    }
 }
 
 /// `Some(name<N>)` with the smallest N ≥ 2 that is free, when `username` is
@@ -60,8 +32,9 @@ impl Registration {
 /// looked up too, so the suggestion is free when it is given.
 pub async fn suggest_username(
     pool: &PgPool,
-    username: &str,
+    username: &Username,
 ) -> Result<Option<String>, sqlx::Error> {
+    let username = username.as_str();
     let mut taken: HashSet<String> = repo::usernames_like(pool, username)
         .await?
         .into_iter()
@@ -87,45 +60,9 @@ pub async fn suggest_username(
             looked_up = keep;
         }
         let candidate = format!("{base}{suffix}");
-        if !taken.contains(&candidate.to_lowercase()) && rules::username(&candidate).is_ok() {
+        if !taken.contains(&candidate.to_lowercase()) && Username::parse(&candidate).is_ok() {
             return Ok(Some(candidate));
         }
     }
     Ok(None)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::validation::arbitrary;
-    use secrecy::ExposeSecret;
-    use serde::Deserialize;
-
-    proptest::proptest! {
-        /// Any body is either a registration whose every part passes its
-        /// rule again, or a list of problems naming the fields.
-        #[test]
-        fn parsing_any_body_never_panics(
-            body in arbitrary::body(&["email", "username", "password", "captcha_token"]),
-        ) {
-            let text = |name: &str| Text::deserialize(body.get(name).unwrap_or(&serde_json::Value::Null)).unwrap();
-            match Registration::parse(text("email"), text("username"), text("password"), text("captcha_token")) {
-                Ok(r) => {
-                    proptest::prop_assert_eq!(rules::email(&r.email), Ok(r.email.clone()));
-                    proptest::prop_assert!(rules::username(&r.username).is_ok());
-                    proptest::prop_assert!(rules::password(
-                        r.password.expose_secret(), Some(&r.email), Some(&r.username)
-                    ).is_ok());
-                }
-                Err(errors) => {
-                    proptest::prop_assert!(!errors.0.is_empty());
-                    for error in &errors.0 {
-                        proptest::prop_assert!(
-                            ["email", "username", "password", "captcha_token"].contains(&error.field.as_str())
-                        );
-                    }
-                }
-            }
-        }
-    }
 }

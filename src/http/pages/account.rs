@@ -13,11 +13,11 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::super::auth::{ACTIVATED, PASSWORD_RESET};
+use super::super::auth::{ResetPasswordRequest, TokenRequest, ACTIVATED, PASSWORD_RESET};
 use super::super::error::ApiError;
 use super::super::extract::{Body, Client, Query};
 use super::{html, text_of, PageError};
-use crate::account::{requests, AccountError};
+use crate::account::AccountError;
 use crate::http::AppState;
 use crate::tokens::opaque::TokenKeys;
 use crate::users::rules::{PASSWORD_MAX, PASSWORD_MIN};
@@ -92,7 +92,7 @@ async fn reset_form(
     let Query(query) = query?;
     let token = query
         .token
-        .optional("token", Ok)
+        .optional_text("token")
         .ok()
         .flatten()
         .ok_or(AccountError::InvalidResetToken)?;
@@ -139,23 +139,30 @@ async fn reset(
     if forged(keys, "reset-password", &raw_token, &form.csrf) {
         return Err(ApiError::FormRejected.into());
     }
-    let again = |errors: ValidationErrors| {
-        let problems = ApiError::from(errors).words();
+    let again = |error: ApiError| {
+        let problems = error.words();
         html(
             StatusCode::UNPROCESSABLE_ENTITY,
             &ResetPage::new(keys, &raw_token, problems),
         )
     };
     let confirmation = form.confirm_password.clone();
-    let (token, new_password) = match requests::reset(form.token, form.new_password) {
-        Ok(parsed) => parsed,
-        Err(errors) => return Ok(again(errors)),
+    let request = ResetPasswordRequest {
+        token: form.token,
+        new_password: form.new_password,
     };
-    if text_of(&confirmation) != new_password.expose_secret() {
-        return Ok(again(ValidationErrors::single(FieldError::rule(
-            "confirm_password",
-            "The two passwords are not the same.",
-        ))));
+    let (token, new_password) = match request.parse() {
+        Ok(parsed) => parsed,
+        Err(errors) => return Ok(again(errors.into())),
+    };
+    if text_of(&confirmation) != new_password.secret().expose_secret() {
+        return Ok(again(
+            ValidationErrors::single(FieldError::rule(
+                "confirm_password",
+                "The two passwords are not the same.",
+            ))
+            .into(),
+        ));
     }
     match state
         .account
@@ -169,7 +176,7 @@ async fn reset(
                 message: PASSWORD_RESET,
             },
         )),
-        Err(AccountError::Validation(errors)) => Ok(again(errors)),
+        Err(refused @ AccountError::NewPasswordRefused(_)) => Ok(again(refused.into())),
         Err(e) => Err(e.into()),
     }
 }
@@ -196,7 +203,7 @@ async fn activate_form(
     let Query(query) = query?;
     let token = query
         .token
-        .optional("token", Ok)
+        .optional_text("token")
         .ok()
         .flatten()
         .ok_or(AccountError::InvalidActivationToken)?;
@@ -241,7 +248,9 @@ async fn activate_account(
     ) {
         return Err(ApiError::FormRejected.into());
     }
-    let token = requests::token(form.token).map_err(|_| AccountError::InvalidActivationToken)?;
+    let token = TokenRequest { token: form.token }
+        .parse()
+        .map_err(|_| AccountError::InvalidActivationToken)?;
     state.account.activate(&token, &client).await?;
     Ok(html(
         StatusCode::OK,

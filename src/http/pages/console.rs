@@ -23,17 +23,18 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::super::admin as api;
 use super::super::error::ApiError;
 use super::super::extract::{Body, Client, PathUuid, Query};
 use super::super::invalid::Location;
 use super::{blank_is_absent, cookie, html, see_other, set_cookie, text_of, PageError};
-use crate::admin::{Actor, AdminError, AdminUser, AuditQuery, UserChanges, UserQuery};
+use crate::admin::{Actor, AdminError, AdminUser};
 use crate::auth::LoginName;
 use crate::console::ConsoleSession;
 use crate::http::AppState;
 use crate::sessions::SessionSummary;
 use crate::tokens::opaque;
-use crate::validation::{all, FieldError, Text, ValidationErrors};
+use crate::validation::{self, all, FieldError, Text, ValidationErrors};
 
 /// The console session's cookie.
 const SESSION_COOKIE: &str = "tessera_console";
@@ -231,9 +232,10 @@ async fn sign_in(
         form
     };
     let parsed = all((
-        form.username.required("username", Ok),
+        form.username.required_text("username"),
         form.password
-            .required("password", |p| Ok(SecretString::from(p))),
+            .required_text("password")
+            .map(SecretString::from),
     ));
     let (username, password) = match parsed {
         Ok(parsed) => parsed,
@@ -384,16 +386,17 @@ async fn users(
     // The search text is a field like any other: it refuses what every
     // text field refuses (NUL, controls) before it reaches SQL.
     let (search, mut query) = all((
-        blank_is_absent(params.q).optional("q", |q| Ok(q.trim().to_owned())),
-        UserQuery::parse(
-            Text::Absent,
-            blank_is_absent(params.role),
-            blank_is_absent(params.blocked),
-            Text::Absent,
-            blank_is_absent(params.deleted),
-            Text::Absent,
-            blank_is_absent(params.offset),
-        ),
+        blank_is_absent(params.q)
+            .optional_text("q")
+            .map(|q| q.map(|q| q.trim().to_owned())),
+        api::UserListParams {
+            role: blank_is_absent(params.role),
+            is_blocked: blank_is_absent(params.blocked),
+            deleted: blank_is_absent(params.deleted),
+            offset: blank_is_absent(params.offset),
+            ..api::UserListParams::default()
+        }
+        .parse(),
     ))
     .map_err(|e| ApiError::invalid(Location::Query, e))?;
     let q = search.clone().unwrap_or_default();
@@ -413,6 +416,7 @@ async fn users(
         )
     };
     let shown = page.items.len() as i64;
+    let (limit, offset) = (query.limit.get(), query.offset.get());
     let page = UsersPage {
         nav: staff.nav(),
         q: &q,
@@ -432,10 +436,10 @@ async fn users(
             ("only", "Deleted only"),
         ],
         total: page.total,
-        first: query.offset + 1,
-        last: query.offset + shown,
-        previous: (query.offset > 0).then(|| link((query.offset - query.limit).max(0))),
-        next: (query.offset + shown < page.total).then(|| link(query.offset + query.limit)),
+        first: offset + 1,
+        last: offset + shown,
+        previous: (offset > 0).then(|| link((offset - limit).max(0))),
+        next: (offset + shown < page.total).then(|| link(offset + limit)),
         users: page
             .items
             .iter()
@@ -640,21 +644,21 @@ async fn act(
         }
         "update" => {
             staff.admin_only()?;
-            let changes = UserChanges::parse(
-                blank_is_absent(form.account_role),
-                blank_is_absent(form.account_subscription),
-                Text::Absent,
-            )?;
+            let changes = api::AdminUserUpdate {
+                account_role: blank_is_absent(form.account_role),
+                account_subscription: blank_is_absent(form.account_subscription),
+                ..api::AdminUserUpdate::default()
+            }
+            .parse()?;
             admin.update(actor, id, &changes, &client).await?;
             "updated"
         }
         "revoke" => {
             staff.admin_only()?;
-            let session_id = form.session_id.required("session_id", |s| {
-                s.parse::<Uuid>()
-                    .map_err(|_| "must be a valid UUID".to_owned())
-            });
-            let session_id = session_id.map_err(ValidationErrors::from)?;
+            let session_id = form
+                .session_id
+                .required("session_id", |s| validation::uuid(&s))
+                .map_err(ValidationErrors::from)?;
             admin.revoke_session(actor, id, session_id, &client).await?;
             "revoked"
         }
@@ -723,15 +727,13 @@ async fn audit_log(
         text_of(&params.user_id).trim().to_owned(),
         text_of(&params.kind).trim().to_owned(),
     );
-    let query = AuditQuery::parse(
-        blank_is_absent(params.user_id),
-        Text::Absent,
-        blank_is_absent(params.kind),
-        Text::Absent,
-        Text::Absent,
-        Text::Absent,
-        blank_is_absent(params.offset),
-    )
+    let query = api::AuditParams {
+        user_id: blank_is_absent(params.user_id),
+        kind: blank_is_absent(params.kind),
+        offset: blank_is_absent(params.offset),
+        ..api::AuditParams::default()
+    }
+    .parse()
     .map_err(|e| ApiError::invalid(Location::Query, e))?;
     let page = state.admin.audit(&query).await?;
     let next = page.next_offset.map(|offset| {
