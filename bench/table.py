@@ -51,12 +51,21 @@ feed = [
     ("verify_in_process_seen", lambda r: f"{r['checks_per_s']:,.0f} checks/s (one core)", ">= 1,000,000/s"),
     ("verify_in_process_first_seen", lambda r: f"{r['checks_per_s']:,.0f} checks/s (one core)", "one Ed25519 check"),
 ]
-if any(name in by_name for name, _, _ in feed):
+
+
+def section(title, rows):
+    """Prints the rows measured in this run under `title`; False when none was."""
+    if not any(name in by_name for name, _, _ in rows):
+        return False
     print()
-    print(f"{'feed, tessera-verify':<30}{'measured':<52}target")
-    for name, show, target in feed:
+    print(f"{title:<30}{'measured':<52}target")
+    for name, show, target in rows:
         if name in by_name:
             print(f"{name:<30}{show(by_name[name]):<52}{target}")
+    return True
+
+
+section("feed, tessera-verify", feed)
 
 scale = [
     ("seed_users", lambda r: f"{r['seconds']:.1f} s for {r['users']} users, {r['sessions']} sessions", "<= 10 s"),
@@ -64,12 +73,7 @@ scale = [
     ("seed_sessions", lambda r: f"{r['seconds']:.1f} s for {r['users']} users, {r['sessions']} sessions", ""),
     ("redis_bytes_per_live_session", lambda r: f"{r['value']} bytes ({r['sessions']} sessions, one per user)", "<= 400"),
 ]
-if any(name in by_name for name, _, _ in scale):
-    print()
-    print(f"{'scale':<30}{'measured':<52}target")
-    for name, show, target in scale:
-        if name in by_name:
-            print(f"{name:<30}{show(by_name[name]):<52}{target}")
+if section("scale", scale):
     for over, under, target in (("verify_1m", "verify_1k", 0.9), ("refresh_1m", "refresh_1k", 0.9),
                                 ("verify_distinct", "verify_cached", 0.7), ("verify", "health_live", 0.75),
                                 ("refresh", "health_live", 0.5)):
