@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tessera::admin::cli::{self as operator, UserSelector};
 use tessera::config::Config;
-use tessera::load::cli::{self as load, Output, SeedArgs, TokensArgs};
+use tessera::load::cli::{self as load, SeedArgs, TokensArgs};
 use tessera::startup::Application;
 use tessera::telemetry;
 
@@ -65,45 +65,9 @@ enum Command {
 enum LoadCommand {
     /// Create N active REGULAR users marked with a tag, K sessions each, and
     /// write one NDJSON line per session.
-    Seed {
-        /// How many users.
-        #[arg(long)]
-        users: i64,
-        /// Sessions per user (default 1).
-        #[arg(long)]
-        sessions_per_user: Option<i64>,
-        /// The run's tag (1-16 of a-z, 0-9); random when omitted, printed
-        /// on stderr. Seeding a tag again adds users to it.
-        #[arg(long)]
-        tag: Option<String>,
-        /// Every user's password; one random strong password when omitted
-        /// (it is in every line).
-        #[arg(long)]
-        password: Option<String>,
-        /// Access-token lifetime in seconds (at most load.max_access_ttl_secs).
-        #[arg(long)]
-        access_ttl: Option<i64>,
-        /// Where the NDJSON goes: a file, or - for standard output.
-        #[arg(long, default_value = "-")]
-        output: String,
-    },
+    Seed(SeedArgs),
     /// Fresh sessions for a tag's users, the same NDJSON.
-    Tokens {
-        #[arg(long)]
-        tag: String,
-        /// Sessions per user (default 1).
-        #[arg(long)]
-        sessions_per_user: Option<i64>,
-        /// The users' password, checked and written in each line; without
-        /// it the lines carry "password": null (no password is stored).
-        #[arg(long)]
-        password: Option<String>,
-        /// Access-token lifetime in seconds (at most load.max_access_ttl_secs).
-        #[arg(long)]
-        access_ttl: Option<i64>,
-        #[arg(long, default_value = "-")]
-        output: String,
-    },
+    Tokens(TokensArgs),
     /// Hard-delete the users of a tag and end all their sessions.
     Purge {
         #[arg(long)]
@@ -250,43 +214,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Load {
-            command:
-                LoadCommand::Seed {
-                    users,
-                    sessions_per_user,
-                    tag,
-                    password,
-                    access_ttl,
-                    output,
-                },
-        } => {
-            let args = SeedArgs {
-                users,
-                sessions_per_user,
-                tag,
-                password,
-                access_ttl,
-            };
-            load::seed(&config, args, Output::parse(&output)).await
-        }
+            command: LoadCommand::Seed(args),
+        } => load::seed(&config, args).await,
         Command::Load {
-            command:
-                LoadCommand::Tokens {
-                    tag,
-                    sessions_per_user,
-                    password,
-                    access_ttl,
-                    output,
-                },
-        } => {
-            let args = TokensArgs {
-                tag,
-                sessions_per_user,
-                password,
-                access_ttl,
-            };
-            load::tokens(&config, args, Output::parse(&output)).await
-        }
+            command: LoadCommand::Tokens(args),
+        } => load::tokens(&config, args).await,
         Command::Load {
             command: LoadCommand::Purge { tag },
         } => load::purge(&config, &tag).await,

@@ -11,6 +11,7 @@
 
 pub mod cli;
 
+use std::ops::RangeInclusive;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -201,14 +202,16 @@ impl Default for Limit {
     }
 }
 
+/// A whole number in `range`, else `error`.
+fn bounded(s: &str, range: RangeInclusive<i64>, error: PagingError) -> Result<i64, PagingError> {
+    s.parse().ok().filter(|n| range.contains(n)).ok_or(error)
+}
+
 impl FromStr for Limit {
     type Err = PagingError;
 
     fn from_str(s: &str) -> Result<Self, PagingError> {
-        match s.parse() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(Self(n)),
-            _ => Err(PagingError::Limit),
-        }
+        bounded(s, 1..=MAX_LIMIT, PagingError::Limit).map(Self)
     }
 }
 
@@ -216,10 +219,7 @@ impl FromStr for Offset {
     type Err = PagingError;
 
     fn from_str(s: &str) -> Result<Self, PagingError> {
-        match s.parse() {
-            Ok(n) if (0..=MAX_OFFSET).contains(&n) => Ok(Self(n)),
-            _ => Err(PagingError::Offset),
-        }
+        bounded(s, 0..=MAX_OFFSET, PagingError::Offset).map(Self)
     }
 }
 

@@ -30,13 +30,13 @@ const AUDIT_FLUSH: Duration = Duration::from_secs(5);
 const USER_AGENT: &str = "tessera load (command line)";
 
 /// Where the NDJSON goes: `-` for standard output, else a file.
-pub enum Output {
+enum Output {
     Stdout,
     File(PathBuf),
 }
 
 impl Output {
-    pub fn parse(raw: &str) -> Self {
+    fn parse(raw: &str) -> Self {
         if raw == "-" {
             Output::Stdout
         } else {
@@ -55,21 +55,49 @@ impl Output {
     }
 }
 
-/// The flags of `load seed`.
-pub struct SeedArgs {
-    pub users: i64,
+/// What `load seed` and `load tokens` share.
+#[derive(clap::Args)]
+pub struct SessionFlags {
+    /// Sessions per user (default 1).
+    #[arg(long)]
     pub sessions_per_user: Option<i64>,
-    pub tag: Option<String>,
-    pub password: Option<String>,
+    /// Access-token lifetime in seconds (at most load.max_access_ttl_secs).
+    #[arg(long)]
     pub access_ttl: Option<i64>,
+    /// Where the NDJSON goes: a file, or - for standard output.
+    #[arg(long, default_value = "-")]
+    pub output: String,
+}
+
+/// The flags of `load seed`.
+#[derive(clap::Args)]
+pub struct SeedArgs {
+    /// How many users.
+    #[arg(long)]
+    pub users: i64,
+    /// The run's tag (1-16 of a-z, 0-9); random when omitted, printed on
+    /// stderr. Seeding a tag again adds users to it.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Every user's password; one random strong password when omitted (it
+    /// is in every line).
+    #[arg(long)]
+    pub password: Option<String>,
+    #[command(flatten)]
+    pub sessions: SessionFlags,
 }
 
 /// The flags of `load tokens`.
+#[derive(clap::Args)]
 pub struct TokensArgs {
+    #[arg(long)]
     pub tag: String,
-    pub sessions_per_user: Option<i64>,
+    /// The users' password, checked and written in each line; without it
+    /// the lines carry "password": null (no password is stored).
+    #[arg(long)]
     pub password: Option<String>,
-    pub access_ttl: Option<i64>,
+    #[command(flatten)]
+    pub sessions: SessionFlags,
 }
 
 impl SeedArgs {
@@ -81,7 +109,7 @@ impl SeedArgs {
             flag("users", limits.users(self.users)),
             flag(
                 "sessions_per_user",
-                limits.sessions_per_user(self.sessions_per_user),
+                limits.sessions_per_user(self.sessions.sessions_per_user),
             ),
             flag("tag", self.tag.as_deref().map(LoadTag::parse).transpose()),
             flag(
@@ -91,7 +119,7 @@ impl SeedArgs {
                     .map(|p| NewPassword::parse(p, None, None))
                     .transpose(),
             ),
-            flag("access_ttl", limits.access_ttl(self.access_ttl)),
+            flag("access_ttl", limits.access_ttl(self.sessions.access_ttl)),
         ))?;
         limits
             .seed(users, sessions_per_user, tag, password, access_ttl)
@@ -106,9 +134,9 @@ impl TokensArgs {
             flag("tag", LoadTag::parse(&self.tag)),
             flag(
                 "sessions_per_user",
-                limits.sessions_per_user(self.sessions_per_user),
+                limits.sessions_per_user(self.sessions.sessions_per_user),
             ),
-            flag("access_ttl", limits.access_ttl(self.access_ttl)),
+            flag("access_ttl", limits.access_ttl(self.sessions.access_ttl)),
         ))?;
         Ok(TokensOptions {
             tag,
@@ -173,7 +201,15 @@ async fn flush(kit: Arc<LoadKit>, writer: tokio::task::JoinHandle<()>) {
     }
 }
 
-/// A failure as one line, naming flags as they are typed.
+/// The client the command's sessions and audit events name.
+fn command_line() -> ClientInfo {
+    ClientInfo {
+        ip: None,
+        user_agent: USER_AGENT.to_owned(),
+    }
+}
+
+/// A failure as one line.
 fn one_line(e: LoadError) -> anyhow::Error {
     match e {
         LoadError::Database(e) => anyhow!(
@@ -194,11 +230,11 @@ fn first_line(text: &str) -> &str {
 
 /// Writes every batch to `out`; the users and sessions made.
 async fn drain(
-    batches: impl Stream<Item = Result<Batch, LoadError>>,
+    batches: Result<impl Stream<Item = Result<Batch, LoadError>>, LoadError>,
     mut out: Box<dyn Write>,
 ) -> anyhow::Result<(u64, u64)> {
     let (mut users, mut sessions) = (0, 0);
-    let mut batches = std::pin::pin!(batches);
+    let mut batches = std::pin::pin!(batches.map_err(one_line)?);
     while let Some(batch) = batches.next().await {
         let batch = batch.map_err(one_line)?;
         out.write_all(&batch.ndjson)
@@ -212,23 +248,16 @@ async fn drain(
 
 /// `load seed`: the tag on stderr when it was made up, the lines to
 /// `output`, and last on stderr `seeded N users, M sessions in S s`.
-pub async fn seed(config: &Config, args: SeedArgs, output: Output) -> anyhow::Result<()> {
+pub async fn seed(config: &Config, args: SeedArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     // Before any work: an output that cannot be written makes nothing.
-    let out = output.open()?;
+    let out = Output::parse(&args.sessions.output).open()?;
     let (kit, writer) = kit(config).await?;
     let options = args.parse(&kit).map_err(invalid_options)?;
     if options.tag_generated {
         eprintln!("tag {}", options.tag);
     }
-    let client = ClientInfo {
-        ip: None,
-        user_agent: USER_AGENT.to_owned(),
-    };
-    let made = match kit.seed(options, client, None).await {
-        Ok(batches) => drain(batches, out).await,
-        Err(e) => Err(one_line(e)),
-    };
+    let made = drain(kit.seed(options, command_line(), None).await, out).await;
     flush(kit, writer).await;
     let (users, sessions) = made?;
     eprintln!(
@@ -239,19 +268,12 @@ pub async fn seed(config: &Config, args: SeedArgs, output: Output) -> anyhow::Re
 }
 
 /// `load tokens`: fresh sessions for a tag's users, the same lines.
-pub async fn tokens(config: &Config, args: TokensArgs, output: Output) -> anyhow::Result<()> {
+pub async fn tokens(config: &Config, args: TokensArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let out = output.open()?;
+    let out = Output::parse(&args.sessions.output).open()?;
     let (kit, writer) = kit(config).await?;
     let options = args.parse(&kit).map_err(invalid_options)?;
-    let client = ClientInfo {
-        ip: None,
-        user_agent: USER_AGENT.to_owned(),
-    };
-    let made = match kit.tokens(options, client).await {
-        Ok(batches) => drain(batches, out).await,
-        Err(e) => Err(one_line(e)),
-    };
+    let made = drain(kit.tokens(options, command_line()).await, out).await;
     flush(kit, writer).await;
     let (users, sessions) = made?;
     eprintln!(
