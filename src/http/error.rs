@@ -542,3 +542,149 @@ impl IntoResponse for OAuthApiError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::body::to_bytes;
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
+
+    use super::{ApiError, OAuthApiError};
+    use crate::auth::AuthError;
+    use crate::http::invalid::{Location, ValidationIssue};
+    use crate::oauth::OAuthError;
+    use crate::validation::{FieldError, ValidationErrors};
+
+    /// The status, the headers this module adds, and the body's bytes.
+    async fn answer(response: Response) -> (StatusCode, Vec<String>, String) {
+        let status = response.status();
+        let headers = ["www-authenticate", "retry-after", "content-type"]
+            .into_iter()
+            .filter_map(|name| {
+                let value = response.headers().get(name)?.to_str().ok()?;
+                Some(format!("{name}: {value}"))
+            })
+            .collect();
+        let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, headers, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    /// The answers are pinned byte for byte: clients (and the spec's
+    /// examples) see exactly these, field order included.
+    #[tokio::test]
+    async fn every_shape_is_answered_to_the_byte() {
+        let json = "content-type: application/json";
+        let cases: Vec<(Response, StatusCode, Vec<&str>, &str)> = vec![
+            (
+                ApiError::NotFound.into_response(),
+                StatusCode::NOT_FOUND,
+                vec![json],
+                r#"{"detail":"Not Found"}"#,
+            ),
+            (
+                ApiError::from(AuthError::InvalidAccessToken).into_response(),
+                StatusCode::UNAUTHORIZED,
+                vec!["www-authenticate: Bearer", json],
+                r#"{"detail":"Could not validate credentials"}"#,
+            ),
+            (
+                ApiError::PayloadTooLarge.into_response(),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                vec![json],
+                r#"{"detail":"Request body too large (limit 64 KiB)"}"#,
+            ),
+            (
+                ApiError::TooManyRequests {
+                    detail: "Too many requests; try again later.",
+                    retry_after: Duration::from_millis(1500),
+                }
+                .into_response(),
+                StatusCode::TOO_MANY_REQUESTS,
+                vec!["retry-after: 2", json],
+                r#"{"detail":"Too many requests; try again later."}"#,
+            ),
+            (
+                ApiError::Overloaded.into_response(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                vec!["retry-after: 1", json],
+                r#"{"detail":"The service is overloaded; try again shortly.","error_code":"OVERLOADED"}"#,
+            ),
+            (
+                ApiError::FeedGap.into_response(),
+                StatusCode::GONE,
+                vec![json],
+                r#"{"detail":"Events after this cursor are no longer kept; resync from /api/v1/revocations/snapshot.","error_code":"FEED_GAP"}"#,
+            ),
+            (
+                ApiError::ClientUnauthorized.into_response(),
+                StatusCode::UNAUTHORIZED,
+                vec![r#"www-authenticate: Basic realm="tessera""#, json],
+                r#"{"detail":"Client authentication failed"}"#,
+            ),
+            (
+                ApiError::Internal("secret cause".into()).into_response(),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                vec![json],
+                r#"{"detail":"Internal Server Error"}"#,
+            ),
+            (
+                ApiError::Validation(vec![
+                    ValidationIssue::json_invalid(7, "expected value".into()),
+                    ValidationIssue::uuid_parsing("id".into(), "x".into()),
+                ])
+                .into_response(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                vec![json],
+                r#"{"detail":[{"ctx":{"error":"expected value"},"loc":["body",7],"msg":"JSON decode error","type":"json_invalid"},{"input":"x","loc":["path","id"],"msg":"Input should be a valid UUID","type":"uuid_parsing"}]}"#,
+            ),
+            (
+                ApiError::invalid(
+                    Location::Query,
+                    ValidationErrors(vec![
+                        FieldError::missing("limit"),
+                        FieldError::rule("kind", "is unknown"),
+                    ]),
+                )
+                .into_response(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                vec![json],
+                r#"{"detail":[{"loc":["query","limit"],"msg":"Field required","type":"missing"},{"loc":["query","kind"],"msg":"Value error, is unknown","type":"value_error"}]}"#,
+            ),
+            (
+                OAuthApiError::from(OAuthError::InvalidGrant(AuthError::InvalidCredentials))
+                    .into_response(),
+                StatusCode::BAD_REQUEST,
+                vec![json],
+                r#"{"error":"invalid_grant","error_description":"Incorrect username or password"}"#,
+            ),
+            (
+                OAuthApiError::from(OAuthError::InvalidClient).into_response(),
+                StatusCode::UNAUTHORIZED,
+                vec![r#"www-authenticate: Basic realm="tessera""#, json],
+                r#"{"error":"invalid_client","error_description":"Client authentication failed"}"#,
+            ),
+            (
+                OAuthApiError::from(OAuthError::MissingParameter("token")).into_response(),
+                StatusCode::BAD_REQUEST,
+                vec![json],
+                r#"{"error":"invalid_request","error_description":"Missing parameter: token"}"#,
+            ),
+            (
+                OAuthApiError::from(ApiError::PayloadTooLarge).into_response(),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                vec![json],
+                r#"{"detail":"Request body too large (limit 64 KiB)"}"#,
+            ),
+        ];
+        for (response, status, headers, body) in cases {
+            let expected = (
+                status,
+                headers.into_iter().map(String::from).collect(),
+                body.to_owned(),
+            );
+            assert_eq!(answer(response).await, expected);
+        }
+    }
+}
