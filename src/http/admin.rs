@@ -35,7 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// `GET /admin/check`.
 #[derive(Serialize, ToSchema)]
-#[schema(example = json!({"is_admin": true}))]
+#[schema(example = json!(AdminCheck { is_admin: true }))]
 struct AdminCheck {
     is_admin: bool,
 }
@@ -44,9 +44,7 @@ struct AdminCheck {
 #[utoipa::path(get, path = "/check", tag = "admin", security(("bearer" = [])),
     responses(
         (status = 200, body = AdminCheck),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
-        (status = 503, response = doc::ServiceUnavailable),
+        doc::Staff,
     ))]
 async fn check(RequireAdmin(_): RequireAdmin) -> Json<AdminCheck> {
     Json(AdminCheck { is_admin: true })
@@ -80,10 +78,7 @@ struct UserListParams {
     params(UserListParams),
     responses(
         (status = 200, body = UserPage),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 503, response = doc::ServiceUnavailable),
+        doc::Staff, doc::Invalid,
     ))]
 async fn list_users(
     State(state): State<AppState>,
@@ -108,12 +103,7 @@ async fn list_users(
     params(("id" = uuid::Uuid, Path, description = "The user's id")),
     responses(
         (status = 200, body = AdminUser),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
-        (status = 409, response = doc::Conflict),
-        (status = 404, description = "No such user", body = doc::Detail, example = json!({"detail": "User not found"})),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 503, response = doc::ServiceUnavailable),
+        doc::Staff, doc::OnUser,
     ))]
 async fn block(
     State(state): State<AppState>,
@@ -131,12 +121,7 @@ async fn block(
     params(("id" = uuid::Uuid, Path, description = "The user's id")),
     responses(
         (status = 200, body = AdminUser),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
-        (status = 409, response = doc::Conflict),
-        (status = 404, description = "No such user", body = doc::Detail, example = json!({"detail": "User not found"})),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 503, response = doc::ServiceUnavailable),
+        doc::Staff, doc::OnUser,
     ))]
 async fn unblock(
     State(state): State<AppState>,
@@ -154,12 +139,7 @@ async fn unblock(
     params(("id" = uuid::Uuid, Path, description = "The user's id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
-        (status = 409, response = doc::Conflict),
-        (status = 404, description = "No such user", body = doc::Detail, example = json!({"detail": "User not found"})),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 503, response = doc::ServiceUnavailable),
+        doc::Staff, doc::OnUser,
     ))]
 async fn delete(
     State(state): State<AppState>,
@@ -176,12 +156,7 @@ async fn delete(
     params(("id" = uuid::Uuid, Path, description = "The user's id")),
     responses(
         (status = 200, body = AdminUser),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
-        (status = 409, response = doc::Conflict),
-        (status = 404, description = "No such user", body = doc::Detail, example = json!({"detail": "User not found"})),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 503, response = doc::ServiceUnavailable),
+        doc::Staff, doc::OnUser,
     ))]
 async fn restore(
     State(state): State<AppState>,
@@ -212,13 +187,7 @@ struct AdminUserUpdate {
     request_body = AdminUserUpdate,
     responses(
         (status = 200, body = AdminUser),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
-        (status = 409, response = doc::Conflict),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 404, description = "No such user", body = doc::Detail, example = json!({"detail": "User not found"})),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 503, response = doc::ServiceUnavailable),
+        doc::Staff, doc::OnUser, doc::JsonBody,
     ))]
 async fn update(
     State(state): State<AppState>,
@@ -253,13 +222,7 @@ struct BalanceDelta {
     request_body = BalanceDelta,
     responses(
         (status = 200, body = Balance),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
-        (status = 409, response = doc::Conflict),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 404, description = "No such user", body = doc::Detail, example = json!({"detail": "User not found"})),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 503, response = doc::ServiceUnavailable),
+        doc::Staff, doc::OnUser, doc::JsonBody,
     ))]
 async fn balance(
     State(state): State<AppState>,
@@ -308,10 +271,7 @@ struct AuditParams {
     params(AuditParams),
     responses(
         (status = 200, body = AuditPage),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 503, response = doc::ServiceUnavailable),
+        doc::Staff, doc::Invalid,
     ))]
 async fn audit(
     State(state): State<AppState>,

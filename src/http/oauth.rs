@@ -214,11 +214,7 @@ struct OAuthTokenRequest {
     security((), ("client_basic" = [])),
     responses(
         (status = 200, body = AccessTokenResponse, headers(("Cache-Control" = String, description = "`no-store`"))),
-        (status = 400, response = doc::OAuthBadRequest),
-        (status = 401, response = doc::OAuthInvalidClient),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 429, response = doc::TooManyRequests),
-        (status = 503, response = doc::ServiceUnavailable),
+        doc::OAuthEndpoint,
     ))]
 async fn token(
     State(state): State<AppState>,
@@ -282,11 +278,7 @@ struct IntrospectionResponse {
     security(("client_basic" = [])),
     responses(
         (status = 200, body = IntrospectionResponse, headers(("Cache-Control" = String, description = "`no-store`"))),
-        (status = 400, response = doc::OAuthBadRequest),
-        (status = 401, response = doc::OAuthInvalidClient),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 429, response = doc::TooManyRequests),
-        (status = 503, response = doc::ServiceUnavailable),
+        doc::OAuthEndpoint,
     ))]
 async fn introspect(
     State(state): State<AppState>,
@@ -324,11 +316,7 @@ struct RevocationRequest {
     security((), ("client_basic" = [])),
     responses(
         (status = 200, description = "Revoked (or nothing to revoke)"),
-        (status = 400, response = doc::OAuthBadRequest),
-        (status = 401, response = doc::OAuthInvalidClient),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 429, response = doc::TooManyRequests),
-        (status = 503, response = doc::ServiceUnavailable),
+        doc::OAuthEndpoint,
     ))]
 async fn revoke(
     State(state): State<AppState>,

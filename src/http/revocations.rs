@@ -66,11 +66,7 @@ fn parse_limit(limit: Text) -> Result<usize, FieldError> {
     params(PageParams),
     responses(
         (status = 200, body = Page),
-        (status = 401, response = doc::ClientUnauthorized),
-        (status = 410, response = doc::FeedGap),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 429, response = doc::TooManyRequests),
-        (status = 503, response = doc::ServiceUnavailable),
+        doc::FeedClient, doc::FeedCursor,
     ))]
 async fn page(
     State(state): State<AppState>,
@@ -90,9 +86,7 @@ async fn page(
 #[utoipa::path(get, path = "/snapshot", tag = "revocations", security(("client_basic" = [])),
     responses(
         (status = 200, body = Page),
-        (status = 401, response = doc::ClientUnauthorized),
-        (status = 429, response = doc::TooManyRequests),
-        (status = 503, response = doc::ServiceUnavailable),
+        doc::FeedClient,
     ))]
 async fn snapshot(
     State(state): State<AppState>,
@@ -112,11 +106,7 @@ async fn snapshot(
     responses(
         (status = 200, content_type = "text/event-stream", body = String,
             description = "`event: revocation`, `id: <seq>`, `data: <event JSON>`"),
-        (status = 401, response = doc::ClientUnauthorized),
-        (status = 410, response = doc::FeedGap),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 429, response = doc::TooManyRequests),
-        (status = 503, response = doc::ServiceUnavailable),
+        doc::FeedClient, doc::FeedCursor,
     ))]
 async fn stream(
     State(state): State<AppState>,

@@ -29,8 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/me", tag = "users", security(("bearer" = [])),
     responses(
         (status = 200, body = UserPublic),
-        (status = 401, response = doc::Unauthorized),
-        (status = 503, response = doc::ServiceUnavailable),
+        doc::SignedIn,
     ))]
 async fn me(
     State(state): State<AppState>,
@@ -73,10 +72,7 @@ struct ProfileUpdate {
     request_body = ProfileUpdate,
     responses(
         (status = 200, body = UserPublic),
-        (status = 401, response = doc::Unauthorized),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 503, response = doc::ServiceUnavailable),
+        doc::SignedIn, doc::JsonBody,
     ))]
 async fn update_me(
     State(state): State<AppState>,
@@ -113,12 +109,7 @@ struct PasswordRequest {
     request_body = PasswordRequest,
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, response = doc::BadRequest),
-        (status = 401, response = doc::Unauthorized),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 429, response = doc::TooManyRequests),
-        (status = 503, response = doc::ServiceUnavailable),
+        doc::BadRequest, doc::SignedIn, doc::JsonBody, doc::Limited,
     ))]
 async fn delete_me(
     State(state): State<AppState>,
@@ -158,8 +149,7 @@ impl From<OwnSession> for SessionView {
 #[utoipa::path(get, path = "/me/sessions", tag = "users", security(("bearer" = [])),
     responses(
         (status = 200, body = Vec<SessionView>),
-        (status = 401, response = doc::Unauthorized),
-        (status = 503, response = doc::ServiceUnavailable),
+        doc::SignedIn,
     ))]
 async fn sessions(
     State(state): State<AppState>,
@@ -174,9 +164,7 @@ async fn sessions(
     params(("id" = String, Path, description = "A session id from `GET /me/sessions`")),
     responses(
         (status = 204, description = "The session ended"),
-        (status = 401, response = doc::Unauthorized),
-        (status = 404, response = doc::NotFound),
-        (status = 503, response = doc::ServiceUnavailable),
+        doc::SignedIn, doc::NotFound,
     ))]
 async fn revoke_session(
     State(state): State<AppState>,
@@ -200,8 +188,7 @@ struct UserBalance {
 #[utoipa::path(get, path = "/me/balance", tag = "users", security(("bearer" = [])),
     responses(
         (status = 200, body = UserBalance),
-        (status = 401, response = doc::Unauthorized),
-        (status = 503, response = doc::ServiceUnavailable),
+        doc::SignedIn,
     ))]
 async fn balance(
     State(state): State<AppState>,

@@ -13,9 +13,9 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::super::auth::{ACTIVATED, PASSWORD_RESET};
 use super::super::error::ApiError;
 use super::super::extract::{Body, Client, Query};
+use super::super::responses::{ACTIVATED, PASSWORD_RESET};
 use super::{html, text_of, PageError};
 use crate::account::{requests, AccountError};
 use crate::http::AppState;
