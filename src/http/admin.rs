@@ -42,10 +42,7 @@ struct AdminCheck {
 
 /// 200 for an ADMIN, 403 for anyone else.
 #[utoipa::path(get, path = "/check", tag = "admin", security(("bearer" = [])),
-    responses(
-        (status = 200, body = AdminCheck),
-        doc::Staff,
-    ))]
+    responses((status = 200, body = AdminCheck), doc::Staff))]
 async fn check(RequireAdmin(_): RequireAdmin) -> Json<AdminCheck> {
     Json(AdminCheck { is_admin: true })
 }
@@ -76,10 +73,7 @@ struct UserListParams {
 /// Lists users (ADMIN or MODERATOR), filtered and paged.
 #[utoipa::path(get, path = "/users", tag = "admin", security(("bearer" = [])),
     params(UserListParams),
-    responses(
-        (status = 200, body = UserPage),
-        doc::Staff, doc::Invalid,
-    ))]
+    responses((status = 200, body = UserPage), doc::Staff, doc::Invalid))]
 async fn list_users(
     State(state): State<AppState>,
     RequireStaff(_): RequireStaff,
@@ -101,10 +95,7 @@ async fn list_users(
 /// Blocks a user: every session ends at once (MODERATOR: REGULAR users only).
 #[utoipa::path(post, path = "/users/{id}/block", tag = "admin", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The user's id")),
-    responses(
-        (status = 200, body = AdminUser),
-        doc::Staff, doc::OnUser,
-    ))]
+    responses((status = 200, body = AdminUser), doc::Staff, doc::OnUser))]
 async fn block(
     State(state): State<AppState>,
     RequireStaff(actor): RequireStaff,
@@ -119,10 +110,7 @@ async fn block(
 /// Unblocks a user (MODERATOR: REGULAR users only).
 #[utoipa::path(post, path = "/users/{id}/unblock", tag = "admin", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The user's id")),
-    responses(
-        (status = 200, body = AdminUser),
-        doc::Staff, doc::OnUser,
-    ))]
+    responses((status = 200, body = AdminUser), doc::Staff, doc::OnUser))]
 async fn unblock(
     State(state): State<AppState>,
     RequireStaff(actor): RequireStaff,
@@ -137,10 +125,7 @@ async fn unblock(
 /// Soft-deletes a user; every session ends.
 #[utoipa::path(delete, path = "/users/{id}", tag = "admin", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The user's id")),
-    responses(
-        (status = 204, description = "Deleted"),
-        doc::Staff, doc::OnUser,
-    ))]
+    responses((status = 204, description = "Deleted"), doc::Staff, doc::OnUser))]
 async fn delete(
     State(state): State<AppState>,
     RequireAdmin(actor): RequireAdmin,
@@ -154,10 +139,7 @@ async fn delete(
 /// Restores a soft-deleted user.
 #[utoipa::path(post, path = "/users/{id}/restore", tag = "admin", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The user's id")),
-    responses(
-        (status = 200, body = AdminUser),
-        doc::Staff, doc::OnUser,
-    ))]
+    responses((status = 200, body = AdminUser), doc::Staff, doc::OnUser))]
 async fn restore(
     State(state): State<AppState>,
     RequireAdmin(actor): RequireAdmin,
@@ -185,10 +167,7 @@ struct AdminUserUpdate {
 #[utoipa::path(patch, path = "/users/{id}", tag = "admin", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The user's id")),
     request_body = AdminUserUpdate,
-    responses(
-        (status = 200, body = AdminUser),
-        doc::Staff, doc::OnUser, doc::JsonBody,
-    ))]
+    responses((status = 200, body = AdminUser), doc::Staff, doc::OnUser, doc::JsonBody))]
 async fn update(
     State(state): State<AppState>,
     RequireAdmin(actor): RequireAdmin,
@@ -220,10 +199,7 @@ struct BalanceDelta {
 #[utoipa::path(post, path = "/users/{id}/balance", tag = "admin", operation_id = "adjust_balance", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The user's id")),
     request_body = BalanceDelta,
-    responses(
-        (status = 200, body = Balance),
-        doc::Staff, doc::OnUser, doc::JsonBody,
-    ))]
+    responses((status = 200, body = Balance), doc::Staff, doc::OnUser, doc::JsonBody))]
 async fn balance(
     State(state): State<AppState>,
     RequireAdmin(actor): RequireAdmin,
@@ -269,10 +245,7 @@ struct AuditParams {
 /// Security events, newest first.
 #[utoipa::path(get, path = "/audit", tag = "admin", security(("bearer" = [])),
     params(AuditParams),
-    responses(
-        (status = 200, body = AuditPage),
-        doc::Staff, doc::Invalid,
-    ))]
+    responses((status = 200, body = AuditPage), doc::Staff, doc::Invalid))]
 async fn audit(
     State(state): State<AppState>,
     RequireAdmin(_): RequireAdmin,

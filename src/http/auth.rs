@@ -129,8 +129,7 @@ struct UsernameAvailability {
     params(UsernameQuery),
     responses(
         (status = 200, body = UsernameAvailability),
-        doc::Invalid, doc::Limited, doc::Stores,
-    ))]
+        doc::Invalid, doc::Limited, doc::Stores))]
 async fn username_available(
     State(state): State<AppState>,
     Client(client): Client,
@@ -199,8 +198,7 @@ impl LoginRequest {
     responses(
         (status = 200, body = TokenResponse),
         (status = 403, description = "Not activated or blocked", body = Detail, example = json!(doc::example(AuthError::Blocked))),
-        doc::SignedIn, doc::JsonBody, doc::Limited,
-    ))]
+        doc::SignedIn, doc::JsonBody, doc::Limited))]
 async fn login(
     State(state): State<AppState>,
     Client(client): Client,
@@ -233,10 +231,7 @@ impl RefreshRequest {
 #[utoipa::path(post, path = "/refresh", tag = "auth",
     request_body(content = Option<RefreshRequest>, description = "Optional when the refresh token is sent as `Authorization: Bearer`"),
     security((), ("bearer" = [])),
-    responses(
-        (status = 200, body = TokenResponse),
-        doc::SignedIn, doc::JsonBody, doc::Limited,
-    ))]
+    responses((status = 200, body = TokenResponse), doc::SignedIn, doc::JsonBody, doc::Limited))]
 async fn refresh(
     State(state): State<AppState>,
     Client(client): Client,
@@ -255,10 +250,7 @@ async fn refresh(
 #[utoipa::path(post, path = "/logout", tag = "auth",
     request_body(content = Option<RefreshRequest>, description = "Optional"),
     security((), ("bearer" = [])),
-    responses(
-        (status = 204, description = "Logged out"),
-        doc::JsonBody, doc::Stores,
-    ))]
+    responses((status = 204, description = "Logged out"), doc::JsonBody, doc::Stores))]
 async fn logout(
     State(state): State<AppState>,
     Client(client): Client,
@@ -275,10 +267,7 @@ async fn logout(
 
 /// Ends every session of the caller.
 #[utoipa::path(post, path = "/logout-all", tag = "auth", security(("bearer" = [])),
-    responses(
-        (status = 204, description = "Every session ended"),
-        doc::SignedIn,
-    ))]
+    responses((status = 204, description = "Every session ended"), doc::SignedIn))]
 async fn logout_all(
     State(state): State<AppState>,
     Client(client): Client,
@@ -328,8 +317,7 @@ struct EmailRequest {
     request_body = EmailRequest,
     responses(
         (status = 202, body = Message, example = json!(Message::new(ACTIVATION_SENT))),
-        doc::JsonBody, doc::Limited, doc::Stores,
-    ))]
+        doc::JsonBody, doc::Limited, doc::Stores))]
 async fn resend_activation(
     State(state): State<AppState>,
     Client(client): Client,
@@ -346,8 +334,7 @@ async fn resend_activation(
     request_body = EmailRequest,
     responses(
         (status = 202, body = Message, example = json!(Message::new(RESET_LINK_SENT))),
-        doc::JsonBody, doc::Limited, doc::Stores,
-    ))]
+        doc::JsonBody, doc::Limited, doc::Stores))]
 async fn forgot_password(
     State(state): State<AppState>,
     Client(client): Client,
@@ -405,8 +392,7 @@ struct ChangePasswordRequest {
     security(("bearer" = [])),
     responses(
         (status = 200, body = Message, example = json!(Message::new(PASSWORD_CHANGED))),
-        doc::BadRequest, doc::SignedIn, doc::JsonBody, doc::Limited,
-    ))]
+        doc::BadRequest, doc::SignedIn, doc::JsonBody, doc::Limited))]
 async fn change_password(
     State(state): State<AppState>,
     Client(client): Client,

@@ -3,6 +3,9 @@
 //! `error_code`. Internals are logged, never shown. The OAuth endpoints
 //! answer protocol errors in RFC 6749 §5.2's own shape
 //! (`{"error", "error_description"}`) through [`OAuthApiError`].
+//!
+//! Each shape is a type here that the answers serialise and the OpenAPI
+//! document describes (its examples are real answers, see `responses`).
 
 use std::sync::LazyLock;
 use std::time::Duration;

@@ -74,8 +74,7 @@ struct SeedBody {
     request_body = SeedBody,
     responses(
         (status = 200, description = "One line per session", content_type = "application/x-ndjson", body = SeededSession),
-        doc::LoadKit, doc::Conflict, doc::JsonBody,
-    ))]
+        doc::LoadKit, doc::Conflict, doc::JsonBody))]
 async fn seed(
     State(state): State<AppState>,
     RequireAdmin(actor): RequireAdmin,
@@ -112,10 +111,7 @@ async fn seed(
 /// other user is touched. An unknown tag deletes nothing.
 #[utoipa::path(delete, path = "/{tag}", tag = "load", security(("bearer" = [])),
     params(("tag" = String, Path, description = "The seed's tag")),
-    responses(
-        (status = 200, body = PurgeCounts),
-        doc::LoadKit,
-    ))]
+    responses((status = 200, body = PurgeCounts), doc::LoadKit))]
 async fn purge(
     State(state): State<AppState>,
     RequireAdmin(actor): RequireAdmin,

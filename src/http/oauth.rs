@@ -214,8 +214,7 @@ struct OAuthTokenRequest {
     security((), ("client_basic" = [])),
     responses(
         (status = 200, body = AccessTokenResponse, headers(("Cache-Control" = String, description = "`no-store`"))),
-        doc::OAuthEndpoint,
-    ))]
+        doc::OAuthEndpoint))]
 async fn token(
     State(state): State<AppState>,
     Client(from): Client,
@@ -278,8 +277,7 @@ struct IntrospectionResponse {
     security(("client_basic" = [])),
     responses(
         (status = 200, body = IntrospectionResponse, headers(("Cache-Control" = String, description = "`no-store`"))),
-        doc::OAuthEndpoint,
-    ))]
+        doc::OAuthEndpoint))]
 async fn introspect(
     State(state): State<AppState>,
     Client(from): Client,
@@ -314,10 +312,7 @@ struct RevocationRequest {
 #[utoipa::path(post, path = "/oauth/revoke", tag = "oauth",
     request_body(content = RevocationRequest, content_type = "application/x-www-form-urlencoded"),
     security((), ("client_basic" = [])),
-    responses(
-        (status = 200, description = "Revoked (or nothing to revoke)"),
-        doc::OAuthEndpoint,
-    ))]
+    responses((status = 200, description = "Revoked (or nothing to revoke)"), doc::OAuthEndpoint))]
 async fn revoke(
     State(state): State<AppState>,
     Client(from): Client,

@@ -313,16 +313,17 @@ fn own(description: &str, error: impl Into<ApiError>) -> (String, RefOr<Response
     (status, response.into())
 }
 
-/// Named sets of error responses that groups of routes share; a route lists
-/// the sets that apply to it beside its own responses.
+/// Named sets of error responses that groups of routes share (the
+/// `Common` ones by name, then any documented in place); a route lists the
+/// sets that apply to it beside its own responses.
 macro_rules! sets {
-    ($($(#[$doc:meta])* $set:ident = [$($response:expr),* $(,)?];)*) => {$(
+    ($($(#[$doc:meta])* $set:ident = [$($common:ident),*] $(+ $own:expr)?;)*) => {$(
         $(#[$doc])*
         pub enum $set {}
 
         impl IntoResponses for $set {
             fn responses() -> BTreeMap<String, RefOr<Response>> {
-                BTreeMap::from([$($response),*])
+                BTreeMap::from_iter([$(Common::$common.reference(),)* $($own)?])
             }
         }
     )*};
@@ -330,52 +331,31 @@ macro_rules! sets {
 
 sets! {
     /// Needs a live access token (a bearer token, its session in Redis).
-    SignedIn = [Common::Unauthorized.reference(), Common::ServiceUnavailable.reference()];
+    SignedIn = [Unauthorized, ServiceUnavailable];
     /// ADMIN (or MODERATOR where the route says so).
-    Staff = [
-        Common::Unauthorized.reference(),
-        Common::Forbidden.reference(),
-        Common::ServiceUnavailable.reference(),
-    ];
+    Staff = [Unauthorized, Forbidden, ServiceUnavailable];
     /// Reads a JSON or form body: too large, or invalid.
-    JsonBody = [Common::PayloadTooLarge.reference(), Common::ValidationFailed.reference()];
+    JsonBody = [PayloadTooLarge, ValidationFailed];
     /// A query string or path parameter that can be invalid.
-    Invalid = [Common::ValidationFailed.reference()];
+    Invalid = [ValidationFailed];
     /// Rate limited.
-    Limited = [Common::TooManyRequests.reference()];
+    Limited = [TooManyRequests];
     /// Reaches PostgreSQL or Redis.
-    Stores = [Common::ServiceUnavailable.reference()];
-    BadRequest = [Common::BadRequest.reference()];
-    Conflict = [Common::Conflict.reference()];
-    NotFound = [Common::NotFound.reference()];
+    Stores = [ServiceUnavailable];
+    BadRequest = [BadRequest];
+    Conflict = [Conflict];
+    NotFound = [NotFound];
     /// An admin route on one user, by id.
-    OnUser = [
-        own("No such user", AdminError::UserNotFound),
-        Common::Conflict.reference(),
-        Common::ValidationFailed.reference(),
-    ];
+    OnUser = [Conflict, ValidationFailed] + own("No such user", AdminError::UserNotFound);
     /// The load-test kit: ADMIN, and 404 unless `load.enabled`.
-    LoadKit = [
-        own("load.enabled is false", ApiError::NotFound),
-        Common::Unauthorized.reference(),
-        Common::Forbidden.reference(),
-        Common::ValidationFailed.reference(),
-        Common::ServiceUnavailable.reference(),
-    ];
+    LoadKit = [Unauthorized, Forbidden, ValidationFailed, ServiceUnavailable]
+        + own("load.enabled is false", ApiError::NotFound);
     /// An OAuth endpoint: RFC 6749 §5.2 errors, then the service's own.
     OAuthEndpoint = [
-        Common::OAuthBadRequest.reference(),
-        Common::OAuthInvalidClient.reference(),
-        Common::PayloadTooLarge.reference(),
-        Common::TooManyRequests.reference(),
-        Common::ServiceUnavailable.reference(),
+        OAuthBadRequest, OAuthInvalidClient, PayloadTooLarge, TooManyRequests, ServiceUnavailable
     ];
     /// A gateway client of the revocation feed (HTTP Basic).
-    FeedClient = [
-        Common::ClientUnauthorized.reference(),
-        Common::TooManyRequests.reference(),
-        Common::ServiceUnavailable.reference(),
-    ];
+    FeedClient = [ClientUnauthorized, TooManyRequests, ServiceUnavailable];
     /// Reads from a feed cursor: malformed, or older than the events kept.
-    FeedCursor = [Common::FeedGap.reference(), Common::ValidationFailed.reference()];
+    FeedCursor = [FeedGap, ValidationFailed];
 }

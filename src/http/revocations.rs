@@ -64,10 +64,7 @@ fn parse_limit(limit: Text) -> Result<usize, FieldError> {
 /// resync from the snapshot.
 #[utoipa::path(get, path = "", tag = "revocations", security(("client_basic" = [])),
     params(PageParams),
-    responses(
-        (status = 200, body = Page),
-        doc::FeedClient, doc::FeedCursor,
-    ))]
+    responses((status = 200, body = Page), doc::FeedClient, doc::FeedCursor))]
 async fn page(
     State(state): State<AppState>,
     GatewayClient(_): GatewayClient,
@@ -84,10 +81,7 @@ async fn page(
 /// Every revocation still within the access tokens' lifetime, and the
 /// cursor to follow the stream from (as `Last-Event-ID`).
 #[utoipa::path(get, path = "/snapshot", tag = "revocations", security(("client_basic" = [])),
-    responses(
-        (status = 200, body = Page),
-        doc::FeedClient,
-    ))]
+    responses((status = 200, body = Page), doc::FeedClient))]
 async fn snapshot(
     State(state): State<AppState>,
     GatewayClient(_): GatewayClient,
