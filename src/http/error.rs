@@ -412,6 +412,13 @@ impl From<FeedError> for ApiError {
 /// caller who is no longer a live user, read alike.
 const CREDENTIALS_INVALID: &str = "Could not validate credentials";
 
+/// A request without an access token where one is needed (`Authenticated`).
+pub(super) const NOT_AUTHENTICATED: &str = "Not authenticated";
+
+/// A request body that could not be read for a reason other than its size
+/// (`read_body`).
+pub(super) const UNREADABLE_BODY: &str = "Could not read the request body";
+
 /// A session that is not (or no longer) live, whoever asked to end it.
 const SESSION_NOT_FOUND: &str = "Session not found";
 

@@ -74,11 +74,12 @@ fn invalid_login() -> ApiError {
     )
 }
 
-/// The schemas' own examples (`#[schema(example = ...)]` in `error.rs`).
+/// The 422 schema's example (`#[schema(example = ...)]` in `error.rs`).
 pub(super) fn validation_example() -> Value {
     example(invalid_login())
 }
 
+/// The RFC 6749 §5.2 schema's example: a refused password grant.
 pub(super) fn oauth_example() -> Value {
     Answer::from(OAuthApiError::from(OAuthError::InvalidGrant(
         AuthError::InvalidCredentials,
