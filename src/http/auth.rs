@@ -45,23 +45,26 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[schema(example = json!({
     "access_token": "eyJhbGciOiJFZERTQSIsImtpZCI6Ii4uLiJ9.eyJzdWIiOiIuLi4ifQ.c2ln",
     "refresh_token": "AZLx2Yb9c0t1Z0bW9rZW4tZXhhbXBsZS1ub3QtcmVhbC10b2tlbi1ieXRlcy1oZXJlLWZvci1kb2NzLW9ubHk",
-    "token_type": "bearer", "expires_in": 900, "refresh_expires_in": 2592000
+    "token_type": TOKEN_TYPE, "expires_in": 900, "refresh_expires_in": 2592000
 }))]
 pub struct TokenResponse {
     access_token: String,
     refresh_token: String,
-    #[schema(value_type = String, example = "bearer")]
+    #[schema(value_type = String, example = json!(TOKEN_TYPE))]
     token_type: &'static str,
     expires_in: u64,
     refresh_expires_in: u64,
 }
+
+/// The `token_type` of the JSON API's token pairs.
+const TOKEN_TYPE: &str = "bearer";
 
 impl From<TokenPair> for TokenResponse {
     fn from(pair: TokenPair) -> Self {
         Self {
             access_token: pair.access_token,
             refresh_token: pair.refresh_token,
-            token_type: "bearer",
+            token_type: TOKEN_TYPE,
             expires_in: pair.expires_in,
             refresh_expires_in: pair.refresh_expires_in,
         }

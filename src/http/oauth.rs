@@ -168,18 +168,21 @@ fn client_credentials(
 #[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct AccessTokenResponse {
     access_token: String,
-    #[schema(value_type = String, example = "Bearer")]
+    #[schema(value_type = String, example = json!(TOKEN_TYPE))]
     token_type: &'static str,
     expires_in: u64,
     refresh_token: String,
     refresh_expires_in: u64,
 }
 
+/// RFC 6750's `token_type`, as RFC 6749 §5.1 answers it.
+const TOKEN_TYPE: &str = "Bearer";
+
 impl From<TokenPair> for AccessTokenResponse {
     fn from(pair: TokenPair) -> Self {
         Self {
             access_token: pair.access_token,
-            token_type: "Bearer",
+            token_type: TOKEN_TYPE,
             expires_in: pair.expires_in,
             refresh_token: pair.refresh_token,
             refresh_expires_in: pair.refresh_expires_in,
