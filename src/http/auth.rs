@@ -201,7 +201,7 @@ impl LoginRequest {
     responses(
         (status = 200, body = TokenResponse),
         (status = 403, description = "Not activated or blocked", body = Detail, example = json!(doc::example(AuthError::Blocked))),
-        doc::SignedIn, doc::JsonBody, doc::Limited))]
+        doc::Credentials, doc::JsonBody, doc::Limited))]
 async fn login(
     State(state): State<AppState>,
     Client(client): Client,
@@ -234,7 +234,7 @@ impl RefreshRequest {
 #[utoipa::path(post, path = "/refresh", tag = "auth",
     request_body(content = Option<RefreshRequest>, description = "Optional when the refresh token is sent as `Authorization: Bearer`"),
     security((), ("bearer" = [])),
-    responses((status = 200, body = TokenResponse), doc::SignedIn, doc::JsonBody, doc::Limited))]
+    responses((status = 200, body = TokenResponse), doc::Credentials, doc::JsonBody, doc::Limited))]
 async fn refresh(
     State(state): State<AppState>,
     Client(client): Client,
@@ -270,7 +270,7 @@ async fn logout(
 
 /// Ends every session of the caller.
 #[utoipa::path(post, path = "/logout-all", tag = "auth", security(("bearer" = [])),
-    responses((status = 204, description = "Every session ended"), doc::SignedIn))]
+    responses((status = 204, description = "Every session ended"), doc::Credentials))]
 async fn logout_all(
     State(state): State<AppState>,
     Client(client): Client,
@@ -395,7 +395,7 @@ struct ChangePasswordRequest {
     security(("bearer" = [])),
     responses(
         (status = 200, body = Message, example = json!(Message::new(PASSWORD_CHANGED))),
-        doc::BadRequest, doc::SignedIn, doc::JsonBody, doc::Limited))]
+        doc::BadRequest, doc::Credentials, doc::JsonBody, doc::Limited))]
 async fn change_password(
     State(state): State<AppState>,
     Client(client): Client,
@@ -428,7 +428,7 @@ async fn change_password(
                 ("X-User-Subscription" = String, description = "FREE or PRO"),
                 ("X-Session-Id" = String, description = "The session's id"),
             )),
-        doc::SignedIn,
+        doc::Credentials,
     ))]
 async fn verify(
     forwarded: HeaderMap,

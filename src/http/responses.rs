@@ -331,8 +331,9 @@ macro_rules! sets {
 }
 
 sets! {
-    /// Needs a live access token (a bearer token, its session in Redis).
-    SignedIn = [Unauthorized, ServiceUnavailable];
+    /// Checks credentials (an access token and its session, a refresh token
+    /// or a password), which PostgreSQL or Redis must answer.
+    Credentials = [Unauthorized, ServiceUnavailable];
     /// ADMIN (or MODERATOR where the route says so).
     Staff = [Unauthorized, Forbidden, ServiceUnavailable];
     /// Reads a JSON or form body: too large, or invalid.

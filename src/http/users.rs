@@ -27,7 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// The caller's account.
 #[utoipa::path(get, path = "/me", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = UserPublic), doc::SignedIn))]
+    responses((status = 200, body = UserPublic), doc::Credentials))]
 async fn me(
     State(state): State<AppState>,
     Authenticated(claims): Authenticated,
@@ -67,7 +67,7 @@ struct ProfileUpdate {
 /// Updates profile fields; only those present change, `null` clears one.
 #[utoipa::path(patch, path = "/me", tag = "users", security(("bearer" = [])),
     request_body = ProfileUpdate,
-    responses((status = 200, body = UserPublic), doc::SignedIn, doc::JsonBody))]
+    responses((status = 200, body = UserPublic), doc::Credentials, doc::JsonBody))]
 async fn update_me(
     State(state): State<AppState>,
     Client(client): Client,
@@ -103,7 +103,7 @@ struct PasswordRequest {
     request_body = PasswordRequest,
     responses(
         (status = 204, description = "Deleted"),
-        doc::BadRequest, doc::SignedIn, doc::JsonBody, doc::Limited))]
+        doc::BadRequest, doc::Credentials, doc::JsonBody, doc::Limited))]
 async fn delete_me(
     State(state): State<AppState>,
     Client(client): Client,
@@ -140,7 +140,7 @@ impl From<OwnSession> for SessionView {
 
 /// The caller's live sessions (devices), `current` marking this one.
 #[utoipa::path(get, path = "/me/sessions", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = Vec<SessionView>), doc::SignedIn))]
+    responses((status = 200, body = Vec<SessionView>), doc::Credentials))]
 async fn sessions(
     State(state): State<AppState>,
     Authenticated(claims): Authenticated,
@@ -152,7 +152,7 @@ async fn sessions(
 /// Logs one of the caller's devices out.
 #[utoipa::path(delete, path = "/me/sessions/{id}", tag = "users", security(("bearer" = [])),
     params(("id" = String, Path, description = "A session id from `GET /me/sessions`")),
-    responses((status = 204, description = "The session ended"), doc::SignedIn, doc::NotFound))]
+    responses((status = 204, description = "The session ended"), doc::Credentials, doc::NotFound))]
 async fn revoke_session(
     State(state): State<AppState>,
     Client(client): Client,
@@ -173,7 +173,7 @@ struct UserBalance {
 
 /// The caller's balance.
 #[utoipa::path(get, path = "/me/balance", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = UserBalance), doc::SignedIn))]
+    responses((status = 200, body = UserBalance), doc::Credentials))]
 async fn balance(
     State(state): State<AppState>,
     Authenticated(claims): Authenticated,
