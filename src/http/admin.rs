@@ -37,19 +37,14 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// `GET /admin/check`.
 #[derive(Serialize, ToSchema)]
-#[schema(example = json!({"is_admin": true}))]
+#[schema(example = json!(AdminCheck { is_admin: true }))]
 struct AdminCheck {
     is_admin: bool,
 }
 
 /// 200 for an ADMIN, 403 for anyone else.
 #[utoipa::path(get, path = "/check", tag = "admin", security(("bearer" = [])),
-    responses(
-        (status = 200, body = AdminCheck),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
-        (status = 503, response = doc::ServiceUnavailable),
-    ))]
+    responses((status = 200, body = AdminCheck), doc::Staff))]
 async fn check(RequireAdmin(_): RequireAdmin) -> Json<AdminCheck> {
     Json(AdminCheck { is_admin: true })
 }
@@ -119,13 +114,7 @@ impl UserListParams {
 /// Lists users (ADMIN or MODERATOR), filtered and paged.
 #[utoipa::path(get, path = "/users", tag = "admin", security(("bearer" = [])),
     params(UserListParams),
-    responses(
-        (status = 200, body = UserPage),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 503, response = doc::ServiceUnavailable),
-    ))]
+    responses((status = 200, body = UserPage), doc::Staff, doc::Invalid))]
 async fn list_users(
     State(state): State<AppState>,
     RequireStaff(_): RequireStaff,
@@ -140,15 +129,7 @@ async fn list_users(
 /// Blocks a user: every session ends at once (MODERATOR: REGULAR users only).
 #[utoipa::path(post, path = "/users/{id}/block", tag = "admin", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The user's id")),
-    responses(
-        (status = 200, body = AdminUser),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
-        (status = 409, response = doc::Conflict),
-        (status = 404, description = "No such user", body = doc::Detail, example = json!({"detail": "User not found"})),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 503, response = doc::ServiceUnavailable),
-    ))]
+    responses((status = 200, body = AdminUser), doc::Staff, doc::OnUser))]
 async fn block(
     State(state): State<AppState>,
     RequireStaff(actor): RequireStaff,
@@ -163,15 +144,7 @@ async fn block(
 /// Unblocks a user (MODERATOR: REGULAR users only).
 #[utoipa::path(post, path = "/users/{id}/unblock", tag = "admin", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The user's id")),
-    responses(
-        (status = 200, body = AdminUser),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
-        (status = 409, response = doc::Conflict),
-        (status = 404, description = "No such user", body = doc::Detail, example = json!({"detail": "User not found"})),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 503, response = doc::ServiceUnavailable),
-    ))]
+    responses((status = 200, body = AdminUser), doc::Staff, doc::OnUser))]
 async fn unblock(
     State(state): State<AppState>,
     RequireStaff(actor): RequireStaff,
@@ -186,15 +159,7 @@ async fn unblock(
 /// Soft-deletes a user; every session ends.
 #[utoipa::path(delete, path = "/users/{id}", tag = "admin", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The user's id")),
-    responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
-        (status = 409, response = doc::Conflict),
-        (status = 404, description = "No such user", body = doc::Detail, example = json!({"detail": "User not found"})),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 503, response = doc::ServiceUnavailable),
-    ))]
+    responses((status = 204, description = "Deleted"), doc::Staff, doc::OnUser))]
 async fn delete(
     State(state): State<AppState>,
     RequireAdmin(actor): RequireAdmin,
@@ -208,15 +173,7 @@ async fn delete(
 /// Restores a soft-deleted user.
 #[utoipa::path(post, path = "/users/{id}/restore", tag = "admin", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The user's id")),
-    responses(
-        (status = 200, body = AdminUser),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
-        (status = 409, response = doc::Conflict),
-        (status = 404, description = "No such user", body = doc::Detail, example = json!({"detail": "User not found"})),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 503, response = doc::ServiceUnavailable),
-    ))]
+    responses((status = 200, body = AdminUser), doc::Staff, doc::OnUser))]
 async fn restore(
     State(state): State<AppState>,
     RequireAdmin(actor): RequireAdmin,
@@ -266,16 +223,7 @@ impl AdminUserUpdate {
 #[utoipa::path(patch, path = "/users/{id}", tag = "admin", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The user's id")),
     request_body = AdminUserUpdate,
-    responses(
-        (status = 200, body = AdminUser),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
-        (status = 409, response = doc::Conflict),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 404, description = "No such user", body = doc::Detail, example = json!({"detail": "User not found"})),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 503, response = doc::ServiceUnavailable),
-    ))]
+    responses((status = 200, body = AdminUser), doc::Staff, doc::OnUser, doc::JsonBody))]
 async fn update(
     State(state): State<AppState>,
     RequireAdmin(actor): RequireAdmin,
@@ -309,16 +257,7 @@ impl BalanceDelta {
 #[utoipa::path(post, path = "/users/{id}/balance", tag = "admin", operation_id = "adjust_balance", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The user's id")),
     request_body = BalanceDelta,
-    responses(
-        (status = 200, body = Balance),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
-        (status = 409, response = doc::Conflict),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 404, description = "No such user", body = doc::Detail, example = json!({"detail": "User not found"})),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 503, response = doc::ServiceUnavailable),
-    ))]
+    responses((status = 200, body = Balance), doc::Staff, doc::OnUser, doc::JsonBody))]
 async fn balance(
     State(state): State<AppState>,
     RequireAdmin(actor): RequireAdmin,
@@ -389,13 +328,7 @@ impl AuditParams {
 /// Security events, newest first.
 #[utoipa::path(get, path = "/audit", tag = "admin", security(("bearer" = [])),
     params(AuditParams),
-    responses(
-        (status = 200, body = AuditPage),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 503, response = doc::ServiceUnavailable),
-    ))]
+    responses((status = 200, body = AuditPage), doc::Staff, doc::Invalid))]
 async fn audit(
     State(state): State<AppState>,
     RequireAdmin(_): RequireAdmin,

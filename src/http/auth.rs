@@ -10,20 +10,20 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::ApiError;
+use super::error::{ApiError, DependencyError, Detail};
 use super::extract::{Authenticated, Bearer, Body, Client, Query};
 use super::invalid::Location;
-use super::responses::{self as doc, Message};
+use super::responses::{
+    self as doc, Message, ACTIVATED, ACTIVATION_SENT, PASSWORD_CHANGED, PASSWORD_RESET,
+    RESET_LINK_SENT,
+};
 use super::AppState;
+use crate::account::AccountError;
 use crate::auth::{AuthError, LoginName, TokenPair};
+use crate::captcha::CaptchaError;
 use crate::tokens::AccessClaims;
 use crate::users::{Email, NewPassword, Registration, UserPublic, Username};
 use crate::validation::{all, FieldError, Text, ValidationErrors};
-
-/// The answers to an activation and a password reset, which the hosted
-/// pages (`http::pages`) show in the same words.
-pub(super) const ACTIVATED: &str = "User account activated successfully.";
-pub(super) const PASSWORD_RESET: &str = "Password has been reset successfully";
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::default()
@@ -45,23 +45,26 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[schema(example = json!({
     "access_token": "eyJhbGciOiJFZERTQSIsImtpZCI6Ii4uLiJ9.eyJzdWIiOiIuLi4ifQ.c2ln",
     "refresh_token": "AZLx2Yb9c0t1Z0bW9rZW4tZXhhbXBsZS1ub3QtcmVhbC10b2tlbi1ieXRlcy1oZXJlLWZvci1kb2NzLW9ubHk",
-    "token_type": "bearer", "expires_in": 900, "refresh_expires_in": 2592000
+    "token_type": TOKEN_TYPE, "expires_in": 900, "refresh_expires_in": 2592000
 }))]
 pub struct TokenResponse {
     access_token: String,
     refresh_token: String,
-    #[schema(value_type = String, example = "bearer")]
+    #[schema(value_type = String, example = json!(TOKEN_TYPE))]
     token_type: &'static str,
     expires_in: u64,
     refresh_expires_in: u64,
 }
+
+/// The `token_type` of the JSON API's token pairs.
+const TOKEN_TYPE: &str = "bearer";
 
 impl From<TokenPair> for TokenResponse {
     fn from(pair: TokenPair) -> Self {
         Self {
             access_token: pair.access_token,
             refresh_token: pair.refresh_token,
-            token_type: "bearer",
+            token_type: TOKEN_TYPE,
             expires_in: pair.expires_in,
             refresh_expires_in: pair.refresh_expires_in,
         }
@@ -116,14 +119,10 @@ impl RegisterRequest {
     request_body = RegisterRequest,
     responses(
         (status = 201, description = "The new user", body = UserPublic),
-        (status = 400, description = "Invalid CAPTCHA answer", body = doc::Detail, example = json!({"detail": "Invalid CAPTCHA answer"})),
-        (status = 409, response = doc::Conflict),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 429, response = doc::TooManyRequests),
-        (status = 503, response = doc::ServiceUnavailable),
-        (status = 504, description = "The CAPTCHA verifier did not answer in time", body = doc::DependencyError,
-            example = json!({"detail": "CAPTCHA verification timed out; try again shortly.", "error_code": "CAPTCHA_TIMEOUT"})),
+        (status = 400, description = "The CAPTCHA answer is refused", body = Detail, example = json!(doc::example(CaptchaError::Rejected))),
+        (status = 504, description = "The CAPTCHA verifier did not answer in time", body = DependencyError,
+            example = json!(doc::example(CaptchaError::TimedOut))),
+        doc::Conflict, doc::JsonBody, doc::Limited, doc::Stores,
     ))]
 async fn register(
     State(state): State<AppState>,
@@ -156,10 +155,7 @@ struct UsernameAvailability {
     params(UsernameQuery),
     responses(
         (status = 200, body = UsernameAvailability),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 429, response = doc::TooManyRequests),
-        (status = 503, response = doc::ServiceUnavailable),
-    ))]
+        doc::Invalid, doc::Limited, doc::Stores))]
 async fn username_available(
     State(state): State<AppState>,
     Client(client): Client,
@@ -228,13 +224,8 @@ impl LoginRequest {
     )),
     responses(
         (status = 200, body = TokenResponse),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, description = "Not activated or blocked", body = doc::Detail, example = json!({"detail": "User account is blocked."})),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 429, response = doc::TooManyRequests),
-        (status = 503, response = doc::ServiceUnavailable),
-    ))]
+        (status = 403, description = "Not activated or blocked", body = Detail, example = json!(doc::example(AuthError::Blocked))),
+        doc::Credentials, doc::JsonBody, doc::Limited))]
 async fn login(
     State(state): State<AppState>,
     Client(client): Client,
@@ -267,14 +258,7 @@ impl RefreshRequest {
 #[utoipa::path(post, path = "/refresh", tag = "auth",
     request_body(content = Option<RefreshRequest>, description = "Optional when the refresh token is sent as `Authorization: Bearer`"),
     security((), ("bearer" = [])),
-    responses(
-        (status = 200, body = TokenResponse),
-        (status = 401, response = doc::Unauthorized),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 429, response = doc::TooManyRequests),
-        (status = 503, response = doc::ServiceUnavailable),
-    ))]
+    responses((status = 200, body = TokenResponse), doc::Credentials, doc::JsonBody, doc::Limited))]
 async fn refresh(
     State(state): State<AppState>,
     Client(client): Client,
@@ -293,12 +277,7 @@ async fn refresh(
 #[utoipa::path(post, path = "/logout", tag = "auth",
     request_body(content = Option<RefreshRequest>, description = "Optional"),
     security((), ("bearer" = [])),
-    responses(
-        (status = 204, description = "Logged out"),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 503, response = doc::ServiceUnavailable),
-    ))]
+    responses((status = 204, description = "Logged out"), doc::JsonBody, doc::Stores))]
 async fn logout(
     State(state): State<AppState>,
     Client(client): Client,
@@ -315,11 +294,7 @@ async fn logout(
 
 /// Ends every session of the caller.
 #[utoipa::path(post, path = "/logout-all", tag = "auth", security(("bearer" = [])),
-    responses(
-        (status = 204, description = "Every session ended"),
-        (status = 401, response = doc::Unauthorized),
-        (status = 503, response = doc::ServiceUnavailable),
-    ))]
+    responses((status = 204, description = "Every session ended"), doc::Credentials))]
 async fn logout_all(
     State(state): State<AppState>,
     Client(client): Client,
@@ -347,12 +322,9 @@ impl TokenRequest {
     request_body = TokenRequest,
     responses(
         (status = 200, body = Message),
-        (status = 400, description = "Invalid or expired token, or already active", body = doc::Detail,
-            example = json!({"detail": "Invalid or expired activation token."})),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 429, response = doc::TooManyRequests),
-        (status = 503, response = doc::ServiceUnavailable),
+        (status = 400, description = "Invalid or expired token, or already active", body = Detail,
+            example = json!(doc::example(AccountError::InvalidActivationToken))),
+        doc::JsonBody, doc::Limited, doc::Stores,
     ))]
 async fn activate(
     State(state): State<AppState>,
@@ -383,13 +355,8 @@ impl EmailRequest {
 #[utoipa::path(post, path = "/activate/resend", tag = "auth",
     request_body = EmailRequest,
     responses(
-        (status = 202, body = Message,
-            example = json!({"message": "If the account exists and is not activated, an activation link has been sent."})),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 429, response = doc::TooManyRequests),
-        (status = 503, response = doc::ServiceUnavailable),
-    ))]
+        (status = 202, body = Message, example = json!(Message::new(ACTIVATION_SENT))),
+        doc::JsonBody, doc::Limited, doc::Stores))]
 async fn resend_activation(
     State(state): State<AppState>,
     Client(client): Client,
@@ -397,12 +364,7 @@ async fn resend_activation(
 ) -> Result<(StatusCode, Json<Message>), ApiError> {
     let email = body.parse()?;
     state.account.resend_activation(&email, &client).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Message::json(
-            "If the account exists and is not activated, an activation link has been sent.",
-        ),
-    ))
+    Ok((StatusCode::ACCEPTED, Message::json(ACTIVATION_SENT)))
 }
 
 /// 202 with the same body whether or not the email names an account.
@@ -410,13 +372,8 @@ async fn resend_activation(
 #[utoipa::path(post, path = "/forgot-password", tag = "auth",
     request_body = EmailRequest,
     responses(
-        (status = 202, body = Message,
-            example = json!({"message": "If the email exists, a reset link has been sent."})),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 429, response = doc::TooManyRequests),
-        (status = 503, response = doc::ServiceUnavailable),
-    ))]
+        (status = 202, body = Message, example = json!(Message::new(RESET_LINK_SENT))),
+        doc::JsonBody, doc::Limited, doc::Stores))]
 async fn forgot_password(
     State(state): State<AppState>,
     Client(client): Client,
@@ -424,10 +381,7 @@ async fn forgot_password(
 ) -> Result<(StatusCode, Json<Message>), ApiError> {
     let email = body.parse()?;
     state.account.forgot_password(&email, &client).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Message::json("If the email exists, a reset link has been sent."),
-    ))
+    Ok((StatusCode::ACCEPTED, Message::json(RESET_LINK_SENT)))
 }
 
 /// `POST /auth/reset-password`.
@@ -455,13 +409,10 @@ impl ResetPasswordRequest {
 #[utoipa::path(post, path = "/reset-password", tag = "auth",
     request_body = ResetPasswordRequest,
     responses(
-        (status = 200, body = Message, example = json!({"message": "Password has been reset successfully"})),
-        (status = 400, description = "Invalid or expired token", body = doc::Detail,
-            example = json!({"detail": "Invalid or expired reset token"})),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 429, response = doc::TooManyRequests),
-        (status = 503, response = doc::ServiceUnavailable),
+        (status = 200, body = Message, example = json!(Message::new(PASSWORD_RESET))),
+        (status = 400, description = "Invalid or expired token", body = Detail,
+            example = json!(doc::example(AccountError::InvalidResetToken))),
+        doc::JsonBody, doc::Limited, doc::Stores,
     ))]
 async fn reset_password(
     State(state): State<AppState>,
@@ -508,14 +459,8 @@ impl ChangePasswordRequest {
     request_body = ChangePasswordRequest,
     security(("bearer" = [])),
     responses(
-        (status = 200, body = Message, example = json!({"message": "Password has been changed successfully"})),
-        (status = 400, response = doc::BadRequest),
-        (status = 401, response = doc::Unauthorized),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 429, response = doc::TooManyRequests),
-        (status = 503, response = doc::ServiceUnavailable),
-    ))]
+        (status = 200, body = Message, example = json!(Message::new(PASSWORD_CHANGED))),
+        doc::BadRequest, doc::Credentials, doc::JsonBody, doc::Limited))]
 async fn change_password(
     State(state): State<AppState>,
     Client(client): Client,
@@ -527,7 +472,7 @@ async fn change_password(
         .account
         .change_password(&claims, current, new_password, &client)
         .await?;
-    Ok(Message::json("Password has been changed successfully"))
+    Ok(Message::json(PASSWORD_CHANGED))
 }
 
 /// Forward-auth target (nginx `auth_request`, Traefik ForwardAuth): 200 with
@@ -547,8 +492,7 @@ async fn change_password(
                 ("X-User-Subscription" = String, description = "FREE or PRO"),
                 ("X-Session-Id" = String, description = "The session's id"),
             )),
-        (status = 401, response = doc::Unauthorized),
-        (status = 503, response = doc::ServiceUnavailable),
+        doc::Credentials,
     ))]
 async fn verify(
     forwarded: HeaderMap,

@@ -3,15 +3,22 @@
 //! `error_code`. Internals are logged, never shown. The OAuth endpoints
 //! answer protocol errors in RFC 6749 §5.2's own shape
 //! (`{"error", "error_description"}`) through [`OAuthApiError`].
+//!
+//! Each shape is a type here that the answers serialise and the OpenAPI
+//! document describes (its examples are real answers, see `responses`).
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
+use super::extract::BODY_LIMIT;
 use super::invalid::{Location, ValidationIssue};
+use super::responses;
 use crate::account::AccountError;
 use crate::admin::{AdminError, SelfAction};
 use crate::auth::AuthError;
@@ -88,6 +95,61 @@ pub enum ApiError {
     FormRejected,
 }
 
+/// What an [`ApiError`] answers: `{"detail": "..."}`, with an
+/// `error_code` when a client may act on it, or every problem of a 422.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub(super) enum ErrorBody<'a> {
+    Detail(Detail),
+    Coded(DependencyError),
+    Validation(HttpValidationError<'a>),
+}
+
+/// `{"detail": "..."}`: every error outside validation and the OAuth
+/// endpoints.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!(responses::example(AuthError::InvalidCredentials)))]
+pub struct Detail {
+    #[schema(value_type = String)]
+    detail: &'static str,
+}
+
+/// `{"detail", "error_code"}`: 503/504 when a dependency is down or slow
+/// or the service is overloaded, 410 for a revocation feed cursor too old.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!(responses::example(ApiError::DatabaseUnavailable)))]
+pub struct DependencyError {
+    #[schema(value_type = String)]
+    detail: &'static str,
+    /// `DB_UNAVAILABLE`, `REDIS_UNAVAILABLE`, `CAPTCHA_UNAVAILABLE`,
+    /// `CAPTCHA_TIMEOUT`, `OVERLOADED`, `REQUEST_TIMEOUT` or `FEED_GAP`.
+    #[schema(value_type = String)]
+    error_code: &'static str,
+}
+
+/// 422: every problem in the request, one entry per field.
+#[derive(Serialize, ToSchema)]
+#[schema(example = responses::validation_example)]
+pub struct HttpValidationError<'a> {
+    #[schema(value_type = Vec<ValidationIssue>)]
+    detail: &'a [ValidationIssue],
+}
+
+/// RFC 6749 §5.2 error.
+#[derive(Serialize, ToSchema)]
+#[schema(example = responses::oauth_example)]
+pub struct OAuthErrorBody {
+    /// `invalid_request`, `invalid_client`, `invalid_grant` or
+    /// `unsupported_grant_type`.
+    #[schema(value_type = String)]
+    error: &'static str,
+    error_description: String,
+}
+
+/// The 413's words, from the limit itself.
+static TOO_LARGE: LazyLock<String> =
+    LazyLock::new(|| format!("Request body too large (limit {} KiB)", BODY_LIMIT / 1024));
+
 impl ApiError {
     pub(super) fn status(&self) -> StatusCode {
         match self {
@@ -112,59 +174,64 @@ impl ApiError {
         }
     }
 
-    fn body(&self) -> Value {
+    /// The body this answer sends, in one of the spec's shapes.
+    pub(super) fn body(&self) -> ErrorBody<'_> {
+        let detail = |detail| ErrorBody::Detail(Detail { detail });
+        let coded = |detail, error_code| ErrorBody::Coded(DependencyError { detail, error_code });
         match self {
-            ApiError::NotFound => json!({ "detail": "Not Found" }),
-            ApiError::MethodNotAllowed => json!({ "detail": "Method Not Allowed" }),
-            ApiError::BadRequest(detail)
-            | ApiError::NotFoundDetail(detail)
-            | ApiError::Unauthorized(detail)
-            | ApiError::Forbidden(detail)
-            | ApiError::Conflict(detail)
-            | ApiError::TooManyRequests { detail, .. } => json!({ "detail": detail }),
-            ApiError::UpstreamUnavailable(detail, code)
-            | ApiError::UpstreamTimeout(detail, code) => {
-                json!({ "detail": detail, "error_code": code })
+            ApiError::NotFound => detail("Not Found"),
+            ApiError::MethodNotAllowed => detail("Method Not Allowed"),
+            ApiError::BadRequest(words)
+            | ApiError::NotFoundDetail(words)
+            | ApiError::Unauthorized(words)
+            | ApiError::Forbidden(words)
+            | ApiError::Conflict(words)
+            | ApiError::TooManyRequests { detail: words, .. } => detail(words),
+            ApiError::UpstreamUnavailable(words, code) | ApiError::UpstreamTimeout(words, code) => {
+                coded(words, code)
             }
-            ApiError::PayloadTooLarge => {
-                json!({ "detail": "Request body too large (limit 64 KiB)" })
+            ApiError::PayloadTooLarge => detail(&TOO_LARGE),
+            ApiError::ClientUnauthorized => detail(CLIENT_AUTH_FAILED),
+            ApiError::FeedGap => coded(
+                "Events after this cursor are no longer kept; resync from /api/v1/revocations/snapshot.",
+                "FEED_GAP",
+            ),
+            ApiError::Validation(issues) => {
+                ErrorBody::Validation(HttpValidationError { detail: issues })
             }
-            ApiError::ClientUnauthorized => json!({ "detail": CLIENT_AUTH_FAILED }),
-            ApiError::FeedGap => {
-                json!({ "detail": "Events after this cursor are no longer kept; resync from /api/v1/revocations/snapshot.", "error_code": "FEED_GAP" })
-            }
-            ApiError::Validation(issues) => json!({ "detail": issues }),
-            ApiError::Overloaded => {
-                json!({ "detail": "The service is overloaded; try again shortly.", "error_code": "OVERLOADED" })
-            }
-            ApiError::RequestTimeout => {
-                json!({ "detail": "The request took too long; try again shortly.", "error_code": "REQUEST_TIMEOUT" })
-            }
-            ApiError::DatabaseUnavailable => {
-                json!({ "detail": "The database is unavailable; try again shortly.", "error_code": "DB_UNAVAILABLE" })
-            }
-            ApiError::RedisUnavailable => {
-                json!({ "detail": "The session store is unavailable; try again shortly.", "error_code": "REDIS_UNAVAILABLE" })
-            }
-            ApiError::Internal(_) => json!({ "detail": "Internal Server Error" }),
-            ApiError::FormRejected => json!({
-                "detail": "This form has expired or did not come from this site. Reload the page and try again."
-            }),
+            ApiError::Overloaded => coded(
+                "The service is overloaded; try again shortly.",
+                "OVERLOADED",
+            ),
+            ApiError::RequestTimeout => coded(
+                "The request took too long; try again shortly.",
+                "REQUEST_TIMEOUT",
+            ),
+            ApiError::DatabaseUnavailable => coded(
+                "The database is unavailable; try again shortly.",
+                "DB_UNAVAILABLE",
+            ),
+            ApiError::RedisUnavailable => coded(
+                "The session store is unavailable; try again shortly.",
+                "REDIS_UNAVAILABLE",
+            ),
+            ApiError::Internal(_) => detail("Internal Server Error"),
+            ApiError::FormRejected => detail(
+                "This form has expired or did not come from this site. Reload the page and try again.",
+            ),
         }
     }
 
     /// The answer in words, for a page that shows it to a person: the
     /// detail, or each problem of a 422 (the same words the API answers).
     pub(super) fn words(&self) -> Vec<String> {
-        match self {
-            ApiError::Validation(issues) => issues
+        match self.body() {
+            ErrorBody::Validation(HttpValidationError { detail: issues }) => issues
                 .iter()
                 .map(|issue| issue.words().to_owned())
                 .collect(),
-            other => vec![other.body()["detail"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()],
+            ErrorBody::Detail(Detail { detail })
+            | ErrorBody::Coded(DependencyError { detail, .. }) => vec![detail.to_owned()],
         }
     }
 
@@ -201,7 +268,7 @@ impl ApiError {
     pub(super) fn add_headers(&self, headers: &mut HeaderMap) {
         match self {
             ApiError::Unauthorized(_) => {
-                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                headers.insert(header::WWW_AUTHENTICATE, BEARER_CHALLENGE);
             }
             ApiError::ClientUnauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, BASIC_CHALLENGE);
@@ -327,7 +394,8 @@ impl From<SessionError> for ApiError {
 /// A gateway client that failed to authenticate, at the OAuth endpoints and
 /// the revocation feed alike.
 const CLIENT_AUTH_FAILED: &str = "Client authentication failed";
-const BASIC_CHALLENGE: HeaderValue = HeaderValue::from_static("Basic realm=\"tessera\"");
+pub(super) const BASIC_CHALLENGE: HeaderValue = HeaderValue::from_static("Basic realm=\"tessera\"");
+pub(super) const BEARER_CHALLENGE: HeaderValue = HeaderValue::from_static("Bearer");
 
 impl From<FeedError> for ApiError {
     fn from(e: FeedError) -> Self {
@@ -343,6 +411,13 @@ impl From<FeedError> for ApiError {
 /// An access token that does not verify or whose session is gone, and a
 /// caller who is no longer a live user, read alike.
 const CREDENTIALS_INVALID: &str = "Could not validate credentials";
+
+/// A request without an access token where one is needed (`Authenticated`).
+pub(super) const NOT_AUTHENTICATED: &str = "Not authenticated";
+
+/// A request body that could not be read for a reason other than its size
+/// (`read_body`).
+pub(super) const UNREADABLE_BODY: &str = "Could not read the request body";
 
 /// A session that is not (or no longer) live, whoever asked to end it.
 const SESSION_NOT_FOUND: &str = "Session not found";
@@ -494,13 +569,13 @@ impl From<ApiError> for OAuthApiError {
     }
 }
 
-impl IntoResponse for OAuthApiError {
-    fn into_response(self) -> Response {
-        let (status, code, description) = match self {
-            OAuthApiError::Api(e) => return e.into_response(),
-            OAuthApiError::Protocol(OAuthError::Service(e)) => {
-                return ApiError::from(e).into_response()
-            }
+impl OAuthApiError {
+    /// A protocol error's status and RFC 6749 §5.2 body, or the
+    /// service-wide answer this failure gets instead.
+    pub(super) fn answer(self) -> Result<(StatusCode, OAuthErrorBody), ApiError> {
+        let (status, error, error_description) = match self {
+            OAuthApiError::Api(e) => return Err(e),
+            OAuthApiError::Protocol(OAuthError::Service(e)) => return Err(e.into()),
             OAuthApiError::Protocol(OAuthError::InvalidRequest(why)) => {
                 (StatusCode::BAD_REQUEST, "invalid_request", why)
             }
@@ -520,7 +595,7 @@ impl IntoResponse for OAuthApiError {
                     ApiError::Unauthorized(why) | ApiError::Forbidden(why) => {
                         (StatusCode::BAD_REQUEST, "invalid_grant", why.to_owned())
                     }
-                    other => return other.into_response(),
+                    other => return Err(other),
                 }
             }
             OAuthApiError::Protocol(OAuthError::UnsupportedGrantType(grant)) => (
@@ -529,17 +604,175 @@ impl IntoResponse for OAuthApiError {
                 format!("Unsupported grant_type: {grant}"),
             ),
         };
-        // Not cached, like every JSON API answer (`http::json_api`).
-        let mut response = (
+        Ok((
             status,
-            Json(json!({ "error": code, "error_description": description })),
-        )
-            .into_response();
+            OAuthErrorBody {
+                error,
+                error_description,
+            },
+        ))
+    }
+}
+
+impl IntoResponse for OAuthApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = match self.answer() {
+            Ok(answer) => answer,
+            Err(e) => return e.into_response(),
+        };
+        // Not cached, like every JSON API answer (`http::json_api`).
+        let mut response = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, BASIC_CHALLENGE);
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::body::to_bytes;
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
+
+    use super::{ApiError, OAuthApiError};
+    use crate::auth::AuthError;
+    use crate::http::invalid::{Location, ValidationIssue};
+    use crate::oauth::OAuthError;
+    use crate::validation::{FieldError, ValidationErrors};
+
+    /// The status, the headers this module adds, and the body's bytes.
+    async fn answer(response: Response) -> (StatusCode, Vec<String>, String) {
+        let status = response.status();
+        let headers = ["www-authenticate", "retry-after", "content-type"]
+            .into_iter()
+            .filter_map(|name| {
+                let value = response.headers().get(name)?.to_str().ok()?;
+                Some(format!("{name}: {value}"))
+            })
+            .collect();
+        let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, headers, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    /// The answers are pinned byte for byte: clients (and the spec's
+    /// examples) see exactly these, field order included.
+    #[tokio::test]
+    async fn every_shape_is_answered_to_the_byte() {
+        let json = "content-type: application/json";
+        let cases: Vec<(Response, StatusCode, Vec<&str>, &str)> = vec![
+            (
+                ApiError::NotFound.into_response(),
+                StatusCode::NOT_FOUND,
+                vec![json],
+                r#"{"detail":"Not Found"}"#,
+            ),
+            (
+                ApiError::from(AuthError::InvalidAccessToken).into_response(),
+                StatusCode::UNAUTHORIZED,
+                vec!["www-authenticate: Bearer", json],
+                r#"{"detail":"Could not validate credentials"}"#,
+            ),
+            (
+                ApiError::PayloadTooLarge.into_response(),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                vec![json],
+                r#"{"detail":"Request body too large (limit 64 KiB)"}"#,
+            ),
+            (
+                ApiError::TooManyRequests {
+                    detail: "Too many requests; try again later.",
+                    retry_after: Duration::from_millis(1500),
+                }
+                .into_response(),
+                StatusCode::TOO_MANY_REQUESTS,
+                vec!["retry-after: 2", json],
+                r#"{"detail":"Too many requests; try again later."}"#,
+            ),
+            (
+                ApiError::Overloaded.into_response(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                vec!["retry-after: 1", json],
+                r#"{"detail":"The service is overloaded; try again shortly.","error_code":"OVERLOADED"}"#,
+            ),
+            (
+                ApiError::FeedGap.into_response(),
+                StatusCode::GONE,
+                vec![json],
+                r#"{"detail":"Events after this cursor are no longer kept; resync from /api/v1/revocations/snapshot.","error_code":"FEED_GAP"}"#,
+            ),
+            (
+                ApiError::ClientUnauthorized.into_response(),
+                StatusCode::UNAUTHORIZED,
+                vec![r#"www-authenticate: Basic realm="tessera""#, json],
+                r#"{"detail":"Client authentication failed"}"#,
+            ),
+            (
+                ApiError::Internal("secret cause".into()).into_response(),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                vec![json],
+                r#"{"detail":"Internal Server Error"}"#,
+            ),
+            (
+                ApiError::Validation(vec![
+                    ValidationIssue::json_invalid(7, "expected value".into()),
+                    ValidationIssue::uuid_parsing("id".into(), "x".into()),
+                ])
+                .into_response(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                vec![json],
+                r#"{"detail":[{"ctx":{"error":"expected value"},"loc":["body",7],"msg":"JSON decode error","type":"json_invalid"},{"input":"x","loc":["path","id"],"msg":"Input should be a valid UUID","type":"uuid_parsing"}]}"#,
+            ),
+            (
+                ApiError::invalid(
+                    Location::Query,
+                    ValidationErrors(vec![
+                        FieldError::missing("limit"),
+                        FieldError::rule("kind", "is unknown"),
+                    ]),
+                )
+                .into_response(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                vec![json],
+                r#"{"detail":[{"loc":["query","limit"],"msg":"Field required","type":"missing"},{"loc":["query","kind"],"msg":"Value error, is unknown","type":"value_error"}]}"#,
+            ),
+            (
+                OAuthApiError::from(OAuthError::InvalidGrant(AuthError::InvalidCredentials))
+                    .into_response(),
+                StatusCode::BAD_REQUEST,
+                vec![json],
+                r#"{"error":"invalid_grant","error_description":"Incorrect username or password"}"#,
+            ),
+            (
+                OAuthApiError::from(OAuthError::InvalidClient).into_response(),
+                StatusCode::UNAUTHORIZED,
+                vec![r#"www-authenticate: Basic realm="tessera""#, json],
+                r#"{"error":"invalid_client","error_description":"Client authentication failed"}"#,
+            ),
+            (
+                OAuthApiError::from(OAuthError::MissingParameter("token")).into_response(),
+                StatusCode::BAD_REQUEST,
+                vec![json],
+                r#"{"error":"invalid_request","error_description":"Missing parameter: token"}"#,
+            ),
+            (
+                OAuthApiError::from(ApiError::PayloadTooLarge).into_response(),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                vec![json],
+                r#"{"detail":"Request body too large (limit 64 KiB)"}"#,
+            ),
+        ];
+        for (response, status, headers, body) in cases {
+            let expected = (
+                status,
+                headers.into_iter().map(String::from).collect(),
+                body.to_owned(),
+            );
+            assert_eq!(answer(response).await, expected);
+        }
     }
 }

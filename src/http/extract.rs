@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::error::ApiError;
+use super::error::{ApiError, NOT_AUTHENTICATED, UNREADABLE_BODY};
 use super::invalid::{Location, ValidationIssue};
 use super::AppState;
 use crate::client::ClientInfo;
@@ -42,7 +42,7 @@ pub async fn read_body<S: Send + Sync>(
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge
             } else {
-                ApiError::BadRequest("Could not read the request body")
+                ApiError::BadRequest(UNREADABLE_BODY)
             }
         })?;
     Ok((is_form, bytes))
@@ -217,7 +217,7 @@ impl FromRequestParts<AppState> for Authenticated {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token =
-            bearer_token(&parts.headers).ok_or(ApiError::Unauthorized("Not authenticated"))?;
+            bearer_token(&parts.headers).ok_or(ApiError::Unauthorized(NOT_AUTHENTICATED))?;
         Ok(Self(state.auth.authenticate(token).await?))
     }
 }

@@ -33,8 +33,16 @@ impl Location {
 }
 
 /// One problem in a request (FastAPI's shape).
+// The fields are in the order they have always been answered in
+// (alphabetical), which clients may compare byte for byte.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ValidationIssue {
+    /// Extra context (the JSON parser's message for `json_invalid`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ctx: Option<JsonObject>,
+    /// The rejected input (`uuid_parsing`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    input: Option<String>,
     /// Where: `["body", "email"]`, `["query", "limit"]`, `["path", "id"]`,
     /// or `["body", <byte offset>]` for malformed JSON.
     loc: Vec<LocPart>,
@@ -44,12 +52,6 @@ pub struct ValidationIssue {
     #[serde(rename = "type")]
     #[schema(value_type = String)]
     kind: &'static str,
-    /// Extra context (the JSON parser's message for `json_invalid`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ctx: Option<JsonObject>,
-    /// The rejected input (`uuid_parsing`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    input: Option<String>,
 }
 
 /// A `loc` entry: a name, or a byte offset into a malformed body.

@@ -94,14 +94,7 @@ impl SeedBody {
     request_body = SeedBody,
     responses(
         (status = 200, description = "One line per session", content_type = "application/x-ndjson", body = SeededSession),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
-        (status = 404, description = "load.enabled is false", body = doc::Detail, example = json!({"detail": "Not Found"})),
-        (status = 409, response = doc::Conflict),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 503, response = doc::ServiceUnavailable),
-    ))]
+        doc::LoadKit, doc::Conflict, doc::JsonBody))]
 async fn seed(
     State(state): State<AppState>,
     RequireAdmin(actor): RequireAdmin,
@@ -131,14 +124,7 @@ async fn seed(
 /// other user is touched. An unknown tag deletes nothing.
 #[utoipa::path(delete, path = "/{tag}", tag = "load", security(("bearer" = [])),
     params(("tag" = String, Path, description = "The seed's tag")),
-    responses(
-        (status = 200, body = PurgeCounts),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
-        (status = 404, description = "load.enabled is false", body = doc::Detail, example = json!({"detail": "Not Found"})),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 503, response = doc::ServiceUnavailable),
-    ))]
+    responses((status = 200, body = PurgeCounts), doc::LoadKit))]
 async fn purge(
     State(state): State<AppState>,
     RequireAdmin(actor): RequireAdmin,

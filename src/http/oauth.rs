@@ -168,18 +168,21 @@ fn client_credentials(
 #[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct AccessTokenResponse {
     access_token: String,
-    #[schema(value_type = String, example = "Bearer")]
+    #[schema(value_type = String, example = json!(TOKEN_TYPE))]
     token_type: &'static str,
     expires_in: u64,
     refresh_token: String,
     refresh_expires_in: u64,
 }
 
+/// RFC 6750's `token_type`, as RFC 6749 §5.1 answers it.
+const TOKEN_TYPE: &str = "Bearer";
+
 impl From<TokenPair> for AccessTokenResponse {
     fn from(pair: TokenPair) -> Self {
         Self {
             access_token: pair.access_token,
-            token_type: "Bearer",
+            token_type: TOKEN_TYPE,
             expires_in: pair.expires_in,
             refresh_token: pair.refresh_token,
             refresh_expires_in: pair.refresh_expires_in,
@@ -236,12 +239,7 @@ impl OAuthTokenRequest {
     security((), ("client_basic" = [])),
     responses(
         (status = 200, body = AccessTokenResponse, headers(("Cache-Control" = String, description = "`no-store`"))),
-        (status = 400, response = doc::OAuthBadRequest),
-        (status = 401, response = doc::OAuthInvalidClient),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 429, response = doc::TooManyRequests),
-        (status = 503, response = doc::ServiceUnavailable),
-    ))]
+        doc::OAuthEndpoint))]
 async fn token(
     State(state): State<AppState>,
     Client(from): Client,
@@ -303,12 +301,7 @@ struct IntrospectionResponse {
     security(("client_basic" = [])),
     responses(
         (status = 200, body = IntrospectionResponse, headers(("Cache-Control" = String, description = "`no-store`"))),
-        (status = 400, response = doc::OAuthBadRequest),
-        (status = 401, response = doc::OAuthInvalidClient),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 429, response = doc::TooManyRequests),
-        (status = 503, response = doc::ServiceUnavailable),
-    ))]
+        doc::OAuthEndpoint))]
 async fn introspect(
     State(state): State<AppState>,
     Client(from): Client,
@@ -343,14 +336,7 @@ struct RevocationRequest {
 #[utoipa::path(post, path = "/oauth/revoke", tag = "oauth",
     request_body(content = RevocationRequest, content_type = "application/x-www-form-urlencoded"),
     security((), ("client_basic" = [])),
-    responses(
-        (status = 200, description = "Revoked (or nothing to revoke)"),
-        (status = 400, response = doc::OAuthBadRequest),
-        (status = 401, response = doc::OAuthInvalidClient),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 429, response = doc::TooManyRequests),
-        (status = 503, response = doc::ServiceUnavailable),
-    ))]
+    responses((status = 200, description = "Revoked (or nothing to revoke)"), doc::OAuthEndpoint))]
 async fn revoke(
     State(state): State<AppState>,
     Client(from): Client,

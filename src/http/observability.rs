@@ -21,8 +21,7 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 #[utoipa::path(get, path = "/metrics", tag = "meta",
     responses(
         (status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String),
-        (status = 404, response = super::responses::NotFound),
-    ))]
+        super::responses::NotFound))]
 pub(super) async fn scrape(State(state): State<AppState>) -> Response {
     let gauges = PoolGauges {
         db_size: state.pool.size(),

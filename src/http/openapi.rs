@@ -6,8 +6,9 @@
 //! Every route is registered with its documentation (utoipa-axum's
 //! `routes!`, see `http::routes`), so the document lists exactly the routes
 //! served. Request and response types derive `ToSchema` where they are
-//! defined, so each schema is the type that is really read or written; the
-//! error bodies are described in `responses`.
+//! defined, so each schema is the type that is really read or written,
+//! the error bodies included (`error.rs`); the responses routes share, and
+//! their examples, are built from real answers in `responses`.
 
 use std::sync::LazyLock;
 
@@ -19,9 +20,9 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::ApiError;
+use super::error::{ApiError, DependencyError, Detail, HttpValidationError, OAuthErrorBody};
 use super::invalid::{JsonObject, LocPart, ValidationIssue};
-use super::responses;
+use super::responses::{self as doc, Common};
 use super::AppState;
 
 #[derive(OpenApi)]
@@ -37,33 +38,19 @@ use super::AppState;
         license(name = "MIT")
     ),
     components(
-        // The error bodies: reached only through the reusable responses,
+        // The error bodies: reached only through the shared responses,
         // which utoipa does not follow when collecting schemas.
         schemas(
-            responses::Detail,
-            responses::DependencyError,
-            responses::HttpValidationError,
+            Detail,
+            DependencyError,
+            HttpValidationError,
             ValidationIssue,
             LocPart,
             JsonObject,
-            responses::OAuthErrorBody
+            OAuthErrorBody
         ),
-        responses(
-        responses::BadRequest,
-        responses::Unauthorized,
-        responses::Forbidden,
-        responses::NotFound,
-        responses::Conflict,
-        responses::PayloadTooLarge,
-        responses::ValidationFailed,
-        responses::TooManyRequests,
-        responses::ServiceUnavailable,
-        responses::OAuthBadRequest,
-        responses::OAuthInvalidClient,
-        responses::ClientUnauthorized,
-        responses::FeedGap,
-    )),
-    modifiers(&SecuritySchemes),
+    ),
+    modifiers(&SecuritySchemes, &SharedResponses),
     tags(
         (name = "auth", description = "Registration, login, token refresh, logout, account recovery, forward auth"),
         (name = "users", description = "The caller's own account and sessions"),
@@ -104,6 +91,22 @@ impl Modify for SecuritySchemes {
                     .build(),
             ),
         );
+    }
+}
+
+/// The error responses routes share (`responses::Common`), each built from
+/// the real answer it describes.
+struct SharedResponses;
+
+impl Modify for SharedResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for common in Common::ALL {
+            let (name, response) = common.component();
+            components
+                .responses
+                .insert(name.to_owned(), response.into());
+        }
     }
 }
 
@@ -206,7 +209,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
             (String = "text/javascript"),
             (String = "image/png"),
         )),
-        (status = 404, response = responses::NotFound),
+        doc::NotFound,
     ))]
 async fn docs_asset(Path(asset): Path<String>) -> Result<impl IntoResponse, ApiError> {
     let (_, content_type, bytes) = ASSETS

@@ -64,14 +64,7 @@ fn parse_limit(limit: Text) -> Result<usize, FieldError> {
 /// resync from the snapshot.
 #[utoipa::path(get, path = "", tag = "revocations", security(("client_basic" = [])),
     params(PageParams),
-    responses(
-        (status = 200, body = Page),
-        (status = 401, response = doc::ClientUnauthorized),
-        (status = 410, response = doc::FeedGap),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 429, response = doc::TooManyRequests),
-        (status = 503, response = doc::ServiceUnavailable),
-    ))]
+    responses((status = 200, body = Page), doc::FeedClient, doc::FeedCursor))]
 async fn page(
     State(state): State<AppState>,
     GatewayClient(_): GatewayClient,
@@ -88,12 +81,7 @@ async fn page(
 /// Every revocation still within the access tokens' lifetime, and the
 /// cursor to follow the stream from (as `Last-Event-ID`).
 #[utoipa::path(get, path = "/snapshot", tag = "revocations", security(("client_basic" = [])),
-    responses(
-        (status = 200, body = Page),
-        (status = 401, response = doc::ClientUnauthorized),
-        (status = 429, response = doc::TooManyRequests),
-        (status = 503, response = doc::ServiceUnavailable),
-    ))]
+    responses((status = 200, body = Page), doc::FeedClient))]
 async fn snapshot(
     State(state): State<AppState>,
     GatewayClient(_): GatewayClient,
@@ -112,11 +100,7 @@ async fn snapshot(
     responses(
         (status = 200, content_type = "text/event-stream", body = String,
             description = "`event: revocation`, `id: <seq>`, `data: <event JSON>`"),
-        (status = 401, response = doc::ClientUnauthorized),
-        (status = 410, response = doc::FeedGap),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 429, response = doc::TooManyRequests),
-        (status = 503, response = doc::ServiceUnavailable),
+        doc::FeedClient, doc::FeedCursor,
     ))]
 async fn stream(
     State(state): State<AppState>,

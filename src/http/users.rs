@@ -30,11 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// The caller's account.
 #[utoipa::path(get, path = "/me", tag = "users", security(("bearer" = [])),
-    responses(
-        (status = 200, body = UserPublic),
-        (status = 401, response = doc::Unauthorized),
-        (status = 503, response = doc::ServiceUnavailable),
-    ))]
+    responses((status = 200, body = UserPublic), doc::Credentials))]
 async fn me(
     State(state): State<AppState>,
     Authenticated(claims): Authenticated,
@@ -100,13 +96,7 @@ impl ProfileUpdate {
 /// Updates profile fields; only those present change, `null` clears one.
 #[utoipa::path(patch, path = "/me", tag = "users", security(("bearer" = [])),
     request_body = ProfileUpdate,
-    responses(
-        (status = 200, body = UserPublic),
-        (status = 401, response = doc::Unauthorized),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 503, response = doc::ServiceUnavailable),
-    ))]
+    responses((status = 200, body = UserPublic), doc::Credentials, doc::JsonBody))]
 async fn update_me(
     State(state): State<AppState>,
     Client(client): Client,
@@ -144,13 +134,7 @@ impl PasswordRequest {
     request_body = PasswordRequest,
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, response = doc::BadRequest),
-        (status = 401, response = doc::Unauthorized),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 429, response = doc::TooManyRequests),
-        (status = 503, response = doc::ServiceUnavailable),
-    ))]
+        doc::BadRequest, doc::Credentials, doc::JsonBody, doc::Limited))]
 async fn delete_me(
     State(state): State<AppState>,
     Client(client): Client,
@@ -187,11 +171,7 @@ impl From<OwnSession> for SessionView {
 
 /// The caller's live sessions (devices), `current` marking this one.
 #[utoipa::path(get, path = "/me/sessions", tag = "users", security(("bearer" = [])),
-    responses(
-        (status = 200, body = Vec<SessionView>),
-        (status = 401, response = doc::Unauthorized),
-        (status = 503, response = doc::ServiceUnavailable),
-    ))]
+    responses((status = 200, body = Vec<SessionView>), doc::Credentials))]
 async fn sessions(
     State(state): State<AppState>,
     Authenticated(claims): Authenticated,
@@ -203,12 +183,7 @@ async fn sessions(
 /// Logs one of the caller's devices out.
 #[utoipa::path(delete, path = "/me/sessions/{id}", tag = "users", security(("bearer" = [])),
     params(("id" = String, Path, description = "A session id from `GET /me/sessions`")),
-    responses(
-        (status = 204, description = "The session ended"),
-        (status = 401, response = doc::Unauthorized),
-        (status = 404, response = doc::NotFound),
-        (status = 503, response = doc::ServiceUnavailable),
-    ))]
+    responses((status = 204, description = "The session ended"), doc::Credentials, doc::NotFound))]
 async fn revoke_session(
     State(state): State<AppState>,
     Client(client): Client,
@@ -229,11 +204,7 @@ struct UserBalance {
 
 /// The caller's balance.
 #[utoipa::path(get, path = "/me/balance", tag = "users", security(("bearer" = [])),
-    responses(
-        (status = 200, body = UserBalance),
-        (status = 401, response = doc::Unauthorized),
-        (status = 503, response = doc::ServiceUnavailable),
-    ))]
+    responses((status = 200, body = UserBalance), doc::Credentials))]
 async fn balance(
     State(state): State<AppState>,
     Authenticated(claims): Authenticated,

@@ -13,9 +13,10 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::super::auth::{ResetPasswordRequest, TokenRequest, ACTIVATED, PASSWORD_RESET};
+use super::super::auth::{ResetPasswordRequest, TokenRequest};
 use super::super::error::ApiError;
 use super::super::extract::{Body, Client, Query};
+use super::super::responses::{ACTIVATED, PASSWORD_RESET};
 use super::{html, text_of, PageError};
 use crate::account::AccountError;
 use crate::http::AppState;
