@@ -10,8 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
-use super::extract::{Body, Client, PathUuid, Query};
-use super::invalid::Location;
+use super::extract::{Client, Parse, PathUuid, Valid, ValidQuery};
 use super::responses as doc;
 use super::roles::{RequireAdmin, RequireStaff};
 use super::AppState;
@@ -78,8 +77,10 @@ pub(super) fn role(s: &str) -> Result<Role, &'static str> {
         .map_err(|()| "must be one of: ADMIN, MODERATOR, REGULAR")
 }
 
-impl UserListParams {
-    pub(super) fn parse(self) -> Result<UserQuery, ValidationErrors> {
+impl Parse for UserListParams {
+    type Output = UserQuery;
+
+    fn parse(self) -> Result<UserQuery, ValidationErrors> {
         let (email, role, is_blocked, is_active, deleted, limit, offset) = all((
             self.email.optional_text("email"),
             self.role.optional("role", |s| role(&s)),
@@ -118,11 +119,8 @@ impl UserListParams {
 async fn list_users(
     State(state): State<AppState>,
     RequireStaff(_): RequireStaff,
-    Query(query): Query<UserListParams>,
+    ValidQuery(query): ValidQuery<UserListParams>,
 ) -> Result<Json<UserPage>, ApiError> {
-    let query = query
-        .parse()
-        .map_err(|e| ApiError::invalid(Location::Query, e))?;
     Ok(Json(state.admin.list_users(&query).await?))
 }
 
@@ -197,10 +195,12 @@ pub(super) struct AdminUserUpdate {
     pub(super) subscription_expires_at: Text,
 }
 
-impl AdminUserUpdate {
+impl Parse for AdminUserUpdate {
+    type Output = UserChanges;
+
     /// `null` is "not given" for the role and subscription; it clears the
     /// expiry (a `PATCH` field).
-    pub(super) fn parse(self) -> Result<UserChanges, ValidationErrors> {
+    fn parse(self) -> Result<UserChanges, ValidationErrors> {
         let (role, subscription, subscription_expires_at) = all((
             self.account_role.optional("account_role", |s| role(&s)),
             self.account_subscription
@@ -229,9 +229,8 @@ async fn update(
     RequireAdmin(actor): RequireAdmin,
     PathUuid(id): PathUuid,
     Client(client): Client,
-    Body(body): Body<AdminUserUpdate>,
+    Valid(changes): Valid<AdminUserUpdate>,
 ) -> Result<Json<AdminUser>, ApiError> {
-    let changes = body.parse()?;
     Ok(Json(
         state.admin.update(actor, id, &changes, &client).await?,
     ))
@@ -246,7 +245,9 @@ struct BalanceDelta {
     delta: Text,
 }
 
-impl BalanceDelta {
+impl Parse for BalanceDelta {
+    type Output = rust_decimal::Decimal;
+
     fn parse(self) -> Result<rust_decimal::Decimal, ValidationErrors> {
         Ok(self.delta.required("delta", |s| balance_delta(&s))?)
     }
@@ -263,9 +264,8 @@ async fn balance(
     RequireAdmin(actor): RequireAdmin,
     PathUuid(id): PathUuid,
     Client(client): Client,
-    Body(body): Body<BalanceDelta>,
+    Valid(delta): Valid<BalanceDelta>,
 ) -> Result<Json<Balance>, ApiError> {
-    let delta = body.parse()?;
     Ok(Json(
         state
             .admin
@@ -300,8 +300,10 @@ pub(super) struct AuditParams {
     pub(super) offset: Text,
 }
 
-impl AuditParams {
-    pub(super) fn parse(self) -> Result<AuditQuery, ValidationErrors> {
+impl Parse for AuditParams {
+    type Output = AuditQuery;
+
+    fn parse(self) -> Result<AuditQuery, ValidationErrors> {
         let (subject_id, actor_id, kind, since, until, limit, offset) = all((
             self.user_id.optional("user_id", |s| validation::uuid(&s)),
             self.actor_id.optional("actor_id", |s| validation::uuid(&s)),
@@ -332,11 +334,8 @@ impl AuditParams {
 async fn audit(
     State(state): State<AppState>,
     RequireAdmin(_): RequireAdmin,
-    Query(query): Query<AuditParams>,
+    ValidQuery(query): ValidQuery<AuditParams>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let query = query
-        .parse()
-        .map_err(|e| ApiError::invalid(Location::Query, e))?;
     Ok(Json(state.admin.audit(&query).await?))
 }
 

@@ -11,8 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, DependencyError, Detail};
-use super::extract::{Authenticated, Bearer, Body, Client, Query};
-use super::invalid::Location;
+use super::extract::{Authenticated, Bearer, Client, Parse, Valid, ValidQuery};
 use super::responses::{
     self as doc, Message, ACTIVATED, ACTIVATION_SENT, PASSWORD_CHANGED, PASSWORD_RESET,
     RESET_LINK_SENT,
@@ -89,7 +88,9 @@ struct RegisterRequest {
     captcha_token: Text,
 }
 
-impl RegisterRequest {
+impl Parse for RegisterRequest {
+    type Output = Registration;
+
     /// Every rule at once; the password rule sees the email and username
     /// when they are valid.
     fn parse(self) -> Result<Registration, ValidationErrors> {
@@ -127,9 +128,9 @@ impl RegisterRequest {
 async fn register(
     State(state): State<AppState>,
     Client(client): Client,
-    Body(body): Body<RegisterRequest>,
+    Valid(registration): Valid<RegisterRequest>,
 ) -> Result<Response, ApiError> {
-    let user = state.account.register(body.parse()?, &client).await?;
+    let user = state.account.register(registration, &client).await?;
     Ok((StatusCode::CREATED, Json(user)).into_response())
 }
 
@@ -139,6 +140,16 @@ struct UsernameQuery {
     /// The name to check
     #[param(value_type = String)]
     username: Text,
+}
+
+impl Parse for UsernameQuery {
+    type Output = Username;
+
+    fn parse(self) -> Result<Username, ValidationErrors> {
+        Ok(self
+            .username
+            .required("username", |u| Username::parse(&u))?)
+    }
 }
 
 /// `GET /auth/username-available`.
@@ -159,12 +170,8 @@ struct UsernameAvailability {
 async fn username_available(
     State(state): State<AppState>,
     Client(client): Client,
-    Query(query): Query<UsernameQuery>,
+    ValidQuery(username): ValidQuery<UsernameQuery>,
 ) -> Result<Json<UsernameAvailability>, ApiError> {
-    let username = query
-        .username
-        .required("username", |u| Username::parse(&u))
-        .map_err(|e| ApiError::invalid(Location::Query, e.into()))?;
     let (available, suggestion) = state.auth.username_availability(&username, &client).await?;
     Ok(Json(UsernameAvailability {
         available,
@@ -187,7 +194,9 @@ struct LoginRequest {
     password: Text,
 }
 
-impl LoginRequest {
+impl Parse for LoginRequest {
+    type Output = (LoginName, SecretString);
+
     /// The name to look up (`email` wins over `username`) and the password.
     fn parse(self) -> Result<(LoginName, SecretString), ValidationErrors> {
         let name = match (
@@ -229,9 +238,8 @@ impl LoginRequest {
 async fn login(
     State(state): State<AppState>,
     Client(client): Client,
-    Body(body): Body<LoginRequest>,
+    Valid((name, password)): Valid<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let (name, password) = body.parse()?;
     Ok(Json(
         state.auth.login(name, password, &client).await?.into(),
     ))
@@ -245,7 +253,9 @@ struct RefreshRequest {
     refresh_token: Text,
 }
 
-impl RefreshRequest {
+impl Parse for RefreshRequest {
+    type Output = Option<String>;
+
     /// `refresh_token` from the body, if given.
     fn parse(self) -> Result<Option<String>, ValidationErrors> {
         Ok(self.refresh_token.optional_text("refresh_token")?)
@@ -263,12 +273,9 @@ async fn refresh(
     State(state): State<AppState>,
     Client(client): Client,
     Bearer(bearer): Bearer,
-    Body(body): Body<RefreshRequest>,
+    Valid(in_body): Valid<RefreshRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let token = body
-        .parse()?
-        .or(bearer)
-        .ok_or(AuthError::InvalidRefreshToken)?;
+    let token = in_body.or(bearer).ok_or(AuthError::InvalidRefreshToken)?;
     Ok(Json(state.auth.refresh(&token, &client).await?.into()))
 }
 
@@ -282,9 +289,8 @@ async fn logout(
     State(state): State<AppState>,
     Client(client): Client,
     Bearer(bearer): Bearer,
-    Body(body): Body<RefreshRequest>,
+    Valid(refresh): Valid<RefreshRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let refresh = body.parse()?;
     state
         .auth
         .logout(refresh.as_deref(), bearer.as_deref(), &client)
@@ -311,8 +317,10 @@ pub(super) struct TokenRequest {
     pub(super) token: Text,
 }
 
-impl TokenRequest {
-    pub(super) fn parse(self) -> Result<String, ValidationErrors> {
+impl Parse for TokenRequest {
+    type Output = String;
+
+    fn parse(self) -> Result<String, ValidationErrors> {
         Ok(self.token.required_text("token")?)
     }
 }
@@ -329,9 +337,8 @@ impl TokenRequest {
 async fn activate(
     State(state): State<AppState>,
     Client(client): Client,
-    Body(body): Body<TokenRequest>,
+    Valid(token): Valid<TokenRequest>,
 ) -> Result<Json<Message>, ApiError> {
-    let token = body.parse()?;
     state.account.activate(&token, &client).await?;
     Ok(Message::json(ACTIVATED))
 }
@@ -344,7 +351,9 @@ struct EmailRequest {
     email: Text,
 }
 
-impl EmailRequest {
+impl Parse for EmailRequest {
+    type Output = Email;
+
     fn parse(self) -> Result<Email, ValidationErrors> {
         Ok(self.email.required("email", |e| Email::parse(&e))?)
     }
@@ -360,9 +369,8 @@ impl EmailRequest {
 async fn resend_activation(
     State(state): State<AppState>,
     Client(client): Client,
-    Body(body): Body<EmailRequest>,
+    Valid(email): Valid<EmailRequest>,
 ) -> Result<(StatusCode, Json<Message>), ApiError> {
-    let email = body.parse()?;
     state.account.resend_activation(&email, &client).await?;
     Ok((StatusCode::ACCEPTED, Message::json(ACTIVATION_SENT)))
 }
@@ -377,9 +385,8 @@ async fn resend_activation(
 async fn forgot_password(
     State(state): State<AppState>,
     Client(client): Client,
-    Body(body): Body<EmailRequest>,
+    Valid(email): Valid<EmailRequest>,
 ) -> Result<(StatusCode, Json<Message>), ApiError> {
-    let email = body.parse()?;
     state.account.forgot_password(&email, &client).await?;
     Ok((StatusCode::ACCEPTED, Message::json(RESET_LINK_SENT)))
 }
@@ -393,10 +400,12 @@ pub(super) struct ResetPasswordRequest {
     pub(super) new_password: Text,
 }
 
-impl ResetPasswordRequest {
+impl Parse for ResetPasswordRequest {
+    type Output = (String, NewPassword);
+
     /// The rules that need no account; the rest are checked once the
     /// token names it.
-    pub(super) fn parse(self) -> Result<(String, NewPassword), ValidationErrors> {
+    fn parse(self) -> Result<(String, NewPassword), ValidationErrors> {
         all((
             self.token.required_text("token"),
             self.new_password
@@ -417,9 +426,8 @@ impl ResetPasswordRequest {
 async fn reset_password(
     State(state): State<AppState>,
     Client(client): Client,
-    Body(body): Body<ResetPasswordRequest>,
+    Valid((token, new_password)): Valid<ResetPasswordRequest>,
 ) -> Result<Json<Message>, ApiError> {
-    let (token, new_password) = body.parse()?;
     state
         .account
         .reset_password(&token, new_password, &client)
@@ -437,7 +445,9 @@ struct ChangePasswordRequest {
     new_password: Text,
 }
 
-impl ChangePasswordRequest {
+impl Parse for ChangePasswordRequest {
+    type Output = (SecretString, NewPassword);
+
     fn parse(self) -> Result<(SecretString, NewPassword), ValidationErrors> {
         let current = self
             .current_password
@@ -465,9 +475,8 @@ async fn change_password(
     State(state): State<AppState>,
     Client(client): Client,
     Authenticated(claims): Authenticated,
-    Body(body): Body<ChangePasswordRequest>,
+    Valid((current, new_password)): Valid<ChangePasswordRequest>,
 ) -> Result<Json<Message>, ApiError> {
-    let (current, new_password) = body.parse()?;
     state
         .account
         .change_password(&claims, current, new_password, &client)

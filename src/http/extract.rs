@@ -19,6 +19,7 @@ use super::invalid::{Location, ValidationIssue};
 use super::AppState;
 use crate::client::ClientInfo;
 use crate::tokens::AccessClaims;
+use crate::validation::ValidationErrors;
 
 /// Bodies larger than this get 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -89,6 +90,44 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             }
         };
         fields_as(Location::Body, object).map(Self)
+    }
+}
+
+/// A request body or query string that parses itself into the domain's
+/// input: every route's type implements it beside its handler, and
+/// [`Valid`] / [`ValidQuery`] hand the handler only the parsed value.
+pub trait Parse {
+    type Output;
+    /// Every field's rule at once: the value, or every problem.
+    fn parse(self) -> Result<Self::Output, ValidationErrors>;
+}
+
+/// A body read as [`Body`] and parsed: a 422 naming every problem (in the
+/// body), or the domain's input.
+pub struct Valid<T: Parse>(pub T::Output);
+
+impl<S: Send + Sync, T: DeserializeOwned + Parse> FromRequest<S> for Valid<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let Body(body) = Body::<T>::from_request(request, state).await?;
+        Ok(Self(body.parse()?))
+    }
+}
+
+/// The query string read as [`Query`] and parsed; problems are located in
+/// the query.
+pub struct ValidQuery<T: Parse>(pub T::Output);
+
+impl<S: Send + Sync, T: DeserializeOwned + Parse> FromRequestParts<S> for ValidQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Query(query) = Query::<T>::from_request_parts(parts, state).await?;
+        query
+            .parse()
+            .map(Self)
+            .map_err(|e| ApiError::invalid(Location::Query, e))
     }
 }
 

@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
-use super::extract::{Authenticated, Body, Client};
+use super::extract::{Authenticated, Client, Parse, Valid};
 use super::responses as doc;
 use super::AppState;
 use crate::account::OwnSession;
@@ -67,7 +67,9 @@ struct ProfileUpdate {
     info: Text,
 }
 
-impl ProfileUpdate {
+impl Parse for ProfileUpdate {
+    type Output = ProfileChanges;
+
     /// Every field's rule at once.
     fn parse(self) -> Result<ProfileChanges, ValidationErrors> {
         let (first_name, last_name, avatar_url, gender, date_of_birth, info) = all((
@@ -101,9 +103,8 @@ async fn update_me(
     State(state): State<AppState>,
     Client(client): Client,
     Authenticated(claims): Authenticated,
-    Body(body): Body<ProfileUpdate>,
+    Valid(changes): Valid<ProfileUpdate>,
 ) -> Result<Json<UserPublic>, ApiError> {
-    let changes = body.parse()?;
     Ok(Json(
         state
             .account
@@ -119,7 +120,9 @@ struct PasswordRequest {
     password: Text,
 }
 
-impl PasswordRequest {
+impl Parse for PasswordRequest {
+    type Output = SecretString;
+
     fn parse(self) -> Result<SecretString, ValidationErrors> {
         Ok(self
             .password
@@ -139,9 +142,8 @@ async fn delete_me(
     State(state): State<AppState>,
     Client(client): Client,
     Authenticated(claims): Authenticated,
-    Body(body): Body<PasswordRequest>,
+    Valid(password): Valid<PasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let password = body.parse()?;
     state.account.delete(&claims, password, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use super::super::auth::{ResetPasswordRequest, TokenRequest};
 use super::super::error::ApiError;
-use super::super::extract::{Body, Client, Query};
+use super::super::extract::{Body, Client, Parse, Query};
 use super::super::responses::{ACTIVATED, PASSWORD_RESET};
 use super::{html, text_of, PageError};
 use crate::account::AccountError;
@@ -47,6 +47,23 @@ struct LinkQuery {
     /// The token from the e-mail's link
     #[param(value_type = Option<String>)]
     token: Text,
+}
+
+impl LinkQuery {
+    /// The link's token; a link without one is `invalid` (the page says the
+    /// link is invalid, as for an unknown token).
+    fn token(
+        query: Result<Query<Self>, ApiError>,
+        invalid: AccountError,
+    ) -> Result<String, PageError> {
+        let Query(query) = query?;
+        Ok(query
+            .token
+            .optional_text("token")
+            .ok()
+            .flatten()
+            .ok_or(invalid)?)
+    }
 }
 
 #[derive(Template)]
@@ -90,13 +107,7 @@ async fn reset_form(
     State(state): State<AppState>,
     query: Result<Query<LinkQuery>, ApiError>,
 ) -> Result<Response, PageError> {
-    let Query(query) = query?;
-    let token = query
-        .token
-        .optional_text("token")
-        .ok()
-        .flatten()
-        .ok_or(AccountError::InvalidResetToken)?;
+    let token = LinkQuery::token(query, AccountError::InvalidResetToken)?;
     state.account.check_reset_link(&token).await?;
     Ok(html(
         StatusCode::OK,
@@ -201,13 +212,7 @@ async fn activate_form(
     State(state): State<AppState>,
     query: Result<Query<LinkQuery>, ApiError>,
 ) -> Result<Response, PageError> {
-    let Query(query) = query?;
-    let token = query
-        .token
-        .optional_text("token")
-        .ok()
-        .flatten()
-        .ok_or(AccountError::InvalidActivationToken)?;
+    let token = LinkQuery::token(query, AccountError::InvalidActivationToken)?;
     Ok(html(
         StatusCode::OK,
         &ActivatePage {

@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use super::super::admin as api;
 use super::super::error::ApiError;
-use super::super::extract::{Body, Client, PathUuid, Query};
+use super::super::extract::{Body, Client, Parse, PathUuid, Query};
 use super::super::invalid::Location;
 use super::{blank_is_absent, cookie, html, see_other, set_cookie, text_of, PageError};
 use crate::admin::{Actor, AdminError, AdminUser};
