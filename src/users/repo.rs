@@ -52,43 +52,41 @@ pub async fn insert<'e>(db: impl PgExecutor<'e>, user: NewUser<'_>) -> Result<Us
         )
 }
 
-/// A user that has not been deleted, by email (any case).
-pub async fn find_by_email(pool: &PgPool, email: &str) -> Result<Option<User>, sqlx::Error> {
-    let sql =
-        format!("SELECT {USER_COLUMNS} FROM users WHERE email = lower($1) AND deleted_at IS NULL");
+/// The user matching `condition` on `$1`, if any.
+async fn find_one<T>(pool: &PgPool, condition: &str, value: T) -> Result<Option<User>, sqlx::Error>
+where
+    T: for<'q> sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres> + Send,
+{
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {condition}");
     sqlx::query_as::<_, User>(&sql)
-        .bind(email)
+        .bind(value)
         .fetch_optional(pool)
         .await
+}
+
+/// A user that has not been deleted, by email (any case).
+pub async fn find_by_email(pool: &PgPool, email: &str) -> Result<Option<User>, sqlx::Error> {
+    find_one(pool, "email = lower($1) AND deleted_at IS NULL", email).await
 }
 
 /// A user that has not been deleted, by username (any case).
 pub async fn find_by_username(pool: &PgPool, username: &str) -> Result<Option<User>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE lower(username) = lower($1) AND deleted_at IS NULL"
-    );
-    sqlx::query_as::<_, User>(&sql)
-        .bind(username)
-        .fetch_optional(pool)
-        .await
+    find_one(
+        pool,
+        "lower(username) = lower($1) AND deleted_at IS NULL",
+        username,
+    )
+    .await
 }
 
 /// A user that has not been deleted, by id.
 pub async fn find_by_id(pool: &PgPool, id: Uuid) -> Result<Option<User>, sqlx::Error> {
-    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1 AND deleted_at IS NULL");
-    sqlx::query_as::<_, User>(&sql)
-        .bind(id)
-        .fetch_optional(pool)
-        .await
+    find_one(pool, "id = $1 AND deleted_at IS NULL", id).await
 }
 
 /// A user by id, soft-deleted or not (an administrator may restore one).
 pub async fn find_any_by_id(pool: &PgPool, id: Uuid) -> Result<Option<User>, sqlx::Error> {
-    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-    sqlx::query_as::<_, User>(&sql)
-        .bind(id)
-        .fetch_optional(pool)
-        .await
+    find_one(pool, "id = $1", id).await
 }
 
 /// The statement behind [`usernames_like`] (public so a test can `EXPLAIN`
