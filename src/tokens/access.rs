@@ -9,13 +9,15 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::keys::{KeyError, KeySet};
-use super::verified_cache::VerifiedCache;
 
 use crate::clock::now_secs;
 use crate::sessions::SessionClaims;
 use crate::users::{Role, Subscription};
 
 pub const ACCESS_TOKEN_TYPE: &str = "access";
+
+/// Most access tokens remembered as verified.
+const VERIFIED_CAPACITY: usize = 65_536;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct AccessClaims {
@@ -47,7 +49,15 @@ pub struct TokenIssuer {
     audience: String,
     access_ttl: Duration,
     validation: Validation,
-    verified: VerifiedCache,
+    /// Access tokens whose signature and claims already checked out, so a
+    /// gateway asking about the same token again costs a hash lookup
+    /// instead of an Ed25519 verification. Keyed by the whole token string
+    /// (no digest, so no collision can make a forged token match a cached
+    /// one); bounded (quick_cache evicts the coldest), which costs at most
+    /// one extra verification per evicted token; an entry is not served
+    /// from its `exp` on. Whether the session is still live is never
+    /// cached: callers ask Redis every time.
+    verified: quick_cache::sync::Cache<Box<str>, Arc<AccessClaims>>,
 }
 
 pub struct IssuedAccess {
@@ -70,7 +80,7 @@ impl TokenIssuer {
             audience,
             access_ttl,
             validation,
-            verified: VerifiedCache::new(),
+            verified: quick_cache::sync::Cache::new(VERIFIED_CAPACITY),
         }
     }
 
@@ -151,11 +161,14 @@ impl TokenIssuer {
     /// session is still live is the caller's second check.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let now = now_secs();
-        if let Some(claims) = self.verified.get(token, now) {
-            return Ok(AccessClaims::clone(&claims));
+        if let Some(claims) = self.verified.get(token) {
+            if now < claims.exp {
+                return Ok(AccessClaims::clone(&claims));
+            }
+            self.verified.remove(token);
         }
         let claims = self.verify_signature(token)?;
-        self.verified.insert(token, Arc::new(claims.clone()));
+        self.verified.insert(token.into(), Arc::new(claims.clone()));
         Ok(claims)
     }
 
@@ -240,6 +253,24 @@ mod tests {
         );
         std::fs::remove_dir_all(&dir).unwrap();
         std::fs::remove_dir_all(&other_dir).unwrap();
+    }
+
+    #[test]
+    fn a_cached_token_is_not_served_after_it_expires() {
+        let dir = std::env::temp_dir().join(format!("tessera-jwt-{}", Uuid::new_v4()));
+        KeySet::generate(&dir).unwrap();
+        let issuer = issuer(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let issued = issuer
+            .issue_for(&claims(), Uuid::new_v4(), Duration::ZERO)
+            .unwrap();
+        let exp = issuer.verify(&issued.token).unwrap().exp;
+        assert!(issuer.verified.get(issued.token.as_str()).is_some());
+        while now_secs() <= exp {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(issuer.verify(&issued.token).is_err());
+        assert!(issuer.verified.get(issued.token.as_str()).is_none());
     }
 
     /// One key set for the property tests (generating keys is slow).

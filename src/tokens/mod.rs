@@ -9,7 +9,6 @@ mod keys;
 pub mod one_time;
 pub mod opaque;
 pub mod refresh;
-mod verified_cache;
 
 pub use access::{AccessClaims, IssuedAccess, TokenError, TokenIssuer, ACCESS_TOKEN_TYPE};
 pub use keys::{Jwks, KeyError, KeySet, Retirement};

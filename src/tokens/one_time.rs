@@ -6,13 +6,7 @@
 
 use uuid::Uuid;
 
-use super::opaque::{Domain, Kind, Token, TokenKeys, TAG_LEN};
-
-const SECRET_LEN: usize = 32;
-const PAYLOAD_LEN: usize = 16 + SECRET_LEN;
-const TOKEN_LEN: usize = PAYLOAD_LEN + TAG_LEN;
-#[cfg(test)]
-const ENCODED_LEN: usize = super::opaque::encoded_len(TOKEN_LEN);
+use super::opaque::{fresh_secret, token_len, Domain, Kind, Token, TokenKeys};
 
 /// The one-time token kind: user id ‖ secret ‖ tag.
 pub struct OneTime;
@@ -22,26 +16,23 @@ impl Kind for OneTime {
     const NAME: &'static str = "OneTimeToken";
 }
 
-pub type OneTimeToken = Token<OneTime, TOKEN_LEN>;
+pub type OneTimeToken = Token<OneTime, { token_len(1) }>;
 
 /// A fresh token for `user_id` with a random secret.
 pub fn generate(keys: &TokenKeys, user_id: Uuid) -> OneTimeToken {
-    // rand's thread generator: a CSPRNG seeded from the OS.
-    let secret: [u8; SECRET_LEN] = rand::random();
-    OneTimeToken::seal(keys, user_id, &secret)
+    OneTimeToken::seal(keys, user_id, &fresh_secret())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tokens::opaque::tests::{keys, NEW, OLD};
 
-    fn keys(secret: &[u8]) -> TokenKeys {
-        TokenKeys::new([secret]).unwrap()
-    }
+    const ENCODED_LEN: usize = OneTimeToken::ENCODED_LEN;
 
     #[test]
     fn tokens_round_trip_and_carry_the_user() {
-        let keys = keys(b"one-time token test secret, 32+ bytes");
+        let keys = keys(&[OLD]);
         let user = Uuid::new_v4();
         let token = generate(&keys, user);
         let encoded = token.encode();
@@ -57,11 +48,8 @@ mod tests {
 
     #[test]
     fn a_token_tagged_under_another_secret_is_refused() {
-        let token = generate(
-            &keys(b"one secret of at least 32 bytes...."),
-            Uuid::new_v4(),
-        );
-        let other = keys(b"another secret of at least 32 bytes");
+        let token = generate(&keys(&[OLD]), Uuid::new_v4());
+        let other = keys(&[NEW]);
         assert!(OneTimeToken::parse(&other, &token.encode()).is_none());
     }
 }

@@ -29,6 +29,21 @@ const SHARED_SECRET_KEY: &str = "tessera:secret:{token}";
 /// Bytes of the integrity tag at the end of every opaque token.
 pub const TAG_LEN: usize = 16;
 
+/// Bytes of the random secret in every opaque token.
+pub const SECRET_LEN: usize = 32;
+
+/// Bytes of a token of `ids` 16-byte ids (the user's first), a secret and
+/// the tag.
+pub const fn token_len(ids: usize) -> usize {
+    16 * ids + SECRET_LEN + TAG_LEN
+}
+
+/// A fresh token secret from rand's thread generator (a CSPRNG seeded from
+/// the OS).
+pub fn fresh_secret() -> [u8; SECRET_LEN] {
+    rand::random()
+}
+
 /// Length of the wire form of `n` bytes.
 pub const fn encoded_len(n: usize) -> usize {
     (4 * n).div_ceil(3)
@@ -276,6 +291,10 @@ pub struct Token<K, const N: usize> {
 }
 
 impl<K: Kind, const N: usize> Token<K, N> {
+    /// Length of the wire form.
+    #[cfg(test)]
+    pub const ENCODED_LEN: usize = encoded_len(N);
+
     /// Tags `user_id ‖ rest` (`rest` fills the payload after the id) under
     /// the signing secret.
     pub fn seal(keys: &TokenKeys, user_id: Uuid, rest: &[u8]) -> Self {
@@ -354,13 +373,14 @@ impl<K: Kind, const N: usize> std::fmt::Debug for Token<K, N> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    const OLD: &[u8] = b"the old token secret, 32 bytes or more";
-    const NEW: &[u8] = b"the new token secret, 32 bytes or more";
+    /// Two token secrets, for the tests of every kind.
+    pub const OLD: &[u8] = b"the old token secret, 32 bytes or more";
+    pub const NEW: &[u8] = b"the new token secret, 32 bytes or more";
 
-    fn keys(secrets: &[&[u8]]) -> TokenKeys {
+    pub fn keys(secrets: &[&[u8]]) -> TokenKeys {
         TokenKeys::new(secrets).unwrap()
     }
 

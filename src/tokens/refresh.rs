@@ -12,13 +12,7 @@
 
 use uuid::Uuid;
 
-use super::opaque::{Domain, Kind, Token, TokenKeys, TAG_LEN};
-
-const SECRET_LEN: usize = 32;
-const PAYLOAD_LEN: usize = 16 + 16 + SECRET_LEN;
-const TOKEN_LEN: usize = PAYLOAD_LEN + TAG_LEN;
-#[cfg(test)]
-const ENCODED_LEN: usize = super::opaque::encoded_len(TOKEN_LEN);
+use super::opaque::{fresh_secret, token_len, Domain, Kind, Token, TokenKeys, SECRET_LEN};
 
 /// The refresh token kind: user id ‖ session id ‖ secret ‖ tag.
 pub struct Refresh;
@@ -28,18 +22,16 @@ impl Kind for Refresh {
     const NAME: &'static str = "RefreshToken";
 }
 
-pub type RefreshToken = Token<Refresh, TOKEN_LEN>;
+pub type RefreshToken = Token<Refresh, { token_len(2) }>;
 
 impl RefreshToken {
     /// A fresh token with a random secret.
     pub fn generate(keys: &TokenKeys, user_id: Uuid, session_id: Uuid) -> Self {
-        // rand's thread generator: a CSPRNG seeded from the OS.
-        let secret: [u8; SECRET_LEN] = rand::random();
-        Self::from_parts(keys, user_id, session_id, &secret)
+        Self::from_parts(keys, user_id, session_id, &fresh_secret())
     }
 
     fn from_parts(keys: &TokenKeys, user_id: Uuid, session_id: Uuid, secret: &[u8]) -> Self {
-        let mut rest = [0u8; PAYLOAD_LEN - 16];
+        let mut rest = [0u8; 16 + SECRET_LEN];
         rest[..16].copy_from_slice(session_id.as_bytes());
         rest[16..].copy_from_slice(&secret[..SECRET_LEN]);
         Self::seal(keys, user_id, &rest)
@@ -63,13 +55,10 @@ impl RefreshToken {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tokens::opaque::tests::{keys, NEW, OLD};
+    use crate::tokens::opaque::TAG_LEN;
 
-    const OLD: &[u8] = b"old rotation secret, at least 32 bytes long";
-    const NEW: &[u8] = b"new rotation secret, at least 32 bytes long";
-
-    fn keys(secrets: &[&[u8]]) -> TokenKeys {
-        TokenKeys::new(secrets).unwrap()
-    }
+    const ENCODED_LEN: usize = RefreshToken::ENCODED_LEN;
 
     #[test]
     fn round_trips_and_rejects_garbage() {

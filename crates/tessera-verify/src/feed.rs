@@ -36,21 +36,11 @@ const BACKOFF: ExponentialBuilder = ExponentialBuilder::new()
     .without_max_times();
 
 pub async fn snapshot(inner: &Inner) -> Result<Snapshot, FetchError> {
-    let response = inner
+    let request = inner
         .http
         .get(inner.url(SNAPSHOT_PATH))
-        .basic_auth(&inner.config.client_id, Some(&inner.config.client_secret))
-        .timeout(inner.config.start_timeout)
-        .send()
-        .await
-        .map_err(FetchError::Http)?;
-    let status = response.status();
-    if !status.is_success() {
-        return Err(FetchError::Status {
-            what: "the snapshot",
-            status,
-        });
-    }
+        .basic_auth(&inner.config.client_id, Some(&inner.config.client_secret));
+    let response = inner.fetch(request, "the snapshot").await?;
     response.json().await.map_err(FetchError::Http)
 }
 

@@ -1,12 +1,14 @@
-//! tessera's access tokens: EdDSA JWTs with a `kid`, checked against the
-//! published key set (JWKS). Only what tessera issues is accepted: `alg`
-//! EdDSA, `type` access, the configured `iss` and `aud`, an `exp` ahead.
+//! tessera's access tokens: EdDSA JWTs with a `kid`, checked with
+//! jsonwebtoken against the published key set (JWKS). Only what tessera
+//! issues is accepted: `alg` EdDSA, `type` access, the configured `iss` and
+//! `aud`, an `exp` ahead.
 
 use std::collections::HashMap;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use ed25519_dalek::{Signature, VerifyingKey};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -34,12 +36,6 @@ pub struct Claims {
 }
 
 #[derive(Deserialize)]
-struct Header {
-    alg: String,
-    kid: Option<String>,
-}
-
-#[derive(Deserialize)]
 struct JwkSet {
     keys: Vec<Jwk>,
 }
@@ -52,9 +48,23 @@ struct Jwk {
     kid: Option<String>,
 }
 
+/// An Ed25519 public key of the JWKS. Its bytes tell whether a refetched
+/// set changed (jsonwebtoken's key cannot be compared).
+#[derive(Clone)]
+pub struct Key {
+    bytes: [u8; 32],
+    decoding: DecodingKey,
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
 /// The Ed25519 keys of a JWKS document, by `kid`; keys of other types are
 /// skipped.
-pub fn parse_jwks(body: &[u8]) -> Result<HashMap<String, VerifyingKey>, FetchError> {
+pub fn parse_jwks(body: &[u8]) -> Result<HashMap<String, Key>, FetchError> {
     let set: JwkSet = serde_json::from_slice(body).map_err(FetchError::Jwks)?;
     let mut keys = HashMap::new();
     for jwk in set.keys {
@@ -65,35 +75,39 @@ pub fn parse_jwks(body: &[u8]) -> Result<HashMap<String, VerifyingKey>, FetchErr
             continue;
         }
         // Not 32 bytes of base64url, or not a point on the curve: either
-        // way no key to check a signature with.
-        let key = URL_SAFE_NO_PAD
+        // way no key to check a signature with, so the set is refused here
+        // rather than every token signed by it later.
+        let bytes = URL_SAFE_NO_PAD
             .decode(x)
             .ok()
             .and_then(|b| <[u8; 32]>::try_from(b).ok())
-            .and_then(|bytes| VerifyingKey::from_bytes(&bytes).ok());
-        let Some(key) = key else {
+            .filter(|bytes| ed25519_dalek::VerifyingKey::from_bytes(bytes).is_ok());
+        let Some(bytes) = bytes else {
             return Err(FetchError::JwksKey { kid });
         };
-        keys.insert(kid, key);
+        let decoding = DecodingKey::from_ed_der(&bytes);
+        keys.insert(kid, Key { bytes, decoding });
     }
     Ok(keys)
 }
 
-/// What the checks compare claims with.
-pub struct Expect<'a> {
-    pub issuer: &'a str,
-    pub audience: &'a str,
+/// What the checks compare claims with: EdDSA only, the deployment's `iss`
+/// and `aud`. Built once per verifier.
+pub fn validation(issuer: &str, audience: &str) -> Validation {
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[audience]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    // `exp` is checked in `verify`, against the same `now` as a cached
+    // token's, so a token expires at the same second either way.
+    validation.validate_exp = false;
+    validation
 }
 
 /// The `kid` a token names, for a key lookup before verifying.
 pub fn kid_of(token: &str) -> Result<String, Rejection> {
-    let header = token.split('.').next().ok_or(Rejection::Malformed)?;
-    let header: Header = URL_SAFE_NO_PAD
-        .decode(header)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .ok_or(Rejection::Malformed)?;
-    if header.alg != "EdDSA" {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| Rejection::Malformed)?;
+    if header.alg != Algorithm::EdDSA {
         return Err(Rejection::Malformed);
     }
     header.kid.ok_or(Rejection::Malformed)
@@ -103,27 +117,19 @@ pub fn kid_of(token: &str) -> Result<String, Rejection> {
 /// unix seconds).
 pub fn verify(
     token: &str,
-    key: &VerifyingKey,
-    expect: &Expect<'_>,
+    key: &Key,
+    validation: &Validation,
     now: u64,
 ) -> Result<Claims, Rejection> {
-    let (signed, signature) = token.rsplit_once('.').ok_or(Rejection::Malformed)?;
-    let (_, payload) = signed.split_once('.').ok_or(Rejection::Malformed)?;
-    let signature: [u8; 64] = URL_SAFE_NO_PAD
-        .decode(signature)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or(Rejection::Malformed)?;
-    key.verify_strict(signed.as_bytes(), &Signature::from_bytes(&signature))
-        .map_err(|_| Rejection::BadSignature)?;
-    let claims: Claims = URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .ok_or(Rejection::Malformed)?;
-    if claims.iss != expect.issuer || claims.aud != expect.audience {
-        return Err(Rejection::WrongIssuerOrAudience);
-    }
+    let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, validation)
+        .map_err(|e| match e.kind() {
+            ErrorKind::InvalidSignature => Rejection::BadSignature,
+            ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => {
+                Rejection::WrongIssuerOrAudience
+            }
+            _ => Rejection::Malformed,
+        })?
+        .claims;
     if claims.token_type != "access" {
         return Err(Rejection::NotAnAccessToken);
     }
@@ -134,26 +140,34 @@ pub fn verify(
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use ed25519_dalek::{Signer, SigningKey};
+mod tests {
+    use ed25519_dalek::pkcs8::EncodePrivateKey;
+    use ed25519_dalek::SigningKey;
+    use jsonwebtoken::{EncodingKey, Header};
     use serde_json::{json, Value};
 
     use super::*;
 
-    pub fn signing_key() -> SigningKey {
+    fn signing_key() -> SigningKey {
         SigningKey::from_bytes(&rand::random())
     }
 
-    pub fn sign(key: &SigningKey, kid: &str, claims: &Value) -> String {
-        let header =
-            URL_SAFE_NO_PAD.encode(json!({"alg": "EdDSA", "kid": kid, "typ": "JWT"}).to_string());
-        let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
-        let signed = format!("{header}.{payload}");
-        let signature = URL_SAFE_NO_PAD.encode(key.sign(signed.as_bytes()).to_bytes());
-        format!("{signed}.{signature}")
+    fn key_of(key: &SigningKey) -> Key {
+        let bytes = key.verifying_key().to_bytes();
+        Key {
+            bytes,
+            decoding: DecodingKey::from_ed_der(&bytes),
+        }
     }
 
-    pub fn claims(now: u64) -> Value {
+    fn sign(key: &SigningKey, kid: &str, claims: &Value) -> String {
+        let der = key.to_pkcs8_der().unwrap();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(kid.to_owned());
+        jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(der.as_bytes())).unwrap()
+    }
+
+    fn claims(now: u64) -> Value {
         json!({
             "iss": "tessera", "aud": "tessera", "sub": Uuid::new_v4(), "exp": now + 60,
             "iat": now, "jti": Uuid::new_v4(), "sid": Uuid::new_v4(), "type": "access",
@@ -161,30 +175,26 @@ pub(crate) mod tests {
         })
     }
 
-    const EXPECT: Expect<'static> = Expect {
-        issuer: "tessera",
-        audience: "tessera",
-    };
-
     #[test]
     fn a_token_verifies_and_each_check_refuses_its_own_fault() {
+        let expect = validation("tessera", "tessera");
         let key = signing_key();
         let now = 1_800_000_000;
         let good = sign(&key, "k1", &claims(now));
         assert_eq!(kid_of(&good).unwrap(), "k1");
-        let verified = verify(&good, &key.verifying_key(), &EXPECT, now).unwrap();
+        let verified = verify(&good, &key_of(&key), &expect, now).unwrap();
         assert_eq!(verified.token_type, "access");
 
         let other = signing_key();
         assert_eq!(
-            verify(&good, &other.verifying_key(), &EXPECT, now),
+            verify(&good, &key_of(&other), &expect, now),
             Err(Rejection::BadSignature)
         );
         let mut tampered = good.clone();
         tampered.insert(good.find('.').unwrap() + 2, 'x');
-        assert!(verify(&tampered, &key.verifying_key(), &EXPECT, now).is_err());
+        assert!(verify(&tampered, &key_of(&key), &expect, now).is_err());
         assert_eq!(
-            verify(&good, &key.verifying_key(), &EXPECT, now + 60),
+            verify(&good, &key_of(&key), &expect, now + 60),
             Err(Rejection::Expired)
         );
         for (field, value) in [("iss", json!("evil")), ("aud", json!("other"))] {
@@ -192,7 +202,7 @@ pub(crate) mod tests {
             bad[field] = value;
             let token = sign(&key, "k1", &bad);
             assert_eq!(
-                verify(&token, &key.verifying_key(), &EXPECT, now),
+                verify(&token, &key_of(&key), &expect, now),
                 Err(Rejection::WrongIssuerOrAudience),
                 "{field}"
             );
@@ -201,7 +211,7 @@ pub(crate) mod tests {
         refresh["type"] = json!("refresh");
         let token = sign(&key, "k1", &refresh);
         assert_eq!(
-            verify(&token, &key.verifying_key(), &EXPECT, now),
+            verify(&token, &key_of(&key), &expect, now),
             Err(Rejection::NotAnAccessToken)
         );
     }
@@ -229,7 +239,7 @@ pub(crate) mod tests {
         ]});
         let keys = parse_jwks(body.to_string().as_bytes()).unwrap();
         assert_eq!(keys.len(), 1);
-        assert_eq!(keys["k1"], key.verifying_key());
+        assert!(keys["k1"] == key_of(&key));
     }
 
     #[test]

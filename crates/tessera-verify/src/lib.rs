@@ -36,8 +36,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ed25519_dalek::VerifyingKey;
-
 pub use jwt::Claims;
 pub use web::{Token, VerifyLayer, VerifyService};
 
@@ -186,9 +184,11 @@ pub enum FetchError {
 struct Inner {
     config: Config,
     http: reqwest::Client,
-    keys: RwLock<Arc<HashMap<String, VerifyingKey>>>,
+    keys: RwLock<Arc<HashMap<String, jwt::Key>>>,
     /// When the keys were last fetched, for the refetch rate.
     keys_fetched: tokio::sync::Mutex<Instant>,
+    /// The issuer, audience and algorithm checks, built once.
+    validation: jsonwebtoken::Validation,
     verified: VerifiedCache,
     revoked: RwLock<Revoked>,
     /// Unix ms of the feed's last sign of life (event, heartbeat, snapshot).
@@ -218,6 +218,7 @@ impl Verifier {
             .map_err(|e| StartError::Keys(FetchError::Client(e)))?;
         let inner = Arc::new(Inner {
             verified: VerifiedCache::new(config.cache_capacity),
+            validation: jwt::validation(&config.issuer, &config.audience),
             config,
             http,
             keys: RwLock::new(Arc::new(HashMap::new())),
@@ -253,17 +254,16 @@ impl Verifier {
         let now = now_ms / 1000;
         let claims = match inner.verified.get(token) {
             Some(claims) if claims.exp > now => claims,
-            Some(_) => return Err(Rejection::Expired),
+            Some(_) => {
+                inner.verified.remove(token);
+                return Err(Rejection::Expired);
+            }
             None => {
                 let kid = jwt::kid_of(token)?;
                 let keys = read(&inner.keys).clone();
                 let key = keys.get(&kid).ok_or(Rejection::UnknownKey)?;
-                let expect = jwt::Expect {
-                    issuer: &inner.config.issuer,
-                    audience: &inner.config.audience,
-                };
-                let claims = Arc::new(jwt::verify(token, key, &expect, now)?);
-                inner.verified.insert(token, claims.clone(), now);
+                let claims = Arc::new(jwt::verify(token, key, &inner.validation, now)?);
+                inner.verified.insert(token.into(), claims.clone());
                 claims
             }
         };
@@ -307,21 +307,28 @@ impl Inner {
         format!("{}{path}", self.config.base_url)
     }
 
-    async fn fetch_keys(&self) -> Result<(), FetchError> {
-        let response = self
-            .http
-            .get(self.url("/.well-known/jwks.json"))
+    /// Sends `request` (within `start_timeout`); an answer other than a
+    /// success is an error naming `what` was asked for.
+    async fn fetch(
+        &self,
+        request: reqwest::RequestBuilder,
+        what: &'static str,
+    ) -> Result<reqwest::Response, FetchError> {
+        let response = request
             .timeout(self.config.start_timeout)
             .send()
             .await
             .map_err(FetchError::Http)?;
         let status = response.status();
         if !status.is_success() {
-            return Err(FetchError::Status {
-                what: "the key set",
-                status,
-            });
+            return Err(FetchError::Status { what, status });
         }
+        Ok(response)
+    }
+
+    async fn fetch_keys(&self) -> Result<(), FetchError> {
+        let request = self.http.get(self.url("/.well-known/jwks.json"));
+        let response = self.fetch(request, "the key set").await?;
         let body = response.bytes().await.map_err(FetchError::Http)?;
         let keys = jwt::parse_jwks(&body)?;
         let changed = **read(&self.keys) != keys;

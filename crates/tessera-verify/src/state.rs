@@ -9,52 +9,13 @@ use uuid::Uuid;
 
 use crate::Claims;
 
-/// Tokens whose signature and claims checked out, by their text: a token
-/// seen before costs one hash lookup, never a second Ed25519 verification.
-/// Entries leave at their token's `exp`; at capacity the expired ones go
-/// first, then (a flood of distinct tokens) all of them.
-pub struct VerifiedCache {
-    tokens: RwLock<HashMap<Box<str>, Arc<Claims>, RandomState>>,
-    capacity: usize,
-}
-
-impl VerifiedCache {
-    pub fn new(capacity: usize) -> Self {
-        Self {
-            tokens: RwLock::new(HashMap::with_hasher(RandomState::default())),
-            capacity,
-        }
-    }
-
-    pub fn get(&self, token: &str) -> Option<Arc<Claims>> {
-        read(&self.tokens).get(token).cloned()
-    }
-
-    pub fn insert(&self, token: &str, claims: Arc<Claims>, now: u64) {
-        if self.capacity == 0 {
-            return;
-        }
-        let mut tokens = write(&self.tokens);
-        if tokens.len() >= self.capacity {
-            tokens.retain(|_, claims| claims.exp > now);
-            if tokens.len() >= self.capacity {
-                tokens.clear();
-            }
-        }
-        tokens.insert(token.into(), claims);
-    }
-
-    /// Forgets every token (the key set changed: a retired key's tokens
-    /// must verify again).
-    pub fn clear(&self) {
-        write(&self.tokens).clear();
-    }
-
-    #[cfg(test)]
-    pub fn len(&self) -> usize {
-        read(&self.tokens).len()
-    }
-}
+/// Tokens whose signature and claims checked out, by their whole text (no
+/// digest, so no collision can make a forged token match a cached one): a
+/// token seen before costs one hash lookup, never a second Ed25519
+/// verification. Bounded by quick_cache (about `capacity` tokens, the
+/// coldest evicted first). Callers refuse an entry at its token's `exp`;
+/// revocations are never cached here: they are checked on every call.
+pub type VerifiedCache = quick_cache::sync::Cache<Box<str>, Arc<Claims>>;
 
 /// One revocation as kept: for a user, the `not_before` its tokens' `iat`
 /// must reach; `at` (unix seconds) is when it was recorded, for pruning.
@@ -197,16 +158,17 @@ mod tests {
 
     #[test]
     fn the_cache_stays_within_its_capacity() {
-        let cache = VerifiedCache::new(2);
-        let expired = Arc::new(claims(0));
+        let cache = VerifiedCache::new(1000);
         let live = Arc::new(claims(1000));
-        cache.insert("a", expired, 950);
-        cache.insert("b", live.clone(), 950);
-        cache.insert("c", live.clone(), 950);
-        assert_eq!(cache.len(), 2, "the expired entry made room");
-        assert!(cache.get("a").is_none());
-        cache.insert("d", live, 950);
-        assert_eq!(cache.len(), 1, "full of live tokens: started afresh");
-        assert!(cache.get("d").is_some());
+        for i in 0..10_000 {
+            cache.insert(format!("token-{i}").into(), live.clone());
+        }
+        assert!(cache.len() <= 1000, "{} tokens kept", cache.len());
+        cache.insert("d".into(), live.clone());
+        assert!(cache.get("d").is_some(), "keyed by the token's text");
+
+        let off = VerifiedCache::new(0);
+        off.insert("d".into(), live);
+        assert!(off.get("d").is_none(), "capacity 0 keeps nothing");
     }
 }
