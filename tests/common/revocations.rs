@@ -45,12 +45,16 @@ pub struct Service {
 impl Service {
     pub async fn start(config: Config) -> Service {
         let verifier = Verifier::start(config).await.expect("verifier starts");
-        let who = |token: Token| async move { token.sub.to_string() };
+        let who = |token: Token| async move {
+            token.user_id().map(|id| id.to_string()).unwrap_or_default()
+        };
         let layered = Router::new()
             // Only the layer checks here: the handler reads what it left.
             .route(
                 "/layered",
-                get(|Extension(token): Extension<Token>| async move { token.sub.to_string() }),
+                get(|Extension(token): Extension<Token>| async move {
+                    token.user_id().map(|id| id.to_string()).unwrap_or_default()
+                }),
             )
             .route_layer(VerifyLayer::new(verifier.clone()));
         let app = Router::new()

@@ -1,4 +1,5 @@
-//! A service that admits tessera's users, checking tokens in process:
+//! A service that admits tessera's users and OAuth clients, checking tokens
+//! in process:
 //! `TESSERA_URL=http://127.0.0.1:8000 GATEWAY_ID=edge GATEWAY_SECRET=... \
 //!  cargo run -p tessera-verify --example service`, then
 //! `curl -H "Authorization: Bearer $ACCESS" http://127.0.0.1:3000/hello`.
@@ -6,7 +7,7 @@
 #![forbid(unsafe_code)]
 
 use axum::{routing::get, Router};
-use tessera_verify::{Config, Token, Verifier};
+use tessera_verify::{Config, Subject, Token, Verifier};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -17,7 +18,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         var("GATEWAY_SECRET")?,
     );
     let verifier = Verifier::start(config).await?;
-    let hello = |token: Token| async move { format!("hello {} ({})\n", token.sub, token.role) };
+    let hello = |token: Token| async move {
+        match &token.subject {
+            Subject::User { id, role, .. } => format!("hello user {id} ({role})\n"),
+            Subject::Client { id } => format!("hello client {id}\n"),
+        }
+    };
     let app = Router::new()
         .route("/hello", get(hello))
         .with_state(verifier);

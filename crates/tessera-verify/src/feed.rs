@@ -256,6 +256,43 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_client_event_reads_from_the_stream_and_the_snapshot() {
+        let messages = read_all(&[
+            b"event: revocation\nid: 1795000000123-0\ndata: {\"seq\":\"1795000000123-0\",",
+            b"\"kind\":\"client\",\"id\":\"billing\",\"not_before\":1795000001,",
+            b"\"reason\":\"client_disabled\",\"at\":\"2026-11-18T10:13:20.123Z\"}\n\n",
+        ])
+        .await;
+        let [Ok(message)] = &messages[..] else {
+            panic!("{messages:?}");
+        };
+        assert_eq!(message.id.as_deref(), Some("1795000000123-0"));
+        let event: Event = serde_json::from_str(&message.data).unwrap();
+        assert_eq!((&*event.kind, &*event.id), ("client", "billing"));
+        assert_eq!(event.not_before, 1_795_000_001);
+        assert_eq!(event.reason, "client_disabled");
+
+        // One of each kind, and reasons tessera may add later: the whole
+        // snapshot still reads (an unreadable one would stop the verifier
+        // from starting, or from resynchronising after a gap).
+        let snapshot: Snapshot = serde_json::from_str(
+            r#"{"events": [
+                {"seq": "1-0", "kind": "session", "id": "0193a5b0-7d1e-7c3a-9f00-5b2d8e0c4a11",
+                 "not_before": 5, "reason": "logout", "at": "2026-11-18T10:13:20.123Z"},
+                {"seq": "2-0", "kind": "user", "id": "0193a5b0-7d1e-7c3a-9f00-5b2d8e0c4a12",
+                 "not_before": 6, "reason": "a_reason_from_later", "at": "2026-11-18T10:13:20.123Z"},
+                {"seq": "3-0", "kind": "client", "id": "billing",
+                 "not_before": 7, "reason": "client_disabled", "at": "2026-11-18T10:13:20.123Z"}
+            ], "next": "3-0"}"#,
+        )
+        .unwrap();
+        let kinds: Vec<&str> = snapshot.events.iter().map(|e| &*e.kind).collect();
+        assert_eq!(kinds, ["session", "user", "client"]);
+        assert_eq!(snapshot.events[2].id, "billing");
+        assert_eq!(snapshot.next, "3-0");
+    }
+
     #[test]
     fn the_backoff_doubles_from_50_ms_to_2_s() {
         let delays: Vec<u128> = BACKOFF.build().take(9).map(|d| d.as_millis()).collect();

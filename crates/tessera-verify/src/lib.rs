@@ -5,18 +5,27 @@
 //! revocation feed (Server-Sent Events, authenticated as a
 //! `gateway.clients` entry). [`Verifier::check`] then costs a hash lookup
 //! for a token seen before and one Ed25519 verification for a new one, and
-//! refuses tokens whose session ended or whose user was cut off (logout-all,
-//! password change, block, delete, demotion) as soon as the feed says so.
+//! refuses tokens whose session ended, whose user was cut off (logout-all,
+//! password change, block, delete, demotion) or whose OAuth client was
+//! disabled as soon as the feed says so.
+//!
+//! Both kinds of access token tessera issues are accepted: a user's (with a
+//! session) and an OAuth client's own (client_credentials grant); the
+//! verified [`Claims`] tell them apart by their [`Subject`].
 //!
 //! ```no_run
 //! use axum::{routing::get, Router};
-//! use tessera_verify::{Config, Token, Verifier};
+//! use tessera_verify::{Config, Subject, Token, Verifier};
 //!
 //! # async fn run() -> Result<(), tessera_verify::StartError> {
 //! let verifier = Verifier::start(Config::new("http://127.0.0.1:8000", "edge", "secret")).await?;
-//! let app: Router = Router::new()
-//!     .route("/me", get(|token: Token| async move { token.sub.to_string() }))
-//!     .with_state(verifier);
+//! let me = |token: Token| async move {
+//!     match &token.subject {
+//!         Subject::User { id, .. } => format!("user {id}"),
+//!         Subject::Client { id } => format!("client {id}"),
+//!     }
+//! };
+//! let app: Router = Router::new().route("/me", get(me)).with_state(verifier);
 //! # Ok(()) }
 //! ```
 //!
@@ -36,7 +45,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub use jwt::Claims;
+pub use jwt::{Actor, Claims, Subject};
 pub use web::{Token, VerifyLayer, VerifyService};
 
 use state::{read, write, Revoked, VerifiedCache};
@@ -115,11 +124,15 @@ pub enum Rejection {
     BadSignature,
     #[error("the token is for another issuer or audience")]
     WrongIssuerOrAudience,
+    /// Not an access token: a header `typ` other than `at+jwt` or `JWT`
+    /// (a DPoP proof, say), or a `type` claim other than `access`.
     #[error("the token is not an access token")]
     NotAnAccessToken,
     #[error("the token has expired")]
     Expired,
-    #[error("the token's session or user has been revoked")]
+    /// Its session ended, its user was cut off, or its client (`client_id`)
+    /// was disabled.
+    #[error("the token's session, user or client has been revoked")]
     Revoked,
     /// Fail-closed: the revocation feed has been silent too long, so a
     /// revoked token cannot be told from a good one.
@@ -363,5 +376,166 @@ impl Inner {
         self.synced.store(true, Ordering::Relaxed);
         self.feed_alive();
         Ok(snapshot.next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! A verifier against a stand-in tessera (key set, snapshot, stream).
+
+    use std::convert::Infallible;
+
+    use axum::body::Body;
+    use axum::routing::get;
+    use axum::{Json, Router};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use ed25519_dalek::pkcs8::EncodePrivateKey;
+    use ed25519_dalek::SigningKey;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use serde_json::{json, Value};
+    use tokio::sync::broadcast;
+    use uuid::Uuid;
+
+    use super::*;
+
+    struct Tessera {
+        base: String,
+        key: SigningKey,
+        /// Revocation events, each sent as one SSE message on every open
+        /// stream.
+        events: broadcast::Sender<Value>,
+    }
+
+    impl Tessera {
+        async fn start(snapshot: Vec<Value>) -> Self {
+            let key = SigningKey::from_bytes(&rand::random());
+            let x = URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
+            let jwks = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": x, "kid": "k1"}]});
+            let snapshot = json!({"events": snapshot, "next": "0-1"});
+            let (events, _) = broadcast::channel::<Value>(16);
+            let sender = events.clone();
+            let stream = move || {
+                let receiver = sender.subscribe();
+                async move {
+                    let body = futures_util::stream::unfold(receiver, |mut receiver| async move {
+                        let event = receiver.recv().await.ok()?;
+                        let message = format!("id: {}\ndata: {event}\n\n", event["seq"].as_str()?);
+                        Some((Ok::<_, Infallible>(message), receiver))
+                    });
+                    Body::from_stream(body)
+                }
+            };
+            let app = Router::new()
+                .route(
+                    "/.well-known/jwks.json",
+                    get(move || async move { Json(jwks) }),
+                )
+                .route(
+                    "/api/v1/revocations/snapshot",
+                    get(move || async move { Json(snapshot) }),
+                )
+                .route("/api/v1/revocations/stream", get(stream));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            Self { base, key, events }
+        }
+
+        fn sign(&self, typ: &str, claims: &Value) -> String {
+            let der = self.key.to_pkcs8_der().unwrap();
+            let mut header = Header::new(Algorithm::EdDSA);
+            header.kid = Some("k1".into());
+            header.typ = Some(typ.into());
+            jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(der.as_bytes()))
+                .unwrap()
+        }
+
+        /// Sends `event` once the verifier follows the stream.
+        async fn revoke(&self, event: Value) {
+            while self.events.receiver_count() == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            self.events.send(event).unwrap();
+        }
+    }
+
+    fn user_claims(iat: u64) -> Value {
+        json!({
+            "iss": "tessera", "aud": "tessera", "sub": Uuid::new_v4(), "exp": iat + 600,
+            "iat": iat, "jti": Uuid::new_v4(), "sid": Uuid::new_v4(), "type": "access",
+            "role": "REGULAR", "subscription": "FREE",
+        })
+    }
+
+    fn client_claims(client: &str, iat: u64) -> Value {
+        json!({
+            "iss": "tessera", "aud": "tessera", "sub": client, "exp": iat + 600,
+            "iat": iat, "jti": Uuid::new_v4(), "type": "access", "client_id": client,
+        })
+    }
+
+    fn client_event(seq: &str, client: &str, not_before: u64) -> Value {
+        json!({"seq": seq, "kind": "client", "id": client, "not_before": not_before,
+            "reason": "client_disabled", "at": "2026-12-07T10:00:00.000Z"})
+    }
+
+    #[tokio::test]
+    async fn old_and_new_tokens_verify_and_a_disabled_client_is_refused_within_the_feed() {
+        let now = now_ms() / 1000;
+        let tessera = Tessera::start(vec![
+            client_event("0-1", "gone", now + 1),
+            json!({"seq": "0-1", "kind": "user", "id": Uuid::new_v4(), "not_before": now,
+                "reason": "a_reason_from_later", "at": "2026-12-07T10:00:00.000Z"}),
+        ])
+        .await;
+        let verifier = Verifier::start(Config::new(&tessera.base, "edge", "secret"))
+            .await
+            .unwrap();
+
+        let old = tessera.sign("JWT", &user_claims(now - 10));
+        assert!(matches!(
+            verifier.check(&old).unwrap().subject,
+            Subject::User { .. }
+        ));
+        let own = tessera.sign("at+jwt", &client_claims("billing", now - 10));
+        assert_eq!(
+            verifier.check(&own).unwrap().subject,
+            Subject::Client {
+                id: "billing".into()
+            }
+        );
+        let mut exchange = user_claims(now - 10);
+        exchange["client_id"] = json!("billing");
+        exchange["act"] = json!({"sub": "billing"});
+        exchange["scope"] = json!("reports:read");
+        let exchanged = tessera.sign("at+jwt", &exchange);
+        assert_eq!(
+            verifier.check(&exchanged).unwrap().client_id.as_deref(),
+            Some("billing")
+        );
+        // Disabled in the snapshot already.
+        let gone = tessera.sign("at+jwt", &client_claims("gone", now));
+        assert_eq!(verifier.check(&gone), Err(Rejection::Revoked));
+        // Signed by tessera's key, claims and all, but typed as a DPoP proof.
+        let proof = tessera.sign("dpop+jwt", &user_claims(now));
+        assert_eq!(verifier.check(&proof), Err(Rejection::NotAnAccessToken));
+
+        // `billing` disabled through the stream: its own token and the one it
+        // exchanged, both verified and cached before, are refused; tokens
+        // issued from not_before on are not.
+        tessera
+            .revoke(client_event("1-0", "billing", now + 1))
+            .await;
+        let waited = Instant::now();
+        while verifier.check(&own).is_ok() {
+            assert!(waited.elapsed() < Duration::from_secs(5), "not revoked");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(verifier.check(&own), Err(Rejection::Revoked));
+        assert_eq!(verifier.check(&exchanged), Err(Rejection::Revoked));
+        assert!(verifier.check(&old).is_ok());
+        let fresh = tessera.sign("at+jwt", &client_claims("billing", now + 1));
+        assert!(verifier.check(&fresh).is_ok());
     }
 }
