@@ -41,6 +41,7 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub password_hashing: PasswordHashingConfig,
     pub gateway: GatewayConfig,
+    pub oauth: OAuthConfig,
     pub metrics: MetricsConfig,
     pub docs: DocsConfig,
     pub load: LoadConfig,
@@ -233,6 +234,7 @@ pub struct RateLimitConfig {
     pub username_available_per_ip_per_minute: u32,
     pub per_ip_per_second: u32,
     pub per_ip_burst: u32,
+    pub per_client_per_second: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -243,6 +245,16 @@ pub struct PasswordHashingConfig {
 #[derive(Debug, Clone, Deserialize)]
 pub struct GatewayConfig {
     pub clients: Vec<GatewayClient>,
+}
+
+/// The OAuth client registry and its flows.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OAuthConfig {
+    pub code_ttl_secs: u64,
+    pub id_token_ttl_secs: u64,
+    pub browser_session_ttl_secs: u64,
+    /// How long a rotated client secret keeps working.
+    pub secret_grace_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

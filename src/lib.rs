@@ -14,6 +14,7 @@ pub mod audit;
 pub mod auth;
 pub mod captcha;
 pub mod client;
+pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod console;

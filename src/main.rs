@@ -8,8 +8,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use serde::Serialize;
 use tessera::admin::cli::{self as operator, UserSelector};
+use tessera::clients::cli::{self as clients, ClientCommand};
 use tessera::config::Config;
 use tessera::load::cli::{self as load, SeedArgs, TokensArgs};
 use tessera::startup::Application;
@@ -48,6 +50,11 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Manage OAuth clients (machines, apps and gateways).
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
     },
     /// Database maintenance.
     Db {
@@ -160,10 +167,14 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+        // Flags clap read but the command refused together (`client create`).
+        Err(e) => match e.downcast::<clap::Error>() {
+            Ok(usage) => usage_error(usage.format(&mut Cli::command())),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
@@ -206,6 +217,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{} {}", user.user.id, user.user.account_role.as_str());
             Ok(())
         }
+        Command::Client {
+            command: ClientCommand::Create(args),
+        } => print_json(&clients::create(&config, args).await?),
+        Command::Client {
+            command: ClientCommand::List,
+        } => {
+            let listed = clients::list(&config).await?;
+            let mut out = std::io::stdout().lock();
+            for client in &listed {
+                write_json(&mut out, client)?;
+            }
+            Ok(())
+        }
+        Command::Client {
+            command: ClientCommand::RotateSecret { client_id },
+        } => print_json(&clients::rotate_secret(&config, &client_id).await?),
+        Command::Client {
+            command: ClientCommand::Disable { client_id },
+        } => print_json(&clients::disable(&config, &client_id).await?),
         Command::Db {
             command: DbCommand::Reset { yes },
         } => {
@@ -236,6 +266,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// One JSON object and a newline on standard output.
+fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+    write_json(&mut std::io::stdout().lock(), value)
+}
+
+fn write_json(out: &mut impl std::io::Write, value: &impl Serialize) -> anyhow::Result<()> {
+    serde_json::to_writer(&mut *out, value).context("cannot write the answer")?;
+    writeln!(out).context("cannot write the answer")?;
+    out.flush().context("cannot write the answer")
 }
 
 /// Help and version go to stdout as clap prints them; a usage mistake is one

@@ -19,16 +19,17 @@ use crate::admin::Admin;
 use crate::audit::AuditLog;
 use crate::auth::{Auth, AuthDeps};
 use crate::captcha::CaptchaVerifier;
+use crate::clients::{Clients, Registry};
 use crate::config::Config;
 use crate::console::Console;
 use crate::http::{self, AppState, ConnectionCap, Exposure, PageSettings, RequestLimits, Services};
 use crate::load::{LoadDeps, LoadKit, LoadSettings};
 use crate::mail::Mailer;
-use crate::oauth::OAuth;
+use crate::oauth::{OAuth, OAuthDeps};
 use crate::one_time_tokens::OneTimeTokens;
 use crate::rate_limit::{FloodGuard, RateLimiter};
 use crate::redis_client::RedisClient;
-use crate::revocations::{FeedSettings, RevocationFeed};
+use crate::revocations::{FeedSettings, FeedWriter, RevocationFeed};
 use crate::sessions::SessionStore;
 use crate::tokens::opaque::TokenKeys;
 use crate::tokens::{KeySet, TokenIssuer};
@@ -168,6 +169,7 @@ pub struct Application {
     /// their connections through the grace period.
     revocations: Arc<RevocationFeed>,
     feed_follower: tokio::task::JoinHandle<()>,
+    registry_follower: tokio::task::JoinHandle<()>,
     shutdown_grace: Duration,
 }
 
@@ -201,6 +203,20 @@ impl Application {
         ));
         let limits = Arc::new(RateLimiter::new(redis.clone(), &config.rate_limit));
         let (audit, audit_writer) = AuditLog::start(pool.clone());
+        // Read before serving, so the first token request finds its client;
+        // if PostgreSQL is down the follower keeps trying.
+        let registry = Registry::new(pool.clone(), redis.clone());
+        if let Err(e) = registry.load().await {
+            tracing::warn!(error = %e, "cannot read the client registry yet; clients' tokens wait for it");
+        }
+        let registry_follower = registry.clone().spawn_follower();
+        let clients = Arc::new(Clients::new(
+            pool.clone(),
+            registry.clone(),
+            audit.clone(),
+            FeedWriter::new(redis.clone(), feed_settings.retention),
+            Duration::from_secs(config.oauth.secret_grace_secs),
+        ));
         let admin = Admin::new(pool.clone(), sessions.clone(), audit.clone());
         if config.load.enabled {
             tracing::warn!("load.enabled: ADMINs may seed and purge load-test users over HTTP");
@@ -220,6 +236,7 @@ impl Application {
             tokens: tokens.clone(),
             limits: limits.clone(),
             audit: audit.clone(),
+            registry: registry.clone(),
             require_email_verification: config.auth.require_email_verification,
         }));
         let console = Arc::new(Console::new(
@@ -249,10 +266,14 @@ impl Application {
             .then(|| Duration::from_secs(config.jwt.keys_reload_secs));
         let key_reloader = spawn_key_reloader(tokens.clone(), reload_period);
         let oauth = Arc::new(OAuth::new(
-            auth.clone(),
-            sessions,
-            tokens.clone(),
-            limits,
+            OAuthDeps {
+                auth: auth.clone(),
+                sessions,
+                tokens: tokens.clone(),
+                limits,
+                registry,
+                redis: redis.clone(),
+            },
             &config.gateway.clients,
             &config.server.public_url,
         ));
@@ -274,6 +295,7 @@ impl Application {
             account: Arc::new(account),
             admin: Arc::new(admin),
             oauth,
+            clients,
             revocations: revocations.clone(),
             pool: pool.clone(),
             redis,
@@ -306,6 +328,7 @@ impl Application {
             key_reloader,
             revocations,
             feed_follower,
+            registry_follower,
             shutdown_grace: Duration::from_millis(config.server.shutdown_grace_ms),
         })
     }
@@ -351,6 +374,8 @@ impl Application {
         let _ = self.key_reloader.await;
         self.feed_follower.abort();
         let _ = self.feed_follower.await;
+        self.registry_follower.abort();
+        let _ = self.registry_follower.await;
         if tokio::time::timeout(shutdown_grace, self.audit_writer)
             .await
             .is_err()

@@ -65,6 +65,12 @@ pub enum Problem {
     ValueError,
     /// The field is present but not a whole number.
     IntParsing,
+    /// The field is present but not a list.
+    ListType,
+    /// The field is present but not `true` or `false`.
+    BoolType,
+    /// The field is present but not an object.
+    DictType,
 }
 
 impl Problem {
@@ -74,6 +80,9 @@ impl Problem {
             Problem::StringType => "string_type",
             Problem::ValueError => "value_error",
             Problem::IntParsing => "int_parsing",
+            Problem::ListType => "list_type",
+            Problem::BoolType => "bool_type",
+            Problem::DictType => "dict_type",
         }
     }
 }
@@ -97,7 +106,7 @@ impl FieldError {
         }
     }
 
-    fn not_text(field: &str) -> Self {
+    pub(crate) fn not_text(field: &str) -> Self {
         Self {
             field: field.to_owned(),
             problem: Problem::StringType,
@@ -314,6 +323,142 @@ impl Integer {
         rule: impl FnOnce(Option<i64>) -> Result<T, E>,
     ) -> Result<T, FieldError> {
         rule(self.given(field)?).map_err(|e| FieldError::rule(field, e.to_string()))
+    }
+}
+
+/// A JSON body field that is not text: a list of strings, a flag, a whole
+/// number or an object. Like [`Text`] it deserialises from anything, so one
+/// bad field never hides the others' problems. Absent and `null` are told
+/// apart for `#[serde(default)]` fields (a `PATCH` that clears).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Shaped {
+    #[default]
+    Absent,
+    Null,
+    Given(Value),
+}
+
+impl<'de> Deserialize<'de> for Shaped {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match Option::<Value>::deserialize(deserializer)? {
+            None | Some(Value::Null) => Shaped::Null,
+            Some(value) => Shaped::Given(value),
+        })
+    }
+}
+
+impl Shaped {
+    fn wrong(field: &str, problem: Problem, message: &str) -> FieldError {
+        FieldError {
+            field: field.to_owned(),
+            problem,
+            message: message.to_owned(),
+        }
+    }
+
+    /// The value given, if any. Text where another shape belongs is still
+    /// held to its field's [`TextKind`] first, so a NUL is refused by name
+    /// whatever the field's shape.
+    fn value(self, field: &str) -> Result<Option<Value>, FieldError> {
+        match self {
+            Shaped::Absent | Shaped::Null => Ok(None),
+            Shaped::Given(Value::String(text)) => {
+                TextKind::of(field)
+                    .check(&text)
+                    .map_err(|message| FieldError::rule(field, message))?;
+                Ok(Some(Value::String(text)))
+            }
+            Shaped::Given(value) => Ok(Some(value)),
+        }
+    }
+
+    /// A list of strings, each read by `rule` (the first item that fails
+    /// is reported, with its position); `None` when absent or `null`.
+    pub fn list<T, E: std::fmt::Display>(
+        self,
+        field: &str,
+        rule: impl Fn(&str) -> Result<T, E>,
+    ) -> Result<Option<Vec<T>>, FieldError> {
+        let Some(value) = self.value(field)? else {
+            return Ok(None);
+        };
+        let Value::Array(items) = value else {
+            return Err(Self::wrong(
+                field,
+                Problem::ListType,
+                "Input should be a valid list",
+            ));
+        };
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let Value::String(text) = item else {
+                    return Err(FieldError::not_text(&format!("{field}.{i}")));
+                };
+                TextKind::of(field)
+                    .check(text)
+                    .map_err(|message| FieldError::rule(field, message))?;
+                rule(text).map_err(|e| FieldError::rule(field, format!("{text:?} {e}")))
+            })
+            .collect::<Result<Vec<T>, FieldError>>()
+            .map(Some)
+    }
+
+    /// `true` or `false`; `None` when absent or `null`.
+    pub fn flag(self, field: &str) -> Result<Option<bool>, FieldError> {
+        match self.value(field)? {
+            None => Ok(None),
+            Some(Value::Bool(flag)) => Ok(Some(flag)),
+            Some(_) => Err(Self::wrong(
+                field,
+                Problem::BoolType,
+                "Input should be a valid boolean",
+            )),
+        }
+    }
+
+    /// An object, read by `rule`; `None` when absent or `null`.
+    pub fn object<T, E: std::fmt::Display>(
+        self,
+        field: &str,
+        rule: impl FnOnce(Value) -> Result<T, E>,
+    ) -> Result<Option<T>, FieldError> {
+        match self.value(field)? {
+            None => Ok(None),
+            Some(value @ Value::Object(_)) => rule(value)
+                .map(Some)
+                .map_err(|e| FieldError::rule(field, e.to_string())),
+            Some(_) => Err(Self::wrong(
+                field,
+                Problem::DictType,
+                "Input should be a valid dictionary",
+            )),
+        }
+    }
+
+    /// A `PATCH` whole number read by `rule`: `None` when absent (keep),
+    /// `Some(None)` for `null` (clear).
+    pub fn patch_integer<T, E: std::fmt::Display>(
+        self,
+        field: &str,
+        rule: impl FnOnce(i64) -> Result<T, E>,
+    ) -> Result<Option<Option<T>>, FieldError> {
+        let number = match self {
+            Shaped::Absent => return Ok(None),
+            Shaped::Null => return Ok(Some(None)),
+            given => given.value(field)?.and_then(|value| value.as_i64()),
+        };
+        let n = number.ok_or_else(|| {
+            Self::wrong(
+                field,
+                Problem::IntParsing,
+                "Input should be a valid integer",
+            )
+        })?;
+        rule(n)
+            .map(|v| Some(Some(v)))
+            .map_err(|e| FieldError::rule(field, e.to_string()))
     }
 }
 

@@ -88,10 +88,9 @@ async fn malformed_token_requests_get_the_rfc_6749_errors() {
             "invalid_request",
         ),
         (vec![("grant_type", "refresh_token")], "invalid_request"),
-        (
-            vec![("grant_type", "client_credentials")],
-            "unsupported_grant_type",
-        ),
+        // (`client_credentials` without credentials is `invalid_client`,
+        // 401: tests/oauth_clients.rs.)
+        (vec![("grant_type", "implicit")], "unsupported_grant_type"),
         (
             vec![("grant_type", "authorization_code"), ("code", "x")],
             "unsupported_grant_type",
@@ -488,11 +487,25 @@ async fn metadata_points_clients_at_every_endpoint() {
     );
     assert_eq!(
         metadata["grant_types_supported"],
-        json!(["password", "refresh_token"])
+        json!([
+            "password",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
+        ])
     );
     assert_eq!(
         metadata["token_endpoint_auth_methods_supported"],
-        json!(["none", "client_secret_basic", "client_secret_post"])
+        json!([
+            "none",
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt"
+        ])
+    );
+    assert_eq!(
+        metadata["token_endpoint_auth_signing_alg_values_supported"],
+        json!(["EdDSA", "ES256"])
     );
     assert_eq!(
         metadata["introspection_endpoint_auth_methods_supported"],

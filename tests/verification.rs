@@ -197,6 +197,16 @@ async fn every_verification_path_rejects_every_kind_of_bad_token() {
             assert_eq!(app.introspect(token).await["token_type"], "refresh_token");
             continue;
         }
+        // Signed by tessera for another audience (what token exchange
+        // issues): `/verify` and `/users/me` accept only `jwt.audience`;
+        // introspection reports the token and its `aud`, for the asking
+        // gateway to judge (RFC 7662 §4).
+        if *what == "wrong aud" {
+            assert_eq!((verify, me), (REJECTED.0, REJECTED.1), "{what}");
+            assert!(active);
+            assert_eq!(app.introspect(token).await["aud"], "another-api");
+            continue;
+        }
         assert_eq!((verify, me, active), REJECTED, "{what}");
     }
 

@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::{Auth, AuthError};
 use crate::audit::AuditEvent;
 use crate::client::ClientInfo;
-use crate::tokens::AccessClaims;
+use crate::tokens::{AccessClaims, Bearer};
 
 impl Auth {
     /// Ends the sessions named by a refresh token and/or an access token.
@@ -22,7 +22,11 @@ impl Auth {
                 self.record_logout(token.user_id(), token.session_id(), client);
             }
         }
-        if let Some(claims) = access.and_then(|t| self.deps.tokens.verify(t).ok()) {
+        // Whatever its audience: an exchanged token ends its session too. A
+        // client's own token has no session to end.
+        if let Some(Bearer::User(claims)) =
+            access.and_then(|t| self.deps.tokens.verify_any_audience(t).ok())
+        {
             self.end_session(claims.sub, claims.sid, client).await?;
         }
         Ok(())

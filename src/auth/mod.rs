@@ -18,6 +18,7 @@ use uuid::Uuid;
 pub use login::LoginName;
 
 use crate::audit::AuditLog;
+use crate::clients::Registry;
 use crate::rate_limit::{RateLimitError, RateLimiter};
 use crate::sessions::{RefreshToken, SessionClaims, SessionError, SessionStore};
 use crate::tokens::{TokenError, TokenIssuer};
@@ -41,6 +42,10 @@ pub enum AuthError {
     InvalidRefreshToken,
     #[error("invalid or expired access token")]
     InvalidAccessToken,
+    /// The client registry has not been read yet (PostgreSQL was down
+    /// since start-up), so a client's token cannot be judged.
+    #[error("the client registry is not loaded")]
+    RegistryUnavailable,
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("session store: {0}")]
@@ -80,6 +85,8 @@ pub struct AuthDeps {
     pub tokens: Arc<TokenIssuer>,
     pub limits: Arc<RateLimiter>,
     pub audit: AuditLog,
+    /// Whether a client's tokens are still good (in-process, no round trip).
+    pub registry: Arc<Registry>,
     /// New accounts start inactive until their email link is followed.
     pub require_email_verification: bool,
 }

@@ -1,6 +1,6 @@
 //! `/api/v1/auth`: parse, call one domain function, shape the answer.
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -11,7 +11,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, DependencyError, Detail};
-use super::extract::{Authenticated, Bearer, Client, Parse, Valid, ValidQuery};
+use super::error::{INVALID_QUERY, NOT_AUTHENTICATED};
+use super::extract::{
+    bearer_token, Authenticated, Bearer as BearerHeader, Client, Parse, Valid, ValidQuery,
+};
+use super::invalid::{Location, ValidationIssue};
 use super::responses::{
     self as doc, Message, ACTIVATED, ACTIVATION_SENT, PASSWORD_CHANGED, PASSWORD_RESET,
     RESET_LINK_SENT,
@@ -20,7 +24,8 @@ use super::AppState;
 use crate::account::AccountError;
 use crate::auth::{AuthError, LoginName, TokenPair};
 use crate::captcha::CaptchaError;
-use crate::tokens::AccessClaims;
+use crate::clients::{self, Scopes};
+use crate::tokens::{AccessClaims, Bearer, ClientClaims};
 use crate::users::{Email, NewPassword, Registration, UserPublic, Username};
 use crate::validation::{all, FieldError, Text, ValidationErrors};
 
@@ -272,7 +277,7 @@ impl Parse for RefreshRequest {
 async fn refresh(
     State(state): State<AppState>,
     Client(client): Client,
-    Bearer(bearer): Bearer,
+    BearerHeader(bearer): BearerHeader,
     Valid(in_body): Valid<RefreshRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let token = in_body.or(bearer).ok_or(AuthError::InvalidRefreshToken)?;
@@ -288,7 +293,7 @@ async fn refresh(
 async fn logout(
     State(state): State<AppState>,
     Client(client): Client,
-    Bearer(bearer): Bearer,
+    BearerHeader(bearer): BearerHeader,
     Valid(refresh): Valid<RefreshRequest>,
 ) -> Result<StatusCode, ApiError> {
     state
@@ -484,29 +489,83 @@ async fn change_password(
     Ok(Message::json(PASSWORD_CHANGED))
 }
 
-/// Forward-auth target (nginx `auth_request`, Traefik ForwardAuth): 200 with
-/// the identity in headers (for the gateway to pass on) and the claims as the
-/// body; 401 with `WWW-Authenticate` otherwise. Gateways ask with GET whatever
-/// the original request's method; `X-Forwarded-Method` / `X-Forwarded-Uri`
-/// name the request being authorised and are logged with the decision. Any
-/// method and path pass: tessera authenticates, the gateway routes. Role and
-/// subscription, in the headers and in the body alike, are the session's
-/// current ones (a demotion shows at once), not those signed into the token.
+/// `/verify`'s query: what the gateway route asks of the token.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct VerifyParams {
+    /// The audience the token must name (`jwt.audience` when absent): a
+    /// downstream service's route names its own.
+    #[serde(default)]
+    #[param(value_type = Option<String>)]
+    audience: Text,
+    /// Space-separated scopes the token must all hold; 403
+    /// `insufficient_scope` otherwise.
+    #[serde(default)]
+    #[param(value_type = Option<String>)]
+    scope: Text,
+}
+
+/// What `/verify` checks beyond the token itself.
+struct VerifyDemands {
+    audience: Option<String>,
+    scope: Option<Scopes>,
+}
+
+impl Parse for VerifyParams {
+    type Output = VerifyDemands;
+
+    fn parse(self) -> Result<VerifyDemands, ValidationErrors> {
+        let (audience, scope) = all((
+            self.audience
+                .optional("audience", |s| clients::model::audience(&s)),
+            self.scope.optional("scope", |s| Scopes::parse_list(&s)),
+        ))?;
+        Ok(VerifyDemands { audience, scope })
+    }
+}
+
+/// The claims `/verify` answers: a user's token's (with the session's
+/// current role and subscription) or a client's own token's.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+enum VerifiedClaims {
+    User(AccessClaims),
+    Client(ClientClaims),
+}
+
+/// Forward-auth target (nginx `auth_request`, Traefik ForwardAuth, Caddy
+/// `forward_auth`): 200 with the identity in headers (for the gateway to
+/// pass on) and the claims as the body; 401 with `WWW-Authenticate`
+/// otherwise, 403 `insufficient_scope` when the token lacks a scope the
+/// route asks for (`?scope=`). Gateways ask with GET whatever the original
+/// request's method; `X-Forwarded-Method` / `X-Forwarded-Uri` name the
+/// request being authorised and are logged with the decision. Any method
+/// and path pass: tessera authenticates, the gateway routes. A user's token
+/// needs its live session (role and subscription, in the headers and in the
+/// body alike, are the session's current ones); a client's own token needs
+/// its client enabled, and forwards `X-Client-Id` and `X-Scope`, never
+/// `X-User-*`.
 #[utoipa::path(get, path = "/verify", tag = "auth", security(("bearer" = [])),
+    params(VerifyParams),
     responses(
-        (status = 200, description = "The token is valid and its session live; the body is its claims, with the session's current role and subscription", body = AccessClaims,
+        (status = 200, description = "The token is valid and its session (or client) live; the body is its claims, with the session's current role and subscription", body = VerifiedClaims,
             headers(
-                ("X-User-Id" = String, description = "The user's id"),
-                ("X-User-Role" = String, description = "ADMIN, MODERATOR or REGULAR"),
-                ("X-User-Subscription" = String, description = "FREE or PRO"),
-                ("X-Session-Id" = String, description = "The session's id"),
+                ("X-User-Id" = String, description = "The user's id (a user's token)"),
+                ("X-User-Role" = String, description = "ADMIN, MODERATOR or REGULAR (a user's token)"),
+                ("X-User-Subscription" = String, description = "FREE or PRO (a user's token)"),
+                ("X-Session-Id" = String, description = "The session's id (a user's token)"),
+                ("X-Client-Id" = String, description = "The client the token was issued to"),
+                ("X-Scope" = String, description = "The token's scopes, space-separated, when it has any"),
             )),
+        (status = 403, description = "The token lacks a scope the route asks for (`WWW-Authenticate: Bearer error=\"insufficient_scope\"`)", body = Detail),
         doc::Credentials,
+        doc::Invalid,
     ))]
 async fn verify(
+    State(state): State<AppState>,
     forwarded: HeaderMap,
-    authenticated: Result<Authenticated, ApiError>,
-) -> Result<(HeaderMap, Json<AccessClaims>), ApiError> {
+    RawQuery(query): RawQuery,
+) -> Result<(HeaderMap, Json<VerifiedClaims>), ApiError> {
     // Borrowed, not copied: the hot path allocates only what it answers.
     let header = |name: &str| {
         forwarded
@@ -515,32 +574,88 @@ async fn verify(
             .unwrap_or("")
     };
     let (method, uri) = (header("x-forwarded-method"), header("x-forwarded-uri"));
-    let claims = match authenticated {
-        Ok(Authenticated(claims)) => claims,
+    let demands = match query {
+        None => VerifyDemands {
+            audience: None,
+            scope: None,
+        },
+        // Text fields read any query, so only a malformed one fails here.
+        Some(query) => serde_urlencoded::from_str::<VerifyParams>(&query)
+            .map_err(|_| ValidationIssue::undecodable(Location::Query, INVALID_QUERY))?
+            .parse()
+            .map_err(|e| ApiError::invalid(Location::Query, e))?,
+    };
+    let authenticated = match bearer_token(&forwarded) {
+        Some(token) => {
+            let audience = demands
+                .audience
+                .as_deref()
+                .unwrap_or(state.tokens.audience());
+            state
+                .auth
+                .authenticate_for(token, audience)
+                .await
+                .map_err(ApiError::from)
+        }
+        None => Err(ApiError::Unauthorized(NOT_AUTHENTICATED)),
+    };
+    let bearer = match authenticated {
+        Ok(bearer) => bearer,
         Err(e) => {
             tracing::debug!(forwarded_method = %method, forwarded_uri = %uri, "forward auth denied");
             return Err(e);
         }
     };
-    tracing::debug!(forwarded_method = %method, forwarded_uri = %uri, user_id = %claims.sub, session_id = %claims.sid, "forward auth granted");
-    let mut headers = HeaderMap::with_capacity(4);
-    let mut put_id = |name: &'static str, id: uuid::Uuid| {
-        let mut text = uuid::Uuid::encode_buffer();
-        // Always valid: a hyphenated UUID is plain ASCII.
-        if let Ok(value) = HeaderValue::from_str(id.hyphenated().encode_lower(&mut text)) {
+    if let Some(needed) = &demands.scope {
+        let held = bearer
+            .scope()
+            .map(|s| Scopes::parse_list(s).unwrap_or_default())
+            .unwrap_or_default();
+        if !needed.is_subset(&held) {
+            tracing::debug!(forwarded_method = %method, forwarded_uri = %uri, client_id = bearer.client_id(), "forward auth denied: insufficient scope");
+            return Err(ApiError::InsufficientScope(needed.to_string()));
+        }
+    }
+    let mut headers = HeaderMap::with_capacity(6);
+    let mut put = |name: &'static str, value: &str| {
+        // A client id or scope from our own signed token; one that is not a
+        // header value (it cannot be: both are checked at registration) is
+        // left out rather than failing the request.
+        if let Ok(value) = HeaderValue::from_str(value) {
             headers.insert(HeaderName::from_static(name), value);
         }
     };
-    put_id("x-user-id", claims.sub);
-    put_id("x-session-id", claims.sid);
-    headers.insert(
-        HeaderName::from_static("x-user-role"),
-        HeaderValue::from_static(claims.role.as_str()),
-    );
-    headers.insert(
-        HeaderName::from_static("x-user-subscription"),
-        HeaderValue::from_static(claims.subscription.as_str()),
-    );
+    put("x-client-id", bearer.client_id());
+    if let Some(scope) = bearer.scope() {
+        put("x-scope", scope);
+    }
+    let claims = match bearer {
+        Bearer::User(claims) => {
+            tracing::debug!(forwarded_method = %method, forwarded_uri = %uri, user_id = %claims.sub, session_id = %claims.sid, "forward auth granted");
+            let mut put_id = |name: &'static str, id: uuid::Uuid| {
+                let mut text = uuid::Uuid::encode_buffer();
+                // Always valid: a hyphenated UUID is plain ASCII.
+                if let Ok(value) = HeaderValue::from_str(id.hyphenated().encode_lower(&mut text)) {
+                    headers.insert(HeaderName::from_static(name), value);
+                }
+            };
+            put_id("x-user-id", claims.sub);
+            put_id("x-session-id", claims.sid);
+            headers.insert(
+                HeaderName::from_static("x-user-role"),
+                HeaderValue::from_static(claims.role.as_str()),
+            );
+            headers.insert(
+                HeaderName::from_static("x-user-subscription"),
+                HeaderValue::from_static(claims.subscription.as_str()),
+            );
+            VerifiedClaims::User(claims)
+        }
+        Bearer::Client(claims) => {
+            tracing::debug!(forwarded_method = %method, forwarded_uri = %uri, client_id = %claims.client_id, "forward auth granted to a client");
+            VerifiedClaims::Client(claims)
+        }
+    };
     Ok((headers, Json(claims)))
 }
 

@@ -23,6 +23,7 @@ use crate::account::AccountError;
 use crate::admin::{AdminError, SelfAction};
 use crate::auth::AuthError;
 use crate::captcha::CaptchaError;
+use crate::clients::{ClientsError, RepoError};
 use crate::console::ConsoleError;
 use crate::load::LoadError;
 use crate::metrics::{self, Dependency};
@@ -56,6 +57,11 @@ pub enum ApiError {
     FeedGap,
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
+    /// A valid token without a scope the route asks for (RFC 6750 §3.1):
+    /// 403 with `WWW-Authenticate: Bearer error="insufficient_scope"`
+    /// naming the scopes asked for.
+    #[error("insufficient scope: {0}")]
+    InsufficientScope(String),
     #[error("conflict: {0}")]
     Conflict(&'static str),
     /// A third party we depend on is down: 503 with `error_code`.
@@ -139,8 +145,9 @@ pub struct HttpValidationError<'a> {
 #[derive(Serialize, ToSchema)]
 #[schema(example = responses::oauth_example)]
 pub struct OAuthErrorBody {
-    /// `invalid_request`, `invalid_client`, `invalid_grant` or
-    /// `unsupported_grant_type`.
+    /// `invalid_request`, `invalid_client`, `invalid_grant`,
+    /// `unauthorized_client`, `unsupported_grant_type`, `invalid_scope` or
+    /// `invalid_target`.
     #[schema(value_type = String)]
     error: &'static str,
     error_description: String,
@@ -159,7 +166,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) | ApiError::ClientUnauthorized => StatusCode::UNAUTHORIZED,
             ApiError::FeedGap => StatusCode::GONE,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::InsufficientScope(_) => StatusCode::FORBIDDEN,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::UpstreamUnavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::UpstreamTimeout(..) => StatusCode::GATEWAY_TIMEOUT,
@@ -192,6 +199,9 @@ impl ApiError {
             }
             ApiError::PayloadTooLarge => detail(&TOO_LARGE),
             ApiError::ClientUnauthorized => detail(CLIENT_AUTH_FAILED),
+            ApiError::InsufficientScope(_) => {
+                detail("The access token lacks a scope this route requires")
+            }
             ApiError::FeedGap => coded(
                 "Events after this cursor are no longer kept; resync from /api/v1/revocations/snapshot.",
                 "FEED_GAP",
@@ -272,6 +282,14 @@ impl ApiError {
             }
             ApiError::ClientUnauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, BASIC_CHALLENGE);
+            }
+            ApiError::InsufficientScope(scope) => {
+                // Scopes are RFC 6749 names: printable ASCII without quotes
+                // or backslashes, so the value is always a header value.
+                let challenge = format!(r#"Bearer error="insufficient_scope", scope="{scope}""#);
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    headers.insert(header::WWW_AUTHENTICATE, value);
+                }
             }
             ApiError::TooManyRequests { retry_after, .. } => {
                 headers.insert(header::RETRY_AFTER, retry_after_secs(*retry_after));
@@ -414,6 +432,8 @@ const CREDENTIALS_INVALID: &str = "Could not validate credentials";
 
 /// A request without an access token where one is needed (`Authenticated`).
 pub(super) const NOT_AUTHENTICATED: &str = "Not authenticated";
+/// A query string that cannot be decoded at all.
+pub(super) const INVALID_QUERY: &str = "Invalid query string";
 
 /// A request body that could not be read for a reason other than its size
 /// (`read_body`).
@@ -436,11 +456,31 @@ impl From<AuthError> for ApiError {
                 ApiError::Unauthorized("Invalid or expired refresh token")
             }
             AuthError::InvalidAccessToken => ApiError::Unauthorized(CREDENTIALS_INVALID),
+            AuthError::RegistryUnavailable => ApiError::DatabaseUnavailable,
             AuthError::Database(e) => e.into(),
             AuthError::Sessions(e) => e.into(),
             AuthError::Hashing(e) => ApiError::Internal(e.to_string()),
             AuthError::Signing(e) => ApiError::Internal(e.to_string()),
             AuthError::RateLimit(e) => e.into(),
+        }
+    }
+}
+
+impl From<ClientsError> for ApiError {
+    fn from(e: ClientsError) -> Self {
+        match e {
+            ClientsError::Forbidden => AdminError::Forbidden.into(),
+            ClientsError::NotFound => ApiError::NotFoundDetail("Client not found"),
+            ClientsError::NoSecret => {
+                ApiError::Conflict("This client authenticates without a secret")
+            }
+            ClientsError::Rule(rule) => ValidationErrors::single(FieldError::rule(
+                super::clients::rule_field(&rule),
+                rule.to_string(),
+            ))
+            .into(),
+            ClientsError::Repo(RepoError::Database(e)) => e.into(),
+            ClientsError::Repo(e @ RepoError::BadRow { .. }) => ApiError::Internal(e.to_string()),
         }
     }
 }
@@ -602,6 +642,21 @@ impl OAuthApiError {
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
                 format!("Unsupported grant_type: {grant}"),
+            ),
+            OAuthApiError::Protocol(OAuthError::UnauthorizedClient(grant)) => (
+                StatusCode::BAD_REQUEST,
+                "unauthorized_client",
+                format!("This client may not use the {grant} grant"),
+            ),
+            OAuthApiError::Protocol(OAuthError::InvalidScope(why)) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_scope",
+                format!("Scope refused: {why}"),
+            ),
+            OAuthApiError::Protocol(OAuthError::InvalidTarget(why)) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_target",
+                format!("Audience refused: {why}"),
             ),
         };
         Ok((

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::error::{ApiError, NOT_AUTHENTICATED, UNREADABLE_BODY};
+use super::error::{ApiError, INVALID_QUERY, NOT_AUTHENTICATED, UNREADABLE_BODY};
 use super::invalid::{Location, ValidationIssue};
 use super::AppState;
 use crate::client::ClientInfo;
@@ -142,7 +142,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
         let query = parts.uri.query().unwrap_or_default();
         let object = serde_urlencoded::from_str(query)
             .map(text_fields)
-            .map_err(|_| ValidationIssue::undecodable(Location::Query, "Invalid query string"))?;
+            .map_err(|_| ValidationIssue::undecodable(Location::Query, INVALID_QUERY))?;
         fields_as(Location::Query, object).map(Self)
     }
 }
@@ -187,7 +187,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
     }
 }
 
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();

@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod clients;
 mod error;
 mod extract;
 mod invalid;
@@ -44,6 +45,7 @@ pub use pages::PageSettings;
 use crate::account::Account;
 use crate::admin::Admin;
 use crate::auth::Auth;
+use crate::clients::Clients;
 use crate::console::Console;
 use crate::load::LoadKit;
 use crate::oauth::OAuth;
@@ -78,6 +80,8 @@ pub struct Services {
     pub account: Arc<Account>,
     pub admin: Arc<Admin>,
     pub oauth: Arc<OAuth>,
+    /// The client registry's administration.
+    pub clients: Arc<Clients>,
     /// The revocation feed's pages, snapshots and streams.
     pub revocations: Arc<RevocationFeed>,
     pub pool: PgPool,
@@ -128,7 +132,7 @@ pub fn routes() -> [(Audience, OpenApiRouter<AppState>); 5] {
         .merge(oauth::router())
         .nest("/api/v1/auth", auth::router())
         .nest("/api/v1/users", users::router())
-        .nest("/api/v1/admin", admin::router())
+        .nest("/api/v1/admin", admin::router().merge(clients::router()))
         .nest("/api/v1/revocations", revocations::router());
     let metrics = OpenApiRouter::default().routes(routes!(observability::scrape));
     [

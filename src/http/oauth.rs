@@ -21,8 +21,12 @@ use super::error::{ApiError, OAuthApiError};
 use super::extract::{read_body, Client};
 use super::responses as doc;
 use super::AppState;
-use crate::auth::TokenPair;
-use crate::oauth::{AuthorizationServerMetadata, ClientCredentials, Grant, OAuthError};
+use crate::clients::model::TOKEN_EXCHANGE;
+use crate::clients::Scopes;
+use crate::oauth::{
+    is_access_token_type, parse_audience, AuthorizationServerMetadata, Grant, IssuedTokens,
+    OAuthError, Presented, TokenRequest, ACCESS_TOKEN_TYPE_URN, JWT_BEARER_ASSERTION,
+};
 use crate::users::{Role, Subscription};
 use crate::validation::TextKind;
 
@@ -75,10 +79,16 @@ fn invalid_request(why: &str) -> OAuthApiError {
     OAuthError::InvalidRequest(why.to_owned()).into()
 }
 
+/// A client's id and secret from HTTP Basic.
+struct BasicCredentials {
+    id: String,
+    secret: SecretString,
+}
+
 /// `Authorization: Basic base64(urlencoded id ":" urlencoded secret)`
 /// (RFC 6749 §2.3.1), if that is the scheme used. A malformed Basic header is
 /// a failed client authentication.
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<ClientCredentials>, OAuthError> {
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<BasicCredentials>, OAuthError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -96,9 +106,9 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<ClientCredentials>, O
         .ok_or(OAuthError::InvalidClient)?;
     let (id, secret) = decoded.split_once(':').ok_or(OAuthError::InvalidClient)?;
     let unescape = |part: &str| form_unescape(part).ok_or(OAuthError::InvalidClient);
-    Ok(Some(ClientCredentials {
+    Ok(Some(BasicCredentials {
         id: unescape(id)?,
-        secret: Some(SecretString::from(unescape(secret)?)),
+        secret: SecretString::from(unescape(secret)?),
     }))
 }
 
@@ -124,77 +134,133 @@ impl FromRequestParts<AppState> for GatewayClient {
             _ => ApiError::ClientUnauthorized,
         };
         let Ok(Client(from)) = Client::from_request_parts(parts, state).await;
-        let client = basic_credentials(&parts.headers).map_err(refused)?;
+        let client = basic_presented(&parts.headers).map_err(refused)?;
         let id = state
             .oauth
-            .require_client(client.as_ref(), from.ip)
+            .require_client(client, from.ip)
             .await
             .map_err(refused)?;
-        Ok(Self(id.to_owned()))
+        Ok(Self(id))
     }
 }
 
-/// The client's credentials from HTTP Basic or the `client_id` /
-/// `client_secret` form fields; using both methods at once is an
-/// `invalid_request`.
+/// What HTTP Basic presents, if anything (introspection, the feed).
+fn basic_presented(headers: &HeaderMap) -> Result<Presented, OAuthError> {
+    Ok(match basic_credentials(headers)? {
+        Some(BasicCredentials { id, secret }) => Presented::Secret { id, secret },
+        None => Presented::Nothing,
+    })
+}
+
+/// The form fields a client may authenticate with.
+#[derive(Default)]
+struct ClientFields<'a> {
+    client_id: Option<&'a str>,
+    client_secret: Option<&'a str>,
+    client_assertion_type: Option<&'a str>,
+    client_assertion: Option<&'a str>,
+}
+
+/// The client's credentials from HTTP Basic, the `client_id` /
+/// `client_secret` form fields or a `client_assertion` (RFC 7523); using
+/// two methods at once is an `invalid_request`.
 fn client_credentials(
     headers: &HeaderMap,
-    client_id: Option<&str>,
-    client_secret: Option<&str>,
-) -> Result<Option<ClientCredentials>, OAuthError> {
+    fields: ClientFields<'_>,
+) -> Result<Presented, OAuthError> {
     let basic = basic_credentials(headers)?;
-    let form_id = client_id.filter(|id| !id.is_empty());
-    let form_secret = client_secret;
-    match (basic, form_id, form_secret) {
-        (Some(_), _, Some(_)) => Err(OAuthError::InvalidRequest(
-            "Use one client authentication method, not Basic and client_secret both".into(),
-        )),
-        (Some(basic), Some(id), None) if id != basic.id => Err(OAuthError::InvalidRequest(
+    let form_id = fields.client_id.filter(|id| !id.is_empty());
+    let assertion = match (fields.client_assertion_type, fields.client_assertion) {
+        (None, None) => None,
+        (Some(JWT_BEARER_ASSERTION), Some(jwt)) if !jwt.is_empty() => Some(jwt),
+        (Some(JWT_BEARER_ASSERTION), _) => {
+            return Err(OAuthError::MissingParameter("client_assertion"))
+        }
+        (Some(_), _) => {
+            return Err(OAuthError::InvalidRequest(format!(
+                "client_assertion_type must be {JWT_BEARER_ASSERTION}"
+            )))
+        }
+        (None, Some(_)) => return Err(OAuthError::MissingParameter("client_assertion_type")),
+    };
+    let methods = [
+        basic.is_some(),
+        fields.client_secret.is_some(),
+        assertion.is_some(),
+    ];
+    if methods.iter().filter(|used| **used).count() > 1 {
+        return Err(OAuthError::InvalidRequest(
+            "Use one client authentication method, not two".into(),
+        ));
+    }
+    if let Some(jwt) = assertion {
+        return Ok(Presented::Assertion {
+            client_id: form_id.map(str::to_owned),
+            jwt: jwt.to_owned(),
+        });
+    }
+    match (basic, form_id, fields.client_secret) {
+        (Some(basic), Some(id), _) if id != basic.id => Err(OAuthError::InvalidRequest(
             "client_id does not match the Basic credentials".into(),
         )),
-        (Some(basic), _, None) => Ok(Some(basic)),
-        (None, Some(id), secret) => Ok(Some(ClientCredentials {
+        (Some(BasicCredentials { id, secret }), _, _) => Ok(Presented::Secret { id, secret }),
+        (None, Some(id), Some(secret)) => Ok(Presented::Secret {
             id: id.to_owned(),
-            secret: secret.map(SecretString::from),
-        })),
+            secret: SecretString::from(secret),
+        }),
+        (None, Some(id), None) => Ok(Presented::Id(id.to_owned())),
         (None, None, Some(_)) => Err(OAuthError::InvalidRequest(
             "client_secret without client_id".into(),
         )),
-        (None, None, None) => Ok(None),
+        (None, None, None) => Ok(Presented::Nothing),
     }
 }
 
-/// RFC 6749 §5.1.
+/// RFC 6749 §5.1 (and RFC 8693 §2.2.1 for token exchange).
 #[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct AccessTokenResponse {
     access_token: String,
     #[schema(value_type = String, example = json!(TOKEN_TYPE))]
     token_type: &'static str,
     expires_in: u64,
-    refresh_token: String,
-    refresh_expires_in: u64,
+    /// The password and refresh grants only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_expires_in: Option<u64>,
+    /// The scope granted, space-separated, when the token carries one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    /// Token exchange: `urn:ietf:params:oauth:token-type:access_token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    issued_token_type: Option<&'static str>,
 }
 
 /// RFC 6750's `token_type`, as RFC 6749 §5.1 answers it.
 const TOKEN_TYPE: &str = "Bearer";
 
-impl From<TokenPair> for AccessTokenResponse {
-    fn from(pair: TokenPair) -> Self {
+impl From<IssuedTokens> for AccessTokenResponse {
+    fn from(issued: IssuedTokens) -> Self {
+        let (refresh_token, refresh_expires_in) = issued.refresh.unzip();
         Self {
-            access_token: pair.access_token,
+            access_token: issued.access_token,
             token_type: TOKEN_TYPE,
-            expires_in: pair.expires_in,
-            refresh_token: pair.refresh_token,
-            refresh_expires_in: pair.refresh_expires_in,
+            expires_in: issued.expires_in,
+            refresh_token,
+            refresh_expires_in,
+            scope: issued.scope,
+            issued_token_type: issued.issued_token_type,
         }
     }
 }
 
-/// `POST /oauth/token` (RFC 6749 §4.3 and §6).
+/// `POST /oauth/token` (RFC 6749 §4.3, §4.4 and §6; RFC 8693).
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"grant_type": "password", "username": "alice", "password": "correct horse battery staple"}))]
 struct OAuthTokenRequest {
-    /// `password` or `refresh_token`.
+    /// `password`, `refresh_token`, `client_credentials` or
+    /// `urn:ietf:params:oauth:grant-type:token-exchange`.
     #[schema(value_type = String)]
     grant_type: Option<String>,
     /// `password` grant: an email address or a username.
@@ -203,13 +269,62 @@ struct OAuthTokenRequest {
     password: Option<String>,
     /// `refresh_token` grant.
     refresh_token: Option<String>,
+    /// `client_credentials` and token exchange: space-separated scopes
+    /// within the client's (all of them when absent).
+    scope: Option<String>,
+    /// `client_credentials` and token exchange: one of the client's
+    /// audiences (RFC 8693; `jwt.audience` when absent, if the client has it).
+    audience: Option<String>,
+    /// The same as `audience`, as RFC 8707 names it.
+    resource: Option<String>,
+    /// Token exchange: the user's access token.
+    subject_token: Option<String>,
+    /// Token exchange: `urn:ietf:params:oauth:token-type:access_token`.
+    subject_token_type: Option<String>,
+    /// Token exchange: an access token, if named.
+    requested_token_type: Option<String>,
+    /// Token exchange: delegation by a second token is not offered.
+    actor_token: Option<String>,
     /// Public clients name themselves; confidential ones may
     /// authenticate here instead of with Basic.
     client_id: Option<String>,
     client_secret: Option<String>,
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`
+    /// (`private_key_jwt`, RFC 7523).
+    client_assertion_type: Option<String>,
+    /// A JWT signed by one of the client's registered keys: `iss` and `sub`
+    /// the client id, `aud` the token endpoint, `exp`, a `jti` never used
+    /// before.
+    client_assertion: Option<String>,
 }
 
 impl OAuthTokenRequest {
+    fn client_fields(&self) -> ClientFields<'_> {
+        ClientFields {
+            client_id: self.client_id.as_deref(),
+            client_secret: self.client_secret.as_deref(),
+            client_assertion_type: self.client_assertion_type.as_deref(),
+            client_assertion: self.client_assertion.as_deref(),
+        }
+    }
+
+    /// What a client asks its token to carry.
+    fn token_request(
+        scope: Option<String>,
+        audience: Option<String>,
+        resource: Option<String>,
+    ) -> Result<TokenRequest, OAuthError> {
+        let scope = scope
+            .map(|list| {
+                Scopes::parse_list(&list).map_err(|e| OAuthError::InvalidScope(e.to_string()))
+            })
+            .transpose()?;
+        Ok(TokenRequest {
+            scope,
+            audience: parse_audience(audience, resource)?,
+        })
+    }
+
     /// `grant_type` and its parameters; an empty value is a missing one.
     fn grant(self) -> Result<Grant, OAuthError> {
         let required = |name: &'static str, value: Option<String>| {
@@ -226,14 +341,47 @@ impl OAuthTokenRequest {
                 "refresh_token",
                 self.refresh_token,
             )?)),
+            "client_credentials" => Ok(Grant::ClientCredentials(Self::token_request(
+                self.scope,
+                self.audience,
+                self.resource,
+            )?)),
+            TOKEN_EXCHANGE => {
+                let subject_type = required("subject_token_type", self.subject_token_type)?;
+                if !is_access_token_type(&subject_type) {
+                    return Err(OAuthError::InvalidRequest(
+                        "subject_token_type must be urn:ietf:params:oauth:token-type:access_token"
+                            .into(),
+                    ));
+                }
+                if self
+                    .requested_token_type
+                    .is_some_and(|t| t != ACCESS_TOKEN_TYPE_URN)
+                {
+                    return Err(OAuthError::InvalidRequest(
+                        "requested_token_type must be urn:ietf:params:oauth:token-type:access_token"
+                            .into(),
+                    ));
+                }
+                if self.actor_token.is_some() {
+                    return Err(OAuthError::InvalidRequest(
+                        "actor_token is not supported: the client itself is the actor".into(),
+                    ));
+                }
+                Ok(Grant::TokenExchange {
+                    subject_token: required("subject_token", self.subject_token)?,
+                    request: Self::token_request(self.scope, self.audience, self.resource)?,
+                })
+            }
             other => Err(OAuthError::UnsupportedGrantType(other.to_owned())),
         }
     }
 }
 
-/// RFC 6749 token endpoint: `grant_type=password` or `refresh_token`.
-/// Public clients send no credentials; a confidential client may
-/// authenticate with Basic or the form fields.
+/// RFC 6749 token endpoint: `grant_type=password`, `refresh_token`,
+/// `client_credentials` or token exchange (RFC 8693). Public clients send
+/// no credentials; a confidential client authenticates with Basic, the form
+/// fields or a signed assertion (`private_key_jwt`).
 #[utoipa::path(post, path = "/oauth/token", tag = "oauth",
     request_body(content = OAuthTokenRequest, content_type = "application/x-www-form-urlencoded"),
     security((), ("client_basic" = [])),
@@ -246,18 +394,11 @@ async fn token(
     headers: HeaderMap,
     OAuthForm(form): OAuthForm<OAuthTokenRequest>,
 ) -> Result<Response, OAuthApiError> {
-    let client = client_credentials(
-        &headers,
-        form.client_id.as_deref(),
-        form.client_secret.as_deref(),
-    )?;
+    let client = client_credentials(&headers, form.client_fields())?;
     // The client first: one that fails learns nothing about its grant.
-    let client = state
-        .oauth
-        .authenticate_client(client.as_ref(), from.ip)
-        .await?;
-    let pair = state.oauth.token(client, form.grant()?, &from).await?;
-    Ok(Json(AccessTokenResponse::from(pair)).into_response())
+    let client = state.oauth.authenticate_client(client, from.ip).await?;
+    let issued = state.oauth.token(client, form.grant()?, &from).await?;
+    Ok(Json(AccessTokenResponse::from(issued)).into_response())
 }
 
 /// `POST /oauth/introspect` (RFC 7662).
@@ -276,19 +417,26 @@ struct IntrospectionRequest {
 /// token's details.
 #[derive(ToSchema)]
 #[allow(dead_code)]
-#[schema(example = json!({"active": true, "sub": "0193a5b0-7d1e-7c3a-9f00-5b2d8e0c4a11", "exp": 1795000000, "iat": 1794999100, "iss": "tessera", "aud": "tessera", "jti": "6f1c1f7e-3c58-4bd4-9d0a-2b8f8f0c1e55", "sid": "0193a5b0-7d1e-7c3a-9f00-5b2d8e0c4a12", "token_type": "Bearer", "username": "alice", "role": "REGULAR", "subscription": "FREE"}))]
+#[schema(example = json!({"active": true, "sub": "0193a5b0-7d1e-7c3a-9f00-5b2d8e0c4a11", "exp": 1795000000, "iat": 1794999100, "iss": "tessera", "aud": "tessera", "jti": "6f1c1f7e-3c58-4bd4-9d0a-2b8f8f0c1e55", "client_id": "tessera", "token_type": "Bearer", "sid": "0193a5b0-7d1e-7c3a-9f00-5b2d8e0c4a12", "username": "alice", "role": "REGULAR", "subscription": "FREE"}))]
 struct IntrospectionResponse {
     active: bool,
-    sub: Option<uuid::Uuid>,
+    /// A user's id, or the client's for a client's own token.
+    sub: Option<String>,
     exp: Option<u64>,
     iat: Option<u64>,
     iss: Option<String>,
     aud: Option<String>,
     /// Access tokens only.
     jti: Option<uuid::Uuid>,
-    sid: Option<uuid::Uuid>,
+    /// The client the token was issued to (`tessera` for the first-party
+    /// login).
+    client_id: Option<String>,
+    /// Space-separated scopes, when the token carries any.
+    scope: Option<String>,
     /// `Bearer` (access token) or `refresh_token`.
     token_type: Option<String>,
+    /// A user's token only (the fields below too).
+    sid: Option<uuid::Uuid>,
     username: Option<String>,
     role: Option<Role>,
     subscription: Option<Subscription>,
@@ -308,8 +456,8 @@ async fn introspect(
     headers: HeaderMap,
     OAuthForm(form): OAuthForm<IntrospectionRequest>,
 ) -> Result<Response, OAuthApiError> {
-    let client = basic_credentials(&headers)?;
-    let client = state.oauth.require_client(client.as_ref(), from.ip).await?;
+    let client = basic_presented(&headers)?;
+    let client = state.oauth.require_client(client, from.ip).await?;
     let token = form
         .token
         .filter(|t| !t.is_empty())
@@ -345,12 +493,15 @@ async fn revoke(
 ) -> Result<StatusCode, OAuthApiError> {
     let client = client_credentials(
         &headers,
-        form.client_id.as_deref(),
-        form.client_secret.as_deref(),
+        ClientFields {
+            client_id: form.client_id.as_deref(),
+            client_secret: form.client_secret.as_deref(),
+            ..ClientFields::default()
+        },
     )?;
     state
         .oauth
-        .revoke(client.as_ref(), form.token.as_deref(), &from)
+        .revoke(client, form.token.as_deref(), &from)
         .await?;
     Ok(StatusCode::OK)
 }
@@ -361,7 +512,7 @@ async fn revoke(
 async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CACHE_CONTROL, "public, max-age=3600")],
-        Json(state.oauth.metadata().clone()),
+        Json(state.oauth.metadata()),
     )
 }
 
@@ -386,7 +537,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(credentials.id, "my gw");
-        assert_eq!(credentials.secret.unwrap().expose_secret(), "s:cret x&y");
+        assert_eq!(credentials.secret.expose_secret(), "s:cret x&y");
         assert!(basic_credentials(&basic("no-colon")).is_err());
         let mut bearer = HeaderMap::new();
         bearer.insert(
@@ -396,19 +547,58 @@ mod tests {
         assert!(basic_credentials(&bearer).unwrap().is_none());
     }
 
+    fn fields<'a>(id: Option<&'a str>, secret: Option<&'a str>) -> ClientFields<'a> {
+        ClientFields {
+            client_id: id,
+            client_secret: secret,
+            ..ClientFields::default()
+        }
+    }
+
     #[test]
     fn one_client_authentication_method_at_a_time() {
-        assert!(client_credentials(&basic("a:b"), None, Some("b")).is_err());
-        assert!(client_credentials(&basic("a:b"), Some("c"), None).is_err());
-        assert!(client_credentials(&basic("a:b"), Some("a"), None)
-            .unwrap()
-            .is_some());
-        let public = client_credentials(&HeaderMap::new(), Some("app"), None)
-            .unwrap()
-            .unwrap();
-        assert!(public.secret.is_none());
-        assert!(client_credentials(&HeaderMap::new(), None, None)
-            .unwrap()
-            .is_none());
+        let none = HeaderMap::new();
+        assert!(client_credentials(&basic("a:b"), fields(None, Some("b"))).is_err());
+        assert!(client_credentials(&basic("a:b"), fields(Some("c"), None)).is_err());
+        assert!(matches!(
+            client_credentials(&basic("a:b"), fields(Some("a"), None)),
+            Ok(Presented::Secret { .. })
+        ));
+        assert!(matches!(
+            client_credentials(&none, fields(Some("app"), None)),
+            Ok(Presented::Id(id)) if id == "app"
+        ));
+        assert!(matches!(
+            client_credentials(&none, fields(None, None)),
+            Ok(Presented::Nothing)
+        ));
+        let assertion = ClientFields {
+            client_assertion_type: Some(JWT_BEARER_ASSERTION),
+            client_assertion: Some("a.b.c"),
+            ..ClientFields::default()
+        };
+        assert!(matches!(
+            client_credentials(&none, assertion),
+            Ok(Presented::Assertion {
+                client_id: None,
+                ..
+            })
+        ));
+        let both = ClientFields {
+            client_id: Some("a"),
+            client_secret: Some("s"),
+            client_assertion_type: Some(JWT_BEARER_ASSERTION),
+            client_assertion: Some("a.b.c"),
+        };
+        assert!(client_credentials(&none, both).is_err());
+        let other_type = ClientFields {
+            client_assertion_type: Some("urn:example:saml"),
+            client_assertion: Some("x"),
+            ..ClientFields::default()
+        };
+        assert!(matches!(
+            client_credentials(&none, other_type),
+            Err(OAuthError::InvalidRequest(_))
+        ));
     }
 }

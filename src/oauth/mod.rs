@@ -1,38 +1,51 @@
-//! OAuth 2.0 for off-the-shelf clients and gateways: client authentication
-//! against `gateway.clients`, the token endpoint's grants (RFC 6749, through
-//! the same [`Auth`] login and refresh as the JSON API), introspection
+//! OAuth 2.0 for off-the-shelf clients, services and gateways: client
+//! authentication ([`client_auth`]: `gateway.clients`, the registry,
+//! `private_key_jwt`), the token endpoint's grants (RFC 6749's password and
+//! refresh grants through the same [`Auth`] login and refresh as the JSON
+//! API; client credentials; RFC 8693 token exchange), introspection
 //! (RFC 7662), revocation (RFC 7009) and server metadata (RFC 8414). Knows
 //! nothing of HTTP.
 //!
-//! Clients: a `gateway.clients` entry is a confidential client and must prove
-//! its secret whenever it names itself. Every other client is public: it sends
-//! no credentials, or only a `client_id` that is not a confidential client's
-//! (public client ids are not registered, so any other id is accepted).
+//! Clients: a `gateway.clients` entry or a confidential client of the
+//! registry must prove itself whenever it names itself. Any other client is
+//! public: it sends no credentials, or only a `client_id` (a registered
+//! public client's, or one nobody registered).
+
+pub mod client_auth;
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+pub use client_auth::{AuthenticatedClient, Presented, JWT_BEARER_ASSERTION};
+
 use crate::auth::{Auth, AuthError, LoginName, TokenPair};
 use crate::client::ClientInfo;
+use crate::clients::model::audience as audience_rule;
+use crate::clients::{secret, GrantType, Registry, Scopes, StoredClient};
 use crate::config::GatewayClient;
 use crate::rate_limit::{CheckOutcome, Credential, RateLimitError, RateLimiter};
+use crate::redis_client::RedisClient;
 use crate::sessions::SessionStore;
-use crate::tokens::TokenIssuer;
+use crate::tokens::{Bearer, ClientGrant, TokenIssuer};
 use crate::users::{Role, Subscription};
+use client_auth::{registered_secret_matches, AssertionCheck};
 
 pub const TOKEN_PATH: &str = "/oauth/token";
 pub const INTROSPECTION_PATH: &str = "/oauth/introspect";
 pub const REVOCATION_PATH: &str = "/oauth/revoke";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+/// RFC 8693's token type of an access token.
+pub const ACCESS_TOKEN_TYPE_URN: &str = "urn:ietf:params:oauth:token-type:access_token";
+const JWT_TOKEN_TYPE_URN: &str = "urn:ietf:params:oauth:token-type:jwt";
 
-/// The RFC 6749 §5.2 errors (plus failures of the service behind them).
+/// The RFC 6749 §5.2 errors, RFC 8707's and RFC 8693's (plus failures of
+/// the service behind them).
 #[derive(Debug, thiserror::Error)]
 pub enum OAuthError {
     #[error("invalid_request: {0}")]
@@ -46,8 +59,18 @@ pub enum OAuthError {
     /// verdict, one of the caller's faults among [`AuthError`]'s.
     #[error("invalid_grant: {0}")]
     InvalidGrant(AuthError),
+    /// An authenticated client asked for a grant it is not registered for.
+    #[error("unauthorized_client: {0}")]
+    UnauthorizedClient(GrantType),
     #[error("unsupported_grant_type: {0}")]
     UnsupportedGrantType(String),
+    /// A scope the client (or the subject token) does not hold, or a
+    /// malformed scope list.
+    #[error("invalid_scope: {0}")]
+    InvalidScope(String),
+    /// RFC 8707: an audience or resource the client may not name.
+    #[error("invalid_target: {0}")]
+    InvalidTarget(String),
     /// Not the client's fault (a store is down, a bug): answered like any
     /// other endpoint's failure.
     #[error(transparent)]
@@ -66,17 +89,11 @@ impl From<AuthError> for OAuthError {
             AuthError::InvalidCredentials
             | AuthError::NotActivated
             | AuthError::Blocked
-            | AuthError::InvalidRefreshToken => OAuthError::InvalidGrant(e),
+            | AuthError::InvalidRefreshToken
+            | AuthError::InvalidAccessToken => OAuthError::InvalidGrant(e),
             other => OAuthError::Service(other),
         }
     }
-}
-
-/// Credentials a client presented (HTTP Basic or form fields).
-#[derive(Debug)]
-pub struct ClientCredentials {
-    pub id: String,
-    pub secret: Option<SecretString>,
 }
 
 /// A grant at the token endpoint, read from its form (`http::oauth`).
@@ -86,6 +103,20 @@ pub enum Grant {
         password: SecretString,
     },
     RefreshToken(String),
+    ClientCredentials(TokenRequest),
+    /// RFC 8693: a user's access token for a token naming this client.
+    TokenExchange {
+        subject_token: String,
+        request: TokenRequest,
+    },
+}
+
+/// What a client asks its token to carry; `None` takes the client's
+/// defaults.
+#[derive(Debug, Default)]
+pub struct TokenRequest {
+    pub scope: Option<Scopes>,
+    pub audience: Option<String>,
 }
 
 /// The refresh token is a bearer credential: never printed.
@@ -97,19 +128,38 @@ impl std::fmt::Debug for Grant {
                 .field("username", username)
                 .finish_non_exhaustive(),
             Grant::RefreshToken(_) => f.write_str("RefreshToken(..)"),
+            Grant::ClientCredentials(request) => {
+                f.debug_tuple("ClientCredentials").field(request).finish()
+            }
+            Grant::TokenExchange { request, .. } => f
+                .debug_struct("TokenExchange")
+                .field("request", request)
+                .finish_non_exhaustive(),
         }
     }
 }
 
-/// A client that passed [`OAuth::authenticate_client`], which alone makes
-/// one: a grant cannot be served before its client is checked.
-#[derive(Debug)]
-pub struct AuthenticatedClient<'a>(Option<&'a str>);
+/// A token endpoint answer (RFC 6749 §5.1, RFC 8693 §2.2.1).
+pub struct IssuedTokens {
+    pub access_token: String,
+    pub expires_in: u64,
+    /// The password and refresh grants: the refresh token and its lifetime.
+    pub refresh: Option<(String, u64)>,
+    /// The scope granted, when the token carries one.
+    pub scope: Option<String>,
+    /// Token exchange names what it issued.
+    pub issued_token_type: Option<&'static str>,
+}
 
-impl<'a> AuthenticatedClient<'a> {
-    /// A confidential client's id; `None` for a public client.
-    pub fn id(&self) -> Option<&'a str> {
-        self.0
+impl From<TokenPair> for IssuedTokens {
+    fn from(pair: TokenPair) -> Self {
+        Self {
+            access_token: pair.access_token,
+            expires_in: pair.expires_in,
+            refresh: Some((pair.refresh_token, pair.refresh_expires_in)),
+            scope: None,
+            issued_token_type: None,
+        }
     }
 }
 
@@ -123,7 +173,8 @@ pub struct Introspection {
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct ActiveToken {
-    pub sub: Uuid,
+    /// A user's id, or a client's for its own token.
+    pub sub: String,
     pub exp: u64,
     pub iat: u64,
     pub iss: String,
@@ -131,17 +182,33 @@ pub struct ActiveToken {
     /// Access tokens only: refresh tokens are opaque and carry no id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jti: Option<Uuid>,
-    pub sid: Uuid,
+    /// The client the token was issued to.
+    pub client_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
     /// `"Bearer"` for access tokens (their RFC 6749 type), `"refresh_token"`
     /// for refresh tokens.
     pub token_type: &'static str,
+    /// A user's token: its session and the user's current standing.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub user: Option<ActiveUser>,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct ActiveUser {
+    pub sid: Uuid,
     pub username: String,
     pub role: Role,
     pub subscription: Subscription,
 }
 
 /// How a client may authenticate at the token and revocation endpoints.
-const CLIENT_AUTH_METHODS: &[&str] = &["none", "client_secret_basic", "client_secret_post"];
+const CLIENT_AUTH_METHODS: &[&str] = &[
+    "none",
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
 
 /// RFC 8414 authorization server metadata.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -158,120 +225,171 @@ pub struct AuthorizationServerMetadata {
     #[schema(value_type = Vec<String>)]
     token_endpoint_auth_methods_supported: &'static [&'static str],
     #[schema(value_type = Vec<String>)]
+    token_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
+    #[schema(value_type = Vec<String>)]
     introspection_endpoint_auth_methods_supported: &'static [&'static str],
     #[schema(value_type = Vec<String>)]
     revocation_endpoint_auth_methods_supported: &'static [&'static str],
+    /// Every scope some registered client may ask for.
+    scopes_supported: Vec<String>,
 }
 
 struct ConfidentialClient {
     id: String,
-    secret_digest: [u8; 32],
+    secret_digest: secret::Digest,
 }
 
 pub struct OAuth {
     auth: Arc<Auth>,
     sessions: Arc<SessionStore>,
     tokens: Arc<TokenIssuer>,
-    /// Counts failed client authentications per address.
+    /// Counts failed client authentications per address, and token
+    /// requests per client.
     limits: Arc<RateLimiter>,
+    registry: Arc<Registry>,
+    /// Remembers the `jti` of client assertions.
+    redis: Arc<RedisClient>,
     clients: Vec<ConfidentialClient>,
+    /// What a client assertion's `aud` may name.
+    assertion_audiences: Vec<String>,
     metadata: AuthorizationServerMetadata,
 }
 
-fn digest(secret: &str) -> [u8; 32] {
-    Sha256::digest(secret.as_bytes()).into()
+/// What the OAuth endpoints stand on, handed in by `startup`.
+pub struct OAuthDeps {
+    /// Runs the password and refresh grants and revocation.
+    pub auth: Arc<Auth>,
+    /// Introspection reads sessions.
+    pub sessions: Arc<SessionStore>,
+    pub tokens: Arc<TokenIssuer>,
+    pub limits: Arc<RateLimiter>,
+    pub registry: Arc<Registry>,
+    pub redis: Arc<RedisClient>,
 }
 
 impl OAuth {
-    /// `auth` runs the grants and revocation; introspection reads the
-    /// `sessions` and checks access tokens with `tokens`; `limits` counts
-    /// wrong client secrets.
-    pub fn new(
-        auth: Arc<Auth>,
-        sessions: Arc<SessionStore>,
-        tokens: Arc<TokenIssuer>,
-        limits: Arc<RateLimiter>,
-        clients: &[GatewayClient],
-        public_url: &str,
-    ) -> Self {
-        let clients = clients
+    pub fn new(deps: OAuthDeps, gateway_clients: &[GatewayClient], public_url: &str) -> Self {
+        let clients = gateway_clients
             .iter()
             .map(|c| ConfidentialClient {
                 id: c.id.clone(),
-                secret_digest: digest(c.secret.expose_secret()),
+                secret_digest: secret::digest(c.secret.expose_secret()),
             })
             .collect();
         let base = public_url.trim_end_matches('/');
+        let token_endpoint = format!("{base}{TOKEN_PATH}");
         let metadata = AuthorizationServerMetadata {
-            issuer: tokens.issuer().to_owned(),
-            token_endpoint: format!("{base}{TOKEN_PATH}"),
+            issuer: deps.tokens.issuer().to_owned(),
+            token_endpoint: token_endpoint.clone(),
             introspection_endpoint: format!("{base}{INTROSPECTION_PATH}"),
             revocation_endpoint: format!("{base}{REVOCATION_PATH}"),
             jwks_uri: format!("{base}{JWKS_PATH}"),
-            grant_types_supported: &["password", "refresh_token"],
+            grant_types_supported: &[
+                "password",
+                "refresh_token",
+                "client_credentials",
+                crate::clients::model::TOKEN_EXCHANGE,
+            ],
             response_types_supported: &[],
             token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+            token_endpoint_auth_signing_alg_values_supported: &["EdDSA", "ES256"],
             introspection_endpoint_auth_methods_supported: &["client_secret_basic"],
             revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+            scopes_supported: Vec::new(),
         };
         Self {
-            auth,
-            sessions,
-            tokens,
-            limits,
+            assertion_audiences: vec![token_endpoint, deps.tokens.issuer().to_owned()],
+            auth: deps.auth,
+            sessions: deps.sessions,
+            tokens: deps.tokens,
+            limits: deps.limits,
+            registry: deps.registry,
+            redis: deps.redis,
             clients,
             metadata,
         }
     }
 
-    /// The RFC 8414 document, built once.
-    pub fn metadata(&self) -> &AuthorizationServerMetadata {
-        &self.metadata
+    /// The RFC 8414 document, with the scopes the registry holds now.
+    pub fn metadata(&self) -> AuthorizationServerMetadata {
+        let mut metadata = self.metadata.clone();
+        metadata.scopes_supported = self.registry.scopes_in_use();
+        metadata
     }
 
-    /// Checks presented credentials: a confidential client must give its
-    /// secret, and a secret must match. Returns the confidential client's id,
-    /// or `None` for a public client. A wrong secret from `ip` is counted
-    /// (see [`Credential::ClientSecret`]): past the limit it is refused with
-    /// a 429 rather than `invalid_client`.
+    /// Checks what a caller presented: a confidential client must prove
+    /// itself, and a secret or assertion must be right. A wrong one from
+    /// `ip` is counted (see [`Credential::ClientSecret`]): past the limit it
+    /// is refused with a 429 rather than `invalid_client`.
     pub async fn authenticate_client(
         &self,
-        presented: Option<&ClientCredentials>,
+        presented: Presented,
         ip: Option<IpAddr>,
-    ) -> Result<AuthenticatedClient<'_>, OAuthError> {
-        let check = async { self.check_client(presented).map(AuthenticatedClient) };
+    ) -> Result<AuthenticatedClient, OAuthError> {
+        let check = self.check_client(presented);
         self.limits
             .guard_credential_check(ip, Credential::ClientSecret, check, |result| match result {
-                Ok(_) => CheckOutcome::Accepted,
-                Err(_) => CheckOutcome::Wrong,
+                Err(OAuthError::InvalidClient) => CheckOutcome::Wrong,
+                _ => CheckOutcome::Accepted,
             })
             .await
     }
 
-    fn check_client(
-        &self,
-        presented: Option<&ClientCredentials>,
-    ) -> Result<Option<&str>, OAuthError> {
-        let Some(presented) = presented else {
-            return Ok(None);
-        };
-        let known = self.clients.iter().find(|c| c.id == presented.id);
-        match (known, &presented.secret) {
-            (Some(client), Some(secret)) => {
-                // Digests have one length, so the comparison time says
-                // nothing about how much of the secret was right.
-                let matches: bool = client
-                    .secret_digest
-                    .ct_eq(&digest(secret.expose_secret()))
-                    .into();
-                if matches {
-                    Ok(Some(client.id.as_str()))
-                } else {
-                    Err(OAuthError::InvalidClient)
+    fn registered(&self, id: &str) -> Result<Option<Arc<StoredClient>>, OAuthError> {
+        let stored = self
+            .registry
+            .get(id)
+            .map_err(|_| OAuthError::Service(AuthError::RegistryUnavailable))?;
+        Ok(stored.filter(|stored| !stored.client.disabled))
+    }
+
+    async fn check_client(&self, presented: Presented) -> Result<AuthenticatedClient, OAuthError> {
+        match presented {
+            Presented::Nothing => Ok(AuthenticatedClient::Public),
+            Presented::Id(id) => {
+                if self.clients.iter().any(|c| c.id == id) {
+                    return Err(OAuthError::InvalidClient);
+                }
+                match self.registry.get(&id) {
+                    // A registered confidential client must prove itself.
+                    Ok(Some(stored)) if stored.client.disabled => Err(OAuthError::InvalidClient),
+                    Ok(Some(stored))
+                        if stored.client.settings.auth_method.uses_secret()
+                            || stored.client.settings.jwks.is_some() =>
+                    {
+                        Err(OAuthError::InvalidClient)
+                    }
+                    Ok(Some(stored)) => Ok(AuthenticatedClient::Registered(stored)),
+                    // Not registered, or the registry is not loaded yet:
+                    // a public client, as before the registry.
+                    Ok(None) | Err(_) => Ok(AuthenticatedClient::Public),
                 }
             }
-            (None, None) => Ok(None),
-            (Some(_), None) | (None, Some(_)) => Err(OAuthError::InvalidClient),
+            Presented::Secret { id, secret } => {
+                if let Some(gateway) = self.clients.iter().find(|c| c.id == id) {
+                    return if secret::matches(&gateway.secret_digest, &secret) {
+                        Ok(AuthenticatedClient::Gateway(gateway.id.clone()))
+                    } else {
+                        Err(OAuthError::InvalidClient)
+                    };
+                }
+                match self.registered(&id)? {
+                    Some(stored) if registered_secret_matches(&stored, &secret) => {
+                        Ok(AuthenticatedClient::Registered(stored))
+                    }
+                    _ => Err(OAuthError::InvalidClient),
+                }
+            }
+            Presented::Assertion { client_id, jwt } => {
+                let check = AssertionCheck {
+                    redis: &self.redis,
+                    audiences: &self.assertion_audiences,
+                };
+                check
+                    .check(client_id.as_deref(), &jwt, |id| self.registered(id))
+                    .await
+                    .map(AuthenticatedClient::Registered)
+            }
         }
     }
 
@@ -279,43 +397,166 @@ impl OAuth {
     /// passes (introspection, the revocation feed).
     pub async fn require_client(
         &self,
-        presented: Option<&ClientCredentials>,
+        presented: Presented,
         ip: Option<IpAddr>,
-    ) -> Result<&str, OAuthError> {
-        let presented = presented.filter(|c| c.secret.is_some());
-        if presented.is_none() {
+    ) -> Result<String, OAuthError> {
+        if !presented.has_credentials() {
             return Err(OAuthError::InvalidClient);
         }
         self.authenticate_client(presented, ip)
             .await?
-            .id()
+            .confidential_id()
+            .map(str::to_owned)
             .ok_or(OAuthError::InvalidClient)
     }
 
     /// The token endpoint, for an authenticated client (so a client that
     /// fails learns nothing about its grant): the password grant is
     /// [`Auth::login`] and the refresh grant [`Auth::refresh`] (the same
-    /// rotation and reuse detection as `/api/v1/auth/refresh`).
+    /// rotation and reuse detection as `/api/v1/auth/refresh`); client
+    /// credentials and token exchange sign a token for the client.
     pub async fn token(
         &self,
-        _client: AuthenticatedClient<'_>,
+        client: AuthenticatedClient,
         grant: Grant,
         from: &ClientInfo,
-    ) -> Result<TokenPair, OAuthError> {
-        let pair = match grant {
-            Grant::Password { username, password } => {
-                self.auth
-                    .login(LoginName::guess(&username), password, from)
-                    .await?
+    ) -> Result<IssuedTokens, OAuthError> {
+        if let AuthenticatedClient::Registered(stored) = &client {
+            let kind = match &grant {
+                Grant::Password { .. } => GrantType::Password,
+                Grant::RefreshToken(_) => GrantType::RefreshToken,
+                Grant::ClientCredentials(_) => GrantType::ClientCredentials,
+                Grant::TokenExchange { .. } => GrantType::TokenExchange,
+            };
+            if !stored.client.settings.grant_types.contains(&kind) {
+                return Err(OAuthError::UnauthorizedClient(kind));
             }
-            Grant::RefreshToken(token) => self.auth.refresh(&token, from).await?,
-        };
-        Ok(pair)
+            if client.confidential_id().is_some() {
+                self.limits
+                    .client_token(&stored.client.client_id, from.ip)
+                    .await?;
+            }
+        }
+        match grant {
+            Grant::Password { username, password } => Ok(self
+                .auth
+                .login(LoginName::guess(&username), password, from)
+                .await?
+                .into()),
+            Grant::RefreshToken(token) => Ok(self.auth.refresh(&token, from).await?.into()),
+            Grant::ClientCredentials(request) => {
+                let stored = registered_only(&client, GrantType::ClientCredentials)?;
+                self.client_credentials(stored, request)
+            }
+            Grant::TokenExchange {
+                subject_token,
+                request,
+            } => {
+                let stored = registered_only(&client, GrantType::TokenExchange)?;
+                self.exchange(stored, &subject_token, request).await
+            }
+        }
     }
 
-    /// RFC 7662: an access token must verify and its session be live; a
-    /// refresh token must be its session's current one. One Redis round trip
-    /// either way. Anything else is inactive.
+    /// What a client's token may carry: the scope asked for (all of the
+    /// client's when none is named) within `allowed`, and an audience among
+    /// the client's (`jwt.audience` when it names none, if allowed).
+    fn grant_for<'a>(
+        &'a self,
+        stored: &'a StoredClient,
+        request: TokenRequest,
+        allowed: &Scopes,
+    ) -> Result<ClientGrant<'a>, OAuthError> {
+        let settings = &stored.client.settings;
+        let audiences: Vec<&str> = if settings.audiences.is_empty() {
+            vec![self.tokens.audience()]
+        } else {
+            settings.audiences.iter().map(String::as_str).collect()
+        };
+        let audience = match request.audience {
+            Some(asked) => audiences
+                .iter()
+                .copied()
+                .find(|a| *a == asked)
+                .ok_or_else(|| OAuthError::InvalidTarget(asked))?,
+            None => audiences
+                .iter()
+                .copied()
+                .find(|a| *a == self.tokens.audience())
+                .unwrap_or(audiences[0]),
+        };
+        let scope = match request.scope {
+            Some(asked) if asked.is_subset(allowed) => asked,
+            Some(asked) => {
+                let missing: Vec<&str> = asked.iter().filter(|s| !allowed.contains(s)).collect();
+                return Err(OAuthError::InvalidScope(missing.join(" ")));
+            }
+            None => allowed.clone(),
+        };
+        Ok(ClientGrant {
+            client_id: &stored.client.client_id,
+            audience,
+            scope: (!scope.is_empty()).then(|| scope.to_string()),
+            ttl: settings
+                .access_ttl_secs
+                .map(|secs| Duration::from_secs(secs.into()))
+                .unwrap_or(self.tokens.access_ttl()),
+        })
+    }
+
+    /// RFC 6749 §4.4: a token for the client itself; no refresh token.
+    fn client_credentials(
+        &self,
+        stored: &StoredClient,
+        request: TokenRequest,
+    ) -> Result<IssuedTokens, OAuthError> {
+        let grant = self.grant_for(stored, request, &stored.client.settings.scopes)?;
+        let scope = grant.scope.clone();
+        let issued = self.tokens.issue_client(grant).map_err(AuthError::from)?;
+        Ok(IssuedTokens {
+            access_token: issued.token,
+            expires_in: issued.expires_in.as_secs(),
+            refresh: None,
+            scope,
+            issued_token_type: None,
+        })
+    }
+
+    /// RFC 8693: a live user token in, a token for one of the client's
+    /// audiences out, scoped within the client's scopes (and the subject
+    /// token's, when it carries any), naming the client in `act`. It shares
+    /// the user's session, so it dies with it.
+    async fn exchange(
+        &self,
+        stored: &StoredClient,
+        subject_token: &str,
+        request: TokenRequest,
+    ) -> Result<IssuedTokens, OAuthError> {
+        let subject = self.auth.authenticate(subject_token).await?;
+        let mut allowed = stored.client.settings.scopes.clone();
+        if let Some(scope) = &subject.scope {
+            let held = Scopes::parse_list(scope).unwrap_or_default();
+            allowed = allowed.intersection(&held);
+        }
+        let grant = self.grant_for(stored, request, &allowed)?;
+        let scope = grant.scope.clone();
+        let issued = self
+            .tokens
+            .issue_exchanged(&subject, grant)
+            .map_err(AuthError::from)?;
+        Ok(IssuedTokens {
+            access_token: issued.token,
+            expires_in: issued.expires_in.as_secs(),
+            refresh: None,
+            scope,
+            issued_token_type: Some(ACCESS_TOKEN_TYPE_URN),
+        })
+    }
+
+    /// RFC 7662: an access token must verify (whatever its audience: the
+    /// caller judges that) and its session or client be live; a refresh
+    /// token must be its session's current one. One Redis round trip at
+    /// most (none for a client's own token). Anything else is inactive.
     pub async fn introspect(&self, token: &str) -> Result<Introspection, OAuthError> {
         let (tokens, sessions) = (&self.tokens, &self.sessions);
         let inactive = Introspection {
@@ -331,43 +572,72 @@ impl OAuth {
                 return Ok(inactive);
             };
             ActiveToken {
-                sub: live.claims.user_id,
+                sub: live.claims.user_id.to_string(),
                 exp: live.expires_at,
                 iat: live.issued_at,
                 iss: tokens.issuer().to_owned(),
                 aud: tokens.audience().to_owned(),
                 jti: None,
-                sid: live.session_id,
+                client_id: crate::tokens::FIRST_PARTY_CLIENT_ID.to_owned(),
+                scope: None,
                 token_type: "refresh_token",
-                username: live.claims.username,
-                role: live.claims.role,
-                subscription: live.claims.subscription,
+                user: Some(ActiveUser {
+                    sid: live.session_id,
+                    username: live.claims.username,
+                    role: live.claims.role,
+                    subscription: live.claims.subscription,
+                }),
             }
         } else {
-            let Ok(claims) = tokens.verify(token) else {
+            let Ok(bearer) = tokens.verify_any_audience(token) else {
                 return Ok(inactive);
             };
-            // The session's current name, role and subscription, not the
-            // token's: a demotion shows at once.
-            let Some(live) = sessions
-                .live_session(claims.sub, claims.sid)
-                .await
-                .map_err(AuthError::from)?
-            else {
-                return Ok(inactive);
-            };
-            ActiveToken {
-                sub: claims.sub,
-                exp: claims.exp,
-                iat: claims.iat,
-                iss: claims.iss,
-                aud: claims.aud,
-                jti: Some(claims.jti),
-                sid: claims.sid,
-                token_type: "Bearer",
-                username: live.username,
-                role: live.role,
-                subscription: live.subscription,
+            match self.auth.client_still_live(&bearer) {
+                Ok(()) => {}
+                Err(AuthError::InvalidAccessToken) => return Ok(inactive),
+                Err(e) => return Err(e.into()),
+            }
+            match bearer {
+                Bearer::Client(claims) => ActiveToken {
+                    sub: claims.sub,
+                    exp: claims.exp,
+                    iat: claims.iat,
+                    iss: claims.iss,
+                    aud: claims.aud,
+                    jti: Some(claims.jti),
+                    client_id: claims.client_id,
+                    scope: claims.scope,
+                    token_type: "Bearer",
+                    user: None,
+                },
+                Bearer::User(claims) => {
+                    // The session's current name, role and subscription, not
+                    // the token's: a demotion shows at once.
+                    let Some(live) = sessions
+                        .live_session(claims.sub, claims.sid)
+                        .await
+                        .map_err(AuthError::from)?
+                    else {
+                        return Ok(inactive);
+                    };
+                    ActiveToken {
+                        sub: claims.sub.to_string(),
+                        exp: claims.exp,
+                        iat: claims.iat,
+                        iss: claims.iss,
+                        aud: claims.aud,
+                        jti: Some(claims.jti),
+                        client_id: claims.client_id,
+                        scope: claims.scope,
+                        token_type: "Bearer",
+                        user: Some(ActiveUser {
+                            sid: claims.sid,
+                            username: live.username,
+                            role: live.role,
+                            subscription: live.subscription,
+                        }),
+                    }
+                }
             }
         };
         Ok(Introspection {
@@ -378,10 +648,11 @@ impl OAuth {
 
     /// RFC 7009: ends the session of an access or refresh token (through
     /// [`Auth::logout`], so it is audited like any logout). Unknown tokens
-    /// succeed too.
+    /// succeed too; a client's own token has no session to end, and lives
+    /// until its `exp` or until its client is disabled.
     pub async fn revoke(
         &self,
-        client: Option<&ClientCredentials>,
+        client: Presented,
         token: Option<&str>,
         from: &ClientInfo,
     ) -> Result<(), OAuthError> {
@@ -394,6 +665,43 @@ impl OAuth {
         self.auth.logout(Some(token), Some(token), from).await?;
         Ok(())
     }
+}
+
+/// The registered client a grant needs: a gateway entry or a public client
+/// without a registration is not allowed it.
+fn registered_only(
+    client: &AuthenticatedClient,
+    grant: GrantType,
+) -> Result<&StoredClient, OAuthError> {
+    match client {
+        AuthenticatedClient::Registered(stored) => Ok(stored),
+        AuthenticatedClient::Gateway(_) => Err(OAuthError::UnauthorizedClient(grant)),
+        AuthenticatedClient::Public => Err(OAuthError::InvalidClient),
+    }
+}
+
+/// A `resource` (RFC 8707) or `audience` (RFC 8693) parameter: at most one,
+/// a name or an absolute URI.
+pub fn parse_audience(
+    audience: Option<String>,
+    resource: Option<String>,
+) -> Result<Option<String>, OAuthError> {
+    let target = match (audience, resource) {
+        (Some(a), Some(r)) if a != r => {
+            return Err(OAuthError::InvalidTarget(
+                "audience and resource name different targets".into(),
+            ))
+        }
+        (a, r) => a.or(r),
+    };
+    target
+        .map(|t| audience_rule(&t).map_err(|e| OAuthError::InvalidTarget(e.to_string())))
+        .transpose()
+}
+
+/// RFC 8693 `subject_token_type`: an access token (a JWT is one here).
+pub fn is_access_token_type(token_type: &str) -> bool {
+    token_type == ACCESS_TOKEN_TYPE_URN || token_type == JWT_TOKEN_TYPE_URN
 }
 
 #[cfg(test)]

@@ -55,6 +55,8 @@ pub enum Limiter {
     UsernameIp,
     /// Per session, inside the rotation script.
     Refresh,
+    /// Token requests per authenticated confidential client.
+    ClientTokens,
     /// The in-process flood guard.
     PerIp,
 }
@@ -72,6 +74,7 @@ impl Limiter {
             Limiter::ResendEmail => "resend-email",
             Limiter::UsernameIp => "username-ip",
             Limiter::Refresh => "refresh",
+            Limiter::ClientTokens => "client-tokens",
             Limiter::PerIp => "per-ip",
         }
     }
@@ -263,6 +266,7 @@ struct Limits {
     resend_ip: Limit,
     resend_email: Limit,
     username_ip: Limit,
+    client_tokens: Limit,
     refresh: Option<RefreshLimit>,
 }
 
@@ -333,6 +337,11 @@ impl RateLimiter {
                 Limiter::UsernameIp,
                 config.username_available_per_ip_per_minute,
                 MINUTE,
+            ),
+            client_tokens: limit(
+                Limiter::ClientTokens,
+                config.per_client_per_second,
+                Duration::from_secs(1),
             ),
             refresh: (config.refresh_per_session_per_minute > 0).then_some(RefreshLimit {
                 max: config.refresh_per_session_per_minute,
@@ -490,6 +499,20 @@ impl RateLimiter {
             return Ok(());
         }
         self.check(&self.limits.register_ip, &ip_key(ip)).await
+    }
+
+    /// A token request by an authenticated confidential client, counted
+    /// per client (an allow-listed address is exempt).
+    pub async fn client_token(
+        &self,
+        client_id: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<(), RateLimitError> {
+        if self.exemptions.is_exempt(ip) {
+            return Ok(());
+        }
+        self.check(&self.limits.client_tokens, &account_subject(client_id))
+            .await
     }
 
     /// A username availability check: counted per client IP, so the

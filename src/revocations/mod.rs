@@ -58,6 +58,10 @@ pub enum Kind {
     Session,
     /// A user: every token of theirs issued before `not_before`.
     User,
+    /// An OAuth client, disabled or deleted: every token whose `client_id`
+    /// it is (its own, and those it got by token exchange) issued before
+    /// `not_before`.
+    Client,
 }
 
 impl Kind {
@@ -65,6 +69,7 @@ impl Kind {
         match self {
             Kind::Session => "session",
             Kind::User => "user",
+            Kind::Client => "client",
         }
     }
 }
@@ -86,6 +91,8 @@ pub enum Reason {
     Deleted,
     /// The role or subscription went down while tokens claim the old one.
     Downgraded,
+    /// An OAuth client was disabled or deleted.
+    ClientDisabled,
 }
 
 impl Reason {
@@ -101,6 +108,7 @@ impl Reason {
             Reason::Blocked => "blocked",
             Reason::Deleted => "deleted",
             Reason::Downgraded => "downgraded",
+            Reason::ClientDisabled => "client_disabled",
         }
     }
 }
@@ -150,8 +158,9 @@ pub struct Event {
     #[schema(value_type = String)]
     pub seq: Cursor,
     pub kind: Kind,
-    /// The session id (`kind` session) or user id (`kind` user).
-    pub id: Uuid,
+    /// The session id (`kind` session), user id (`kind` user) or client id
+    /// (`kind` client).
+    pub id: String,
     /// Unix seconds: tokens of `id` whose `iat` is before it are invalid.
     pub not_before: u64,
     pub reason: String,
@@ -252,7 +261,16 @@ impl FeedWriter {
     /// revocation itself stands, and offline verifiers see it at the
     /// tokens' `exp` at the latest.
     pub async fn after_script(&self, reason: Reason, not_before: u64, revoked: Revoked<'_>) {
-        if self.inline || revoked.ids.is_empty() {
+        if self.inline {
+            return;
+        }
+        self.publish(reason, not_before, revoked).await;
+    }
+
+    /// Appends events that no session script wrote (a client disabled),
+    /// with the same retries as [`FeedWriter::after_script`].
+    pub async fn publish(&self, reason: Reason, not_before: u64, revoked: Revoked<'_>) {
+        if revoked.ids.is_empty() {
             return;
         }
         let mut invocation = self.append.prepare_invoke();
@@ -597,12 +615,17 @@ fn parse_event(id: &str, fields: &[String]) -> Result<Event, FeedError> {
     let kind = match field("kind")? {
         "session" => Kind::Session,
         "user" => Kind::User,
+        "client" => Kind::Client,
         _ => return Err(bad()),
     };
+    let id = field("id")?;
+    if kind != Kind::Client && id.parse::<Uuid>().is_err() {
+        return Err(bad());
+    }
     Ok(Event {
         seq,
         kind,
-        id: field("id")?.parse().map_err(|_| bad())?,
+        id: id.to_owned(),
         not_before: field("nbf")?.parse().map_err(|_| bad())?,
         reason: field("reason")?.to_owned(),
         at: DateTime::<Utc>::from_timestamp_millis(seq.ms as i64).ok_or_else(bad)?,
@@ -653,10 +676,20 @@ mod tests {
         .collect();
         let event = parse_event("1795000000123-4", &fields).unwrap();
         assert_eq!(event.kind, Kind::User);
-        assert_eq!(event.id, user);
+        assert_eq!(event.id, user.to_string());
         assert_eq!(event.not_before, 1_795_000_001);
         assert_eq!(event.seq.to_string(), "1795000000123-4");
         assert_eq!(event.at.timestamp_millis(), 1_795_000_000_123);
         assert!(parse_event("1-0", &fields[2..]).is_err());
+
+        let mut not_a_user = fields.clone();
+        not_a_user[3] = "billing-service".into();
+        assert!(parse_event("1-0", &not_a_user).is_err());
+        not_a_user[1] = "client".into();
+        let client = parse_event("1-0", &not_a_user).unwrap();
+        assert_eq!(
+            (client.kind, client.id.as_str()),
+            (Kind::Client, "billing-service")
+        );
     }
 }

@@ -15,10 +15,23 @@ use crate::sessions::SessionClaims;
 use crate::users::{Role, Subscription};
 
 pub const ACCESS_TOKEN_TYPE: &str = "access";
+/// The JOSE `typ` of an access token (RFC 9068 §2.1).
+pub const ACCESS_TOKEN_JWT_TYPE: &str = "at+jwt";
+/// The `client_id` of tokens from tessera's own login (`/api/v1/auth/login`,
+/// the OAuth password grant of a client not in the registry).
+pub const FIRST_PARTY_CLIENT_ID: &str = "tessera";
 
 /// Most access tokens remembered as verified.
 const VERIFIED_CAPACITY: usize = 65_536;
 
+/// The party that asked for a token on a user's behalf (RFC 8693 §4.1).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct Act {
+    pub sub: String,
+}
+
+/// A user's access token: RFC 9068's claims and tessera's own (`sid`,
+/// `type`, `role`, `subscription`, which gateways read).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct AccessClaims {
     pub iss: String,
@@ -32,12 +45,160 @@ pub struct AccessClaims {
     pub token_type: String,
     pub role: Role,
     pub subscription: Subscription,
+    /// The client the token was issued to (`tessera` for the first-party
+    /// login; tokens from before RFC 9068 read as that too).
+    #[serde(default = "first_party")]
+    pub client_id: String,
+    /// Space-separated scopes; none for a first-party login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Token exchange: the client acting for the user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Act>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+}
+
+fn first_party() -> String {
+    FIRST_PARTY_CLIENT_ID.to_owned()
+}
+
+/// A client's own access token (the client credentials grant): no user, no
+/// session; `sub` is the client.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct ClientClaims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub exp: u64,
+    pub iat: u64,
+    pub jti: Uuid,
+    #[serde(rename = "type")]
+    pub token_type: String,
+    pub client_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// A verified access token: a user's (with a session) or a client's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bearer {
+    User(AccessClaims),
+    Client(ClientClaims),
+}
+
+impl Bearer {
+    pub fn aud(&self) -> &str {
+        match self {
+            Bearer::User(c) => &c.aud,
+            Bearer::Client(c) => &c.aud,
+        }
+    }
+
+    pub fn exp(&self) -> u64 {
+        match self {
+            Bearer::User(c) => c.exp,
+            Bearer::Client(c) => c.exp,
+        }
+    }
+
+    pub fn iat(&self) -> u64 {
+        match self {
+            Bearer::User(c) => c.iat,
+            Bearer::Client(c) => c.iat,
+        }
+    }
+
+    pub fn client_id(&self) -> &str {
+        match self {
+            Bearer::User(c) => &c.client_id,
+            Bearer::Client(c) => &c.client_id,
+        }
+    }
+
+    pub fn scope(&self) -> Option<&str> {
+        match self {
+            Bearer::User(c) => c.scope.as_deref(),
+            Bearer::Client(c) => c.scope.as_deref(),
+        }
+    }
+}
+
+/// Every claim either kind may carry, as the token holds them.
+#[derive(Deserialize)]
+struct WireClaims {
+    iss: String,
+    aud: String,
+    sub: String,
+    exp: u64,
+    iat: u64,
+    jti: Uuid,
+    #[serde(rename = "type")]
+    token_type: String,
+    sid: Option<Uuid>,
+    role: Option<Role>,
+    subscription: Option<Subscription>,
+    client_id: Option<String>,
+    scope: Option<String>,
+    act: Option<Act>,
+    amr: Option<Vec<String>>,
+    acr: Option<String>,
+}
+
+impl WireClaims {
+    /// A token with a session is a user's; one without is a client's own,
+    /// whose `sub` must be its `client_id`.
+    fn into_bearer(self) -> Option<Bearer> {
+        if self.token_type != ACCESS_TOKEN_TYPE {
+            return None;
+        }
+        match self.sid {
+            Some(sid) => Some(Bearer::User(AccessClaims {
+                sub: self.sub.parse().ok()?,
+                sid,
+                role: self.role?,
+                subscription: self.subscription?,
+                client_id: self.client_id.unwrap_or_else(first_party),
+                iss: self.iss,
+                aud: self.aud,
+                exp: self.exp,
+                iat: self.iat,
+                jti: self.jti,
+                token_type: self.token_type,
+                scope: self.scope,
+                act: self.act,
+                amr: self.amr,
+                acr: self.acr,
+            })),
+            None => {
+                let client_id = self.client_id?;
+                if client_id != self.sub || self.role.is_some() || self.act.is_some() {
+                    return None;
+                }
+                Some(Bearer::Client(ClientClaims {
+                    iss: self.iss,
+                    aud: self.aud,
+                    sub: self.sub,
+                    exp: self.exp,
+                    iat: self.iat,
+                    jti: self.jti,
+                    token_type: self.token_type,
+                    client_id,
+                    scope: self.scope,
+                }))
+            }
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     #[error("token is malformed, expired, or not signed by a known key")]
     Invalid,
+    #[error("token is meant for another audience")]
+    WrongAudience,
     #[error("cannot sign token: {0}")]
     Signing(String),
 }
@@ -57,7 +218,7 @@ pub struct TokenIssuer {
     /// one extra verification per evicted token; an entry is not served
     /// from its `exp` on. Whether the session is still live is never
     /// cached: callers ask Redis every time.
-    verified: quick_cache::sync::Cache<Box<str>, Arc<AccessClaims>>,
+    verified: quick_cache::sync::Cache<Box<str>, Arc<Bearer>>,
 }
 
 pub struct IssuedAccess {
@@ -65,13 +226,23 @@ pub struct IssuedAccess {
     pub expires_in: Duration,
 }
 
+/// What a client's token is issued for: its audience, scope and lifetime.
+pub struct ClientGrant<'a> {
+    pub client_id: &'a str,
+    pub audience: &'a str,
+    /// Space-separated; `None` when the token carries no scope.
+    pub scope: Option<String>,
+    pub ttl: Duration,
+}
+
 impl TokenIssuer {
     pub fn new(keys: KeySet, issuer: String, audience: String, access_ttl: Duration) -> Self {
         // Only EdDSA is accepted: a token claiming `none` or HS256 (signed
         // with the public key as an HMAC secret) fails before any crypto.
+        // The audience is checked after, against the one the caller names.
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[&issuer]);
-        validation.set_audience(&[&audience]);
+        validation.validate_aud = false;
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 0;
         Self {
@@ -119,6 +290,10 @@ impl TokenIssuer {
         &self.audience
     }
 
+    pub fn access_ttl(&self) -> Duration {
+        self.access_ttl
+    }
+
     /// Signs an access token for a session.
     pub fn issue(
         &self,
@@ -137,52 +312,135 @@ impl TokenIssuer {
         access_ttl: Duration,
     ) -> Result<IssuedAccess, TokenError> {
         let now = now_secs();
-        let body = AccessClaims {
-            iss: self.issuer.clone(),
-            aud: self.audience.clone(),
-            sub: claims.user_id,
-            exp: now + access_ttl.as_secs(),
-            iat: now,
-            jti: Uuid::new_v4(),
-            sid: session_id,
-            token_type: ACCESS_TOKEN_TYPE.to_owned(),
-            role: claims.role,
-            subscription: claims.subscription,
-        };
-        let payload = serde_json::to_vec(&body).map_err(|e| TokenError::Signing(e.to_string()))?;
-        let token = self.keys().sign_jwt(&payload);
+        self.sign(
+            &AccessClaims {
+                iss: self.issuer.clone(),
+                aud: self.audience.clone(),
+                sub: claims.user_id,
+                exp: now + access_ttl.as_secs(),
+                iat: now,
+                jti: Uuid::new_v4(),
+                sid: session_id,
+                token_type: ACCESS_TOKEN_TYPE.to_owned(),
+                role: claims.role,
+                subscription: claims.subscription,
+                client_id: first_party(),
+                scope: None,
+                act: None,
+                amr: None,
+                acr: None,
+            },
+            access_ttl,
+        )
+    }
+
+    /// Signs a client's own token (the client credentials grant).
+    pub fn issue_client(&self, grant: ClientGrant<'_>) -> Result<IssuedAccess, TokenError> {
+        let now = now_secs();
+        self.sign(
+            &ClientClaims {
+                iss: self.issuer.clone(),
+                aud: grant.audience.to_owned(),
+                sub: grant.client_id.to_owned(),
+                exp: now + grant.ttl.as_secs(),
+                iat: now,
+                jti: Uuid::new_v4(),
+                token_type: ACCESS_TOKEN_TYPE.to_owned(),
+                client_id: grant.client_id.to_owned(),
+                scope: grant.scope,
+            },
+            grant.ttl,
+        )
+    }
+
+    /// Signs a token for `subject`'s user and session, issued to the client
+    /// of `grant` acting for them (token exchange): it dies with the session
+    /// like any of the user's tokens, and names the client in `act`.
+    pub fn issue_exchanged(
+        &self,
+        subject: &AccessClaims,
+        grant: ClientGrant<'_>,
+    ) -> Result<IssuedAccess, TokenError> {
+        let now = now_secs();
+        self.sign(
+            &AccessClaims {
+                iss: self.issuer.clone(),
+                aud: grant.audience.to_owned(),
+                exp: now + grant.ttl.as_secs(),
+                iat: now,
+                jti: Uuid::new_v4(),
+                client_id: grant.client_id.to_owned(),
+                scope: grant.scope,
+                act: Some(Act {
+                    sub: grant.client_id.to_owned(),
+                }),
+                ..subject.clone()
+            },
+            grant.ttl,
+        )
+    }
+
+    fn sign(&self, claims: &impl Serialize, ttl: Duration) -> Result<IssuedAccess, TokenError> {
+        let payload = serde_json::to_vec(claims).map_err(|e| TokenError::Signing(e.to_string()))?;
         Ok(IssuedAccess {
-            token,
-            expires_in: access_ttl,
+            token: self.keys().sign_jwt(&payload),
+            expires_in: ttl,
         })
     }
 
-    /// Checks signature, `kid`, `exp`, `iss`, `aud` and `type`. Whether the
-    /// session is still live is the caller's second check.
-    pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        let now = now_secs();
-        if let Some(claims) = self.verified.get(token) {
-            if now < claims.exp {
-                return Ok(AccessClaims::clone(&claims));
-            }
-            self.verified.remove(token);
-        }
-        let claims = self.verify_signature(token)?;
-        self.verified.insert(token.into(), Arc::new(claims.clone()));
-        Ok(claims)
+    /// Checks signature, `kid`, `typ`, `exp`, `iss`, `type` and that `aud`
+    /// is the configured audience. Whether the session (or the client) is
+    /// still live is the caller's second check.
+    pub fn verify(&self, token: &str) -> Result<Bearer, TokenError> {
+        self.verify_for(token, &self.audience)
     }
 
-    fn verify_signature(&self, token: &str) -> Result<AccessClaims, TokenError> {
+    /// [`TokenIssuer::verify`] for a token that must name `audience`.
+    pub fn verify_for(&self, token: &str, audience: &str) -> Result<Bearer, TokenError> {
+        let bearer = self.verified(token)?;
+        if bearer.aud() != audience {
+            return Err(TokenError::WrongAudience);
+        }
+        Ok(Bearer::clone(&bearer))
+    }
+
+    /// [`TokenIssuer::verify`] whatever the audience (introspection reports
+    /// it, and the caller judges it).
+    pub fn verify_any_audience(&self, token: &str) -> Result<Bearer, TokenError> {
+        self.verified(token).map(|bearer| Bearer::clone(&bearer))
+    }
+
+    fn verified(&self, token: &str) -> Result<Arc<Bearer>, TokenError> {
+        let now = now_secs();
+        let bearer = match self.verified.get(token) {
+            Some(bearer) if now < bearer.exp() => bearer,
+            cached => {
+                if cached.is_some() {
+                    self.verified.remove(token);
+                }
+                let bearer = Arc::new(self.verify_signature(token)?);
+                self.verified.insert(token.into(), bearer.clone());
+                bearer
+            }
+        };
+        Ok(bearer)
+    }
+
+    fn verify_signature(&self, token: &str) -> Result<Bearer, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        // RFC 9068 §4: `at+jwt` (or its long form); tokens from before it
+        // say `JWT`. Anything else (an ID token, a DPoP proof) is not an
+        // access token, whoever signed it.
+        match header.typ.as_deref() {
+            None | Some("JWT" | ACCESS_TOKEN_JWT_TYPE | "application/at+jwt") => {}
+            Some(_) => return Err(TokenError::Invalid),
+        }
         let kid = header.kid.ok_or(TokenError::Invalid)?;
         let keys = self.keys();
         let key = keys.verifying_key(&kid).ok_or(TokenError::Invalid)?;
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &self.validation)
+        let data = jsonwebtoken::decode::<WireClaims>(token, &key.decoding, &self.validation)
             .map_err(|_| TokenError::Invalid)?;
-        if data.claims.token_type != ACCESS_TOKEN_TYPE {
-            return Err(TokenError::Invalid);
-        }
-        Ok(data.claims)
+        data.claims.into_bearer().ok_or(TokenError::Invalid)
     }
 }
 
@@ -219,8 +477,11 @@ mod tests {
         let session = Uuid::new_v4();
         let claims = claims();
         let token = issuer.issue(&claims, session).unwrap().token;
-        let verified = issuer.verify(&token).unwrap();
+        let Bearer::User(verified) = issuer.verify(&token).unwrap() else {
+            panic!("a session's token is a user's");
+        };
         assert_eq!(verified.sub, claims.user_id);
+        assert_eq!(verified.client_id, FIRST_PARTY_CLIENT_ID);
         assert_eq!(verified.sid, session);
         assert_eq!(verified.token_type, "access");
 
@@ -264,13 +525,101 @@ mod tests {
         let issued = issuer
             .issue_for(&claims(), Uuid::new_v4(), Duration::ZERO)
             .unwrap();
-        let exp = issuer.verify(&issued.token).unwrap().exp;
+        let exp = issuer.verify(&issued.token).unwrap().exp();
         assert!(issuer.verified.get(issued.token.as_str()).is_some());
         while now_secs() <= exp {
             std::thread::sleep(Duration::from_millis(50));
         }
         assert!(issuer.verify(&issued.token).is_err());
         assert!(issuer.verified.get(issued.token.as_str()).is_none());
+    }
+
+    fn header_of(token: &str) -> serde_json::Value {
+        let header = token.split('.').next().unwrap();
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn tokens_follow_rfc_9068_and_old_ones_still_verify() {
+        let issuer = shared_issuer();
+        let session = Uuid::new_v4();
+        let user = issuer.issue(&claims(), session).unwrap().token;
+        assert_eq!(header_of(&user)["typ"], "at+jwt");
+
+        let client = issuer
+            .issue_client(ClientGrant {
+                client_id: "billing",
+                audience: "orders",
+                scope: Some("orders:read".into()),
+                ttl: Duration::from_secs(60),
+            })
+            .unwrap()
+            .token;
+        assert!(matches!(
+            issuer.verify(&client),
+            Err(TokenError::WrongAudience)
+        ));
+        let Bearer::Client(verified) = issuer.verify_for(&client, "orders").unwrap() else {
+            panic!("a client's own token has no session");
+        };
+        assert_eq!(
+            (verified.sub.as_str(), verified.client_id.as_str()),
+            ("billing", "billing")
+        );
+        assert_eq!(verified.scope.as_deref(), Some("orders:read"));
+
+        let Bearer::User(subject) = issuer.verify(&user).unwrap() else {
+            panic!("a user's token");
+        };
+        let exchanged = issuer
+            .issue_exchanged(
+                &subject,
+                ClientGrant {
+                    client_id: "billing",
+                    audience: "orders",
+                    scope: None,
+                    ttl: Duration::from_secs(60),
+                },
+            )
+            .unwrap()
+            .token;
+        let Bearer::User(exchanged) = issuer.verify_for(&exchanged, "orders").unwrap() else {
+            panic!("an exchanged token is the user's");
+        };
+        assert_eq!((exchanged.sub, exchanged.sid), (subject.sub, session));
+        assert_eq!(exchanged.act.unwrap().sub, "billing");
+
+        // A token signed before RFC 9068: `typ` JWT, no `client_id`.
+        let now = now_secs();
+        let old = serde_json::json!({
+            "iss": "tessera", "aud": "tessera", "sub": Uuid::new_v4(), "exp": now + 60,
+            "iat": now, "jti": Uuid::new_v4(), "sid": Uuid::new_v4(), "type": "access",
+            "role": "REGULAR", "subscription": "FREE",
+        });
+        let keys = issuer.keys();
+        let old_header = URL_SAFE_NO_PAD.encode(
+            serde_json::json!({"typ": "JWT", "alg": "EdDSA", "kid": keys.signing_kid()})
+                .to_string(),
+        );
+        let new_token = keys.sign_jwt(old.to_string().as_bytes());
+        let (_, rest) = new_token.split_once('.').unwrap();
+        let (payload, _) = rest.split_once('.').unwrap();
+        // Re-sign under the old header.
+        let signing_input = format!("{old_header}.{payload}");
+        let old_token = keys.sign_with_header_for_tests(&signing_input);
+        let Bearer::User(old) = issuer.verify(&old_token).unwrap() else {
+            panic!("an old token is a user's");
+        };
+        assert_eq!(old.client_id, FIRST_PARTY_CLIENT_ID);
+        assert!(old.scope.is_none());
+
+        // A JWT of another type is not an access token, whoever signed it.
+        let proof_header = URL_SAFE_NO_PAD.encode(
+            serde_json::json!({"typ": "dpop+jwt", "alg": "EdDSA", "kid": keys.signing_kid()})
+                .to_string(),
+        );
+        let proof = keys.sign_with_header_for_tests(&format!("{proof_header}.{payload}"));
+        assert!(issuer.verify(&proof).is_err());
     }
 
     /// One key set for the property tests (generating keys is slow).

@@ -22,6 +22,8 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
+use super::access::ACCESS_TOKEN_JWT_TYPE;
+
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("no signing keys in {0}; create one with `tessera keys generate`")]
@@ -195,8 +197,9 @@ impl KeySet {
         let Some((signing_kid, signing)) = signer else {
             return Err(KeyError::NoKeys(dir.to_path_buf()));
         };
-        let signing_header = URL_SAFE_NO_PAD
-            .encode(json!({ "typ": "JWT", "alg": "EdDSA", "kid": signing_kid }).to_string());
+        let signing_header = URL_SAFE_NO_PAD.encode(
+            json!({ "typ": ACCESS_TOKEN_JWT_TYPE, "alg": "EdDSA", "kid": signing_kid }).to_string(),
+        );
         let verifying: Vec<VerifyingKey> = keys
             .iter()
             .map(|(kid, key)| {
@@ -346,6 +349,16 @@ impl KeySet {
         token
     }
 
+    /// Signs a signing input whose header a test wrote itself.
+    #[cfg(test)]
+    pub(crate) fn sign_with_header_for_tests(&self, signing_input: &str) -> String {
+        let signature = self.signing.sign(signing_input.as_bytes());
+        format!(
+            "{signing_input}.{}",
+            URL_SAFE_NO_PAD.encode(signature.to_bytes())
+        )
+    }
+
     pub fn verifying_key(&self, kid: &str) -> Option<&VerifyingKey> {
         self.verifying.iter().find(|k| k.kid == kid)
     }
@@ -432,6 +445,11 @@ mod tests {
             token_type: "access".into(),
             role: Role::Regular,
             subscription: Subscription::Free,
+            client_id: "tessera".into(),
+            scope: None,
+            act: None,
+            amr: None,
+            acr: None,
         };
         let hand = || keys.sign_jwt(&serde_json::to_vec(black_box(&claims)).unwrap());
         let library = || jsonwebtoken::encode(&header, black_box(&claims), &encoding).unwrap();

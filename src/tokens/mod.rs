@@ -1,7 +1,7 @@
 //! Every token format in one place: access tokens (EdDSA-signed JWTs with
-//! `kid`, and the key set behind them), and the opaque tokens tessera hands
-//! out (refresh and one-time), which share one tagged wire format. The
-//! stores that keep them live with their stores (`sessions`,
+//! `kid`, RFC 9068, and the key set behind them), and the opaque tokens
+//! tessera hands out (refresh and one-time), which share one tagged wire
+//! format. The stores that keep them live with their stores (`sessions`,
 //! `one_time_tokens`).
 
 mod access;
@@ -10,5 +10,8 @@ pub mod one_time;
 pub mod opaque;
 pub mod refresh;
 
-pub use access::{AccessClaims, IssuedAccess, TokenError, TokenIssuer, ACCESS_TOKEN_TYPE};
+pub use access::{
+    AccessClaims, Act, Bearer, ClientClaims, ClientGrant, IssuedAccess, TokenError, TokenIssuer,
+    ACCESS_TOKEN_JWT_TYPE, ACCESS_TOKEN_TYPE, FIRST_PARTY_CLIENT_ID,
+};
 pub use keys::{Jwks, KeyError, KeySet, Retirement};
