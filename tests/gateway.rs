@@ -1,6 +1,11 @@
-//! tessera as the forward-auth service of a real nginx (`auth_request`),
-//! using the shipped `examples/nginx/tessera.conf`: nginx sits in front of a
-//! small backend that echoes the identity headers it receives.
+//! tessera as the forward-auth service of real gateways, each run with its
+//! shipped example configuration: nginx (`auth_request`,
+//! `examples/nginx/tessera.conf`) and Caddy (`forward_auth`,
+//! `examples/caddy/Caddyfile`), in front of a small backend that echoes the
+//! identity headers it receives. What the client sees for every answer
+//! `/verify` can give: the identity passed on (a user's, a service's), a
+//! route's scope demanded (403 `insufficient_scope`), a rate limit (429 with
+//! `Retry-After`) and an outage (503).
 
 mod common;
 
@@ -10,21 +15,30 @@ use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use axum::Json;
-use common::{free_port, json_of, spawn_app};
-use reqwest::StatusCode;
-use serde_json::json;
+use common::servers::RedisServer;
+use common::{free_port, json_of, overrides, spawn_app, spawn_app_with, TestApp};
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
 
-/// A running nginx, stopped (and its directory removed) when dropped, so a
-/// failing test never leaves it behind.
-struct Nginx {
+/// The challenge tessera sends a request without a usable token.
+const BEARER: &str = "Bearer";
+/// The challenge for a token without the orders route's scope.
+const ORDERS_SCOPE_CHALLENGE: &str = r#"Bearer error="insufficient_scope", scope="orders:read""#;
+const NIL_USER: &str = "00000000-0000-0000-0000-000000000000";
+
+/// A running gateway (nginx or Caddy), stopped (and its directory removed)
+/// when dropped, so a failing test never leaves it behind.
+struct Gateway {
     child: Child,
     dir: PathBuf,
     address: String,
 }
 
-impl Drop for Nginx {
+impl Drop for Gateway {
     fn drop(&mut self) {
-        // SIGTERM lets the master stop its workers; SIGKILL would orphan them.
+        // SIGTERM lets nginx's master stop its workers (SIGKILL would orphan
+        // them) and Caddy shut down cleanly.
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
@@ -39,15 +53,49 @@ impl Drop for Nginx {
     }
 }
 
-fn nginx_binary() -> PathBuf {
+impl Gateway {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Waits (up to 10 s) until the gateway accepts connections on `port`;
+    /// panics with its log (`log` in its directory) when it does not.
+    async fn wait_until_listening(&mut self, port: u16, log: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            let exited = self.child.try_wait().ok().flatten();
+            if exited.is_some() || Instant::now() > deadline {
+                let log = std::fs::read_to_string(self.dir.join(log)).unwrap_or_default();
+                panic!("the gateway did not start ({exited:?}): {log}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// `name` on the PATH or in the usual system directories.
+fn binary(name: &str, missing: &str) -> PathBuf {
     let found = std::env::var_os("PATH")
         .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
         .unwrap_or_default()
         .into_iter()
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")])
-        .map(|dir| dir.join("nginx"))
+        .chain(["/usr/sbin", "/usr/local/sbin", "/usr/bin", "/usr/local/bin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
         .find(|path| path.is_file());
-    found.expect("nginx is missing: run scripts/test-deps.d/nginx.sh (apt-get install nginx-light)")
+    found.unwrap_or_else(|| panic!("{name} is missing: {missing}"))
+}
+
+fn nginx_binary() -> PathBuf {
+    binary(
+        "nginx",
+        "run scripts/test-deps.d/nginx.sh (apt-get install nginx-light)",
+    )
 }
 
 fn running_as_root() -> bool {
@@ -56,6 +104,25 @@ fn running_as_root() -> bool {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
+}
+
+/// A fresh temporary directory for one gateway.
+fn gateway_dir(kind: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tessera-{kind}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The shipped example at `path` (under the crate), with each of its
+/// `(shipped, ours)` replaced; panics when the example no longer has one.
+fn example_with(path: &str, replacements: &[(&str, String)]) -> String {
+    let mut text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    for (shipped, ours) in replacements {
+        assert!(text.contains(shipped), "{path} changed: {shipped:?}");
+        text = text.replace(shipped, ours);
+    }
+    text
 }
 
 /// An nginx command for `main` as `dir/nginx.conf`, with `dir` as its prefix
@@ -75,29 +142,20 @@ fn nginx_in(dir: &Path, main: String) -> Command {
 
 /// Starts nginx with the example site, its upstreams pointed at `tessera` and
 /// `backend` (host:port), everything else inside a temporary directory.
-async fn start_nginx(tessera: &str, backend: &str) -> Nginx {
-    let dir = std::env::temp_dir().join(format!("tessera-nginx-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
+async fn start_nginx(tessera: &str, backend: &str) -> Gateway {
+    let dir = gateway_dir("nginx");
     let port = free_port();
-    let example = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/examples/nginx/tessera.conf"
-    ))
-    .unwrap();
-    for shipped in [
-        "server 127.0.0.1:8000;",
-        "server 127.0.0.1:9000;",
-        "listen 127.0.0.1:8080;",
-    ] {
-        assert!(example.contains(shipped), "example changed: {shipped}");
-    }
-    let site = example
-        .replace("server 127.0.0.1:8000;", &format!("server {tessera};"))
-        .replace("server 127.0.0.1:9000;", &format!("server {backend};"))
-        .replace(
-            "listen 127.0.0.1:8080;",
-            &format!("listen 127.0.0.1:{port};"),
-        );
+    let site = example_with(
+        "examples/nginx/tessera.conf",
+        &[
+            ("server 127.0.0.1:8000;", format!("server {tessera};")),
+            ("server 127.0.0.1:9000;", format!("server {backend};")),
+            (
+                "listen 127.0.0.1:8080;",
+                format!("listen 127.0.0.1:{port};"),
+            ),
+        ],
+    );
     std::fs::write(dir.join("tessera.conf"), site).unwrap();
     let d = dir.display();
     // Workers run as root when the test does, so they can use the temp dirs.
@@ -126,34 +184,63 @@ http {{
         .stderr(Stdio::null())
         .spawn()
         .expect("start nginx");
-    let mut nginx = Nginx {
+    let mut nginx = Gateway {
         child,
         dir,
         address: format!("http://127.0.0.1:{port}"),
     };
-    wait_until_listening(&mut nginx, port).await;
+    nginx.wait_until_listening(port, "error.log").await;
     nginx
 }
 
-async fn wait_until_listening(nginx: &mut Nginx, port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        let exited = nginx.child.try_wait().ok().flatten();
-        if exited.is_some() || Instant::now() > deadline {
-            let log = std::fs::read_to_string(nginx.dir.join("error.log")).unwrap_or_default();
-            panic!("nginx did not start ({exited:?}): {log}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// Starts Caddy with the example Caddyfile, pointed at `tessera` and
+/// `backend` (host:port), its admin endpoint off (tests run side by side)
+/// and its state inside a temporary directory.
+async fn start_caddy(tessera: &str, backend: &str) -> Gateway {
+    let caddy = binary(
+        "caddy",
+        "run scripts/test-deps.d/caddy.sh (apt-get install caddy)",
+    );
+    let dir = gateway_dir("caddy");
+    let port = free_port();
+    let caddyfile = example_with(
+        "examples/caddy/Caddyfile",
+        &[
+            ("127.0.0.1:8000", tessera.to_owned()),
+            ("127.0.0.1:9000", backend.to_owned()),
+            ("http://127.0.0.1:8080", format!("http://127.0.0.1:{port}")),
+            (
+                "\tauto_https off\n",
+                "\tauto_https off\n\tadmin off\n".into(),
+            ),
+        ],
+    );
+    std::fs::write(dir.join("Caddyfile"), caddyfile).unwrap();
+    let log = std::fs::File::create(dir.join("caddy.log")).unwrap();
+    let child = Command::new(caddy)
+        .arg("run")
+        .arg("--config")
+        .arg(dir.join("Caddyfile"))
+        .args(["--adapter", "caddyfile"])
+        .env("HOME", &dir)
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start caddy");
+    let mut caddy = Gateway {
+        child,
+        dir,
+        address: format!("http://127.0.0.1:{port}"),
+    };
+    caddy.wait_until_listening(port, "caddy.log").await;
+    caddy
 }
 
-/// The API behind nginx: echoes the identity headers and the method it got.
+/// The API behind the gateway: echoes the identity headers and the method
+/// it got (`null` for a header it did not get).
 async fn start_backend() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
@@ -170,6 +257,8 @@ async fn start_backend() -> String {
             "role": header("x-user-role"),
             "subscription": header("x-user-subscription"),
             "session_id": header("x-session-id"),
+            "client_id": header("x-client-id"),
+            "scope": header("x-scope"),
         }))
     };
     let app = axum::Router::new().fallback(echo);
@@ -177,18 +266,198 @@ async fn start_backend() -> String {
     address
 }
 
+/// tessera's host:port, for a gateway's upstream.
+fn host_port(app: &TestApp) -> &str {
+    app.address.trim_start_matches("http://")
+}
+
+/// Every `WWW-Authenticate` of `response`: exactly one challenge is right.
+fn challenges(response: &Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The backend saw no user identity.
+fn assert_no_user(seen: &Value) {
+    for field in ["user_id", "role", "subscription", "session_id"] {
+        assert!(seen[field].is_null(), "{field}: {seen}");
+    }
+}
+
+/// Registers (as an ADMIN) the orders service: a confidential client that
+/// may ask for orders:read and orders:write, for tessera's own audience or
+/// "orders". Its id and secret.
+async fn orders_service(app: &TestApp) -> (String, String) {
+    let (_, admin) = app.new_user_with_role("ADMIN").await;
+    let (id, secret) = app
+        .register_client(
+            &admin.access,
+            json!({
+                "name": "orders-service",
+                "scopes": ["orders:read", "orders:write"],
+                "audiences": ["tessera", "orders"],
+                "grant_types": ["client_credentials"],
+            }),
+        )
+        .await;
+    (id, secret.expect("a confidential client's secret"))
+}
+
+/// A client_credentials token of `id` for `scope` and `audience`.
+async fn service_token(
+    app: &TestApp,
+    (id, secret): &(String, String),
+    scope: &str,
+    audience: &str,
+) -> String {
+    let response = app
+        .post("/oauth/token")
+        .basic_auth(id, Some(secret))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", scope),
+            ("audience", audience),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let body = json_of(response, StatusCode::OK).await;
+    assert_eq!(body["scope"], scope, "{body}");
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// What tessera's `/verify` itself answers `token` in `header`.
+async fn verified_header(app: &TestApp, token: &str, header: &str) -> String {
+    let response = app.verify(token).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.headers()[header].to_str().unwrap().to_owned()
+}
+
+/// The story of a route that demands a scope, through `start` (a gateway
+/// started with its shipped configuration): the orders service with the
+/// scope gets through as itself, without it it is refused with the
+/// `insufficient_scope` challenge, a token for another audience is refused,
+/// and a user's token still works on the other routes.
+async fn scope_story<F, Fut>(start: F)
+where
+    F: FnOnce(String, String) -> Fut,
+    Fut: std::future::Future<Output = Gateway>,
+{
+    let app = spawn_app().await;
+    let service = orders_service(&app).await;
+    let reader = service_token(&app, &service, "orders:read", "orders").await;
+    let writer = service_token(&app, &service, "orders:write", "orders").await;
+    let own_audience = service_token(&app, &service, "orders:read", "tessera").await;
+    let (user, tokens) = app.signed_in_user().await;
+    let backend = start_backend().await;
+    let gateway = start(host_port(&app).to_owned(), backend).await;
+    let client = reqwest::Client::new();
+    let orders = gateway.url("/api/orders/7?expand=items");
+    let reports = gateway.url("/reports/2026");
+
+    // With the scope: through, as the service, whatever identity it claims.
+    let response = client
+        .get(&orders)
+        .bearer_auth(&reader)
+        .header("x-user-id", NIL_USER)
+        .header("x-user-role", "ADMIN")
+        .header("x-client-id", "someone-else")
+        .header("x-scope", "orders:read orders:write")
+        .send()
+        .await
+        .unwrap();
+    let seen = json_of(response, StatusCode::OK).await;
+    assert_eq!(seen["client_id"], service.0.as_str(), "{seen}");
+    assert_eq!(seen["scope"], "orders:read", "{seen}");
+    assert_no_user(&seen);
+    // Any method of the original request is authorised the same way.
+    let response = client
+        .post(&orders)
+        .bearer_auth(&reader)
+        .json(&json!({"item": 42}))
+        .send()
+        .await
+        .unwrap();
+    let seen = json_of(response, StatusCode::OK).await;
+    assert_eq!(seen["method"], "POST");
+    assert_eq!(seen["client_id"], service.0.as_str(), "{seen}");
+
+    // Without the scope: 403, told which scope the route needs.
+    let response = client
+        .get(&orders)
+        .bearer_auth(&writer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(challenges(&response), [ORDERS_SCOPE_CHALLENGE]);
+    // The route names its audience: the scope for another one is no use
+    // there, and a token for "orders" is no use on tessera's own routes.
+    for (url, token) in [(&orders, &own_audience), (&reports, &reader)] {
+        let response = client.get(url).bearer_auth(token).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{url}");
+        assert_eq!(challenges(&response), [BEARER], "{url}");
+    }
+    let response = client
+        .get(&reports)
+        .bearer_auth(&own_audience)
+        .send()
+        .await
+        .unwrap();
+    let seen = json_of(response, StatusCode::OK).await;
+    assert_eq!(
+        (seen["client_id"].as_str(), seen["scope"].as_str()),
+        (Some(service.0.as_str()), Some("orders:read"))
+    );
+    assert_no_user(&seen);
+
+    // A user's token (for tessera's audience): not the orders route; the
+    // other routes see the user, the client tessera names, and no scope.
+    let response = client
+        .get(&orders)
+        .bearer_auth(&tokens.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = client
+        .get(&reports)
+        .bearer_auth(&tokens.access)
+        .header("x-scope", "orders:read")
+        .send()
+        .await
+        .unwrap();
+    let seen = json_of(response, StatusCode::OK).await;
+    assert_eq!(seen["user_id"], user.id.to_string());
+    assert_eq!(seen["role"], "REGULAR");
+    assert!(seen["session_id"].is_string(), "{seen}");
+    let client_id = verified_header(&app, &tokens.access, "x-client-id").await;
+    assert_eq!(seen["client_id"], client_id.as_str());
+    assert!(seen["scope"].is_null(), "{seen}");
+
+    // No token at all: told to bring a bearer token.
+    let response = client.get(&orders).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(challenges(&response), [BEARER]);
+    drop(gateway);
+}
+
 #[tokio::test]
 async fn nginx_lets_live_tokens_through_with_the_users_identity_and_stops_the_rest() {
     let app = spawn_app().await;
     let backend = start_backend().await;
-    let nginx = start_nginx(app.address.trim_start_matches("http://"), &backend).await;
+    let nginx = start_nginx(host_port(&app), &backend).await;
     let client = reqwest::Client::new();
-    let orders = format!("{}/orders?page=2", nginx.address);
+    let orders = nginx.url("/orders?page=2");
 
-    // No token: stopped at the gate, told to bring a bearer token.
+    // No token: stopped at the gate, told (once) to bring a bearer token.
     let response = client.get(&orders).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    assert_eq!(challenges(&response), [BEARER]);
     let response = client
         .get(&orders)
         .bearer_auth("not-a-token")
@@ -199,7 +468,7 @@ async fn nginx_lets_live_tokens_through_with_the_users_identity_and_stops_the_re
     // A client cannot smuggle an identity in.
     let response = client
         .get(&orders)
-        .header("x-user-id", "00000000-0000-0000-0000-000000000000")
+        .header("x-user-id", NIL_USER)
         .send()
         .await
         .unwrap();
@@ -210,7 +479,7 @@ async fn nginx_lets_live_tokens_through_with_the_users_identity_and_stops_the_re
     let response = client
         .get(&orders)
         .bearer_auth(&tokens.access)
-        .header("x-user-id", "00000000-0000-0000-0000-000000000000")
+        .header("x-user-id", NIL_USER)
         .send()
         .await
         .unwrap();
@@ -248,10 +517,170 @@ async fn nginx_lets_live_tokens_through_with_the_users_identity_and_stops_the_re
     drop(nginx);
 }
 
+#[tokio::test]
+async fn nginx_routes_a_scope_and_passes_the_service_s_identity_on() {
+    scope_story(|tessera, backend| async move { start_nginx(&tessera, &backend).await }).await;
+}
+
+#[tokio::test]
+async fn caddy_routes_a_scope_and_passes_the_service_s_identity_on() {
+    scope_story(|tessera, backend| async move { start_caddy(&tessera, &backend).await }).await;
+}
+
+/// An app whose flood guard lets one request per second through per
+/// address (nginx's or Caddy's here), with no burst on top.
+async fn app_with_a_tight_flood_guard() -> TestApp {
+    spawn_app_with(overrides(&[
+        ("rate_limit.enabled", json!(true)),
+        ("rate_limit.per_ip_per_second", json!(1)),
+        ("rate_limit.per_ip_burst", json!(1)),
+    ]))
+    .await
+}
+
+/// Sends requests without a token to `url` (at most 10) until one is
+/// refused with 429; the ones before it must be tessera's 401. That 429.
+async fn first_429(url: &str) -> Response {
+    let client = reqwest::Client::new();
+    let mut before = Vec::new();
+    for _ in 0..10 {
+        let response = client.get(url).send().await.unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(!before.is_empty(), "the very first request was limited");
+            return response;
+        }
+        before.push(response.status());
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{before:?}");
+    }
+    panic!("no 429 in 10 requests at one a second allowed: {before:?}");
+}
+
+/// Asserts `response` is a 429 whose `Retry-After` says 1 or 2 seconds (a
+/// one-per-second limit) and which carries no challenge.
+fn assert_retry_after(response: &Response) {
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    assert!(challenges(response).is_empty());
+}
+
+#[tokio::test]
+async fn nginx_passes_a_rate_limit_on_as_429_with_retry_after() {
+    let app = app_with_a_tight_flood_guard().await;
+    let backend = start_backend().await;
+    let nginx = start_nginx(host_port(&app), &backend).await;
+    // Without the status mapping, auth_request turns tessera's 429 into a 500.
+    let response = first_429(&nginx.url("/orders")).await;
+    assert_retry_after(&response);
+    let body = json_of(response, StatusCode::TOO_MANY_REQUESTS).await;
+    assert!(body["detail"].is_string(), "{body}");
+    drop(nginx);
+}
+
+#[tokio::test]
+async fn caddy_passes_a_rate_limit_on_as_429_with_retry_after() {
+    let app = app_with_a_tight_flood_guard().await;
+    let backend = start_backend().await;
+    let caddy = start_caddy(host_port(&app), &backend).await;
+    let response = first_429(&caddy.url("/orders")).await;
+    assert_retry_after(&response);
+    // Caddy hands tessera's own answer over.
+    let body = json_of(response, StatusCode::TOO_MANY_REQUESTS).await;
+    assert_eq!(
+        body,
+        json!({"detail": "Too many requests; try again later."})
+    );
+    drop(caddy);
+}
+
+/// Asserts nginx's 503 for a tessera that answered 503 (its body is
+/// nginx's, which never sees tessera's).
+async fn assert_nginx_503(response: Response) {
+    let body = json_of(response, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(body["error_code"], "AUTH_UNAVAILABLE", "{body}");
+}
+
+#[tokio::test]
+async fn nginx_passes_an_outage_on_as_503() {
+    let mut redis = RedisServer::start();
+    let app = spawn_app_with(overrides(&[
+        ("redis.url", json!(redis.url())),
+        ("redis.timeout_ms", json!(500)),
+    ]))
+    .await;
+    let (_, tokens) = app.signed_in_user().await;
+    let backend = start_backend().await;
+    let nginx = start_nginx(host_port(&app), &backend).await;
+    let client = reqwest::Client::new();
+    let get = || {
+        client
+            .get(nginx.url("/orders"))
+            .bearer_auth(&tokens.access)
+            .send()
+    };
+    json_of(get().await.unwrap(), StatusCode::OK).await;
+
+    // Redis gone: tessera cannot check the session, and says so.
+    redis.kill();
+    let direct = json_of(
+        app.verify(&tokens.access).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+    .await;
+    assert_eq!(direct["error_code"], "REDIS_UNAVAILABLE", "{direct}");
+    let response = get().await.unwrap();
+    // tessera sent no Retry-After here, so nginx adds none.
+    assert!(response.headers().get("retry-after").is_none());
+    assert!(challenges(&response).is_empty());
+    assert_nginx_503(response).await;
+    drop(nginx);
+}
+
+#[tokio::test]
+async fn nginx_passes_an_overloaded_tessera_on_as_503_with_its_retry_after() {
+    let app = spawn_app_with(overrides(&[("server.max_in_flight", json!(1))])).await;
+    let backend = start_backend().await;
+    let nginx = start_nginx(host_port(&app), &backend).await;
+    // One request in flight, for as long as its body does not come: tessera
+    // refuses any other with 503 and `Retry-After: 1`.
+    let mut held = tokio::net::TcpStream::connect(host_port(&app))
+        .await
+        .unwrap();
+    held.write_all(
+        b"POST /api/v1/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+          Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+    )
+    .await
+    .unwrap();
+    let client = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    let response = loop {
+        let response = client.get(nginx.url("/orders")).send().await.unwrap();
+        if response.status() != StatusCode::UNAUTHORIZED || statuses.len() == 50 {
+            break response;
+        }
+        // The held request has not reached tessera's handler yet.
+        statuses.push(response.status());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        response.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{statuses:?}"
+    );
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert_nginx_503(response).await;
+    drop(held);
+    drop(nginx);
+}
+
 #[test]
 fn the_example_config_is_valid_nginx() {
-    let dir = std::env::temp_dir().join(format!("tessera-nginx-t-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = gateway_dir("nginx-t");
     let d = dir.display();
     let main = format!(
         "pid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}\nhttp {{ access_log off; include {}; }}\n",
