@@ -10,6 +10,10 @@ cd "$(dirname "$0")/.."
 export TESSERA_PROFILE=test
 . scripts/services.sh || exit 1        # exports DATABASE_URL, REDIS_URL (see that file)
 
+# The suite's own virtualenv for the Python test clients (authlib, PyJWT, ...):
+# scripts/test-deps.d/python-venv.sh makes it, the tests run its bin/python.
+export TESSERA_VENV="${TESSERA_VENV:-$DEV_DIR/venv}"
+
 # Test-only system dependencies (nginx, Python packages, ...): one idempotent
 # script per topic, each installing only what is missing.
 for deps in scripts/test-deps.d/*.sh; do

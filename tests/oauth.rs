@@ -521,16 +521,16 @@ async fn metadata_points_clients_at_every_endpoint() {
 fn pyjwt_accepts(jwks: &Value, token: &str, issuer: &str, audience: &str) -> bool {
     let file = std::env::temp_dir().join(format!("tessera-jwks-{}.json", uuid::Uuid::new_v4()));
     std::fs::write(&file, jwks.to_string()).unwrap();
-    let output = Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
+    let output = Command::new(common::venv_python())
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/jwks_verify.py"))
         .args([file.to_str().unwrap(), token, issuer, audience])
         .output()
-        .expect("python3 runs (scripts/test-deps.d/python-jwt.sh installs PyJWT)");
+        .expect("the suite's Python runs (scripts/test-deps.d/python-venv.sh makes it)");
     std::fs::remove_file(&file).ok();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         !stderr.contains("ModuleNotFoundError"),
-        "PyJWT is missing: run scripts/test-deps.d/python-jwt.sh ({stderr})"
+        "PyJWT is missing: run scripts/test-deps.d/python-venv.sh ({stderr})"
     );
     output.status.success()
 }

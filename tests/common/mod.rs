@@ -54,6 +54,17 @@ pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
+/// The suite's virtualenv interpreter (authlib, PyJWT, made by
+/// `scripts/test-deps.d/python-venv.sh`): `$TESSERA_VENV/bin/python`, else
+/// `.dev/venv/bin/python` in this repository.
+pub fn venv_python() -> PathBuf {
+    std::env::var_os("TESSERA_VENV")
+        .filter(|venv| !venv.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".dev/venv"))
+        .join("bin/python")
+}
+
 /// The overrides every test app gets; tests merge their own on top.
 pub fn base_overrides() -> Figment {
     base_overrides_without_rotation_secret().merge(Serialized::default(
@@ -549,6 +560,29 @@ impl TestApp {
             .send()
             .await
             .expect("oauth request")
+    }
+
+    /// Registers an OAuth client as the administrator holding `admin` (an
+    /// access token); its id and, when it has one, its secret.
+    pub async fn register_client(&self, admin: &str, body: Value) -> (String, Option<String>) {
+        let response = self
+            .bearer(admin)
+            .post_json("/api/v1/admin/clients", body)
+            .await;
+        let created = json_of(response, StatusCode::CREATED).await;
+        (
+            created["client_id"].as_str().expect("client_id").to_owned(),
+            created["client_secret"].as_str().map(str::to_owned),
+        )
+    }
+
+    /// `GET /api/v1/auth/verify{query}` with `token`.
+    pub async fn verify_with(&self, query: &str, token: &str) -> Response {
+        self.get(&format!("/api/v1/auth/verify{query}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("verify")
     }
 
     /// `/oauth/introspect` as the gateway client; asserts 200.
