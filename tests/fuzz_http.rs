@@ -137,3 +137,119 @@ fn arbitrary_credentials_and_forwarding_headers_are_rejected_cleanly() {
         })
         .unwrap();
 }
+
+/// A form of arbitrary OAuth parameters: known names with arbitrary values,
+/// so the grants' own parsing is reached.
+fn oauth_form() -> impl Strategy<Value = Vec<(String, String)>> {
+    let name = prop::sample::select(vec![
+        "grant_type",
+        "scope",
+        "audience",
+        "resource",
+        "subject_token",
+        "subject_token_type",
+        "requested_token_type",
+        "actor_token",
+        "client_assertion_type",
+        "client_assertion",
+        "client_id",
+    ]);
+    let value = prop_oneof![
+        Just("client_credentials".to_owned()),
+        Just("urn:ietf:params:oauth:grant-type:token-exchange".to_owned()),
+        Just("urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned()),
+        Just("urn:ietf:params:oauth:token-type:access_token".to_owned()),
+        ".{0,300}",
+        "[a-z:. ]{0,2000}",
+    ];
+    prop::collection::vec((name.prop_map(str::to_owned), value), 0..8)
+}
+
+#[test]
+fn arbitrary_client_registrations_and_grants_get_an_answer_never_a_server_error() {
+    let (runtime, app) = runtime_and_app();
+    let (admin, client_id, secret) = runtime.block_on(async {
+        let (_, admin) = app.new_user_with_role("ADMIN").await;
+        let created = app
+            .bearer(&admin.access)
+            .post_json(
+                "/api/v1/admin/clients",
+                serde_json::json!({"name": "fuzzed", "scopes": ["a", "b"], "grant_types": ["client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"]}),
+            )
+            .await;
+        let created = common::json_of(created, StatusCode::CREATED).await;
+        (
+            admin.access,
+            created["client_id"].as_str().unwrap().to_owned(),
+            created["client_secret"].as_str().unwrap().to_owned(),
+        )
+    });
+    let body = prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..512),
+        "[{}\\[\\]\":,a-z0-9 ._/-]{0,200}".prop_map(String::into_bytes),
+        // Known fields with values of every shape.
+        (
+            prop::sample::select(vec![
+                "name",
+                "kind",
+                "auth_method",
+                "jwks",
+                "grant_types",
+                "scopes",
+                "audiences",
+                "redirect_uris",
+                "access_ttl_secs",
+                "disabled",
+                "first_party",
+            ]),
+            prop_oneof![
+                Just("null".to_owned()),
+                Just("[]".to_owned()),
+                Just("{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"AA\"}]}".to_owned()),
+                "-?[0-9]{1,25}",
+                "\"[^\"\\\\]{0,80}\"",
+                "\\[\"[^\"\\\\]{0,40}\"\\]",
+            ],
+        )
+            .prop_map(
+                |(field, value)| format!("{{\"name\":\"n\",\"{field}\":{value}}}").into_bytes()
+            ),
+    ];
+    let route = prop::sample::select(vec!["create", "patch"]);
+    runner(96)
+        .run(&(route, body, oauth_form()), |(route, body, form)| {
+            let (registry, grant) = runtime.block_on(async {
+                let request = match route {
+                    "create" => app.post("/api/v1/admin/clients"),
+                    _ => app.patch(&format!("/api/v1/admin/clients/{client_id}")),
+                };
+                let registry = request
+                    .bearer_auth(&admin)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .expect("the server answers")
+                    .status();
+                let grant = app
+                    .post("/oauth/token")
+                    .basic_auth(&client_id, Some(&secret))
+                    .form(&form)
+                    .send()
+                    .await
+                    .expect("the server answers")
+                    .status();
+                (registry, grant)
+            });
+            prop_assert!(
+                !registry.is_server_error(),
+                "{route} answered {registry} to {body:?}"
+            );
+            prop_assert!(
+                !grant.is_server_error(),
+                "/oauth/token answered {grant} to {form:?}"
+            );
+            Ok(())
+        })
+        .unwrap();
+}

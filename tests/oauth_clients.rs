@@ -22,31 +22,18 @@ async fn admin(app: &TestApp) -> Tokens {
     app.new_user_with_role("ADMIN").await.1
 }
 
-/// Registers a client; returns its id and (when it has one) its secret.
-async fn register(app: &TestApp, admin: &Tokens, body: Value) -> (String, Option<String>) {
-    let response = app
-        .bearer(&admin.access)
-        .post_json("/api/v1/admin/clients", body)
-        .await;
-    let created = json_of(response, StatusCode::CREATED).await;
-    (
-        created["client_id"].as_str().unwrap().to_owned(),
-        created["client_secret"].as_str().map(str::to_owned),
-    )
-}
-
 async fn service(app: &TestApp, admin: &Tokens) -> (String, String) {
-    let (id, secret) = register(
-        app,
-        admin,
-        json!({
-            "name": "billing-service",
-            "scopes": ["orders:read", "orders:write"],
-            "audiences": ["tessera", "orders"],
-            "grant_types": ["client_credentials"],
-        }),
-    )
-    .await;
+    let (id, secret) = app
+        .register_client(
+            &admin.access,
+            json!({
+                "name": "billing-service",
+                "scopes": ["orders:read", "orders:write"],
+                "audiences": ["tessera", "orders"],
+                "grant_types": ["client_credentials"],
+            }),
+        )
+        .await;
     (id, secret.expect("a confidential client gets a secret"))
 }
 
@@ -78,14 +65,6 @@ fn part(token: &str, index: usize) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(segment).unwrap()).unwrap()
 }
 
-async fn verify(app: &TestApp, query: &str, token: &str) -> Response {
-    app.get(&format!("/api/v1/auth/verify{query}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_service_gets_a_token_of_its_own_and_the_gateway_checks_its_scopes() {
     let app = spawn_app_with(gateway_overrides()).await;
@@ -105,7 +84,7 @@ async fn a_service_gets_a_token_of_its_own_and_the_gateway_checks_its_scopes() {
     assert_eq!(claims["aud"], "tessera");
     assert!(claims.get("sid").is_none(), "{claims}");
 
-    let verified = verify(&app, "", &token).await;
+    let verified = app.verify_with("", &token).await;
     assert_eq!(verified.status(), StatusCode::OK);
     assert_eq!(verified.headers()["x-client-id"], id.as_str());
     assert_eq!(verified.headers()["x-scope"], "orders:read orders:write");
@@ -143,17 +122,16 @@ async fn a_service_gets_a_token_of_its_own_and_the_gateway_checks_its_scopes() {
     assert_eq!(part(&narrow, 1)["aud"], "orders");
     // `/verify` accepts `jwt.audience` unless the route names another.
     assert_eq!(
-        verify(&app, "", &narrow).await.status(),
+        app.verify_with("", &narrow).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    let orders = verify(&app, "?audience=orders&scope=orders:read", &narrow).await;
+    let orders = app
+        .verify_with("?audience=orders&scope=orders:read", &narrow)
+        .await;
     assert_eq!(orders.status(), StatusCode::OK);
-    let lacking = verify(
-        &app,
-        "?audience=orders&scope=orders:read%20orders:write",
-        &narrow,
-    )
-    .await;
+    let lacking = app
+        .verify_with("?audience=orders&scope=orders:read%20orders:write", &narrow)
+        .await;
     assert_eq!(lacking.status(), StatusCode::FORBIDDEN);
     assert_eq!(
         lacking.headers()["www-authenticate"],
@@ -161,11 +139,12 @@ async fn a_service_gets_a_token_of_its_own_and_the_gateway_checks_its_scopes() {
     );
     // A user's token from the password login holds no scope at all.
     let (_, user) = app.signed_in_user().await;
-    let status = verify(&app, "?scope=orders:read", &user.access)
+    let status = app
+        .verify_with("?scope=orders:read", &user.access)
         .await
         .status();
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let user_verified = verify(&app, "", &user.access).await;
+    let user_verified = app.verify_with("", &user.access).await;
     assert_eq!(user_verified.headers()["x-client-id"], "tessera");
 
     // Introspection reports the client, its scope and the token type.
@@ -201,12 +180,12 @@ async fn a_service_gets_a_token_of_its_own_and_the_gateway_checks_its_scopes() {
         .await;
     assert_oauth_error(public, StatusCode::UNAUTHORIZED, "invalid_client").await;
     // A client registered without the grant may not use it.
-    let (exchanger, exchanger_secret) = register(
-        &app,
-        &admin,
-        json!({"name": "exchanger", "grant_types": [TOKEN_EXCHANGE]}),
-    )
-    .await;
+    let (exchanger, exchanger_secret) = app
+        .register_client(
+            &admin.access,
+            json!({"name": "exchanger", "grant_types": [TOKEN_EXCHANGE]}),
+        )
+        .await;
     let refused = client_credentials(&app, &exchanger, &exchanger_secret.unwrap(), &[]).await;
     assert_oauth_error(refused, StatusCode::BAD_REQUEST, "unauthorized_client").await;
 
@@ -288,9 +267,7 @@ async fn the_registry_is_for_admins_and_refuses_what_breaks_its_rules() {
     );
 
     // A native app: a public client with a private-use scheme and loopback.
-    let (app_id, secret) = register(
-        &app,
-        &admin,
+    let (app_id, secret) = app.register_client(&admin.access,
         json!({"name": "phone", "kind": "public", "redirect_uris": ["com.example.app:/cb", "http://127.0.0.1/cb"]}),
     )
     .await;
@@ -421,7 +398,10 @@ async fn a_disabled_clients_tokens_are_refused_everywhere_within_a_second() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    assert_eq!(verify(&second, "", &token).await.status(), StatusCode::OK);
+    assert_eq!(
+        second.verify_with("", &token).await.status(),
+        StatusCode::OK
+    );
 
     let disabled = first
         .bearer(&admin.access)
@@ -434,11 +414,11 @@ async fn a_disabled_clients_tokens_are_refused_everywhere_within_a_second() {
     assert_eq!(json_of(disabled, StatusCode::OK).await["disabled"], true);
     // The instance that changed it refuses at once; the other within a second.
     assert_eq!(
-        verify(&first, "", &token).await.status(),
+        first.verify_with("", &token).await.status(),
         StatusCode::UNAUTHORIZED
     );
     loop {
-        if verify(&second, "", &token).await.status() == StatusCode::UNAUTHORIZED {
+        if second.verify_with("", &token).await.status() == StatusCode::UNAUTHORIZED {
             break;
         }
         assert!(
@@ -484,13 +464,16 @@ async fn a_disabled_clients_tokens_are_refused_everywhere_within_a_second() {
     assert_eq!(enabled.status(), StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
-        verify(&second, "", &token).await.status(),
+        second.verify_with("", &token).await.status(),
         StatusCode::UNAUTHORIZED
     );
     let fresh = access_token(client_credentials(&second, &id, &secret, &[]).await)
         .await
         .0;
-    assert_eq!(verify(&second, "", &fresh).await.status(), StatusCode::OK);
+    assert_eq!(
+        second.verify_with("", &fresh).await.status(),
+        StatusCode::OK
+    );
 }
 
 /// A client assertion (RFC 7523) signed with `key`.
@@ -522,9 +505,7 @@ async fn a_service_signs_in_with_its_own_key_and_an_assertion_works_once() {
         "kty": "OKP", "crv": "Ed25519", "kid": "k1", "alg": "EdDSA",
         "x": URL_SAFE_NO_PAD.encode(signing.verifying_key().to_bytes()),
     });
-    let (id, secret) = register(
-        &app,
-        &admin,
+    let (id, secret) = app.register_client(&admin.access,
         json!({"name": "signer", "auth_method": "private_key_jwt", "jwks": {"keys": [jwk]}, "scopes": ["jobs"]}),
     )
     .await;
@@ -559,7 +540,7 @@ async fn a_service_signs_in_with_its_own_key_and_an_assertion_works_once() {
     let (token, body) = access_token(send(signed.clone()).await).await;
     assert_eq!(body["scope"], "jobs");
     assert_eq!(
-        verify(&app, "?scope=jobs", &token).await.status(),
+        app.verify_with("?scope=jobs", &token).await.status(),
         StatusCode::OK
     );
     // The same assertion again is a replay.
@@ -592,9 +573,7 @@ async fn a_service_signs_in_with_its_own_key_and_an_assertion_works_once() {
 async fn token_exchange_gives_a_service_a_users_token_that_dies_with_the_session() {
     let app = spawn_app_with(gateway_overrides()).await;
     let admin = admin(&app).await;
-    let (id, secret) = register(
-        &app,
-        &admin,
+    let (id, secret) = app.register_client(&admin.access,
         json!({"name": "orders-gateway", "grant_types": [TOKEN_EXCHANGE], "scopes": ["orders:read", "orders:write"], "audiences": ["orders"]}),
     )
     .await;
@@ -630,7 +609,9 @@ async fn token_exchange_gives_a_service_a_users_token_that_dies_with_the_session
     assert_eq!(claims["aud"], "orders");
     assert_eq!(claims["act"]["sub"], id.as_str());
     assert_eq!(claims["client_id"], id.as_str());
-    let verified = verify(&app, "?audience=orders&scope=orders:read", &exchanged).await;
+    let verified = app
+        .verify_with("?audience=orders&scope=orders:read", &exchanged)
+        .await;
     assert_eq!(verified.status(), StatusCode::OK);
     assert_eq!(
         verified.headers()["x-user-id"],
@@ -658,7 +639,64 @@ async fn token_exchange_gives_a_service_a_users_token_that_dies_with_the_session
         .post_with_bearer("/api/v1/auth/logout", &tokens.access)
         .await;
     assert!(logout.status().is_success());
-    let dead = verify(&app, "?audience=orders", &exchanged).await;
+    let dead = app.verify_with("?audience=orders", &exchanged).await;
     assert_eq!(dead.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(app.introspect(&exchanged).await, json!({"active": false}));
+}
+
+#[tokio::test]
+async fn each_confidential_client_has_its_own_token_allowance_and_wrong_secrets_are_counted() {
+    let app = spawn_app_with(gateway_overrides().merge(common::overrides(&[
+        ("rate_limit.enabled", json!(true)),
+        ("rate_limit.per_client_per_second", json!(3)),
+        ("rate_limit.client_auth_failures_per_ip", json!(4)),
+        ("server.trusted_proxies", json!(["127.0.0.1/32"])),
+    ])))
+    .await;
+    let admin = admin(&app).await;
+    let (busy, busy_secret) = service(&app, &admin).await;
+    let (calm, calm_secret) = service(&app, &admin).await;
+    // Sent at once, so the window holds all of them.
+    let asks = (0..6).map(|_| client_credentials(&app, &busy, &busy_secret, &[]));
+    let statuses: Vec<StatusCode> = futures::future::join_all(asks)
+        .await
+        .iter()
+        .map(Response::status)
+        .collect();
+    assert_eq!(common::count(&statuses, StatusCode::OK), 3, "{statuses:?}");
+    assert_eq!(
+        common::count(&statuses, StatusCode::TOO_MANY_REQUESTS),
+        3,
+        "{statuses:?}"
+    );
+    let limited = client_credentials(&app, &busy, &busy_secret, &[]).await;
+    assert!(limited.headers().contains_key("retry-after"));
+    // Another client's allowance is its own.
+    let other = client_credentials(&app, &calm, &calm_secret, &[]).await;
+    assert_eq!(other.status(), StatusCode::OK);
+
+    // Wrong secrets count per address; past the limit they are 429, and the
+    // right secret still works from that address.
+    let guesser = app.forwarded_for("198.51.100.7");
+    let mut wrong = Vec::new();
+    for _ in 0..6 {
+        wrong.push(
+            client_credentials(&guesser, &calm, "guess", &[])
+                .await
+                .status(),
+        );
+    }
+    assert_eq!(
+        common::count(&wrong, StatusCode::UNAUTHORIZED),
+        4,
+        "{wrong:?}"
+    );
+    assert_eq!(
+        common::count(&wrong, StatusCode::TOO_MANY_REQUESTS),
+        2,
+        "{wrong:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let right = client_credentials(&guesser, &calm, &calm_secret, &[]).await;
+    assert_eq!(right.status(), StatusCode::OK);
 }

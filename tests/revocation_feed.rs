@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::revocations::{fail_open, feed_overrides, verifier_config, Proxy, Service};
 use common::servers::{RedisCluster, RedisServer};
-use common::{spawn_app_with, TestApp, Tokens, GATEWAY_ID, GATEWAY_SECRET};
+use common::{json_of, spawn_app_with, TestApp, Tokens, GATEWAY_ID, GATEWAY_SECRET};
 use figment::providers::Serialized;
 use figment::Figment;
 use reqwest::StatusCode;
@@ -74,6 +74,44 @@ async fn a_logged_out_token_is_refused_by_the_service_within_a_second() {
         service.call_at("/layered", "").await,
         StatusCode::UNAUTHORIZED
     );
+}
+
+#[tokio::test]
+async fn a_disabled_clients_token_is_refused_by_the_service_within_a_second() {
+    let app = feed_app(Figment::new()).await;
+    let service = service_for(&app).await;
+    let (_, admin) = app.new_user_with_role("ADMIN").await;
+    let (id, secret) = app
+        .register_client(
+            &admin.access,
+            json!({"name": "nightly-job", "scopes": ["reports"]}),
+        )
+        .await;
+    let (id, secret) = (id.as_str(), secret.expect("a secret"));
+    let response = app
+        .post("/oauth/token")
+        .basic_auth(id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let body = json_of(response, StatusCode::OK).await;
+    let tokens = Tokens {
+        access: body["access_token"].as_str().unwrap().to_owned(),
+        refresh: String::new(),
+    };
+    // A user's token is not touched by a client's cut.
+    let (_, user) = app.signed_in_user().await;
+    assert_refused_within_a_second(
+        &service,
+        &tokens,
+        app.bearer(&admin.access).patch_json(
+            &format!("/api/v1/admin/clients/{id}"),
+            json!({"disabled": true}),
+        ),
+    )
+    .await;
+    assert_eq!(service.call(&user.access).await, StatusCode::OK);
 }
 
 #[tokio::test]
