@@ -28,6 +28,11 @@ use crate::users::Role;
 const COOKIE_BYTES: usize = 32;
 /// Random bytes of a console session's anti-forgery token.
 const CSRF_BYTES: usize = 24;
+/// Random bytes of a one-shot form's id.
+const FORM_ID_BYTES: usize = 16;
+/// How long a spent form id is remembered (far longer than any console
+/// session stays idle).
+const SPENT_FORM_TTL_SECS: u64 = 86_400;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsoleError {
@@ -76,6 +81,22 @@ fn key(cookie: &str) -> String {
         key.push_str(&format!("{byte:02x}"));
     }
     key
+}
+
+/// What spending a one-shot form id came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormSpent {
+    /// Spent now: go ahead.
+    Now,
+    /// Sent before: do nothing again.
+    Already,
+    /// No id this console made.
+    NotOurs,
+}
+
+/// The key that marks `form_id` spent in `session`.
+fn spent_key(session: &ConsoleSession, form_id: &str) -> String {
+    format!("tessera:console:sent:{}:{form_id}", session.session_id)
 }
 
 impl Console {
@@ -164,6 +185,51 @@ impl Console {
             return Ok(None);
         }
         Ok(Some(session))
+    }
+
+    /// A new one-shot form id: a form that makes something shown once (a
+    /// client's secret) carries one, so sending it again makes nothing.
+    pub fn new_form_id(&self) -> String {
+        opaque::encode(&rand::random::<[u8; FORM_ID_BYTES]>())
+    }
+
+    /// Spends `form_id` for `session` (one atomic `SET NX`).
+    pub async fn spend_form(
+        &self,
+        session: &ConsoleSession,
+        form_id: &str,
+    ) -> Result<FormSpent, ConsoleError> {
+        if opaque::decode::<FORM_ID_BYTES>(form_id).is_none() {
+            return Ok(FormSpent::NotOurs);
+        }
+        let set: Option<String> = self
+            .redis
+            .command(
+                redis::cmd("SET")
+                    .arg(spent_key(session, form_id))
+                    .arg(1)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(SPENT_FORM_TTL_SECS),
+            )
+            .await?;
+        Ok(if set.is_some() {
+            FormSpent::Now
+        } else {
+            FormSpent::Already
+        })
+    }
+
+    /// Gives a spent form back when what it asked for failed, so sending it
+    /// again is a retry.
+    pub async fn give_back_form(&self, session: &ConsoleSession, form_id: &str) {
+        if let Err(e) = self
+            .redis
+            .command::<()>(redis::cmd("DEL").arg(spent_key(session, form_id)))
+            .await
+        {
+            tracing::debug!(error = %e, "cannot give a console form back");
+        }
     }
 
     /// Ends the console session and the tessera session under it.

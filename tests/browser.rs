@@ -220,3 +220,122 @@ async fn a_moderator_sees_no_way_to_act_on_an_admin() {
     browser.screenshot("2-audit-refused").await;
     browser.close().await;
 }
+
+/// A client credentials grant with `id` and `secret` (HTTP Basic).
+async fn client_token(app: &TestApp, id: &str, secret: &str) -> reqwest::Response {
+    app.post("/oauth/token")
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("token request")
+}
+
+/// How many registered clients are called `name` (the admin API).
+async fn clients_named(app: &TestApp, admin_token: &str, name: &str) -> usize {
+    let response = app
+        .get_with_bearer("/api/v1/admin/clients", admin_token)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let clients: Vec<serde_json::Value> = response.json().await.expect("a list");
+    clients.iter().filter(|c| c["name"] == name).count()
+}
+
+#[tokio::test]
+async fn an_admin_registers_a_client_whose_secret_works_until_it_is_disabled() {
+    let app = spawn_app_at_own_url(Figment::new()).await;
+    let (admin, admin_tokens) = app.new_user_with_role("ADMIN").await;
+    let name = format!("billing {}", unique_name());
+
+    let browser = Browser::start("console-client").await;
+    sign_in(&browser, &app, &admin.username, &admin.password).await;
+    browser.press("Clients").await;
+    browser.wait_for_heading("OAuth clients").await;
+    browser.fill("#name", &name).await;
+    browser.fill("#scopes", "orders:read\norders:write").await;
+    browser.screenshot("1-form").await;
+    browser.press("Register").await;
+    let shown = browser.wait_for_heading("Client registered").await;
+    assert!(shown.contains("it will not be shown again"), "{shown}");
+    let id = browser.text_of("#client_id").await;
+    let secret = browser.text_of("#client_secret").await;
+    assert!(secret.len() >= 43, "a secret of 256 bits: {secret:?}");
+    browser.screenshot("2-secret").await;
+    assert!(
+        !browser
+            .client
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .contains(&secret),
+        "the secret is in the URL"
+    );
+    let cookies = browser.client.get_all_cookies().await.expect("cookies");
+    assert!(
+        cookies.iter().all(|c| !c.value().contains(&secret)),
+        "the secret is in a cookie"
+    );
+
+    // The secret read from the page gets the client a token of its own.
+    let response = client_token(&app, &id, &secret).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: serde_json::Value = response.json().await.expect("token json");
+    assert_eq!(body["scope"], "orders:read orders:write");
+    let token = body["access_token"].as_str().expect("a token").to_owned();
+    app.assert_verify(&token, StatusCode::OK).await;
+
+    // On to the client, then Back: the secret's page is not shown again.
+    browser.press("I have copied it: go to the client").await;
+    browser.wait_for_heading(&name).await;
+    browser.back().await;
+    let back = browser.text().await;
+    assert!(
+        !back.contains(&secret),
+        "Back showed the secret again:\n{back}"
+    );
+    browser.screenshot("3-back").await;
+    // Reloading sends the form again: it registers nothing more and shows
+    // no secret.
+    browser.reload().await;
+    let reloaded = browser.text().await;
+    assert!(
+        !reloaded.contains(&secret),
+        "a reload showed the secret:\n{reloaded}"
+    );
+    browser.screenshot("4-reloaded").await;
+    assert_eq!(clients_named(&app, &admin_tokens.access, &name).await, 1);
+
+    browser
+        .goto(&app.url(&format!("/admin/clients/{id}")))
+        .await;
+    let page = browser.wait_for_heading(&name).await;
+    assert!(!page.contains(&secret), "{page}");
+    browser.press("Disable").await;
+    let disabled_at = std::time::Instant::now();
+    loop {
+        let status = app.verify(&token).await.status();
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            disabled_at.elapsed() < std::time::Duration::from_secs(1),
+            "the disabled client's token still verifies after a second"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let disabled = browser.wait_for_heading(&name).await;
+    assert!(
+        disabled.contains("Disabled: its tokens are refused"),
+        "{disabled}"
+    );
+    assert_eq!(browser.controls("Enable").await, 1);
+    browser.screenshot("5-disabled").await;
+    assert_eq!(
+        client_token(&app, &id, &secret).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "a disabled client got a token"
+    );
+    browser.close().await;
+}

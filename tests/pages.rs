@@ -973,3 +973,401 @@ async fn cors_reaches_the_json_api_and_never_the_console_or_the_pages() {
         assert!(cors.is_empty(), "a preflight of {path} answered {cors:?}");
     }
 }
+
+/// A client credentials grant with `id` and `secret`: its status.
+async fn client_token_status(app: &TestApp, id: &str, secret: &str) -> StatusCode {
+    app.post("/oauth/token")
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("token request")
+        .status()
+}
+
+/// The registered clients called `name`, as the admin API lists them.
+async fn clients_named(app: &TestApp, admin_token: &str, name: &str) -> Vec<serde_json::Value> {
+    let response = app
+        .get_with_bearer("/api/v1/admin/clients", admin_token)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let clients: Vec<serde_json::Value> = response.json().await.expect("a list");
+    clients.into_iter().filter(|c| c["name"] == name).collect()
+}
+
+/// Registers a confidential client called `name` through the console's
+/// form; its id and its secret, read from the page.
+async fn register_in_console(console: &mut Visitor, name: &str) -> (String, String) {
+    let hidden = console.one_shot_form("/admin/clients").await;
+    let page = console
+        .post_with(
+            "/admin/clients",
+            &hidden,
+            &[("name", name), ("grant_types", "client_credentials")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::CREATED, "{}", page.body);
+    (
+        common::pages::element_text(&page.body, "client_id"),
+        common::pages::element_text(&page.body, "client_secret"),
+    )
+}
+
+#[tokio::test]
+async fn the_client_registry_in_the_console_is_for_admins_only() {
+    let app = spawn_app().await;
+    let (admin, admin_tokens) = app.new_user_with_role("ADMIN").await;
+    let (moderator, _) = app.new_user_with_role("MODERATOR").await;
+    let mut console = Visitor::signed_in(&app, &admin).await;
+    let users = console.get("/admin/users").await;
+    assert!(users
+        .body
+        .contains("<a href=\"/admin/clients\">Clients</a>"));
+    let name = format!("admins-only {}", unique_name());
+    let (id, _) = register_in_console(&mut console, &name).await;
+
+    let mut moderated = Visitor::signed_in(&app, &moderator).await;
+    let users = moderated.get("/admin/users").await;
+    assert!(
+        !users.body.contains("/admin/clients"),
+        "the link shown to a moderator"
+    );
+    for path in ["/admin/clients".to_owned(), format!("/admin/clients/{id}")] {
+        let page = moderated.get(&path).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(
+            page.body.contains("Not enough permissions"),
+            "{}",
+            page.body
+        );
+        assert!(!page.body.contains(&name), "{path} shows the client");
+    }
+    // The moderator's own session token does not make the forms theirs.
+    let csrf = input_value(&users.body, "csrf");
+    let forged = moderated
+        .post_form(
+            "/admin/clients",
+            &[
+                ("csrf", &csrf),
+                ("form_id", "AAAAAAAAAAAAAAAAAAAAAA"),
+                ("name", "a moderator's client"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(forged.body.contains("Not enough permissions"));
+    assert!(
+        clients_named(&app, &admin_tokens.access, "a moderator's client")
+            .await
+            .is_empty()
+    );
+    for action in ["disable", "delete", "rotate"] {
+        let page = moderated
+            .post_form(
+                &format!("/admin/clients/{id}"),
+                &[
+                    ("csrf", &csrf),
+                    ("action", action),
+                    ("confirm", "yes"),
+                    ("form_id", "AAAAAAAAAAAAAAAAAAAAAA"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{action}");
+        assert!(page.body.contains("Not enough permissions"));
+    }
+    let client = &clients_named(&app, &admin_tokens.access, &name).await[0];
+    assert_eq!(client["disabled"], false);
+}
+
+#[tokio::test]
+async fn a_client_form_without_its_anti_forgery_token_is_refused() {
+    let app = spawn_app().await;
+    let (admin, admin_tokens) = app.new_user_with_role("ADMIN").await;
+    let mut console = Visitor::signed_in(&app, &admin).await;
+    let refused_words = "This form has expired or did not come from this site.";
+    let form_id = console.one_shot_form("/admin/clients").await[1].1.clone();
+    let name = format!("forged {}", unique_name());
+    for csrf in [None, Some("not-the-token")] {
+        let mut fields = vec![("form_id", form_id.as_str()), ("name", name.as_str())];
+        if let Some(csrf) = csrf {
+            fields.push(("csrf", csrf));
+        }
+        let page = console.post_form("/admin/clients", &fields).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{csrf:?}");
+        assert!(page.body.contains(refused_words), "{}", page.body);
+    }
+    assert!(clients_named(&app, &admin_tokens.access, &name)
+        .await
+        .is_empty());
+
+    let (id, secret) = register_in_console(&mut console, &name).await;
+    let path = format!("/admin/clients/{id}");
+    for action in ["disable", "rotate", "delete"] {
+        let page = console
+            .post_form(
+                &path,
+                &[
+                    ("action", action),
+                    ("confirm", "yes"),
+                    ("form_id", &form_id),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{action}");
+        assert!(page.body.contains(refused_words));
+        assert!(!page.body.contains("client_secret"), "{action}");
+    }
+    let client = &clients_named(&app, &admin_tokens.access, &name).await[0];
+    assert_eq!(client["disabled"], false);
+    assert!(client["previous_secret_expires_at"].is_null(), "rotated");
+    assert_eq!(
+        client_token_status(&app, &id, &secret).await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_bad_redirect_uri_is_refused_in_words_and_the_form_keeps_what_was_typed() {
+    let app = spawn_app().await;
+    let (admin, admin_tokens) = app.new_user_with_role("ADMIN").await;
+    let mut console = Visitor::signed_in(&app, &admin).await;
+    let hidden = console.one_shot_form("/admin/clients").await;
+    let name = format!("web app {}", unique_name());
+    let page = console
+        .post_with(
+            "/admin/clients",
+            &hidden,
+            &[
+                ("name", &name),
+                ("kind", "confidential"),
+                ("grant_types", "authorization_code"),
+                ("grant_types", "refresh_token"),
+                ("scopes", "profile\norders:read"),
+                (
+                    "redirect_uris",
+                    "https://app.example.com/cb\r\nhttp://app.example.com/cb",
+                ),
+                ("access_ttl_secs", "600"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        page.body
+    );
+    assert_secure_html(&page, "the registration form again");
+    assert!(page.body.contains("role=\"alert\""));
+    assert!(
+        page.body.contains(
+            "Redirect URIs: &#34;http://app.example.com/cb&#34; must use https, http on a loopback address, \
+             or (public clients) a private-use scheme such as com.example.app"
+        ),
+        "{}",
+        page.body
+    );
+    // What was typed is there again, for a correction.
+    assert!(page
+        .body
+        .contains(&format!("name=\"name\" type=\"text\" value=\"{name}\"")));
+    assert!(page
+        .body
+        .contains("https://app.example.com/cb\r\nhttp://app.example.com/cb</textarea>"));
+    assert!(page.body.contains("profile\norders:read</textarea>"));
+    assert!(page.body.contains("value=\"authorization_code\" checked"));
+    assert!(page.body.contains("value=\"refresh_token\" checked"));
+    assert!(!page.body.contains("value=\"client_credentials\" checked"));
+    assert!(page.body.contains("value=\"600\""));
+    assert!(clients_named(&app, &admin_tokens.access, &name)
+        .await
+        .is_empty());
+
+    // Corrected, the same answers register the client the API would.
+    let form_id = input_value(&page.body, "form_id");
+    let hidden = vec![
+        ("csrf".to_owned(), hidden[0].1.clone()),
+        ("form_id".to_owned(), form_id),
+    ];
+    let page = console
+        .post_with(
+            "/admin/clients",
+            &hidden,
+            &[
+                ("name", &name),
+                ("grant_types", "authorization_code"),
+                ("grant_types", "refresh_token"),
+                ("scopes", "profile\norders:read"),
+                (
+                    "redirect_uris",
+                    "https://app.example.com/cb\r\nhttp://127.0.0.1:8123/cb",
+                ),
+                ("access_ttl_secs", "600"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::CREATED, "{}", page.body);
+    let client = &clients_named(&app, &admin_tokens.access, &name).await[0];
+    assert_eq!(
+        (
+            &client["kind"],
+            &client["auth_method"],
+            &client["grant_types"],
+            &client["scopes"],
+            &client["redirect_uris"],
+            &client["access_ttl_secs"],
+        ),
+        (
+            &json!("confidential"),
+            &json!("client_secret_basic"),
+            &json!(["authorization_code", "refresh_token"]),
+            &json!(["orders:read", "profile"]),
+            &json!(["https://app.example.com/cb", "http://127.0.0.1:8123/cb"]),
+            &json!(600),
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_new_client_secret_is_shown_once_on_a_page_nothing_stores() {
+    let app = spawn_app().await;
+    let (admin, admin_tokens) = app.new_user_with_role("ADMIN").await;
+    let mut console = Visitor::signed_in(&app, &admin).await;
+    let hidden = console.one_shot_form("/admin/clients").await;
+    let name = format!("once {}", unique_name());
+    let fields = [("name", name.as_str()), ("scopes", "orders:read")];
+    let page = console.post_with("/admin/clients", &hidden, &fields).await;
+    assert_eq!(page.status, StatusCode::CREATED, "{}", page.body);
+    assert_secure_html(&page, "the new secret");
+    assert_eq!(page.header("cache-control"), "no-store");
+    assert!(page.header("location").is_empty());
+    assert!(page.set_cookies().is_empty(), "{:?}", page.set_cookies());
+    assert!(page.body.contains("it will not be shown again"));
+    let id = common::pages::element_text(&page.body, "client_id");
+    let secret = common::pages::element_text(&page.body, "client_secret");
+    assert!(secret.len() >= 43, "{secret:?}");
+    assert_eq!(
+        client_token_status(&app, &id, &secret).await,
+        StatusCode::OK
+    );
+
+    // Sent again (a reload), the form registers nothing and shows nothing.
+    let again = console.post_with("/admin/clients", &hidden, &fields).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    assert!(again.body.contains("This form has been sent already"));
+    assert!(!again.body.contains(&secret));
+    assert_eq!(
+        clients_named(&app, &admin_tokens.access, &name).await.len(),
+        1
+    );
+    for path in ["/admin/clients".to_owned(), format!("/admin/clients/{id}")] {
+        let page = console.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.body.contains(&name));
+        assert!(!page.body.contains(&secret), "{path} shows the secret");
+    }
+
+    // A rotation shows the new secret the same way, once; the old one
+    // works until the previous secret is dropped.
+    let path = format!("/admin/clients/{id}");
+    let hidden = console.one_shot_form(&path).await;
+    let rotated = console
+        .post_with(&path, &hidden, &[("action", "rotate")])
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    assert_secure_html(&rotated, "the rotated secret");
+    assert!(rotated.set_cookies().is_empty());
+    let newer = common::pages::element_text(&rotated.body, "client_secret");
+    assert_ne!(newer, secret);
+    let again = console
+        .post_with(&path, &hidden, &[("action", "rotate")])
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(!again.body.contains(&newer));
+    // Rotated once only: the first secret still works beside the new one.
+    assert_eq!(
+        client_token_status(&app, &id, &secret).await,
+        StatusCode::OK
+    );
+    assert_eq!(client_token_status(&app, &id, &newer).await, StatusCode::OK);
+    let page = console.get(&path).await;
+    assert!(page.body.contains("the previous one works until"));
+    assert!(!page.body.contains(&newer));
+    let dropped = console
+        .post_with(&path, &hidden[..1], &[("action", "drop_previous")])
+        .await;
+    assert_eq!(dropped.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        dropped.header("location"),
+        format!("/admin/clients/{id}?done=previous_dropped")
+    );
+    assert_eq!(
+        client_token_status(&app, &id, &secret).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(client_token_status(&app, &id, &newer).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_client_is_disabled_enabled_and_deleted_only_once_deletion_is_ticked() {
+    let app = spawn_app().await;
+    let (admin, admin_tokens) = app.new_user_with_role("ADMIN").await;
+    let mut console = Visitor::signed_in(&app, &admin).await;
+    let name = format!("short-lived {}", unique_name());
+    let (id, secret) = register_in_console(&mut console, &name).await;
+    let path = format!("/admin/clients/{id}");
+    let csrf = console.csrf_of(&path).await;
+
+    let disabled = console
+        .post_form(&path, &[("csrf", &csrf), ("action", "disable")])
+        .await;
+    assert_eq!(disabled.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        client_token_status(&app, &id, &secret).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let page = console.get(disabled.header("location")).await;
+    assert!(page.body.contains("Disabled: its tokens are refused"));
+    assert!(page.body.contains(">Enable<"));
+    let enabled = console
+        .post_form(&path, &[("csrf", &csrf), ("action", "enable")])
+        .await;
+    assert_eq!(enabled.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        client_token_status(&app, &id, &secret).await,
+        StatusCode::OK
+    );
+
+    // Delete without the box ticked: the page says so, and nothing goes.
+    let unticked = console
+        .post_form(&path, &[("csrf", &csrf), ("action", "delete")])
+        .await;
+    assert_eq!(unticked.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(unticked.body.contains("Yes, delete this client"));
+    assert!(unticked.body.contains("nothing was deleted"));
+    assert_eq!(
+        clients_named(&app, &admin_tokens.access, &name).await.len(),
+        1
+    );
+    let deleted = console
+        .post_form(
+            &path,
+            &[("csrf", &csrf), ("action", "delete"), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    assert_eq!(deleted.header("location"), "/admin/clients?done=deleted");
+    assert!(clients_named(&app, &admin_tokens.access, &name)
+        .await
+        .is_empty());
+    assert_eq!(
+        client_token_status(&app, &id, &secret).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let list = console.get("/admin/clients?done=deleted").await;
+    assert!(list.body.contains("Deleted: its tokens are refused"));
+    let gone = console.get(&path).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    assert!(gone.body.contains("Client not found"));
+}

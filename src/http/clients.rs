@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -188,6 +189,17 @@ impl Parse for ClientRegistration {
             .map_err(|e| FieldError::rule(rule_field(&e), e.to_string()))?;
         Ok(settings)
     }
+}
+
+/// A registration given as a JSON object (the console builds one from its
+/// form): the same reading, rules and defaults as `POST /admin/clients`.
+pub(super) fn parse_registration(
+    body: Map<String, Value>,
+) -> Result<ClientSettings, ValidationErrors> {
+    // Every field reads from any JSON value, so the object always reads.
+    let registration = serde_json::from_value::<ClientRegistration>(Value::Object(body))
+        .map_err(|e| FieldError::rule("body", e.to_string()))?;
+    registration.parse()
 }
 
 /// The field a rule between fields is reported on.

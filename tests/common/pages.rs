@@ -191,3 +191,42 @@ impl Visitor {
         input_value(&page.body, "csrf")
     }
 }
+
+/// The text inside the element `id="{id}"` of a page, as the page has it
+/// (HTML-escaped).
+pub fn element_text(html: &str, id: &str) -> String {
+    let marker = format!("id=\"{id}\">");
+    super::after(html, &marker, &format!("#{id}"))
+        .split('<')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+impl Visitor {
+    /// The hidden fields of the first form on the console page at `path`
+    /// that has a one-shot id: its anti-forgery token and that id.
+    pub async fn one_shot_form(&mut self, path: &str) -> Vec<(String, String)> {
+        let page = self.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        vec![
+            ("csrf".to_owned(), input_value(&page.body, "csrf")),
+            ("form_id".to_owned(), input_value(&page.body, "form_id")),
+        ]
+    }
+
+    /// Posts `hidden` and `fields` together to `path`.
+    pub async fn post_with(
+        &mut self,
+        path: &str,
+        hidden: &[(String, String)],
+        fields: &[(&str, &str)],
+    ) -> Page {
+        let mut form: Vec<(&str, &str)> = hidden
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        form.extend_from_slice(fields);
+        self.post_form(path, &form).await
+    }
+}

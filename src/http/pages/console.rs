@@ -1,7 +1,8 @@
 //! The admin console at `/admin/`, for ADMIN and MODERATOR: sign in, the
 //! users (search, filters, pages), a user's page (profile, role and
-//! subscription, Block/Unblock, Delete/Restore, live sessions with Revoke)
-//! and the audit log.
+//! subscription, Block/Unblock, Delete/Restore, live sessions with Revoke),
+//! the audit log, and the OAuth client registry (ADMIN only: register,
+//! disable and enable, rotate a secret, drop the previous one, delete).
 //!
 //! Each action is the `Admin` domain call the JSON API makes, with the same
 //! permission checks: what `/api/v1/admin` keeps for ADMIN (delete, restore,
@@ -55,15 +56,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// A signed-in member of staff, with the role PostgreSQL holds now. Anyone
 /// else is sent to the sign-in page.
-struct Staff {
-    actor: Actor,
-    session: ConsoleSession,
+pub(super) struct Staff {
+    pub(super) actor: Actor,
+    pub(super) session: ConsoleSession,
     cookie: String,
 }
 
 impl Staff {
     /// Refuses a form that does not carry this session's token.
-    fn check(&self, csrf: &Text) -> Result<(), PageError> {
+    pub(super) fn check(&self, csrf: &Text) -> Result<(), PageError> {
         let sent = text_of(csrf).as_bytes();
         if bool::from(sent.ct_eq(self.session.csrf.as_bytes())) {
             Ok(())
@@ -72,14 +73,14 @@ impl Staff {
         }
     }
 
-    fn nav(&self) -> Nav {
+    pub(super) fn nav(&self) -> Nav {
         Nav {
             csrf: self.session.csrf.clone(),
             is_admin: self.actor.is_admin(),
         }
     }
 
-    fn admin_only(&self) -> Result<(), AdminError> {
+    pub(super) fn admin_only(&self) -> Result<(), AdminError> {
         if self.actor.is_admin() {
             Ok(())
         } else {
@@ -117,12 +118,12 @@ impl FromRequestParts<AppState> for Staff {
 
 /// What the console's header needs: the sign-out form's token, and whether
 /// to link the audit log.
-struct Nav {
-    csrf: String,
-    is_admin: bool,
+pub(super) struct Nav {
+    pub(super) csrf: String,
+    pub(super) is_admin: bool,
 }
 
-fn when(t: DateTime<Utc>) -> String {
+pub(super) fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 

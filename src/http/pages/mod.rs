@@ -11,6 +11,7 @@
 //! (a POST without it is a 403 page).
 
 mod account;
+mod clients;
 mod console;
 
 use askama::Template;
@@ -41,6 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(stylesheet))
         .merge(account::router())
         .merge(console::router())
+        .merge(clients::router())
 }
 
 /// No script at all, styles and images from here only, forms post here

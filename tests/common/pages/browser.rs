@@ -217,3 +217,34 @@ impl Browser {
         drop(driver);
     }
 }
+
+impl Browser {
+    /// The visible text of the element `css` selects, once it appears.
+    pub async fn text_of(&self, css: &str) -> String {
+        self.find(css)
+            .await
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("no text in {css}: {e}"))
+    }
+
+    /// Reloads the page as a person would, saying yes if the browser asks
+    /// whether to send a form again.
+    pub async fn reload(&self) {
+        let _ = tokio::time::timeout(STEP, self.client.refresh()).await;
+        self.accept_any_dialog().await;
+    }
+
+    /// Goes back one page in the history, as the browser's Back button.
+    pub async fn back(&self) {
+        let _ = tokio::time::timeout(STEP, self.client.back()).await;
+        self.accept_any_dialog().await;
+    }
+
+    /// Says yes to a dialog the browser shows, if any.
+    async fn accept_any_dialog(&self) {
+        if self.client.get_alert_text().await.is_ok() {
+            let _ = self.client.accept_alert().await;
+        }
+    }
+}
