@@ -81,6 +81,16 @@ if section("scale", scale):
         if value is not None:
             print(f"{over + ' / ' + under:<30}{value:<52.2f}>= {target}")
 
+clients = [(over, under, target) for over, under, target in (
+    ("client_credentials", "refresh", 0.8), ("verify_client", "verify", 0.95),
+    ("oauth_token_refresh", "refresh", 1.0), ("oauth_introspect", "verify", 1.0))
+    if ratio(over, under) is not None]
+if clients:
+    print()
+    print(f"{'OAuth twins and clients':<30}{'ratio (same run)':<52}target")
+    for over, under, target in clients:
+        print(f"{over + ' / ' + under:<30}{ratio(over, under):<52.2f}>= {target}")
+
 cpu = ""
 try:
     cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))

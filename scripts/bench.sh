@@ -6,7 +6,9 @@
 # CPU 1. Scenarios (32 connections, a warm-up, then BENCH_SECONDS measured):
 #   health_live (the HTTP ceiling: no Redis, no PostgreSQL), verify, refresh
 #   (real rotations), login (form), register, and — when the OAuth endpoints
-#   exist — oauth_token_refresh and oauth_introspect. Each request scenario is
+#   exist — oauth_token_refresh and oauth_introspect — and, where the client
+#   registry exists, client_credentials and verify_client (a service's own
+#   token at /verify). Each request scenario is
 #   also given as a fraction of health_live from the same run.
 # BENCH_PROFILE=profiling builds with that cargo profile instead of release.
 # BENCH_BIN=PATH benchmarks that tessera binary instead of the fresh build (to
@@ -173,6 +175,18 @@ if curl -fsS "http://127.0.0.1:$port/.well-known/oauth-authorization-server" >/d
   log "scenario oauth_token_refresh: ${SECONDS_MEASURED}s measured (the server is warm)"
   wrk_once oauth_token_refresh "$SECONDS_MEASURED" refresh.lua BENCH_TOKENS=refresh_oauth.txt BENCH_PATH=/oauth/token >>"$results"
   run oauth_introspect introspect.lua
+fi
+# The client registry (an older build has none): a service's own tokens, by
+# client_credentials, and /verify of them beside /verify of a user's.
+if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/api/v1/admin/clients")" = 401 ]; then
+  client=$("$bin" client create --name bench-service --scope bench:read) || die "tessera client create failed"
+  client_id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])' <<<"$client")
+  client_secret=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])' <<<"$client")
+  sleep 1 # the registry's poll: the running server sees the new client
+  basic=$(python3 bench/client_tokens.py "http://127.0.0.1:$port" "$client_id" "$client_secret" 1000 "$work/client_access.txt") ||
+    die "cannot fetch client tokens"
+  run client_credentials client_credentials.lua BENCH_CLIENT_BASIC="Basic $basic"
+  run verify_client verify.lua BENCH_ACCESS=client_access.txt
 fi
 # The feed answers 401 without a gateway client; an older build has no feed.
 if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/api/v1/revocations")" = 401 ]; then
