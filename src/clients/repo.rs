@@ -125,24 +125,15 @@ fn texts<T: AsRef<str>>(items: impl IntoIterator<Item = T>) -> Vec<String> {
     items.into_iter().map(|s| s.as_ref().to_owned()).collect()
 }
 
-pub async fn insert(
-    pool: &PgPool,
-    client_id: &str,
-    settings: &ClientSettings,
-    secret: Option<Digest>,
-) -> Result<StoredClient, RepoError> {
-    let sql = format!(
-        "INSERT INTO oauth_clients (client_id, name, kind, auth_method, secret_hash, jwks, \
-         grant_types, scopes, audiences, redirect_uris, post_logout_redirect_uris, first_party, \
-         dpop_bound, access_ttl_secs) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING {COLUMNS}"
-    );
-    let row: Row = sqlx::query_as(&sql)
-        .bind(client_id)
+type ClientQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Postgres, Row, sqlx::postgres::PgArguments>;
+
+/// The settings a change may make, bound in this order after what `query`
+/// bound before them: name, jwks, grant_types, scopes, audiences,
+/// redirect_uris, post_logout_redirect_uris, first_party, dpop_bound,
+/// access_ttl_secs.
+fn bind_settings<'q>(query: ClientQuery<'q>, settings: &'q ClientSettings) -> ClientQuery<'q> {
+    query
         .bind(&settings.name)
-        .bind(settings.kind.as_str())
-        .bind(settings.auth_method.as_str())
-        .bind(secret.map(|d| d.to_vec()))
         .bind(settings.jwks.as_ref().map(ClientJwks::to_json))
         .bind(texts(settings.grant_types.iter().map(|g| g.as_str())))
         .bind(settings.scopes.to_vec())
@@ -152,6 +143,24 @@ pub async fn insert(
         .bind(settings.first_party)
         .bind(settings.dpop_bound)
         .bind(settings.access_ttl_secs.map(|s| s as i32))
+}
+
+pub async fn insert(
+    pool: &PgPool,
+    client_id: &str,
+    settings: &ClientSettings,
+    secret: Option<Digest>,
+) -> Result<StoredClient, RepoError> {
+    let sql = format!(
+        "INSERT INTO oauth_clients (client_id, name, jwks, grant_types, scopes, audiences, \
+         redirect_uris, post_logout_redirect_uris, first_party, dpop_bound, access_ttl_secs, \
+         kind, auth_method, secret_hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING {COLUMNS}"
+    );
+    let row: Row = bind_settings(sqlx::query_as(&sql).bind(client_id), settings)
+        .bind(settings.kind.as_str())
+        .bind(settings.auth_method.as_str())
+        .bind(secret.map(|d| d.to_vec()))
         .fetch_one(pool)
         .await?;
     row.try_into()
@@ -190,18 +199,7 @@ pub async fn update<'e>(
          dpop_bound = $10, access_ttl_secs = $11, disabled = $12, tokens_not_before = $13 \
          WHERE client_id = $1 RETURNING {COLUMNS}"
     );
-    let row: Row = sqlx::query_as(&sql)
-        .bind(client_id)
-        .bind(&settings.name)
-        .bind(settings.jwks.as_ref().map(ClientJwks::to_json))
-        .bind(texts(settings.grant_types.iter().map(|g| g.as_str())))
-        .bind(settings.scopes.to_vec())
-        .bind(&settings.audiences)
-        .bind(&settings.redirect_uris)
-        .bind(&settings.post_logout_redirect_uris)
-        .bind(settings.first_party)
-        .bind(settings.dpop_bound)
-        .bind(settings.access_ttl_secs.map(|s| s as i32))
+    let row: Row = bind_settings(sqlx::query_as(&sql).bind(client_id), settings)
         .bind(disabled)
         .bind(tokens_not_before as i64)
         .fetch_one(db)

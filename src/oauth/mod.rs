@@ -597,47 +597,35 @@ impl OAuth {
                 Err(AuthError::InvalidAccessToken) => return Ok(inactive),
                 Err(e) => return Err(e.into()),
             }
-            match bearer {
-                Bearer::Client(claims) => ActiveToken {
-                    sub: claims.sub,
-                    exp: claims.exp,
-                    iat: claims.iat,
-                    iss: claims.iss,
-                    aud: claims.aud,
-                    jti: Some(claims.jti),
-                    client_id: claims.client_id,
-                    scope: claims.scope,
-                    token_type: "Bearer",
-                    user: None,
+            let user = match &bearer {
+                Bearer::Client(_) => None,
+                // The session's current name, role and subscription, not the
+                // token's: a demotion shows at once.
+                Bearer::User(claims) => match sessions
+                    .live_session(claims.sub, claims.sid)
+                    .await
+                    .map_err(AuthError::from)?
+                {
+                    Some(live) => Some(ActiveUser {
+                        sid: claims.sid,
+                        username: live.username,
+                        role: live.role,
+                        subscription: live.subscription,
+                    }),
+                    None => return Ok(inactive),
                 },
-                Bearer::User(claims) => {
-                    // The session's current name, role and subscription, not
-                    // the token's: a demotion shows at once.
-                    let Some(live) = sessions
-                        .live_session(claims.sub, claims.sid)
-                        .await
-                        .map_err(AuthError::from)?
-                    else {
-                        return Ok(inactive);
-                    };
-                    ActiveToken {
-                        sub: claims.sub.to_string(),
-                        exp: claims.exp,
-                        iat: claims.iat,
-                        iss: claims.iss,
-                        aud: claims.aud,
-                        jti: Some(claims.jti),
-                        client_id: claims.client_id,
-                        scope: claims.scope,
-                        token_type: "Bearer",
-                        user: Some(ActiveUser {
-                            sid: claims.sid,
-                            username: live.username,
-                            role: live.role,
-                            subscription: live.subscription,
-                        }),
-                    }
-                }
+            };
+            ActiveToken {
+                sub: bearer.subject(),
+                exp: bearer.exp(),
+                iat: bearer.iat(),
+                iss: bearer.iss().to_owned(),
+                aud: bearer.aud().to_owned(),
+                jti: Some(bearer.jti()),
+                client_id: bearer.client_id().to_owned(),
+                scope: bearer.scope().map(str::to_owned),
+                token_type: "Bearer",
+                user,
             }
         };
         Ok(Introspection {

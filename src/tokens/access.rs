@@ -90,6 +90,28 @@ pub enum Bearer {
 }
 
 impl Bearer {
+    /// A user's id, or a client's for its own token.
+    pub fn subject(&self) -> String {
+        match self {
+            Bearer::User(c) => c.sub.to_string(),
+            Bearer::Client(c) => c.sub.clone(),
+        }
+    }
+
+    pub fn iss(&self) -> &str {
+        match self {
+            Bearer::User(c) => &c.iss,
+            Bearer::Client(c) => &c.iss,
+        }
+    }
+
+    pub fn jti(&self) -> Uuid {
+        match self {
+            Bearer::User(c) => c.jti,
+            Bearer::Client(c) => c.jti,
+        }
+    }
+
     pub fn aud(&self) -> &str {
         match self {
             Bearer::User(c) => &c.aud,
