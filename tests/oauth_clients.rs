@@ -677,7 +677,7 @@ async fn each_confidential_client_has_its_own_token_allowance_and_wrong_secrets_
 
     // Wrong secrets count per address; past the limit they are 429, and the
     // right secret still works from that address.
-    let guesser = app.forwarded_for("198.51.100.7");
+    let guesser = app.forwarded_for(&common::random_ip());
     let mut wrong = Vec::new();
     for _ in 0..6 {
         wrong.push(

@@ -59,6 +59,19 @@ pub enum ClientRuleError {
     ScopeList,
 }
 
+impl ClientRuleError {
+    /// The registration field a problem is reported on (a rule between
+    /// fields names the one to change).
+    pub fn field(&self) -> &'static str {
+        match self {
+            ClientRuleError::JwksForPrivateKeyJwt => "jwks",
+            ClientRuleError::NeedsConfidential(_) => "grant_types",
+            ClientRuleError::NeedsRedirectUri => "redirect_uris",
+            _ => "auth_method",
+        }
+    }
+}
+
 macro_rules! wire_enum {
     ($(#[$doc:meta])* $name:ident {
         $first:ident = $first_wire:literal $(, $variant:ident = $wire:literal)* $(,)?

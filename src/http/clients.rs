@@ -186,7 +186,7 @@ impl Parse for ClientRegistration {
         };
         settings
             .check()
-            .map_err(|e| FieldError::rule(rule_field(&e), e.to_string()))?;
+            .map_err(|e| FieldError::rule(e.field(), e.to_string()))?;
         Ok(settings)
     }
 }
@@ -200,16 +200,6 @@ pub(super) fn parse_registration(
     let registration = serde_json::from_value::<ClientRegistration>(Value::Object(body))
         .map_err(|e| FieldError::rule("body", e.to_string()))?;
     registration.parse()
-}
-
-/// The field a rule between fields is reported on.
-pub(super) fn rule_field(e: &ClientRuleError) -> &'static str {
-    match e {
-        ClientRuleError::JwksForPrivateKeyJwt => "jwks",
-        ClientRuleError::NeedsConfidential(_) => "grant_types",
-        ClientRuleError::NeedsRedirectUri => "redirect_uris",
-        _ => "auth_method",
-    }
 }
 
 /// Registers a client; one that authenticates with a secret gets it in this

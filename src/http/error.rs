@@ -14,11 +14,10 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
+use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::extract::BODY_LIMIT;
 use super::invalid::{Location, ValidationIssue};
-use super::responses;
 use crate::account::AccountError;
 use crate::admin::{AdminError, SelfAction};
 use crate::auth::AuthError;
@@ -32,6 +31,7 @@ use crate::rate_limit::{Limiter, RateLimitError};
 use crate::redis_client::RedisFailure;
 use crate::revocations::FeedError;
 use crate::sessions::SessionError;
+use crate::users::Email;
 use crate::validation::{FieldError, ValidationErrors};
 
 #[derive(Debug, thiserror::Error)]
@@ -114,7 +114,7 @@ pub(super) enum ErrorBody<'a> {
 /// `{"detail": "..."}`: every error outside validation and the OAuth
 /// endpoints.
 #[derive(Serialize, ToSchema)]
-#[schema(example = json!(responses::example(AuthError::InvalidCredentials)))]
+#[schema(example = json!(example(AuthError::InvalidCredentials)))]
 pub struct Detail {
     #[schema(value_type = String)]
     detail: &'static str,
@@ -123,7 +123,7 @@ pub struct Detail {
 /// `{"detail", "error_code"}`: 503/504 when a dependency is down or slow
 /// or the service is overloaded, 410 for a revocation feed cursor too old.
 #[derive(Serialize, ToSchema)]
-#[schema(example = json!(responses::example(ApiError::DatabaseUnavailable)))]
+#[schema(example = json!(example(ApiError::DatabaseUnavailable)))]
 pub struct DependencyError {
     #[schema(value_type = String)]
     detail: &'static str,
@@ -135,7 +135,7 @@ pub struct DependencyError {
 
 /// 422: every problem in the request, one entry per field.
 #[derive(Serialize, ToSchema)]
-#[schema(example = responses::validation_example)]
+#[schema(example = validation_example)]
 pub struct HttpValidationError<'a> {
     #[schema(value_type = Vec<ValidationIssue>)]
     detail: &'a [ValidationIssue],
@@ -143,7 +143,7 @@ pub struct HttpValidationError<'a> {
 
 /// RFC 6749 §5.2 error.
 #[derive(Serialize, ToSchema)]
-#[schema(example = responses::oauth_example)]
+#[schema(example = oauth_example)]
 pub struct OAuthErrorBody {
     /// `invalid_request`, `invalid_client`, `invalid_grant`,
     /// `unauthorized_client`, `unsupported_grant_type`, `invalid_scope` or
@@ -153,9 +153,51 @@ pub struct OAuthErrorBody {
     error_description: String,
 }
 
+/// The largest request body any route reads (the 413's words name it).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
 /// The 413's words, from the limit itself.
 static TOO_LARGE: LazyLock<String> =
     LazyLock::new(|| format!("Request body too large (limit {} KiB)", BODY_LIMIT / 1024));
+
+/// Cannot fail: every error body is text and lists of text.
+pub(super) fn json(body: &impl Serialize) -> Value {
+    serde_json::to_value(body).unwrap_or_default()
+}
+
+/// The body `error` answers, as an example (the OpenAPI document's
+/// examples are real answers).
+pub(super) fn example(error: impl Into<ApiError>) -> Value {
+    json(&error.into().body())
+}
+
+/// A 422 as `parse` reports it: a malformed email and a missing password.
+pub(super) fn invalid_login() -> ApiError {
+    let email = Email::parse("alice.example.com")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    ApiError::invalid(
+        Location::Body,
+        ValidationErrors(vec![
+            FieldError::rule("email", email),
+            FieldError::missing("password"),
+        ]),
+    )
+}
+
+/// The 422 schema's example.
+fn validation_example() -> Value {
+    example(invalid_login())
+}
+
+/// The RFC 6749 §5.2 schema's example: a refused password grant.
+fn oauth_example() -> Value {
+    match OAuthApiError::from(OAuthError::InvalidGrant(AuthError::InvalidCredentials)).answer() {
+        Ok((_, body)) => json(&body),
+        Err(error) => example(error),
+    }
+}
 
 impl ApiError {
     pub(super) fn status(&self) -> StatusCode {
@@ -474,11 +516,9 @@ impl From<ClientsError> for ApiError {
             ClientsError::NoSecret => {
                 ApiError::Conflict("This client authenticates without a secret")
             }
-            ClientsError::Rule(rule) => ValidationErrors::single(FieldError::rule(
-                super::clients::rule_field(&rule),
-                rule.to_string(),
-            ))
-            .into(),
+            ClientsError::Rule(rule) => {
+                ValidationErrors::single(FieldError::rule(rule.field(), rule.to_string())).into()
+            }
             ClientsError::Repo(RepoError::Database(e)) => e.into(),
             ClientsError::Repo(e @ RepoError::BadRow { .. }) => ApiError::Internal(e.to_string()),
         }

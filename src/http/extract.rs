@@ -21,8 +21,6 @@ use crate::client::ClientInfo;
 use crate::tokens::AccessClaims;
 use crate::validation::ValidationErrors;
 
-/// Bodies larger than this get 413.
-pub const BODY_LIMIT: usize = 64 * 1024;
 /// User agents are stored with sessions; longer ones are cut.
 const USER_AGENT_MAX: usize = 512;
 

@@ -221,7 +221,7 @@ pub fn router(state: AppState, cors_allowed_origins: &[String]) -> Router {
     }
     let mut app = app
         .fallback(|| async { ApiError::NotFound })
-        .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
+        .layer(DefaultBodyLimit::max(error::BODY_LIMIT))
         .with_state(state);
     app = limits::apply(app, request_limits);
     app.layer(CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".into()).into_response()))

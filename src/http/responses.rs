@@ -16,19 +16,16 @@ use utoipa::openapi::{
 };
 use utoipa::{IntoResponses, PartialSchema, ToSchema};
 
+pub(super) use super::error::example;
 use super::error::{
-    ApiError, DependencyError, Detail, ErrorBody, HttpValidationError, OAuthApiError,
-    OAuthErrorBody, BASIC_CHALLENGE, BEARER_CHALLENGE,
+    invalid_login, json, ApiError, DependencyError, Detail, ErrorBody, HttpValidationError,
+    OAuthApiError, OAuthErrorBody, BASIC_CHALLENGE, BEARER_CHALLENGE, BODY_LIMIT,
 };
-use super::extract::BODY_LIMIT;
-use super::invalid::Location;
 use crate::account::AccountError;
 use crate::admin::AdminError;
 use crate::auth::AuthError;
 use crate::oauth::OAuthError;
 use crate::rate_limit::{Limiter, RateLimitError};
-use crate::users::Email;
-use crate::validation::{FieldError, ValidationErrors};
 
 /// `{"message": "..."}`.
 #[derive(Serialize, ToSchema)]
@@ -56,39 +53,6 @@ pub(super) const ACTIVATION_SENT: &str =
 pub(super) const RESET_LINK_SENT: &str = "If the email exists, a reset link has been sent.";
 pub(super) const PASSWORD_RESET: &str = "Password has been reset successfully";
 pub(super) const PASSWORD_CHANGED: &str = "Password has been changed successfully";
-
-/// The body `error` answers, as an example.
-pub(super) fn example(error: impl Into<ApiError>) -> Value {
-    Answer::from(error.into()).body
-}
-
-/// A 422 as `parse` reports it: a malformed email and a missing password.
-fn invalid_login() -> ApiError {
-    let email = Email::parse("alice.example.com")
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
-    ApiError::invalid(
-        Location::Body,
-        ValidationErrors(vec![
-            FieldError::rule("email", email),
-            FieldError::missing("password"),
-        ]),
-    )
-}
-
-/// The 422 schema's example (`#[schema(example = ...)]` in `error.rs`).
-pub(super) fn validation_example() -> Value {
-    example(invalid_login())
-}
-
-/// The RFC 6749 §5.2 schema's example: a refused password grant.
-pub(super) fn oauth_example() -> Value {
-    Answer::from(OAuthApiError::from(OAuthError::InvalidGrant(
-        AuthError::InvalidCredentials,
-    )))
-    .body
-}
 
 /// A real answer: its status, the schema of its body, and the body.
 struct Answer {
@@ -124,11 +88,6 @@ impl From<OAuthApiError> for Answer {
             Err(error) => error.into(),
         }
     }
-}
-
-/// Cannot fail: every error body is text and lists of text.
-fn json(body: &impl Serialize) -> Value {
-    serde_json::to_value(body).unwrap_or_default()
 }
 
 impl Answer {

@@ -8,15 +8,13 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::keys::{KeyError, KeySet};
+use super::keys::{KeyError, KeySet, ACCESS_TOKEN_JWT_TYPE};
 
 use crate::clock::now_secs;
 use crate::sessions::SessionClaims;
 use crate::users::{Role, Subscription};
 
 pub const ACCESS_TOKEN_TYPE: &str = "access";
-/// The JOSE `typ` of an access token (RFC 9068 §2.1).
-pub const ACCESS_TOKEN_JWT_TYPE: &str = "at+jwt";
 /// The `client_id` of tokens from tessera's own login (`/api/v1/auth/login`,
 /// the OAuth password grant of a client not in the registry).
 pub const FIRST_PARTY_CLIENT_ID: &str = "tessera";

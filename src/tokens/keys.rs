@@ -22,7 +22,9 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::access::ACCESS_TOKEN_JWT_TYPE;
+/// The JOSE `typ` of an access token (RFC 9068 §2.1): the header the signer
+/// writes.
+pub const ACCESS_TOKEN_JWT_TYPE: &str = "at+jwt";
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {

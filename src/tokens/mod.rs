@@ -12,6 +12,6 @@ pub mod refresh;
 
 pub use access::{
     AccessClaims, Act, Bearer, ClientClaims, ClientGrant, IssuedAccess, TokenError, TokenIssuer,
-    ACCESS_TOKEN_JWT_TYPE, ACCESS_TOKEN_TYPE, FIRST_PARTY_CLIENT_ID,
+    ACCESS_TOKEN_TYPE, FIRST_PARTY_CLIENT_ID,
 };
-pub use keys::{Jwks, KeyError, KeySet, Retirement};
+pub use keys::{Jwks, KeyError, KeySet, Retirement, ACCESS_TOKEN_JWT_TYPE};

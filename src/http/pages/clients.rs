@@ -19,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::super::clients::{parse_registration, rule_field};
+use super::super::clients::parse_registration;
 use super::super::error::ApiError;
 use super::super::extract::{read_body, Body, Client, Query};
 use super::super::invalid::{Location, ValidationIssue};
@@ -519,7 +519,7 @@ async fn register_client(
             state.console.give_back_form(&staff.session, &form_id).await;
             return match e {
                 ClientsError::Rule(rule) => {
-                    let problem = FieldError::rule(rule_field(&rule), rule.to_string());
+                    let problem = FieldError::rule(rule.field(), rule.to_string());
                     again(entered, problem.into()).await
                 }
                 e => Err(e.into()),
