@@ -156,6 +156,24 @@ async fn a_service_gets_a_token_of_its_own_and_the_gateway_checks_its_scopes() {
     assert_eq!(introspected["token_type"], "Bearer");
     assert!(introspected.get("sid").is_none(), "{introspected}");
 
+    // Introspection and the revocation feed stay for `gateway.clients`: a
+    // registered client gets tokens, it does not read others'.
+    let introspected = app
+        .post("/oauth/introspect")
+        .basic_auth(&id, Some(&secret))
+        .form(&[("token", narrow.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(introspected.status(), StatusCode::UNAUTHORIZED);
+    let feed = app
+        .get("/api/v1/revocations")
+        .basic_auth(&id, Some(&secret))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feed.status(), StatusCode::UNAUTHORIZED);
+
     // Refusals, per RFC 6749 §5.2 and RFC 8707.
     let wrong = client_credentials(&app, &id, "not-the-secret", &[]).await;
     assert_eq!(

@@ -137,7 +137,7 @@ impl FromRequestParts<AppState> for GatewayClient {
         let client = basic_presented(&parts.headers).map_err(refused)?;
         let id = state
             .oauth
-            .require_client(client, from.ip)
+            .require_gateway(client, from.ip)
             .await
             .map_err(refused)?;
         Ok(Self(id))
@@ -457,7 +457,7 @@ async fn introspect(
     OAuthForm(form): OAuthForm<IntrospectionRequest>,
 ) -> Result<Response, OAuthApiError> {
     let client = basic_presented(&headers)?;
-    let client = state.oauth.require_client(client, from.ip).await?;
+    let client = state.oauth.require_gateway(client, from.ip).await?;
     let token = form
         .token
         .filter(|t| !t.is_empty())

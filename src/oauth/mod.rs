@@ -393,9 +393,11 @@ impl OAuth {
         }
     }
 
-    /// Like [`OAuth::authenticate_client`], but only a confidential client
-    /// passes (introspection, the revocation feed).
-    pub async fn require_client(
+    /// Like [`OAuth::authenticate_client`], but only a `gateway.clients`
+    /// entry passes (introspection, the revocation feed): a registered
+    /// client gets tokens, it does not read other clients' or users'
+    /// revocations.
+    pub async fn require_gateway(
         &self,
         presented: Presented,
         ip: Option<IpAddr>,
@@ -403,11 +405,12 @@ impl OAuth {
         if !presented.has_credentials() {
             return Err(OAuthError::InvalidClient);
         }
-        self.authenticate_client(presented, ip)
-            .await?
-            .confidential_id()
-            .map(str::to_owned)
-            .ok_or(OAuthError::InvalidClient)
+        match self.authenticate_client(presented, ip).await? {
+            AuthenticatedClient::Gateway(id) => Ok(id),
+            AuthenticatedClient::Public | AuthenticatedClient::Registered(_) => {
+                Err(OAuthError::InvalidClient)
+            }
+        }
     }
 
     /// The token endpoint, for an authenticated client (so a client that
