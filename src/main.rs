@@ -143,10 +143,19 @@ enum DbCommand {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Add a new Ed25519 key to `jwt.keys_dir`; it becomes the signing key.
-    Generate,
-    /// Stop signing with key KID; it stays published and verifying for
-    /// `jwt.access_ttl_secs`, until every token it signed has expired.
+    /// Add a new Ed25519 key to `jwt.keys_dir`; it becomes the access token
+    /// signing key. When the set has no active RSA key, also add an RSA-2048
+    /// key (it signs RS256 ID tokens). Prints each new key id on its own
+    /// line, the Ed25519 one first.
+    Generate {
+        /// Add only a new RSA-2048 key (to rotate the RS256 key: generate
+        /// the new one, then retire the old).
+        #[arg(long)]
+        rsa: bool,
+    },
+    /// Stop signing with key KID (Ed25519 or RSA); it stays published and
+    /// verifying for `jwt.access_ttl_secs`, until every token it signed has
+    /// expired. The last active key of its kind cannot be retired.
     Retire {
         /// The key id (its file name in `jwt.keys_dir`, without `.pem`).
         kid: String,
@@ -196,10 +205,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys {
-            command: KeysCommand::Generate,
+            command: KeysCommand::Generate { rsa: true },
         } => {
-            let kid = KeySet::generate(&config.jwt.keys_dir)?;
+            let kid = KeySet::generate_rsa(&config.jwt.keys_dir)?;
             println!("{kid}");
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::Generate { rsa: false },
+        } => {
+            let made = KeySet::generate_set(&config.jwt.keys_dir)?;
+            println!("{}", made.ed25519);
+            if let Some(rsa) = made.rsa {
+                println!("{rsa}");
+            }
             Ok(())
         }
         Command::User {

@@ -36,13 +36,23 @@ fn keys_generate_adds_a_newer_signing_key() {
         &["keys", "generate"],
         &[("TESSERA__JWT__KEYS_DIR", dir_str)],
     );
-    let kids: Vec<String> = [first, second]
+    // One new key id a line: the first run also made the RSA key, the
+    // second only an Ed25519 key.
+    let lines: Vec<Vec<String>> = [first, second]
         .iter()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(str::to_owned)
+                .collect()
+        })
         .collect();
+    assert_eq!((lines[0].len(), lines[1].len()), (2, 1), "{lines:?}");
+    let kids = [&lines[0][0], &lines[1][0]];
     assert!(kids[0] < kids[1], "{kids:?}");
     let keys = tessera::tokens::KeySet::load(&dir).unwrap();
     assert_eq!(keys.signing_kid(), kids[1]);
+    assert_eq!(keys.rsa_signing_kid(), Some(lines[0][1].as_str()));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

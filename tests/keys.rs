@@ -1,7 +1,9 @@
 //! Key rotation: several keys, the newest active one signs, older ones keep
 //! verifying; `tessera keys retire` stops a key signing while it stays
 //! published until every token it signed has expired; instances pick up key
-//! changes without a restart.
+//! changes without a restart. The set's RSA key (RS256 ID tokens) is
+//! published, rotated and retired the same way, and never signs an access
+//! token.
 
 mod common;
 
@@ -15,7 +17,7 @@ use common::{free_port, spawn_app_with, TestApp};
 use figment::providers::Serialized;
 use figment::Figment;
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{json, Value};
 use tessera::tokens::KeySet;
 
 fn fresh_keys_dir() -> PathBuf {
@@ -48,18 +50,40 @@ fn kid_of(token: &str) -> String {
     header["kid"].as_str().unwrap().to_owned()
 }
 
-async fn published_kids(app: &TestApp) -> Vec<String> {
+/// The published keys of JOSE algorithm `alg`, newest first, each checked
+/// to be the JWK its kind should be.
+async fn published(app: &TestApp, alg: &str) -> Vec<String> {
     let jwks = app.jwks().await;
     jwks["keys"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|k| {
-            assert_eq!(k["alg"], "EdDSA");
+        .inspect(|k| {
+            let mut members: Vec<&str> =
+                k.as_object().unwrap().keys().map(|m| m.as_str()).collect();
+            members.sort_unstable();
             assert_eq!(k["use"], "sig");
-            k["kid"].as_str().unwrap().to_owned()
+            match k["alg"].as_str() {
+                Some("EdDSA") => {
+                    assert_eq!((&k["kty"], &k["crv"]), (&json!("OKP"), &json!("Ed25519")));
+                    assert_eq!(members, ["alg", "crv", "kid", "kty", "use", "x"]);
+                }
+                Some("RS256") => {
+                    assert_eq!((&k["kty"], &k["e"]), (&json!("RSA"), &json!("AQAB")));
+                    assert_eq!(members, ["alg", "e", "kid", "kty", "n", "use"]);
+                    let n = URL_SAFE_NO_PAD.decode(k["n"].as_str().unwrap()).unwrap();
+                    assert_eq!(n.len(), 256, "an RSA-2048 modulus");
+                }
+                other => panic!("unexpected alg {other:?}"),
+            }
         })
+        .filter(|k| k["alg"] == alg)
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
         .collect()
+}
+
+async fn published_kids(app: &TestApp) -> Vec<String> {
+    published(app, "EdDSA").await
 }
 
 #[tokio::test]
@@ -70,12 +94,16 @@ async fn rotation_keeps_old_tokens_valid_and_retirement_waits_for_them_to_expire
     let (user, old_token) = before.signed_in_user().await;
     assert_eq!(kid_of(&old_token.access), old);
 
-    // Rotate: a new key signs; the old one still verifies.
+    // Rotate: a new key signs; the old one still verifies. The set had no
+    // RSA key, so `keys generate` made one too (the second line).
     tokio::time::sleep(Duration::from_millis(5)).await;
-    let (ok, new, _) = keys_cli(&dir, &["generate"]);
+    let (ok, made, _) = keys_cli(&dir, &["generate"]);
     assert!(ok);
+    let (new, rsa) = made.split_once('\n').unwrap();
+    let (new, rsa) = (new.to_owned(), rsa.to_owned());
     let after = spawn_app_with(with_keys(&dir)).await;
     assert_eq!(published_kids(&after).await, [new.as_str(), old.as_str()]);
+    assert_eq!(published(&after, "RS256").await, [rsa.as_str()]);
     let new_token = after.login(&user).await;
     assert_eq!(kid_of(&new_token.access), new);
     after.assert_verify(&old_token.access, StatusCode::OK).await;
@@ -161,6 +189,68 @@ async fn a_running_instance_picks_up_new_and_expired_keys_without_a_restart() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(published_kids(&app).await, [new.as_str()]);
     assert_eq!(kid_of(&app.login(&user).await.access), new);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn the_rsa_key_is_published_rotated_and_retired_like_an_ed25519_one() {
+    let dir = fresh_keys_dir();
+    let (ok, made, stderr) = keys_cli(&dir, &["generate"]);
+    assert!(ok, "{stderr}");
+    let (ed25519, old_rsa) = made.split_once('\n').expect("two key ids");
+    assert!(old_rsa.contains("-rsa-"), "{old_rsa}");
+    let app = spawn_app_with(with_keys(&dir)).await;
+    assert_eq!(published(&app, "RS256").await, [old_rsa]);
+    assert_eq!(published_kids(&app).await, [ed25519]);
+    // Access tokens stay EdDSA, by the Ed25519 key.
+    let (user, token) = app.signed_in_user().await;
+    assert_eq!(kid_of(&token.access), ed25519);
+    let header = token.access.split('.').next().unwrap();
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+    assert_eq!(header["alg"], "EdDSA");
+
+    // The only active RSA key cannot be retired; `keys generate --rsa` adds
+    // a successor, and then it can.
+    let (ok, _, stderr) = keys_cli(&dir, &["retire", old_rsa]);
+    assert!(!ok);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("only active RSA key") && stderr.contains("--rsa"),
+        "{stderr}"
+    );
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let (ok, new_rsa, stderr) = keys_cli(&dir, &["generate", "--rsa"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        new_rsa.contains("-rsa-") && !new_rsa.contains('\n'),
+        "{new_rsa}"
+    );
+    let (ok, stdout, stderr) = keys_cli(&dir, &["retire", old_rsa]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("retired"), "{stdout}");
+
+    // Retired, it stays published for the grace.
+    let retired = spawn_app_with(with_keys(&dir)).await;
+    assert_eq!(
+        published(&retired, "RS256").await,
+        [new_rsa.as_str(), old_rsa]
+    );
+    assert_eq!(kid_of(&retired.login(&user).await.access), ed25519);
+    // A second `keys generate` adds no RSA key: one is active.
+    let (ok, made, _) = keys_cli(&dir, &["generate"]);
+    assert!(ok);
+    assert_eq!(made.lines().count(), 1, "{made}");
+
+    // After it, the retired RSA key is gone, like an Ed25519 key.
+    std::fs::write(
+        dir.join(format!("{old_rsa}.retired")),
+        "retired_at = 2020-01-01T00:00:00Z\npublished_until = 2020-01-01T00:15:00Z\n",
+    )
+    .unwrap();
+    let later = spawn_app_with(with_keys(&dir)).await;
+    assert_eq!(published(&later, "RS256").await, [new_rsa.as_str()]);
+    assert_eq!(published_kids(&later).await, [made.as_str(), ed25519]);
+    later.assert_verify(&token.access, StatusCode::OK).await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

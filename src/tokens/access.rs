@@ -1,5 +1,5 @@
 //! Access tokens: EdDSA-signed JWTs with `kid`, signed and verified with
-//! the key set of [`super::keys`].
+//! the Ed25519 keys of the key set of [`super::keys`] (never its RSA keys).
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -8,7 +8,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::keys::{KeyError, KeySet, ACCESS_TOKEN_JWT_TYPE};
+use super::keys::{JwsAlg, KeyError, KeySet, ACCESS_TOKEN_JWT_TYPE};
 
 use crate::clock::now_secs;
 use crate::sessions::SessionClaims;
@@ -221,6 +221,8 @@ pub enum TokenError {
     WrongAudience,
     #[error("cannot sign token: {0}")]
     Signing(String),
+    #[error("no active key signs {} in the key set; `tessera keys generate` adds one", .0.as_str())]
+    NoSigningKey(JwsAlg),
 }
 
 pub struct TokenIssuer {
@@ -294,7 +296,8 @@ impl TokenIssuer {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let changed = current.jwks_json() != fresh.jwks_json()
-            || current.signing_kid() != fresh.signing_kid();
+            || current.signing_kid() != fresh.signing_kid()
+            || current.rsa_signing_kid() != fresh.rsa_signing_kid();
         if changed {
             *current = Arc::new(fresh);
             self.verified.clear();
@@ -458,6 +461,11 @@ impl TokenIssuer {
         let kid = header.kid.ok_or(TokenError::Invalid)?;
         let keys = self.keys();
         let key = keys.verifying_key(&kid).ok_or(TokenError::Invalid)?;
+        // Access tokens are EdDSA only: an RSA key's kid is refused whatever
+        // the header's `alg` (the validation accepts EdDSA alone, too).
+        if key.alg != JwsAlg::EdDSA {
+            return Err(TokenError::Invalid);
+        }
         let data = jsonwebtoken::decode::<WireClaims>(token, &key.decoding, &self.validation)
             .map_err(|_| TokenError::Invalid)?;
         data.claims.into_bearer().ok_or(TokenError::Invalid)
@@ -640,6 +648,42 @@ mod tests {
         );
         let proof = keys.sign_with_header_for_tests(&format!("{proof_header}.{payload}"));
         assert!(issuer.verify(&proof).is_err());
+    }
+
+    #[test]
+    fn the_rsa_key_never_signs_or_verifies_an_access_token() {
+        let dir = std::env::temp_dir().join(format!("tessera-jwt-{}", Uuid::new_v4()));
+        let made = KeySet::generate_set(&dir).unwrap();
+        let rsa_kid = made.rsa.expect("a first set has an RSA key");
+        let issuer = issuer(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let keys = issuer.keys();
+        assert_eq!(keys.rsa_signing_kid(), Some(rsa_kid.as_str()));
+
+        let token = issuer.issue(&claims(), Uuid::new_v4()).unwrap().token;
+        assert_eq!(header_of(&token)["alg"], "EdDSA");
+        assert_eq!(header_of(&token)["kid"], made.ed25519.as_str());
+        let payload = token.split('.').nth(1).unwrap();
+        let with_header = |alg: &str, kid: &str| {
+            let header = serde_json::json!({"typ": "at+jwt", "alg": alg, "kid": kid});
+            format!("{}.{payload}", URL_SAFE_NO_PAD.encode(header.to_string()))
+        };
+        // The same claims under a header this test wrote: accepted only as
+        // EdDSA by the Ed25519 key.
+        let eddsa = keys.sign_with_header_for_tests(&with_header("EdDSA", &made.ed25519));
+        assert!(issuer.verify(&eddsa).is_ok());
+        for refused in [
+            keys.rsa_sign_with_header_for_tests(&with_header("RS256", &rsa_kid)),
+            keys.rsa_sign_with_header_for_tests(&with_header("RS256", &made.ed25519)),
+            keys.sign_with_header_for_tests(&with_header("EdDSA", &rsa_kid)),
+        ] {
+            assert!(
+                matches!(issuer.verify(&refused), Err(TokenError::Invalid)),
+                "{}",
+                header_of(&refused)
+            );
+            assert!(issuer.verify_any_audience(&refused).is_err());
+        }
     }
 
     /// One key set for the property tests (generating keys is slow).
