@@ -138,13 +138,10 @@ impl Clients {
     }
 
     pub async fn get(&self, actor: Actor, client_id: &str) -> Result<Client, ClientsError> {
-        admin_only(actor)?;
-        findable(client_id)?;
-        let mut tx = self.pool.begin().await?;
-        let stored = repo::lock(&mut *tx, client_id)
+        may_act_on(actor, client_id)?;
+        let stored = repo::find(&self.pool, client_id)
             .await?
             .ok_or(ClientsError::NotFound)?;
-        tx.commit().await?;
         Ok(stored.client)
     }
 
@@ -160,8 +157,7 @@ impl Clients {
         changes: &ClientChanges,
         from: Option<&ClientInfo>,
     ) -> Result<Client, ClientsError> {
-        admin_only(actor)?;
-        findable(client_id)?;
+        may_act_on(actor, client_id)?;
         let mut tx = self.pool.begin().await?;
         let stored = repo::lock(&mut *tx, client_id)
             .await?
@@ -194,8 +190,7 @@ impl Clients {
         client_id: &str,
         from: Option<&ClientInfo>,
     ) -> Result<SecretString, ClientsError> {
-        admin_only(actor)?;
-        findable(client_id)?;
+        may_act_on(actor, client_id)?;
         let (secret, digest) = secret::generate();
         let grace = chrono::Duration::from_std(self.secret_grace).unwrap_or(chrono::Duration::MAX);
         let expires = Utc::now()
@@ -218,8 +213,7 @@ impl Clients {
         client_id: &str,
         from: Option<&ClientInfo>,
     ) -> Result<Client, ClientsError> {
-        admin_only(actor)?;
-        findable(client_id)?;
+        may_act_on(actor, client_id)?;
         let stored = repo::drop_previous_secret(&self.pool, client_id)
             .await?
             .ok_or(ClientsError::NotFound)?;
@@ -235,8 +229,7 @@ impl Clients {
         client_id: &str,
         from: Option<&ClientInfo>,
     ) -> Result<(), ClientsError> {
-        admin_only(actor)?;
-        findable(client_id)?;
+        may_act_on(actor, client_id)?;
         if !repo::delete(&self.pool, client_id).await? {
             return Err(ClientsError::NotFound);
         }
@@ -247,10 +240,7 @@ impl Clients {
     }
 
     async fn exists(&self, client_id: &str) -> Result<bool, ClientsError> {
-        let mut tx = self.pool.begin().await?;
-        let found = repo::lock(&mut *tx, client_id).await?.is_some();
-        tx.commit().await?;
-        Ok(found)
+        Ok(repo::find(&self.pool, client_id).await?.is_some())
     }
 
     async fn publish_cut(&self, client_id: &str, not_before: u64) {
@@ -268,9 +258,11 @@ impl Clients {
     }
 }
 
-/// An id tessera could have made: anything else (a NUL, a megabyte) is not
-/// found, without asking PostgreSQL (which refuses a NUL in text).
-fn findable(client_id: &str) -> Result<(), ClientsError> {
+/// An administrator acting on a client whose id tessera could have made:
+/// anything else (a NUL, a megabyte) is not found, without asking
+/// PostgreSQL (which refuses a NUL in text).
+fn may_act_on(actor: Actor, client_id: &str) -> Result<(), ClientsError> {
+    admin_only(actor)?;
     let plausible = !client_id.is_empty()
         && client_id.len() <= model::MAX_NAME_LEN
         && !client_id.chars().any(char::is_control);

@@ -173,12 +173,28 @@ pub async fn all(pool: &PgPool) -> Result<Vec<StoredClient>, RepoError> {
     rows.into_iter().map(StoredClient::try_from).collect()
 }
 
+/// One client.
+pub async fn find<'e>(
+    db: impl PgExecutor<'e>,
+    client_id: &str,
+) -> Result<Option<StoredClient>, RepoError> {
+    one(db, "", client_id).await
+}
+
 /// One client, locked for the caller's transaction.
 pub async fn lock<'e>(
     db: impl PgExecutor<'e>,
     client_id: &str,
 ) -> Result<Option<StoredClient>, RepoError> {
-    let sql = format!("SELECT {COLUMNS} FROM oauth_clients WHERE client_id = $1 FOR UPDATE");
+    one(db, " FOR UPDATE", client_id).await
+}
+
+async fn one<'e>(
+    db: impl PgExecutor<'e>,
+    lock: &str,
+    client_id: &str,
+) -> Result<Option<StoredClient>, RepoError> {
+    let sql = format!("SELECT {COLUMNS} FROM oauth_clients WHERE client_id = $1{lock}");
     let row: Option<Row> = sqlx::query_as(&sql)
         .bind(client_id)
         .fetch_optional(db)
