@@ -718,3 +718,105 @@ async fn each_confidential_client_has_its_own_token_allowance_and_wrong_secrets_
     let right = client_credentials(&guesser, &calm, &calm_secret, &[]).await;
     assert_eq!(right.status(), StatusCode::OK);
 }
+
+async fn password_grant(app: &TestApp, user: &common::TestUser, auth: (&str, &str)) -> Response {
+    app.post("/oauth/token")
+        .basic_auth(auth.0, Some(auth.1))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", user.email.as_str()),
+            ("password", user.password.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn refresh_grant(app: &TestApp, refresh: &str, auth: Option<(&str, &str)>) -> Response {
+    let mut request = app.post("/oauth/token");
+    if let Some((id, secret)) = auth {
+        request = request.basic_auth(id, Some(secret));
+    }
+    request
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh)])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_session_remembers_its_client_and_rotates_only_for_it() {
+    let app = spawn_app_with(gateway_overrides()).await;
+    let admin = admin(&app).await;
+    let mut ids = Vec::new();
+    for name in ["mobile-backend", "other-app"] {
+        let (id, secret) = app
+            .register_client(
+                &admin.access,
+                json!({ "name": name, "grant_types": ["password", "refresh_token"] }),
+            )
+            .await;
+        ids.push((id, secret.expect("a secret")));
+    }
+    let (id, secret) = (&ids[0].0, &ids[0].1);
+    let user = app.new_user().await;
+
+    // The password grant of a registered client: its tokens name it.
+    let body = json_of(
+        password_grant(&app, &user, (id, secret)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        part(body["access_token"].as_str().unwrap(), 1)["client_id"],
+        *id
+    );
+    let refresh = body["refresh_token"].as_str().unwrap().to_owned();
+
+    // Its session says which app it is.
+    let sessions = json_of(
+        app.get("/api/v1/users/me/sessions")
+            .bearer_auth(body["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(sessions[0]["client_id"], *id, "{sessions}");
+    assert_eq!(sessions[0]["client_name"], "mobile-backend", "{sessions}");
+
+    // Without the client's authentication the refresh token is worth
+    // nothing, and showing it ends nothing.
+    let plain = app
+        .post("/api/v1/auth/refresh")
+        .json(&json!({ "refresh_token": refresh }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), StatusCode::UNAUTHORIZED);
+    assert_oauth_error(
+        refresh_grant(&app, &refresh, None).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    )
+    .await;
+    assert_oauth_error(
+        refresh_grant(&app, &refresh, Some((&ids[1].0, &ids[1].1))).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    )
+    .await;
+
+    // Its own client rotates it, and the new tokens still name the client.
+    let rotated = json_of(
+        refresh_grant(&app, &refresh, Some((id, secret))).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        part(rotated["access_token"].as_str().unwrap(), 1)["client_id"],
+        *id
+    );
+    assert_ne!(rotated["refresh_token"], refresh.as_str());
+}

@@ -240,6 +240,7 @@ async fn unreachable_dependencies_are_counted() {
         username: unique_name(),
         role: tessera::users::Role::Regular,
         subscription: tessera::users::Subscription::Free,
+        client: tessera::sessions::SessionClient::default(),
     };
     let access = issuer.issue(&claims, uuid::Uuid::new_v4()).unwrap().token;
 

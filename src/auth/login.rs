@@ -1,6 +1,8 @@
 //! Login: a name and a password for a token pair, under the login rate
 //! limits. Every login path (`/login`, the OAuth password grant) comes here.
 
+use std::time::Duration;
+
 use secrecy::SecretString;
 use serde_json::json;
 use uuid::Uuid;
@@ -11,7 +13,7 @@ use crate::client::ClientInfo;
 use crate::metrics::{self, LoginResult};
 use crate::rate_limit::{CheckOutcome, Credential, PasswordOwner};
 use crate::revocations::Reason;
-use crate::sessions::SessionClaims;
+use crate::sessions::{SessionClaims, SessionClient};
 use crate::users::repo;
 use crate::users::User;
 
@@ -54,6 +56,14 @@ impl LoginName {
     }
 }
 
+/// What a login opens: a session for an app (tessera's own by default),
+/// living the configured refresh lifetime unless `lifetime` is shorter.
+#[derive(Debug, Default)]
+pub struct Opening {
+    pub app: SessionClient,
+    pub lifetime: Option<Duration>,
+}
+
 impl Auth {
     /// A login under the rate limits: attempts per client IP, and failures
     /// per account (by user id, so email and username share one count; by
@@ -66,7 +76,20 @@ impl Auth {
         password: SecretString,
         client: &ClientInfo,
     ) -> Result<TokenPair, AuthError> {
-        let result = self.attempt_login(name, password, client).await;
+        self.login_to(name, password, client, Opening::default())
+            .await
+    }
+
+    /// [`Auth::login`] opening a session for `opening`'s app and lifetime
+    /// (the OAuth password grant of a registered client, a browser sign-in).
+    pub async fn login_to(
+        &self,
+        name: LoginName,
+        password: SecretString,
+        client: &ClientInfo,
+        opening: Opening,
+    ) -> Result<TokenPair, AuthError> {
+        let result = self.attempt_login(name, password, client, opening).await;
         match &result {
             Ok(_) => metrics::login(LoginResult::Ok),
             Err(AuthError::InvalidCredentials | AuthError::Blocked | AuthError::NotActivated) => {
@@ -84,6 +107,7 @@ impl Auth {
         name: LoginName,
         password: SecretString,
         client: &ClientInfo,
+        opening: Opening,
     ) -> Result<TokenPair, AuthError> {
         self.deps.limits.login_attempt(client.ip).await?;
         let user = match &name.0 {
@@ -99,7 +123,7 @@ impl Auth {
             .guard_credential_check(
                 client.ip,
                 Credential::Password(owner),
-                self.check_and_open(user, password, client),
+                self.check_and_open(user, password, client, opening),
                 |result| match result {
                     Ok(_) => CheckOutcome::Accepted,
                     Err(AuthError::InvalidCredentials) => CheckOutcome::Wrong,
@@ -116,6 +140,7 @@ impl Auth {
         user: Option<User>,
         password: SecretString,
         client: &ClientInfo,
+        opening: Opening,
     ) -> Result<TokenPair, AuthError> {
         let hash = user.as_ref().map(|u| u.password_hash.clone());
         let matches = self.deps.hasher.verify(password, hash).await?;
@@ -147,21 +172,31 @@ impl Auth {
                 .record(failure("not_activated", Some(user.id)));
             return Err(AuthError::NotActivated);
         }
-        let pair = self.open_session(&user, client).await?;
+        let pair = self.open_session(&user, client, opening).await?;
         self.deps
             .audit
             .record(AuditEvent::new("login", Some(user.id)).from_client(client));
         Ok(pair)
     }
 
-    async fn open_session(&self, user: &User, client: &ClientInfo) -> Result<TokenPair, AuthError> {
+    async fn open_session(
+        &self,
+        user: &User,
+        client: &ClientInfo,
+        opening: Opening,
+    ) -> Result<TokenPair, AuthError> {
         let mut claims = SessionClaims {
             user_id: user.id,
             username: user.username.clone(),
             role: user.account_role,
             subscription: user.account_subscription,
+            client: opening.app,
         };
-        let refresh = self.deps.sessions.create(&claims, client).await?;
+        let refresh = self
+            .deps
+            .sessions
+            .create(&claims, client, opening.lifetime)
+            .await?;
         // An administrator may have blocked, deleted or re-roled the user
         // since the row was read: re-read it now the session exists (waiting
         // for a change in progress), so the change either sees this session

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-pub use login::LoginName;
+pub use login::{LoginName, Opening};
 
 use crate::audit::AuditLog;
 use crate::clients::Registry;

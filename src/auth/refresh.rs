@@ -14,10 +14,14 @@ impl Auth {
     /// Rotates a refresh token under the per-session refresh limit: Redis
     /// only, one script. A token the service did not tag is refused before
     /// the script runs, so it can end nothing.
+    /// `presenter` is the OAuth client presenting the token (`""` at
+    /// `/api/v1/auth/refresh`): a session an OAuth client opened rotates
+    /// only for that client.
     pub async fn refresh(
         &self,
         presented: &str,
         client: &ClientInfo,
+        presenter: &str,
     ) -> Result<TokenPair, AuthError> {
         let Some(token) = self.deps.sessions.parse_token(presented) else {
             metrics::refresh(RefreshResult::Invalid);
@@ -27,7 +31,7 @@ impl Auth {
         match self
             .deps
             .sessions
-            .rotate_limited(&token, limit, client.ip)
+            .rotate_limited(&token, limit, client.ip, presenter)
             .await?
         {
             RotateOutcome::Rotated(rotation) => {
@@ -69,7 +73,7 @@ impl Auth {
                 );
                 Err(AuthError::InvalidRefreshToken)
             }
-            RotateOutcome::Unknown => {
+            RotateOutcome::Unknown | RotateOutcome::WrongClient => {
                 metrics::refresh(RefreshResult::Invalid);
                 Err(AuthError::InvalidRefreshToken)
             }

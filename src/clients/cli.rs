@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::model::{self, Scope, MAX_AUDIENCES, MAX_URIS};
 use super::{
     AuthMethod, ClientChanges, ClientJwks, ClientKind, ClientRuleError, ClientSettings, ClientView,
-    Clients, ClientsError, CreatedClient, GrantType, Registry, RepoError, Scopes,
+    Clients, ClientsError, CreatedClient, GrantType, IdTokenSigning, Registry, RepoError, Scopes,
 };
 use crate::admin::Actor;
 use crate::audit::AuditLog;
@@ -102,6 +102,10 @@ pub struct CreateArgs {
     /// jwt.access_ttl_secs.
     #[arg(long = "access-ttl", value_name = "SECS", value_parser = access_ttl)]
     pub access_ttl_secs: Option<u32>,
+    /// How its ID tokens are signed: EdDSA or RS256.
+    #[arg(long = "id-token-alg", value_name = "ALG", default_value = "EdDSA",
+          value_parser = |s: &str| s.parse::<IdTokenSigning>())]
+    pub id_token_signed_response_alg: IdTokenSigning,
 }
 
 /// Redirect URIs are checked against the client's kind once every flag is
@@ -181,6 +185,7 @@ impl CreateArgs {
             first_party: self.first_party,
             dpop_bound: self.dpop_bound,
             access_ttl_secs: self.access_ttl_secs,
+            id_token_signed_response_alg: self.id_token_signed_response_alg,
         };
         settings.check().map_err(|e| usage(ClientsError::Rule(e)))?;
         Ok(settings)

@@ -22,7 +22,7 @@ use sqlx::PgPool;
 
 pub use model::{
     AuthMethod, Client, ClientChanges, ClientJwks, ClientKind, ClientRuleError, ClientSettings,
-    GrantType, Scopes,
+    GrantType, IdTokenSigning, Scopes,
 };
 pub use registry::{NotLoaded, Registry, TokenClient};
 pub use repo::{RepoError, StoredClient};
@@ -87,6 +87,13 @@ impl Clients {
             feed,
             secret_grace,
         }
+    }
+
+    /// The name a client is registered under, to show a user what app a
+    /// session or a consent belongs to (the registry's in-process copy).
+    pub fn display_name(&self, client_id: &str) -> Option<String> {
+        let stored = self.registry.get(client_id).ok().flatten()?;
+        Some(stored.client.settings.name.clone())
     }
 
     fn record(&self, kind: &'static str, actor: Actor, client_id: &str, from: Option<&ClientInfo>) {

@@ -141,6 +141,12 @@ wire_enum!(
     }
 );
 
+wire_enum!(
+    /// How a client's ID tokens are signed (OIDC Registration's
+    /// `id_token_signed_response_alg`).
+    IdTokenSigning { EdDsa = "EdDSA", Rs256 = "RS256" }
+);
+
 impl AuthMethod {
     /// Whether the client holds a secret tessera generated.
     pub fn uses_secret(self) -> bool {
@@ -367,6 +373,7 @@ pub struct ClientSettings {
     pub first_party: bool,
     pub dpop_bound: bool,
     pub access_ttl_secs: Option<u32>,
+    pub id_token_signed_response_alg: IdTokenSigning,
 }
 
 impl ClientSettings {
@@ -412,6 +419,7 @@ pub struct ClientChanges {
     pub dpop_bound: Option<bool>,
     /// `Some(None)` goes back to `jwt.access_ttl_secs`.
     pub access_ttl_secs: Option<Option<u32>>,
+    pub id_token_signed_response_alg: Option<IdTokenSigning>,
     pub disabled: Option<bool>,
 }
 
@@ -433,6 +441,10 @@ impl ClientChanges {
         keep(&mut settings.first_party, &self.first_party);
         keep(&mut settings.dpop_bound, &self.dpop_bound);
         keep(&mut settings.access_ttl_secs, &self.access_ttl_secs);
+        keep(
+            &mut settings.id_token_signed_response_alg,
+            &self.id_token_signed_response_alg,
+        );
         settings.check()?;
         Ok(settings)
     }

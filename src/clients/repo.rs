@@ -8,14 +8,15 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool};
 
 use super::model::{
-    AuthMethod, Client, ClientJwks, ClientKind, ClientRuleError, ClientSettings, GrantType, Scopes,
+    AuthMethod, Client, ClientJwks, ClientKind, ClientRuleError, ClientSettings, GrantType,
+    IdTokenSigning, Scopes,
 };
 use super::secret::Digest;
 
 const COLUMNS: &str = "client_id, name, kind, auth_method, secret_hash, previous_secret_hash, \
     previous_secret_expires_at, jwks, grant_types, scopes, audiences, redirect_uris, \
     post_logout_redirect_uris, first_party, dpop_bound, access_ttl_secs, disabled, \
-    tokens_not_before, created_at, updated_at";
+    id_token_signed_response_alg, tokens_not_before, created_at, updated_at";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -36,6 +37,7 @@ struct Row {
     dpop_bound: bool,
     access_ttl_secs: Option<i32>,
     disabled: bool,
+    id_token_signed_response_alg: String,
     tokens_not_before: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -101,6 +103,10 @@ impl TryFrom<Row> for StoredClient {
             first_party: row.first_party,
             dpop_bound: row.dpop_bound,
             access_ttl_secs: row.access_ttl_secs.and_then(|s| u32::try_from(s).ok()),
+            id_token_signed_response_alg: row
+                .id_token_signed_response_alg
+                .parse::<IdTokenSigning>()
+                .map_err(bad("id_token_signed_response_alg"))?,
         };
         let secret = digest(row.secret_hash);
         let previous_secret = digest(row.previous_secret_hash).zip(row.previous_secret_expires_at);
@@ -130,7 +136,7 @@ type ClientQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Postgres, Row, sqlx::postg
 /// The settings a change may make, bound in this order after what `query`
 /// bound before them: name, jwks, grant_types, scopes, audiences,
 /// redirect_uris, post_logout_redirect_uris, first_party, dpop_bound,
-/// access_ttl_secs.
+/// access_ttl_secs, id_token_signed_response_alg.
 fn bind_settings<'q>(query: ClientQuery<'q>, settings: &'q ClientSettings) -> ClientQuery<'q> {
     query
         .bind(&settings.name)
@@ -143,6 +149,7 @@ fn bind_settings<'q>(query: ClientQuery<'q>, settings: &'q ClientSettings) -> Cl
         .bind(settings.first_party)
         .bind(settings.dpop_bound)
         .bind(settings.access_ttl_secs.map(|s| s as i32))
+        .bind(settings.id_token_signed_response_alg.as_str())
 }
 
 pub async fn insert(
@@ -154,8 +161,9 @@ pub async fn insert(
     let sql = format!(
         "INSERT INTO oauth_clients (client_id, name, jwks, grant_types, scopes, audiences, \
          redirect_uris, post_logout_redirect_uris, first_party, dpop_bound, access_ttl_secs, \
-         kind, auth_method, secret_hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING {COLUMNS}"
+         id_token_signed_response_alg, kind, auth_method, secret_hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+         RETURNING {COLUMNS}"
     );
     let row: Row = bind_settings(sqlx::query_as(&sql).bind(client_id), settings)
         .bind(settings.kind.as_str())
@@ -212,7 +220,8 @@ pub async fn update<'e>(
     let sql = format!(
         "UPDATE oauth_clients SET name = $2, jwks = $3, grant_types = $4, scopes = $5, \
          audiences = $6, redirect_uris = $7, post_logout_redirect_uris = $8, first_party = $9, \
-         dpop_bound = $10, access_ttl_secs = $11, disabled = $12, tokens_not_before = $13 \
+         dpop_bound = $10, access_ttl_secs = $11, id_token_signed_response_alg = $12, \
+         disabled = $13, tokens_not_before = $14 \
          WHERE client_id = $1 RETURNING {COLUMNS}"
     );
     let row: Row = bind_settings(sqlx::query_as(&sql).bind(client_id), settings)

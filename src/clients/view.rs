@@ -6,7 +6,7 @@ use secrecy::ExposeSecret;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{AuthMethod, Client, ClientJwks, ClientKind, GrantType, Registered};
+use super::{AuthMethod, Client, ClientJwks, ClientKind, GrantType, IdTokenSigning, Registered};
 
 /// A registered client as the admin API and the command line show it: never a secret.
 #[derive(Serialize, ToSchema)]
@@ -27,6 +27,8 @@ pub struct ClientView {
     pub dpop_bound: bool,
     /// `null`: `jwt.access_ttl_secs`.
     pub access_ttl_secs: Option<u32>,
+    /// How its ID tokens are signed: `EdDSA` (default) or `RS256`.
+    pub id_token_signed_response_alg: IdTokenSigning,
     pub disabled: bool,
     /// Whether the client authenticates with a secret tessera holds.
     pub has_secret: bool,
@@ -53,6 +55,7 @@ impl From<Client> for ClientView {
             first_party: settings.first_party,
             dpop_bound: settings.dpop_bound,
             access_ttl_secs: settings.access_ttl_secs,
+            id_token_signed_response_alg: settings.id_token_signed_response_alg,
             disabled: client.disabled,
             has_secret: client.has_secret,
             previous_secret_expires_at: client.previous_secret_expires_at,

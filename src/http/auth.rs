@@ -281,7 +281,7 @@ async fn refresh(
     Valid(in_body): Valid<RefreshRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let token = in_body.or(bearer).ok_or(AuthError::InvalidRefreshToken)?;
-    Ok(Json(state.auth.refresh(&token, &client).await?.into()))
+    Ok(Json(state.auth.refresh(&token, &client, "").await?.into()))
 }
 
 /// Ends the session of a refresh token and/or of the bearer access token;

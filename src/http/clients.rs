@@ -22,7 +22,7 @@ use super::AppState;
 use crate::clients::model::{self, MAX_AUDIENCES, MAX_URIS};
 use crate::clients::{
     AuthMethod, ClientChanges, ClientJwks, ClientKind, ClientRuleError, ClientSettings, ClientView,
-    CreatedClient, GrantType, Scopes,
+    CreatedClient, GrantType, IdTokenSigning, Scopes,
 };
 use crate::validation::{all, FieldError, Shaped, Text, ValidationErrors};
 
@@ -119,6 +119,9 @@ struct ClientRegistration {
     /// Default: `jwt.access_ttl_secs`.
     #[schema(value_type = Option<u32>)]
     access_ttl_secs: Shaped,
+    /// `EdDSA` (default) or `RS256`: how the client's ID tokens are signed.
+    #[schema(value_type = Option<IdTokenSigning>)]
+    id_token_signed_response_alg: Text,
 }
 
 impl Parse for ClientRegistration {
@@ -136,7 +139,7 @@ impl Parse for ClientRegistration {
         let redirect = move |s: &str| model::redirect_uri(s, kind_for_uris);
         let (
             (name, kind, auth_method, jwks, grants, scopes),
-            (audiences, redirects, post_logout, first_party, dpop_bound, ttl),
+            (audiences, redirects, post_logout, first_party, dpop_bound, ttl, id_token_alg),
         ) = all((
             all((
                 self.name.required("name", |s| model::name(&s)),
@@ -160,6 +163,10 @@ impl Parse for ClientRegistration {
                 self.dpop_bound.flag("dpop_bound"),
                 self.access_ttl_secs
                     .patch_integer("access_ttl_secs", model::access_ttl),
+                self.id_token_signed_response_alg
+                    .optional("id_token_signed_response_alg", |s| {
+                        s.parse::<IdTokenSigning>()
+                    }),
             )),
         ))?;
         let kind = kind.unwrap_or(ClientKind::Confidential);
@@ -183,6 +190,7 @@ impl Parse for ClientRegistration {
             first_party: first_party.unwrap_or(false),
             dpop_bound: dpop_bound.unwrap_or(false),
             access_ttl_secs: ttl.flatten(),
+            id_token_signed_response_alg: id_token_alg.unwrap_or(IdTokenSigning::EdDsa),
         };
         settings
             .check()
@@ -277,6 +285,9 @@ struct ClientUpdate {
     #[schema(value_type = Option<u32>)]
     access_ttl_secs: Shaped,
     #[serde(default)]
+    #[schema(value_type = Option<IdTokenSigning>)]
+    id_token_signed_response_alg: Text,
+    #[serde(default)]
     #[schema(value_type = Option<bool>)]
     disabled: Shaped,
 }
@@ -317,10 +328,14 @@ impl Parse for ClientUpdate {
                     self.first_party.flag("first_party"),
                 )),
             ))?;
-        let (dpop_bound, access_ttl_secs, disabled) = all((
+        let (dpop_bound, access_ttl_secs, id_token_signed_response_alg, disabled) = all((
             self.dpop_bound.flag("dpop_bound"),
             self.access_ttl_secs
                 .patch_integer("access_ttl_secs", model::access_ttl),
+            self.id_token_signed_response_alg
+                .optional("id_token_signed_response_alg", |s| {
+                    s.parse::<IdTokenSigning>()
+                }),
             self.disabled.flag("disabled"),
         ))?;
         Ok(ClientChanges {
@@ -334,6 +349,7 @@ impl Parse for ClientUpdate {
             first_party,
             dpop_bound,
             access_ttl_secs,
+            id_token_signed_response_alg,
             disabled,
         })
     }

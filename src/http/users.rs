@@ -15,6 +15,7 @@ use super::extract::{Authenticated, Client, Parse, Valid};
 use super::responses as doc;
 use super::AppState;
 use crate::account::OwnSession;
+use crate::clients::Clients;
 use crate::users::profile;
 use crate::users::repo::ProfileChanges;
 use crate::users::UserPublic;
@@ -156,10 +157,20 @@ struct SessionView {
     user_agent: String,
     ip: String,
     current: bool,
+    /// The OAuth client the session was opened for; `null` for a sign-in
+    /// to tessera itself.
+    client_id: Option<String>,
+    /// That client's name, as registered.
+    client_name: Option<String>,
 }
 
-impl From<OwnSession> for SessionView {
-    fn from(own: OwnSession) -> Self {
+impl SessionView {
+    fn new(own: OwnSession, clients: &Clients) -> Self {
+        let client_name = own
+            .session
+            .client_id
+            .as_deref()
+            .and_then(|id| clients.display_name(id));
         Self {
             id: own.session.id.to_string(),
             created_at: own.session.created_at,
@@ -167,6 +178,8 @@ impl From<OwnSession> for SessionView {
             user_agent: own.session.user_agent,
             ip: own.session.ip,
             current: own.current,
+            client_id: own.session.client_id,
+            client_name,
         }
     }
 }
@@ -179,7 +192,12 @@ async fn sessions(
     Authenticated(claims): Authenticated,
 ) -> Result<Json<Vec<SessionView>>, ApiError> {
     let sessions = state.account.sessions(&claims).await?;
-    Ok(Json(sessions.into_iter().map(SessionView::from).collect()))
+    Ok(Json(
+        sessions
+            .into_iter()
+            .map(|own| SessionView::new(own, &state.clients))
+            .collect(),
+    ))
 }
 
 /// Logs one of the caller's devices out.

@@ -115,6 +115,7 @@ impl LoadKit {
                     username: run.tag.username(n),
                     role: Role::Regular,
                     subscription: Subscription::Free,
+                    client: crate::sessions::SessionClient::default(),
                 },
             })
             .collect();
@@ -190,6 +191,7 @@ impl LoadKit {
                                 username: user.username,
                                 role: user.account_role,
                                 subscription: user.account_subscription,
+                                client: crate::sessions::SessionClient::default(),
                             },
                         })
                         .collect();
@@ -210,7 +212,7 @@ impl LoadKit {
                 let member = &members[i / per_user];
                 async move {
                     sessions
-                        .create(&member.claims, &run.client)
+                        .create(&member.claims, &run.client, None)
                         .await
                         .map(|refresh| (i / per_user, refresh))
                 }

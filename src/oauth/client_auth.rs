@@ -18,6 +18,7 @@ use crate::clients::{secret, AuthMethod, ClientKind, StoredClient};
 use crate::clock::now_secs;
 use crate::rate_limit::RateLimitError;
 use crate::redis_client::RedisClient;
+use crate::sessions::SessionClient;
 
 /// RFC 7523 §2.2's `client_assertion_type`.
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -61,6 +62,32 @@ pub enum AuthenticatedClient {
 }
 
 impl AuthenticatedClient {
+    /// The client's id: a gateway's or a registered client's; `None` for
+    /// an unregistered public client.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            AuthenticatedClient::Public => None,
+            AuthenticatedClient::Gateway(id) => Some(id),
+            AuthenticatedClient::Registered(stored) => Some(&stored.client.client_id),
+        }
+    }
+
+    /// What a session this client opens remembers of it (a registered
+    /// client's id, `scope`, and whether its refresh token needs its
+    /// authentication); tessera's own login for anyone else.
+    pub fn session_client(&self, scope: Option<String>) -> SessionClient {
+        match self {
+            AuthenticatedClient::Registered(stored) => SessionClient {
+                id: Some(stored.client.client_id.clone()),
+                scope,
+                confidential: stored.client.settings.kind == ClientKind::Confidential,
+            },
+            AuthenticatedClient::Public | AuthenticatedClient::Gateway(_) => {
+                SessionClient::default()
+            }
+        }
+    }
+
     /// A confidential client's id (a gateway's or a registered one's);
     /// `None` for a public client.
     pub fn confidential_id(&self) -> Option<&str> {

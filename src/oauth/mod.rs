@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 pub use client_auth::{AuthenticatedClient, Presented, JWT_BEARER_ASSERTION};
 
-use crate::auth::{Auth, AuthError, LoginName, TokenPair};
+use crate::auth::{Auth, AuthError, LoginName, Opening, TokenPair};
 use crate::client::ClientInfo;
 use crate::clients::model::audience as audience_rule;
 use crate::clients::{secret, GrantType, Registry, Scopes, StoredClient};
@@ -441,12 +441,22 @@ impl OAuth {
             }
         }
         match grant {
-            Grant::Password { username, password } => Ok(self
+            Grant::Password { username, password } => {
+                let opening = Opening {
+                    app: client.session_client(None),
+                    lifetime: None,
+                };
+                Ok(self
+                    .auth
+                    .login_to(LoginName::guess(&username), password, from, opening)
+                    .await?
+                    .into())
+            }
+            Grant::RefreshToken(token) => Ok(self
                 .auth
-                .login(LoginName::guess(&username), password, from)
+                .refresh(&token, from, client.id().unwrap_or_default())
                 .await?
                 .into()),
-            Grant::RefreshToken(token) => Ok(self.auth.refresh(&token, from).await?.into()),
             Grant::ClientCredentials(request) => {
                 let stored = registered_only(&client, GrantType::ClientCredentials)?;
                 self.client_credentials(stored, request)

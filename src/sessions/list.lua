@@ -2,7 +2,8 @@
 -- KEYS[1]  the user's session index tessera:u:{<user id>}
 -- ARGV[1]  prefix of the user's session keys, tessera:s:{<user id>}:
 -- ARGV[2]  now (unix ms)
--- Returns one {session id, created ms, last used ms, user agent, ip} per
+-- Returns one {session id, created ms, last used ms, user agent, ip,
+-- OAuth client id or ''} per
 -- session whose hash still exists (index entries outlive ended sessions
 -- until pruned, so each is checked).
 -- Bounded: only unexpired entries are visited, at most session.max_per_user
@@ -13,9 +14,9 @@
 -- Redis Cluster slot.
 local out = {}
 for _, sid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[2], '+inf')) do
-  local s = redis.call('HMGET', ARGV[1] .. sid, 'created', 'used', 'ua', 'ip')
+  local s = redis.call('HMGET', ARGV[1] .. sid, 'created', 'used', 'ua', 'ip', 'cid')
   if s[1] then
-    out[#out + 1] = {sid, s[1], s[2] or s[1], s[3] or '', s[4] or ''}
+    out[#out + 1] = {sid, s[1], s[2] or s[1], s[3] or '', s[4] or '', s[5] or ''}
   end
 end
 return out

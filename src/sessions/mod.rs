@@ -5,13 +5,17 @@
 //! - `tessera:s:{<user id>}:<session id>` — hash: `cur`/`prev` refresh token
 //!   hashes, `rot` (last rotation, ms), `abs` (absolute expiry, ms), `role`,
 //!   `sub`, `name`, `ua`, `ip`, `created`, `used`, `rl` (refresh rate limit
-//!   state, ms), `rip` (client IP of the last rotation); TTL = refresh
-//!   lifetime.
+//!   state, ms), `rip` (client IP of the last rotation), and for a session
+//!   an OAuth client opened: `cid` (its id), `scope`, `conf` (`1` when it is
+//!   confidential: its refresh token needs its authentication); TTL =
+//!   refresh lifetime.
 //! - `tessera:u:{<user id>}` — sorted set of the user's session ids by expiry,
 //!   at most `session.max_per_user` of them (`create.lua` evicts the oldest).
 //!
 //! Every script that ends a session or cuts a user off also appends its
 //! revocation event to the feed (see [`crate::revocations`]).
+
+mod codes;
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -23,6 +27,7 @@ use redis::Script;
 use uuid::Uuid;
 
 pub use crate::tokens::refresh::RefreshToken;
+pub use codes::{CodeGrant, RedeemOutcome, Redeemed, Redemption};
 
 use crate::client::ClientInfo;
 use crate::clock::now_ms;
@@ -50,6 +55,30 @@ pub struct SessionClaims {
     pub username: String,
     pub role: Role,
     pub subscription: Subscription,
+    pub client: SessionClient,
+}
+
+/// The app a session was opened for: its tokens' `client_id` and `scope`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionClient {
+    /// A registered client's id; `None` for tessera's own login (whose
+    /// tokens name [`crate::tokens::FIRST_PARTY_CLIENT_ID`]).
+    pub id: Option<String>,
+    /// Space-separated, as granted.
+    pub scope: Option<String>,
+    /// Its refresh token works only with the client's authentication.
+    pub confidential: bool,
+}
+
+impl SessionClient {
+    /// From a session hash's `cid` and `scope` (empty when absent).
+    fn from_fields(client_id: &str, scope: &str) -> Self {
+        Self {
+            id: (!client_id.is_empty()).then(|| client_id.to_owned()),
+            scope: (!scope.is_empty()).then(|| scope.to_owned()),
+            confidential: false,
+        }
+    }
 }
 
 impl SessionClaims {
@@ -59,6 +88,7 @@ impl SessionClaims {
         username: String,
         role: &str,
         subscription: &str,
+        client: SessionClient,
     ) -> Result<Self, SessionError> {
         let live = LiveClaims::parse(role, subscription)?;
         Ok(Self {
@@ -66,6 +96,7 @@ impl SessionClaims {
             username,
             role: live.role,
             subscription: live.subscription,
+            client,
         })
     }
 }
@@ -124,6 +155,9 @@ pub enum RotateOutcome {
     Limited {
         retry_after: Duration,
     },
+    /// The session belongs to another OAuth client (or a confidential one
+    /// that did not authenticate): nothing changed.
+    WrongClient,
 }
 
 #[derive(Debug)]
@@ -145,6 +179,8 @@ pub struct SessionSummary {
     pub last_used_at: DateTime<Utc>,
     pub user_agent: String,
     pub ip: String,
+    /// The OAuth client it was opened for; `None` for tessera's own login.
+    pub client_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -178,6 +214,7 @@ struct Scripts {
     revoke_all: Script,
     list: Script,
     update_claims: Script,
+    codes: codes::CodeScripts,
 }
 
 pub struct SessionStore {
@@ -226,12 +263,16 @@ impl SessionStore {
     /// `feed` is where the revoking scripts append their events.
     pub fn new(redis: Arc<RedisClient>, settings: SessionSettings, feed: FeedWriter) -> Self {
         let scripts = Scripts {
-            create: FeedWriter::script(include_str!("create.lua")),
+            create: FeedWriter::script(concat!(
+                include_str!("open.lua"),
+                include_str!("create.lua")
+            )),
             rotate: FeedWriter::script(include_str!("rotate.lua")),
             revoke: FeedWriter::script(include_str!("revoke.lua")),
             revoke_all: FeedWriter::script(include_str!("revoke_all.lua")),
             list: Script::new(include_str!("list.lua")),
             update_claims: FeedWriter::script(include_str!("update_claims.lua")),
+            codes: codes::CodeScripts::new(),
         };
         Self {
             redis,
@@ -249,16 +290,18 @@ impl SessionStore {
 
     /// Opens a session and returns its first refresh token, evicting the
     /// user's oldest sessions beyond `max_per_user` in the same script.
+    /// `lifetime` shortens the refresh lifetime (a browser sign-in lives
+    /// `oauth.browser_session_ttl_secs`).
     pub async fn create(
         &self,
         claims: &SessionClaims,
         client: &ClientInfo,
+        lifetime: Option<Duration>,
     ) -> Result<IssuedRefresh, SessionError> {
         let session_id = Uuid::new_v4();
         let token = RefreshToken::generate(&self.settings.token_keys, claims.user_id, session_id);
         let now = now_ms();
-        let ttl = self.settings.refresh_ttl.min(self.settings.absolute_ttl);
-        let absolute_expiry = now + self.settings.absolute_ttl.as_millis() as u64;
+        let ttl = self.lifetime(lifetime);
         let mut invocation = self.scripts.create.prepare_invoke();
         invocation
             .key(session_key(claims.user_id, session_id))
@@ -267,14 +310,11 @@ impl SessionStore {
             .arg(&token.hash()[..])
             .arg(now)
             .arg(ttl.as_millis() as u64)
-            .arg(absolute_expiry)
+            .arg(now + self.settings.absolute_ttl.as_millis() as u64)
             .arg(claims.role.as_str())
             .arg(claims.subscription.as_str())
-            .arg(&claims.username)
-            .arg(&client.user_agent)
-            .arg(client.ip_text())
-            .arg(self.settings.max_per_user)
-            .arg(session_prefix(claims.user_id));
+            .arg(&claims.username);
+        self.opening_args(&mut invocation, claims.user_id, client, &claims.client);
         let not_before = self.feed.attach(&mut invocation, Reason::Evicted);
         let evicted: Vec<String> = self.redis.script(&invocation).await?;
         if !evicted.is_empty() {
@@ -294,6 +334,32 @@ impl SessionStore {
         })
     }
 
+    /// A new session's refresh lifetime: the configured one, or `shorter`,
+    /// never past the absolute lifetime.
+    fn lifetime(&self, shorter: Option<Duration>) -> Duration {
+        let ttl = self.settings.refresh_ttl.min(self.settings.absolute_ttl);
+        shorter.map_or(ttl, |shorter| shorter.min(ttl))
+    }
+
+    /// `open_session`'s arguments after the claims (see `open.lua`): the
+    /// device, the cap, the key prefix and the app.
+    fn opening_args(
+        &self,
+        invocation: &mut redis::ScriptInvocation<'_>,
+        user_id: Uuid,
+        device: &ClientInfo,
+        app: &SessionClient,
+    ) {
+        invocation
+            .arg(&device.user_agent)
+            .arg(device.ip_text())
+            .arg(self.settings.max_per_user)
+            .arg(session_prefix(user_id))
+            .arg(app.id.as_deref().unwrap_or_default())
+            .arg(app.scope.as_deref().unwrap_or_default())
+            .arg(if app.confidential { "1" } else { "" });
+    }
+
     /// A refresh token from its wire form, if its tag shows the service
     /// issued it; a made-up token never reaches a script.
     pub fn parse_token(&self, encoded: &str) -> Option<RefreshToken> {
@@ -304,11 +370,14 @@ impl SessionStore {
     /// a per-session refresh rate limit checked by the same script in the
     /// same round trip. `client_ip` is remembered with the rotation, so a
     /// retry of it can be told where the first attempt came from.
+    /// `presenter` is the OAuth client presenting the token (`""` for
+    /// none): a session an OAuth client opened rotates only for it.
     pub async fn rotate_limited(
         &self,
         presented: &RefreshToken,
         limit: Option<RefreshLimit>,
         client_ip: Option<IpAddr>,
+        presenter: &str,
     ) -> Result<RotateOutcome, SessionError> {
         let (interval_ms, period_ms) = match limit {
             Some(limit) if limit.max > 0 => {
@@ -331,14 +400,17 @@ impl SessionStore {
             .arg(session_id.to_string())
             .arg(interval_ms)
             .arg(period_ms)
-            .arg(client_ip.map(|ip| ip.to_string()).unwrap_or_default());
+            .arg(client_ip.map(|ip| ip.to_string()).unwrap_or_default())
+            .arg(presenter);
         let not_before = self.feed.attach(&mut invocation, Reason::ReuseDetected);
         let reply: Vec<String> = self.redis.script(&invocation).await?;
         match reply.as_slice() {
-            [status, role, subscription, username, remaining_ms, rotated_from]
+            [status, role, subscription, username, remaining_ms, rotated_from, client_id, scope]
                 if status == "rotated" || status == "retry" =>
             {
-                let claims = SessionClaims::parse(user_id, username.clone(), role, subscription)?;
+                let app = SessionClient::from_fields(client_id, scope);
+                let claims =
+                    SessionClaims::parse(user_id, username.clone(), role, subscription, app)?;
                 let remaining_ms: u64 = remaining_ms.parse().unwrap_or(0);
                 Ok(RotateOutcome::Rotated(Rotation {
                     claims,
@@ -361,6 +433,7 @@ impl SessionStore {
                 Ok(RotateOutcome::Reused)
             }
             [status] if status == "unknown" => Ok(RotateOutcome::Unknown),
+            [status] if status == "wrong_client" => Ok(RotateOutcome::WrongClient),
             [status, wait_ms] if status == "limited" => Ok(RotateOutcome::Limited {
                 retry_after: Duration::from_millis(wait_ms.parse().unwrap_or(1000)),
             }),
@@ -398,23 +471,35 @@ impl SessionStore {
         user_id: Uuid,
         session_id: Uuid,
     ) -> Result<Option<SessionClaims>, SessionError> {
-        let (username, role, subscription): (Option<String>, Option<String>, Option<String>) = self
+        type Fields = (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let (username, role, subscription, client_id, scope): Fields = self
             .redis
             .command(
                 redis::cmd("HMGET")
                     .arg(session_key(user_id, session_id))
-                    .arg(&["name", "role", "sub"]),
+                    .arg(&["name", "role", "sub", "cid", "scope"]),
             )
             .await?;
         let (Some(username), Some(role), Some(subscription)) = (username, role, subscription)
         else {
             return Ok(None);
         };
+        let app = SessionClient::from_fields(
+            client_id.as_deref().unwrap_or_default(),
+            scope.as_deref().unwrap_or_default(),
+        );
         Ok(Some(SessionClaims::parse(
             user_id,
             username,
             &role,
             &subscription,
+            app,
         )?))
     }
 
@@ -430,11 +515,11 @@ impl SessionStore {
             .command(
                 redis::cmd("HMGET")
                     .arg(session_key(user_id, session_id))
-                    .arg(&["cur", "rot", "abs", "role", "sub", "name"]),
+                    .arg(&["cur", "rot", "abs", "role", "sub", "name", "cid", "scope"]),
             )
             .await?;
-        let [Some(current), Some(rotated), Some(absolute), Some(role), Some(subscription), Some(username)] =
-            <[Option<Vec<u8>>; 6]>::try_from(fields)
+        let [Some(current), Some(rotated), Some(absolute), Some(role), Some(subscription), Some(username), client_id, scope] =
+            <[Option<Vec<u8>>; 8]>::try_from(fields)
                 .map_err(|f| SessionError::Protocol(format!("HMGET gave {} fields", f.len())))?
         else {
             return Ok(None);
@@ -457,8 +542,18 @@ impl SessionStore {
         let subscription = text(subscription, "sub")?;
         let expires_ms =
             (rotated_ms + self.settings.refresh_ttl.as_millis() as u64).min(absolute_ms);
+        let app = SessionClient::from_fields(
+            &text(client_id.unwrap_or_default(), "cid")?,
+            &text(scope.unwrap_or_default(), "scope")?,
+        );
         Ok(Some(LiveRefresh {
-            claims: SessionClaims::parse(user_id, text(username, "name")?, &role, &subscription)?,
+            claims: SessionClaims::parse(
+                user_id,
+                text(username, "name")?,
+                &role,
+                &subscription,
+                app,
+            )?,
             session_id,
             issued_at: rotated_ms / 1000,
             expires_at: expires_ms / 1000,
@@ -599,7 +694,7 @@ impl SessionStore {
         let mut sessions = rows
             .into_iter()
             .map(|row| match row.as_slice() {
-                [id, created, used, user_agent, ip] => Ok(SessionSummary {
+                [id, created, used, user_agent, ip, client_id] => Ok(SessionSummary {
                     id: id
                         .parse()
                         .map_err(|_| SessionError::Protocol(format!("session id {id}")))?,
@@ -607,6 +702,7 @@ impl SessionStore {
                     last_used_at: time(used)?,
                     user_agent: user_agent.clone(),
                     ip: ip.clone(),
+                    client_id: (!client_id.is_empty()).then(|| client_id.clone()),
                 }),
                 other => Err(SessionError::Protocol(format!("{other:?}"))),
             })

@@ -9,15 +9,18 @@
 -- ARGV[7]  refresh rate limit: ms between refreshes on average (0 = no limit)
 -- ARGV[8]  refresh rate limit: its period (ms), the burst being period/ARGV[7]
 -- ARGV[9]  client IP of this refresh (kept as 'rip' when it rotates)
+-- ARGV[10] the OAuth client presenting the token: a confidential client's
+--          id once it authenticated, a public client's claimed id, or ''
 -- KEYS[3]  the revocation feed stream (single Redis only; on Redis Cluster it
 --          is absent and the caller appends the event after the script)
--- ARGV[10]  feed retention (ms)   ARGV[11]  the events' not_before (unix s)
--- ARGV[12]  the events' reason
+-- ARGV[11]  feed retention (ms)   ARGV[12]  the events' not_before (unix s)
+-- ARGV[13]  the events' reason
 -- Only tokens whose integrity tag the service checked come here, so 'reused'
 -- below is never the work of someone who merely knows the ids.
--- Returns {status, role, subscription, username, remaining ms, rotated from}
--- where 'rotated from' is the client IP of the rotation a retry repeats (''
--- for 'rotated') and status is
+-- Returns {status, role, subscription, username, remaining ms, rotated from,
+-- client id, scope} where 'rotated from' is the client IP of the rotation a
+-- retry repeats ('' for 'rotated'), client id and scope those the session
+-- was opened for ('' for tessera's own login), and status is
 --   'rotated'  the presented token was current; the successor is now current
 --   'retry'    the presented token was rotated within the grace window and the
 --              successor is still current: the same pair is handed out again
@@ -28,12 +31,21 @@
 --              and a 'session' event appended
 -- or {'limited', ms to wait}: the session refreshed too often (GCRA over the
 --   hash's 'rl' field, its theoretical arrival time); nothing changed.
+-- or {'wrong_client'}: the session belongs to an OAuth client and ARGV[10]
+--   is not that client (a confidential client's token always needs its
+--   client's authentication); nothing changed, nothing ended: a token
+--   without its client's credentials is worth nothing, so it ends nothing.
 -- Atomic: concurrent calls with one token see one rotation, so a session
 -- never forks into two live chains; the rate limit lives in the session
 -- hash, so it costs no extra key and no extra round trip.
-local s = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'rot', 'abs', 'role', 'sub', 'name', 'rl', 'rip')
+local s = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'rot', 'abs', 'role', 'sub', 'name', 'rl', 'rip',
+  'cid', 'scope', 'conf')
 if not s[1] then
   return {'unknown'}
+end
+local cid, scope = s[10] or '', s[11] or ''
+if cid ~= '' and ARGV[10] ~= cid and (s[12] == '1' or ARGV[10] ~= '') then
+  return {'wrong_client'}
 end
 local now = tonumber(ARGV[3])
 -- Counts one refresh; returns the ms to wait when over the limit.
@@ -67,7 +79,7 @@ if s[1] == ARGV[1] then
   if redis.call('PTTL', KEYS[2]) < ttl then
     redis.call('PEXPIRE', KEYS[2], ttl)
   end
-  return {'rotated', s[5], s[6], s[7], ttl, ''}
+  return {'rotated', s[5], s[6], s[7], ttl, '', cid, scope}
 end
 if s[2] == ARGV[1] and now - tonumber(s[3]) <= tonumber(ARGV[5]) then
   if s[1] == ARGV[2] then
@@ -75,12 +87,12 @@ if s[2] == ARGV[1] and now - tonumber(s[3]) <= tonumber(ARGV[5]) then
     if wait then
       return {'limited', wait}
     end
-    return {'retry', s[5], s[6], s[7], redis.call('PTTL', KEYS[1]), s[9] or ''}
+    return {'retry', s[5], s[6], s[7], redis.call('PTTL', KEYS[1]), s[9] or '', cid, scope}
   end
   -- Rotated again since (or under another rotation secret): not a plain retry.
   return {'unknown'}
 end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[6])
-revoked(KEYS[3], ARGV[10], ARGV[11], ARGV[12], 'session', ARGV[6])
+revoked(KEYS[3], ARGV[11], ARGV[12], ARGV[13], 'session', ARGV[6])
 return {'reused'}

@@ -347,8 +347,8 @@ impl TokenIssuer {
                 token_type: ACCESS_TOKEN_TYPE.to_owned(),
                 role: claims.role,
                 subscription: claims.subscription,
-                client_id: first_party(),
-                scope: None,
+                client_id: claims.client.id.clone().unwrap_or_else(first_party),
+                scope: claims.client.scope.clone(),
                 act: None,
                 amr: None,
                 acr: None,
@@ -494,6 +494,7 @@ mod tests {
             username: "alice".into(),
             role: Role::Regular,
             subscription: Subscription::Free,
+            client: crate::sessions::SessionClient::default(),
         }
     }
 

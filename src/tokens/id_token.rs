@@ -87,6 +87,30 @@ impl TokenIssuer {
     }
 }
 
+impl TokenIssuer {
+    /// The claims of an ID token this issuer signed (EdDSA or RS256, any
+    /// key of the set), however long ago it expired: RP-initiated logout's
+    /// `id_token_hint` names the session to end with one (OIDC RP-Initiated
+    /// Logout §2), and a hint is often past its `exp` by then.
+    pub fn read_id_token_hint(&self, token: &str) -> Result<IdTokenClaims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        if header.typ.as_deref() != Some(ID_TOKEN_JWT_TYPE) {
+            return Err(TokenError::Invalid);
+        }
+        let kid = header.kid.ok_or(TokenError::Invalid)?;
+        let keys = self.keys();
+        let key = keys.verifying_key(&kid).ok_or(TokenError::Invalid)?;
+        let mut validation = jsonwebtoken::Validation::new(key.alg.algorithm());
+        validation.set_issuer(&[self.issuer()]);
+        validation.validate_aud = false;
+        validation.validate_exp = false;
+        validation.set_required_spec_claims(&["iss", "sub", "aud"]);
+        jsonwebtoken::decode::<IdTokenClaims>(token, &key.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(|_| TokenError::Invalid)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::OnceLock;
@@ -144,6 +168,7 @@ mod tests {
             username: "alice".into(),
             role: Role::Regular,
             subscription: Subscription::Free,
+            client: crate::sessions::SessionClient::default(),
         };
         issuer().issue(&session, Uuid::new_v4()).unwrap().token
     }

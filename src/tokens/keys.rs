@@ -78,6 +78,14 @@ impl JwsAlg {
             JwsAlg::RS256 => "RS256",
         }
     }
+
+    /// The algorithm as jsonwebtoken names it.
+    pub fn algorithm(self) -> Algorithm {
+        match self {
+            JwsAlg::EdDSA => Algorithm::EdDSA,
+            JwsAlg::RS256 => Algorithm::RS256,
+        }
+    }
 }
 
 pub struct VerifyingKey {

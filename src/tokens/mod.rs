@@ -1,11 +1,12 @@
 //! Every token format in one place: access tokens (EdDSA-signed JWTs with
 //! `kid`, RFC 9068, and the key set behind them), OpenID Connect ID tokens
 //! (EdDSA or RS256), and the opaque tokens
-//! tessera hands out (refresh and one-time), which share one tagged wire
+//! tessera hands out (refresh, one-time and authorization codes), which share one tagged wire
 //! format. The stores that keep them live with their stores (`sessions`,
 //! `one_time_tokens`).
 
 mod access;
+pub mod code;
 mod id_token;
 mod keys;
 pub mod one_time;

@@ -75,6 +75,8 @@ pub enum Domain {
     Successor,
     /// The anti-forgery token of an HTML form (`http::pages`).
     FormToken,
+    /// An authorization code's tag (`tokens::code`).
+    CodeTag,
 }
 
 impl Domain {
@@ -84,6 +86,7 @@ impl Domain {
             Domain::OneTimeTag => b"tessera/one-time-token/tag/v1\0",
             Domain::Successor => b"tessera/refresh-token/successor/v1\0",
             Domain::FormToken => b"tessera/form-token/v1\0",
+            Domain::CodeTag => b"tessera/authorization-code/tag/v1\0",
         }
     }
 }

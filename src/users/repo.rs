@@ -126,7 +126,7 @@ pub async fn activate(pool: &PgPool, id: Uuid) -> Result<Option<bool>, sqlx::Err
     // One statement: the row's prior state and the update are seen together.
     sqlx::query_scalar(
         "WITH target AS (SELECT id, is_active FROM users WHERE id = $1 AND deleted_at IS NULL FOR UPDATE), \
-         updated AS (UPDATE users SET is_active = true FROM target \
+         updated AS (UPDATE users SET is_active = true, email_verified_at = now() FROM target \
                      WHERE users.id = target.id AND NOT target.is_active RETURNING users.id) \
          SELECT EXISTS (SELECT 1 FROM updated) FROM target",
     )
