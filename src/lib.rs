@@ -12,6 +12,7 @@ pub mod account;
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod authorize;
 pub mod captcha;
 pub mod client;
 pub mod clients;

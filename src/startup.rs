@@ -18,6 +18,8 @@ use crate::account::{Account, AccountDeps, AccountSettings};
 use crate::admin::Admin;
 use crate::audit::AuditLog;
 use crate::auth::{Auth, AuthDeps};
+use crate::authorize::browser::BrowserSessions;
+use crate::authorize::{Authorize, AuthorizeDeps};
 use crate::captcha::CaptchaVerifier;
 use crate::clients::{Clients, Registry};
 use crate::config::Config;
@@ -252,7 +254,7 @@ impl Application {
             hasher: hasher.clone(),
             sessions: sessions.clone(),
             limits: limits.clone(),
-            audit,
+            audit: audit.clone(),
             one_time_tokens: OneTimeTokens::new(redis.clone(), token_keys),
             mailer,
             captcha: CaptchaVerifier::from_config(&config.captcha)?,
@@ -265,6 +267,21 @@ impl Application {
         let reload_period = (config.jwt.keys_reload_secs > 0)
             .then(|| Duration::from_secs(config.jwt.keys_reload_secs));
         let key_reloader = spawn_key_reloader(tokens.clone(), reload_period);
+        let authorize = Arc::new(Authorize::new(AuthorizeDeps {
+            auth: auth.clone(),
+            tokens: tokens.clone(),
+            sessions: sessions.clone(),
+            browser: BrowserSessions::new(
+                redis.clone(),
+                sessions.clone(),
+                Duration::from_secs(config.oauth.browser_session_ttl_secs),
+            ),
+            registry: registry.clone(),
+            pool: pool.clone(),
+            audit: audit.clone(),
+            issuer: config.jwt.issuer.clone(),
+            code_ttl: Duration::from_secs(config.oauth.code_ttl_secs),
+        }));
         let oauth = Arc::new(OAuth::new(
             OAuthDeps {
                 auth: auth.clone(),
@@ -273,6 +290,9 @@ impl Application {
                 limits,
                 registry,
                 redis: redis.clone(),
+                audit,
+                pool: pool.clone(),
+                id_token_ttl: Duration::from_secs(config.oauth.id_token_ttl_secs),
             },
             &config.gateway.clients,
             &config.server.public_url,
@@ -295,6 +315,7 @@ impl Application {
             account: Arc::new(account),
             admin: Arc::new(admin),
             oauth,
+            authorize,
             clients,
             revocations: revocations.clone(),
             pool: pool.clone(),

@@ -5,6 +5,7 @@
 //! nothing of HTTP.
 
 mod activation;
+mod consents;
 mod password;
 mod profile;
 mod sessions;
@@ -47,6 +48,8 @@ pub enum AccountError {
     WrongPassword,
     #[error("no such session")]
     SessionNotFound,
+    #[error("no such consent")]
+    ConsentNotFound,
     #[error(transparent)]
     Captcha(#[from] CaptchaError),
     /// A new password that breaks a rule only the account can check.

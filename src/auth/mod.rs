@@ -42,6 +42,10 @@ pub enum AuthError {
     InvalidRefreshToken,
     #[error("invalid or expired access token")]
     InvalidAccessToken,
+    /// A code that is unknown, expired, used, or sent by another client,
+    /// to another redirect URI or with another verifier.
+    #[error("invalid, expired or used authorization code")]
+    InvalidAuthorizationCode,
     /// The client registry has not been read yet (PostgreSQL was down
     /// since start-up), so a client's token cannot be judged.
     #[error("the client registry is not loaded")]

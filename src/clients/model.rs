@@ -299,6 +299,37 @@ pub fn redirect_uri(s: &str, kind: ClientKind) -> Result<String, ClientRuleError
     Ok(s.to_owned())
 }
 
+/// Whether `presented` names the registered redirect URI `registered`:
+/// the exact string, except that a loopback IP literal over http matches on
+/// any port (RFC 8252 §7.3: a native app listens on whatever port it got).
+pub fn redirect_matches(registered: &str, presented: &str) -> bool {
+    registered == presented
+        || matches!(
+            (without_loopback_port(registered), without_loopback_port(presented)),
+            (Some(r), Some(p)) if r == p
+        )
+}
+
+/// A loopback http URI with its port taken out, compared as text (no
+/// normalising, so `..` or an encoded character never makes two differ
+/// less than they look); `None` for any other URI.
+fn without_loopback_port(uri: &str) -> Option<String> {
+    ["http://127.0.0.1", "http://[::1]"]
+        .iter()
+        .find_map(|host| {
+            let rest = uri.strip_prefix(host)?;
+            let rest = match rest.strip_prefix(':') {
+                Some(port) => {
+                    let digits = port.bytes().take_while(u8::is_ascii_digit).count();
+                    (1..=5).contains(&digits).then(|| &port[digits..])?
+                }
+                None => rest,
+            };
+            (rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'))
+                .then(|| format!("{host}{rest}"))
+        })
+}
+
 /// A client's display name.
 pub fn name(s: &str) -> Result<String, ClientRuleError> {
     let s = s.trim();
@@ -468,6 +499,41 @@ pub struct Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_loopback_redirect_matches_on_any_port_and_nothing_else_loosely() {
+        let registered = "http://127.0.0.1/callback";
+        assert!(redirect_matches(
+            registered,
+            "http://127.0.0.1:51234/callback"
+        ));
+        assert!(redirect_matches(registered, registered));
+        assert!(redirect_matches(
+            "http://127.0.0.1:8080/callback",
+            "http://127.0.0.1:9/callback"
+        ));
+        assert!(redirect_matches("http://[::1]/cb", "http://[::1]:4000/cb"));
+        for other in [
+            "http://127.0.0.1:51234/callbacks",
+            "http://127.0.0.1:51234/callback/../callback",
+            "http://127.0.0.1:5123456/callback",
+            "http://127.0.0.1.evil.com/callback",
+            "http://127.0.0.1:80@evil.com/callback",
+            "http://localhost:51234/callback",
+            "https://127.0.0.1:51234/callback",
+            "http://127.0.0.1:51234/Callback",
+        ] {
+            assert!(!redirect_matches(registered, other), "{other}");
+        }
+        assert!(!redirect_matches(
+            "https://app.example.com/cb",
+            "https://app.example.com:8443/cb"
+        ));
+        assert!(!redirect_matches(
+            "https://app.example.com/cb",
+            "https://app.example.com/cb/"
+        ));
+    }
 
     #[test]
     fn redirect_uris_follow_rfc_8252() {

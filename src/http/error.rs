@@ -21,6 +21,8 @@ use super::invalid::{Location, ValidationIssue};
 use crate::account::AccountError;
 use crate::admin::{AdminError, SelfAction};
 use crate::auth::AuthError;
+use crate::authorize::browser::BrowserError;
+use crate::authorize::AuthorizeError;
 use crate::captcha::CaptchaError;
 use crate::clients::{ClientsError, RepoError};
 use crate::console::ConsoleError;
@@ -498,6 +500,10 @@ impl From<AuthError> for ApiError {
                 ApiError::Unauthorized("Invalid or expired refresh token")
             }
             AuthError::InvalidAccessToken => ApiError::Unauthorized(CREDENTIALS_INVALID),
+            AuthError::InvalidAuthorizationCode => ApiError::Unauthorized(
+                "Invalid, expired or used authorization code, or not this client's, \
+                 redirect URI's or verifier's",
+            ),
             AuthError::RegistryUnavailable => ApiError::DatabaseUnavailable,
             AuthError::Database(e) => e.into(),
             AuthError::Sessions(e) => e.into(),
@@ -559,6 +565,7 @@ impl From<AccountError> for ApiError {
             }
             AccountError::WrongPassword => ApiError::BadRequest("Incorrect password"),
             AccountError::SessionNotFound => ApiError::NotFoundDetail(SESSION_NOT_FOUND),
+            AccountError::ConsentNotFound => ApiError::NotFoundDetail("Consent not found"),
             AccountError::Captcha(e) => e.into(),
             AccountError::NewPasswordRefused(e) => {
                 ValidationErrors::single(FieldError::rule("new_password", e.to_string())).into()
@@ -624,6 +631,34 @@ impl From<ConsoleError> for ApiError {
             ConsoleError::Auth(e) => e.into(),
             ConsoleError::Redis(e) => e.into(),
             ConsoleError::Sessions(e) => e.into(),
+        }
+    }
+}
+
+impl From<AuthorizeError> for ApiError {
+    fn from(e: AuthorizeError) -> Self {
+        match e {
+            AuthorizeError::UnknownClient => {
+                ApiError::BadRequest("This app is not known here, or it is disabled.")
+            }
+            AuthorizeError::CodeFlowNotAllowed => {
+                ApiError::BadRequest("This app may not sign users in here.")
+            }
+            AuthorizeError::RedirectUriMismatch => ApiError::BadRequest(
+                "The address this app asked to return to is not one it registered.",
+            ),
+            AuthorizeError::RedirectUriMissing => {
+                ApiError::BadRequest("This app did not say where to return to.")
+            }
+            AuthorizeError::InvalidIdTokenHint => {
+                ApiError::BadRequest("The sign-out request does not name a sign-in of ours.")
+            }
+            AuthorizeError::SignIn(e) => e.into(),
+            AuthorizeError::RegistryUnavailable => ApiError::DatabaseUnavailable,
+            AuthorizeError::Database(e) => e.into(),
+            AuthorizeError::Browser(BrowserError::Redis(e)) => e.into(),
+            AuthorizeError::Browser(BrowserError::Sessions(e)) => e.into(),
+            AuthorizeError::Sessions(e) => e.into(),
         }
     }
 }

@@ -45,6 +45,7 @@ pub use pages::PageSettings;
 use crate::account::Account;
 use crate::admin::Admin;
 use crate::auth::Auth;
+use crate::authorize::Authorize;
 use crate::clients::Clients;
 use crate::console::Console;
 use crate::load::LoadKit;
@@ -80,6 +81,8 @@ pub struct Services {
     pub account: Arc<Account>,
     pub admin: Arc<Admin>,
     pub oauth: Arc<OAuth>,
+    /// `/oauth/authorize`, its pages and RP-initiated logout.
+    pub authorize: Arc<Authorize>,
     /// The client registry's administration.
     pub clients: Arc<Clients>,
     /// The revocation feed's pages, snapshots and streams.

@@ -18,14 +18,16 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, OAuthApiError};
-use super::extract::{read_body, Client};
+use super::extract::{read_body, Bearer, Client};
 use super::responses as doc;
 use super::AppState;
+use crate::auth::AuthError;
 use crate::clients::model::TOKEN_EXCHANGE;
 use crate::clients::Scopes;
 use crate::oauth::{
     is_access_token_type, parse_audience, AuthorizationServerMetadata, Grant, IssuedTokens,
-    OAuthError, Presented, TokenRequest, ACCESS_TOKEN_TYPE_URN, JWT_BEARER_ASSERTION,
+    OAuthError, OpenIdConfiguration, Presented, TokenRequest, UserInfo, ACCESS_TOKEN_TYPE_URN,
+    JWT_BEARER_ASSERTION,
 };
 use crate::users::{Role, Subscription};
 use crate::validation::TextKind;
@@ -38,6 +40,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(introspect))
         .routes(routes!(revoke))
         .routes(routes!(metadata))
+        .routes(routes!(openid_configuration))
+        .routes(routes!(userinfo, userinfo_post))
 }
 
 /// An `application/x-www-form-urlencoded` body read as `T`; a repeated
@@ -223,7 +227,8 @@ pub(super) struct AccessTokenResponse {
     #[schema(value_type = String, example = json!(TOKEN_TYPE))]
     token_type: &'static str,
     expires_in: u64,
-    /// The password and refresh grants only.
+    /// The password and refresh grants, and the code grant of a
+    /// first-party client or with `offline_access`.
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -235,6 +240,9 @@ pub(super) struct AccessTokenResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     issued_token_type: Option<&'static str>,
+    /// The code grant with the `openid` scope: the OpenID Connect ID token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
 }
 
 /// RFC 6750's `token_type`, as RFC 6749 §5.1 answers it.
@@ -251,6 +259,7 @@ impl From<IssuedTokens> for AccessTokenResponse {
             refresh_expires_in,
             scope: issued.scope,
             issued_token_type: issued.issued_token_type,
+            id_token: issued.id_token,
         }
     }
 }
@@ -259,7 +268,8 @@ impl From<IssuedTokens> for AccessTokenResponse {
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"grant_type": "password", "username": "alice", "password": "correct horse battery staple"}))]
 struct OAuthTokenRequest {
-    /// `password`, `refresh_token`, `client_credentials` or
+    /// `authorization_code`, `password`, `refresh_token`,
+    /// `client_credentials` or
     /// `urn:ietf:params:oauth:grant-type:token-exchange`.
     #[schema(value_type = String)]
     grant_type: Option<String>,
@@ -285,6 +295,12 @@ struct OAuthTokenRequest {
     requested_token_type: Option<String>,
     /// Token exchange: delegation by a second token is not offered.
     actor_token: Option<String>,
+    /// `authorization_code` grant: the code from the redirect.
+    code: Option<String>,
+    /// `authorization_code` grant: the redirect URI the code was sent to.
+    redirect_uri: Option<String>,
+    /// `authorization_code` grant: the PKCE verifier (RFC 7636).
+    code_verifier: Option<String>,
     /// Public clients name themselves; confidential ones may
     /// authenticate here instead of with Basic.
     client_id: Option<String>,
@@ -336,6 +352,11 @@ impl OAuthTokenRequest {
             "password" => Ok(Grant::Password {
                 username: required("username", self.username)?,
                 password: SecretString::from(required("password", self.password)?),
+            }),
+            "authorization_code" => Ok(Grant::AuthorizationCode {
+                code: required("code", self.code)?,
+                redirect_uri: self.redirect_uri.filter(|uri| !uri.is_empty()),
+                code_verifier: required("code_verifier", self.code_verifier)?,
             }),
             "refresh_token" => Ok(Grant::RefreshToken(required(
                 "refresh_token",
@@ -514,6 +535,36 @@ async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
         [(header::CACHE_CONTROL, "public, max-age=3600")],
         Json(state.oauth.metadata()),
     )
+}
+
+/// OpenID Connect Discovery 1.0.
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "oauth",
+    responses((status = 200, body = OpenIdConfiguration)))]
+async fn openid_configuration(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=3600")],
+        Json(state.oauth.openid_configuration()),
+    )
+}
+
+/// OIDC Core §5.3: the signed-in user, as far as the access token's scope
+/// reaches (`openid` alone: `sub`; `email`: the address and whether
+/// activation proved it; `profile`: the username).
+#[utoipa::path(get, path = "/oauth/userinfo", tag = "oauth", security(("bearer" = [])),
+    responses((status = 200, body = UserInfo), doc::Credentials))]
+async fn userinfo(
+    State(state): State<AppState>,
+    Bearer(token): Bearer,
+) -> Result<Json<UserInfo>, ApiError> {
+    let token = token.ok_or(AuthError::InvalidAccessToken)?;
+    Ok(Json(state.oauth.userinfo(&token).await?))
+}
+
+/// [`userinfo`] by POST (OIDC Core §5.3.1 allows both).
+#[utoipa::path(post, path = "/oauth/userinfo", tag = "oauth", security(("bearer" = [])),
+    responses((status = 200, body = UserInfo), doc::Credentials))]
+async fn userinfo_post(state: State<AppState>, bearer: Bearer) -> Result<Json<UserInfo>, ApiError> {
+    userinfo(state, bearer).await
 }
 
 #[cfg(test)]

@@ -26,6 +26,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(me, update_me, delete_me))
         .routes(routes!(sessions))
         .routes(routes!(revoke_session))
+        .routes(routes!(consents))
+        .routes(routes!(revoke_consent))
         .routes(routes!(balance))
 }
 
@@ -198,6 +200,54 @@ async fn sessions(
             .map(|own| SessionView::new(own, &state.clients))
             .collect(),
     ))
+}
+
+/// What the caller allowed a third-party app.
+#[derive(Serialize, ToSchema)]
+struct ConsentView {
+    client_id: String,
+    /// The app's name, as registered.
+    client_name: Option<String>,
+    scopes: Vec<String>,
+    granted_at: DateTime<Utc>,
+}
+
+/// The apps the caller allowed (the consent page of a third-party client).
+#[utoipa::path(get, path = "/me/consents", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = Vec<ConsentView>), doc::Credentials))]
+async fn consents(
+    State(state): State<AppState>,
+    Authenticated(claims): Authenticated,
+) -> Result<Json<Vec<ConsentView>>, ApiError> {
+    let consents = state.account.consents(&claims).await?;
+    Ok(Json(
+        consents
+            .into_iter()
+            .map(|consent| ConsentView {
+                client_name: state.clients.display_name(&consent.client_id),
+                client_id: consent.client_id,
+                scopes: consent.scopes,
+                granted_at: consent.granted_at,
+            })
+            .collect(),
+    ))
+}
+
+/// Takes a consent back: the app asks again on its next sign-in.
+#[utoipa::path(delete, path = "/me/consents/{client_id}", tag = "users", security(("bearer" = [])),
+    params(("client_id" = String, Path, description = "A client id from `GET /me/consents`")),
+    responses((status = 204, description = "The consent is gone"), doc::Credentials, doc::NotFound))]
+async fn revoke_consent(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Authenticated(claims): Authenticated,
+    Path(client_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .account
+        .revoke_consent(&claims, &client_id, &client)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Logs one of the caller's devices out.

@@ -12,6 +12,8 @@
 //! public client's, or one nobody registered).
 
 pub mod client_auth;
+mod code_grant;
+mod oidc;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -19,11 +21,16 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
+use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 pub use client_auth::{AuthenticatedClient, Presented, JWT_BEARER_ASSERTION};
+pub use oidc::{
+    OpenIdConfiguration, UserInfo, AUTHORIZATION_PATH, END_SESSION_PATH, USERINFO_PATH,
+};
 
+use crate::audit::AuditLog;
 use crate::auth::{Auth, AuthError, LoginName, Opening, TokenPair};
 use crate::client::ClientInfo;
 use crate::clients::model::audience as audience_rule;
@@ -90,7 +97,8 @@ impl From<AuthError> for OAuthError {
             | AuthError::NotActivated
             | AuthError::Blocked
             | AuthError::InvalidRefreshToken
-            | AuthError::InvalidAccessToken => OAuthError::InvalidGrant(e),
+            | AuthError::InvalidAccessToken
+            | AuthError::InvalidAuthorizationCode => OAuthError::InvalidGrant(e),
             other => OAuthError::Service(other),
         }
     }
@@ -103,6 +111,14 @@ pub enum Grant {
         password: SecretString,
     },
     RefreshToken(String),
+    /// RFC 6749 §4.1.3 with PKCE: a code from `/oauth/authorize`.
+    AuthorizationCode {
+        code: String,
+        /// Required when the authorization request named one; the code
+        /// remembers which it was sent to.
+        redirect_uri: Option<String>,
+        code_verifier: String,
+    },
     ClientCredentials(TokenRequest),
     /// RFC 8693: a user's access token for a token naming this client.
     TokenExchange {
@@ -128,6 +144,7 @@ impl std::fmt::Debug for Grant {
                 .field("username", username)
                 .finish_non_exhaustive(),
             Grant::RefreshToken(_) => f.write_str("RefreshToken(..)"),
+            Grant::AuthorizationCode { .. } => f.write_str("AuthorizationCode(..)"),
             Grant::ClientCredentials(request) => {
                 f.debug_tuple("ClientCredentials").field(request).finish()
             }
@@ -149,6 +166,8 @@ pub struct IssuedTokens {
     pub scope: Option<String>,
     /// Token exchange names what it issued.
     pub issued_token_type: Option<&'static str>,
+    /// The code grant with `openid`.
+    pub id_token: Option<String>,
 }
 
 impl From<TokenPair> for IssuedTokens {
@@ -159,6 +178,7 @@ impl From<TokenPair> for IssuedTokens {
             refresh: Some((pair.refresh_token, pair.refresh_expires_in)),
             scope: None,
             issued_token_type: None,
+            id_token: None,
         }
     }
 }
@@ -202,6 +222,15 @@ pub struct ActiveUser {
     pub subscription: Subscription,
 }
 
+/// Every grant the token endpoint serves.
+const GRANT_TYPES: &[&str] = &[
+    "authorization_code",
+    "password",
+    "refresh_token",
+    "client_credentials",
+    crate::clients::model::TOKEN_EXCHANGE,
+];
+
 /// How a client may authenticate at the token and revocation endpoints.
 const CLIENT_AUTH_METHODS: &[&str] = &[
     "none",
@@ -214,6 +243,7 @@ const CLIENT_AUTH_METHODS: &[&str] = &[
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AuthorizationServerMetadata {
     issuer: String,
+    authorization_endpoint: String,
     token_endpoint: String,
     introspection_endpoint: String,
     revocation_endpoint: String,
@@ -226,6 +256,10 @@ pub struct AuthorizationServerMetadata {
     token_endpoint_auth_methods_supported: &'static [&'static str],
     #[schema(value_type = Vec<String>)]
     token_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
+    #[schema(value_type = Vec<String>)]
+    code_challenge_methods_supported: &'static [&'static str],
+    /// RFC 9207.
+    authorization_response_iss_parameter_supported: bool,
     #[schema(value_type = Vec<String>)]
     introspection_endpoint_auth_methods_supported: &'static [&'static str],
     #[schema(value_type = Vec<String>)]
@@ -253,6 +287,12 @@ pub struct OAuth {
     /// What a client assertion's `aud` may name.
     assertion_audiences: Vec<String>,
     metadata: AuthorizationServerMetadata,
+    openid: oidc::OpenIdConfiguration,
+    /// Code redemptions and their replays.
+    audit: AuditLog,
+    /// Userinfo reads the user's e-mail.
+    pool: PgPool,
+    id_token_ttl: Duration,
 }
 
 /// What the OAuth endpoints stand on, handed in by `startup`.
@@ -265,6 +305,10 @@ pub struct OAuthDeps {
     pub limits: Arc<RateLimiter>,
     pub registry: Arc<Registry>,
     pub redis: Arc<RedisClient>,
+    pub audit: AuditLog,
+    pub pool: PgPool,
+    /// `oauth.id_token_ttl_secs`.
+    pub id_token_ttl: Duration,
 }
 
 impl OAuth {
@@ -280,25 +324,28 @@ impl OAuth {
         let token_endpoint = format!("{base}{TOKEN_PATH}");
         let metadata = AuthorizationServerMetadata {
             issuer: deps.tokens.issuer().to_owned(),
+            authorization_endpoint: format!("{base}{}", oidc::AUTHORIZATION_PATH),
             token_endpoint: token_endpoint.clone(),
             introspection_endpoint: format!("{base}{INTROSPECTION_PATH}"),
             revocation_endpoint: format!("{base}{REVOCATION_PATH}"),
             jwks_uri: format!("{base}{JWKS_PATH}"),
-            grant_types_supported: &[
-                "password",
-                "refresh_token",
-                "client_credentials",
-                crate::clients::model::TOKEN_EXCHANGE,
-            ],
-            response_types_supported: &[],
+            grant_types_supported: GRANT_TYPES,
+            response_types_supported: &["code"],
+            code_challenge_methods_supported: &["S256"],
+            authorization_response_iss_parameter_supported: true,
             token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
             token_endpoint_auth_signing_alg_values_supported: &["EdDSA", "ES256"],
             introspection_endpoint_auth_methods_supported: &["client_secret_basic"],
             revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
             scopes_supported: Vec::new(),
         };
+        let openid = oidc::OpenIdConfiguration::new(base, deps.tokens.issuer());
         Self {
             assertion_audiences: vec![token_endpoint, deps.tokens.issuer().to_owned()],
+            openid,
+            audit: deps.audit,
+            pool: deps.pool,
+            id_token_ttl: deps.id_token_ttl,
             auth: deps.auth,
             sessions: deps.sessions,
             tokens: deps.tokens,
@@ -313,7 +360,7 @@ impl OAuth {
     /// The RFC 8414 document, with the scopes the registry holds now.
     pub fn metadata(&self) -> AuthorizationServerMetadata {
         let mut metadata = self.metadata.clone();
-        metadata.scopes_supported = self.registry.scopes_in_use();
+        metadata.scopes_supported = oidc::scopes_supported(self.registry.scopes_in_use());
         metadata
     }
 
@@ -428,6 +475,7 @@ impl OAuth {
             let kind = match &grant {
                 Grant::Password { .. } => GrantType::Password,
                 Grant::RefreshToken(_) => GrantType::RefreshToken,
+                Grant::AuthorizationCode { .. } => GrantType::AuthorizationCode,
                 Grant::ClientCredentials(_) => GrantType::ClientCredentials,
                 Grant::TokenExchange { .. } => GrantType::TokenExchange,
             };
@@ -457,6 +505,19 @@ impl OAuth {
                 .refresh(&token, from, client.id().unwrap_or_default())
                 .await?
                 .into()),
+            Grant::AuthorizationCode {
+                code,
+                redirect_uri,
+                code_verifier,
+            } => {
+                let stored = registered_only(&client, GrantType::AuthorizationCode)?;
+                let presented = code_grant::Presented {
+                    code: &code,
+                    redirect_uri: redirect_uri.as_deref(),
+                    verifier: &code_verifier,
+                };
+                self.authorization_code(stored, presented, from).await
+            }
             Grant::ClientCredentials(request) => {
                 let stored = registered_only(&client, GrantType::ClientCredentials)?;
                 self.client_credentials(stored, request)
@@ -532,6 +593,7 @@ impl OAuth {
             refresh: None,
             scope,
             issued_token_type: None,
+            id_token: None,
         })
     }
 
@@ -563,6 +625,7 @@ impl OAuth {
             refresh: None,
             scope,
             issued_token_type: Some(ACCESS_TOKEN_TYPE_URN),
+            id_token: None,
         })
     }
 

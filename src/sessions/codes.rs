@@ -41,6 +41,9 @@ pub struct CodeGrant {
     pub auth_time: u64,
     /// How (RFC 8176 values, space-separated).
     pub amr: String,
+    /// The address and whether activation proved it, for the ID token of
+    /// the `email` scope (read now, so redeeming needs no PostgreSQL).
+    pub email: Option<(String, bool)>,
 }
 
 /// What the client redeeming a code presents.
@@ -51,9 +54,11 @@ pub struct Redemption<'a> {
     /// The S256 challenge of the `code_verifier` it sent.
     pub challenge: &'a str,
     pub confidential: bool,
-    /// The new session's lifetime when it gets no refresh token (its access
-    /// token's); `None`: the refresh lifetime.
-    pub lifetime: Option<Duration>,
+    /// The new session's lifetime when the code's scope lacks
+    /// `offline_access` and no refresh token is handed out (its access
+    /// token's); `None` (a first-party client, which always gets one): the
+    /// refresh lifetime.
+    pub online_lifetime: Option<Duration>,
 }
 
 /// A code redeemed: the session it opened and what the ID token needs.
@@ -64,6 +69,7 @@ pub struct Redeemed {
     pub nonce: Option<String>,
     pub auth_time: u64,
     pub amr: Vec<String>,
+    pub email: Option<(String, bool)>,
 }
 
 #[derive(Debug)]
@@ -132,6 +138,13 @@ impl SessionStore {
         if let Some(nonce) = &grant.nonce {
             invocation.arg("nonce").arg(nonce);
         }
+        if let Some((email, verified)) = &grant.email {
+            invocation
+                .arg("email")
+                .arg(email)
+                .arg("ev")
+                .arg(if *verified { "1" } else { "" });
+        }
         let _: i64 = self.redis.script(&invocation).await?;
         Ok(code)
     }
@@ -153,7 +166,10 @@ impl SessionStore {
         let session_id = Uuid::new_v4();
         let token = RefreshToken::generate(&self.settings.token_keys, user_id, session_id);
         let now = now_ms();
-        let ttl = self.lifetime(redemption.lifetime);
+        let ttl = self.lifetime(None);
+        let online = redemption
+            .online_lifetime
+            .map(|short| self.lifetime(Some(short)));
         let app = SessionClient {
             confidential: redemption.confidential,
             ..SessionClient::default()
@@ -177,10 +193,15 @@ impl SessionStore {
             .arg("")
             .arg("");
         self.opening_args(&mut invocation, user_id, device, &app);
+        invocation.arg(
+            online
+                .map(|ttl| (ttl.as_millis() as u64).to_string())
+                .unwrap_or_default(),
+        );
         let not_before = self.feed.attach(&mut invocation, Reason::ReuseDetected);
         let reply: Vec<String> = self.redis.script(&invocation).await?;
         match reply.as_slice() {
-            [status, role, subscription, username, scope, nonce, auth_time, amr, evicted @ ..]
+            [status, role, subscription, username, scope, nonce, auth_time, amr, email, verified, evicted @ ..]
                 if status == "redeemed" =>
             {
                 let app = SessionClient {
@@ -188,6 +209,10 @@ impl SessionStore {
                     scope: (!scope.is_empty()).then(|| scope.clone()),
                     confidential: redemption.confidential,
                 };
+                let offline = app
+                    .scope
+                    .as_deref()
+                    .is_some_and(|scope| scope.split(' ').any(|s| s == "offline_access"));
                 let claims =
                     SessionClaims::parse(user_id, username.clone(), role, subscription, app)?;
                 if !evicted.is_empty() {
@@ -204,11 +229,12 @@ impl SessionStore {
                     refresh: IssuedRefresh {
                         session_id,
                         token,
-                        expires_in: ttl,
+                        expires_in: if offline { ttl } else { online.unwrap_or(ttl) },
                     },
                     nonce: (!nonce.is_empty()).then(|| nonce.clone()),
                     auth_time: auth_time.parse().unwrap_or_default(),
                     amr: amr.split_whitespace().map(str::to_owned).collect(),
+                    email: (!email.is_empty()).then(|| (email.clone(), verified == "1")),
                 }))
             }
             [status, ended] if status == "replayed" => {

@@ -10,13 +10,18 @@
 --          subscription, username, scope and client id (s[6], s[7], s[8],
 --          s[13], s[14]) are placeholders: they come from the code and from
 --          the browser sign-in it was issued under
+-- ARGV[20] the session's lifetime (ms) when the code's scope lacks
+--          offline_access ('' = s[4] whatever the scope): no refresh token
+--          is handed out then, so the session lives as long as its access
+--          token
 -- KEYS[4]  the revocation feed stream (single Redis only; on Redis Cluster it
 --          is absent and the caller appends the event after the script)
--- ARGV[20] feed retention (ms)  ARGV[21] the events' not_before (unix s)
--- ARGV[22] the reason of a replay's event
+-- ARGV[21] feed retention (ms)  ARGV[22] the events' not_before (unix s)
+-- ARGV[23] the reason of a replay's event
 -- Returns
 --   {'redeemed', role, subscription, username, scope, nonce, auth_time, amr,
---    evicted session ids...}: the session is open, the code spent
+--    email, email verified ('1' or ''), evicted session ids...}: the session
+--    is open, the code spent
 --   {'replayed', session id or ''}: the code was redeemed before; the
 --    session that redemption opened is ended (one 'session' event)
 --   {'mismatch'}: another client, redirect URI or verifier; the code is
@@ -27,7 +32,7 @@
 -- the sessions and the index share the {<user id>} hash tag (the anchor's
 -- key is derived from ARGV[4]), so this runs on Redis Cluster.
 local c = redis.call('HMGET', KEYS[1], 'cid', 'redirect', 'challenge', 'anchor', 'scope',
-  'nonce', 'auth', 'amr', 'used', 'sid')
+  'nonce', 'auth', 'amr', 'used', 'sid', 'email', 'ev')
 if not c[1] then
   return {'unknown'}
 end
@@ -35,7 +40,7 @@ if c[9] then
   local sid = c[10] or ''
   if sid ~= '' and redis.call('DEL', ARGV[4] .. sid) == 1 then
     redis.call('ZREM', KEYS[3], sid)
-    revoked(KEYS[4], ARGV[20], ARGV[21], ARGV[22], 'session', sid)
+    revoked(KEYS[4], ARGV[21], ARGV[22], ARGV[23], 'session', sid)
   end
   return {'replayed', sid}
 end
@@ -53,10 +58,15 @@ for i = 5, 19 do
   s[#s + 1] = ARGV[i]
 end
 s[6], s[7], s[8], s[13], s[14] = anchor[1], anchor[2], anchor[3], c[1], c[5]
--- Sessions evicted to make room are evictions, whatever ARGV[22] says.
-local evicted = open_session({KEYS[2], KEYS[3]}, s, {KEYS[4], ARGV[20], ARGV[21], 'evicted'})
+local offline = string.find(' ' .. c[5] .. ' ', ' offline_access ', 1, true)
+if ARGV[20] ~= '' and not offline then
+  s[4] = ARGV[20]
+end
+-- Sessions evicted to make room are evictions, whatever ARGV[23] says.
+local evicted = open_session({KEYS[2], KEYS[3]}, s, {KEYS[4], ARGV[21], ARGV[22], 'evicted'})
 redis.call('HSET', KEYS[1], 'used', '1', 'sid', ARGV[5])
-local out = {'redeemed', anchor[1], anchor[2], anchor[3], c[5], c[6] or '', c[7], c[8]}
+local out = {'redeemed', anchor[1], anchor[2], anchor[3], c[5], c[6] or '', c[7], c[8],
+  c[11] or '', c[12] or ''}
 for _, sid in ipairs(evicted) do
   out[#out + 1] = sid
 end

@@ -84,6 +84,26 @@ pub async fn find_by_id(pool: &PgPool, id: Uuid) -> Result<Option<User>, sqlx::E
     find_one(pool, "id = $1 AND deleted_at IS NULL", id).await
 }
 
+/// What OpenID Connect tells a client about a user (ID tokens, userinfo).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Identity {
+    pub email: String,
+    /// Only an address its owner proved by following an activation link.
+    pub email_verified: bool,
+    pub username: String,
+}
+
+/// The identity of an undeleted user.
+pub async fn identity(pool: &PgPool, id: Uuid) -> Result<Option<Identity>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT email, email_verified_at IS NOT NULL AS email_verified, username \
+         FROM users WHERE id = $1 AND deleted_at IS NULL",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
 /// A user by id, soft-deleted or not (an administrator may restore one).
 pub async fn find_any_by_id(pool: &PgPool, id: Uuid) -> Result<Option<User>, sqlx::Error> {
     find_one(pool, "id = $1", id).await

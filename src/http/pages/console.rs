@@ -28,7 +28,9 @@ use super::super::admin as api;
 use super::super::error::ApiError;
 use super::super::extract::{Body, Client, Parse, PathUuid, Query};
 use super::super::invalid::Location;
-use super::{blank_is_absent, cookie, html, see_other, set_cookie, text_of, PageError};
+use super::{
+    blank_is_absent, cookie, html, see_other, set_cookie, text_of, CookieScope, PageError,
+};
 use crate::admin::{Actor, AdminError, AdminUser};
 use crate::auth::LoginName;
 use crate::console::ConsoleSession;
@@ -161,8 +163,8 @@ fn sign_in_form(
     if known.is_none() {
         set_cookie(
             &mut response,
-            FORM_COOKIE,
-            &nonce,
+            CookieScope::Console,
+            (FORM_COOKIE, &nonce),
             None,
             state.pages.secure_cookies,
         );
@@ -251,8 +253,8 @@ async fn sign_in(
             let mut response = see_other("/admin/users");
             set_cookie(
                 &mut response,
-                SESSION_COOKIE,
-                signed_in.cookie.expose_secret(),
+                CookieScope::Console,
+                (SESSION_COOKIE, signed_in.cookie.expose_secret()),
                 None,
                 state.pages.secure_cookies,
             );
@@ -292,8 +294,8 @@ async fn sign_out(
     let mut response = see_other("/admin/");
     set_cookie(
         &mut response,
-        SESSION_COOKIE,
-        "",
+        CookieScope::Console,
+        (SESSION_COOKIE, ""),
         Some(0),
         state.pages.secure_cookies,
     );

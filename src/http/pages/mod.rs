@@ -11,6 +11,7 @@
 //! (a POST without it is a 403 page).
 
 mod account;
+mod authorize;
 mod clients;
 mod console;
 
@@ -43,6 +44,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(account::router())
         .merge(console::router())
         .merge(clients::router())
+        .merge(authorize::router())
 }
 
 /// No script at all, styles and images from here only, forms post here
@@ -186,27 +188,60 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|cookie| cookie.value().to_owned())
 }
 
-/// Adds a `Set-Cookie` for one of the console's cookies: never readable by
-/// script, never sent cross-site, sent only to the console's paths.
+/// Where a page's cookie is sent, and from where.
+#[derive(Debug, Clone, Copy)]
+enum CookieScope {
+    /// The console: its own paths, never cross-site.
+    Console,
+    /// The hosted sign-in: `/oauth` only, and `SameSite=Lax`, since an app
+    /// sends the browser there from another site and single sign-on needs
+    /// the browser session on that first request.
+    SignIn,
+}
+
+impl CookieScope {
+    fn path(self) -> &'static str {
+        match self {
+            CookieScope::Console => "/admin",
+            CookieScope::SignIn => "/oauth",
+        }
+    }
+
+    fn same_site(self) -> SameSite {
+        match self {
+            CookieScope::Console => SameSite::Strict,
+            CookieScope::SignIn => SameSite::Lax,
+        }
+    }
+}
+
+/// Adds a `Set-Cookie` for one of the pages' cookies: never readable by
+/// script, sent only to `scope`'s paths.
 fn set_cookie(
     response: &mut Response,
-    name: &str,
-    value: &str,
+    scope: CookieScope,
+    (name, value): (&str, &str),
     max_age: Option<u64>,
     secure: bool,
 ) {
-    let cookie = cookie_header(name, value, max_age, secure);
+    let cookie = cookie_header(scope, name, value, max_age, secure);
     // Always valid: the names are constants and the values base64url.
     if let Ok(cookie) = HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
 }
 
-fn cookie_header(name: &str, value: &str, max_age: Option<u64>, secure: bool) -> String {
+fn cookie_header(
+    scope: CookieScope,
+    name: &str,
+    value: &str,
+    max_age: Option<u64>,
+    secure: bool,
+) -> String {
     let mut cookie = Cookie::build((name, value))
-        .path("/admin")
+        .path(scope.path())
         .http_only(true)
-        .same_site(SameSite::Strict)
+        .same_site(scope.same_site())
         .secure(secure);
     if let Some(secs) = max_age {
         let secs = i64::try_from(secs).unwrap_or(i64::MAX);
@@ -249,7 +284,7 @@ mod tests {
             parts
         };
         assert_eq!(
-            attributes(cookie_header("c", "v", None, true)),
+            attributes(cookie_header(CookieScope::Console, "c", "v", None, true)),
             [
                 "HttpOnly",
                 "Path=/admin",
@@ -259,7 +294,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            attributes(cookie_header("c", "", Some(0), false)),
+            attributes(cookie_header(CookieScope::Console, "c", "", Some(0), false)),
             [
                 "HttpOnly",
                 "Max-Age=0",

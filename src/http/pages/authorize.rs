@@ -1,0 +1,701 @@
+//! The authorization endpoint's pages: `/oauth/authorize` (the sign-in
+//! form, "Continue as …" for a public client, the consent page of a
+//! third-party client) and RP-initiated logout at `/oauth/logout`. Each
+//! step is an `Authorize` domain call; these handlers only read the request,
+//! keep it in the forms' hidden fields (so no server state is needed between
+//! pages), and show the step or redirect.
+//!
+//! An unknown client or redirect URI gets an error page, never a redirect
+//! (RFC 6749 §4.1.2.1). Every form carries an anti-forgery token bound to a
+//! random form cookie; the browser session cookie is `HttpOnly`,
+//! `SameSite=Lax` (the first request comes from the app's site), `Secure`
+//! under https, and sent to `/oauth` only. A page's CSP lets its forms go
+//! to this site and, after the redirect, to the app's redirect URI only.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::super::error::ApiError;
+use super::super::extract::{Body, Client, Parse, Query};
+use super::{cookie, html, set_cookie, text_of, CookieScope, PageError};
+use crate::auth::LoginName;
+use crate::authorize::{AuthorizationRequest, AuthorizeParams, Choice, LogoutParams, Step};
+use crate::http::AppState;
+use crate::tokens::opaque;
+use crate::validation::{all, Text, ValidationErrors};
+
+/// The browser session of the hosted sign-in.
+const BROWSER_COOKIE: &str = "tessera_browser";
+/// The random value the forms' anti-forgery tokens are bound to.
+const FORM_COOKIE: &str = "tessera_authorize_form";
+const FORM_NONCE_BYTES: usize = 16;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(authorize, authorize_form))
+        .routes(routes!(logout, logout_form))
+}
+
+/// An authorization request (RFC 6749 §4.1.1, RFC 7636, OIDC Core §3.1.2.1).
+#[derive(Deserialize, IntoParams, ToSchema)]
+#[into_params(parameter_in = Query)]
+struct AuthorizeQuery {
+    /// `code`
+    #[param(value_type = Option<String>)]
+    #[schema(value_type = Option<String>)]
+    response_type: Text,
+    #[param(value_type = Option<String>)]
+    #[schema(value_type = Option<String>)]
+    client_id: Text,
+    /// One the client registered, exactly (a loopback one on any port)
+    #[param(value_type = Option<String>)]
+    #[schema(value_type = Option<String>)]
+    redirect_uri: Text,
+    /// Space-separated: `openid`, `profile`, `email`, `offline_access`
+    /// and the client's own
+    #[param(value_type = Option<String>)]
+    #[schema(value_type = Option<String>)]
+    scope: Text,
+    #[param(value_type = Option<String>)]
+    #[schema(value_type = Option<String>)]
+    state: Text,
+    #[param(value_type = Option<String>)]
+    #[schema(value_type = Option<String>)]
+    nonce: Text,
+    /// BASE64URL(SHA-256(code_verifier))
+    #[param(value_type = Option<String>)]
+    #[schema(value_type = Option<String>)]
+    code_challenge: Text,
+    /// `S256`
+    #[param(value_type = Option<String>)]
+    #[schema(value_type = Option<String>)]
+    code_challenge_method: Text,
+    /// `none` or `login`
+    #[param(value_type = Option<String>)]
+    #[schema(value_type = Option<String>)]
+    prompt: Text,
+    #[param(value_type = Option<String>)]
+    #[schema(value_type = Option<String>)]
+    login_hint: Text,
+    /// Seconds since the last sign-in beyond which the password is asked again
+    #[param(value_type = Option<String>)]
+    #[schema(value_type = Option<String>)]
+    max_age: Text,
+}
+
+impl Parse for AuthorizeQuery {
+    type Output = AuthorizeParams;
+
+    fn parse(self) -> Result<AuthorizeParams, ValidationErrors> {
+        let text = |t: Text, name: &str| t.optional_text(name);
+        let ((response_type, client_id, redirect_uri, scope, state, nonce), rest) = all((
+            all((
+                text(self.response_type, "response_type"),
+                text(self.client_id, "client_id"),
+                text(self.redirect_uri, "redirect_uri"),
+                text(self.scope, "scope"),
+                text(self.state, "state"),
+                text(self.nonce, "nonce"),
+            )),
+            all((
+                text(self.code_challenge, "code_challenge"),
+                text(self.code_challenge_method, "code_challenge_method"),
+                text(self.prompt, "prompt"),
+                text(self.login_hint, "login_hint"),
+                text(self.max_age, "max_age"),
+            )),
+        ))?;
+        let (code_challenge, code_challenge_method, prompt, login_hint, max_age) = rest;
+        Ok(AuthorizeParams {
+            response_type,
+            client_id,
+            redirect_uri,
+            scope,
+            state,
+            nonce,
+            code_challenge,
+            code_challenge_method,
+            prompt,
+            login_hint,
+            max_age,
+        })
+    }
+}
+
+/// The request's parameters as the forms carry them on, in hidden fields.
+fn hidden_fields(params: &AuthorizeParams) -> Vec<(&'static str, String)> {
+    [
+        ("response_type", &params.response_type),
+        ("client_id", &params.client_id),
+        ("redirect_uri", &params.redirect_uri),
+        ("scope", &params.scope),
+        ("state", &params.state),
+        ("nonce", &params.nonce),
+        ("code_challenge", &params.code_challenge),
+        ("code_challenge_method", &params.code_challenge_method),
+        ("max_age", &params.max_age),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| Some((name, value.clone()?)))
+    .collect()
+}
+
+#[derive(Template)]
+#[template(path = "pages/authorize_sign_in.html")]
+struct SignInPage<'a> {
+    app: &'a str,
+    fields: Vec<(&'static str, String)>,
+    csrf: &'a str,
+    username: &'a str,
+    problems: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/authorize_continue.html")]
+struct ContinuePage<'a> {
+    app: &'a str,
+    fields: Vec<(&'static str, String)>,
+    csrf: &'a str,
+    username: &'a str,
+    /// The same request with `prompt=login`: another account's sign-in.
+    switch_account: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/authorize_consent.html")]
+struct ConsentPage<'a> {
+    app: &'a str,
+    fields: Vec<(&'static str, String)>,
+    csrf: &'a str,
+    username: &'a str,
+    scopes: Vec<String>,
+}
+
+/// The form nonce this browser holds, or a new one (and whether it is new).
+fn form_nonce(headers: &HeaderMap) -> (String, bool) {
+    match cookie(headers, FORM_COOKIE)
+        .filter(|nonce| opaque::decode::<FORM_NONCE_BYTES>(nonce).is_some())
+    {
+        Some(nonce) => (nonce, false),
+        None => (
+            opaque::encode(&rand::random::<[u8; FORM_NONCE_BYTES]>()),
+            true,
+        ),
+    }
+}
+
+fn form_token(state: &AppState, nonce: &str) -> String {
+    state
+        .pages
+        .form_keys
+        .form_token(format!("authorize\0{nonce}").as_bytes())
+}
+
+/// Refuses a form whose anti-forgery token is not bound to this browser's
+/// form cookie.
+fn check_form(state: &AppState, headers: &HeaderMap, csrf: &Text) -> Result<(), PageError> {
+    let nonce = cookie(headers, FORM_COOKIE).unwrap_or_default();
+    if nonce.is_empty()
+        || !state
+            .pages
+            .form_keys
+            .check_form_token(format!("authorize\0{nonce}").as_bytes(), text_of(csrf))
+    {
+        return Err(ApiError::FormRejected.into());
+    }
+    Ok(())
+}
+
+/// Where a form may send the browser: here, and on to the app's redirect
+/// URI (browsers hold a form's redirects to `form-action` too).
+fn content_security_policy(redirect_uri: &str) -> String {
+    let target = match url::Url::parse(redirect_uri) {
+        Ok(url) if url.scheme() == "http" || url.scheme() == "https" => {
+            url.origin().ascii_serialization()
+        }
+        Ok(url) => format!("{}:", url.scheme()),
+        Err(_) => String::new(),
+    };
+    format!(
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' {target}; \
+         frame-ancestors 'none'; base-uri 'none'"
+    )
+}
+
+/// What the sign-in form shows again after a failed attempt.
+struct Feedback<'a> {
+    status: StatusCode,
+    problems: Vec<String>,
+    /// The name typed, kept in its field.
+    typed: Option<&'a str>,
+}
+
+impl Feedback<'_> {
+    fn none() -> Self {
+        Self {
+            status: StatusCode::OK,
+            problems: Vec::new(),
+            typed: None,
+        }
+    }
+}
+
+/// A step as an answer: its page, or the redirect to the app.
+fn show(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: &AuthorizationRequest,
+    params: &AuthorizeParams,
+    step: Step,
+    feedback: Feedback<'_>,
+) -> Response {
+    let (nonce, fresh) = form_nonce(headers);
+    let csrf = form_token(state, &nonce);
+    let fields = hidden_fields(params);
+    let app = request.client_name();
+    let Feedback {
+        status,
+        problems,
+        typed,
+    } = feedback;
+    let mut response = match step {
+        Step::Redirect(location) => return redirect(&location),
+        Step::SignIn => html(
+            status,
+            &SignInPage {
+                app,
+                fields,
+                csrf: &csrf,
+                username: typed.or(request.login_hint()).unwrap_or_default(),
+                problems,
+            },
+        ),
+        Step::Continue { username } => {
+            let mut query = fields.clone();
+            query.push(("prompt", "login".to_owned()));
+            let switch_account = format!(
+                "/oauth/authorize?{}",
+                serde_urlencoded::to_string(&query).unwrap_or_default()
+            );
+            html(
+                StatusCode::OK,
+                &ContinuePage {
+                    app,
+                    fields,
+                    csrf: &csrf,
+                    username: &username,
+                    switch_account,
+                },
+            )
+        }
+        Step::Consent { username } => html(
+            StatusCode::OK,
+            &ConsentPage {
+                app,
+                fields,
+                csrf: &csrf,
+                username: &username,
+                scopes: request.scopes(),
+            },
+        ),
+    };
+    if let Ok(csp) = HeaderValue::from_str(&content_security_policy(request.redirect_uri())) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    if fresh {
+        set_cookie(
+            &mut response,
+            CookieScope::SignIn,
+            (FORM_COOKIE, &nonce),
+            None,
+            state.pages.secure_cookies,
+        );
+    }
+    response
+}
+
+/// A 303 to the app (after a POST, so a reload posts nothing again; a GET
+/// follows it the same way).
+fn redirect(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(location) => (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response(),
+        Err(_) => PageError(ApiError::Internal("redirect location".into())).into_response(),
+    }
+}
+
+/// The request checked: its client and redirect URI are good (else the
+/// error page), or the redirect that refuses the rest.
+fn checked(
+    state: &AppState,
+    params: AuthorizeParams,
+) -> Result<Result<AuthorizationRequest, Response>, PageError> {
+    Ok(match state.authorize.check(params)? {
+        Ok(request) => Ok(request),
+        Err(Step::Redirect(location)) => Err(redirect(&location)),
+        Err(_) => Err(PageError(ApiError::Internal("check gave a page".into())).into_response()),
+    })
+}
+
+/// Starts the authorization code flow: a code at once for a signed-in
+/// browser (a confidential client, nothing to ask), or the page that asks.
+#[utoipa::path(get, path = "/oauth/authorize", tag = "oauth",
+    params(AuthorizeQuery),
+    responses(
+        (status = 200, description = "The sign-in, \"Continue as\" or consent page", content_type = "text/html", body = String),
+        (status = 303, description = "Back to the app with `code`, `state` and `iss`, or with `error`"),
+        (status = 400, description = "An unknown client or redirect URI: an error page, never a redirect", content_type = "text/html", body = String),
+    ))]
+async fn authorize(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<AuthorizeQuery>, ApiError>,
+) -> Result<Response, PageError> {
+    let Query(query) = query?;
+    let params = query.parse().map_err(ApiError::from)?;
+    let request = match checked(&state, params.clone())? {
+        Ok(request) => request,
+        Err(refused) => return Ok(refused),
+    };
+    let browser_cookie = cookie(&headers, BROWSER_COOKIE);
+    let browser = state
+        .authorize
+        .browser_session(browser_cookie.as_deref())
+        .await?;
+    let step = state.authorize.visit(&request, browser).await?;
+    Ok(show(
+        &state,
+        &headers,
+        &request,
+        &params,
+        step,
+        Feedback::none(),
+    ))
+}
+
+/// A form of the authorization pages: the request again (hidden fields),
+/// the anti-forgery token, and what was done.
+#[derive(Deserialize, ToSchema)]
+struct AuthorizeForm {
+    #[serde(flatten)]
+    request: AuthorizeQuery,
+    /// The form's anti-forgery token
+    #[schema(value_type = String)]
+    csrf: Text,
+    /// `sign_in`, `continue`, `allow` or `deny`
+    #[schema(value_type = String)]
+    action: Text,
+    /// `sign_in`: an email address or a username
+    #[schema(value_type = Option<String>)]
+    username: Text,
+    /// `sign_in`
+    #[schema(value_type = Option<String>)]
+    password: Text,
+}
+
+/// Acts on a page's form: signs in (the same limits and lockout as
+/// `/api/v1/auth/login`; a browser session starts), continues, allows or
+/// denies; then the next page or the redirect to the app.
+#[utoipa::path(post, path = "/oauth/authorize", tag = "oauth",
+    request_body(content = AuthorizeForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The next page (consent after a sign-in)", content_type = "text/html", body = String),
+        (status = 303, description = "Back to the app with `code`, `state` and `iss`, or with `error`"),
+        (status = 400, description = "An unknown client or redirect URI", content_type = "text/html", body = String),
+        (status = 401, description = "The sign-in form again: wrong name or password", content_type = "text/html", body = String),
+        (status = 403, description = "The form's anti-forgery token is missing or wrong; or the sign-in form again: blocked or not activated", content_type = "text/html", body = String),
+        (status = 429, description = "The sign-in form again: too many attempts", content_type = "text/html", body = String),
+    ))]
+async fn authorize_form(
+    State(state): State<AppState>,
+    Client(device): Client,
+    headers: HeaderMap,
+    body: Result<Body<AuthorizeForm>, ApiError>,
+) -> Result<Response, PageError> {
+    let Body(form) = body?;
+    check_form(&state, &headers, &form.csrf)?;
+    let params = form.request.parse().map_err(ApiError::from)?;
+    let request = match checked(&state, params.clone())? {
+        Ok(request) => request,
+        Err(refused) => return Ok(refused),
+    };
+    let browser_cookie = cookie(&headers, BROWSER_COOKIE);
+    let choice = match text_of(&form.action) {
+        "sign_in" => None,
+        "continue" => Some(Choice::Continue),
+        "allow" => Some(Choice::Allow),
+        "deny" => Some(Choice::Deny),
+        _ => return Err(ApiError::BadRequest("Unknown action").into()),
+    };
+    if let Some(choice) = choice {
+        let browser = state
+            .authorize
+            .browser_session(browser_cookie.as_deref())
+            .await?;
+        let step = state
+            .authorize
+            .choose(&request, browser, choice, &device)
+            .await?;
+        return Ok(show(
+            &state,
+            &headers,
+            &request,
+            &params,
+            step,
+            Feedback::none(),
+        ));
+    }
+    let typed = text_of(&form.username).to_owned();
+    let again = |e: ApiError| {
+        e.log();
+        let mut page = show(
+            &state,
+            &headers,
+            &request,
+            &params,
+            Step::SignIn,
+            Feedback {
+                status: e.status(),
+                problems: e.words(),
+                typed: Some(&typed),
+            },
+        );
+        e.add_headers(page.headers_mut());
+        page
+    };
+    let parsed = all((
+        form.username.required_text("username"),
+        form.password
+            .required_text("password")
+            .map(SecretString::from),
+    ));
+    let (username, password) = match parsed {
+        Ok(parsed) => parsed,
+        Err(errors) => return Ok(again(errors.into())),
+    };
+    match state
+        .authorize
+        .sign_in(&request, LoginName::guess(&username), password, &device)
+        .await
+    {
+        Ok(signed_in) => {
+            let mut response = show(
+                &state,
+                &headers,
+                &request,
+                &params,
+                signed_in.step,
+                Feedback::none(),
+            );
+            set_cookie(
+                &mut response,
+                CookieScope::SignIn,
+                (BROWSER_COOKIE, signed_in.cookie.expose_secret()),
+                Some(state.authorize.browser_ttl().as_secs()),
+                state.pages.secure_cookies,
+            );
+            Ok(response)
+        }
+        Err(e) => Ok(again(e.into())),
+    }
+}
+
+/// RP-initiated logout (OIDC RP-Initiated Logout 1.0 §2).
+#[derive(Deserialize, IntoParams, ToSchema)]
+#[into_params(parameter_in = Query)]
+struct LogoutQuery {
+    /// An ID token this service issued to the app (it may have expired)
+    #[param(value_type = Option<String>)]
+    #[schema(value_type = Option<String>)]
+    id_token_hint: Text,
+    #[param(value_type = Option<String>)]
+    #[schema(value_type = Option<String>)]
+    client_id: Text,
+    /// One the client registered, exactly
+    #[param(value_type = Option<String>)]
+    #[schema(value_type = Option<String>)]
+    post_logout_redirect_uri: Text,
+    #[param(value_type = Option<String>)]
+    #[schema(value_type = Option<String>)]
+    state: Text,
+}
+
+impl Parse for LogoutQuery {
+    type Output = LogoutParams;
+
+    fn parse(self) -> Result<LogoutParams, ValidationErrors> {
+        let (id_token_hint, client_id, post_logout_redirect_uri, state) = all((
+            self.id_token_hint.optional_text("id_token_hint"),
+            self.client_id.optional_text("client_id"),
+            self.post_logout_redirect_uri
+                .optional_text("post_logout_redirect_uri"),
+            self.state.optional_text("state"),
+        ))?;
+        Ok(LogoutParams {
+            id_token_hint,
+            client_id,
+            post_logout_redirect_uri,
+            state,
+        })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/logout.html")]
+struct LogoutPage<'a> {
+    fields: Vec<(&'static str, String)>,
+    csrf: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "pages/done.html")]
+struct SignedOutPage<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+/// Ends the sign-in and answers: to the app's registered
+/// `post_logout_redirect_uri`, or tessera's "signed out" page.
+async fn sign_out(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: LogoutParams,
+    device: &crate::client::ClientInfo,
+) -> Result<Response, PageError> {
+    let browser_cookie = cookie(headers, BROWSER_COOKIE);
+    let target = state
+        .authorize
+        .log_out(params, browser_cookie.as_deref(), device)
+        .await?;
+    let mut response = match target {
+        Some(location) => redirect(&location),
+        None => html(
+            StatusCode::OK,
+            &SignedOutPage {
+                title: "Signed out",
+                message: "You are signed out of tessera in this browser.",
+            },
+        ),
+    };
+    set_cookie(
+        &mut response,
+        CookieScope::SignIn,
+        (BROWSER_COOKIE, ""),
+        Some(0),
+        state.pages.secure_cookies,
+    );
+    Ok(response)
+}
+
+/// RP-initiated logout. With an `id_token_hint` the app's session and this
+/// browser's sign-in end at once; without one a page asks first (a link on
+/// another site must not sign anyone out).
+#[utoipa::path(get, path = "/oauth/logout", tag = "oauth",
+    params(LogoutQuery),
+    responses(
+        (status = 200, description = "Signed out, or the page that asks first", content_type = "text/html", body = String),
+        (status = 303, description = "Signed out: to the app's registered post_logout_redirect_uri, with `state`"),
+        (status = 400, description = "An unknown client, a post_logout_redirect_uri it did not register, or a hint that is not our ID token", content_type = "text/html", body = String),
+    ))]
+async fn logout(
+    State(state): State<AppState>,
+    Client(device): Client,
+    headers: HeaderMap,
+    query: Result<Query<LogoutQuery>, ApiError>,
+) -> Result<Response, PageError> {
+    let Query(query) = query?;
+    let params = query.parse().map_err(ApiError::from)?;
+    if params
+        .id_token_hint
+        .as_deref()
+        .is_some_and(|h| !h.is_empty())
+    {
+        return sign_out(&state, &headers, params, &device).await;
+    }
+    let (nonce, fresh) = form_nonce(&headers);
+    let fields = [
+        ("client_id", &params.client_id),
+        ("post_logout_redirect_uri", &params.post_logout_redirect_uri),
+        ("state", &params.state),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| Some((name, value.clone()?)))
+    .collect();
+    let mut response = html(
+        StatusCode::OK,
+        &LogoutPage {
+            fields,
+            csrf: &form_token(&state, &nonce),
+        },
+    );
+    if fresh {
+        set_cookie(
+            &mut response,
+            CookieScope::SignIn,
+            (FORM_COOKIE, &nonce),
+            None,
+            state.pages.secure_cookies,
+        );
+    }
+    Ok(response)
+}
+
+/// The sign-out page's form.
+#[derive(Deserialize, ToSchema)]
+struct LogoutForm {
+    #[serde(flatten)]
+    request: LogoutQuery,
+    /// The form's anti-forgery token
+    #[schema(value_type = String)]
+    csrf: Text,
+}
+
+/// Signs out after the page asked.
+#[utoipa::path(post, path = "/oauth/logout", tag = "oauth",
+    request_body(content = LogoutForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Signed out", content_type = "text/html", body = String),
+        (status = 303, description = "Signed out: to the app's registered post_logout_redirect_uri"),
+        (status = 400, description = "An unknown client or a post_logout_redirect_uri it did not register", content_type = "text/html", body = String),
+        (status = 403, description = "The form's anti-forgery token is missing or wrong", content_type = "text/html", body = String),
+    ))]
+async fn logout_form(
+    State(state): State<AppState>,
+    Client(device): Client,
+    headers: HeaderMap,
+    body: Result<Body<LogoutForm>, ApiError>,
+) -> Result<Response, PageError> {
+    let Body(form) = body?;
+    check_form(&state, &headers, &form.csrf)?;
+    let params = form.request.parse().map_err(ApiError::from)?;
+    sign_out(&state, &headers, params, &device).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pages_forms_may_go_here_and_to_the_apps_redirect_only() {
+        let csp = content_security_policy("http://127.0.0.1:51234/callback?x=1");
+        assert!(
+            csp.contains("form-action 'self' http://127.0.0.1:51234;"),
+            "{csp}"
+        );
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(!csp.contains("script-src"), "{csp}");
+        let native = content_security_policy("com.example.app:/oauth");
+        assert!(
+            native.contains("form-action 'self' com.example.app:;"),
+            "{native}"
+        );
+    }
+}
