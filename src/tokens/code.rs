@@ -34,19 +34,19 @@ mod tests {
 
     #[test]
     fn a_code_round_trips_and_is_no_other_token() {
-        let keys = keys(&[OLD]);
+        let old = keys(&[OLD]);
         let user = Uuid::new_v4();
-        let code = AuthorizationCode::generate(&keys, user);
+        let code = AuthorizationCode::generate(&old, user);
         let encoded = code.encode();
         assert_eq!(encoded.len(), AuthorizationCode::ENCODED_LEN);
-        let parsed = AuthorizationCode::parse(&keys, &encoded).unwrap();
+        let parsed = AuthorizationCode::parse(&old, &encoded).unwrap();
         assert_eq!(parsed.user_id(), user);
         assert_eq!(parsed.hash(), code.hash());
         assert!(AuthorizationCode::parse(&keys(&[NEW]), &encoded).is_none());
         // A refresh token is never read as a code, nor a code as one.
-        let refresh = RefreshToken::generate(&keys, user, Uuid::new_v4());
-        assert!(AuthorizationCode::parse(&keys, &refresh.encode()).is_none());
-        assert!(RefreshToken::parse(&keys, &encoded).is_none());
+        let refresh = RefreshToken::generate(&old, user, Uuid::new_v4());
+        assert!(AuthorizationCode::parse(&old, &refresh.encode()).is_none());
+        assert!(RefreshToken::parse(&old, &encoded).is_none());
         assert!(!format!("{code:?}").contains(&encoded));
     }
 }
