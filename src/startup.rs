@@ -267,6 +267,9 @@ impl Application {
         let reload_period = (config.jwt.keys_reload_secs > 0)
             .then(|| Duration::from_secs(config.jwt.keys_reload_secs));
         let key_reloader = spawn_key_reloader(tokens.clone(), reload_period);
+        if config.is_production() && !config.jwt.issuer.starts_with("https://") {
+            tracing::warn!(issuer = %config.jwt.issuer, "jwt.issuer is not an https URL: /oauth/authorize (the code flow, OpenID Connect) answers 503 until it is");
+        }
         let authorize = Arc::new(Authorize::new(AuthorizeDeps {
             auth: auth.clone(),
             tokens: tokens.clone(),
@@ -280,6 +283,7 @@ impl Application {
             pool: pool.clone(),
             audit: audit.clone(),
             issuer: config.jwt.issuer.clone(),
+            production: config.is_production(),
             code_ttl: Duration::from_secs(config.oauth.code_ttl_secs),
         }));
         let oauth = Arc::new(OAuth::new(

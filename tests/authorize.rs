@@ -722,7 +722,7 @@ async fn logout_at_the_app_ends_its_session_and_the_browser_session_only() {
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 
-    let bye = format!("{}", web.redirect.replace("/cb", "/bye"));
+    let bye = web.redirect.replace("/cb", "/bye");
     let out = visitor
         .get(&format!(
             "/oauth/logout?{}",
@@ -798,4 +798,68 @@ async fn a_blocked_users_browser_session_ends() {
         "{}",
         refused.body
     );
+}
+
+#[tokio::test]
+async fn hostile_text_in_every_field_of_the_sign_in_form_gets_no_5xx_no_markup_and_no_redirect_elsewhere(
+) {
+    let app = app().await;
+    let admin = app.new_user_with_role("ADMIN").await.1;
+    let web = web_app(&app, &admin, "Notes Web", true).await;
+    let user = app.new_user().await;
+    let long = "a".repeat(10_000);
+    let hostile = [
+        "\0",
+        "alice\0@example.com",
+        "<script>alert(1)</script>",
+        "\"><script>alert(1)</script>",
+        "' OR 1=1 --",
+        "//evil.example/cb",
+        "https://notes-web.example.com@evil.example/cb",
+        "https%3A%2F%2Fevil.example%2Fcb",
+        "\u{202e}\u{feff}",
+        long.as_str(),
+    ];
+    let fields = [
+        "username",
+        "password",
+        "client_id",
+        "redirect_uri",
+        "scope",
+        "state",
+        "nonce",
+        "code_challenge",
+        "code_challenge_method",
+        "response_type",
+        "max_age",
+        "action",
+    ];
+    let mut visitor = Visitor::new(&app);
+    let page = visitor.get(&authorize_path(&web, &web.redirect, &[])).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let mut failures = Vec::new();
+    for field in fields {
+        for value in hostile {
+            let answer = submit(
+                &mut visitor,
+                &page,
+                &[
+                    ("username", &user.username),
+                    ("password", "not the password"),
+                    (field, value),
+                ],
+            )
+            .await;
+            let location = answer.header("location");
+            let label = format!("{field} = {:.40?}", value);
+            if answer.status.is_server_error() {
+                failures.push(format!("{label}: {} {:.200}", answer.status, answer.body));
+            } else if answer.body.contains("<script>alert(1)") {
+                failures.push(format!("{label}: markup reflected"));
+            } else if !location.is_empty() && !location.starts_with(&format!("{}?", web.redirect)) {
+                failures.push(format!("{label}: redirected to {location}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

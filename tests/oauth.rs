@@ -93,6 +93,10 @@ async fn malformed_token_requests_get_the_rfc_6749_errors() {
         (vec![("grant_type", "implicit")], "unsupported_grant_type"),
         (
             vec![("grant_type", "authorization_code"), ("code", "x")],
+            "invalid_request",
+        ),
+        (
+            vec![("grant_type", "urn:example:made-up")],
             "unsupported_grant_type",
         ),
     ] {
@@ -488,6 +492,7 @@ async fn metadata_points_clients_at_every_endpoint() {
     assert_eq!(
         metadata["grant_types_supported"],
         json!([
+            "authorization_code",
             "password",
             "refresh_token",
             "client_credentials",

@@ -5,6 +5,7 @@ use serde_json::json;
 use super::{Account, AccountError};
 use crate::authorize::consents::{self, Consent};
 use crate::client::ClientInfo;
+use crate::clients::model::plausible_id;
 use crate::tokens::AccessClaims;
 
 impl Account {
@@ -20,7 +21,7 @@ impl Account {
         client_id: &str,
         client: &ClientInfo,
     ) -> Result<(), AccountError> {
-        if !consents::revoke(&self.pool, claims.sub, client_id).await? {
+        if !plausible_id(client_id) || !consents::revoke(&self.pool, claims.sub, client_id).await? {
             return Err(AccountError::ConsentNotFound);
         }
         self.audit.record(

@@ -57,6 +57,9 @@ pub enum AuthorizeError {
     /// The client registry has not been read yet.
     #[error("the client registry is not loaded")]
     RegistryUnavailable,
+    /// Production, and `jwt.issuer` is not the https URL OIDC requires.
+    #[error("jwt.issuer is not an https URL; the code flow is off in production")]
+    IssuerNotHttps,
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -185,6 +188,9 @@ pub struct AuthorizeDeps {
     pub audit: AuditLog,
     /// `jwt.issuer`: every redirect names it (`iss`, RFC 9207).
     pub issuer: String,
+    /// Production (`env = "production"`): the code flow needs an https
+    /// issuer, the URL the discovery document is served under.
+    pub production: bool,
     pub code_ttl: Duration,
 }
 
@@ -245,6 +251,9 @@ impl Authorize {
         &self,
         params: AuthorizeParams,
     ) -> Result<Result<AuthorizationRequest, Step>, AuthorizeError> {
+        if self.deps.production && !self.deps.issuer.starts_with("https://") {
+            return Err(AuthorizeError::IssuerNotHttps);
+        }
         let client = self.client(params.client_id.as_deref())?;
         let settings = &client.client.settings;
         if !settings.grant_types.contains(&GrantType::AuthorizationCode) {
@@ -517,7 +526,9 @@ impl Authorize {
         let granted = consents::granted(&self.deps.pool, browser.user_id, &client.client_id)
             .await?
             .unwrap_or_default();
-        Ok(!request.scope.iter().all(|s| granted.iter().any(|g| g == s)))
+        // A stored scope that no longer parses grants nothing.
+        let granted = Scopes::from_names(granted.iter().map(String::as_str)).unwrap_or_default();
+        Ok(!request.scope.is_subset(&granted))
     }
 
     /// Issues a code and answers with the redirect that carries it.
@@ -590,8 +601,7 @@ impl Authorize {
                     .client
                     .settings
                     .post_logout_redirect_uris
-                    .iter()
-                    .any(|r| *r == uri)
+                    .contains(&uri)
                 {
                     return Err(AuthorizeError::RedirectUriMismatch);
                 }

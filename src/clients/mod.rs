@@ -270,10 +270,7 @@ impl Clients {
 /// PostgreSQL (which refuses a NUL in text).
 fn may_act_on(actor: Actor, client_id: &str) -> Result<(), ClientsError> {
     admin_only(actor)?;
-    let plausible = !client_id.is_empty()
-        && client_id.len() <= model::MAX_NAME_LEN
-        && !client_id.chars().any(char::is_control);
-    if plausible {
+    if model::plausible_id(client_id) {
         Ok(())
     } else {
         Err(ClientsError::NotFound)

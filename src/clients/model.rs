@@ -330,6 +330,14 @@ fn without_loopback_port(uri: &str) -> Option<String> {
         })
 }
 
+/// Whether `id` could name a client (tessera makes UUIDs; a config's
+/// gateway ids are short names): anything else (a NUL, a megabyte) names
+/// none, and is answered so without asking PostgreSQL, which refuses a NUL
+/// in text.
+pub fn plausible_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_NAME_LEN && !id.chars().any(char::is_control)
+}
+
 /// A client's display name.
 pub fn name(s: &str) -> Result<String, ClientRuleError> {
     let s = s.trim();

@@ -655,6 +655,10 @@ impl From<AuthorizeError> for ApiError {
             }
             AuthorizeError::SignIn(e) => e.into(),
             AuthorizeError::RegistryUnavailable => ApiError::DatabaseUnavailable,
+            AuthorizeError::IssuerNotHttps => ApiError::UpstreamUnavailable(
+                "Sign-in for apps is not set up on this server: jwt.issuer must be its https URL.",
+                "OIDC_ISSUER_NOT_HTTPS",
+            ),
             AuthorizeError::Database(e) => e.into(),
             AuthorizeError::Browser(BrowserError::Redis(e)) => e.into(),
             AuthorizeError::Browser(BrowserError::Sessions(e)) => e.into(),

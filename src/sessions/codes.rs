@@ -74,7 +74,7 @@ pub struct Redeemed {
 
 #[derive(Debug)]
 pub enum RedeemOutcome {
-    Redeemed(Redeemed),
+    Redeemed(Box<Redeemed>),
     /// Redeemed before: the session that redemption opened has ended.
     Replayed,
     /// Another client, redirect URI or verifier: the code is spent.
@@ -224,7 +224,7 @@ impl SessionStore {
                         .after_script(Reason::Evicted, not_before, revoked)
                         .await;
                 }
-                Ok(RedeemOutcome::Redeemed(Redeemed {
+                Ok(RedeemOutcome::Redeemed(Box::new(Redeemed {
                     claims,
                     refresh: IssuedRefresh {
                         session_id,
@@ -235,13 +235,13 @@ impl SessionStore {
                     auth_time: auth_time.parse().unwrap_or_default(),
                     amr: amr.split_whitespace().map(str::to_owned).collect(),
                     email: (!email.is_empty()).then(|| (email.clone(), verified == "1")),
-                }))
+                })))
             }
             [status, ended] if status == "replayed" => {
                 if !ended.is_empty() {
                     let revoked = Revoked {
                         kind: Kind::Session,
-                        ids: &[ended.clone()],
+                        ids: std::slice::from_ref(ended),
                     };
                     self.feed
                         .after_script(Reason::ReuseDetected, not_before, revoked)

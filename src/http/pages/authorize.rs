@@ -347,7 +347,7 @@ fn checked(
 
 /// Starts the authorization code flow: a code at once for a signed-in
 /// browser (a confidential client, nothing to ask), or the page that asks.
-#[utoipa::path(get, path = "/oauth/authorize", tag = "oauth",
+#[utoipa::path(get, path = "/oauth/authorize", tag = "pages", operation_id = "authorize",
     params(AuthorizeQuery),
     responses(
         (status = 200, description = "The sign-in, \"Continue as\" or consent page", content_type = "text/html", body = String),
@@ -404,7 +404,7 @@ struct AuthorizeForm {
 /// Acts on a page's form: signs in (the same limits and lockout as
 /// `/api/v1/auth/login`; a browser session starts), continues, allows or
 /// denies; then the next page or the redirect to the app.
-#[utoipa::path(post, path = "/oauth/authorize", tag = "oauth",
+#[utoipa::path(post, path = "/oauth/authorize", tag = "pages", operation_id = "authorize_form",
     request_body(content = AuthorizeForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "The next page (consent after a sign-in)", content_type = "text/html", body = String),
@@ -598,7 +598,7 @@ async fn sign_out(
 /// RP-initiated logout. With an `id_token_hint` the app's session and this
 /// browser's sign-in end at once; without one a page asks first (a link on
 /// another site must not sign anyone out).
-#[utoipa::path(get, path = "/oauth/logout", tag = "oauth",
+#[utoipa::path(get, path = "/oauth/logout", tag = "pages", operation_id = "oauth_logout",
     params(LogoutQuery),
     responses(
         (status = 200, description = "Signed out, or the page that asks first", content_type = "text/html", body = String),
@@ -659,7 +659,7 @@ struct LogoutForm {
 }
 
 /// Signs out after the page asked.
-#[utoipa::path(post, path = "/oauth/logout", tag = "oauth",
+#[utoipa::path(post, path = "/oauth/logout", tag = "pages", operation_id = "oauth_logout_form",
     request_body(content = LogoutForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Signed out", content_type = "text/html", body = String),
