@@ -310,6 +310,8 @@ async fn a_native_app_signs_in_on_a_loopback_port_and_refreshes() {
     assert_eq!(id_token["preferred_username"], user.username);
     assert_eq!(id_token["sid"], claims["sid"]);
     assert_eq!(id_token["amr"], json!(["pwd"]));
+    assert_eq!(id_token["acr"], "pwd");
+    assert!(id_token["auth_time"].as_u64().unwrap() <= id_token["iat"].as_u64().unwrap());
 
     // Userinfo says the same; the session is listed with the app's name.
     let info: Value = app

@@ -23,6 +23,16 @@ pub(super) struct Presented<'a> {
     pub(super) verifier: &'a str,
 }
 
+/// The `acr` of a sign-in shown by `amr` (RFC 8176 values): `mfa` when a
+/// second factor was shown, else `pwd`.
+fn acr(amr: &[String]) -> &'static str {
+    if amr.iter().any(|m| m == "mfa") {
+        "mfa"
+    } else {
+        "pwd"
+    }
+}
+
 fn invalid_grant() -> OAuthError {
     OAuthError::InvalidGrant(AuthError::InvalidAuthorizationCode)
 }
@@ -140,7 +150,7 @@ impl OAuth {
             auth_time: redeemed.auth_time,
             nonce: redeemed.nonce.clone(),
             amr: (!redeemed.amr.is_empty()).then(|| redeemed.amr.clone()),
-            acr: None,
+            acr: Some(acr(&redeemed.amr).to_owned()),
             sid: redeemed.refresh.session_id,
             at_hash: at_hash(access_token, alg),
             email_verified: email.as_ref().map(|(_, verified)| *verified),

@@ -353,6 +353,8 @@ fn checked(
         (status = 200, description = "The sign-in, \"Continue as\" or consent page", content_type = "text/html", body = String),
         (status = 303, description = "Back to the app with `code`, `state` and `iss`, or with `error`"),
         (status = 400, description = "An unknown client or redirect URI: an error page, never a redirect", content_type = "text/html", body = String),
+        (status = 422, description = "A parameter holds what no text may (a control character)", content_type = "text/html", body = String),
+        (status = 503, description = "PostgreSQL or Redis is down, or (production) jwt.issuer is not https", content_type = "text/html", body = String),
     ))]
 async fn authorize(
     State(state): State<AppState>,
@@ -412,6 +414,7 @@ struct AuthorizeForm {
         (status = 400, description = "An unknown client or redirect URI", content_type = "text/html", body = String),
         (status = 401, description = "The sign-in form again: wrong name or password", content_type = "text/html", body = String),
         (status = 403, description = "The form's anti-forgery token is missing or wrong; or the sign-in form again: blocked or not activated", content_type = "text/html", body = String),
+        (status = 422, description = "The sign-in form again: a field is missing; or a parameter holds a control character", content_type = "text/html", body = String),
         (status = 429, description = "The sign-in form again: too many attempts", content_type = "text/html", body = String),
     ))]
 async fn authorize_form(
@@ -604,6 +607,7 @@ async fn sign_out(
         (status = 200, description = "Signed out, or the page that asks first", content_type = "text/html", body = String),
         (status = 303, description = "Signed out: to the app's registered post_logout_redirect_uri, with `state`"),
         (status = 400, description = "An unknown client, a post_logout_redirect_uri it did not register, or a hint that is not our ID token", content_type = "text/html", body = String),
+        (status = 422, description = "A parameter holds what no text may (a control character)", content_type = "text/html", body = String),
     ))]
 async fn logout(
     State(state): State<AppState>,
@@ -666,6 +670,7 @@ struct LogoutForm {
         (status = 303, description = "Signed out: to the app's registered post_logout_redirect_uri"),
         (status = 400, description = "An unknown client or a post_logout_redirect_uri it did not register", content_type = "text/html", body = String),
         (status = 403, description = "The form's anti-forgery token is missing or wrong", content_type = "text/html", body = String),
+        (status = 422, description = "A parameter holds what no text may (a control character)", content_type = "text/html", body = String),
     ))]
 async fn logout_form(
     State(state): State<AppState>,
