@@ -83,7 +83,8 @@ if section("scale", scale):
 
 clients = [(over, under, target) for over, under, target in (
     ("client_credentials", "refresh", 0.8), ("verify_client", "verify", 0.95),
-    ("oauth_token_refresh", "refresh", 1.0), ("oauth_introspect", "verify", 1.0))
+    ("oauth_token_refresh", "refresh", 1.0), ("oauth_introspect", "verify", 1.0),
+    ("code_exchange", "refresh", 0.8))
     if ratio(over, under) is not None]
 if clients:
     print()

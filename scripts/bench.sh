@@ -8,8 +8,11 @@
 #   (real rotations), login (form), register, and — when the OAuth endpoints
 #   exist — oauth_token_refresh and oauth_introspect — and, where the client
 #   registry exists, client_credentials and verify_client (a service's own
-#   token at /verify). Each request scenario is
-#   also given as a fraction of health_live from the same run.
+#   token at /verify) — and, where /oauth/authorize exists, code_exchange
+#   (/oauth/token redeeming authorization codes prepared ahead by
+#   bench/authorize.lua for one browser sign-in; compared with refresh).
+#   Each request scenario is also given as a fraction of health_live from the
+#   same run.
 # BENCH_PROFILE=profiling builds with that cargo profile instead of release.
 # BENCH_BIN=PATH benchmarks that tessera binary instead of the fresh build (to
 # compare two builds with the same harness, one after the other). An older
@@ -89,8 +92,17 @@ url = "redis://127.0.0.1:$redis_port"
 keys_dir = "$work/keys"
 [session]
 rotation_secret = "bench rotation secret $(head -c 16 /dev/urandom | base64)"
+# No cap on a user's sessions: code_exchange opens one per request, all for one
+# user, and at the cap (100) the oldest, the browser sign-in every prepared
+# code stands on, would be evicted and its codes refused. No other scenario
+# comes near the cap.
+max_per_user = 0
 [rate_limit]
 enabled = false
+[oauth]
+# code_exchange's codes are all prepared before its warm-up: they must outlive
+# both runs (the default, 60 s, is a browser's round trip).
+code_ttl_secs = 900
 [[gateway.clients]]
 id = "bench-gateway"
 secret = "bench-gateway-secret"
@@ -187,6 +199,74 @@ if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/api/v1/ad
     die "cannot fetch client tokens"
   run client_credentials client_credentials.lua BENCH_CLIENT_BASIC="Basic $basic"
   run verify_client verify.lua BENCH_ACCESS=client_access.txt
+  # The authorization code flow (an older build answers 404 here): a web app
+  # (confidential, first-party: no consent, no "Continue" page) redeems codes
+  # that one browser sign-in got ahead, each once, like refresh's chains.
+  if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/oauth/authorize")" = 400 ]; then
+    app_redirect=https://bench-app.example/cb
+    app_verifier=tessera-bench-code-verifier-0123456789abcdefghij
+    app=$("$bin" client create --name bench-app --grant-type authorization_code --grant-type refresh_token \
+      --redirect-uri "$app_redirect" --first-party) || die "tessera client create (bench-app) failed"
+    app_id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])' <<<"$app")
+    app_secret=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])' <<<"$app")
+    app_basic=$(python3 -c 'import base64,sys; print(base64.b64encode(f"{sys.argv[1]}:{sys.argv[2]}".encode()).decode())' \
+      "$app_id" "$app_secret")
+    sleep 1 # the registry's poll
+    python3 bench/code_setup.py "http://127.0.0.1:$port" "$work/users.txt" "$app_id" "$app_redirect" "$app_verifier" \
+      >"$work/code_setup.txt" || die "cannot sign a bench user in on /oauth/authorize"
+    # Enough codes for both runs at BENCH_CODE_RATE exchanges a second; wrk
+    # gets them from /oauth/authorize (5 s at a time, at most 60 s).
+    code_rate=${BENCH_CODE_RATE:-15000}
+    codes_warm=$((code_rate * SECONDS_WARM))
+    codes_run=$((code_rate * SECONDS_MEASURED))
+    log "preparing $((codes_warm + codes_run)) codes for code_exchange ($code_rate/s over both runs)"
+    : >"$work/codes.txt"
+    for _ in $(seq 1 12); do
+      [ "$(wc -l <"$work/codes.txt")" -ge $((codes_warm + codes_run)) ] && break
+      BENCH_DIR="$PWD/bench" BENCH_DATA="$work" BENCH_CODES=codes.txt BENCH_SCENARIO=authorize \
+        BENCH_AUTHORIZE_PATH="$(sed -n 2p "$work/code_setup.txt")" BENCH_BROWSER_COOKIE="$(sed -n 1p "$work/code_setup.txt")" \
+        taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d5s -s bench/authorize.lua "http://127.0.0.1:$port" |
+        python3 -c 'import json,sys; r=json.loads(next(l for l in sys.stdin if l.startswith("{")))
+print("tessera: /oauth/authorize: %.0f codes/s, %d non-2xx, %d socket errors" % (r["rps"], r["non_2xx"], r["socket_errors"]), file=sys.stderr)'
+    done
+    codes=$(wc -l <"$work/codes.txt")
+    [ "$codes" -ge $((codes_warm + codes_run)) ] ||
+      die "only $codes codes from /oauth/authorize in 60 s; code_exchange needs $((codes_warm + codes_run)) (BENCH_CODE_RATE=$code_rate)"
+    head -n "$codes_warm" "$work/codes.txt" >"$work/codes_warm.txt"
+    tail -n +$((codes_warm + 1)) "$work/codes.txt" >"$work/codes_run.txt"
+    code_env=(BENCH_CLIENT_BASIC="Basic $app_basic" BENCH_REDIRECT_URI="$app_redirect" BENCH_CODE_VERIFIER="$app_verifier")
+    log "scenario code_exchange: ${SECONDS_WARM}s warm-up, ${SECONDS_MEASURED}s measured, $CONNECTIONS connections"
+    wrk_once code_exchange-warmup "$SECONDS_WARM" code_exchange.lua BENCH_CODES=codes_warm.txt "${code_env[@]}" >/dev/null
+    wrk_once code_exchange "$SECONDS_MEASURED" code_exchange.lua BENCH_CODES=codes_run.txt "${code_env[@]}" >>"$results"
+    [ "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["requests"])' "$(tail -n 1 "$results")")" -le \
+      "$(wc -l <"$work/codes_run.txt")" ] ||
+      warn "code_exchange outran its prepared codes (its non-2xx include requests with none left); raise BENCH_CODE_RATE"
+    # The sessions it opened (bench-app's) and the codes, spent or not, go, so
+    # the scale scenarios' "1k live sessions" state is what it says; no feed
+    # events (each would be one for the revocation bench to wade through).
+    redis-cli -p "$redis_port" eval "local cursor, uid, codes, sessions = '0', nil, 0, 0
+      repeat
+        local page = redis.call('SCAN', cursor, 'MATCH', 'tessera:code:*', 'COUNT', 10000)
+        cursor = page[1]
+        for _, key in ipairs(page[2]) do
+          uid = uid or string.match(key, '^tessera:code:{([^}]+)}:')
+          redis.call('UNLINK', key)
+          codes = codes + 1
+        end
+      until cursor == '0'
+      if uid then
+        local index, prefix = 'tessera:u:{' .. uid .. '}', 'tessera:s:{' .. uid .. '}:'
+        for _, sid in ipairs(redis.call('ZRANGE', index, 0, -1)) do
+          if redis.call('HGET', prefix .. sid, 'cid') == ARGV[1] then
+            redis.call('UNLINK', prefix .. sid)
+            redis.call('ZREM', index, sid)
+            sessions = sessions + 1
+          end
+        end
+      end
+      return {codes, sessions}" 0 "$app_id" | paste -sd' ' |
+      awk '{print "tessera: code_exchange: removed " $1 " codes and " $2 " sessions of bench-app from Redis"}' >&2
+  fi
 fi
 # The feed answers 401 without a gateway client; an older build has no feed.
 if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/api/v1/revocations")" = 401 ]; then

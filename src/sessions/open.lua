@@ -45,13 +45,15 @@ local function open_session(keys, s, feed)
       redis.call('ZREMRANGEBYRANK', keys[2], 0, excess - 1)
     end
   end
-  redis.call('HSET', keys[1],
-    'cur', s[2], 'prev', '', 'rot', s[3], 'abs', s[5],
+  local fields = {'cur', s[2], 'prev', '', 'rot', s[3], 'abs', s[5],
     'role', s[6], 'sub', s[7], 'name', s[8],
-    'ua', s[9], 'ip', s[10], 'created', s[3], 'used', s[3])
+    'ua', s[9], 'ip', s[10], 'created', s[3], 'used', s[3]}
   if s[13] ~= '' then
-    redis.call('HSET', keys[1], 'cid', s[13], 'scope', s[14], 'conf', s[15])
+    for _, v in ipairs({'cid', s[13], 'scope', s[14], 'conf', s[15]}) do
+      fields[#fields + 1] = v
+    end
   end
+  redis.call('HSET', keys[1], unpack(fields))
   redis.call('PEXPIRE', keys[1], s[4])
   local ttl = tonumber(s[4])
   redis.call('ZADD', keys[2], now + ttl, s[1])
