@@ -42,6 +42,7 @@ pub struct Config {
     pub password_hashing: PasswordHashingConfig,
     pub gateway: GatewayConfig,
     pub oauth: OAuthConfig,
+    pub dpop: DpopConfig,
     pub metrics: MetricsConfig,
     pub docs: DocsConfig,
     pub load: LoadConfig,
@@ -245,6 +246,16 @@ pub struct PasswordHashingConfig {
 #[derive(Debug, Clone, Deserialize)]
 pub struct GatewayConfig {
     pub clients: Vec<GatewayClient>,
+}
+
+/// Sender-constrained tokens (DPoP, RFC 9449).
+#[derive(Debug, Clone, Deserialize)]
+pub struct DpopConfig {
+    /// How old a proof's `iat` may be.
+    pub max_proof_age_secs: u64,
+    /// A retired refresh token shown again with its own key ends the
+    /// session (for keys that may be extractable) instead of a plain 401.
+    pub revoke_on_same_key_reuse: bool,
 }
 
 /// The OAuth client registry and its flows.

@@ -19,6 +19,7 @@ pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod console;
+pub mod dpop;
 pub mod http;
 pub mod load;
 pub mod mail;

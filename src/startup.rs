@@ -24,6 +24,7 @@ use crate::captcha::CaptchaVerifier;
 use crate::clients::{Clients, Registry};
 use crate::config::Config;
 use crate::console::Console;
+use crate::dpop::Dpop;
 use crate::http::{self, AppState, ConnectionCap, Exposure, PageSettings, RequestLimits, Services};
 use crate::load::{LoadDeps, LoadKit, LoadSettings};
 use crate::mail::Mailer;
@@ -320,6 +321,11 @@ impl Application {
             admin: Arc::new(admin),
             oauth,
             authorize,
+            dpop: Arc::new(Dpop::new(
+                redis.clone(),
+                &config.server.public_url,
+                config.dpop.max_proof_age_secs,
+            )),
             clients,
             revocations: revocations.clone(),
             pool: pool.clone(),

@@ -62,6 +62,10 @@ impl LoginName {
 pub struct Opening {
     pub app: SessionClient,
     pub lifetime: Option<Duration>,
+    /// The DPoP key the request proved it holds: the access token is bound
+    /// to it, and so is the refresh token of a public client (a
+    /// confidential client's is bound to its credentials instead).
+    pub jkt: Option<String>,
 }
 
 impl Auth {
@@ -185,6 +189,11 @@ impl Auth {
         client: &ClientInfo,
         opening: Opening,
     ) -> Result<TokenPair, AuthError> {
+        let session_jkt = opening
+            .jkt
+            .as_deref()
+            .filter(|_| !opening.app.confidential)
+            .map(str::to_owned);
         let mut claims = SessionClaims {
             user_id: user.id,
             username: user.username.clone(),
@@ -195,7 +204,7 @@ impl Auth {
         let refresh = self
             .deps
             .sessions
-            .create(&claims, client, opening.lifetime)
+            .create(&claims, client, opening.lifetime, session_jkt.as_deref())
             .await?;
         // An administrator may have blocked, deleted or re-roled the user
         // since the row was read: re-read it now the session exists (waiting
@@ -237,8 +246,8 @@ impl Auth {
         self.pair(
             &claims,
             refresh.session_id,
-            &refresh.token,
-            refresh.expires_in.as_secs(),
+            (&refresh.token, refresh.expires_in.as_secs()),
+            opening.jkt.as_deref(),
         )
     }
 }

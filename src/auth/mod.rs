@@ -67,6 +67,8 @@ pub struct TokenPair {
     pub refresh_token: String,
     pub expires_in: u64,
     pub refresh_expires_in: u64,
+    /// The access token is bound to a DPoP key (`token_type: "DPoP"`).
+    pub dpop_bound: bool,
 }
 
 /// The tokens are bearer credentials: `Debug` shows only their lifetimes,
@@ -106,19 +108,22 @@ impl Auth {
 
     /// The pair a login or a refresh hands out: a new access token for the
     /// session, beside its refresh token.
+    /// `jkt`: the DPoP key the request proved it holds, which the access
+    /// token is bound to.
     fn pair(
         &self,
         claims: &SessionClaims,
         session_id: Uuid,
-        refresh: &RefreshToken,
-        refresh_expires_in: u64,
+        (refresh, refresh_expires_in): (&RefreshToken, u64),
+        jkt: Option<&str>,
     ) -> Result<TokenPair, AuthError> {
-        let access = self.deps.tokens.issue(claims, session_id)?;
+        let access = self.deps.tokens.issue_bound(claims, session_id, jkt)?;
         Ok(TokenPair {
             access_token: access.token,
             refresh_token: refresh.encode(),
             expires_in: access.expires_in.as_secs(),
             refresh_expires_in,
+            dpop_bound: jkt.is_some(),
         })
     }
 }
@@ -134,6 +139,7 @@ mod tests {
             refresh_token: "refresh-token-value".into(),
             expires_in: 900,
             refresh_expires_in: 60,
+            dpop_bound: false,
         };
         let printed = format!("{pair:?}");
         assert!(!printed.contains("token-value"), "{printed}");

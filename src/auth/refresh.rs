@@ -16,12 +16,15 @@ impl Auth {
     /// the script runs, so it can end nothing.
     /// `presenter` is the OAuth client presenting the token (`""` at
     /// `/api/v1/auth/refresh`): a session an OAuth client opened rotates
-    /// only for that client.
+    /// only for that client. `jkt` is the DPoP key the request proved it
+    /// holds: a bound session rotates only for its key, and the new access
+    /// token is bound to it.
     pub async fn refresh(
         &self,
         presented: &str,
         client: &ClientInfo,
         presenter: &str,
+        jkt: Option<&str>,
     ) -> Result<TokenPair, AuthError> {
         let Some(token) = self.deps.sessions.parse_token(presented) else {
             metrics::refresh(RefreshResult::Invalid);
@@ -31,7 +34,7 @@ impl Auth {
         match self
             .deps
             .sessions
-            .rotate_limited(&token, limit, client.ip, presenter)
+            .rotate_limited(&token, limit, client.ip, presenter, jkt)
             .await?
         {
             RotateOutcome::Rotated(rotation) => {
@@ -54,8 +57,11 @@ impl Auth {
                 self.pair(
                     &rotation.claims,
                     rotation.refresh.session_id,
-                    &rotation.refresh.token,
-                    rotation.refresh.expires_in.as_secs(),
+                    (
+                        &rotation.refresh.token,
+                        rotation.refresh.expires_in.as_secs(),
+                    ),
+                    jkt,
                 )
             }
             RotateOutcome::Limited { retry_after } => {
@@ -70,6 +76,26 @@ impl Auth {
                     AuditEvent::new("refresh_reuse_detected", Some(user_id))
                         .from_client(client)
                         .with_details(json!({ "session_id": session_id })),
+                );
+                Err(AuthError::InvalidRefreshToken)
+            }
+            RotateOutcome::KeyMismatch => {
+                // A copy of a bound token without its key: refused, and the
+                // owner's session is untouched.
+                metrics::refresh(RefreshResult::Invalid);
+                self.deps.audit.record(
+                    AuditEvent::new("refresh_key_mismatch", Some(token.user_id()))
+                        .from_client(client)
+                        .with_details(json!({ "session_id": token.session_id() })),
+                );
+                Err(AuthError::InvalidRefreshToken)
+            }
+            RotateOutcome::SameKeyReuse => {
+                metrics::refresh(RefreshResult::Invalid);
+                self.deps.audit.record(
+                    AuditEvent::new("refresh_reuse_same_key", Some(token.user_id()))
+                        .from_client(client)
+                        .with_details(json!({ "session_id": token.session_id() })),
                 );
                 Err(AuthError::InvalidRefreshToken)
             }

@@ -13,7 +13,8 @@ use utoipa_axum::routes;
 use super::error::{ApiError, DependencyError, Detail};
 use super::error::{INVALID_QUERY, NOT_AUTHENTICATED};
 use super::extract::{
-    bearer_token, Authenticated, Bearer as BearerHeader, Client, Parse, Valid, ValidQuery,
+    bearer_token, Authenticated, Bearer as BearerHeader, Client, DpopHeader, Parse, Valid,
+    ValidQuery,
 };
 use super::invalid::{Location, ValidationIssue};
 use super::responses::{
@@ -22,7 +23,7 @@ use super::responses::{
 };
 use super::AppState;
 use crate::account::AccountError;
-use crate::auth::{AuthError, LoginName, TokenPair};
+use crate::auth::{AuthError, LoginName, Opening, TokenPair};
 use crate::captcha::CaptchaError;
 use crate::clients::{self, Scopes};
 use crate::tokens::{AccessClaims, Bearer, ClientClaims};
@@ -62,13 +63,19 @@ pub struct TokenResponse {
 
 /// The `token_type` of the JSON API's token pairs.
 const TOKEN_TYPE: &str = "bearer";
+/// RFC 9449 §5's `token_type` of a DPoP-bound access token.
+pub(super) const DPOP_TOKEN_TYPE: &str = "DPoP";
 
 impl From<TokenPair> for TokenResponse {
     fn from(pair: TokenPair) -> Self {
         Self {
             access_token: pair.access_token,
             refresh_token: pair.refresh_token,
-            token_type: TOKEN_TYPE,
+            token_type: if pair.dpop_bound {
+                DPOP_TOKEN_TYPE
+            } else {
+                TOKEN_TYPE
+            },
             expires_in: pair.expires_in,
             refresh_expires_in: pair.refresh_expires_in,
         }
@@ -231,6 +238,7 @@ impl Parse for LoginRequest {
 }
 
 /// Logs in with an email or username and a password; starts a session.
+/// With a `DPoP` proof (RFC 9449) both tokens are bound to its key.
 #[utoipa::path(post, path = "/login", tag = "auth",
     request_body(content(
         (LoginRequest = "application/x-www-form-urlencoded"),
@@ -243,12 +251,26 @@ impl Parse for LoginRequest {
 async fn login(
     State(state): State<AppState>,
     Client(client): Client,
+    proof: DpopHeader,
     Valid((name, password)): Valid<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
+    let proof = proof.check(&state, "POST", LOGIN_PATH).await?;
+    let opening = Opening {
+        jkt: proof.map(|proof| proof.jkt),
+        ..Opening::default()
+    };
     Ok(Json(
-        state.auth.login(name, password, &client).await?.into(),
+        state
+            .auth
+            .login_to(name, password, &client, opening)
+            .await?
+            .into(),
     ))
 }
+
+/// The paths a DPoP proof's `htu` names.
+const LOGIN_PATH: &str = "/api/v1/auth/login";
+const REFRESH_PATH: &str = "/api/v1/auth/refresh";
 
 /// A refresh token in the body (else the `Authorization: Bearer` header
 /// is used).
@@ -269,7 +291,8 @@ impl Parse for RefreshRequest {
 
 /// Rotates a refresh token (from the body, else the bearer header): a new
 /// pair for the same session. A retired token replayed after the grace
-/// window ends the session.
+/// window ends the session. A token bound to a DPoP key needs a proof by
+/// that key: then the key, not the clock, tells a retry from a theft.
 #[utoipa::path(post, path = "/refresh", tag = "auth",
     request_body(content = Option<RefreshRequest>, description = "Optional when the refresh token is sent as `Authorization: Bearer`"),
     security((), ("bearer" = [])),
@@ -278,10 +301,15 @@ async fn refresh(
     State(state): State<AppState>,
     Client(client): Client,
     BearerHeader(bearer): BearerHeader,
+    proof: DpopHeader,
     Valid(in_body): Valid<RefreshRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let token = in_body.or(bearer).ok_or(AuthError::InvalidRefreshToken)?;
-    Ok(Json(state.auth.refresh(&token, &client, "").await?.into()))
+    let proof = proof.check(&state, "POST", REFRESH_PATH).await?;
+    let jkt = proof.as_ref().map(|proof| proof.jkt.as_str());
+    Ok(Json(
+        state.auth.refresh(&token, &client, "", jkt).await?.into(),
+    ))
 }
 
 /// Ends the session of a refresh token and/or of the bearer access token;

@@ -26,6 +26,7 @@ use crate::authorize::AuthorizeError;
 use crate::captcha::CaptchaError;
 use crate::clients::{ClientsError, RepoError};
 use crate::console::ConsoleError;
+use crate::dpop::DpopCheckError;
 use crate::load::LoadError;
 use crate::metrics::{self, Dependency};
 use crate::oauth::OAuthError;
@@ -33,6 +34,7 @@ use crate::rate_limit::{Limiter, RateLimitError};
 use crate::redis_client::RedisFailure;
 use crate::revocations::FeedError;
 use crate::sessions::SessionError;
+use crate::tokens::dpop::DpopError;
 use crate::users::Email;
 use crate::validation::{FieldError, ValidationErrors};
 
@@ -47,6 +49,10 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    /// A DPoP proof that is missing, malformed or for something else
+    /// (RFC 9449 §7.1): 400 with `error_code` and a `DPoP` challenge.
+    #[error("invalid DPoP proof: {0}")]
+    InvalidDpopProof(DpopError),
     #[error("unauthorized: {0}")]
     Unauthorized(&'static str),
     /// A gateway client's HTTP Basic credentials are missing or wrong: 401
@@ -207,7 +213,7 @@ impl ApiError {
             ApiError::FormRejected => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::NotFoundDetail(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::InvalidDpopProof(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) | ApiError::ClientUnauthorized => StatusCode::UNAUTHORIZED,
             ApiError::FeedGap => StatusCode::GONE,
             ApiError::Forbidden(_) | ApiError::InsufficientScope(_) => StatusCode::FORBIDDEN,
@@ -242,6 +248,7 @@ impl ApiError {
                 coded(words, code)
             }
             ApiError::PayloadTooLarge => detail(&TOO_LARGE),
+            ApiError::InvalidDpopProof(why) => coded(why.words(), "INVALID_DPOP_PROOF"),
             ApiError::ClientUnauthorized => detail(CLIENT_AUTH_FAILED),
             ApiError::InsufficientScope(_) => {
                 detail("The access token lacks a scope this route requires")
@@ -326,6 +333,9 @@ impl ApiError {
             }
             ApiError::ClientUnauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, BASIC_CHALLENGE);
+            }
+            ApiError::InvalidDpopProof(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, DPOP_CHALLENGE);
             }
             ApiError::InsufficientScope(scope) => {
                 // Scopes are RFC 6749 names: printable ASCII without quotes
@@ -457,6 +467,9 @@ impl From<SessionError> for ApiError {
 /// the revocation feed alike.
 const CLIENT_AUTH_FAILED: &str = "Client authentication failed";
 pub(super) const BASIC_CHALLENGE: HeaderValue = HeaderValue::from_static("Basic realm=\"tessera\"");
+/// RFC 9449 §7.1's challenge for a refused proof.
+const DPOP_CHALLENGE: HeaderValue =
+    HeaderValue::from_static(r#"DPoP error="invalid_dpop_proof", algs="EdDSA ES256""#);
 pub(super) const BEARER_CHALLENGE: HeaderValue = HeaderValue::from_static("Bearer");
 
 impl From<FeedError> for ApiError {
@@ -635,6 +648,15 @@ impl From<ConsoleError> for ApiError {
     }
 }
 
+impl From<DpopCheckError> for ApiError {
+    fn from(e: DpopCheckError) -> Self {
+        match e {
+            DpopCheckError::Proof(e) => ApiError::InvalidDpopProof(e),
+            DpopCheckError::Redis(e) => e.into(),
+        }
+    }
+}
+
 impl From<AuthorizeError> for ApiError {
     fn from(e: AuthorizeError) -> Self {
         match e {
@@ -731,6 +753,11 @@ impl OAuthApiError {
                 StatusCode::BAD_REQUEST,
                 "invalid_scope",
                 format!("Scope refused: {why}"),
+            ),
+            OAuthApiError::Protocol(OAuthError::InvalidDpopProof(why)) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_dpop_proof",
+                why.to_string(),
             ),
             OAuthApiError::Protocol(OAuthError::InvalidTarget(why)) => (
                 StatusCode::BAD_REQUEST,

@@ -18,6 +18,8 @@ use super::error::{ApiError, INVALID_QUERY, NOT_AUTHENTICATED, UNREADABLE_BODY};
 use super::invalid::{Location, ValidationIssue};
 use super::AppState;
 use crate::client::ClientInfo;
+use crate::dpop::DpopCheckError;
+use crate::tokens::dpop::{DpopError, Proof};
 use crate::tokens::AccessClaims;
 use crate::validation::ValidationErrors;
 
@@ -172,6 +174,41 @@ fn byte_offset(bytes: &[u8], line: usize, column: usize) -> usize {
         .map(|l| l.len() + 1)
         .sum();
     (line_start + column.saturating_sub(1)).min(bytes.len())
+}
+
+/// The `DPoP` header's proof (RFC 9449 §4.1), if any; more than one, or
+/// one that is not text, is refused as the proof it cannot be.
+pub struct DpopHeader(pub Result<Option<String>, DpopError>);
+
+impl<S: Send + Sync> FromRequestParts<S> for DpopHeader {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let mut values = parts.headers.get_all("dpop").iter();
+        let proof = match (values.next(), values.next()) {
+            (None, _) => Ok(None),
+            (Some(_), Some(_)) => Err(DpopError::Several),
+            (Some(value), None) => value
+                .to_str()
+                .map(|text| Some(text.trim().to_owned()))
+                .map_err(|_| DpopError::Malformed),
+        };
+        Ok(Self(proof))
+    }
+}
+
+impl DpopHeader {
+    /// The proof, checked for a request to `method` `path` of this service
+    /// and its `jti` spent; `None` when none was sent.
+    pub async fn check(
+        self,
+        state: &AppState,
+        method: &str,
+        path: &str,
+    ) -> Result<Option<Proof>, DpopCheckError> {
+        let proof = self.0?;
+        state.dpop.check(proof.as_deref(), method, path, None).await
+    }
 }
 
 /// The token in `Authorization: Bearer <token>`, if any.

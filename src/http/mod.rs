@@ -48,6 +48,7 @@ use crate::auth::Auth;
 use crate::authorize::Authorize;
 use crate::clients::Clients;
 use crate::console::Console;
+use crate::dpop::Dpop;
 use crate::load::LoadKit;
 use crate::oauth::OAuth;
 use crate::redis_client::RedisClient;
@@ -83,6 +84,8 @@ pub struct Services {
     pub oauth: Arc<OAuth>,
     /// `/oauth/authorize`, its pages and RP-initiated logout.
     pub authorize: Arc<Authorize>,
+    /// DPoP proofs: checked, and their `jti` spent.
+    pub dpop: Arc<Dpop>,
     /// The client registry's administration.
     pub clients: Arc<Clients>,
     /// The revocation feed's pages, snapshots and streams.

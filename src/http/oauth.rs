@@ -17,17 +17,19 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::auth::DPOP_TOKEN_TYPE;
 use super::error::{ApiError, OAuthApiError};
-use super::extract::{read_body, Bearer, Client};
+use super::extract::{read_body, Bearer, Client, DpopHeader};
 use super::responses as doc;
 use super::AppState;
 use crate::auth::AuthError;
 use crate::clients::model::TOKEN_EXCHANGE;
 use crate::clients::Scopes;
+use crate::dpop::DpopCheckError;
 use crate::oauth::{
     is_access_token_type, parse_audience, AuthorizationServerMetadata, Grant, IssuedTokens,
     OAuthError, OpenIdConfiguration, Presented, TokenRequest, UserInfo, ACCESS_TOKEN_TYPE_URN,
-    JWT_BEARER_ASSERTION,
+    JWT_BEARER_ASSERTION, TOKEN_PATH,
 };
 use crate::users::{Role, Subscription};
 use crate::validation::TextKind;
@@ -253,7 +255,11 @@ impl From<IssuedTokens> for AccessTokenResponse {
         let (refresh_token, refresh_expires_in) = issued.refresh.unzip();
         Self {
             access_token: issued.access_token,
-            token_type: TOKEN_TYPE,
+            token_type: if issued.dpop_bound {
+                DPOP_TOKEN_TYPE
+            } else {
+                TOKEN_TYPE
+            },
             expires_in: issued.expires_in,
             refresh_token,
             refresh_expires_in,
@@ -413,12 +419,19 @@ async fn token(
     State(state): State<AppState>,
     Client(from): Client,
     headers: HeaderMap,
+    proof: DpopHeader,
     OAuthForm(form): OAuthForm<OAuthTokenRequest>,
 ) -> Result<Response, OAuthApiError> {
     let client = client_credentials(&headers, form.client_fields())?;
     // The client first: one that fails learns nothing about its grant.
     let client = state.oauth.authenticate_client(client, from.ip).await?;
-    let issued = state.oauth.token(client, form.grant()?, &from).await?;
+    let proof = match proof.check(&state, "POST", TOKEN_PATH).await {
+        Ok(proof) => proof,
+        Err(DpopCheckError::Proof(why)) => return Err(OAuthError::InvalidDpopProof(why).into()),
+        Err(DpopCheckError::Redis(e)) => return Err(ApiError::from(e).into()),
+    };
+    let jkt = proof.as_ref().map(|proof| proof.jkt.as_str());
+    let issued = state.oauth.token(client, form.grant()?, &from, jkt).await?;
     Ok(Json(AccessTokenResponse::from(issued)).into_response())
 }
 

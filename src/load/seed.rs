@@ -212,7 +212,7 @@ impl LoadKit {
                 let member = &members[i / per_user];
                 async move {
                     sessions
-                        .create(&member.claims, &run.client, None)
+                        .create(&member.claims, &run.client, None, None)
                         .await
                         .map(|refresh| (i / per_user, refresh))
                 }

@@ -44,6 +44,7 @@ impl OAuth {
         stored: &StoredClient,
         presented: Presented<'_>,
         from: &ClientInfo,
+        jkt: Option<&str>,
     ) -> Result<IssuedTokens, OAuthError> {
         let client = &stored.client;
         if !is_pkce_text(presented.verifier) {
@@ -71,6 +72,9 @@ impl OAuth {
             challenge: &s256(presented.verifier),
             confidential: client.settings.kind == ClientKind::Confidential,
             online_lifetime: (!first_party).then(|| self.tokens.access_ttl()),
+            // A public client's refresh token is bound to its DPoP key; a
+            // confidential client's to its credentials.
+            jkt: jkt.filter(|_| client.settings.kind == ClientKind::Public),
         };
         let redeemed = match self
             .sessions
@@ -93,7 +97,7 @@ impl OAuth {
         let session_id = redeemed.refresh.session_id;
         let access = self
             .tokens
-            .issue(&redeemed.claims, session_id)
+            .issue_bound(&redeemed.claims, session_id, jkt)
             .map_err(AuthError::from)?;
         let scope = redeemed.claims.client.scope.clone().unwrap_or_default();
         let has = |name: &str| scope.split(' ').any(|s| s == name);
@@ -124,6 +128,7 @@ impl OAuth {
             scope: (!scope.is_empty()).then_some(scope),
             issued_token_type: None,
             id_token,
+            dpop_bound: jkt.is_some(),
         })
     }
 

@@ -39,6 +39,7 @@ use crate::config::GatewayClient;
 use crate::rate_limit::{CheckOutcome, Credential, RateLimitError, RateLimiter};
 use crate::redis_client::RedisClient;
 use crate::sessions::SessionStore;
+use crate::tokens::dpop::DpopError;
 use crate::tokens::{Bearer, ClientGrant, TokenIssuer};
 use crate::users::{Role, Subscription};
 use client_auth::{registered_secret_matches, AssertionCheck};
@@ -78,6 +79,9 @@ pub enum OAuthError {
     /// RFC 8707: an audience or resource the client may not name.
     #[error("invalid_target: {0}")]
     InvalidTarget(String),
+    /// RFC 9449 §7.1.
+    #[error("invalid_dpop_proof: {0}")]
+    InvalidDpopProof(DpopError),
     /// Not the client's fault (a store is down, a bug): answered like any
     /// other endpoint's failure.
     #[error(transparent)]
@@ -168,11 +172,14 @@ pub struct IssuedTokens {
     pub issued_token_type: Option<&'static str>,
     /// The code grant with `openid`.
     pub id_token: Option<String>,
+    /// The access token is bound to a DPoP key (`token_type: "DPoP"`).
+    pub dpop_bound: bool,
 }
 
 impl From<TokenPair> for IssuedTokens {
     fn from(pair: TokenPair) -> Self {
         Self {
+            dpop_bound: pair.dpop_bound,
             access_token: pair.access_token,
             expires_in: pair.expires_in,
             refresh: Some((pair.refresh_token, pair.refresh_expires_in)),
@@ -465,13 +472,19 @@ impl OAuth {
     /// [`Auth::login`] and the refresh grant [`Auth::refresh`] (the same
     /// rotation and reuse detection as `/api/v1/auth/refresh`); client
     /// credentials and token exchange sign a token for the client.
+    /// `jkt`: the DPoP key the request proved it holds (its access token is
+    /// bound to it; so is a public client's refresh token).
     pub async fn token(
         &self,
         client: AuthenticatedClient,
         grant: Grant,
         from: &ClientInfo,
+        jkt: Option<&str>,
     ) -> Result<IssuedTokens, OAuthError> {
         if let AuthenticatedClient::Registered(stored) = &client {
+            if stored.client.settings.dpop_bound && jkt.is_none() {
+                return Err(OAuthError::InvalidDpopProof(DpopError::Missing));
+            }
             let kind = match &grant {
                 Grant::Password { .. } => GrantType::Password,
                 Grant::RefreshToken(_) => GrantType::RefreshToken,
@@ -493,6 +506,7 @@ impl OAuth {
                 let opening = Opening {
                     app: client.session_client(None),
                     lifetime: None,
+                    jkt: jkt.map(str::to_owned),
                 };
                 Ok(self
                     .auth
@@ -502,7 +516,7 @@ impl OAuth {
             }
             Grant::RefreshToken(token) => Ok(self
                 .auth
-                .refresh(&token, from, client.id().unwrap_or_default())
+                .refresh(&token, from, client.id().unwrap_or_default(), jkt)
                 .await?
                 .into()),
             Grant::AuthorizationCode {
@@ -516,7 +530,7 @@ impl OAuth {
                     redirect_uri: redirect_uri.as_deref(),
                     verifier: &code_verifier,
                 };
-                self.authorization_code(stored, presented, from).await
+                self.authorization_code(stored, presented, from, jkt).await
             }
             Grant::ClientCredentials(request) => {
                 let stored = registered_only(&client, GrantType::ClientCredentials)?;
@@ -594,6 +608,7 @@ impl OAuth {
             scope,
             issued_token_type: None,
             id_token: None,
+            dpop_bound: false,
         })
     }
 
@@ -626,6 +641,7 @@ impl OAuth {
             scope,
             issued_token_type: Some(ACCESS_TOKEN_TYPE_URN),
             id_token: None,
+            dpop_bound: false,
         })
     }
 

@@ -59,6 +59,8 @@ pub struct Redemption<'a> {
     /// token's); `None` (a first-party client, which always gets one): the
     /// refresh lifetime.
     pub online_lifetime: Option<Duration>,
+    /// The DPoP key the new session's refresh token is bound to.
+    pub jkt: Option<&'a str>,
 }
 
 /// A code redeemed: the session it opened and what the ID token needs.
@@ -192,7 +194,7 @@ impl SessionStore {
             .arg("")
             .arg("")
             .arg("");
-        self.opening_args(&mut invocation, user_id, device, &app);
+        self.opening_args(&mut invocation, user_id, device, &app, redemption.jkt);
         invocation.arg(
             online
                 .map(|ttl| (ttl.as_millis() as u64).to_string())

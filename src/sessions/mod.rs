@@ -31,7 +31,7 @@ pub use codes::{CodeGrant, RedeemOutcome, Redeemed, Redemption};
 
 use crate::client::ClientInfo;
 use crate::clock::now_ms;
-use crate::config::{Config, SessionConfig};
+use crate::config::Config;
 use crate::rate_limit::RefreshLimit;
 use crate::redis_client::{RedisClient, RedisFailure};
 use crate::revocations::{FeedSettings, FeedWriter, Kind, Reason, Revoked};
@@ -161,6 +161,12 @@ pub enum RotateOutcome {
     /// The session belongs to another OAuth client (or a confidential one
     /// that did not authenticate): nothing changed.
     WrongClient,
+    /// The session's refresh token is bound to a DPoP key and the request's
+    /// proof is by another key, or there is none: nothing changed.
+    KeyMismatch,
+    /// A bound session's retired token came back with its own key after the
+    /// retry window: a late retry, refused; the session lives on.
+    SameKeyReuse,
 }
 
 #[derive(Debug)]
@@ -196,16 +202,20 @@ pub struct SessionSettings {
     /// Live sessions a user may hold; a login beyond it evicts the oldest
     /// (see `create.lua`). 0 = unlimited.
     pub max_per_user: u32,
+    /// `dpop.revoke_on_same_key_reuse`.
+    pub revoke_on_same_key_reuse: bool,
 }
 
 impl SessionSettings {
-    pub fn from_config(config: &SessionConfig, token_keys: TokenKeys) -> Self {
+    pub fn from_config(config: &Config, token_keys: TokenKeys) -> Self {
+        let session = &config.session;
         Self {
-            refresh_ttl: Duration::from_secs(config.refresh_ttl_secs),
-            absolute_ttl: Duration::from_secs(config.absolute_ttl_secs),
-            reuse_grace: Duration::from_secs(config.reuse_grace_secs),
+            refresh_ttl: Duration::from_secs(session.refresh_ttl_secs),
+            absolute_ttl: Duration::from_secs(session.absolute_ttl_secs),
+            reuse_grace: Duration::from_secs(session.reuse_grace_secs),
             token_keys,
-            max_per_user: config.max_per_user,
+            max_per_user: session.max_per_user,
+            revoke_on_same_key_reuse: config.dpop.revoke_on_same_key_reuse,
         }
     }
 }
@@ -258,7 +268,7 @@ impl SessionStore {
         let retention = FeedSettings::from_config(config).retention;
         Self::new(
             redis.clone(),
-            SessionSettings::from_config(&config.session, token_keys),
+            SessionSettings::from_config(config, token_keys),
             FeedWriter::new(redis, retention),
         )
     }
@@ -294,12 +304,14 @@ impl SessionStore {
     /// Opens a session and returns its first refresh token, evicting the
     /// user's oldest sessions beyond `max_per_user` in the same script.
     /// `lifetime` shortens the refresh lifetime (a browser sign-in lives
-    /// `oauth.browser_session_ttl_secs`).
+    /// `oauth.browser_session_ttl_secs`); `jkt` binds the refresh token to
+    /// a DPoP key (see `rotate.lua`).
     pub async fn create(
         &self,
         claims: &SessionClaims,
         client: &ClientInfo,
         lifetime: Option<Duration>,
+        jkt: Option<&str>,
     ) -> Result<IssuedRefresh, SessionError> {
         let session_id = Uuid::new_v4();
         let token = RefreshToken::generate(&self.settings.token_keys, claims.user_id, session_id);
@@ -317,7 +329,7 @@ impl SessionStore {
             .arg(claims.role.as_str())
             .arg(claims.subscription.as_str())
             .arg(&claims.username);
-        self.opening_args(&mut invocation, claims.user_id, client, &claims.client);
+        self.opening_args(&mut invocation, claims.user_id, client, &claims.client, jkt);
         let not_before = self.feed.attach(&mut invocation, Reason::Evicted);
         let evicted: Vec<String> = self.redis.script(&invocation).await?;
         if !evicted.is_empty() {
@@ -345,13 +357,14 @@ impl SessionStore {
     }
 
     /// `open_session`'s arguments after the claims (see `open.lua`): the
-    /// device, the cap, the key prefix and the app.
+    /// device, the cap, the key prefix, the app and the DPoP key.
     fn opening_args(
         &self,
         invocation: &mut redis::ScriptInvocation<'_>,
         user_id: Uuid,
         device: &ClientInfo,
         app: &SessionClient,
+        jkt: Option<&str>,
     ) {
         invocation
             .arg(&device.user_agent)
@@ -360,7 +373,8 @@ impl SessionStore {
             .arg(session_prefix(user_id))
             .arg(app.id.as_deref().unwrap_or_default())
             .arg(app.scope.as_deref().unwrap_or_default())
-            .arg(if app.confidential { "1" } else { "" });
+            .arg(if app.confidential { "1" } else { "" })
+            .arg(jkt.unwrap_or_default());
     }
 
     /// A refresh token from its wire form, if its tag shows the service
@@ -374,13 +388,16 @@ impl SessionStore {
     /// same round trip. `client_ip` is remembered with the rotation, so a
     /// retry of it can be told where the first attempt came from.
     /// `presenter` is the OAuth client presenting the token (`""` for
-    /// none): a session an OAuth client opened rotates only for it.
+    /// none): a session an OAuth client opened rotates only for it. `jkt`
+    /// is the DPoP key the request proved it holds: a session bound to a key
+    /// rotates only for that key.
     pub async fn rotate_limited(
         &self,
         presented: &RefreshToken,
         limit: Option<RefreshLimit>,
         client_ip: Option<IpAddr>,
         presenter: &str,
+        jkt: Option<&str>,
     ) -> Result<RotateOutcome, SessionError> {
         let (interval_ms, period_ms) = match limit {
             Some(limit) if limit.max > 0 => {
@@ -404,7 +421,13 @@ impl SessionStore {
             .arg(interval_ms)
             .arg(period_ms)
             .arg(client_ip.map(|ip| ip.to_string()).unwrap_or_default())
-            .arg(presenter);
+            .arg(presenter)
+            .arg(jkt.unwrap_or_default())
+            .arg(if self.settings.revoke_on_same_key_reuse {
+                "1"
+            } else {
+                ""
+            });
         let not_before = self.feed.attach(&mut invocation, Reason::ReuseDetected);
         let reply: Vec<String> = self.redis.script(&invocation).await?;
         match reply.as_slice() {
@@ -437,6 +460,8 @@ impl SessionStore {
             }
             [status] if status == "unknown" => Ok(RotateOutcome::Unknown),
             [status] if status == "wrong_client" => Ok(RotateOutcome::WrongClient),
+            [status] if status == "key_mismatch" => Ok(RotateOutcome::KeyMismatch),
+            [status] if status == "same_key_reuse" => Ok(RotateOutcome::SameKeyReuse),
             [status, wait_ms] if status == "limited" => Ok(RotateOutcome::Limited {
                 retry_after: Duration::from_millis(wait_ms.parse().unwrap_or(1000)),
             }),

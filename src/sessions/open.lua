@@ -11,7 +11,8 @@
 --          user agent, client IP, most sessions a user may hold (0 =
 --          unlimited), prefix of the user's session keys
 --          tessera:s:{<user id>}:, client id ('' = tessera's own login),
---          scope (''), '1' when the client is confidential ('')}
+--          scope (''), '1' when the client is confidential (''), the
+--          DPoP key's thumbprint its refresh token is bound to ('')}
 --   feed  {stream key or nil, retention ms, not_before (unix s), reason}
 -- "Oldest" is the earliest expiry in the index: expiry slides with every
 -- refresh, so that is the session least recently used (or the nearest its
@@ -52,6 +53,10 @@ local function open_session(keys, s, feed)
     for _, v in ipairs({'cid', s[13], 'scope', s[14], 'conf', s[15]}) do
       fields[#fields + 1] = v
     end
+  end
+  if s[16] ~= '' then
+    fields[#fields + 1] = 'jkt'
+    fields[#fields + 1] = s[16]
   end
   redis.call('HSET', keys[1], unpack(fields))
   redis.call('PEXPIRE', keys[1], s[4])

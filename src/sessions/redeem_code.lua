@@ -6,18 +6,18 @@
 -- ARGV[1]  the redeeming client's id   ARGV[2]  the redirect URI it sent
 -- ARGV[3]  the S256 challenge of the code_verifier it sent
 -- ARGV[4]  prefix of the user's session keys, tessera:s:{<user id>}:
--- ARGV[5..19]  open_session's `s` for the new session, where role,
+-- ARGV[5..20]  open_session's `s` for the new session, where role,
 --          subscription, username, scope and client id (s[6], s[7], s[8],
 --          s[13], s[14]) are placeholders: they come from the code and from
 --          the browser sign-in it was issued under
--- ARGV[20] the session's lifetime (ms) when the code's scope lacks
+-- ARGV[21] the session's lifetime (ms) when the code's scope lacks
 --          offline_access ('' = s[4] whatever the scope): no refresh token
 --          is handed out then, so the session lives as long as its access
 --          token
 -- KEYS[4]  the revocation feed stream (single Redis only; on Redis Cluster it
 --          is absent and the caller appends the event after the script)
--- ARGV[21] feed retention (ms)  ARGV[22] the events' not_before (unix s)
--- ARGV[23] the reason of a replay's event
+-- ARGV[22] feed retention (ms)  ARGV[23] the events' not_before (unix s)
+-- ARGV[24] the reason of a replay's event
 -- Returns
 --   {'redeemed', role, subscription, username, scope, nonce, auth_time, amr,
 --    email, email verified ('1' or ''), evicted session ids...}: the session
@@ -40,7 +40,7 @@ if c[9] then
   local sid = c[10] or ''
   if sid ~= '' and redis.call('DEL', ARGV[4] .. sid) == 1 then
     redis.call('ZREM', KEYS[3], sid)
-    revoked(KEYS[4], ARGV[21], ARGV[22], ARGV[23], 'session', sid)
+    revoked(KEYS[4], ARGV[22], ARGV[23], ARGV[24], 'session', sid)
   end
   return {'replayed', sid}
 end
@@ -54,16 +54,16 @@ if not anchor[1] then
   return {'unknown'}
 end
 local s = {}
-for i = 5, 19 do
+for i = 5, 20 do
   s[#s + 1] = ARGV[i]
 end
 s[6], s[7], s[8], s[13], s[14] = anchor[1], anchor[2], anchor[3], c[1], c[5]
 local offline = string.find(' ' .. c[5] .. ' ', ' offline_access ', 1, true)
-if ARGV[20] ~= '' and not offline then
-  s[4] = ARGV[20]
+if ARGV[21] ~= '' and not offline then
+  s[4] = ARGV[21]
 end
--- Sessions evicted to make room are evictions, whatever ARGV[23] says.
-local evicted = open_session({KEYS[2], KEYS[3]}, s, {KEYS[4], ARGV[21], ARGV[22], 'evicted'})
+-- Sessions evicted to make room are evictions, whatever ARGV[24] says.
+local evicted = open_session({KEYS[2], KEYS[3]}, s, {KEYS[4], ARGV[22], ARGV[23], 'evicted'})
 redis.call('HSET', KEYS[1], 'used', '1', 'sid', ARGV[5])
 local out = {'redeemed', anchor[1], anchor[2], anchor[3], c[5], c[6] or '', c[7], c[8],
   c[11] or '', c[12] or ''}

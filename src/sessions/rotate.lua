@@ -11,10 +11,14 @@
 -- ARGV[9]  client IP of this refresh (kept as 'rip' when it rotates)
 -- ARGV[10] the OAuth client presenting the token: a confidential client's
 --          id once it authenticated, a public client's claimed id, or ''
+-- ARGV[11] the thumbprint of the DPoP key that signed this request's proof
+--          ('' without one)
+-- ARGV[12] '1' when a bound token's same-key reuse ends the session
+--          (dpop.revoke_on_same_key_reuse)
 -- KEYS[3]  the revocation feed stream (single Redis only; on Redis Cluster it
 --          is absent and the caller appends the event after the script)
--- ARGV[11]  feed retention (ms)   ARGV[12]  the events' not_before (unix s)
--- ARGV[13]  the events' reason
+-- ARGV[13]  feed retention (ms)   ARGV[14]  the events' not_before (unix s)
+-- ARGV[15]  the events' reason
 -- Only tokens whose integrity tag the service checked come here, so 'reused'
 -- below is never the work of someone who merely knows the ids.
 -- Returns {status, role, subscription, username, remaining ms, rotated from,
@@ -31,6 +35,13 @@
 --              and a 'session' event appended
 -- or {'limited', ms to wait}: the session refreshed too often (GCRA over the
 --   hash's 'rl' field, its theoretical arrival time); nothing changed.
+-- A session bound to a DPoP key ('jkt') asks the key, not the clock:
+--   {'key_mismatch'}: the proof is by another key, or there is none;
+--     nothing changed, nothing ended (a copy without the key is worthless,
+--     and cannot log the owner out)
+--   {'same_key_reuse'}: a retired token with its own key, past the retry:
+--     a lost response retried late; nothing ended, unless ARGV[12] says
+--     to end the session ('reused' then)
 -- or {'wrong_client'}: the session belongs to an OAuth client and ARGV[10]
 --   is not that client (a confidential client's token always needs its
 --   client's authentication); nothing changed, nothing ended: a token
@@ -39,13 +50,17 @@
 -- never forks into two live chains; the rate limit lives in the session
 -- hash, so it costs no extra key and no extra round trip.
 local s = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'rot', 'abs', 'role', 'sub', 'name', 'rl', 'rip',
-  'cid', 'scope', 'conf')
+  'cid', 'scope', 'conf', 'jkt')
 if not s[1] then
   return {'unknown'}
 end
 local cid, scope = s[10] or '', s[11] or ''
 if cid ~= '' and ARGV[10] ~= cid and (s[12] == '1' or ARGV[10] ~= '') then
   return {'wrong_client'}
+end
+local bound = s[13] and s[13] ~= ''
+if bound and ARGV[11] ~= s[13] then
+  return {'key_mismatch'}
 end
 local now = tonumber(ARGV[3])
 -- Counts one refresh; returns the ms to wait when over the limit.
@@ -92,7 +107,10 @@ if s[2] == ARGV[1] and now - tonumber(s[3]) <= tonumber(ARGV[5]) then
   -- Rotated again since (or under another rotation secret): not a plain retry.
   return {'unknown'}
 end
+if bound and ARGV[12] ~= '1' then
+  return {'same_key_reuse'}
+end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[6])
-revoked(KEYS[3], ARGV[11], ARGV[12], ARGV[13], 'session', ARGV[6])
+revoked(KEYS[3], ARGV[13], ARGV[14], ARGV[15], 'session', ARGV[6])
 return {'reused'}

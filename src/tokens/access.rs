@@ -28,6 +28,14 @@ pub struct Act {
     pub sub: String,
 }
 
+/// RFC 7800's confirmation claim: the key a DPoP-bound token is bound to
+/// (RFC 9449 §6.1).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct Confirmation {
+    /// The RFC 7638 SHA-256 thumbprint of the client's public key.
+    pub jkt: String,
+}
+
 /// A user's access token: RFC 9068's claims and tessera's own (`sid`,
 /// `type`, `role`, `subscription`, which gateways read).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -57,6 +65,9 @@ pub struct AccessClaims {
     pub amr: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acr: Option<String>,
+    /// DPoP: the key the token is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
 }
 
 fn first_party() -> String {
@@ -165,6 +176,7 @@ struct WireClaims {
     act: Option<Act>,
     amr: Option<Vec<String>>,
     acr: Option<String>,
+    cnf: Option<Confirmation>,
 }
 
 impl WireClaims {
@@ -191,6 +203,7 @@ impl WireClaims {
                 act: self.act,
                 amr: self.amr,
                 acr: self.acr,
+                cnf: self.cnf,
             })),
             None => {
                 let client_id = self.client_id?;
@@ -323,7 +336,17 @@ impl TokenIssuer {
         claims: &SessionClaims,
         session_id: Uuid,
     ) -> Result<IssuedAccess, TokenError> {
-        self.issue_for(claims, session_id, self.access_ttl)
+        self.issue_with(claims, session_id, self.access_ttl, None)
+    }
+
+    /// Signs an access token bound to the DPoP key `jkt` (RFC 9449 §6).
+    pub fn issue_bound(
+        &self,
+        claims: &SessionClaims,
+        session_id: Uuid,
+        jkt: Option<&str>,
+    ) -> Result<IssuedAccess, TokenError> {
+        self.issue_with(claims, session_id, self.access_ttl, jkt)
     }
 
     /// Signs an access token living `access_ttl` rather than the configured
@@ -333,6 +356,16 @@ impl TokenIssuer {
         claims: &SessionClaims,
         session_id: Uuid,
         access_ttl: Duration,
+    ) -> Result<IssuedAccess, TokenError> {
+        self.issue_with(claims, session_id, access_ttl, None)
+    }
+
+    fn issue_with(
+        &self,
+        claims: &SessionClaims,
+        session_id: Uuid,
+        access_ttl: Duration,
+        jkt: Option<&str>,
     ) -> Result<IssuedAccess, TokenError> {
         let now = now_secs();
         self.sign(
@@ -352,6 +385,9 @@ impl TokenIssuer {
                 act: None,
                 amr: None,
                 acr: None,
+                cnf: jkt.map(|jkt| Confirmation {
+                    jkt: jkt.to_owned(),
+                }),
             },
             access_ttl,
         )

@@ -7,6 +7,7 @@
 
 mod access;
 pub mod code;
+pub mod dpop;
 mod id_token;
 mod keys;
 pub mod one_time;
@@ -14,8 +15,8 @@ pub mod opaque;
 pub mod refresh;
 
 pub use access::{
-    AccessClaims, Act, Bearer, ClientClaims, ClientGrant, IssuedAccess, TokenError, TokenIssuer,
-    ACCESS_TOKEN_TYPE, FIRST_PARTY_CLIENT_ID,
+    AccessClaims, Act, Bearer, ClientClaims, ClientGrant, Confirmation, IssuedAccess, TokenError,
+    TokenIssuer, ACCESS_TOKEN_TYPE, FIRST_PARTY_CLIENT_ID,
 };
 pub use id_token::{at_hash, IdTokenAlg, IdTokenClaims, ID_TOKEN_JWT_TYPE};
 pub use keys::{Generated, Jwks, JwsAlg, KeyError, KeySet, Retirement, ACCESS_TOKEN_JWT_TYPE};

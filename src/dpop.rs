@@ -1,0 +1,91 @@
+//! DPoP proofs as a request brings them (RFC 9449): checked by
+//! [`crate::tokens::dpop::check`] against this service's URL for the
+//! request's path, and their `jti` spent in Redis (one `SET NX`, shared by
+//! every instance), so a proof works once anywhere.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::clock::now_secs;
+use crate::redis_client::{RedisClient, RedisFailure};
+use crate::tokens::dpop::{check, DpopError, Expected, Proof};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DpopCheckError {
+    #[error(transparent)]
+    Proof(#[from] DpopError),
+    #[error("DPoP proofs: {0}")]
+    Redis(#[from] RedisFailure),
+}
+
+pub struct Dpop {
+    redis: Arc<RedisClient>,
+    /// `server.public_url` without its trailing slash: what `htu` names.
+    base: String,
+    /// `dpop.max_proof_age_secs`.
+    max_age: u64,
+}
+
+/// Where a proof's `jti` is remembered: under its key's thumbprint (the
+/// hash tag), as a digest (a `jti` is the client's text).
+fn jti_key(proof: &Proof) -> String {
+    let digest = Sha256::digest(proof.jti.as_bytes());
+    let mut key = format!("tessera:dpop:{{{}}}:", proof.jkt);
+    for byte in digest {
+        key.push_str(&format!("{byte:02x}"));
+    }
+    key
+}
+
+impl Dpop {
+    pub fn new(redis: Arc<RedisClient>, public_url: &str, max_age_secs: u64) -> Self {
+        Self {
+            redis,
+            base: public_url.trim_end_matches('/').to_owned(),
+            max_age: max_age_secs,
+        }
+    }
+
+    /// The proof of a request to `method` `path` of this service, if it
+    /// sent one: checked, and its `jti` spent. `access_token`: the token a
+    /// resource request presents with it (its `ath` must match).
+    pub async fn check(
+        &self,
+        proof: Option<&str>,
+        method: &str,
+        path: &str,
+        access_token: Option<&str>,
+    ) -> Result<Option<Proof>, DpopCheckError> {
+        let Some(proof) = proof else {
+            return Ok(None);
+        };
+        let now = now_secs();
+        let uri = format!("{}{path}", self.base);
+        let proof = check(
+            proof,
+            &Expected {
+                method,
+                uri: &uri,
+                access_token,
+                now,
+                max_age: self.max_age,
+            },
+        )?;
+        let fresh: Option<String> = self
+            .redis
+            .command(
+                redis::cmd("SET")
+                    .arg(jti_key(&proof))
+                    .arg(1)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(proof.jti_lifetime_secs(now, self.max_age)),
+            )
+            .await?;
+        if fresh.is_none() {
+            return Err(DpopError::Replayed.into());
+        }
+        Ok(Some(proof))
+    }
+}

@@ -1,0 +1,437 @@
+//! Mobile refresh tokens worthless to a thief (RFC 9449, DPoP): a login
+//! with a proof binds the session's refresh token and every access token to
+//! the app's key, and for a bound token the key, not the clock, tells a
+//! lost-response retry from a theft. Proofs are signed by jsonwebtoken with
+//! Ed25519 keys made here (the app keeps its private key; tessera sees the
+//! public JWK in each proof's header).
+
+mod common;
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use common::pages::spawn_app_at_own_url;
+use common::{jwt_claims, overrides, TestApp, TestUser};
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// An app's key pair, as a phone's secure enclave would hold it.
+struct AppKey {
+    encoding: EncodingKey,
+    x: String,
+}
+
+impl AppKey {
+    fn new() -> Self {
+        let signing = ed25519_dalek::SigningKey::from_bytes(&rand::random());
+        let der = signing.to_pkcs8_der().unwrap();
+        Self {
+            encoding: EncodingKey::from_ed_der(der.as_bytes()),
+            x: URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes()),
+        }
+    }
+
+    /// RFC 7638: what a bound token's `cnf.jkt` must be.
+    fn jkt(&self) -> String {
+        let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, self.x);
+        URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+    }
+
+    fn proof_with(
+        &self,
+        app: &TestApp,
+        method: &str,
+        path: &str,
+        edit: impl Fn(&mut Value),
+    ) -> String {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some("dpop+jwt".into());
+        header.jwk = Some(
+            serde_json::from_value(json!({"kty": "OKP", "crv": "Ed25519", "x": self.x})).unwrap(),
+        );
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let mut claims = json!({
+            "jti": uuid::Uuid::new_v4().to_string(),
+            "htm": method,
+            "htu": app.url(path),
+            "iat": now,
+        });
+        edit(&mut claims);
+        jsonwebtoken::encode(&header, &claims, &self.encoding).unwrap()
+    }
+
+    fn proof(&self, app: &TestApp, path: &str) -> String {
+        self.proof_with(app, "POST", path, |_| {})
+    }
+}
+
+async fn app_with(pairs: &[(&str, Value)]) -> TestApp {
+    spawn_app_at_own_url(overrides(pairs)).await
+}
+
+async fn bound_login(app: &TestApp, user: &TestUser, key: &AppKey) -> Value {
+    let response = app
+        .post("/api/v1/auth/login")
+        .header("DPoP", key.proof(app, "/api/v1/auth/login"))
+        .json(&json!({ "email": user.email, "password": user.password }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+async fn refresh(app: &TestApp, token: &str, proof: Option<String>) -> reqwest::Response {
+    let mut request = app.post("/api/v1/auth/refresh");
+    if let Some(proof) = proof {
+        request = request.header("DPoP", proof);
+    }
+    request
+        .json(&json!({ "refresh_token": token }))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn ok(response: reqwest::Response) -> Value {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+async fn audit_kinds(app: &TestApp, admin: &str, user: &TestUser) -> Vec<String> {
+    let body: Value = app
+        .get(&format!(
+            "/api/v1/admin/audit?user_id={}&limit=200",
+            user.id
+        ))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|e| e["kind"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_stolen_bound_refresh_token_is_worthless_without_the_key_and_the_owner_keeps_working() {
+    let app = app_with(&[]).await;
+    let admin = app.new_user_with_role("ADMIN").await.1;
+    let user = app.new_user().await;
+    let (owner, thief) = (AppKey::new(), AppKey::new());
+
+    let pair = bound_login(&app, &user, &owner).await;
+    assert_eq!(pair["token_type"], "DPoP");
+    assert_eq!(
+        jwt_claims(pair["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        owner.jkt()
+    );
+    let stolen = pair["refresh_token"].as_str().unwrap();
+
+    // The thief's key, or no key at all: refused, and nothing ends.
+    for proof in [Some(thief.proof(&app, "/api/v1/auth/refresh")), None] {
+        let refused = refresh(&app, stolen, proof).await;
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    }
+    let kinds = audit_kinds(&app, &admin.access, &user).await;
+    assert!(
+        kinds.iter().any(|k| k == "refresh_key_mismatch"),
+        "{kinds:?}"
+    );
+    assert!(
+        !kinds.iter().any(|k| k == "refresh_reuse_detected"),
+        "{kinds:?}"
+    );
+
+    // The owner rotates as if nothing happened; the new access token is
+    // bound to the owner's key.
+    let next = ok(refresh(
+        &app,
+        stolen,
+        Some(owner.proof(&app, "/api/v1/auth/refresh")),
+    )
+    .await)
+    .await;
+    assert_eq!(next["token_type"], "DPoP");
+    assert_eq!(
+        jwt_claims(next["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        owner.jkt()
+    );
+    // And the thief still gets nothing from the new one either.
+    let refused = refresh(
+        &app,
+        next["refresh_token"].as_str().unwrap(),
+        Some(thief.proof(&app, "/api/v1/auth/refresh")),
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    ok(refresh(
+        &app,
+        next["refresh_token"].as_str().unwrap(),
+        Some(owner.proof(&app, "/api/v1/auth/refresh")),
+    )
+    .await)
+    .await;
+}
+
+#[tokio::test]
+async fn the_owners_late_retry_is_a_401_that_keeps_the_session() {
+    let app = app_with(&[("session.reuse_grace_secs", json!(1))]).await;
+    let admin = app.new_user_with_role("ADMIN").await.1;
+    let user = app.new_user().await;
+    let owner = AppKey::new();
+    let first = bound_login(&app, &user, &owner).await;
+    let retired = first["refresh_token"].as_str().unwrap();
+
+    // The response is lost; the retry inside the grace gets the same pair.
+    let rotated = ok(refresh(
+        &app,
+        retired,
+        Some(owner.proof(&app, "/api/v1/auth/refresh")),
+    )
+    .await)
+    .await;
+    let retried = ok(refresh(
+        &app,
+        retired,
+        Some(owner.proof(&app, "/api/v1/auth/refresh")),
+    )
+    .await)
+    .await;
+    assert_eq!(rotated["refresh_token"], retried["refresh_token"]);
+
+    // After the grace, the same key: a plain 401, the session lives on.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let late = refresh(
+        &app,
+        retired,
+        Some(owner.proof(&app, "/api/v1/auth/refresh")),
+    )
+    .await;
+    assert_eq!(late.status(), StatusCode::UNAUTHORIZED);
+    let kinds = audit_kinds(&app, &admin.access, &user).await;
+    assert!(
+        kinds.iter().any(|k| k == "refresh_reuse_same_key"),
+        "{kinds:?}"
+    );
+    ok(refresh(
+        &app,
+        rotated["refresh_token"].as_str().unwrap(),
+        Some(owner.proof(&app, "/api/v1/auth/refresh")),
+    )
+    .await)
+    .await;
+
+    // An unbound session keeps today's rule: a late reuse ends it.
+    let plain = app.login(&user).await;
+    let next = ok(refresh(&app, &plain.refresh, None).await).await;
+    assert_eq!(next["token_type"], "bearer");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        refresh(&app, &plain.refresh, None).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        refresh(&app, next["refresh_token"].as_str().unwrap(), None)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED,
+        "reuse ended the unbound session"
+    );
+}
+
+#[tokio::test]
+async fn revoke_on_same_key_reuse_ends_the_session_instead() {
+    let app = app_with(&[
+        ("session.reuse_grace_secs", json!(0)),
+        ("dpop.revoke_on_same_key_reuse", json!(true)),
+    ])
+    .await;
+    let user = app.new_user().await;
+    let owner = AppKey::new();
+    let first = bound_login(&app, &user, &owner).await;
+    let retired = first["refresh_token"].as_str().unwrap();
+    let rotated = ok(refresh(
+        &app,
+        retired,
+        Some(owner.proof(&app, "/api/v1/auth/refresh")),
+    )
+    .await)
+    .await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let reused = refresh(
+        &app,
+        retired,
+        Some(owner.proof(&app, "/api/v1/auth/refresh")),
+    )
+    .await;
+    assert_eq!(reused.status(), StatusCode::UNAUTHORIZED);
+    let after = refresh(
+        &app,
+        rotated["refresh_token"].as_str().unwrap(),
+        Some(owner.proof(&app, "/api/v1/auth/refresh")),
+    )
+    .await;
+    assert_eq!(
+        after.status(),
+        StatusCode::UNAUTHORIZED,
+        "the session ended"
+    );
+}
+
+#[tokio::test]
+async fn every_bad_proof_is_refused_with_the_rfcs_error_and_a_proof_works_once_on_every_instance() {
+    let app = app_with(&[]).await;
+    let user = app.new_user().await;
+    let key = AppKey::new();
+    let other = AppKey::new();
+    let login = "/api/v1/auth/login";
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let hs256 = jsonwebtoken::encode(
+        &Header {
+            typ: Some("dpop+jwt".into()),
+            ..Header::new(Algorithm::HS256)
+        },
+        &json!({"jti": "x", "htm": "POST", "htu": app.url(login), "iat": now}),
+        &EncodingKey::from_secret(b"secret"),
+    )
+    .unwrap();
+    let none = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(br#"{"typ":"dpop+jwt","alg":"none"}"#),
+        URL_SAFE_NO_PAD.encode(
+            json!({"jti": "y", "htm": "POST", "htu": app.url(login), "iat": now}).to_string()
+        )
+    );
+    // Signed by one key while naming another.
+    let forged = {
+        let proof = key.proof(&app, login);
+        let theirs = other.proof(&app, login);
+        let mut parts: Vec<&str> = theirs.split('.').collect();
+        let signature = proof.split('.').nth(2).unwrap();
+        parts[2] = signature;
+        parts.join(".")
+    };
+    let bad = [
+        ("another method", key.proof_with(&app, "GET", login, |_| {})),
+        ("another URI", key.proof(&app, "/api/v1/auth/refresh")),
+        (
+            "an old iat",
+            key.proof_with(&app, "POST", login, |c| c["iat"] = json!(now - 600)),
+        ),
+        (
+            "a future iat",
+            key.proof_with(&app, "POST", login, |c| c["iat"] = json!(now + 600)),
+        ),
+        ("the wrong key's signature", forged),
+        ("HS256", hs256),
+        ("none", none),
+        ("garbage", "not.a.proof".to_owned()),
+        ("huge", "a".repeat(60_000)),
+    ];
+    for (what, proof) in bad {
+        let response = app
+            .post(login)
+            .header("DPoP", proof)
+            .json(&json!({ "email": user.email, "password": user.password }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{what}");
+        assert!(
+            response.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .contains("invalid_dpop_proof"),
+            "{what}"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error_code"], "INVALID_DPOP_PROOF", "{what}: {body}");
+    }
+
+    // At the token endpoint the same refusal is RFC 6749-shaped.
+    let oauth = app
+        .post("/oauth/token")
+        .header("DPoP", key.proof(&app, "/api/v1/auth/login"))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", user.email.as_str()),
+            ("password", user.password.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    common::assert_oauth_error(oauth, StatusCode::BAD_REQUEST, "invalid_dpop_proof").await;
+    let bound = app
+        .post("/oauth/token")
+        .header("DPoP", key.proof(&app, "/oauth/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", user.email.as_str()),
+            ("password", user.password.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let bound = ok(bound).await;
+    assert_eq!(bound["token_type"], "DPoP");
+
+    // A proof works once, on whichever instance sees it first: a second
+    // instance behind the same public URL refuses the first one's proof.
+    let twin =
+        common::spawn_app_with(overrides(&[("server.public_url", json!(app.address))])).await;
+    let proof = key.proof(&app, login);
+    let first = app
+        .post(login)
+        .header("DPoP", &proof)
+        .json(&json!({ "email": user.email, "password": user.password }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    for instance in [&app, &twin] {
+        let replay = instance
+            .post(login)
+            .header("DPoP", &proof)
+            .json(&json!({ "email": user.email, "password": user.password }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+        let body: Value = replay.json().await.unwrap();
+        assert!(body["detail"].as_str().unwrap().contains("jti"), "{body}");
+    }
+    let fresh = twin
+        .post(login)
+        .header("DPoP", key.proof(&app, login))
+        .json(&json!({ "email": user.email, "password": user.password }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        fresh.status(),
+        StatusCode::OK,
+        "the twin takes a fresh proof"
+    );
+}
