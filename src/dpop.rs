@@ -10,6 +10,21 @@ use sha2::{Digest, Sha256};
 use crate::clock::now_secs;
 use crate::redis_client::{RedisClient, RedisFailure};
 use crate::tokens::dpop::{check, DpopError, Expected, Proof};
+use crate::tokens::Confirmation;
+
+/// How an access token was presented (RFC 9449 §7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Bearer,
+    Dpop,
+}
+
+/// An access token from an `Authorization` header, and its scheme.
+#[derive(Debug, Clone, Copy)]
+pub struct Presented<'a> {
+    pub scheme: Scheme,
+    pub token: &'a str,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DpopCheckError {
@@ -57,16 +72,61 @@ impl Dpop {
         path: &str,
         access_token: Option<&str>,
     ) -> Result<Option<Proof>, DpopCheckError> {
+        let uri = format!("{}{path}", self.base);
+        self.check_at(proof, method, &uri, access_token).await
+    }
+
+    /// The URL of this service's `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A resource request's access token and its proof: a token bound to a
+    /// key (`cnf.jkt`) is good only with a proof by that key for this
+    /// request (`method` `uri`, with `ath`) and sent as `DPoP`; an unbound
+    /// one needs none.
+    pub async fn check_binding(
+        &self,
+        bound_to: Option<&Confirmation>,
+        presented: Presented<'_>,
+        proof: Result<Option<String>, DpopError>,
+        method: &str,
+        uri: &str,
+    ) -> Result<(), DpopCheckError> {
+        let Some(cnf) = bound_to else {
+            return Ok(());
+        };
+        if presented.scheme != Scheme::Dpop {
+            return Err(DpopError::Missing.into());
+        }
+        let proof = self
+            .check_at(proof?.as_deref(), method, uri, Some(presented.token))
+            .await?
+            .ok_or(DpopError::Missing)?;
+        if proof.jkt != cnf.jkt {
+            return Err(DpopError::WrongKey.into());
+        }
+        Ok(())
+    }
+
+    /// [`Dpop::check`] for an absolute URI (`/verify` reads the original
+    /// request's from its proxy).
+    pub async fn check_at(
+        &self,
+        proof: Option<&str>,
+        method: &str,
+        uri: &str,
+        access_token: Option<&str>,
+    ) -> Result<Option<Proof>, DpopCheckError> {
         let Some(proof) = proof else {
             return Ok(None);
         };
         let now = now_secs();
-        let uri = format!("{}{path}", self.base);
         let proof = check(
             proof,
             &Expected {
                 method,
-                uri: &uri,
+                uri,
                 access_token,
                 now,
                 max_age: self.max_age,

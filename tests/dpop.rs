@@ -435,3 +435,199 @@ async fn every_bad_proof_is_refused_with_the_rfcs_error_and_a_proof_works_once_o
         "the twin takes a fresh proof"
     );
 }
+
+fn ath(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
+}
+
+#[tokio::test]
+async fn a_bound_access_token_works_only_with_a_proof_by_its_key_at_every_door() {
+    let app = app_with(&[
+        ("server.trusted_proxies", json!(["127.0.0.1/32"])),
+        (
+            "gateway.clients",
+            json!([{"id": common::GATEWAY_ID, "secret": common::GATEWAY_SECRET}]),
+        ),
+    ])
+    .await;
+    let user = app.new_user().await;
+    let (owner, thief) = (AppKey::new(), AppKey::new());
+    let pair = bound_login(&app, &user, &owner).await;
+    let access = pair["access_token"].as_str().unwrap().to_owned();
+    let me = "/api/v1/users/me";
+    let get_me = |scheme: &'static str, proof: Option<String>| {
+        let app = app.clone();
+        let access = access.clone();
+        async move {
+            let mut request = app
+                .get(me)
+                .header("Authorization", format!("{scheme} {access}"));
+            if let Some(proof) = proof {
+                request = request.header("DPoP", proof);
+            }
+            request.send().await.unwrap()
+        }
+    };
+    let good = |key: &AppKey| key.proof_with(&app, "GET", me, |c| c["ath"] = json!(ath(&access)));
+
+    // As a bearer token, or without a proof: refused with the DPoP challenge.
+    for response in [get_me("Bearer", None).await, get_me("DPoP", None).await] {
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("DPoP"));
+    }
+    // The thief's key, another token's ath, another method: refused.
+    assert_eq!(
+        get_me("DPoP", Some(good(&thief))).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let wrong_ath = owner.proof_with(&app, "GET", me, |c| c["ath"] = json!(ath("another token")));
+    assert_eq!(
+        get_me("DPoP", Some(wrong_ath)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let post = owner.proof_with(&app, "POST", me, |c| c["ath"] = json!(ath(&access)));
+    assert_eq!(
+        get_me("DPoP", Some(post)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // The owner's proof: once.
+    let proof = good(&owner);
+    assert_eq!(
+        get_me("DPoP", Some(proof.clone())).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        get_me("DPoP", Some(proof)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Forward auth: the proof names the original request, as the trusted
+    // proxy in front (here: 127.0.0.1) reports it.
+    let original = "http://gateway.example/orders/7";
+    let verify = |proof: String| {
+        let app = app.clone();
+        let access = access.clone();
+        async move {
+            app.get("/api/v1/auth/verify")
+                .header("Authorization", format!("DPoP {access}"))
+                .header("DPoP", proof)
+                .header("X-Original-Method", "DELETE")
+                .header("X-Original-URI", "/orders/7?force=1")
+                .header("X-Forwarded-Proto", "http")
+                .header("X-Forwarded-Host", "gateway.example")
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let for_original = |key: &AppKey, method: &str, htu: &str| {
+        key.proof_with(&app, method, "/", |c| {
+            c["htu"] = json!(htu);
+            c["ath"] = json!(ath(&access));
+        })
+    };
+    let ok_answer = verify(for_original(&owner, "DELETE", original)).await;
+    assert_eq!(ok_answer.status(), StatusCode::OK);
+    assert_eq!(
+        ok_answer.headers()["x-user-id"],
+        user.id.to_string().as_str()
+    );
+    for refused in [
+        for_original(&owner, "GET", original),
+        for_original(&owner, "DELETE", "http://gateway.example/orders/8"),
+        for_original(&thief, "DELETE", original),
+    ] {
+        assert_eq!(verify(refused).await.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    // Introspection needs no proof and reports the key.
+    let introspected: Value = app
+        .post("/oauth/introspect")
+        .basic_auth(common::GATEWAY_ID, Some(common::GATEWAY_SECRET))
+        .form(&[("token", access.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(introspected["active"], true);
+    assert_eq!(introspected["token_type"], "DPoP");
+    assert_eq!(introspected["cnf"]["jkt"], owner.jkt());
+}
+
+#[tokio::test]
+async fn malformed_dpop_headers_get_a_4xx_on_every_path_that_reads_one() {
+    let app = app_with(&[("server.trusted_proxies", json!(["127.0.0.1/32"]))]).await;
+    let user = app.new_user().await;
+    let key = AppKey::new();
+    let pair = bound_login(&app, &user, &key).await;
+    let access = pair["access_token"].as_str().unwrap().to_owned();
+    let refresh_token = pair["refresh_token"].as_str().unwrap().to_owned();
+    let private = key.proof_with(&app, "POST", "/api/v1/auth/login", |_| {});
+    // The same proof with a private part added to its header's jwk.
+    let with_private_part = {
+        let mut parts = private.split('.');
+        let header: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap())
+                .unwrap();
+        let mut header = header;
+        header["jwk"]["d"] = json!(key.x);
+        format!(
+            "{}.{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            parts.next().unwrap(),
+            parts.next().unwrap()
+        )
+    };
+    let hostile: Vec<Vec<u8>> = vec![
+        vec![b'a'; 50_000],
+        b"\t\x80\xff not text".to_vec(),
+        b"!!!.???.***".to_vec(),
+        b"eyJ0eXAiOiJkcG9wK2p3dCJ9.%%%.@@@".to_vec(),
+        "\u{e9}\u{202e}".as_bytes().to_vec(),
+        with_private_part.into_bytes(),
+        Vec::new(),
+    ];
+    for value in &hostile {
+        let header = reqwest::header::HeaderValue::from_bytes(value).unwrap();
+        let requests = [
+            app.post("/api/v1/auth/login")
+                .json(&json!({ "email": user.email, "password": user.password })),
+            app.post("/api/v1/auth/refresh")
+                .json(&json!({ "refresh_token": refresh_token })),
+            app.post("/oauth/token").form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token.as_str()),
+            ]),
+            app.get("/api/v1/users/me")
+                .header("Authorization", format!("DPoP {access}")),
+            app.get("/api/v1/auth/verify")
+                .header("Authorization", format!("DPoP {access}"))
+                .header("X-Original-Method", "GET")
+                .header("X-Original-URI", "/x"),
+        ];
+        for request in requests {
+            let response = request.header("DPoP", header.clone()).send().await.unwrap();
+            assert!(
+                response.status().is_client_error(),
+                "{:.40?}: {}",
+                String::from_utf8_lossy(value),
+                response.status()
+            );
+        }
+    }
+    // Two proofs in one request are refused as one cannot be.
+    let twice = app
+        .post("/api/v1/auth/login")
+        .header("DPoP", key.proof(&app, "/api/v1/auth/login"))
+        .header("DPoP", key.proof(&app, "/api/v1/auth/login"))
+        .json(&json!({ "email": user.email, "password": user.password }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(twice.status(), StatusCode::BAD_REQUEST);
+}

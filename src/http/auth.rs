@@ -13,8 +13,8 @@ use utoipa_axum::routes;
 use super::error::{ApiError, DependencyError, Detail};
 use super::error::{INVALID_QUERY, NOT_AUTHENTICATED};
 use super::extract::{
-    bearer_token, Authenticated, Bearer as BearerHeader, Client, DpopHeader, Parse, Valid,
-    ValidQuery,
+    access_token, dpop_header, Authenticated, Bearer as BearerHeader, Client, DpopHeader,
+    ForwardedRequest, Parse, Valid, ValidQuery,
 };
 use super::invalid::{Location, ValidationIssue};
 use super::responses::{
@@ -591,6 +591,7 @@ enum VerifiedClaims {
     ))]
 async fn verify(
     State(state): State<AppState>,
+    ForwardedRequest(original): ForwardedRequest,
     forwarded: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<(HeaderMap, Json<VerifiedClaims>), ApiError> {
@@ -613,15 +614,16 @@ async fn verify(
             .parse()
             .map_err(|e| ApiError::invalid(Location::Query, e))?,
     };
-    let authenticated = match bearer_token(&forwarded) {
-        Some(token) => {
+    let presented = access_token(&forwarded);
+    let authenticated = match presented {
+        Some(presented) => {
             let audience = demands
                 .audience
                 .as_deref()
                 .unwrap_or(state.tokens.audience());
             state
                 .auth
-                .authenticate_for(token, audience)
+                .authenticate_for(presented.token, audience)
                 .await
                 .map_err(ApiError::from)
         }
@@ -634,6 +636,28 @@ async fn verify(
             return Err(e);
         }
     };
+    // A DPoP-bound token: only with a proof by its key for the original
+    // request, as the trusted proxy in front names it.
+    if let (Some(cnf), Some(presented)) = (bearer.cnf(), presented) {
+        let (original_method, original_uri) = original
+            .as_ref()
+            .map(|(m, u)| (m.as_str(), u.as_str()))
+            .unwrap_or_default();
+        let checked = state
+            .dpop
+            .check_binding(
+                Some(cnf),
+                presented,
+                dpop_header(&forwarded),
+                original_method,
+                original_uri,
+            )
+            .await;
+        if let Err(e) = checked {
+            tracing::debug!(forwarded_method = %method, forwarded_uri = %uri, "forward auth denied: DPoP");
+            return Err(ApiError::at_resource(e));
+        }
+    }
     if let Some(needed) = &demands.scope {
         let held = bearer
             .scope()

@@ -53,6 +53,10 @@ pub enum ApiError {
     /// (RFC 9449 §7.1): 400 with `error_code` and a `DPoP` challenge.
     #[error("invalid DPoP proof: {0}")]
     InvalidDpopProof(DpopError),
+    /// A DPoP-bound access token without a good proof by its key (RFC 9449
+    /// §7.1): 401 with a `DPoP` challenge.
+    #[error("DPoP-bound token refused: {0}")]
+    DpopRefused(DpopError),
     #[error("unauthorized: {0}")]
     Unauthorized(&'static str),
     /// A gateway client's HTTP Basic credentials are missing or wrong: 401
@@ -214,7 +218,9 @@ impl ApiError {
             ApiError::NotFound | ApiError::NotFoundDetail(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest(_) | ApiError::InvalidDpopProof(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) | ApiError::ClientUnauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) | ApiError::ClientUnauthorized | ApiError::DpopRefused(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::FeedGap => StatusCode::GONE,
             ApiError::Forbidden(_) | ApiError::InsufficientScope(_) => StatusCode::FORBIDDEN,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -248,7 +254,9 @@ impl ApiError {
                 coded(words, code)
             }
             ApiError::PayloadTooLarge => detail(&TOO_LARGE),
-            ApiError::InvalidDpopProof(why) => coded(why.words(), "INVALID_DPOP_PROOF"),
+            ApiError::InvalidDpopProof(why) | ApiError::DpopRefused(why) => {
+                coded(why.words(), "INVALID_DPOP_PROOF")
+            }
             ApiError::ClientUnauthorized => detail(CLIENT_AUTH_FAILED),
             ApiError::InsufficientScope(_) => {
                 detail("The access token lacks a scope this route requires")
@@ -334,7 +342,7 @@ impl ApiError {
             ApiError::ClientUnauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, BASIC_CHALLENGE);
             }
-            ApiError::InvalidDpopProof(_) => {
+            ApiError::InvalidDpopProof(_) | ApiError::DpopRefused(_) => {
                 headers.insert(header::WWW_AUTHENTICATE, DPOP_CHALLENGE);
             }
             ApiError::InsufficientScope(scope) => {
@@ -644,6 +652,16 @@ impl From<ConsoleError> for ApiError {
             ConsoleError::Auth(e) => e.into(),
             ConsoleError::Redis(e) => e.into(),
             ConsoleError::Sessions(e) => e.into(),
+        }
+    }
+}
+
+impl ApiError {
+    /// A proof refused at a resource (a bound token presented): 401.
+    pub(super) fn at_resource(e: DpopCheckError) -> Self {
+        match e {
+            DpopCheckError::Proof(why) => ApiError::DpopRefused(why),
+            DpopCheckError::Redis(e) => e.into(),
         }
     }
 }

@@ -18,7 +18,7 @@ use super::error::{ApiError, INVALID_QUERY, NOT_AUTHENTICATED, UNREADABLE_BODY};
 use super::invalid::{Location, ValidationIssue};
 use super::AppState;
 use crate::client::ClientInfo;
-use crate::dpop::DpopCheckError;
+use crate::dpop::{DpopCheckError, Presented, Scheme};
 use crate::tokens::dpop::{DpopError, Proof};
 use crate::tokens::AccessClaims;
 use crate::validation::ValidationErrors;
@@ -184,16 +184,19 @@ impl<S: Send + Sync> FromRequestParts<S> for DpopHeader {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let mut values = parts.headers.get_all("dpop").iter();
-        let proof = match (values.next(), values.next()) {
-            (None, _) => Ok(None),
-            (Some(_), Some(_)) => Err(DpopError::Several),
-            (Some(value), None) => value
-                .to_str()
-                .map(|text| Some(text.trim().to_owned()))
-                .map_err(|_| DpopError::Malformed),
-        };
-        Ok(Self(proof))
+        Ok(Self(dpop_header(&parts.headers)))
+    }
+}
+
+pub(super) fn dpop_header(headers: &HeaderMap) -> Result<Option<String>, DpopError> {
+    let mut values = headers.get_all("dpop").iter();
+    match (values.next(), values.next()) {
+        (None, _) => Ok(None),
+        (Some(_), Some(_)) => Err(DpopError::Several),
+        (Some(value), None) => value
+            .to_str()
+            .map(|text| Some(text.trim().to_owned()))
+            .map_err(|_| DpopError::Malformed),
     }
 }
 
@@ -219,6 +222,67 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(Self(bearer_token(&parts.headers).map(str::to_owned)))
+    }
+}
+
+/// The access token in `Authorization: Bearer <token>` or `Authorization:
+/// DPoP <token>` (RFC 9449 §7.1), and which it was.
+pub(super) fn access_token(headers: &HeaderMap) -> Option<Presented<'_>> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::Dpop
+    } else {
+        return None;
+    };
+    (!token.is_empty()).then_some(Presented { scheme, token })
+}
+
+/// What `/verify` is asked about: the original request's method and URI,
+/// as the proxy in front says (`X-Original-Method`/`-URI`, or Traefik's
+/// `X-Forwarded-Method`/`-Uri`/`-Host`/`-Proto`), believed only from
+/// `server.trusted_proxies`. `None` from anyone else: a DPoP proof then has
+/// nothing to be checked against.
+pub struct ForwardedRequest(pub Option<(String, String)>);
+
+impl FromRequestParts<AppState> for ForwardedRequest {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let trusted = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .is_some_and(|c| {
+                let ip = c.0.ip();
+                state.trusted_proxies.iter().any(|net| net.contains(&ip))
+            });
+        if !trusted {
+            return Ok(Self(None));
+        }
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.is_empty())
+        };
+        let method = header("x-original-method").or_else(|| header("x-forwarded-method"));
+        let uri = header("x-original-uri").or_else(|| header("x-forwarded-uri"));
+        let (Some(method), Some(uri)) = (method, uri) else {
+            return Ok(Self(None));
+        };
+        let absolute = match (header("x-forwarded-proto"), header("x-forwarded-host")) {
+            (Some(proto), Some(host)) if uri.starts_with('/') => format!("{proto}://{host}{uri}"),
+            _ if uri.starts_with('/') => state.dpop.url(uri),
+            _ => uri.to_owned(),
+        };
+        Ok(Self(Some((method.to_owned(), absolute))))
     }
 }
 
@@ -290,9 +354,26 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token =
-            bearer_token(&parts.headers).ok_or(ApiError::Unauthorized(NOT_AUTHENTICATED))?;
-        Ok(Self(state.auth.authenticate(token).await?))
+        let presented =
+            access_token(&parts.headers).ok_or(ApiError::Unauthorized(NOT_AUTHENTICATED))?;
+        let claims = state.auth.authenticate(presented.token).await?;
+        // A DPoP-bound token: only with a proof by its key for this request.
+        if let Some(cnf) = &claims.cnf {
+            let proof = dpop_header(&parts.headers);
+            // Nested routers see their own part of the path; the proof names
+            // the whole of it.
+            let path = parts
+                .extensions
+                .get::<axum::extract::OriginalUri>()
+                .map_or(parts.uri.path(), |original| original.0.path());
+            let uri = state.dpop.url(path);
+            state
+                .dpop
+                .check_binding(Some(cnf), presented, proof, parts.method.as_str(), &uri)
+                .await
+                .map_err(ApiError::at_resource)?;
+        }
+        Ok(Self(claims))
     }
 }
 

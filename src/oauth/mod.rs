@@ -40,7 +40,7 @@ use crate::rate_limit::{CheckOutcome, Credential, RateLimitError, RateLimiter};
 use crate::redis_client::RedisClient;
 use crate::sessions::SessionStore;
 use crate::tokens::dpop::DpopError;
-use crate::tokens::{Bearer, ClientGrant, TokenIssuer};
+use crate::tokens::{Bearer, ClientGrant, Confirmation, TokenIssuer};
 use crate::users::{Role, Subscription};
 use client_auth::{registered_secret_matches, AssertionCheck};
 
@@ -213,9 +213,13 @@ pub struct ActiveToken {
     pub client_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
-    /// `"Bearer"` for access tokens (their RFC 6749 type), `"refresh_token"`
-    /// for refresh tokens.
+    /// `"Bearer"` for access tokens (their RFC 6749 type), `"DPoP"` for a
+    /// DPoP-bound one, `"refresh_token"` for refresh tokens.
     pub token_type: &'static str,
+    /// A DPoP-bound access token's key (RFC 9449 §6.2): the caller checks
+    /// the request's proof against it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
     /// A user's token: its session and the user's current standing.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub user: Option<ActiveUser>,
@@ -673,6 +677,7 @@ impl OAuth {
                 client_id: crate::tokens::FIRST_PARTY_CLIENT_ID.to_owned(),
                 scope: None,
                 token_type: "refresh_token",
+                cnf: None,
                 user: Some(ActiveUser {
                     sid: live.session_id,
                     username: live.claims.username,
@@ -716,7 +721,12 @@ impl OAuth {
                 jti: Some(bearer.jti()),
                 client_id: bearer.client_id().to_owned(),
                 scope: bearer.scope().map(str::to_owned),
-                token_type: "Bearer",
+                token_type: if bearer.cnf().is_some() {
+                    "DPoP"
+                } else {
+                    "Bearer"
+                },
+                cnf: bearer.cnf().cloned(),
                 user,
             }
         };

@@ -155,6 +155,14 @@ impl Bearer {
             Bearer::Client(c) => c.scope.as_deref(),
         }
     }
+
+    /// The DPoP key a bound token is bound to (a user's token only).
+    pub fn cnf(&self) -> Option<&Confirmation> {
+        match self {
+            Bearer::User(c) => c.cnf.as_ref(),
+            Bearer::Client(_) => None,
+        }
+    }
 }
 
 /// Every claim either kind may carry, as the token holds them.
