@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::auth::{Auth, AuthError, LoginName};
@@ -74,13 +73,7 @@ pub struct Console {
 /// The Redis key of a console session: the cookie itself is never stored.
 /// One key, one command per change: no script, no hash tag needed.
 fn key(cookie: &str) -> String {
-    let digest = Sha256::digest(cookie.as_bytes());
-    let mut key = String::with_capacity(16 + 64);
-    key.push_str("tessera:console:");
-    for byte in digest {
-        key.push_str(&format!("{byte:02x}"));
-    }
-    key
+    opaque::digest_key("tessera:console:", cookie.as_bytes())
 }
 
 /// What spending a one-shot form id came to.

@@ -5,11 +5,10 @@
 
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
-
 use crate::clock::now_secs;
 use crate::redis_client::{RedisClient, RedisFailure};
 use crate::tokens::dpop::{check, DpopError, Expected, Proof};
+use crate::tokens::opaque::digest_key;
 use crate::tokens::Confirmation;
 
 /// How an access token was presented (RFC 9449 §7.1).
@@ -45,12 +44,10 @@ pub struct Dpop {
 /// Where a proof's `jti` is remembered: under its key's thumbprint (the
 /// hash tag), as a digest (a `jti` is the client's text).
 fn jti_key(proof: &Proof) -> String {
-    let digest = Sha256::digest(proof.jti.as_bytes());
-    let mut key = format!("tessera:dpop:{{{}}}:", proof.jkt);
-    for byte in digest {
-        key.push_str(&format!("{byte:02x}"));
-    }
-    key
+    digest_key(
+        &format!("tessera:dpop:{{{}}}:", proof.jkt),
+        proof.jti.as_bytes(),
+    )
 }
 
 impl Dpop {

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::redis_client::{RedisClient, RedisFailure};
@@ -50,13 +49,7 @@ pub struct BrowserSessions {
 }
 
 fn key(cookie: &str) -> String {
-    let digest = Sha256::digest(cookie.as_bytes());
-    let mut key = String::with_capacity(16 + 64);
-    key.push_str("tessera:browser:");
-    for byte in digest {
-        key.push_str(&format!("{byte:02x}"));
-    }
-    key
+    opaque::digest_key("tessera:browser:", cookie.as_bytes())
 }
 
 impl BrowserSessions {

@@ -7,7 +7,6 @@
 //! `cid`, `redirect`, `challenge`, `anchor`, `scope`, `nonce`, `auth`,
 //! `amr`, and once redeemed `used` and `sid`.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use redis::Script;
@@ -22,6 +21,7 @@ use crate::clock::now_ms;
 use crate::revocations::{FeedWriter, Kind, Reason, Revoked};
 use crate::sessions::RefreshToken;
 use crate::tokens::code::AuthorizationCode;
+use crate::tokens::opaque::hex_key;
 
 /// What a code is issued for, and what its redemption must match.
 #[derive(Debug, Clone)]
@@ -103,11 +103,10 @@ impl CodeScripts {
 }
 
 fn code_key(code: &AuthorizationCode) -> String {
-    let mut key = format!("tessera:code:{{{}}}:", code.user_id());
-    for byte in code.hash() {
-        let _ = write!(key, "{byte:02x}");
-    }
-    key
+    hex_key(
+        &format!("tessera:code:{{{}}}:", code.user_id()),
+        &code.hash(),
+    )
 }
 
 impl SessionStore {

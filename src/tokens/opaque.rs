@@ -49,6 +49,25 @@ pub const fn encoded_len(n: usize) -> usize {
     (4 * n).div_ceil(3)
 }
 
+/// A store key that names a secret without holding it: `prefix`, then the
+/// digest in hex (the console's and the browser sessions' cookies, codes,
+/// DPoP `jti`s).
+pub fn hex_key(prefix: &str, digest: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut key = String::with_capacity(prefix.len() + 2 * digest.len());
+    key.push_str(prefix);
+    for byte in digest {
+        // Writing to a `String` cannot fail.
+        let _ = write!(key, "{byte:02x}");
+    }
+    key
+}
+
+/// [`hex_key`] of the SHA-256 of `secret`.
+pub fn digest_key(prefix: &str, secret: &[u8]) -> String {
+    hex_key(prefix, &Sha256::digest(secret))
+}
+
 pub fn encode(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
