@@ -631,3 +631,65 @@ async fn malformed_dpop_headers_get_a_4xx_on_every_path_that_reads_one() {
         .unwrap();
     assert_eq!(twice.status(), StatusCode::BAD_REQUEST);
 }
+
+/// An ES256 proof from joserfc (`tests/python/dpop_proof.py`), in the
+/// suite's virtualenv; `key` carries the app's key between calls.
+async fn joserfc_proof(key: &Value, htm: &str, htu: &str) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/dpop_proof.py");
+    let args = json!({ "key": key, "htm": htm, "htu": htu });
+    let output = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new(common::venv_python())
+            .arg(script)
+            .arg(args.to_string())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("joserfc answers within 30 s")
+    .expect("the virtualenv's python runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn an_es256_key_from_another_jose_implementation_binds_and_rotates() {
+    let app = app_with(&[]).await;
+    let user = app.new_user().await;
+    let login = joserfc_proof(&Value::Null, "POST", &app.url("/api/v1/auth/login")).await;
+    let pair = ok(app
+        .post("/api/v1/auth/login")
+        .header("DPoP", login["proof"].as_str().unwrap())
+        .json(&json!({ "email": user.email, "password": user.password }))
+        .send()
+        .await
+        .unwrap())
+    .await;
+    assert_eq!(pair["token_type"], "DPoP");
+    // joserfc's RFC 7638 thumbprint is tessera's cnf.jkt.
+    assert_eq!(
+        jwt_claims(pair["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        login["jkt"]
+    );
+    let again = joserfc_proof(&login["key"], "POST", &app.url("/api/v1/auth/refresh")).await;
+    let next = ok(refresh(
+        &app,
+        pair["refresh_token"].as_str().unwrap(),
+        Some(again["proof"].as_str().unwrap().to_owned()),
+    )
+    .await)
+    .await;
+    assert_eq!(next["token_type"], "DPoP");
+    // An Ed25519 key that is not the app's gets nothing.
+    let refused = refresh(
+        &app,
+        next["refresh_token"].as_str().unwrap(),
+        Some(AppKey::new().proof(&app, "/api/v1/auth/refresh")),
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+}
