@@ -9,7 +9,7 @@ mod common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::pages::{spawn_app_at_own_url, Page, Visitor};
+use common::pages::{hidden_inputs, spawn_app_at_own_url, Page, Visitor};
 use common::{assert_oauth_error, jwt_claims, TestApp, TestUser, Tokens};
 use figment::providers::Serialized;
 use figment::Figment;
@@ -104,35 +104,6 @@ fn authorize_path(client: &App, redirect: &str, extra: &[(&str, &str)]) -> Strin
         "/oauth/authorize?{}",
         serde_urlencoded::to_string(&query).unwrap()
     )
-}
-
-/// The hidden inputs of a page's form, unescaped.
-fn hidden_inputs(html: &str) -> Vec<(String, String)> {
-    let unescape = |s: &str| {
-        s.replace("&#x2f;", "/")
-            .replace("&#47;", "/")
-            .replace("&#x27;", "'")
-            .replace("&#39;", "'")
-            .replace("&quot;", "\"")
-            .replace("&#34;", "\"")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&amp;", "&")
-    };
-    html.split("<input type=\"hidden\" name=\"")
-        .skip(1)
-        .map(|rest| {
-            let (name, rest) = rest.split_once('"').unwrap();
-            let value = rest
-                .split_once("value=\"")
-                .unwrap()
-                .1
-                .split('"')
-                .next()
-                .unwrap();
-            (name.to_owned(), unescape(value))
-        })
-        .collect()
 }
 
 /// Posts a page's form with its hidden fields and `extra`.

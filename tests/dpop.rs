@@ -693,3 +693,93 @@ async fn an_es256_key_from_another_jose_implementation_binds_and_rotates() {
     .await;
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_code_asked_for_a_key_is_redeemed_only_with_a_proof_by_that_key() {
+    let app = app_with(&[]).await;
+    let admin = app.new_user_with_role("ADMIN").await.1;
+    let (id, secret) = app
+        .register_client(
+            &admin.access,
+            json!({
+                "name": "Notes Web", "first_party": true,
+                "grant_types": ["authorization_code", "refresh_token"],
+                "redirect_uris": ["https://notes.example.com/cb"],
+            }),
+        )
+        .await;
+    let secret = secret.unwrap();
+    let user = app.new_user().await;
+    let (owner, thief) = (AppKey::new(), AppKey::new());
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let authorize = format!(
+        "/oauth/authorize?{}",
+        serde_urlencoded::to_string([
+            ("response_type", "code"),
+            ("client_id", id.as_str()),
+            ("redirect_uri", "https://notes.example.com/cb"),
+            ("scope", "openid"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+            ("dpop_jkt", owner.jkt().as_str()),
+        ])
+        .unwrap()
+    );
+    let mut visitor = common::pages::Visitor::new(&app);
+    let code_of = |page: &common::pages::Page| {
+        let location = page.header("location").to_owned();
+        let query: Vec<(String, String)> =
+            serde_urlencoded::from_str(location.split_once('?').unwrap().1).unwrap();
+        query.into_iter().find(|(n, _)| n == "code").unwrap().1
+    };
+    let page = visitor.get(&authorize).await;
+    let mut form = common::pages::hidden_inputs(&page.body);
+    form.push(("username".into(), user.username.clone()));
+    form.push(("password".into(), user.password.clone()));
+    let form: Vec<(&str, &str)> = form.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let signed_in = visitor.post_form("/oauth/authorize", &form).await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.body
+    );
+    let exchange = |code: String, proof: Option<String>| {
+        let (app, id, secret) = (app.clone(), id.clone(), secret.clone());
+        async move {
+            let mut request = app.post("/oauth/token").basic_auth(&id, Some(&secret));
+            if let Some(proof) = proof {
+                request = request.header("DPoP", proof);
+            }
+            request
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", "https://notes.example.com/cb"),
+                    ("code_verifier", verifier),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Another key, or none: the code is refused (and spent).
+    let refused = exchange(code_of(&signed_in), Some(thief.proof(&app, "/oauth/token"))).await;
+    common::assert_oauth_error(refused, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    let code = code_of(&visitor.get(&authorize).await);
+    common::assert_oauth_error(
+        exchange(code, None).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    )
+    .await;
+    // The key it was asked for: a bound pair.
+    let code = code_of(&visitor.get(&authorize).await);
+    let tokens = ok(exchange(code, Some(owner.proof(&app, "/oauth/token"))).await).await;
+    assert_eq!(tokens["token_type"], "DPoP");
+    assert_eq!(
+        jwt_claims(tokens["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        owner.jkt()
+    );
+}

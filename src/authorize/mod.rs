@@ -88,6 +88,8 @@ pub struct AuthorizeParams {
     pub prompt: Option<String>,
     pub login_hint: Option<String>,
     pub max_age: Option<String>,
+    /// RFC 9449 §10: the thumbprint of the DPoP key the code is for.
+    pub dpop_jkt: Option<String>,
 }
 
 /// OIDC's `prompt`.
@@ -114,6 +116,7 @@ pub struct AuthorizationRequest {
     prompt: Prompt,
     login_hint: Option<String>,
     max_age: Option<u64>,
+    dpop_jkt: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -347,6 +350,19 @@ impl Authorize {
                 Err(_) => return refuse("invalid_request", "max_age is a number of seconds"),
             },
         };
+        // An RFC 7638 SHA-256 thumbprint: 43 base64url characters.
+        let dpop_jkt = match params.dpop_jkt.filter(|s| !s.is_empty()) {
+            Some(jkt)
+                if jkt.len() == 43
+                    && jkt
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+            {
+                Some(jkt)
+            }
+            Some(_) => return refuse("invalid_request", "dpop_jkt is a JWK SHA-256 thumbprint"),
+            None => None,
+        };
         let short = |s: Option<String>| s.filter(|s| !s.is_empty() && s.len() <= 512);
         Ok(Ok(AuthorizationRequest {
             client,
@@ -358,6 +374,7 @@ impl Authorize {
             prompt,
             login_hint: short(params.login_hint),
             max_age,
+            dpop_jkt,
         }))
     }
 
@@ -554,6 +571,7 @@ impl Authorize {
             auth_time: browser.auth_time,
             amr: browser.amr.join(" "),
             email,
+            dpop_jkt: request.dpop_jkt.clone(),
         };
         let code = self
             .deps

@@ -75,6 +75,7 @@ impl OAuth {
             // A public client's refresh token is bound to its DPoP key; a
             // confidential client's to its credentials.
             jkt: jkt.filter(|_| client.settings.kind == ClientKind::Public),
+            proof_jkt: jkt,
         };
         let redeemed = match self
             .sessions

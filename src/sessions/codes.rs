@@ -44,6 +44,8 @@ pub struct CodeGrant {
     /// The address and whether activation proved it, for the ID token of
     /// the `email` scope (read now, so redeeming needs no PostgreSQL).
     pub email: Option<(String, bool)>,
+    /// RFC 9449 §10's `dpop_jkt`: only a proof by this key redeems it.
+    pub dpop_jkt: Option<String>,
 }
 
 /// What the client redeeming a code presents.
@@ -61,6 +63,9 @@ pub struct Redemption<'a> {
     pub online_lifetime: Option<Duration>,
     /// The DPoP key the new session's refresh token is bound to.
     pub jkt: Option<&'a str>,
+    /// The DPoP key the redeeming request proved it holds (a code issued
+    /// for a key needs it).
+    pub proof_jkt: Option<&'a str>,
 }
 
 /// A code redeemed: the session it opened and what the ID token needs.
@@ -139,6 +144,9 @@ impl SessionStore {
         if let Some(nonce) = &grant.nonce {
             invocation.arg("nonce").arg(nonce);
         }
+        if let Some(jkt) = &grant.dpop_jkt {
+            invocation.arg("jkt").arg(jkt);
+        }
         if let Some((email, verified)) = &grant.email {
             invocation
                 .arg("email")
@@ -199,6 +207,7 @@ impl SessionStore {
                 .map(|ttl| (ttl.as_millis() as u64).to_string())
                 .unwrap_or_default(),
         );
+        invocation.arg(redemption.proof_jkt.unwrap_or_default());
         let not_before = self.feed.attach(&mut invocation, Reason::ReuseDetected);
         let reply: Vec<String> = self.redis.script(&invocation).await?;
         match reply.as_slice() {

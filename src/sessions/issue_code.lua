@@ -4,7 +4,8 @@
 -- ARGV[2..] field, value, ...: cid (client id), redirect (redirect URI),
 --          challenge (PKCE S256 challenge), anchor (the browser sign-in's
 --          session id), scope, nonce, auth (auth_time, unix s), amr, and
---          for the email scope email and ev ('1' when verified)
+--          for the email scope email and ev ('1' when verified), and jkt
+--          (RFC 9449 §10's dpop_jkt) when the request named a DPoP key
 -- Returns 1.
 -- Atomic: the record never exists without its expiry.
 redis.call('HSET', KEYS[1], unpack(ARGV, 2))

@@ -16,23 +16,26 @@
 --          token
 -- KEYS[4]  the revocation feed stream (single Redis only; on Redis Cluster it
 --          is absent and the caller appends the event after the script)
--- ARGV[22] feed retention (ms)  ARGV[23] the events' not_before (unix s)
--- ARGV[24] the reason of a replay's event
+-- ARGV[22] the thumbprint of the DPoP key the redeeming request proved it
+--          holds ('' without a proof): a code issued for a key (dpop_jkt,
+--          RFC 9449 §10) is redeemed only with that key
+-- ARGV[23] feed retention (ms)  ARGV[24] the events' not_before (unix s)
+-- ARGV[25] the reason of a replay's event
 -- Returns
 --   {'redeemed', role, subscription, username, scope, nonce, auth_time, amr,
 --    email, email verified ('1' or ''), evicted session ids...}: the session
 --    is open, the code spent
 --   {'replayed', session id or ''}: the code was redeemed before; the
 --    session that redemption opened is ended (one 'session' event)
---   {'mismatch'}: another client, redirect URI or verifier; the code is
---    spent (it never works after a wrong verifier)
+--   {'mismatch'}: another client, redirect URI, verifier or DPoP key; the
+--    code is spent (it never works after a wrong verifier)
 --   {'unknown'}: no such code (expired, or never issued), or the sign-in it
 --    was issued under has ended (a logout-all, a block)
 -- Atomic: two redemptions of one code see one session opened; the code,
 -- the sessions and the index share the {<user id>} hash tag (the anchor's
 -- key is derived from ARGV[4]), so this runs on Redis Cluster.
 local c = redis.call('HMGET', KEYS[1], 'cid', 'redirect', 'challenge', 'anchor', 'scope',
-  'nonce', 'auth', 'amr', 'used', 'sid', 'email', 'ev')
+  'nonce', 'auth', 'amr', 'used', 'sid', 'email', 'ev', 'jkt')
 if not c[1] then
   return {'unknown'}
 end
@@ -40,11 +43,11 @@ if c[9] then
   local sid = c[10] or ''
   if sid ~= '' and redis.call('DEL', ARGV[4] .. sid) == 1 then
     redis.call('ZREM', KEYS[3], sid)
-    revoked(KEYS[4], ARGV[22], ARGV[23], ARGV[24], 'session', sid)
+    revoked(KEYS[4], ARGV[23], ARGV[24], ARGV[25], 'session', sid)
   end
   return {'replayed', sid}
 end
-if c[1] ~= ARGV[1] or c[2] ~= ARGV[2] or c[3] ~= ARGV[3] then
+if c[1] ~= ARGV[1] or c[2] ~= ARGV[2] or c[3] ~= ARGV[3] or (c[13] and c[13] ~= ARGV[22]) then
   redis.call('DEL', KEYS[1])
   return {'mismatch'}
 end
@@ -62,8 +65,8 @@ local offline = string.find(' ' .. c[5] .. ' ', ' offline_access ', 1, true)
 if ARGV[21] ~= '' and not offline then
   s[4] = ARGV[21]
 end
--- Sessions evicted to make room are evictions, whatever ARGV[24] says.
-local evicted = open_session({KEYS[2], KEYS[3]}, s, {KEYS[4], ARGV[22], ARGV[23], 'evicted'})
+-- Sessions evicted to make room are evictions, whatever ARGV[25] says.
+local evicted = open_session({KEYS[2], KEYS[3]}, s, {KEYS[4], ARGV[23], ARGV[24], 'evicted'})
 redis.call('HSET', KEYS[1], 'used', '1', 'sid', ARGV[5])
 local out = {'redeemed', anchor[1], anchor[2], anchor[3], c[5], c[6] or '', c[7], c[8],
   c[11] or '', c[12] or ''}

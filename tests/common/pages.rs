@@ -230,3 +230,32 @@ impl Visitor {
         self.post_form(path, &form).await
     }
 }
+
+/// The hidden inputs of a page's form, unescaped.
+pub fn hidden_inputs(html: &str) -> Vec<(String, String)> {
+    let unescape = |s: &str| {
+        s.replace("&#x2f;", "/")
+            .replace("&#47;", "/")
+            .replace("&#x27;", "'")
+            .replace("&#39;", "'")
+            .replace("&quot;", "\"")
+            .replace("&#34;", "\"")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    };
+    html.split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .map(|rest| {
+            let (name, rest) = rest.split_once('"').unwrap();
+            let value = rest
+                .split_once("value=\"")
+                .unwrap()
+                .1
+                .split('"')
+                .next()
+                .unwrap();
+            (name.to_owned(), unescape(value))
+        })
+        .collect()
+}

@@ -88,6 +88,10 @@ struct AuthorizeQuery {
     #[param(value_type = Option<String>)]
     #[schema(value_type = Option<String>)]
     max_age: Text,
+    /// RFC 9449 §10: the thumbprint of the DPoP key that will redeem the code
+    #[param(value_type = Option<String>)]
+    #[schema(value_type = Option<String>)]
+    dpop_jkt: Text,
 }
 
 impl Parse for AuthorizeQuery {
@@ -110,9 +114,10 @@ impl Parse for AuthorizeQuery {
                 text(self.prompt, "prompt"),
                 text(self.login_hint, "login_hint"),
                 text(self.max_age, "max_age"),
+                text(self.dpop_jkt, "dpop_jkt"),
             )),
         ))?;
-        let (code_challenge, code_challenge_method, prompt, login_hint, max_age) = rest;
+        let (code_challenge, code_challenge_method, prompt, login_hint, max_age, dpop_jkt) = rest;
         Ok(AuthorizeParams {
             response_type,
             client_id,
@@ -125,6 +130,7 @@ impl Parse for AuthorizeQuery {
             prompt,
             login_hint,
             max_age,
+            dpop_jkt,
         })
     }
 }
@@ -141,6 +147,7 @@ fn hidden_fields(params: &AuthorizeParams) -> Vec<(&'static str, String)> {
         ("code_challenge", &params.code_challenge),
         ("code_challenge_method", &params.code_challenge_method),
         ("max_age", &params.max_age),
+        ("dpop_jkt", &params.dpop_jkt),
     ]
     .into_iter()
     .filter_map(|(name, value)| Some((name, value.clone()?)))
