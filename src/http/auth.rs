@@ -591,7 +591,7 @@ enum VerifiedClaims {
     ))]
 async fn verify(
     State(state): State<AppState>,
-    ForwardedRequest(original): ForwardedRequest,
+    forwarded_request: ForwardedRequest,
     forwarded: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<(HeaderMap, Json<VerifiedClaims>), ApiError> {
@@ -639,6 +639,7 @@ async fn verify(
     // A DPoP-bound token: only with a proof by its key for the original
     // request, as the trusted proxy in front names it.
     if let (Some(cnf), Some(presented)) = (bearer.cnf(), presented) {
+        let original = forwarded_request.original(&forwarded, &state.dpop);
         let (original_method, original_uri) = original
             .as_ref()
             .map(|(m, u)| (m.as_str(), u.as_str()))

@@ -18,7 +18,7 @@ use super::error::{ApiError, INVALID_QUERY, NOT_AUTHENTICATED, UNREADABLE_BODY};
 use super::invalid::{Location, ValidationIssue};
 use super::AppState;
 use crate::client::ClientInfo;
-use crate::dpop::{DpopCheckError, Presented, Scheme};
+use crate::dpop::{Dpop, DpopCheckError, Presented, Scheme};
 use crate::tokens::dpop::{DpopError, Proof};
 use crate::tokens::AccessClaims;
 use crate::validation::ValidationErrors;
@@ -241,12 +241,14 @@ pub(super) fn access_token(headers: &HeaderMap) -> Option<Presented<'_>> {
     (!token.is_empty()).then_some(Presented { scheme, token })
 }
 
-/// What `/verify` is asked about: the original request's method and URI,
-/// as the proxy in front says (`X-Original-Method`/`-URI`, or Traefik's
-/// `X-Forwarded-Method`/`-Uri`/`-Host`/`-Proto`), believed only from
-/// `server.trusted_proxies`. `None` from anyone else: a DPoP proof then has
-/// nothing to be checked against.
-pub struct ForwardedRequest(pub Option<(String, String)>);
+/// Whether `/verify`'s caller is a trusted proxy, whose word on the
+/// original request (`X-Original-Method`/`-URI`, or Traefik's
+/// `X-Forwarded-Method`/`-Uri`/`-Host`/`-Proto`) is believed
+/// (`server.trusted_proxies`). Only a DPoP-bound token needs that word, so
+/// it is read only then ([`ForwardedRequest::original`]).
+pub struct ForwardedRequest {
+    trusted: bool,
+}
 
 impl FromRequestParts<AppState> for ForwardedRequest {
     type Rejection = std::convert::Infallible;
@@ -262,27 +264,32 @@ impl FromRequestParts<AppState> for ForwardedRequest {
                 let ip = c.0.ip();
                 state.trusted_proxies.iter().any(|net| net.contains(&ip))
             });
-        if !trusted {
-            return Ok(Self(None));
+        Ok(Self { trusted })
+    }
+}
+
+impl ForwardedRequest {
+    /// The original request's method and absolute URI; `None` when the
+    /// caller is not a trusted proxy or does not say (a DPoP proof then has
+    /// nothing to be checked against).
+    pub fn original(&self, headers: &HeaderMap, dpop: &Dpop) -> Option<(String, String)> {
+        if !self.trusted {
+            return None;
         }
         let header = |name: &str| {
-            parts
-                .headers
+            headers
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .filter(|v| !v.is_empty())
         };
-        let method = header("x-original-method").or_else(|| header("x-forwarded-method"));
-        let uri = header("x-original-uri").or_else(|| header("x-forwarded-uri"));
-        let (Some(method), Some(uri)) = (method, uri) else {
-            return Ok(Self(None));
-        };
+        let method = header("x-original-method").or_else(|| header("x-forwarded-method"))?;
+        let uri = header("x-original-uri").or_else(|| header("x-forwarded-uri"))?;
         let absolute = match (header("x-forwarded-proto"), header("x-forwarded-host")) {
             (Some(proto), Some(host)) if uri.starts_with('/') => format!("{proto}://{host}{uri}"),
-            _ if uri.starts_with('/') => state.dpop.url(uri),
+            _ if uri.starts_with('/') => dpop.url(uri),
             _ => uri.to_owned(),
         };
-        Ok(Self(Some((method.to_owned(), absolute))))
+        Some((method.to_owned(), absolute))
     }
 }
 
