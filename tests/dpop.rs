@@ -783,3 +783,79 @@ async fn a_code_asked_for_a_key_is_redeemed_only_with_a_proof_by_that_key() {
         owner.jkt()
     );
 }
+
+#[tokio::test]
+async fn a_copy_of_a_bound_token_cannot_log_the_owner_out_or_read_their_userinfo() {
+    let app = app_with(&[]).await;
+    let user = app.new_user().await;
+    let (owner, thief) = (AppKey::new(), AppKey::new());
+    let pair = bound_login(&app, &user, &owner).await;
+    let refresh_token = pair["refresh_token"].as_str().unwrap().to_owned();
+    let access = pair["access_token"].as_str().unwrap().to_owned();
+
+    // Logout, RFC 7009 revocation and userinfo with the copies alone, or
+    // with the thief's key: answered as always, and nothing ends.
+    for proof in [None, Some(&thief)] {
+        let mut logout = app
+            .post("/api/v1/auth/logout")
+            .header("Authorization", format!("DPoP {access}"));
+        let mut revoke = app.post("/oauth/revoke");
+        if let Some(key) = proof {
+            logout = logout.header("DPoP", key.proof(&app, "/api/v1/auth/logout"));
+            revoke = revoke.header("DPoP", key.proof(&app, "/oauth/revoke"));
+        }
+        let logout = logout
+            .json(&json!({ "refresh_token": refresh_token }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+        let revoke = revoke
+            .form(&[("token", refresh_token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(revoke.status(), StatusCode::OK);
+    }
+    let userinfo = app
+        .get("/oauth/userinfo")
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(userinfo.status(), StatusCode::UNAUTHORIZED);
+    let me = app
+        .get("/api/v1/users/me")
+        .header("Authorization", format!("DPoP {access}"))
+        .header(
+            "DPoP",
+            owner.proof_with(&app, "GET", "/api/v1/users/me", |c| {
+                c["ath"] = json!(ath(&access))
+            }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK, "the session is alive");
+
+    // The owner, with the key, logs out.
+    let logout = app
+        .post("/api/v1/auth/logout")
+        .header("DPoP", owner.proof(&app, "/api/v1/auth/logout"))
+        .json(&json!({ "refresh_token": refresh_token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    let after = refresh(
+        &app,
+        &refresh_token,
+        Some(owner.proof(&app, "/api/v1/auth/refresh")),
+    )
+    .await;
+    assert_eq!(
+        after.status(),
+        StatusCode::UNAUTHORIZED,
+        "the owner's logout ended it"
+    );
+}

@@ -10,15 +10,19 @@ use crate::tokens::{AccessClaims, Bearer};
 
 impl Auth {
     /// Ends the sessions named by a refresh token and/or an access token.
-    /// Unknown or invalid tokens are ignored: logout always succeeds.
+    /// Unknown or invalid tokens are ignored: logout always succeeds. A
+    /// token bound to a DPoP key ends its session only when `jkt` (the key
+    /// the request proved it holds) is that key: a copy cannot log the
+    /// owner out.
     pub async fn logout(
         &self,
         refresh: Option<&str>,
         access: Option<&str>,
         client: &ClientInfo,
+        jkt: Option<&str>,
     ) -> Result<(), AuthError> {
         if let Some(token) = refresh.and_then(|t| self.deps.sessions.parse_token(t)) {
-            if self.deps.sessions.end_by_refresh_token(&token).await? {
+            if self.deps.sessions.end_by_refresh_token(&token, jkt).await? {
                 self.record_logout(token.user_id(), token.session_id(), client);
             }
         }
@@ -27,7 +31,13 @@ impl Auth {
         if let Some(Bearer::User(claims)) =
             access.and_then(|t| self.deps.tokens.verify_any_audience(t).ok())
         {
-            self.end_session(claims.sub, claims.sid, client).await?;
+            let held = claims
+                .cnf
+                .as_ref()
+                .is_none_or(|cnf| Some(cnf.jkt.as_str()) == jkt);
+            if held {
+                self.end_session(claims.sub, claims.sid, client).await?;
+            }
         }
         Ok(())
     }

@@ -271,6 +271,7 @@ async fn login(
 /// The paths a DPoP proof's `htu` names.
 const LOGIN_PATH: &str = "/api/v1/auth/login";
 const REFRESH_PATH: &str = "/api/v1/auth/refresh";
+const LOGOUT_PATH: &str = "/api/v1/auth/logout";
 
 /// A refresh token in the body (else the `Authorization: Bearer` header
 /// is used).
@@ -321,12 +322,16 @@ async fn refresh(
 async fn logout(
     State(state): State<AppState>,
     Client(client): Client,
-    BearerHeader(bearer): BearerHeader,
+    headers: HeaderMap,
+    proof: DpopHeader,
     Valid(refresh): Valid<RefreshRequest>,
 ) -> Result<StatusCode, ApiError> {
+    let access = access_token(&headers).map(|presented| presented.token);
+    let proof = proof.check(&state, "POST", LOGOUT_PATH).await?;
+    let jkt = proof.as_ref().map(|proof| proof.jkt.as_str());
     state
         .auth
-        .logout(refresh.as_deref(), bearer.as_deref(), &client)
+        .logout(refresh.as_deref(), access, &client, jkt)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

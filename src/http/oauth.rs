@@ -19,18 +19,18 @@ use utoipa_axum::routes;
 
 use super::auth::DPOP_TOKEN_TYPE;
 use super::error::{ApiError, OAuthApiError};
-use super::extract::{read_body, Bearer, Client, DpopHeader};
+use super::extract::{read_body, Authenticated, Client, DpopHeader};
 use super::responses as doc;
 use super::AppState;
-use crate::auth::AuthError;
 use crate::clients::model::TOKEN_EXCHANGE;
 use crate::clients::Scopes;
 use crate::dpop::DpopCheckError;
 use crate::oauth::{
     is_access_token_type, parse_audience, AuthorizationServerMetadata, Grant, IssuedTokens,
     OAuthError, OpenIdConfiguration, Presented, TokenRequest, UserInfo, ACCESS_TOKEN_TYPE_URN,
-    JWT_BEARER_ASSERTION, TOKEN_PATH,
+    JWT_BEARER_ASSERTION, REVOCATION_PATH, TOKEN_PATH,
 };
+use crate::tokens::dpop::Proof;
 use crate::users::{Role, Subscription};
 use crate::validation::TextKind;
 
@@ -425,14 +425,23 @@ async fn token(
     let client = client_credentials(&headers, form.client_fields())?;
     // The client first: one that fails learns nothing about its grant.
     let client = state.oauth.authenticate_client(client, from.ip).await?;
-    let proof = match proof.check(&state, "POST", TOKEN_PATH).await {
-        Ok(proof) => proof,
-        Err(DpopCheckError::Proof(why)) => return Err(OAuthError::InvalidDpopProof(why).into()),
-        Err(DpopCheckError::Redis(e)) => return Err(ApiError::from(e).into()),
-    };
+    let proof = dpop_proof(&state, proof, TOKEN_PATH).await?;
     let jkt = proof.as_ref().map(|proof| proof.jkt.as_str());
     let issued = state.oauth.token(client, form.grant()?, &from, jkt).await?;
     Ok(Json(AccessTokenResponse::from(issued)).into_response())
+}
+
+/// A request's DPoP proof for `path`, refused in RFC 6749's shape.
+async fn dpop_proof(
+    state: &AppState,
+    proof: DpopHeader,
+    path: &str,
+) -> Result<Option<Proof>, OAuthApiError> {
+    match proof.check(state, "POST", path).await {
+        Ok(proof) => Ok(proof),
+        Err(DpopCheckError::Proof(why)) => Err(OAuthError::InvalidDpopProof(why).into()),
+        Err(DpopCheckError::Redis(e)) => Err(ApiError::from(e).into()),
+    }
 }
 
 /// `POST /oauth/introspect` (RFC 7662).
@@ -523,6 +532,7 @@ async fn revoke(
     State(state): State<AppState>,
     Client(from): Client,
     headers: HeaderMap,
+    proof: DpopHeader,
     OAuthForm(form): OAuthForm<RevocationRequest>,
 ) -> Result<StatusCode, OAuthApiError> {
     let client = client_credentials(
@@ -533,9 +543,11 @@ async fn revoke(
             ..ClientFields::default()
         },
     )?;
+    let proof = dpop_proof(&state, proof, REVOCATION_PATH).await?;
+    let jkt = proof.as_ref().map(|proof| proof.jkt.as_str());
     state
         .oauth
-        .revoke(client, form.token.as_deref(), &from)
+        .revoke(client, form.token.as_deref(), &from, jkt)
         .await?;
     Ok(StatusCode::OK)
 }
@@ -567,17 +579,19 @@ async fn openid_configuration(State(state): State<AppState>) -> impl IntoRespons
     responses((status = 200, body = UserInfo), doc::Credentials))]
 async fn userinfo(
     State(state): State<AppState>,
-    Bearer(token): Bearer,
+    Authenticated(claims): Authenticated,
 ) -> Result<Json<UserInfo>, ApiError> {
-    let token = token.ok_or(AuthError::InvalidAccessToken)?;
-    Ok(Json(state.oauth.userinfo(&token).await?))
+    Ok(Json(state.oauth.userinfo(&claims).await?))
 }
 
 /// [`userinfo`] by POST (OIDC Core §5.3.1 allows both).
 #[utoipa::path(post, path = "/oauth/userinfo", tag = "oauth", security(("bearer" = [])),
     responses((status = 200, body = UserInfo), doc::Credentials))]
-async fn userinfo_post(state: State<AppState>, bearer: Bearer) -> Result<Json<UserInfo>, ApiError> {
-    userinfo(state, bearer).await
+async fn userinfo_post(
+    state: State<AppState>,
+    authenticated: Authenticated,
+) -> Result<Json<UserInfo>, ApiError> {
+    userinfo(state, authenticated).await
 }
 
 #[cfg(test)]

@@ -740,11 +740,14 @@ impl OAuth {
     /// [`Auth::logout`], so it is audited like any logout). Unknown tokens
     /// succeed too; a client's own token has no session to end, and lives
     /// until its `exp` or until its client is disabled.
+    /// `jkt`: the DPoP key the request proved it holds (a bound token's
+    /// session ends only with its key).
     pub async fn revoke(
         &self,
         client: Presented,
         token: Option<&str>,
         from: &ClientInfo,
+        jkt: Option<&str>,
     ) -> Result<(), OAuthError> {
         self.authenticate_client(client, from.ip).await?;
         let token = token
@@ -752,7 +755,9 @@ impl OAuth {
             .ok_or(OAuthError::MissingParameter("token"))?;
         // A token is either an opaque refresh token or a JWT; logout tries
         // each reading and ignores the one that does not apply.
-        self.auth.logout(Some(token), Some(token), from).await?;
+        self.auth
+            .logout(Some(token), Some(token), from, jkt)
+            .await?;
         Ok(())
     }
 }

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use super::{OAuth, CLIENT_AUTH_METHODS};
 use crate::auth::AuthError;
 use crate::authorize::STANDARD_SCOPES;
+use crate::tokens::AccessClaims;
 use crate::users::repo;
 
 pub const AUTHORIZATION_PATH: &str = "/oauth/authorize";
@@ -129,11 +130,10 @@ impl OAuth {
         document
     }
 
-    /// OIDC Core §5.3: the user an access token names, as far as its scope
+    /// OIDC Core §5.3: the user a live access token names (checked at the
+    /// edge like at `/users/me`, DPoP binding included), as far as its scope
     /// reaches (a first-party token, which carries none, sees everything).
-    /// The token must be live, like at `/users/me`.
-    pub async fn userinfo(&self, access_token: &str) -> Result<UserInfo, AuthError> {
-        let claims = self.auth.authenticate(access_token).await?;
+    pub async fn userinfo(&self, claims: &AccessClaims) -> Result<UserInfo, AuthError> {
         let identity = repo::identity(&self.pool, claims.sub)
             .await?
             .ok_or(AuthError::InvalidAccessToken)?;

@@ -601,16 +601,21 @@ impl SessionStore {
         session_id: Uuid,
         reason: Reason,
     ) -> Result<bool, SessionError> {
-        self.revoke(user_id, session_id, &[], reason).await
+        self.revoke(user_id, session_id, (&[], ""), reason).await
     }
 
     /// Ends the session a refresh token belongs to, if the token is its
-    /// current or just-retired one.
-    pub async fn end_by_refresh_token(&self, token: &RefreshToken) -> Result<bool, SessionError> {
+    /// current or just-retired one and, for a session bound to a DPoP key,
+    /// `jkt` is that key.
+    pub async fn end_by_refresh_token(
+        &self,
+        token: &RefreshToken,
+        jkt: Option<&str>,
+    ) -> Result<bool, SessionError> {
         self.revoke(
             token.user_id(),
             token.session_id(),
-            &token.hash(),
+            (&token.hash(), jkt.unwrap_or_default()),
             Reason::Logout,
         )
         .await
@@ -620,7 +625,7 @@ impl SessionStore {
         &self,
         user_id: Uuid,
         session_id: Uuid,
-        token_hash: &[u8],
+        (token_hash, jkt): (&[u8], &str),
         reason: Reason,
     ) -> Result<bool, SessionError> {
         let mut invocation = self.scripts.revoke.prepare_invoke();
@@ -628,7 +633,8 @@ impl SessionStore {
             .key(session_key(user_id, session_id))
             .key(index_key(user_id))
             .arg(session_id.to_string())
-            .arg(token_hash);
+            .arg(token_hash)
+            .arg(jkt);
         let not_before = self.feed.attach(&mut invocation, reason);
         let ended: i64 = self.redis.script(&invocation).await?;
         if ended > 0 {
