@@ -859,3 +859,78 @@ async fn a_copy_of_a_bound_token_cannot_log_the_owner_out_or_read_their_userinfo
         "the owner's logout ended it"
     );
 }
+
+#[tokio::test]
+async fn a_services_own_token_binds_to_its_key_and_an_exchanged_token_never_inherits_the_apps() {
+    let app = app_with(&[("server.trusted_proxies", json!(["127.0.0.1/32"]))]).await;
+    let admin = app.new_user_with_role("ADMIN").await.1;
+    let (id, secret) = app
+        .register_client(
+            &admin.access,
+            json!({
+                "name": "billing",
+                "grant_types": ["client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"],
+                "audiences": ["tessera"],
+            }),
+        )
+        .await;
+    let secret = secret.unwrap();
+    let service = AppKey::new();
+    let token = ok(app
+        .post("/oauth/token")
+        .basic_auth(&id, Some(&secret))
+        .header("DPoP", service.proof(&app, "/oauth/token"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap())
+    .await;
+    assert_eq!(token["token_type"], "DPoP");
+    let access = token["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(jwt_claims(&access)["cnf"]["jkt"], service.jkt());
+    let verify = |proof: Option<String>| {
+        let (app, access) = (app.clone(), access.clone());
+        async move {
+            let mut request = app
+                .get("/api/v1/auth/verify")
+                .header("Authorization", format!("DPoP {access}"))
+                .header("X-Original-Method", "GET")
+                .header("X-Original-URI", "/invoices");
+            if let Some(proof) = proof {
+                request = request.header("DPoP", proof);
+            }
+            request.send().await.unwrap().status()
+        }
+    };
+    assert_eq!(verify(None).await, StatusCode::UNAUTHORIZED);
+    let proof = service.proof_with(&app, "GET", "/invoices", |c| c["ath"] = json!(ath(&access)));
+    assert_eq!(verify(Some(proof)).await, StatusCode::OK);
+
+    // A user's bound token exchanged without a proof: the new token is the
+    // service's bearer token, not bound to the user's app key.
+    let user = app.new_user().await;
+    let phone = AppKey::new();
+    let pair = bound_login(&app, &user, &phone).await;
+    let exchanged = ok(app
+        .post("/oauth/token")
+        .basic_auth(&id, Some(&secret))
+        .form(&[
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            ("subject_token", pair["access_token"].as_str().unwrap()),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:access_token",
+            ),
+        ])
+        .send()
+        .await
+        .unwrap())
+    .await;
+    assert_eq!(exchanged["token_type"], "Bearer");
+    assert!(jwt_claims(exchanged["access_token"].as_str().unwrap())
+        .get("cnf")
+        .is_none());
+}

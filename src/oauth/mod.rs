@@ -538,14 +538,14 @@ impl OAuth {
             }
             Grant::ClientCredentials(request) => {
                 let stored = registered_only(&client, GrantType::ClientCredentials)?;
-                self.client_credentials(stored, request)
+                self.client_credentials(stored, request, jkt)
             }
             Grant::TokenExchange {
                 subject_token,
                 request,
             } => {
                 let stored = registered_only(&client, GrantType::TokenExchange)?;
-                self.exchange(stored, &subject_token, request).await
+                self.exchange(stored, &subject_token, request, jkt).await
             }
         }
     }
@@ -593,6 +593,7 @@ impl OAuth {
                 .access_ttl_secs
                 .map(|secs| Duration::from_secs(secs.into()))
                 .unwrap_or(self.tokens.access_ttl()),
+            jkt: None,
         })
     }
 
@@ -601,8 +602,10 @@ impl OAuth {
         &self,
         stored: &StoredClient,
         request: TokenRequest,
+        jkt: Option<&str>,
     ) -> Result<IssuedTokens, OAuthError> {
-        let grant = self.grant_for(stored, request, &stored.client.settings.scopes)?;
+        let mut grant = self.grant_for(stored, request, &stored.client.settings.scopes)?;
+        grant.jkt = jkt;
         let scope = grant.scope.clone();
         let issued = self.tokens.issue_client(grant).map_err(AuthError::from)?;
         Ok(IssuedTokens {
@@ -612,7 +615,7 @@ impl OAuth {
             scope,
             issued_token_type: None,
             id_token: None,
-            dpop_bound: false,
+            dpop_bound: jkt.is_some(),
         })
     }
 
@@ -625,6 +628,7 @@ impl OAuth {
         stored: &StoredClient,
         subject_token: &str,
         request: TokenRequest,
+        jkt: Option<&str>,
     ) -> Result<IssuedTokens, OAuthError> {
         let subject = self.auth.authenticate(subject_token).await?;
         let mut allowed = stored.client.settings.scopes.clone();
@@ -632,7 +636,8 @@ impl OAuth {
             let held = Scopes::parse_list(scope).unwrap_or_default();
             allowed = allowed.intersection(&held);
         }
-        let grant = self.grant_for(stored, request, &allowed)?;
+        let mut grant = self.grant_for(stored, request, &allowed)?;
+        grant.jkt = jkt;
         let scope = grant.scope.clone();
         let issued = self
             .tokens
@@ -645,7 +650,7 @@ impl OAuth {
             scope,
             issued_token_type: Some(ACCESS_TOKEN_TYPE_URN),
             id_token: None,
-            dpop_bound: false,
+            dpop_bound: jkt.is_some(),
         })
     }
 

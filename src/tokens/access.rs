@@ -89,6 +89,9 @@ pub struct ClientClaims {
     pub client_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// DPoP: the key the token is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
 }
 
 /// A verified access token: a user's (with a session) or a client's own.
@@ -156,11 +159,11 @@ impl Bearer {
         }
     }
 
-    /// The DPoP key a bound token is bound to (a user's token only).
+    /// The DPoP key a bound token is bound to.
     pub fn cnf(&self) -> Option<&Confirmation> {
         match self {
             Bearer::User(c) => c.cnf.as_ref(),
-            Bearer::Client(_) => None,
+            Bearer::Client(c) => c.cnf.as_ref(),
         }
     }
 }
@@ -228,6 +231,7 @@ impl WireClaims {
                     token_type: self.token_type,
                     client_id,
                     scope: self.scope,
+                    cnf: self.cnf,
                 }))
             }
         }
@@ -276,6 +280,15 @@ pub struct ClientGrant<'a> {
     /// Space-separated; `None` when the token carries no scope.
     pub scope: Option<String>,
     pub ttl: Duration,
+    /// The DPoP key the requesting client proved it holds: the token is
+    /// bound to it.
+    pub jkt: Option<&'a str>,
+}
+
+fn confirmation(jkt: Option<&str>) -> Option<Confirmation> {
+    jkt.map(|jkt| Confirmation {
+        jkt: jkt.to_owned(),
+    })
 }
 
 impl TokenIssuer {
@@ -393,9 +406,7 @@ impl TokenIssuer {
                 act: None,
                 amr: None,
                 acr: None,
-                cnf: jkt.map(|jkt| Confirmation {
-                    jkt: jkt.to_owned(),
-                }),
+                cnf: confirmation(jkt),
             },
             access_ttl,
         )
@@ -415,6 +426,7 @@ impl TokenIssuer {
                 token_type: ACCESS_TOKEN_TYPE.to_owned(),
                 client_id: grant.client_id.to_owned(),
                 scope: grant.scope,
+                cnf: confirmation(grant.jkt),
             },
             grant.ttl,
         )
@@ -441,6 +453,9 @@ impl TokenIssuer {
                 act: Some(Act {
                     sub: grant.client_id.to_owned(),
                 }),
+                // Bound to the exchanging client's key, if any: never to
+                // the key of the app the subject token was issued to.
+                cnf: confirmation(grant.jkt),
                 ..subject.clone()
             },
             grant.ttl,
@@ -625,6 +640,7 @@ mod tests {
                 audience: "orders",
                 scope: Some("orders:read".into()),
                 ttl: Duration::from_secs(60),
+                jkt: None,
             })
             .unwrap()
             .token;
@@ -652,6 +668,7 @@ mod tests {
                     audience: "orders",
                     scope: None,
                     ttl: Duration::from_secs(60),
+                    jkt: None,
                 },
             )
             .unwrap()
