@@ -107,28 +107,38 @@ async fn ok(response: reqwest::Response) -> Value {
     body
 }
 
-async fn audit_kinds(app: &TestApp, admin: &str, user: &TestUser) -> Vec<String> {
-    let body: Value = app
-        .get(&format!(
-            "/api/v1/admin/audit?user_id={}&limit=200",
-            user.id
-        ))
-        .bearer_auth(admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["items"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|e| e["kind"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+/// The kinds of the user's audit events, once `kind` is among them: the
+/// audit log is written behind the answer, so it is polled (5 s at most).
+async fn audit_kinds(app: &TestApp, admin: &str, user: &TestUser, kind: &str) -> Vec<String> {
+    let mut kinds = Vec::new();
+    for _ in 0..50 {
+        let body: Value = app
+            .get(&format!(
+                "/api/v1/admin/audit?user_id={}&limit=200",
+                user.id
+            ))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        kinds = body["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|e| e["kind"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if kinds.iter().any(|k| k == kind) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    kinds
 }
 
 #[tokio::test]
@@ -151,7 +161,7 @@ async fn a_stolen_bound_refresh_token_is_worthless_without_the_key_and_the_owner
         let refused = refresh(&app, stolen, proof).await;
         assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     }
-    let kinds = audit_kinds(&app, &admin.access, &user).await;
+    let kinds = audit_kinds(&app, &admin.access, &user, "refresh_key_mismatch").await;
     assert!(
         kinds.iter().any(|k| k == "refresh_key_mismatch"),
         "{kinds:?}"
@@ -227,7 +237,7 @@ async fn the_owners_late_retry_is_a_401_that_keeps_the_session() {
     )
     .await;
     assert_eq!(late.status(), StatusCode::UNAUTHORIZED);
-    let kinds = audit_kinds(&app, &admin.access, &user).await;
+    let kinds = audit_kinds(&app, &admin.access, &user, "refresh_reuse_same_key").await;
     assert!(
         kinds.iter().any(|k| k == "refresh_reuse_same_key"),
         "{kinds:?}"
