@@ -277,12 +277,12 @@ impl Authorize {
         };
         let state = params.state.filter(|s| !s.is_empty());
         let refuse = |error: &str, description: &str| {
-            let mut pairs = vec![("error", error), ("error_description", description)];
-            if let Some(state) = &state {
-                pairs.push(("state", state));
-            }
-            pairs.push(("iss", &self.deps.issuer));
-            Ok(Err(Step::Redirect(with_query(&redirect_uri, &pairs))))
+            let pairs = [("error", error), ("error_description", description)];
+            Ok(Err(self.back_to_app(
+                &redirect_uri,
+                state.as_deref(),
+                &pairs,
+            )))
         };
         match params.response_type.as_deref() {
             Some("code") => {}
@@ -380,12 +380,22 @@ impl Authorize {
 
     /// The redirect back to the app with `error`.
     pub fn refuse(&self, request: &AuthorizationRequest, error: &str) -> Step {
-        let mut pairs = vec![("error", error)];
-        if let Some(state) = &request.state {
+        self.back_to_app(
+            &request.redirect_uri,
+            request.state.as_deref(),
+            &[("error", error)],
+        )
+    }
+
+    /// The redirect back to the app: `pairs`, then the request's `state`
+    /// and the issuer (RFC 9207), whatever the answer.
+    fn back_to_app(&self, redirect_uri: &str, state: Option<&str>, pairs: &[(&str, &str)]) -> Step {
+        let mut pairs = pairs.to_vec();
+        if let Some(state) = state {
             pairs.push(("state", state));
         }
         pairs.push(("iss", &self.deps.issuer));
-        Step::Redirect(with_query(&request.redirect_uri, &pairs))
+        Step::Redirect(with_query(redirect_uri, &pairs))
     }
 
     /// The browser session `cookie` names, if it is live.
@@ -578,13 +588,11 @@ impl Authorize {
             .sessions
             .issue_code(browser.user_id, &grant, self.deps.code_ttl)
             .await?;
-        let encoded = code.encode();
-        let mut pairs = vec![("code", encoded.as_str())];
-        if let Some(state) = &request.state {
-            pairs.push(("state", state));
-        }
-        pairs.push(("iss", &self.deps.issuer));
-        Ok(Step::Redirect(with_query(&request.redirect_uri, &pairs)))
+        Ok(self.back_to_app(
+            &request.redirect_uri,
+            request.state.as_deref(),
+            &[("code", &code.encode())],
+        ))
     }
 
     /// RP-initiated logout (OIDC RP-Initiated Logout 1.0): ends the app's

@@ -137,7 +137,7 @@ impl Parse for AuthorizeQuery {
 
 /// The request's parameters as the forms carry them on, in hidden fields.
 fn hidden_fields(params: &AuthorizeParams) -> Vec<(&'static str, String)> {
-    [
+    given(&[
         ("response_type", &params.response_type),
         ("client_id", &params.client_id),
         ("redirect_uri", &params.redirect_uri),
@@ -148,10 +148,7 @@ fn hidden_fields(params: &AuthorizeParams) -> Vec<(&'static str, String)> {
         ("code_challenge_method", &params.code_challenge_method),
         ("max_age", &params.max_age),
         ("dpop_jkt", &params.dpop_jkt),
-    ]
-    .into_iter()
-    .filter_map(|(name, value)| Some((name, value.clone()?)))
-    .collect()
+    ])
 }
 
 #[derive(Template)]
@@ -203,6 +200,27 @@ fn form_token(state: &AppState, nonce: &str) -> String {
         .pages
         .form_keys
         .form_token(format!("authorize\0{nonce}").as_bytes())
+}
+
+/// Sets the form cookie when the nonce a page's forms are bound to is new.
+fn remember_form_nonce(response: &mut Response, state: &AppState, nonce: &str, fresh: bool) {
+    if fresh {
+        set_cookie(
+            response,
+            CookieScope::SignIn,
+            (FORM_COOKIE, nonce),
+            None,
+            state.pages.secure_cookies,
+        );
+    }
+}
+
+/// The given ones of a form's hidden fields.
+fn given(fields: &[(&'static str, &Option<String>)]) -> Vec<(&'static str, String)> {
+    fields
+        .iter()
+        .filter_map(|(name, value)| Some((*name, value.as_ref()?.clone())))
+        .collect()
 }
 
 /// Refuses a form whose anti-forgery token is not bound to this browser's
@@ -318,15 +336,7 @@ fn show(
             .headers_mut()
             .insert(header::CONTENT_SECURITY_POLICY, csp);
     }
-    if fresh {
-        set_cookie(
-            &mut response,
-            CookieScope::SignIn,
-            (FORM_COOKIE, &nonce),
-            None,
-            state.pages.secure_cookies,
-        );
-    }
+    remember_form_nonce(&mut response, state, &nonce, fresh);
     response
 }
 
@@ -632,14 +642,11 @@ async fn logout(
         return sign_out(&state, &headers, params, &device).await;
     }
     let (nonce, fresh) = form_nonce(&headers);
-    let fields = [
+    let fields = given(&[
         ("client_id", &params.client_id),
         ("post_logout_redirect_uri", &params.post_logout_redirect_uri),
         ("state", &params.state),
-    ]
-    .into_iter()
-    .filter_map(|(name, value)| Some((name, value.clone()?)))
-    .collect();
+    ]);
     let mut response = html(
         StatusCode::OK,
         &LogoutPage {
@@ -647,15 +654,7 @@ async fn logout(
             csrf: &form_token(&state, &nonce),
         },
     );
-    if fresh {
-        set_cookie(
-            &mut response,
-            CookieScope::SignIn,
-            (FORM_COOKIE, &nonce),
-            None,
-            state.pages.secure_cookies,
-        );
-    }
+    remember_form_nonce(&mut response, &state, &nonce, fresh);
     Ok(response)
 }
 
