@@ -166,11 +166,11 @@ impl Console {
         else {
             return Ok(None);
         };
-        if self
+        if !self
             .sessions
-            .live_claims(session.user_id, session.session_id)
+            .live_claims(session.user_id, session.session_id, None)
             .await?
-            .is_none()
+            .is_live()
         {
             self.redis
                 .command::<()>(redis::cmd("DEL").arg(&key))

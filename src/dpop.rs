@@ -1,14 +1,25 @@
 //! DPoP proofs as a request brings them (RFC 9449): checked by
-//! [`crate::tokens::dpop::check`] against this service's URL for the
-//! request's path, and their `jti` spent in Redis (one `SET NX`, shared by
-//! every instance), so a proof works once anywhere.
+//! [`tessera_dpop::check`] against this service's URL for the request's
+//! path, and their `jti` spent in Redis, so a proof works once anywhere.
+//!
+//! A `jti` is spent in the round trip the path makes anyway where it has
+//! one: a refresh inside `rotate.lua`, a resource request beside its
+//! session read. Its key then lives in the user's hash-tag slot (so both
+//! land on one node of a cluster); a replay for the same user is caught,
+//! and a replay for another user's token is not possible, for a resource
+//! proof names its token (`ath`) and a refresh proof's token is bound to
+//! the same key. Paths without a round trip of their own (login, the
+//! token endpoint's other grants, logout) spend it with one `SET NX` in the
+//! key's own slot ([`Dpop::spend`]).
 
 use std::sync::Arc;
 
+use sha2::{Digest, Sha256};
+use tessera_dpop::{check, DpopError, Expected, Proof};
+
 use crate::clock::now_secs;
 use crate::redis_client::{RedisClient, RedisFailure};
-use crate::tokens::dpop::{check, DpopError, Expected, Proof};
-use crate::tokens::opaque::digest_key;
+use crate::tokens::opaque::hex_key;
 use crate::tokens::Confirmation;
 
 /// How an access token was presented (RFC 9449 §7.1).
@@ -33,21 +44,44 @@ pub enum DpopCheckError {
     Redis(#[from] RedisFailure),
 }
 
+/// A proof that passed every check but its `jti`'s freshness, which the
+/// caller asks Redis (see the module's note on where).
+#[derive(Debug, Clone)]
+pub struct Checked {
+    proof: Proof,
+    /// How long its `jti` must be remembered.
+    ttl_secs: u64,
+}
+
+impl Checked {
+    /// The thumbprint of the key that signed it.
+    pub fn jkt(&self) -> &str {
+        &self.proof.jkt
+    }
+
+    /// The key its `jti` is remembered under, in the slot of `tag` (a
+    /// user id, or the key's own thumbprint): a digest of the thumbprint
+    /// and the `jti` (the client's text, of any length).
+    pub fn jti_key(&self, tag: &str) -> String {
+        let digest = Sha256::new()
+            .chain_update(self.proof.jkt.as_bytes())
+            .chain_update(b" ")
+            .chain_update(self.proof.jti.as_bytes())
+            .finalize();
+        hex_key(&format!("tessera:dpop:{{{tag}}}:"), &digest)
+    }
+
+    pub fn ttl_secs(&self) -> u64 {
+        self.ttl_secs
+    }
+}
+
 pub struct Dpop {
     redis: Arc<RedisClient>,
     /// `server.public_url` without its trailing slash: what `htu` names.
     base: String,
     /// `dpop.max_proof_age_secs`.
     max_age: u64,
-}
-
-/// Where a proof's `jti` is remembered: under its key's thumbprint (the
-/// hash tag), as a digest (a `jti` is the client's text).
-fn jti_key(proof: &Proof) -> String {
-    digest_key(
-        &format!("tessera:dpop:{{{}}}:", proof.jkt),
-        proof.jti.as_bytes(),
-    )
 }
 
 impl Dpop {
@@ -59,62 +93,36 @@ impl Dpop {
         }
     }
 
-    /// The proof of a request to `method` `path` of this service, if it
-    /// sent one: checked, and its `jti` spent. `access_token`: the token a
-    /// resource request presents with it (its `ath` must match).
-    pub async fn check(
-        &self,
-        proof: Option<&str>,
-        method: &str,
-        path: &str,
-        access_token: Option<&str>,
-    ) -> Result<Option<Proof>, DpopCheckError> {
-        let uri = format!("{}{path}", self.base);
-        self.check_at(proof, method, &uri, access_token).await
-    }
-
     /// The URL of this service's `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    /// A resource request's access token and its proof: a token bound to a
-    /// key (`cnf.jkt`) is good only with a proof by that key for this
-    /// request (`method` `uri`, with `ath`) and sent as `DPoP`; an unbound
-    /// one needs none.
-    pub async fn check_binding(
+    /// The proof of a request to `method` `path` of this service, if it
+    /// sent one: checked, and its `jti` spent on its own.
+    pub async fn check(
         &self,
-        bound_to: Option<&Confirmation>,
-        presented: Presented<'_>,
-        proof: Result<Option<String>, DpopError>,
+        proof: Option<&str>,
         method: &str,
-        uri: &str,
-    ) -> Result<(), DpopCheckError> {
-        let Some(cnf) = bound_to else {
-            return Ok(());
+        path: &str,
+    ) -> Result<Option<Checked>, DpopCheckError> {
+        let Some(checked) = self.check_unspent(proof, method, &self.url(path), None)? else {
+            return Ok(None);
         };
-        if presented.scheme != Scheme::Dpop {
-            return Err(DpopError::Missing.into());
-        }
-        let proof = self
-            .check_at(proof?.as_deref(), method, uri, Some(presented.token))
-            .await?
-            .ok_or(DpopError::Missing)?;
-        if proof.jkt != cnf.jkt {
-            return Err(DpopError::WrongKey.into());
-        }
-        Ok(())
+        self.spend(&checked).await?;
+        Ok(Some(checked))
     }
 
-    /// [`Dpop::check`] for an absolute URI (`/verify` reads the original
-    /// request's from its proxy).
-    pub async fn check_at(
+    /// The proof of a request to `method` `uri`, checked in process; its
+    /// `jti` is the caller's to spend. `access_token`: the token a resource
+    /// request presents with it (its `ath` must match).
+    pub fn check_unspent(
         &self,
         proof: Option<&str>,
         method: &str,
         uri: &str,
         access_token: Option<&str>,
-    ) -> Result<Option<Proof>, DpopCheckError> {
+    ) -> Result<Option<Checked>, DpopError> {
         let Some(proof) = proof else {
             return Ok(None);
         };
@@ -129,20 +137,51 @@ impl Dpop {
                 max_age: self.max_age,
             },
         )?;
+        let ttl_secs = proof.jti_lifetime_secs(now, self.max_age);
+        Ok(Some(Checked { proof, ttl_secs }))
+    }
+
+    /// A resource request's access token bound to a key (`cnf`) and its
+    /// proof: good only with a proof by that key for this request
+    /// (`method` `uri`, with `ath`) and sent as `DPoP`. The `jti` is the
+    /// caller's to spend, with the session read.
+    pub fn check_binding(
+        &self,
+        cnf: &Confirmation,
+        presented: Presented<'_>,
+        proof: Result<Option<String>, DpopError>,
+        method: &str,
+        uri: &str,
+    ) -> Result<Checked, DpopError> {
+        if presented.scheme != Scheme::Dpop {
+            return Err(DpopError::Missing);
+        }
+        let checked = self
+            .check_unspent(proof?.as_deref(), method, uri, Some(presented.token))?
+            .ok_or(DpopError::Missing)?;
+        if checked.jkt() != cnf.jkt {
+            return Err(DpopError::WrongKey);
+        }
+        Ok(checked)
+    }
+
+    /// Spends a proof's `jti` on its own (one `SET NX` in its key's slot,
+    /// shared by every instance): a path without a round trip to carry it.
+    pub async fn spend(&self, checked: &Checked) -> Result<(), DpopCheckError> {
         let fresh: Option<String> = self
             .redis
             .command(
                 redis::cmd("SET")
-                    .arg(jti_key(&proof))
+                    .arg(checked.jti_key(checked.jkt()))
                     .arg(1)
                     .arg("NX")
                     .arg("EX")
-                    .arg(proof.jti_lifetime_secs(now, self.max_age)),
+                    .arg(checked.ttl_secs),
             )
             .await?;
-        if fresh.is_none() {
-            return Err(DpopError::Replayed.into());
+        match fresh {
+            Some(_) => Ok(()),
+            None => Err(DpopError::Replayed.into()),
         }
-        Ok(Some(proof))
     }
 }

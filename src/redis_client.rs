@@ -204,6 +204,13 @@ impl RedisClient {
             .await
     }
 
+    /// Runs commands in one round trip (not atomically); on a cluster
+    /// their keys should share a slot, so that trip reaches one node.
+    pub async fn pipeline<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, RedisFailure> {
+        self.run(|mut connection| async move { pipe.query_async(&mut connection).await })
+            .await
+    }
+
     /// True on Redis Cluster (`redis.cluster_nodes`), where a script may
     /// touch one slot only.
     pub fn is_cluster(&self) -> bool {

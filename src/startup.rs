@@ -232,6 +232,11 @@ impl Application {
             audit: audit.clone(),
             settings: LoadSettings::from_config(&config),
         }));
+        let dpop = Arc::new(Dpop::new(
+            redis.clone(),
+            &config.server.public_url,
+            config.dpop.max_proof_age_secs,
+        ));
         let auth = Arc::new(Auth::new(AuthDeps {
             pool: pool.clone(),
             hasher: hasher.clone(),
@@ -239,6 +244,7 @@ impl Application {
             tokens: tokens.clone(),
             limits: limits.clone(),
             audit: audit.clone(),
+            dpop: dpop.clone(),
             registry: registry.clone(),
             require_email_verification: config.auth.require_email_verification,
         }));
@@ -295,6 +301,7 @@ impl Application {
                 limits,
                 registry,
                 redis: redis.clone(),
+                dpop: dpop.clone(),
                 audit,
                 pool: pool.clone(),
                 id_token_ttl: Duration::from_secs(config.oauth.id_token_ttl_secs),
@@ -321,11 +328,7 @@ impl Application {
             admin: Arc::new(admin),
             oauth,
             authorize,
-            dpop: Arc::new(Dpop::new(
-                redis.clone(),
-                &config.server.public_url,
-                config.dpop.max_proof_age_secs,
-            )),
+            dpop,
             clients,
             revocations: revocations.clone(),
             pool: pool.clone(),

@@ -446,6 +446,73 @@ async fn every_bad_proof_is_refused_with_the_rfcs_error_and_a_proof_works_once_o
     );
 }
 
+/// The hot paths spend a proof inside the round trip they make anyway (the
+/// rotation script; the session read of a verify): there too a proof works
+/// once on every instance, and a replayed one changes nothing.
+#[tokio::test]
+async fn a_proof_spent_by_a_rotation_or_a_verify_works_once_on_every_instance() {
+    let trusted = ("server.trusted_proxies", json!(["127.0.0.1/32"]));
+    let app = app_with(std::slice::from_ref(&trusted)).await;
+    let twin = common::spawn_app_with(overrides(&[
+        ("server.public_url", json!(app.address)),
+        trusted,
+    ]))
+    .await;
+    let user = app.new_user().await;
+    let key = AppKey::new();
+    let pair = bound_login(&app, &user, &key).await;
+    let refresh_path = "/api/v1/auth/refresh";
+
+    let spent = key.proof(&app, refresh_path);
+    let rotated = ok(refresh(
+        &app,
+        pair["refresh_token"].as_str().unwrap(),
+        Some(spent.clone()),
+    )
+    .await)
+    .await;
+    let current = rotated["refresh_token"].as_str().unwrap();
+    for instance in [&app, &twin] {
+        let replay = refresh(instance, current, Some(spent.clone())).await;
+        assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+        let body: Value = replay.json().await.unwrap();
+        assert_eq!(body["error_code"], "INVALID_DPOP_PROOF", "{body}");
+        assert!(body["detail"].as_str().unwrap().contains("jti"), "{body}");
+    }
+    // The replays changed nothing: the current token rotates, on the twin.
+    let after = ok(refresh(&twin, current, Some(key.proof(&app, refresh_path))).await).await;
+    assert_eq!(after["token_type"], "DPoP");
+
+    let access = after["access_token"].as_str().unwrap().to_owned();
+    let verify = |instance: &TestApp, proof: &str| {
+        instance
+            .get("/api/v1/auth/verify")
+            .header("Authorization", format!("DPoP {access}"))
+            .header("DPoP", proof)
+            .header("X-Original-Method", "GET")
+            .header("X-Original-URI", "/orders")
+            .header("X-Forwarded-Proto", "https")
+            .header("X-Forwarded-Host", "api.example")
+            .send()
+    };
+    let proof = key.proof_with(&app, "GET", "/", |c| {
+        c["htu"] = json!("https://api.example/orders");
+        c["ath"] = json!(ath(&access));
+    });
+    assert_eq!(verify(&app, &proof).await.unwrap().status(), StatusCode::OK);
+    for instance in [&app, &twin] {
+        let replay = verify(instance, &proof).await.unwrap();
+        assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
+        let challenge = replay.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(challenge.contains("invalid_dpop_proof"), "{challenge}");
+        let body: Value = replay.json().await.unwrap();
+        assert!(body["detail"].as_str().unwrap().contains("jti"), "{body}");
+    }
+}
+
 fn ath(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
 }

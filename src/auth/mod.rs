@@ -19,6 +19,7 @@ pub use login::{LoginName, Opening};
 
 use crate::audit::AuditLog;
 use crate::clients::Registry;
+use crate::dpop::Dpop;
 use crate::rate_limit::{RateLimitError, RateLimiter};
 use crate::sessions::{RefreshToken, SessionClaims, SessionError, SessionStore};
 use crate::tokens::{TokenError, TokenIssuer};
@@ -50,6 +51,10 @@ pub enum AuthError {
     /// since start-up), so a client's token cannot be judged.
     #[error("the client registry is not loaded")]
     RegistryUnavailable,
+    /// A DPoP proof refused where the token's own check asks for it (its
+    /// `jti` spent before, or no proof by a bound token's key).
+    #[error(transparent)]
+    DpopProof(tessera_dpop::DpopError),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("session store: {0}")]
@@ -91,6 +96,9 @@ pub struct AuthDeps {
     pub tokens: Arc<TokenIssuer>,
     pub limits: Arc<RateLimiter>,
     pub audit: AuditLog,
+    /// Spends the DPoP proof of a bound client token, which has no session
+    /// read to carry it.
+    pub dpop: Arc<Dpop>,
     /// Whether a client's tokens are still good (in-process, no round trip).
     pub registry: Arc<Registry>,
     /// New accounts start inactive until their email link is followed.

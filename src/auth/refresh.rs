@@ -6,9 +6,11 @@ use serde_json::json;
 use super::{Auth, AuthError, TokenPair};
 use crate::audit::AuditEvent;
 use crate::client::ClientInfo;
+use crate::dpop::Checked;
 use crate::metrics::{self, RefreshResult};
 use crate::rate_limit::{Limiter, RateLimitError};
 use crate::sessions::RotateOutcome;
+use tessera_dpop::DpopError;
 
 impl Auth {
     /// Rotates a refresh token under the per-session refresh limit: Redis
@@ -16,15 +18,15 @@ impl Auth {
     /// the script runs, so it can end nothing.
     /// `presenter` is the OAuth client presenting the token (`""` at
     /// `/api/v1/auth/refresh`): a session an OAuth client opened rotates
-    /// only for that client. `jkt` is the DPoP key the request proved it
-    /// holds: a bound session rotates only for its key, and the new access
-    /// token is bound to it.
+    /// only for that client. `proof` is the request's DPoP proof, its `jti`
+    /// spent by the rotation: a bound session rotates only for its key, and
+    /// the new access token is bound to it.
     pub async fn refresh(
         &self,
         presented: &str,
         client: &ClientInfo,
         presenter: &str,
-        jkt: Option<&str>,
+        proof: Option<&Checked>,
     ) -> Result<TokenPair, AuthError> {
         let Some(token) = self.deps.sessions.parse_token(presented) else {
             metrics::refresh(RefreshResult::Invalid);
@@ -34,7 +36,7 @@ impl Auth {
         match self
             .deps
             .sessions
-            .rotate_limited(&token, limit, client.ip, presenter, jkt)
+            .rotate_limited(&token, limit, client.ip, presenter, proof)
             .await?
         {
             RotateOutcome::Rotated(rotation) => {
@@ -61,7 +63,7 @@ impl Auth {
                         &rotation.refresh.token,
                         rotation.refresh.expires_in.as_secs(),
                     ),
-                    jkt,
+                    proof.map(Checked::jkt),
                 )
             }
             RotateOutcome::Limited { retry_after } => {
@@ -98,6 +100,10 @@ impl Auth {
                         .with_details(json!({ "session_id": token.session_id() })),
                 );
                 Err(AuthError::InvalidRefreshToken)
+            }
+            RotateOutcome::ProofReplayed => {
+                metrics::refresh(RefreshResult::Invalid);
+                Err(AuthError::DpopProof(DpopError::Replayed))
             }
             RotateOutcome::Unknown | RotateOutcome::WrongClient => {
                 metrics::refresh(RefreshResult::Invalid);

@@ -4,16 +4,32 @@
 
 use super::{Auth, AuthError};
 use crate::clients::TokenClient;
-use crate::tokens::{AccessClaims, Bearer};
+use crate::dpop::{Checked, DpopCheckError};
+use crate::sessions::Live;
+use crate::tokens::{AccessClaims, Bearer, Confirmation};
 use crate::users::{repo, UserPublic};
+use tessera_dpop::DpopError;
 
 impl Auth {
     /// A verified user's access token for this service (`jwt.audience`)
     /// whose session is still live: one signature check and one Redis round
-    /// trip. A client's own token has no user, so it is refused here.
+    /// trip. A client's own token has no user, so it is refused here. Its
+    /// DPoP binding is not asked for: for the tokens tessera holds itself
+    /// (the console's, the browser session's) and token exchange's subject,
+    /// which are not resource requests.
     pub async fn authenticate(&self, access_token: &str) -> Result<AccessClaims, AuthError> {
+        self.authenticate_user(access_token, |_| Ok(None)).await
+    }
+
+    /// [`Auth::authenticate`] for a resource request: `bind` checks the
+    /// DPoP proof a bound token needs (see [`Auth::authenticate_for`]).
+    pub async fn authenticate_user(
+        &self,
+        access_token: &str,
+        bind: impl FnOnce(&Confirmation) -> Result<Option<Checked>, DpopError>,
+    ) -> Result<AccessClaims, AuthError> {
         match self
-            .authenticate_for(access_token, self.deps.tokens.audience())
+            .authenticate_for(access_token, self.deps.tokens.audience(), bind)
             .await?
         {
             Bearer::User(claims) => Ok(claims),
@@ -26,11 +42,15 @@ impl Auth {
     /// subscription replace the token's (an administrator may have changed
     /// them since it was signed). A client's own token needs its client
     /// enabled, which the registry's in-process copy answers (no round
-    /// trip).
+    /// trip). A token bound to a DPoP key (`cnf`) is handed to `bind`,
+    /// which checks the request's proof in process; its `jti` is spent in
+    /// the session's round trip (a client's token, which has none, spends
+    /// it with one `SET NX`).
     pub async fn authenticate_for(
         &self,
         access_token: &str,
         audience: &str,
+        bind: impl FnOnce(&Confirmation) -> Result<Option<Checked>, DpopError>,
     ) -> Result<Bearer, AuthError> {
         let bearer = self
             .deps
@@ -38,19 +58,36 @@ impl Auth {
             .verify_for(access_token, audience)
             .map_err(|_| AuthError::InvalidAccessToken)?;
         self.client_still_live(&bearer)?;
+        let proof = match bearer.cnf() {
+            Some(cnf) => bind(cnf).map_err(AuthError::DpopProof)?,
+            None => None,
+        };
         match bearer {
             Bearer::User(mut claims) => {
-                let live = self
+                match self
                     .deps
                     .sessions
-                    .live_claims(claims.sub, claims.sid)
+                    .live_claims(claims.sub, claims.sid, proof.as_ref())
                     .await?
-                    .ok_or(AuthError::InvalidAccessToken)?;
-                claims.role = live.role;
-                claims.subscription = live.subscription;
-                Ok(Bearer::User(claims))
+                {
+                    Live::Claims(live) => {
+                        claims.role = live.role;
+                        claims.subscription = live.subscription;
+                        Ok(Bearer::User(claims))
+                    }
+                    Live::Gone => Err(AuthError::InvalidAccessToken),
+                    Live::ProofReplayed => Err(AuthError::DpopProof(DpopError::Replayed)),
+                }
             }
-            client => Ok(client),
+            client => {
+                if let Some(proof) = &proof {
+                    self.deps.dpop.spend(proof).await.map_err(|e| match e {
+                        DpopCheckError::Proof(why) => AuthError::DpopProof(why),
+                        DpopCheckError::Redis(e) => AuthError::Sessions(e.into()),
+                    })?;
+                }
+                Ok(client)
+            }
         }
     }
 

@@ -94,11 +94,11 @@ impl BrowserSessions {
         else {
             return Ok(None);
         };
-        if self
+        if !self
             .sessions
-            .live_claims(session.user_id, session.session_id)
+            .live_claims(session.user_id, session.session_id, None)
             .await?
-            .is_none()
+            .is_live()
         {
             self.forget(cookie).await?;
             return Ok(None);

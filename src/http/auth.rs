@@ -26,6 +26,7 @@ use crate::account::AccountError;
 use crate::auth::{AuthError, LoginName, Opening, TokenPair};
 use crate::captcha::CaptchaError;
 use crate::clients::{self, Scopes};
+use crate::dpop::Checked;
 use crate::tokens::{AccessClaims, Bearer, ClientClaims};
 use crate::users::{Email, NewPassword, Registration, UserPublic, Username};
 use crate::validation::{all, FieldError, Text, ValidationErrors};
@@ -256,7 +257,7 @@ async fn login(
 ) -> Result<Json<TokenResponse>, ApiError> {
     let proof = proof.check(&state, "POST", LOGIN_PATH).await?;
     let opening = Opening {
-        jkt: proof.map(|proof| proof.jkt),
+        jkt: proof.map(|proof| proof.jkt().to_owned()),
         ..Opening::default()
     };
     Ok(Json(
@@ -306,10 +307,14 @@ async fn refresh(
     Valid(in_body): Valid<RefreshRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let token = in_body.or(bearer).ok_or(AuthError::InvalidRefreshToken)?;
-    let proof = proof.check(&state, "POST", REFRESH_PATH).await?;
-    let jkt = proof.as_ref().map(|proof| proof.jkt.as_str());
+    // Its `jti` is spent by the rotation, in the same round trip.
+    let proof = proof.check_unspent(&state, "POST", REFRESH_PATH)?;
     Ok(Json(
-        state.auth.refresh(&token, &client, "", jkt).await?.into(),
+        state
+            .auth
+            .refresh(&token, &client, "", proof.as_ref())
+            .await?
+            .into(),
     ))
 }
 
@@ -328,7 +333,7 @@ async fn logout(
 ) -> Result<StatusCode, ApiError> {
     let access = access_token(&headers).map(|presented| presented.token);
     let proof = proof.check(&state, "POST", LOGOUT_PATH).await?;
-    let jkt = proof.as_ref().map(|proof| proof.jkt.as_str());
+    let jkt = proof.as_ref().map(Checked::jkt);
     state
         .auth
         .logout(refresh.as_deref(), access, &client, jkt)
@@ -626,11 +631,25 @@ async fn verify(
                 .audience
                 .as_deref()
                 .unwrap_or(state.tokens.audience());
+            // A DPoP-bound token: only with a proof by its key for the
+            // original request, as the trusted proxy in front names it.
+            let bind = |cnf: &_| {
+                let original = forwarded_request.original(&forwarded, &state.dpop);
+                let (original_method, original_uri) = original
+                    .as_ref()
+                    .map(|(m, u)| (m.as_str(), u.as_str()))
+                    .unwrap_or_default();
+                let proof = dpop_header(&forwarded);
+                state
+                    .dpop
+                    .check_binding(cnf, presented, proof, original_method, original_uri)
+                    .map(Some)
+            };
             state
                 .auth
-                .authenticate_for(presented.token, audience)
+                .authenticate_for(presented.token, audience, bind)
                 .await
-                .map_err(ApiError::from)
+                .map_err(ApiError::at_resource)
         }
         None => Err(ApiError::Unauthorized(NOT_AUTHENTICATED)),
     };
@@ -641,29 +660,6 @@ async fn verify(
             return Err(e);
         }
     };
-    // A DPoP-bound token: only with a proof by its key for the original
-    // request, as the trusted proxy in front names it.
-    if let (Some(cnf), Some(presented)) = (bearer.cnf(), presented) {
-        let original = forwarded_request.original(&forwarded, &state.dpop);
-        let (original_method, original_uri) = original
-            .as_ref()
-            .map(|(m, u)| (m.as_str(), u.as_str()))
-            .unwrap_or_default();
-        let checked = state
-            .dpop
-            .check_binding(
-                Some(cnf),
-                presented,
-                dpop_header(&forwarded),
-                original_method,
-                original_uri,
-            )
-            .await;
-        if let Err(e) = checked {
-            tracing::debug!(forwarded_method = %method, forwarded_uri = %uri, "forward auth denied: DPoP");
-            return Err(ApiError::at_resource(e));
-        }
-    }
     if let Some(needed) = &demands.scope {
         let held = bearer
             .scope()

@@ -34,9 +34,9 @@ use crate::rate_limit::{Limiter, RateLimitError};
 use crate::redis_client::RedisFailure;
 use crate::revocations::FeedError;
 use crate::sessions::SessionError;
-use crate::tokens::dpop::DpopError;
 use crate::users::Email;
 use crate::validation::{FieldError, ValidationErrors};
+use tessera_dpop::DpopError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -531,6 +531,7 @@ impl From<AuthError> for ApiError {
             AuthError::Hashing(e) => ApiError::Internal(e.to_string()),
             AuthError::Signing(e) => ApiError::Internal(e.to_string()),
             AuthError::RateLimit(e) => e.into(),
+            AuthError::DpopProof(why) => ApiError::InvalidDpopProof(why),
         }
     }
 }
@@ -657,19 +658,26 @@ impl From<ConsoleError> for ApiError {
 }
 
 impl ApiError {
-    /// A proof refused at a resource (a bound token presented): 401.
-    pub(super) fn at_resource(e: DpopCheckError) -> Self {
+    /// A token refused at a resource: a refused DPoP proof is a 401 there
+    /// (RFC 9449 §7.1), not the token endpoint's 400.
+    pub(super) fn at_resource(e: AuthError) -> Self {
         match e {
-            DpopCheckError::Proof(why) => ApiError::DpopRefused(why),
-            DpopCheckError::Redis(e) => e.into(),
+            AuthError::DpopProof(why) => ApiError::DpopRefused(why),
+            other => other.into(),
         }
+    }
+}
+
+impl From<DpopError> for ApiError {
+    fn from(e: DpopError) -> Self {
+        ApiError::InvalidDpopProof(e)
     }
 }
 
 impl From<DpopCheckError> for ApiError {
     fn from(e: DpopCheckError) -> Self {
         match e {
-            DpopCheckError::Proof(e) => ApiError::InvalidDpopProof(e),
+            DpopCheckError::Proof(e) => e.into(),
             DpopCheckError::Redis(e) => e.into(),
         }
     }

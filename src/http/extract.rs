@@ -18,10 +18,10 @@ use super::error::{ApiError, INVALID_QUERY, NOT_AUTHENTICATED, UNREADABLE_BODY};
 use super::invalid::{Location, ValidationIssue};
 use super::AppState;
 use crate::client::ClientInfo;
-use crate::dpop::{Dpop, DpopCheckError, Presented, Scheme};
-use crate::tokens::dpop::{DpopError, Proof};
+use crate::dpop::{Checked, Dpop, DpopCheckError, Presented, Scheme};
 use crate::tokens::AccessClaims;
 use crate::validation::ValidationErrors;
+use tessera_dpop::DpopError;
 
 /// User agents are stored with sessions; longer ones are cut.
 const USER_AGENT_MAX: usize = 512;
@@ -208,9 +208,21 @@ impl DpopHeader {
         state: &AppState,
         method: &str,
         path: &str,
-    ) -> Result<Option<Proof>, DpopCheckError> {
-        let proof = self.0?;
-        state.dpop.check(proof.as_deref(), method, path, None).await
+    ) -> Result<Option<Checked>, DpopCheckError> {
+        state.dpop.check(self.0?.as_deref(), method, path).await
+    }
+
+    /// [`DpopHeader::check`] in process only: the caller's round trip
+    /// spends the `jti` (a refresh's rotation).
+    pub fn check_unspent(
+        self,
+        state: &AppState,
+        method: &str,
+        path: &str,
+    ) -> Result<Option<Checked>, DpopError> {
+        state
+            .dpop
+            .check_unspent(self.0?.as_deref(), method, &state.dpop.url(path), None)
     }
 }
 
@@ -363,23 +375,26 @@ impl FromRequestParts<AppState> for Authenticated {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let presented =
             access_token(&parts.headers).ok_or(ApiError::Unauthorized(NOT_AUTHENTICATED))?;
-        let claims = state.auth.authenticate(presented.token).await?;
         // A DPoP-bound token: only with a proof by its key for this request.
-        if let Some(cnf) = &claims.cnf {
-            let proof = dpop_header(&parts.headers);
-            // Nested routers see their own part of the path; the proof names
-            // the whole of it.
+        let bind = |cnf: &_| {
+            // Nested routers see their own part of the path; the proof
+            // names the whole of it.
             let path = parts
                 .extensions
                 .get::<axum::extract::OriginalUri>()
                 .map_or(parts.uri.path(), |original| original.0.path());
             let uri = state.dpop.url(path);
+            let proof = dpop_header(&parts.headers);
             state
                 .dpop
-                .check_binding(Some(cnf), presented, proof, parts.method.as_str(), &uri)
-                .await
-                .map_err(ApiError::at_resource)?;
-        }
+                .check_binding(cnf, presented, proof, parts.method.as_str(), &uri)
+                .map(Some)
+        };
+        let claims = state
+            .auth
+            .authenticate_user(presented.token, bind)
+            .await
+            .map_err(ApiError::at_resource)?;
         Ok(Self(claims))
     }
 }

@@ -24,13 +24,12 @@ use super::responses as doc;
 use super::AppState;
 use crate::clients::model::TOKEN_EXCHANGE;
 use crate::clients::Scopes;
-use crate::dpop::DpopCheckError;
+use crate::dpop::{Checked, DpopCheckError};
 use crate::oauth::{
     is_access_token_type, parse_audience, AuthorizationServerMetadata, Grant, IssuedTokens,
     OAuthError, OpenIdConfiguration, Presented, TokenRequest, UserInfo, ACCESS_TOKEN_TYPE_URN,
     JWT_BEARER_ASSERTION, REVOCATION_PATH, TOKEN_PATH,
 };
-use crate::tokens::dpop::Proof;
 use crate::users::{Role, Subscription};
 use crate::validation::TextKind;
 
@@ -425,9 +424,14 @@ async fn token(
     let client = client_credentials(&headers, form.client_fields())?;
     // The client first: one that fails learns nothing about its grant.
     let client = state.oauth.authenticate_client(client, from.ip).await?;
-    let proof = dpop_proof(&state, proof, TOKEN_PATH).await?;
-    let jkt = proof.as_ref().map(|proof| proof.jkt.as_str());
-    let issued = state.oauth.token(client, form.grant()?, &from, jkt).await?;
+    // Its `jti` is spent by the grant (a refresh's in its rotation).
+    let proof = proof
+        .check_unspent(&state, "POST", TOKEN_PATH)
+        .map_err(OAuthError::InvalidDpopProof)?;
+    let issued = state
+        .oauth
+        .token(client, form.grant()?, &from, proof.as_ref())
+        .await?;
     Ok(Json(AccessTokenResponse::from(issued)).into_response())
 }
 
@@ -436,7 +440,7 @@ async fn dpop_proof(
     state: &AppState,
     proof: DpopHeader,
     path: &str,
-) -> Result<Option<Proof>, OAuthApiError> {
+) -> Result<Option<Checked>, OAuthApiError> {
     match proof.check(state, "POST", path).await {
         Ok(proof) => Ok(proof),
         Err(DpopCheckError::Proof(why)) => Err(OAuthError::InvalidDpopProof(why).into()),
@@ -544,7 +548,7 @@ async fn revoke(
         },
     )?;
     let proof = dpop_proof(&state, proof, REVOCATION_PATH).await?;
-    let jkt = proof.as_ref().map(|proof| proof.jkt.as_str());
+    let jkt = proof.as_ref().map(Checked::jkt);
     state
         .oauth
         .revoke(client, form.token.as_deref(), &from, jkt)

@@ -36,13 +36,14 @@ use crate::client::ClientInfo;
 use crate::clients::model::audience as audience_rule;
 use crate::clients::{secret, GrantType, Registry, Scopes, StoredClient};
 use crate::config::GatewayClient;
+use crate::dpop::{Checked, Dpop, DpopCheckError};
 use crate::rate_limit::{CheckOutcome, Credential, RateLimitError, RateLimiter};
 use crate::redis_client::RedisClient;
 use crate::sessions::SessionStore;
-use crate::tokens::dpop::DpopError;
 use crate::tokens::{Bearer, ClientGrant, Confirmation, TokenIssuer};
 use crate::users::{Role, Subscription};
 use client_auth::{registered_secret_matches, AssertionCheck};
+use tessera_dpop::DpopError;
 
 pub const TOKEN_PATH: &str = "/oauth/token";
 pub const INTROSPECTION_PATH: &str = "/oauth/introspect";
@@ -103,6 +104,7 @@ impl From<AuthError> for OAuthError {
             | AuthError::InvalidRefreshToken
             | AuthError::InvalidAccessToken
             | AuthError::InvalidAuthorizationCode => OAuthError::InvalidGrant(e),
+            AuthError::DpopProof(why) => OAuthError::InvalidDpopProof(why),
             other => OAuthError::Service(other),
         }
     }
@@ -294,6 +296,7 @@ pub struct OAuth {
     registry: Arc<Registry>,
     /// Remembers the `jti` of client assertions.
     redis: Arc<RedisClient>,
+    dpop: Arc<Dpop>,
     clients: Vec<ConfidentialClient>,
     /// What a client assertion's `aud` may name.
     assertion_audiences: Vec<String>,
@@ -316,6 +319,9 @@ pub struct OAuthDeps {
     pub limits: Arc<RateLimiter>,
     pub registry: Arc<Registry>,
     pub redis: Arc<RedisClient>,
+    /// Spends the token endpoint's DPoP proofs (but a refresh's, which its
+    /// rotation spends).
+    pub dpop: Arc<Dpop>,
     pub audit: AuditLog,
     pub pool: PgPool,
     /// `oauth.id_token_ttl_secs`.
@@ -363,6 +369,7 @@ impl OAuth {
             limits: deps.limits,
             registry: deps.registry,
             redis: deps.redis,
+            dpop: deps.dpop,
             clients,
             metadata,
         }
@@ -476,15 +483,24 @@ impl OAuth {
     /// [`Auth::login`] and the refresh grant [`Auth::refresh`] (the same
     /// rotation and reuse detection as `/api/v1/auth/refresh`); client
     /// credentials and token exchange sign a token for the client.
-    /// `jkt`: the DPoP key the request proved it holds (its access token is
-    /// bound to it; so is a public client's refresh token).
+    /// `proof`: the request's DPoP proof, checked but not yet spent (its
+    /// access token is bound to its key; so is a public client's refresh
+    /// token): the refresh grant's rotation spends it, the others spend it
+    /// first.
     pub async fn token(
         &self,
         client: AuthenticatedClient,
         grant: Grant,
         from: &ClientInfo,
-        jkt: Option<&str>,
+        proof: Option<&Checked>,
     ) -> Result<IssuedTokens, OAuthError> {
+        let jkt = proof.map(Checked::jkt);
+        if let (Some(proof), false) = (proof, matches!(grant, Grant::RefreshToken(_))) {
+            self.dpop.spend(proof).await.map_err(|e| match e {
+                DpopCheckError::Proof(why) => OAuthError::InvalidDpopProof(why),
+                DpopCheckError::Redis(e) => OAuthError::Service(AuthError::Sessions(e.into())),
+            })?;
+        }
         if let AuthenticatedClient::Registered(stored) = &client {
             if stored.client.settings.dpop_bound && jkt.is_none() {
                 return Err(OAuthError::InvalidDpopProof(DpopError::Missing));
@@ -520,7 +536,7 @@ impl OAuth {
             }
             Grant::RefreshToken(token) => Ok(self
                 .auth
-                .refresh(&token, from, client.id().unwrap_or_default(), jkt)
+                .refresh(&token, from, client.id().unwrap_or_default(), proof)
                 .await?
                 .into()),
             Grant::AuthorizationCode {

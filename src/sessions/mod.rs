@@ -32,6 +32,7 @@ pub use codes::{CodeGrant, RedeemOutcome, Redeemed, Redemption};
 use crate::client::ClientInfo;
 use crate::clock::now_ms;
 use crate::config::Config;
+use crate::dpop::Checked;
 use crate::rate_limit::RefreshLimit;
 use crate::redis_client::{RedisClient, RedisFailure};
 use crate::revocations::{FeedSettings, FeedWriter, Kind, Reason, Revoked};
@@ -110,6 +111,22 @@ pub struct LiveClaims {
     pub subscription: Subscription,
 }
 
+/// What [`SessionStore::live_claims`] found.
+#[derive(Debug)]
+pub enum Live {
+    Claims(LiveClaims),
+    /// Ended, expired, or never there.
+    Gone,
+    /// The DPoP proof that came with the token was used before.
+    ProofReplayed,
+}
+
+impl Live {
+    pub fn is_live(&self) -> bool {
+        matches!(self, Live::Claims(_))
+    }
+}
+
 impl LiveClaims {
     fn parse(role: &str, subscription: &str) -> Result<Self, SessionError> {
         Ok(Self {
@@ -167,6 +184,8 @@ pub enum RotateOutcome {
     /// A bound session's retired token came back with its own key after the
     /// retry window: a late retry, refused; the session lives on.
     SameKeyReuse,
+    /// The request's DPoP proof was used before: nothing changed.
+    ProofReplayed,
 }
 
 #[derive(Debug)]
@@ -388,16 +407,16 @@ impl SessionStore {
     /// same round trip. `client_ip` is remembered with the rotation, so a
     /// retry of it can be told where the first attempt came from.
     /// `presenter` is the OAuth client presenting the token (`""` for
-    /// none): a session an OAuth client opened rotates only for it. `jkt`
-    /// is the DPoP key the request proved it holds: a session bound to a key
-    /// rotates only for that key.
+    /// none): a session an OAuth client opened rotates only for it. `proof`
+    /// is the request's DPoP proof: a session bound to a key rotates only
+    /// for that key, and the proof's `jti` is spent by the same script.
     pub async fn rotate_limited(
         &self,
         presented: &RefreshToken,
         limit: Option<RefreshLimit>,
         client_ip: Option<IpAddr>,
         presenter: &str,
-        jkt: Option<&str>,
+        proof: Option<&Checked>,
     ) -> Result<RotateOutcome, SessionError> {
         let (interval_ms, period_ms) = match limit {
             Some(limit) if limit.max > 0 => {
@@ -409,9 +428,16 @@ impl SessionStore {
         let (user_id, session_id) = (presented.user_id(), presented.session_id());
         let successor = presented.successor(&self.settings.token_keys);
         let mut invocation = self.scripts.rotate.prepare_invoke();
+        // Without a proof, KEYS[3] is named (so the feed stays KEYS[4]) but
+        // never touched.
+        let jti_key = proof.map_or_else(
+            || format!("tessera:dpop:{{{user_id}}}:"),
+            |proof| proof.jti_key(&user_id.to_string()),
+        );
         invocation
             .key(session_key(user_id, session_id))
             .key(index_key(user_id))
+            .key(jti_key)
             .arg(&presented.hash()[..])
             .arg(&successor.hash()[..])
             .arg(now_ms())
@@ -422,12 +448,13 @@ impl SessionStore {
             .arg(period_ms)
             .arg(client_ip.map(|ip| ip.to_string()).unwrap_or_default())
             .arg(presenter)
-            .arg(jkt.unwrap_or_default())
+            .arg(proof.map_or("", Checked::jkt))
             .arg(if self.settings.revoke_on_same_key_reuse {
                 "1"
             } else {
                 ""
-            });
+            })
+            .arg(proof.map_or(0, Checked::ttl_secs));
         let not_before = self.feed.attach(&mut invocation, Reason::ReuseDetected);
         let reply: Vec<String> = self.redis.script(&invocation).await?;
         match reply.as_slice() {
@@ -462,6 +489,7 @@ impl SessionStore {
             [status] if status == "wrong_client" => Ok(RotateOutcome::WrongClient),
             [status] if status == "key_mismatch" => Ok(RotateOutcome::KeyMismatch),
             [status] if status == "same_key_reuse" => Ok(RotateOutcome::SameKeyReuse),
+            [status] if status == "proof_replayed" => Ok(RotateOutcome::ProofReplayed),
             [status, wait_ms] if status == "limited" => Ok(RotateOutcome::Limited {
                 retry_after: Duration::from_millis(wait_ms.parse().unwrap_or(1000)),
             }),
@@ -472,23 +500,40 @@ impl SessionStore {
     /// The role and subscription the session holds now (kept current by
     /// `update_claims.lua`), `None` once it is gone: the one check every
     /// access token needs, and what gateways are told, in one round trip.
+    /// `proof`: a DPoP proof that came with the token, whose `jti` is spent
+    /// in the same round trip (a pipeline in the user's slot).
     pub async fn live_claims(
         &self,
         user_id: Uuid,
         session_id: Uuid,
-    ) -> Result<Option<LiveClaims>, SessionError> {
-        let (role, subscription): (Option<String>, Option<String>) = self
-            .redis
-            .command(
-                redis::cmd("HMGET")
-                    .arg(session_key(user_id, session_id))
-                    .arg(&["role", "sub"]),
-            )
-            .await?;
-        let (Some(role), Some(subscription)) = (role, subscription) else {
-            return Ok(None);
+        proof: Option<&Checked>,
+    ) -> Result<Live, SessionError> {
+        let read = redis::cmd("HMGET")
+            .arg(session_key(user_id, session_id))
+            .arg(&["role", "sub"])
+            .to_owned();
+        let (role, subscription): (Option<String>, Option<String>) = match proof {
+            None => self.redis.command(&read).await?,
+            Some(proof) => {
+                let mut pipe = redis::pipe();
+                pipe.cmd("SET")
+                    .arg(proof.jti_key(&user_id.to_string()))
+                    .arg(1)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(proof.ttl_secs())
+                    .add_command(read);
+                let (fresh, fields): (Option<String>, _) = self.redis.pipeline(&pipe).await?;
+                if fresh.is_none() {
+                    return Ok(Live::ProofReplayed);
+                }
+                fields
+            }
         };
-        Ok(Some(LiveClaims::parse(&role, &subscription)?))
+        let (Some(role), Some(subscription)) = (role, subscription) else {
+            return Ok(Live::Gone);
+        };
+        Ok(Live::Claims(LiveClaims::parse(&role, &subscription)?))
     }
 
     /// Everything a live session carries into its tokens (name, role,

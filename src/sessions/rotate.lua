@@ -1,6 +1,8 @@
 -- Rotates a session's refresh token, or detects its reuse.
 -- KEYS[1]  session hash            tessera:s:{<user id>}:<session id>
 -- KEYS[2]  the user's session index tessera:u:{<user id>}
+-- KEYS[3]  the request's DPoP proof's jti  tessera:dpop:{<user id>}:<digest>
+--          (named but untouched without a proof)
 -- ARGV[1]  hash of the presented refresh token
 -- ARGV[2]  hash of its successor (derived from it by HMAC, so every retry of
 --          one token computes the same successor)
@@ -15,10 +17,11 @@
 --          ('' without one)
 -- ARGV[12] '1' when a bound token's same-key reuse ends the session
 --          (dpop.revoke_on_same_key_reuse)
--- KEYS[3]  the revocation feed stream (single Redis only; on Redis Cluster it
+-- ARGV[13] how long the proof's jti is remembered (s)
+-- KEYS[4]  the revocation feed stream (single Redis only; on Redis Cluster it
 --          is absent and the caller appends the event after the script)
--- ARGV[13]  feed retention (ms)   ARGV[14]  the events' not_before (unix s)
--- ARGV[15]  the events' reason
+-- ARGV[14]  feed retention (ms)   ARGV[15]  the events' not_before (unix s)
+-- ARGV[16]  the events' reason
 -- Only tokens whose integrity tag the service checked come here, so 'reused'
 -- below is never the work of someone who merely knows the ids.
 -- Returns {status, role, subscription, username, remaining ms, rotated from,
@@ -42,6 +45,9 @@
 --   {'same_key_reuse'}: a retired token with its own key, past the retry:
 --     a lost response retried late; nothing ended, unless ARGV[12] says
 --     to end the session ('reused' then)
+-- or {'proof_replayed'}: the proof's jti was spent before (by any request);
+--   nothing changed. A proof is spent before anything else is looked at,
+--   so it works once whatever the answer.
 -- or {'wrong_client'}: the session belongs to an OAuth client and ARGV[10]
 --   is not that client (a confidential client's token always needs its
 --   client's authentication); nothing changed, nothing ended: a token
@@ -49,6 +55,9 @@
 -- Atomic: concurrent calls with one token see one rotation, so a session
 -- never forks into two live chains; the rate limit lives in the session
 -- hash, so it costs no extra key and no extra round trip.
+if ARGV[11] ~= '' and not redis.call('SET', KEYS[3], 1, 'NX', 'EX', ARGV[13]) then
+  return {'proof_replayed'}
+end
 local s = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'rot', 'abs', 'role', 'sub', 'name', 'rl', 'rip',
   'cid', 'scope', 'conf', 'jkt')
 if not s[1] then
@@ -112,5 +121,5 @@ if bound and ARGV[12] ~= '1' then
 end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[6])
-revoked(KEYS[3], ARGV[13], ARGV[14], ARGV[15], 'session', ARGV[6])
+revoked(KEYS[4], ARGV[14], ARGV[15], ARGV[16], 'session', ARGV[6])
 return {'reused'}

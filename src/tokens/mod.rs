@@ -7,7 +7,6 @@
 
 mod access;
 pub mod code;
-pub mod dpop;
 mod id_token;
 mod keys;
 pub mod one_time;

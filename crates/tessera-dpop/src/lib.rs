@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! DPoP proofs (RFC 9449): a JWT the client signs with a key it keeps, for
 //! one request. Checked here: `typ: dpop+jwt`, EdDSA (Ed25519) or ES256
 //! (P-256) with the public key in the header's `jwk` (a private part is
@@ -97,6 +98,8 @@ pub struct Proof {
     pub jkt: String,
     pub jti: String,
     pub iat: u64,
+    /// The server nonce it carries (RFC 9449 §8), for the caller to judge.
+    pub nonce: Option<String>,
 }
 
 impl Proof {
@@ -117,6 +120,8 @@ struct ProofClaims {
     iat: u64,
     #[serde(default)]
     ath: Option<String>,
+    #[serde(default)]
+    nonce: Option<String>,
 }
 
 /// The RFC 7638 thumbprint of a public JWK: SHA-256 over its required
@@ -235,11 +240,12 @@ pub fn check(proof: &str, expected: &Expected<'_>) -> Result<Proof, DpopError> {
         jkt,
         jti: claims.jti,
         iat: claims.iat,
+        nonce: claims.nonce,
     })
 }
 
 #[cfg(test)]
-pub mod tests {
+mod tests {
     use super::*;
     use ed25519_dalek::pkcs8::EncodePrivateKey;
     use jsonwebtoken::{EncodingKey, Header};
