@@ -253,6 +253,8 @@ pub struct GatewayConfig {
 pub struct DpopConfig {
     /// How old a proof's `iat` may be.
     pub max_proof_age_secs: u64,
+    /// Proofs must carry a nonce from this service's `DPoP-Nonce` header.
+    pub require_nonce: bool,
     /// A retired refresh token shown again with its own key ends the
     /// session (for keys that may be extractable) instead of a plain 401.
     pub revoke_on_same_key_reuse: bool,

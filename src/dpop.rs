@@ -19,7 +19,7 @@ use tessera_dpop::{check, DpopError, Expected, Proof};
 
 use crate::clock::now_secs;
 use crate::redis_client::{RedisClient, RedisFailure};
-use crate::tokens::opaque::hex_key;
+use crate::tokens::opaque::{hex_key, Domain, TokenKeys};
 use crate::tokens::Confirmation;
 
 /// How an access token was presented (RFC 9449 §7.1).
@@ -82,15 +82,74 @@ pub struct Dpop {
     base: String,
     /// `dpop.max_proof_age_secs`.
     max_age: u64,
+    /// `dpop.require_nonce`: the nonces proofs must carry.
+    nonces: Option<Nonces>,
+}
+
+/// Server nonces (RFC 9449 §8) without a store: `<window>.<tag>`, the tag an
+/// HMAC of the window number under the token secret, so every instance
+/// sharing `session.rotation_secret` gives and takes the same ones. A nonce
+/// is taken in its window and the next (one to two windows of life).
+pub struct Nonces {
+    keys: TokenKeys,
+    window_secs: u64,
+}
+
+impl Nonces {
+    pub fn new(keys: TokenKeys, window_secs: u64) -> Self {
+        Self {
+            keys,
+            window_secs: window_secs.max(1),
+        }
+    }
+
+    fn at(&self, window: u64) -> String {
+        let tag = self
+            .keys
+            .short_tag(Domain::DpopNonce, &window.to_be_bytes());
+        format!("{window}.{tag}")
+    }
+
+    /// The nonce this moment hands out.
+    pub fn current(&self, now: u64) -> String {
+        self.at(now / self.window_secs)
+    }
+
+    fn accepts(&self, nonce: &str, now: u64) -> bool {
+        let Some((window, tag)) = nonce.split_once('.') else {
+            return false;
+        };
+        let (Ok(window), current) = (window.parse::<u64>(), now / self.window_secs) else {
+            return false;
+        };
+        current.checked_sub(window).is_some_and(|age| age <= 1)
+            && self
+                .keys
+                .check_short_tag(Domain::DpopNonce, &window.to_be_bytes(), tag)
+    }
 }
 
 impl Dpop {
-    pub fn new(redis: Arc<RedisClient>, public_url: &str, max_age_secs: u64) -> Self {
+    /// `nonces`: when proofs must carry one (`dpop.require_nonce`).
+    pub fn new(
+        redis: Arc<RedisClient>,
+        public_url: &str,
+        max_age_secs: u64,
+        nonces: Option<Nonces>,
+    ) -> Self {
         Self {
             redis,
             base: public_url.trim_end_matches('/').to_owned(),
             max_age: max_age_secs,
+            nonces,
         }
+    }
+
+    /// The nonce to hand out now, when proofs must carry one.
+    pub fn current_nonce(&self) -> Option<String> {
+        self.nonces
+            .as_ref()
+            .map(|nonces| nonces.current(now_secs()))
     }
 
     /// The URL of this service's `path`.
@@ -137,6 +196,12 @@ impl Dpop {
                 max_age: self.max_age,
             },
         )?;
+        if let Some(nonces) = &self.nonces {
+            let carried = proof.nonce.as_deref();
+            if !carried.is_some_and(|nonce| nonces.accepts(nonce, now)) {
+                return Err(DpopError::UseNonce);
+            }
+        }
         let ttl_secs = proof.jti_lifetime_secs(now, self.max_age);
         Ok(Some(Checked { proof, ttl_secs }))
     }
@@ -182,6 +247,29 @@ impl Dpop {
         match fresh {
             Some(_) => Ok(()),
             None => Err(DpopError::Replayed.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nonce_lives_in_its_window_and_the_next_and_only_under_its_secret() {
+        let nonces = Nonces::new(TokenKeys::new([[7u8; 32]]).unwrap(), 60);
+        let given = nonces.current(6_000);
+        assert!(nonces.accepts(&given, 6_000));
+        assert!(nonces.accepts(&given, 6_119));
+        assert!(!nonces.accepts(&given, 6_120), "two windows on");
+        assert!(!nonces.accepts(&given, 5_999), "a window back");
+        let (window, tag) = given.split_once('.').unwrap();
+        let next = format!("{}.{tag}", window.parse::<u64>().unwrap() + 1);
+        assert!(!nonces.accepts(&next, 6_060), "the tag names its window");
+        let elsewhere = Nonces::new(TokenKeys::new([[8u8; 32]]).unwrap(), 60);
+        assert!(!elsewhere.accepts(&given, 6_000));
+        for junk in ["", ".", "100", "x.y", "18446744073709551615.AAAA"] {
+            assert!(!nonces.accepts(junk, 6_000), "{junk:?}");
         }
     }
 }

@@ -24,7 +24,7 @@ use crate::captcha::CaptchaVerifier;
 use crate::clients::{Clients, Registry};
 use crate::config::Config;
 use crate::console::Console;
-use crate::dpop::Dpop;
+use crate::dpop::{Dpop, Nonces};
 use crate::http::{self, AppState, ConnectionCap, Exposure, PageSettings, RequestLimits, Services};
 use crate::load::{LoadDeps, LoadKit, LoadSettings};
 use crate::mail::Mailer;
@@ -236,6 +236,10 @@ impl Application {
             redis.clone(),
             &config.server.public_url,
             config.dpop.max_proof_age_secs,
+            config
+                .dpop
+                .require_nonce
+                .then(|| Nonces::new(token_keys.clone(), config.dpop.max_proof_age_secs)),
         ));
         let auth = Arc::new(Auth::new(AuthDeps {
             pool: pool.clone(),

@@ -11,66 +11,13 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use common::dpop::{ath, AppKey};
 use common::pages::spawn_app_at_own_url;
 use common::{jwt_claims, overrides, TestApp, TestUser};
-use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-
-/// An app's key pair, as a phone's secure enclave would hold it.
-struct AppKey {
-    encoding: EncodingKey,
-    x: String,
-}
-
-impl AppKey {
-    fn new() -> Self {
-        let signing = ed25519_dalek::SigningKey::from_bytes(&rand::random());
-        let der = signing.to_pkcs8_der().unwrap();
-        Self {
-            encoding: EncodingKey::from_ed_der(der.as_bytes()),
-            x: URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes()),
-        }
-    }
-
-    /// RFC 7638: what a bound token's `cnf.jkt` must be.
-    fn jkt(&self) -> String {
-        let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, self.x);
-        URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
-    }
-
-    fn proof_with(
-        &self,
-        app: &TestApp,
-        method: &str,
-        path: &str,
-        edit: impl Fn(&mut Value),
-    ) -> String {
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.typ = Some("dpop+jwt".into());
-        header.jwk = Some(
-            serde_json::from_value(json!({"kty": "OKP", "crv": "Ed25519", "x": self.x})).unwrap(),
-        );
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let mut claims = json!({
-            "jti": uuid::Uuid::new_v4().to_string(),
-            "htm": method,
-            "htu": app.url(path),
-            "iat": now,
-        });
-        edit(&mut claims);
-        jsonwebtoken::encode(&header, &claims, &self.encoding).unwrap()
-    }
-
-    fn proof(&self, app: &TestApp, path: &str) -> String {
-        self.proof_with(app, "POST", path, |_| {})
-    }
-}
 
 async fn app_with(pairs: &[(&str, Value)]) -> TestApp {
     spawn_app_at_own_url(overrides(pairs)).await
@@ -513,8 +460,123 @@ async fn a_proof_spent_by_a_rotation_or_a_verify_works_once_on_every_instance() 
     }
 }
 
-fn ath(token: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
+/// `dpop.require_nonce`: a proof without the server's nonce is answered with
+/// `use_dpop_nonce` and the nonce to use, at every door; a nonce one instance
+/// gave is taken by the other; one the server never gave is refused.
+#[tokio::test]
+async fn with_server_nonces_a_proof_needs_the_nonce_the_server_gave() {
+    let settings = [
+        ("dpop.require_nonce", json!(true)),
+        ("server.trusted_proxies", json!(["127.0.0.1/32"])),
+    ];
+    let app = app_with(&settings).await;
+    let mut twin_settings = settings.to_vec();
+    twin_settings.push(("server.public_url", json!(app.address)));
+    let twin = common::spawn_app_with(overrides(&twin_settings)).await;
+    let user = app.new_user().await;
+    let key = AppKey::new();
+    let login = "/api/v1/auth/login";
+    let nonce_of = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("dpop-nonce")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let log_in = |proof: String| {
+        app.post(login)
+            .header("DPoP", proof)
+            .json(&json!({ "email": user.email, "password": user.password }))
+            .send()
+    };
+
+    // No nonce: refused, with the nonce to use.
+    let first = log_in(key.proof(&app, login)).await.unwrap();
+    assert_eq!(first.status(), StatusCode::BAD_REQUEST);
+    let challenge = first.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(challenge.contains("use_dpop_nonce"), "{challenge}");
+    let nonce = nonce_of(&first).expect("a DPoP-Nonce header");
+    let body: Value = first.json().await.unwrap();
+    assert_eq!(body["error_code"], "USE_DPOP_NONCE", "{body}");
+    // A nonce the server never gave, then the one it gave.
+    let forged = key.proof_with(&app, "POST", login, |c| {
+        c["nonce"] = json!("1.AAAAAAAAAAAAAAAAAAAAAA")
+    });
+    assert_eq!(
+        log_in(forged).await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+    let with_nonce = |path: &str, method: &str| {
+        let nonce = nonce.clone();
+        key.proof_with(&app, method, path, move |c| c["nonce"] = json!(nonce))
+    };
+    let answer = log_in(with_nonce(login, "POST")).await.unwrap();
+    assert!(nonce_of(&answer).is_some(), "every answer names the nonce");
+    let pair = ok(answer).await;
+    assert_eq!(pair["token_type"], "DPoP");
+
+    // The token endpoint answers in RFC 6749's shape, with the nonce.
+    let oauth = app
+        .post("/oauth/token")
+        .header("DPoP", key.proof(&app, "/oauth/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", pair["refresh_token"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(nonce_of(&oauth).is_some());
+    common::assert_oauth_error(oauth, StatusCode::BAD_REQUEST, "use_dpop_nonce").await;
+
+    // The twin takes the first instance's nonce (the same secret, no store).
+    let rotated = ok(refresh(
+        &twin,
+        pair["refresh_token"].as_str().unwrap(),
+        Some(with_nonce("/api/v1/auth/refresh", "POST")),
+    )
+    .await)
+    .await;
+
+    // A resource: 401 with the challenge and the nonce, then 200.
+    let access = rotated["access_token"].as_str().unwrap().to_owned();
+    let me = "/api/v1/users/me";
+    let get_me = |proof: String| {
+        app.get(me)
+            .header("Authorization", format!("DPoP {access}"))
+            .header("DPoP", proof)
+            .send()
+    };
+    let no_nonce = get_me(key.proof_with(&app, "GET", me, |c| c["ath"] = json!(ath(&access))))
+        .await
+        .unwrap();
+    assert_eq!(no_nonce.status(), StatusCode::UNAUTHORIZED);
+    assert!(no_nonce.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("use_dpop_nonce"));
+    let nonce = nonce_of(&no_nonce).expect("a DPoP-Nonce header");
+    let proof = key.proof_with(&app, "GET", me, |c| {
+        c["ath"] = json!(ath(&access));
+        c["nonce"] = json!(nonce);
+    });
+    assert_eq!(get_me(proof).await.unwrap().status(), StatusCode::OK);
+
+    // Discovery names the algorithms (RFC 9449 §5.1).
+    let metadata: Value = app
+        .get("/.well-known/oauth-authorization-server")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        metadata["dpop_signing_alg_values_supported"],
+        json!(["EdDSA", "ES256"])
+    );
 }
 
 #[tokio::test]

@@ -8,6 +8,8 @@ mod common;
 
 use std::time::Duration;
 
+use common::dpop::{ath, AppKey};
+use common::pages::spawn_app_at_own_url;
 use common::servers::{RedisCluster, RedisServer};
 use common::{
     base_overrides_without_rotation_secret, pair, spawn_app, spawn_app_from, spawn_app_with,
@@ -152,8 +154,9 @@ async fn a_production_instance_reads_its_secret_list_from_a_file() {
         .await;
 }
 
+/// Served at its own URL, which DPoP proofs name.
 async fn cluster_app(cluster: &RedisCluster, sink: &SmtpSink) -> TestApp {
-    spawn_app_with(
+    spawn_app_at_own_url(
         sink.overrides()
             // An unreachable single Redis: only the cluster can answer.
             .merge(Serialized::default("redis.url", "redis://127.0.0.1:1"))
@@ -272,6 +275,54 @@ async fn every_redis_flow_works_on_a_three_master_cluster() {
     assert_eq!(response.status(), StatusCode::OK);
     app.assert_revoked(&refreshed).await;
     assert_ne!(admin_user.id, target.id);
+
+    // DPoP: a login's proof is spent in its key's slot, a refresh's inside
+    // rotate.lua and a resource request's beside the session read, both in
+    // the user's slot; each works once.
+    let (user, _) = users[3].clone();
+    let key = AppKey::new();
+    let bound: Value = app
+        .post("/api/v1/auth/login")
+        .header("DPoP", key.proof(&app, "/api/v1/auth/login"))
+        .json(&json!({"email": user.email, "password": PASSWORD}))
+        .send()
+        .await
+        .expect("bound login")
+        .json()
+        .await
+        .expect("its pair");
+    assert_eq!(bound["token_type"], "DPoP", "{bound}");
+    let proof = key.proof(&app, "/api/v1/auth/refresh");
+    let refresh_with = |token: String, proof: String| {
+        app.post("/api/v1/auth/refresh")
+            .header("DPoP", proof)
+            .json(&json!({"refresh_token": token}))
+            .send()
+    };
+    let rotated = refresh_with(
+        bound["refresh_token"].as_str().unwrap().into(),
+        proof.clone(),
+    )
+    .await
+    .expect("bound refresh");
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let rotated: Value = rotated.json().await.expect("the new pair");
+    let current = rotated["refresh_token"].as_str().unwrap().to_owned();
+    let replay = refresh_with(current, proof).await.expect("replayed proof");
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    let access = rotated["access_token"].as_str().unwrap().to_owned();
+    let me = "/api/v1/users/me";
+    let proof = key.proof_with(&app, "GET", me, |c| c["ath"] = json!(ath(&access)));
+    for expected in [StatusCode::OK, StatusCode::UNAUTHORIZED] {
+        let response = app
+            .get(me)
+            .header("Authorization", format!("DPoP {access}"))
+            .header("DPoP", &proof)
+            .send()
+            .await
+            .expect("a bound resource request");
+        assert_eq!(response.status(), expected);
+    }
 }
 
 #[tokio::test]

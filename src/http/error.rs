@@ -254,9 +254,10 @@ impl ApiError {
                 coded(words, code)
             }
             ApiError::PayloadTooLarge => detail(&TOO_LARGE),
-            ApiError::InvalidDpopProof(why) | ApiError::DpopRefused(why) => {
-                coded(why.words(), "INVALID_DPOP_PROOF")
-            }
+            ApiError::InvalidDpopProof(why) | ApiError::DpopRefused(why) => match why {
+                DpopError::UseNonce => coded(why.words(), "USE_DPOP_NONCE"),
+                _ => coded(why.words(), "INVALID_DPOP_PROOF"),
+            },
             ApiError::ClientUnauthorized => detail(CLIENT_AUTH_FAILED),
             ApiError::InsufficientScope(_) => {
                 detail("The access token lacks a scope this route requires")
@@ -342,8 +343,12 @@ impl ApiError {
             ApiError::ClientUnauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, BASIC_CHALLENGE);
             }
-            ApiError::InvalidDpopProof(_) | ApiError::DpopRefused(_) => {
-                headers.insert(header::WWW_AUTHENTICATE, DPOP_CHALLENGE);
+            ApiError::InvalidDpopProof(why) | ApiError::DpopRefused(why) => {
+                let challenge = match why {
+                    DpopError::UseNonce => DPOP_NONCE_CHALLENGE,
+                    _ => DPOP_CHALLENGE,
+                };
+                headers.insert(header::WWW_AUTHENTICATE, challenge);
             }
             ApiError::InsufficientScope(scope) => {
                 // Scopes are RFC 6749 names: printable ASCII without quotes
@@ -478,6 +483,9 @@ pub(super) const BASIC_CHALLENGE: HeaderValue = HeaderValue::from_static("Basic 
 /// RFC 9449 §7.1's challenge for a refused proof.
 const DPOP_CHALLENGE: HeaderValue =
     HeaderValue::from_static(r#"DPoP error="invalid_dpop_proof", algs="EdDSA ES256""#);
+/// RFC 9449 §8's: retry with the nonce in this answer's `DPoP-Nonce`.
+const DPOP_NONCE_CHALLENGE: HeaderValue =
+    HeaderValue::from_static(r#"DPoP error="use_dpop_nonce", algs="EdDSA ES256""#);
 pub(super) const BEARER_CHALLENGE: HeaderValue = HeaderValue::from_static("Bearer");
 
 impl From<FeedError> for ApiError {
@@ -780,11 +788,9 @@ impl OAuthApiError {
                 "invalid_scope",
                 format!("Scope refused: {why}"),
             ),
-            OAuthApiError::Protocol(OAuthError::InvalidDpopProof(why)) => (
-                StatusCode::BAD_REQUEST,
-                "invalid_dpop_proof",
-                why.to_string(),
-            ),
+            OAuthApiError::Protocol(OAuthError::InvalidDpopProof(why)) => {
+                (StatusCode::BAD_REQUEST, why.code(), why.to_string())
+            }
             OAuthApiError::Protocol(OAuthError::InvalidTarget(why)) => (
                 StatusCode::BAD_REQUEST,
                 "invalid_target",

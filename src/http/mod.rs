@@ -22,7 +22,7 @@ mod users;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -112,6 +112,9 @@ pub struct Services {
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// RFC 9449's request header (a proof) and answer header (a server nonce).
+const DPOP: HeaderName = HeaderName::from_static("dpop");
+const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
 
 /// Who may reach a group of routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,7 +171,9 @@ fn cors(allowed_origins: &[String]) -> Option<CorsLayer> {
             .allow_origin(origins)
             .allow_credentials(true)
             .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
-            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, DPOP])
+            // A browser app reads a DPoP challenge and its nonce.
+            .expose_headers([header::WWW_AUTHENTICATE, DPOP_NONCE])
             .max_age(Duration::from_secs(600)),
     )
 }
@@ -187,6 +192,25 @@ fn json_api(routes: Router<AppState>, cors: &Option<CorsLayer>) -> Router<AppSta
 
 async fn no_store(mut response: Response) -> Response {
     forbid_caching(response.headers_mut());
+    response
+}
+
+/// `dpop.require_nonce`: every answer to a request with a DPoP proof names
+/// the nonce its next proof must carry (RFC 9449 §8.2), the refusal of a
+/// proof without one included; the client need not ask for it first.
+async fn dpop_nonce(
+    State(dpop): State<Arc<Dpop>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let proved = request.headers().contains_key(DPOP);
+    let mut response = next.run(request).await;
+    if let (true, Some(nonce)) = (proved, dpop.current_nonce()) {
+        // Digits, a dot and base64url: always a header value.
+        if let Ok(value) = HeaderValue::from_str(&nonce) {
+            response.headers_mut().insert(DPOP_NONCE, value);
+        }
+    }
     response
 }
 
@@ -224,6 +248,12 @@ pub fn router(state: AppState, cors_allowed_origins: &[String]) -> Router {
             // allowed origin cannot read the console with its cookie.
             Audience::Pages => routes.layer(axum::middleware::from_fn(pages::secure)),
         });
+    }
+    if state.dpop.current_nonce().is_some() {
+        app = app.layer(axum::middleware::from_fn_with_state(
+            state.dpop.clone(),
+            dpop_nonce,
+        ));
     }
     let mut app = app
         .fallback(|| async { ApiError::NotFound })

@@ -271,6 +271,8 @@ pub struct AuthorizationServerMetadata {
     token_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
     #[schema(value_type = Vec<String>)]
     code_challenge_methods_supported: &'static [&'static str],
+    /// RFC 9449 §5.1: the algorithms a DPoP proof may use.
+    dpop_signing_alg_values_supported: &'static [&'static str],
     /// RFC 9207.
     authorization_response_iss_parameter_supported: bool,
     #[schema(value_type = Vec<String>)]
@@ -349,6 +351,7 @@ impl OAuth {
             grant_types_supported: GRANT_TYPES,
             response_types_supported: &["code"],
             code_challenge_methods_supported: &["S256"],
+            dpop_signing_alg_values_supported: &["EdDSA", "ES256"],
             authorization_response_iss_parameter_supported: true,
             token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
             token_endpoint_auth_signing_alg_values_supported: &["EdDSA", "ES256"],

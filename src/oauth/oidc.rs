@@ -59,6 +59,8 @@ pub struct OpenIdConfiguration {
     token_endpoint_auth_methods_supported: &'static [&'static str],
     #[schema(value_type = Vec<String>)]
     code_challenge_methods_supported: &'static [&'static str],
+    /// RFC 9449 §5.1: the algorithms a DPoP proof may use.
+    dpop_signing_alg_values_supported: &'static [&'static str],
     #[schema(value_type = Vec<String>)]
     claims_supported: &'static [&'static str],
     #[schema(value_type = Vec<String>)]
@@ -101,6 +103,7 @@ impl OpenIdConfiguration {
             id_token_signing_alg_values_supported: &["EdDSA", "RS256"],
             token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
             code_challenge_methods_supported: &["S256"],
+            dpop_signing_alg_values_supported: &["EdDSA", "ES256"],
             claims_supported: CLAIMS,
             prompt_values_supported: &["none", "login"],
             authorization_response_iss_parameter_supported: true,

@@ -96,6 +96,8 @@ pub enum Domain {
     FormToken,
     /// An authorization code's tag (`tokens::code`).
     CodeTag,
+    /// A DPoP server nonce (`crate::dpop`).
+    DpopNonce,
 }
 
 impl Domain {
@@ -106,6 +108,7 @@ impl Domain {
             Domain::Successor => b"tessera/refresh-token/successor/v1\0",
             Domain::FormToken => b"tessera/form-token/v1\0",
             Domain::CodeTag => b"tessera/authorization-code/tag/v1\0",
+            Domain::DpopNonce => b"tessera/dpop-nonce/v1\0",
         }
     }
 }
@@ -209,17 +212,27 @@ impl TokenKeys {
         self.mac(key, domain, data).finalize().into_bytes().into()
     }
 
-    /// A form's anti-forgery token for `data`: its [`TAG_LEN`]-byte tag
-    /// under the signing secret, in the wire form.
-    pub fn form_token(&self, data: &[u8]) -> String {
-        encode(&self.derive(KeyId::SIGNING, Domain::FormToken, data)[..TAG_LEN])
+    /// A short tag of `data` for `domain` under the signing secret, in the
+    /// wire form: a form's anti-forgery token, a DPoP nonce.
+    pub fn short_tag(&self, domain: Domain, data: &[u8]) -> String {
+        encode(&self.derive(KeyId::SIGNING, domain, data)[..TAG_LEN])
     }
 
-    /// True when `token` is [`TokenKeys::form_token`] of `data` under any
-    /// configured secret (a form shown before a rotation still posts).
+    /// True when `token` is [`TokenKeys::short_tag`] of `data` under any
+    /// configured secret (a form shown or a nonce given before a rotation
+    /// still counts).
+    pub fn check_short_tag(&self, domain: Domain, data: &[u8], token: &str) -> bool {
+        decode::<TAG_LEN>(token).is_some_and(|tag| self.verifying(domain, data, &tag).is_some())
+    }
+
+    /// A form's anti-forgery token for `data`.
+    pub fn form_token(&self, data: &[u8]) -> String {
+        self.short_tag(Domain::FormToken, data)
+    }
+
+    /// True when `token` is [`TokenKeys::form_token`] of `data`.
     pub fn check_form_token(&self, data: &[u8], token: &str) -> bool {
-        decode::<TAG_LEN>(token)
-            .is_some_and(|tag| self.verifying(Domain::FormToken, data, &tag).is_some())
+        self.check_short_tag(Domain::FormToken, data, token)
     }
 
     /// The first secret under which `tag` is the tag of `data`, compared in

@@ -3,6 +3,7 @@
 //! `make test` sets up), and speaks to it over HTTP like a client.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod dpop;
 pub mod load;
 pub mod pages;
 pub mod revocations;

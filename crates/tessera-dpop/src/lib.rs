@@ -40,6 +40,10 @@ pub enum DpopError {
     WrongAth,
     Missing,
     WrongKey,
+    /// The server wants its nonce in the proof (RFC 9449 §8): none, or
+    /// one it no longer accepts. The client retries with the `DPoP-Nonce`
+    /// the answer carries.
+    UseNonce,
 }
 
 impl DpopError {
@@ -64,6 +68,18 @@ impl DpopError {
             }
             DpopError::Missing => "a DPoP proof is required",
             DpopError::WrongKey => "the DPoP proof is for another key than the token's",
+            DpopError::UseNonce => {
+                "the DPoP proof must carry the nonce this server's DPoP-Nonce header gives"
+            }
+        }
+    }
+
+    /// RFC 9449's error code: `use_dpop_nonce` asks for a retry with the
+    /// server's nonce, every other refusal is `invalid_dpop_proof`.
+    pub fn code(self) -> &'static str {
+        match self {
+            DpopError::UseNonce => "use_dpop_nonce",
+            _ => "invalid_dpop_proof",
         }
     }
 }
