@@ -15,19 +15,13 @@
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
+pub use tessera_dpop::Scheme;
 use tessera_dpop::{check, DpopError, Expected, Proof};
 
 use crate::clock::now_secs;
 use crate::redis_client::{RedisClient, RedisFailure};
 use crate::tokens::opaque::{hex_key, Domain, TokenKeys};
 use crate::tokens::Confirmation;
-
-/// How an access token was presented (RFC 9449 §7.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
-    Bearer,
-    Dpop,
-}
 
 /// An access token from an `Authorization` header, and its scheme.
 #[derive(Debug, Clone, Copy)]

@@ -18,7 +18,7 @@ use super::error::{ApiError, INVALID_QUERY, NOT_AUTHENTICATED, UNREADABLE_BODY};
 use super::invalid::{Location, ValidationIssue};
 use super::AppState;
 use crate::client::ClientInfo;
-use crate::dpop::{Checked, Dpop, DpopCheckError, Presented, Scheme};
+use crate::dpop::{Checked, Dpop, DpopCheckError, Presented};
 use crate::tokens::AccessClaims;
 use crate::validation::ValidationErrors;
 use tessera_dpop::DpopError;
@@ -189,15 +189,8 @@ impl<S: Send + Sync> FromRequestParts<S> for DpopHeader {
 }
 
 pub(super) fn dpop_header(headers: &HeaderMap) -> Result<Option<String>, DpopError> {
-    let mut values = headers.get_all("dpop").iter();
-    match (values.next(), values.next()) {
-        (None, _) => Ok(None),
-        (Some(_), Some(_)) => Err(DpopError::Several),
-        (Some(value), None) => value
-            .to_str()
-            .map(|text| Some(text.trim().to_owned()))
-            .map_err(|_| DpopError::Malformed),
-    }
+    tessera_dpop::one_proof(headers.get_all("dpop").iter().map(|v| v.as_bytes()))
+        .map(|proof| proof.map(str::to_owned))
 }
 
 impl DpopHeader {
@@ -241,16 +234,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
 /// DPoP <token>` (RFC 9449 §7.1), and which it was.
 pub(super) fn access_token(headers: &HeaderMap) -> Option<Presented<'_>> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
-        Scheme::Bearer
-    } else if scheme.eq_ignore_ascii_case("dpop") {
-        Scheme::Dpop
-    } else {
-        return None;
-    };
-    (!token.is_empty()).then_some(Presented { scheme, token })
+    tessera_dpop::authorization(value).map(|(scheme, token)| Presented { scheme, token })
 }
 
 /// Whether `/verify`'s caller is a trusted proxy, whose word on the

@@ -32,6 +32,8 @@ impl AppKey {
         URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
     }
 
+    /// A fresh proof for `method` at `path` of `app`, its claims edited by
+    /// `edit` before signing.
     pub fn proof_with(
         &self,
         app: &TestApp,
@@ -39,6 +41,20 @@ impl AppKey {
         path: &str,
         edit: impl Fn(&mut Value),
     ) -> String {
+        self.proof_at(method, &app.url(path), edit)
+    }
+
+    /// A fresh proof for `method` at the absolute `url`, with the `ath` of
+    /// `access_token` when one goes with it (a resource request).
+    pub fn proof_for(&self, method: &str, url: &str, access_token: Option<&str>) -> String {
+        self.proof_at(method, url, |claims| {
+            if let Some(token) = access_token {
+                claims["ath"] = json!(ath(token));
+            }
+        })
+    }
+
+    fn proof_at(&self, method: &str, url: &str, edit: impl Fn(&mut Value)) -> String {
         let mut header = Header::new(Algorithm::EdDSA);
         header.typ = Some("dpop+jwt".into());
         header.jwk = Some(
@@ -51,7 +67,7 @@ impl AppKey {
         let mut claims = json!({
             "jti": uuid::Uuid::new_v4().to_string(),
             "htm": method,
-            "htu": app.url(path),
+            "htu": url,
             "iat": now,
         });
         edit(&mut claims);

@@ -92,6 +92,48 @@ impl std::fmt::Display for DpopError {
 
 impl std::error::Error for DpopError {}
 
+/// How an access token was presented (RFC 9449 §7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Bearer,
+    Dpop,
+}
+
+/// The scheme and token of an `Authorization` header's value: `Bearer
+/// <token>` or `DPoP <token>` (the scheme in any case); anything else, or
+/// no token, is `None`.
+pub fn authorization(value: &str) -> Option<(Scheme, &str)> {
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::Dpop
+    } else {
+        return None;
+    };
+    (!token.is_empty()).then_some((scheme, token))
+}
+
+/// The proof in a request's `DPoP` header values (RFC 9449 §4.1), if any:
+/// sent twice, or not text, it is refused as the one proof it cannot be.
+pub fn one_proof<'a>(
+    mut values: impl Iterator<Item = &'a [u8]>,
+) -> Result<Option<&'a str>, DpopError> {
+    match (values.next(), values.next()) {
+        (None, _) => Ok(None),
+        (Some(_), Some(_)) => Err(DpopError::Several),
+        (Some(value), None) => std::str::from_utf8(value)
+            .ok()
+            .filter(|text| {
+                text.bytes()
+                    .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+            })
+            .map(|text| Some(text.trim()))
+            .ok_or(DpopError::Malformed),
+    }
+}
+
 /// What the request a proof must match is.
 #[derive(Debug, Clone, Copy)]
 pub struct Expected<'a> {
@@ -436,5 +478,22 @@ mod tests {
         );
         c["ath"] = json!(ath("the-access-token"));
         assert!(check(&key.proof(c), &wanted).is_ok());
+    }
+
+    #[test]
+    fn the_headers_read_one_scheme_and_one_proof() {
+        assert_eq!(authorization("bearer abc"), Some((Scheme::Bearer, "abc")));
+        assert_eq!(authorization("DPoP  abc "), Some((Scheme::Dpop, "abc")));
+        for refused in ["Basic abc", "DPoP ", "Bearer", "dpopabc"] {
+            assert_eq!(authorization(refused), None, "{refused:?}");
+        }
+        fn one<'a>(values: &[&'a [u8]]) -> Result<Option<&'a str>, DpopError> {
+            one_proof(values.iter().copied())
+        }
+        assert_eq!(one(&[]), Ok(None));
+        assert_eq!(one(&[b" a.b.c "]), Ok(Some("a.b.c")));
+        assert_eq!(one(&[b"a", b"b"]), Err(DpopError::Several));
+        assert_eq!(one(&["é".as_bytes()]), Err(DpopError::Malformed));
+        assert_eq!(one(&[b"a\0b"]), Err(DpopError::Malformed));
     }
 }

@@ -49,6 +49,20 @@ pub struct Claims {
     pub amr: Vec<String>,
     /// The authentication context class (`acr`), when the token says.
     pub acr: Option<String>,
+    /// The key the token is bound to (`cnf`, RFC 9449 §6), when it is: it
+    /// is then good only with a DPoP proof by that key
+    /// ([`Verifier::verify_request`](crate::Verifier::verify_request)).
+    pub cnf: Option<Confirmation>,
+}
+
+/// A DPoP-bound token's key (`cnf`). Only `jkt` is known: a token bound
+/// some other way (a `cnf` without `jkt`) does not read, so it is refused
+/// rather than taken as unbound.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Confirmation {
+    /// The RFC 7638 SHA-256 thumbprint of the client's public key,
+    /// base64url.
+    pub jkt: String,
 }
 
 /// Whose access token it is.
@@ -125,6 +139,7 @@ struct RawClaims {
     #[serde(default)]
     amr: Vec<String>,
     acr: Option<String>,
+    cnf: Option<Confirmation>,
 }
 
 impl TryFrom<RawClaims> for Claims {
@@ -164,6 +179,7 @@ impl TryFrom<RawClaims> for Claims {
             act: raw.act,
             amr: raw.amr,
             acr: raw.acr,
+            cnf: raw.cnf,
         })
     }
 }

@@ -32,9 +32,16 @@
 //! When the feed is lost for longer than [`Config::max_feed_silence`], every
 //! check fails ([`Rejection::FeedLost`]) unless the verifier was configured
 //! to [`FeedLoss::FailOpen`].
+//!
+//! A DPoP-bound token (its claims carry `cnf.jkt`, RFC 9449) is accepted by
+//! the extractor, the layer and [`Verifier::verify_request`] only as
+//! `Authorization: DPoP <token>` with a fresh `DPoP` proof by its key for
+//! the request (method and [`Config::public_url`] + path); each proof is
+//! accepted once per process.
 
 #![forbid(unsafe_code)]
 
+mod dpop;
 mod feed;
 mod jwt;
 mod state;
@@ -45,8 +52,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub use jwt::{Actor, Claims, Subject};
+pub use jwt::{Actor, Claims, Confirmation, Subject};
+pub use tessera_dpop::DpopError;
 pub use web::{Token, VerifyLayer, VerifyService};
+
+use axum::http::HeaderMap;
+use dpop::{Dpop, Presented};
 
 use state::{read, write, Revoked, VerifiedCache};
 
@@ -84,12 +95,31 @@ pub struct Config {
     /// How long [`Verifier::start`] waits for the keys and the first
     /// snapshot.
     pub start_timeout: Duration,
+    /// This service's own public URL, as its clients call it (scheme, host,
+    /// port, and any path prefix a proxy in front strips), e.g.
+    /// `https://api.example.com`: a DPoP proof must name it followed by the
+    /// request's path. It is configured, never read from `Host`, so a
+    /// proof made for another service is no good here. `None` (the
+    /// default): DPoP-bound tokens are refused
+    /// ([`Rejection::DpopNotAccepted`]); unbound ones work as ever.
+    pub public_url: Option<String>,
+    /// How old a DPoP proof may be (its `iat`): tessera's
+    /// `dpop.max_proof_age_secs`.
+    pub max_proof_age: Duration,
+    /// Most DPoP proofs remembered as spent at once, each for
+    /// `max_proof_age` + 5 s. Full, the verifier refuses new proofs
+    /// ([`Rejection::ReplayStoreFull`], 503) rather than forget one that
+    /// could be replayed: size it above the DPoP requests per second times
+    /// (`max_proof_age` + 5 s).
+    pub spent_proof_capacity: usize,
 }
 
 impl Config {
     /// Defaults: issuer and audience `tessera`, the feed lost after 30 s of
     /// silence, fail closed, keys refetched at most every 30 s, 100,000
-    /// cached tokens, revocations remembered for an hour.
+    /// cached tokens, revocations remembered for an hour; no public URL (so
+    /// no DPoP-bound tokens), proofs up to 60 s old, 200,000 spent proofs
+    /// remembered (about 3,000 DPoP requests a second; some 20 MB at most).
     pub fn new(
         base_url: impl Into<String>,
         client_id: impl Into<String>,
@@ -107,6 +137,9 @@ impl Config {
             cache_capacity: 100_000,
             revocation_memory: Duration::from_secs(3600),
             start_timeout: Duration::from_secs(10),
+            public_url: None,
+            max_proof_age: Duration::from_secs(60),
+            spent_proof_capacity: 200_000,
         }
     }
 }
@@ -138,6 +171,25 @@ pub enum Rejection {
     /// revoked token cannot be told from a good one.
     #[error("the revocation feed is unavailable")]
     FeedLost,
+    /// A DPoP-bound token without a good proof by its key for this request
+    /// (RFC 9449 §7.1): no proof, a bad one, one spent before, or the token
+    /// sent as `Bearer`. 401 with `WWW-Authenticate: DPoP
+    /// error="invalid_dpop_proof"`.
+    #[error("{0}")]
+    Dpop(DpopError),
+    /// A token bound to no key, sent as `DPoP`: there is no key to check
+    /// the proof against; send it as `Bearer`.
+    #[error("the token is not bound to a DPoP key: send it as Bearer")]
+    NotBound,
+    /// A DPoP-bound token at a service with no [`Config::public_url`]: its
+    /// proofs cannot be checked.
+    #[error("this service does not take DPoP-bound tokens")]
+    DpopNotAccepted,
+    /// [`Config::spent_proof_capacity`] proofs are remembered already and
+    /// none has expired: a new one is refused rather than an old one
+    /// forgotten. 503 with `Retry-After`.
+    #[error("too many DPoP proofs to remember another; retry in {retry_after_secs} s")]
+    ReplayStoreFull { retry_after_secs: u64 },
 }
 
 /// [`Verifier::start`] could not reach tessera in time: which half failed,
@@ -148,6 +200,10 @@ pub enum StartError {
     Keys(#[source] FetchError),
     #[error("cannot read tessera's revocation feed: {0}")]
     Feed(#[source] FetchError),
+    /// [`Config::public_url`] is not an absolute http(s) URL: no proof
+    /// could ever name it.
+    #[error("public_url {0:?} is not an absolute http or https URL")]
+    PublicUrl(String),
 }
 
 /// Why tessera could not be read: its key set, its revocation snapshot or
@@ -204,6 +260,7 @@ struct Inner {
     validation: jsonwebtoken::Validation,
     verified: VerifiedCache,
     revoked: RwLock<Revoked>,
+    dpop: Dpop,
     /// Unix ms of the feed's last sign of life (event, heartbeat, snapshot).
     feed_alive_ms: AtomicU64,
     synced: AtomicBool,
@@ -225,6 +282,13 @@ impl Verifier {
     /// Fetches the key set and the revocation snapshot (each within
     /// `config.start_timeout`), then follows the feed in the background.
     pub async fn start(config: Config) -> Result<Self, StartError> {
+        if let Some(url) = &config.public_url {
+            let absolute = reqwest::Url::parse(url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+            if !absolute {
+                return Err(StartError::PublicUrl(url.clone()));
+            }
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(config.start_timeout)
             .build()
@@ -232,6 +296,11 @@ impl Verifier {
         let inner = Arc::new(Inner {
             verified: VerifiedCache::new(config.cache_capacity),
             validation: jwt::validation(&config.issuer, &config.audience),
+            dpop: Dpop::new(
+                config.public_url.as_deref(),
+                config.max_proof_age.as_secs(),
+                config.spent_proof_capacity,
+            ),
             config,
             http,
             keys: RwLock::new(Arc::new(HashMap::new())),
@@ -257,8 +326,49 @@ impl Verifier {
     /// Checks a token without waiting: a token seen before costs a hash
     /// lookup; a new one, one Ed25519 verification. A token naming a key
     /// not yet known is [`Rejection::UnknownKey`] here; [`Verifier::verify`]
-    /// refetches the key set for it.
+    /// refetches the key set for it. A DPoP-bound token is refused
+    /// (`Rejection::Dpop(DpopError::Missing)`): it needs its proof, which
+    /// [`Verifier::verify_request`] checks.
     pub fn check(&self, token: &str) -> Result<Arc<Claims>, Rejection> {
+        unbound(self.check_token(token)?)
+    }
+
+    /// [`Verifier::check`], refetching the key set once when the token
+    /// names an unknown key (at most once per `jwks_refetch_interval`, so a
+    /// stream of forged `kid`s cannot hammer tessera).
+    pub async fn verify(&self, token: &str) -> Result<Arc<Claims>, Rejection> {
+        unbound(self.verify_token(token).await?)
+    }
+
+    /// Checks the access token of a request to `method` `path` (the path
+    /// the client called, without the query) from its `headers`, as the
+    /// extractor and the layer do: `Authorization: Bearer <token>` for an
+    /// unbound token; for a token bound to a key (`cnf.jkt`),
+    /// `Authorization: DPoP <token>` with a `DPoP` proof by that key for
+    /// `method` and [`Config::public_url`] + `path`, carrying the token's
+    /// `ath`, not spent before in this process. The proof is spent once
+    /// everything else has passed.
+    pub async fn verify_request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> Result<Arc<Claims>, Rejection> {
+        let (scheme, token) = web::authorization(headers)?;
+        let claims = self.verify_token(token).await?;
+        let presented = Presented {
+            scheme,
+            token,
+            proof: web::dpop_header(headers),
+            method,
+            path,
+        };
+        self.0.dpop.admit(&claims, &presented, now_ms() / 1000)?;
+        Ok(claims)
+    }
+
+    /// The token's signature, claims and revocations, whether bound or not.
+    fn check_token(&self, token: &str) -> Result<Arc<Claims>, Rejection> {
         let inner = &self.0;
         let now_ms = now_ms();
         if inner.config.on_feed_lost == FeedLoss::FailClosed && !inner.feed_is_live(now_ms) {
@@ -286,14 +396,13 @@ impl Verifier {
         Ok(claims)
     }
 
-    /// [`Verifier::check`], refetching the key set once when the token
-    /// names an unknown key (at most once per `jwks_refetch_interval`, so a
-    /// stream of forged `kid`s cannot hammer tessera).
-    pub async fn verify(&self, token: &str) -> Result<Arc<Claims>, Rejection> {
-        match self.check(token) {
+    /// [`Verifier::check_token`], refetching the key set once for an
+    /// unknown key.
+    async fn verify_token(&self, token: &str) -> Result<Arc<Claims>, Rejection> {
+        match self.check_token(token) {
             Err(Rejection::UnknownKey) => {
                 self.0.refetch_keys().await;
-                self.check(token)
+                self.check_token(token)
             }
             outcome => outcome,
         }
@@ -302,6 +411,14 @@ impl Verifier {
     /// True while the feed is live (or the verifier fails open).
     pub fn feed_is_live(&self) -> bool {
         self.0.feed_is_live(now_ms())
+    }
+}
+
+/// A token without its request: good only if bound to no key.
+fn unbound(claims: Arc<Claims>) -> Result<Arc<Claims>, Rejection> {
+    match claims.cnf {
+        Some(_) => Err(Rejection::Dpop(DpopError::Missing)),
+        None => Ok(claims),
     }
 }
 
@@ -398,6 +515,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
+    use crate::dpop::tests::ClientKey;
 
     struct Tessera {
         base: String,
@@ -537,5 +655,216 @@ mod tests {
         assert!(verifier.check(&old).is_ok());
         let fresh = tessera.sign("at+jwt", &client_claims("billing", now + 1));
         assert!(verifier.check(&fresh).is_ok());
+    }
+
+    /// A service embedding the verifier, at its own address: `GET
+    /// /orders/{id}` through the extractor, `GET /api/items` through the
+    /// layer in a nested router.
+    struct Service {
+        url: String,
+        verifier: Verifier,
+        http: reqwest::Client,
+    }
+
+    impl Service {
+        async fn start(tessera: &Tessera) -> Self {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            let mut config = Config::new(&tessera.base, "edge", "secret");
+            config.public_url = Some(format!("{url}/"));
+            let verifier = Verifier::start(config).await.unwrap();
+            let who = |token: Token| async move { token.user_id().unwrap().to_string() };
+            let items = Router::new()
+                .route(
+                    "/items",
+                    get(
+                        |axum::Extension(token): axum::Extension<Token>| async move {
+                            token.user_id().unwrap().to_string()
+                        },
+                    ),
+                )
+                .route_layer(VerifyLayer::new(verifier.clone()));
+            let app = Router::new()
+                .route("/orders/{id}", get(who))
+                .nest("/api", items)
+                .with_state(verifier.clone());
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            Self {
+                url,
+                verifier,
+                http: reqwest::Client::new(),
+            }
+        }
+
+        /// `GET path` with `Authorization: {scheme} {token}` and `proof`.
+        async fn get(
+            &self,
+            path: &str,
+            scheme: &str,
+            token: &str,
+            proof: Option<&str>,
+        ) -> reqwest::Response {
+            let mut request = self
+                .http
+                .get(format!("{}{path}", self.url))
+                .header("Authorization", format!("{scheme} {token}"));
+            if let Some(proof) = proof {
+                request = request.header("DPoP", proof);
+            }
+            request.send().await.unwrap()
+        }
+    }
+
+    /// Asserts a 401 with the DPoP challenge naming `why`.
+    async fn assert_dpop_refused(response: reqwest::Response, why: DpopError) {
+        assert_eq!(response.status(), 401);
+        let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+        assert_eq!(
+            challenge,
+            format!(
+                r#"DPoP error="invalid_dpop_proof", error_description="{}", algs="EdDSA ES256""#,
+                why.words()
+            )
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["detail"], why.words());
+    }
+
+    #[tokio::test]
+    async fn a_bound_token_passes_the_extractor_and_the_layer_only_with_a_fresh_proof_by_its_key() {
+        let now = now_ms() / 1000;
+        let tessera = Tessera::start(Vec::new()).await;
+        let service = Service::start(&tessera).await;
+        let (owner, thief) = (ClientKey::new(), ClientKey::new());
+        let mut claims = user_claims(now);
+        claims["cnf"] = json!({"jkt": owner.jkt()});
+        let bound = tessera.sign("at+jwt", &claims);
+        let url = |path: &str| format!("{}{path}", service.url);
+        let proof = |key: &ClientKey, path: &str| key.proof("GET", &url(path), &bound, now);
+
+        let good = proof(&owner, "/orders/7");
+        let answer = service.get("/orders/7", "DPoP", &bound, Some(&good)).await;
+        assert_eq!(answer.status(), 200);
+        assert_eq!(
+            answer.text().await.unwrap(),
+            claims["sub"].as_str().unwrap()
+        );
+        // Replayed, by another key, for another URI, as a bearer token,
+        // without a proof.
+        let refusals = [
+            (Some(good.clone()), "DPoP", DpopError::Replayed),
+            (
+                Some(proof(&thief, "/orders/7")),
+                "DPoP",
+                DpopError::WrongKey,
+            ),
+            (
+                Some(proof(&owner, "/orders/8")),
+                "DPoP",
+                DpopError::WrongUri,
+            ),
+            (
+                Some(proof(&owner, "/orders/7")),
+                "Bearer",
+                DpopError::Missing,
+            ),
+            (None, "Bearer", DpopError::Missing),
+            (None, "DPoP", DpopError::Missing),
+        ];
+        for (proof, scheme, why) in refusals {
+            let answer = service
+                .get("/orders/7", scheme, &bound, proof.as_deref())
+                .await;
+            assert_dpop_refused(answer, why).await;
+        }
+        // Behind the layer in a nested router: the proof names the whole
+        // path the client called.
+        let inner_path = proof(&owner, "/items");
+        let answer = service
+            .get("/api/items", "DPoP", &bound, Some(&inner_path))
+            .await;
+        assert_dpop_refused(answer, DpopError::WrongUri).await;
+        let whole_path = proof(&owner, "/api/items");
+        let answer = service
+            .get("/api/items?page=2", "DPoP", &bound, Some(&whole_path))
+            .await;
+        assert_eq!(answer.status(), 200);
+        let answer = service
+            .get("/api/items", "DPoP", &bound, Some(&whole_path))
+            .await;
+        assert_dpop_refused(answer, DpopError::Replayed).await;
+        // Asked directly, without a request, a bound token has no proof.
+        assert_eq!(
+            service.verifier.check(&bound),
+            Err(Rejection::Dpop(DpopError::Missing))
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unbound_token_works_as_before_and_a_token_bound_otherwise_is_refused() {
+        let now = now_ms() / 1000;
+        let tessera = Tessera::start(Vec::new()).await;
+        let service = Service::start(&tessera).await;
+        let unbound = tessera.sign("at+jwt", &user_claims(now));
+        let key = ClientKey::new();
+        let proof = key.proof("GET", &format!("{}/orders/7", service.url), &unbound, now);
+        for proof in [None, Some(proof.as_str())] {
+            let answer = service.get("/orders/7", "Bearer", &unbound, proof).await;
+            assert_eq!(answer.status(), 200);
+        }
+        assert!(service.verifier.check(&unbound).is_ok());
+        let answer = service
+            .get("/orders/7", "DPoP", &unbound, Some(&proof))
+            .await;
+        assert_eq!(answer.status(), 401);
+        assert_eq!(answer.headers()["www-authenticate"], "Bearer");
+        // Bound by something other than a key's thumbprint (mTLS, say): not
+        // a token this verifier can hold to its binding.
+        let mut claims = user_claims(now);
+        claims["cnf"] = json!({"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"});
+        let other = tessera.sign("at+jwt", &claims);
+        assert_eq!(service.verifier.check(&other), Err(Rejection::Malformed));
+        // A public URL no proof could name stops the start.
+        let mut config = Config::new(&tessera.base, "edge", "secret");
+        config.public_url = Some("api.example.com".into());
+        assert!(matches!(
+            Verifier::start(config).await,
+            Err(StartError::PublicUrl(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_full_proof_store_answers_503_with_retry_after() {
+        let now = now_ms() / 1000;
+        let tessera = Tessera::start(Vec::new()).await;
+        let mut config = Config::new(&tessera.base, "edge", "secret");
+        config.public_url = Some("https://api.example.com".into());
+        config.spent_proof_capacity = 1;
+        let verifier = Verifier::start(config).await.unwrap();
+        let key = ClientKey::new();
+        let mut claims = user_claims(now);
+        claims["cnf"] = json!({"jkt": key.jkt()});
+        let bound = tessera.sign("at+jwt", &claims);
+        let call = |proof: String| {
+            let mut headers = HeaderMap::new();
+            headers.insert("authorization", format!("DPoP {bound}").parse().unwrap());
+            headers.insert("dpop", proof.parse().unwrap());
+            let verifier = verifier.clone();
+            async move { verifier.verify_request("GET", "/orders/7", &headers).await }
+        };
+        let url = "https://api.example.com/orders/7";
+        assert!(call(key.proof("GET", url, &bound, now)).await.is_ok());
+        let full = call(key.proof("GET", url, &bound, now)).await.unwrap_err();
+        // The first proof is remembered until its iat + 60 + 5 s.
+        let Rejection::ReplayStoreFull { retry_after_secs } = full else {
+            panic!("{full:?}");
+        };
+        assert!((60..=65).contains(&retry_after_secs), "{retry_after_secs}");
+        let response = axum::response::IntoResponse::into_response(full);
+        assert_eq!(response.status(), 503);
+        assert_eq!(
+            response.headers()["retry-after"],
+            retry_after_secs.to_string().as_str()
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! feed reported.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use foldhash::fast::RandomState;
 use uuid::Uuid;
@@ -131,6 +131,12 @@ pub fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +161,7 @@ mod tests {
             act: None,
             amr: Vec::new(),
             acr: None,
+            cnf: None,
         }
     }
 

@@ -1,6 +1,8 @@
-//! The axum extractor and the tower layer: `Authorization: Bearer <token>`
-//! checked by a [`Verifier`]; a refusal is 401 (`WWW-Authenticate: Bearer`),
-//! or 503 while the feed is lost and the verifier fails closed.
+//! The axum extractor and the tower layer: `Authorization: Bearer <token>`,
+//! or `DPoP <token>` with a `DPoP` proof for a bound token, checked by a
+//! [`Verifier`]; a refusal is 401 (`WWW-Authenticate: Bearer`, or `DPoP`
+//! for a proof's fault), or 503 while the feed is lost and the verifier
+//! fails closed, or while it cannot remember another proof.
 
 use std::future::Future;
 use std::ops::Deref;
@@ -8,14 +10,16 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use axum::extract::{FromRef, FromRequestParts, Request};
+use axum::extract::{FromRef, FromRequestParts, OriginalUri, Request};
 use axum::http::request::Parts;
+use axum::http::Extensions;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use tower::{Layer, Service};
 
-use crate::{Claims, Rejection, Verifier};
+use crate::dpop::Scheme;
+use crate::{Claims, DpopError, Rejection, Verifier};
 
 /// A verified, unrevoked access token's claims: take it as a handler
 /// argument (the state must give a [`Verifier`] through `FromRef`), or read
@@ -31,15 +35,27 @@ impl Deref for Token {
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Result<&str, Rejection> {
+/// The token of `Authorization: Bearer <token>` or `Authorization: DPoP
+/// <token>` (RFC 9449 §7.1), and which scheme it came with.
+pub(crate) fn authorization(headers: &HeaderMap) -> Result<(Scheme, &str), Rejection> {
     let value = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .ok_or(Rejection::Missing)?;
-    match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Ok(token.trim()),
-        _ => Err(Rejection::Missing),
-    }
+    tessera_dpop::authorization(value).ok_or(Rejection::Missing)
+}
+
+/// The `DPoP` header's proof, if any (see [`tessera_dpop::one_proof`]).
+pub(crate) fn dpop_header(headers: &HeaderMap) -> Result<Option<&str>, DpopError> {
+    tessera_dpop::one_proof(headers.get_all("dpop").iter().map(|v| v.as_bytes()))
+}
+
+/// The path the client called: a nested router sees only its own part of
+/// it, and a proof names the whole.
+fn called_path<'a>(extensions: &'a Extensions, uri: &'a axum::http::Uri) -> &'a str {
+    extensions
+        .get::<OriginalUri>()
+        .map_or(uri.path(), |original| original.0.path())
 }
 
 impl<S> FromRequestParts<S> for Token
@@ -55,14 +71,23 @@ where
             return Ok(token.clone());
         }
         let verifier = Verifier::from_ref(state);
-        verifier.verify(bearer(&parts.headers)?).await.map(Token)
+        let path = called_path(&parts.extensions, &parts.uri);
+        verifier
+            .verify_request(parts.method.as_str(), path, &parts.headers)
+            .await
+            .map(Token)
     }
 }
+
+/// The algorithms a proof may be signed with (RFC 9449 §7.1's `algs`).
+const DPOP_ALGS: &str = "EdDSA ES256";
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
         let status = match self {
-            Rejection::FeedLost => StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::FeedLost | Rejection::ReplayStoreFull { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::UNAUTHORIZED,
         };
         let mut response = (
@@ -70,10 +95,28 @@ impl IntoResponse for Rejection {
             Json(serde_json::json!({ "detail": self.to_string() })),
         )
             .into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        let headers = response.headers_mut();
+        match self {
+            Rejection::Dpop(why) => {
+                // The words are fixed ASCII text without quotes, so the
+                // fallback (the challenge without its description) is for
+                // form's sake.
+                let challenge = format!(
+                    r#"DPoP error="invalid_dpop_proof", error_description="{}", algs="{DPOP_ALGS}""#,
+                    why.words()
+                );
+                let value = HeaderValue::from_str(&challenge).unwrap_or(HeaderValue::from_static(
+                    r#"DPoP error="invalid_dpop_proof""#,
+                ));
+                headers.insert(header::WWW_AUTHENTICATE, value);
+            }
+            Rejection::ReplayStoreFull { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            Rejection::FeedLost => {}
+            _ => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
         }
         response
     }
@@ -129,10 +172,10 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let verifier = self.verifier.clone();
         Box::pin(async move {
-            let token = match bearer(request.headers()) {
-                Ok(token) => verifier.verify(token).await,
-                Err(refused) => Err(refused),
-            };
+            let path = called_path(request.extensions(), request.uri());
+            let token = verifier
+                .verify_request(request.method().as_str(), path, request.headers())
+                .await;
             match token {
                 Ok(claims) => {
                     request.extensions_mut().insert(Token(claims));
