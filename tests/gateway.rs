@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use axum::Json;
+use common::dpop::AppKey;
+use common::pages::spawn_app_at_own_url;
 use common::servers::RedisServer;
 use common::{free_port, json_of, overrides, spawn_app, spawn_app_with, TestApp};
 use reqwest::{Response, StatusCode};
@@ -527,6 +529,186 @@ async fn caddy_routes_a_scope_and_passes_the_service_s_identity_on() {
     scope_story(|tessera, backend| async move { start_caddy(&tessera, &backend).await }).await;
 }
 
+/// A DPoP-bound token (RFC 9449) passes the gateway only with a proof by its
+/// key for the request the client made to the gateway (its method and URL,
+/// which the gateway names to /verify), each proof once; as a bearer token
+/// it is stopped with tessera's DPoP challenge.
+async fn dpop_story<F, Fut>(start: F)
+where
+    F: FnOnce(String, String) -> Fut,
+    Fut: std::future::Future<Output = Gateway>,
+{
+    let app = spawn_app_at_own_url(overrides(&[(
+        "server.trusted_proxies",
+        json!(["127.0.0.1/32"]),
+    )]))
+    .await;
+    let backend = start_backend().await;
+    let gateway = start(host_port(&app).to_owned(), backend).await;
+    let client = reqwest::Client::new();
+    let user = app.new_user().await;
+    let key = AppKey::new();
+    let pair: Value = app
+        .post("/api/v1/auth/login")
+        .header("DPoP", key.proof(&app, "/api/v1/auth/login"))
+        .json(&json!({"email": user.email, "password": user.password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pair["token_type"], "DPoP", "{pair}");
+    let access = pair["access_token"].as_str().unwrap();
+    let orders = gateway.url("/orders?page=2");
+    let call = |method: reqwest::Method, scheme: &str, proof: &str| {
+        client
+            .request(method, &orders)
+            .header("Authorization", format!("{scheme} {access}"))
+            .header("DPoP", proof)
+            .send()
+    };
+
+    let proof = key.proof_for("POST", &orders, Some(access));
+    let response = call(reqwest::Method::POST, "DPoP", &proof).await.unwrap();
+    let seen = json_of(response, StatusCode::OK).await;
+    assert_eq!(seen["user_id"], user.id.to_string());
+    assert_eq!(seen["method"], "POST");
+
+    let thief = AppKey::new();
+    for (what, method, scheme, proof) in [
+        ("a replayed proof", reqwest::Method::POST, "DPoP", proof),
+        (
+            "a proof for another method",
+            reqwest::Method::GET,
+            "DPoP",
+            key.proof_for("POST", &orders, Some(access)),
+        ),
+        (
+            "a proof for another URL",
+            reqwest::Method::GET,
+            "DPoP",
+            key.proof_for("GET", &gateway.url("/items"), Some(access)),
+        ),
+        (
+            "another key's proof",
+            reqwest::Method::GET,
+            "DPoP",
+            thief.proof_for("GET", &orders, Some(access)),
+        ),
+        (
+            "the bound token as a bearer token",
+            reqwest::Method::GET,
+            "Bearer",
+            key.proof_for("GET", &orders, Some(access)),
+        ),
+    ] {
+        let response = call(method, scheme, &proof).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{what}");
+        let challenge = challenges(&response).join(", ");
+        assert!(
+            challenge.starts_with("DPoP") && challenge.contains("invalid_dpop_proof"),
+            "{what}: {challenge}"
+        );
+    }
+    drop(gateway);
+}
+
+/// With `dpop.require_nonce`, the gateway hands the client tessera's
+/// nonce: a proof without one is refused with `use_dpop_nonce` and the
+/// `DPoP-Nonce` to retry with, which then passes. `on_success`: the gateway
+/// also passes the nonce on with the backend's answer (nginx does; Caddy's
+/// forward_auth copies headers into the request only, so its clients learn
+/// a new nonce from their next refusal, as RFC 9449 §8 allows).
+async fn dpop_nonce_story<F, Fut>(start: F, on_success: bool)
+where
+    F: FnOnce(String, String) -> Fut,
+    Fut: std::future::Future<Output = Gateway>,
+{
+    let app = spawn_app_at_own_url(overrides(&[
+        ("server.trusted_proxies", json!(["127.0.0.1/32"])),
+        ("dpop.require_nonce", json!(true)),
+    ]))
+    .await;
+    let backend = start_backend().await;
+    let gateway = start(host_port(&app).to_owned(), backend).await;
+    let user = app.new_user().await;
+    let key = AppKey::new();
+    let login = app.url("/api/v1/auth/login");
+    let log_in = |nonce: Option<String>| {
+        let proof = key.proof_at("POST", &login, |c| {
+            if let Some(nonce) = &nonce {
+                c["nonce"] = json!(nonce);
+            }
+        });
+        app.post("/api/v1/auth/login")
+            .header("DPoP", proof)
+            .json(&json!({"email": user.email, "password": user.password}))
+            .send()
+    };
+    let asked = log_in(None).await.unwrap();
+    let nonce = asked.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    let pair = json_of(log_in(Some(nonce)).await.unwrap(), StatusCode::OK).await;
+    let access = pair["access_token"].as_str().unwrap();
+    let orders = gateway.url("/orders");
+    let call = |nonce: Option<String>| {
+        let proof = key.proof_at("GET", &orders, |c| {
+            c["ath"] = json!(common::dpop::ath(access));
+            if let Some(nonce) = &nonce {
+                c["nonce"] = json!(nonce);
+            }
+        });
+        reqwest::Client::new()
+            .get(&orders)
+            .header("Authorization", format!("DPoP {access}"))
+            .header("DPoP", proof)
+            .send()
+    };
+    let refused = call(None).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(challenges(&refused).join(", ").contains("use_dpop_nonce"));
+    let nonce = refused
+        .headers()
+        .get("dpop-nonce")
+        .expect("the gateway passes tessera's DPoP-Nonce on")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let response = call(Some(nonce)).await.unwrap();
+    assert_eq!(response.headers().contains_key("dpop-nonce"), on_success);
+    let seen = json_of(response, StatusCode::OK).await;
+    assert_eq!(seen["user_id"], user.id.to_string());
+    drop(gateway);
+}
+
+#[tokio::test]
+async fn nginx_passes_a_dpop_nonce_on() {
+    dpop_nonce_story(
+        |tessera, backend| async move { start_nginx(&tessera, &backend).await },
+        true,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn caddy_passes_a_dpop_nonce_on() {
+    dpop_nonce_story(
+        |tessera, backend| async move { start_caddy(&tessera, &backend).await },
+        false,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn nginx_lets_a_dpop_bound_token_through_only_with_a_proof_for_the_request() {
+    dpop_story(|tessera, backend| async move { start_nginx(&tessera, &backend).await }).await;
+}
+
+#[tokio::test]
+async fn caddy_lets_a_dpop_bound_token_through_only_with_a_proof_for_the_request() {
+    dpop_story(|tessera, backend| async move { start_caddy(&tessera, &backend).await }).await;
+}
+
 /// An app whose flood guard lets one request per second through per
 /// address (nginx's or Caddy's here), with no burst on top.
 async fn app_with_a_tight_flood_guard() -> TestApp {
@@ -727,4 +909,50 @@ async fn verify_serves_traefik_forward_auth_for_any_forwarded_method() {
         assert_eq!(denied.status(), StatusCode::UNAUTHORIZED, "{method}");
         assert_eq!(denied.headers()["www-authenticate"], "Bearer");
     }
+
+    // A DPoP-bound token: the proof names the request Traefik received, as
+    // its X-Forwarded-Method / -Proto / -Host / -Uri tell a trusted tessera.
+    let app = spawn_app_at_own_url(overrides(&[(
+        "server.trusted_proxies",
+        json!(["127.0.0.1/32"]),
+    )]))
+    .await;
+    let user = app.new_user().await;
+    let key = AppKey::new();
+    let pair: Value = app
+        .post("/api/v1/auth/login")
+        .header("DPoP", key.proof(&app, "/api/v1/auth/login"))
+        .json(&json!({"email": user.email, "password": user.password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = pair["access_token"].as_str().unwrap();
+    let traefik = |proof: String| {
+        app.get("/api/v1/auth/verify")
+            .header("Authorization", format!("DPoP {access}"))
+            .header("DPoP", proof)
+            .header("x-forwarded-method", "DELETE")
+            .header("x-forwarded-proto", "https")
+            .header("x-forwarded-host", "api.example.com")
+            .header("x-forwarded-uri", "/orders/7?expand=items")
+            .send()
+    };
+    let named = "https://api.example.com/orders/7";
+    let response = traefik(key.proof_for("DELETE", named, Some(access)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["x-user-id"],
+        user.id.to_string().as_str()
+    );
+    let elsewhere = key.proof_for("DELETE", "http://api.example.com/orders/7", Some(access));
+    assert_eq!(
+        traefik(elsewhere).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED,
+        "the scheme is part of the URL a proof names"
+    );
 }

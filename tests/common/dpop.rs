@@ -54,7 +54,9 @@ impl AppKey {
         })
     }
 
-    fn proof_at(&self, method: &str, url: &str, edit: impl Fn(&mut Value)) -> String {
+    /// A fresh proof for `method` at the absolute `url`, its claims edited
+    /// by `edit` before signing.
+    pub fn proof_at(&self, method: &str, url: &str, edit: impl Fn(&mut Value)) -> String {
         let mut header = Header::new(Algorithm::EdDSA);
         header.typ = Some("dpop+jwt".into());
         header.jwk = Some(
