@@ -9,6 +9,8 @@ mod common;
 
 use std::time::Duration;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use common::dpop::{ath, AppKey};
@@ -722,7 +724,14 @@ async fn malformed_dpop_headers_get_a_4xx_on_every_path_that_reads_one() {
             parts.next().unwrap()
         )
     };
+    // A NUL inside the proof's header JSON (the wire form cannot hold one).
+    let nul_inside = format!(
+        "{}.{}.AAAA",
+        URL_SAFE_NO_PAD.encode("{\"typ\":\"dpop+jwt\\u0000\",\"alg\":\"EdDSA\"}"),
+        URL_SAFE_NO_PAD.encode("{\"jti\":\"\\u0000\"}")
+    );
     let hostile: Vec<Vec<u8>> = vec![
+        nul_inside.into_bytes(),
         vec![b'a'; 50_000],
         b"\t\x80\xff not text".to_vec(),
         b"!!!.???.***".to_vec(),
@@ -748,6 +757,12 @@ async fn malformed_dpop_headers_get_a_4xx_on_every_path_that_reads_one() {
                 .header("Authorization", format!("DPoP {access}"))
                 .header("X-Original-Method", "GET")
                 .header("X-Original-URI", "/x"),
+            app.get("/oauth/userinfo")
+                .header("Authorization", format!("DPoP {access}")),
+            app.post("/api/v1/auth/logout")
+                .json(&json!({ "refresh_token": refresh_token })),
+            app.post("/oauth/revoke")
+                .form(&[("token", refresh_token.as_str())]),
         ];
         for request in requests {
             let response = request.header("DPoP", header.clone()).send().await.unwrap();
@@ -759,6 +774,25 @@ async fn malformed_dpop_headers_get_a_4xx_on_every_path_that_reads_one() {
             );
         }
     }
+    // A raw NUL in the header never reaches a handler: the HTTP parser
+    // refuses the request.
+    let mut raw = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    raw.write_all(
+        b"POST /api/v1/auth/refresh HTTP/1.1\r\nHost: x\r\nDPoP: a\0b\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+    )
+    .await
+    .unwrap();
+    let mut answer = Vec::new();
+    raw.read_to_end(&mut answer).await.unwrap();
+    let status_line = String::from_utf8_lossy(&answer[..answer.len().min(12)]).into_owned();
+    assert_eq!(
+        status_line,
+        "HTTP/1.1 400",
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
     // Two proofs in one request are refused as one cannot be.
     let twice = app
         .post("/api/v1/auth/login")
