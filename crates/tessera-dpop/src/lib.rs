@@ -189,7 +189,13 @@ fn thumbprint(canonical: &str) -> String {
 }
 
 /// The key in a proof's header: its decoding key, algorithm and thumbprint.
-fn header_key(header: &Value) -> Result<(DecodingKey, Algorithm, String), DpopError> {
+/// A proof's public key, as its algorithm verifies.
+enum ProofKey {
+    Ed25519(ed25519_dalek::VerifyingKey),
+    P256(DecodingKey),
+}
+
+fn header_key(header: &Value) -> Result<(ProofKey, String), DpopError> {
     if header["typ"] != DPOP_JWT_TYPE {
         return Err(DpopError::WrongType);
     }
@@ -207,10 +213,11 @@ fn header_key(header: &Value) -> Result<(DecodingKey, Algorithm, String), DpopEr
             .and_then(Value::as_str)
             .ok_or(DpopError::BadKey)
     };
-    let b64 = |name: &str, len: usize| -> Result<String, DpopError> {
+    let b64 = |name: &str| -> Result<(&str, [u8; 32]), DpopError> {
         let value = text(name)?;
-        match URL_SAFE_NO_PAD.decode(value) {
-            Ok(bytes) if bytes.len() == len => Ok(value.to_owned()),
+        let mut bytes = [0u8; 32];
+        match URL_SAFE_NO_PAD.decode_slice(value, &mut bytes) {
+            Ok(32) => Ok((value, bytes)),
             _ => Err(DpopError::BadKey),
         }
     };
@@ -219,19 +226,20 @@ fn header_key(header: &Value) -> Result<(DecodingKey, Algorithm, String), DpopEr
             if text("kty")? != "OKP" || text("crv")? != "Ed25519" {
                 return Err(DpopError::BadKey);
             }
-            let x = b64("x", 32)?;
-            let key = DecodingKey::from_ed_components(&x).map_err(|_| DpopError::BadKey)?;
+            let (x, bytes) = b64("x")?;
+            let key =
+                ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| DpopError::BadKey)?;
             let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
-            Ok((key, Algorithm::EdDSA, thumbprint(&canonical)))
+            Ok((ProofKey::Ed25519(key), thumbprint(&canonical)))
         }
         Some("ES256") => {
             if text("kty")? != "EC" || text("crv")? != "P-256" {
                 return Err(DpopError::BadKey);
             }
-            let (x, y) = (b64("x", 32)?, b64("y", 32)?);
-            let key = DecodingKey::from_ec_components(&x, &y).map_err(|_| DpopError::BadKey)?;
+            let ((x, _), (y, _)) = (b64("x")?, b64("y")?);
+            let key = DecodingKey::from_ec_components(x, y).map_err(|_| DpopError::BadKey)?;
             let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
-            Ok((key, Algorithm::ES256, thumbprint(&canonical)))
+            Ok((ProofKey::P256(key), thumbprint(&canonical)))
         }
         _ => Err(DpopError::UnsupportedAlgorithm),
     }
@@ -256,23 +264,51 @@ pub fn check(proof: &str, expected: &Expected<'_>) -> Result<Proof, DpopError> {
     if proof.len() > MAX_PROOF_LEN {
         return Err(DpopError::Malformed);
     }
-    let encoded_header = proof.split('.').next().ok_or(DpopError::Malformed)?;
+    let mut parts = proof.split('.');
+    let (Some(encoded_header), Some(encoded_claims), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(DpopError::Malformed);
+    };
     let header: Value = URL_SAFE_NO_PAD
         .decode(encoded_header)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .ok_or(DpopError::Malformed)?;
-    let (key, alg, jkt) = header_key(&header)?;
-    let mut validation = Validation::new(alg);
-    validation.validate_exp = false;
-    validation.validate_aud = false;
-    validation.required_spec_claims.clear();
-    let claims = jsonwebtoken::decode::<ProofClaims>(proof, &key, &validation)
-        .map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::InvalidSignature => DpopError::BadSignature,
-            _ => DpopError::Malformed,
-        })?
-        .claims;
+    let (key, jkt) = header_key(&header)?;
+    let claims = match key {
+        ProofKey::Ed25519(key) => {
+            let mut bytes = [0u8; 64];
+            match URL_SAFE_NO_PAD.decode_slice(signature, &mut bytes) {
+                Ok(64) => {}
+                _ => return Err(DpopError::BadSignature),
+            }
+            // The signed text is the proof up to its second dot.
+            let signed = &proof[..encoded_header.len() + 1 + encoded_claims.len()];
+            key.verify_strict(
+                signed.as_bytes(),
+                &ed25519_dalek::Signature::from_bytes(&bytes),
+            )
+            .map_err(|_| DpopError::BadSignature)?;
+            URL_SAFE_NO_PAD
+                .decode(encoded_claims)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<ProofClaims>(&bytes).ok())
+                .ok_or(DpopError::Malformed)?
+        }
+        ProofKey::P256(key) => {
+            let mut validation = Validation::new(Algorithm::ES256);
+            validation.validate_exp = false;
+            validation.validate_aud = false;
+            validation.required_spec_claims.clear();
+            jsonwebtoken::decode::<ProofClaims>(proof, &key, &validation)
+                .map_err(|e| match e.kind() {
+                    jsonwebtoken::errors::ErrorKind::InvalidSignature => DpopError::BadSignature,
+                    _ => DpopError::Malformed,
+                })?
+                .claims
+        }
+    };
     if claims.jti.is_empty() || claims.jti.len() > 256 {
         return Err(DpopError::Malformed);
     }
