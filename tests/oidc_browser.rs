@@ -112,7 +112,10 @@ impl Rp {
     /// starts it (asking `scope`, or the RP's default
     /// `openid profile email offline_access`).
     async fn start(app: &TestApp, admin: &str, registration: App, scope: Option<&str>) -> Rp {
-        let port = free_port();
+        // Bound here and handed to the RP as its stdin, so no other process
+        // can take the port between choosing it and listening on it.
+        let socket = std::net::TcpListener::bind("127.0.0.1:0").expect("a port for the RP");
+        let port = socket.local_addr().expect("its address").port();
         let base = format!("http://127.0.0.1:{port}");
         let mut body = json!({
             "name": registration.name,
@@ -154,6 +157,7 @@ impl Rp {
         let mut child = tokio::process::Command::new(interpreter)
             .arg(RP_SCRIPT)
             .arg(config.to_string())
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(socket)))
             .stdout(Stdio::piped())
             .stderr(stderr)
             .kill_on_drop(true)

@@ -11,7 +11,8 @@ pages as JSON, for the test to judge.
                         "auth_method": "client_secret_basic" | "none",
                         "scope": "openid profile email" (optional)}'
 
-Prints "ready" on stdout once it listens on 127.0.0.1:<port>.
+Serves on the listening socket it is given as stdin (127.0.0.1:<port>) and
+prints "ready" on stdout.
 
 What authlib (1.9) checks of the ID token, read from its source
 (integrations/base_client/sync_openid.py, oidc/core/claims.py):
@@ -159,7 +160,9 @@ def build(config):
 
 def main():
     config = json.loads(sys.argv[1])
-    server = make_server("127.0.0.1", config["port"], build(config), threaded=True)
+    # The test binds the port and hands the listening socket over as stdin
+    # (fd 0), so the port cannot be taken in between.
+    server = make_server("127.0.0.1", config["port"], build(config), threaded=True, fd=0)
     print("ready", flush=True)
     server.serve_forever()
 
