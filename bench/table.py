@@ -13,6 +13,8 @@ rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 by_name = {row["scenario"]: row for row in rows}
 argon2 = by_name.get("argon2id_raw", {}).get("rps")
 ceiling = by_name.get("health_live", {}).get("rps")
+# A DPoP scenario is given as a fraction of its unbound twin in the same run.
+twins = {"verify_dpop": "verify", "refresh_dpop": "refresh"}
 
 print(f"{'scenario':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>9}{'errors':>8}"
       f"{'tessera us':>12}{'redis us':>10}  note")
@@ -22,6 +24,11 @@ for row in rows:
     note = ""
     if argon2 and row["scenario"] in ("login", "register"):
         note = f"{100 * row['rps'] / argon2:.0f}% of raw argon2id"
+    elif row["scenario"] in twins and by_name.get(twins[row["scenario"]], {}).get("rps"):
+        twin = twins[row["scenario"]]
+        note = f"{row['rps'] / by_name[twin]['rps']:.2f} of {twin}"
+        if ceiling:
+            note += f", {row['rps'] / ceiling:.2f} of /health/live"
     elif ceiling and row["scenario"] != "health_live":
         note = f"{row['rps'] / ceiling:.2f} of /health/live"
     cpu = "".join(f"{row[key]:>{width}.1f}" if key in row else " " * width
@@ -91,6 +98,36 @@ if clients:
     print(f"{'OAuth twins and clients':<30}{'ratio (same run)':<52}target")
     for over, under, target in clients:
         print(f"{over + ' / ' + under:<30}{ratio(over, under):<52.2f}>= {target}")
+
+dpop_rows = [(over, under, target) for over, under, target in (
+    ("refresh_dpop", "refresh", 0.7), ("verify_dpop", "verify", 0.6)) if ratio(over, under) is not None]
+in_process = [name for name in ("dpop_check_in_process", "ed25519_verify_in_process", "ed25519_sign_in_process")
+              if name in by_name]
+if dpop_rows or in_process:
+    print()
+    print(f"{'DPoP (RFC 9449)':<30}{'measured (same run)':<52}target")
+    for over, under, target in dpop_rows:
+        # A request without a proof left (or any other refusal) is a
+        # non-2xx: then the rate is not that of bound requests.
+        refused = by_name[over]["non_2xx"] + by_name[over]["socket_errors"]
+        shown = f"{ratio(over, under):.2f}" + (f"  (NOT COMPARABLE: {refused} non-2xx/errors)" if refused else "")
+        print(f"{over + ' / ' + under:<30}{shown:<52}>= {target}")
+    for over, under, _ in dpop_rows:
+        # What a bound request costs tessera beyond its twin, beside the check.
+        if "tessera_us_per_req" in by_name[over] and "tessera_us_per_req" in by_name[under]:
+            extra = by_name[over]["tessera_us_per_req"] - by_name[under]["tessera_us_per_req"]
+            print(f"{over + ' extra CPU':<30}{f'{extra:+.1f} us of tessera per request over {under}':<52}"
+                  "the floor: one proof check")
+    shows = {
+        "dpop_check_in_process": lambda r: f"{r['us_per_op']:.1f} us per check ({r['ops_per_s']:,.0f}/s, one core)",
+        "ed25519_verify_in_process": lambda r: f"{r['us_per_op']:.1f} us (ring, as check; dalek {r['dalek_us_per_op']:.1f} us)",
+        "ed25519_sign_in_process": lambda r: f"{r['us_per_op']:.1f} us (ed25519-dalek)",
+    }
+    notes = {"dpop_check_in_process": "tessera_dpop::check, resource proof",
+             "ed25519_verify_in_process": "one signature check alone",
+             "ed25519_sign_in_process": "one signature"}
+    for name in in_process:
+        print(f"{name:<30}{shows[name](by_name[name]):<52}{notes[name]}")
 
 cpu = ""
 try:

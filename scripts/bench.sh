@@ -13,6 +13,20 @@
 #   bench/authorize.lua for one browser sign-in; compared with refresh).
 #   Each request scenario is also given as a fraction of health_live from the
 #   same run.
+# DPoP (RFC 9449), when the build binds tokens to a client key: verify_dpop
+#   (/verify of bound access tokens, Authorization: DPoP, a fresh proof per
+#   request and the original request in X-Original-Method/-URI, wrk standing
+#   in for a trusted proxy: the bench config trusts 127.0.0.1) and
+#   refresh_dpop (rotations of bound refresh tokens, a fresh proof each,
+#   chains of their own), after register; each given as a ratio to its
+#   unbound twin. Proofs are signed ahead by the tessera-dpop example
+#   dpop_proofs, for each run just before it (iat fresh), as many as the twin's
+#   rate in this run x BENCH_DPOP_MARGIN (1.5) x the run's seconds, or
+#   BENCH_DPOP_RATE a second; each is sent once, a request with none left goes
+#   without and shows as a non-2xx. Their spent jti keys are deleted from
+#   Redis after each scenario. The same example times in process, on CPU 0:
+#   one tessera_dpop::check, one Ed25519 signature check alone and one
+#   signature (the floor the DPoP scenarios pay per request).
 # BENCH_PROFILE=profiling builds with that cargo profile instead of release.
 # BENCH_BIN=PATH benchmarks that tessera binary instead of the fresh build (to
 # compare two builds with the same harness, one after the other). An older
@@ -59,6 +73,9 @@ else
 fi
 cargo build --profile "$PROFILE" -p tessera-verify --example revocation_bench >&2 ||
   die "cargo build --profile $PROFILE -p tessera-verify failed"
+cargo build --profile "$PROFILE" -p tessera-dpop --example dpop_proofs >&2 ||
+  die "cargo build --profile $PROFILE -p tessera-dpop failed"
+dpop_bin="$CARGO_TARGET_DIR/$PROFILE/examples/dpop_proofs"
 bin=${BENCH_BIN:-$(tessera_bin "$PROFILE")}
 [ -x "$bin" ] || die "BENCH_BIN=$bin is not an executable"
 argon2_rate="$CARGO_TARGET_DIR/$PROFILE/examples/argon2_rate"
@@ -83,9 +100,26 @@ taskset -c 0 redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appe
   --daemonize yes --pidfile "$work/redis.pid" --logfile "$work/redis.log" || die "redis-server did not start"
 for pid in $pg_pids; do taskset -apc 0 "$pid" >/dev/null 2>&1 || true; done
 
+# A DPoP proof may be dpop.max_proof_age_secs old (60 s by default); the
+# proofs of a run are signed just before it, so a run longer than that (plus
+# the signing) gets a longer limit. Only the jti keys live longer for it.
+dpop_config=""
+longest_run=$((SECONDS_MEASURED > SECONDS_WARM ? SECONDS_MEASURED : SECONDS_WARM))
+if [ "$longest_run" -gt 30 ]; then
+  dpop_config="[dpop]
+# Raised from 60 s by scripts/bench.sh: BENCH_SECONDS=$SECONDS_MEASURED runs use proofs signed
+# just before they start, the last ones sent that long after.
+max_proof_age_secs = $((longest_run + 60))"
+fi
 cat >"$work/bench.toml" <<TOML
 [server]
 bind = "127.0.0.1:$port"
+# What a DPoP proof's htu names (and X-Original-URI is relative to).
+public_url = "http://127.0.0.1:$port"
+# verify_dpop: /verify believes X-Original-Method/-URI only from a trusted
+# proxy; wrk on 127.0.0.1 stands in for one. No scenario sends
+# X-Forwarded-For, so the client IP stays the peer's.
+trusted_proxies = ["127.0.0.1/32"]
 [redis]
 url = "redis://127.0.0.1:$redis_port"
 [jwt]
@@ -106,6 +140,7 @@ code_ttl_secs = 900
 [[gateway.clients]]
 id = "bench-gateway"
 secret = "bench-gateway-secret"
+$dpop_config
 TOML
 export TESSERA_CONFIG="$work/bench.toml"
 unset REDIS_URL
@@ -130,6 +165,20 @@ taskset -c 0 "$argon2_rate" 5 >>"$results"
 
 log "creating $USERS users and $CHAINS sessions per refresh scenario"
 python3 bench/setup.py "http://127.0.0.1:$port" "$work" "$USERS" "$CHAINS" || die "bench set-up failed"
+
+# DPoP: one client key (a fresh seed), 2 x CHAINS sessions bound to it.
+dpop=1
+"$dpop_bin" key "$work/dpop.seed" >"$work/dpop_key.json" || die "dpop_proofs key failed"
+log "DPoP key $(cat "$work/dpop_key.json"); binding $((2 * CHAINS)) sessions to it"
+if python3 bench/dpop_setup.py "http://127.0.0.1:$port" "$work" "$CHAINS" "$dpop_bin" "$work/dpop.seed"; then
+  log "in-process DPoP proof check, Ed25519 verify (ring, dalek) and sign on CPU 0 (4 x ${BENCH_DPOP_MEASURE_SECONDS:-2} s)"
+  taskset -c 0 "$dpop_bin" measure "${BENCH_DPOP_MEASURE_SECONDS:-2}" "$work/dpop_access.txt" >>"$results" ||
+    die "dpop_proofs measure failed"
+else
+  [ $? = 3 ] || die "the DPoP set-up failed"
+  warn "this build does not bind tokens to DPoP keys: no refresh_dpop, verify_dpop"
+  dpop=0
+fi
 
 # cpu_ticks PID: user + system CPU time the process has used, in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -164,6 +213,55 @@ run() {
   wrk_once "$scenario" "$SECONDS_MEASURED" "$script" "$@" >>"$results"
 }
 
+# dpop_proofs_for FILE SECONDS TWIN HTM PATH [ACCESS_FILE]: signs, on CPU 1
+# (wrk's, idle between runs), the proofs of one run of SECONDS into
+# $work/FILE: at BENCH_DPOP_RATE a second, else at TWIN's rate in this run x
+# BENCH_DPOP_MARGIN, plus one per connection and a thousand. Prints how many.
+dpop_proofs_for() {
+  local file=$1 seconds=$2 twin=$3 htm=$4 path=$5; shift 5
+  local count
+  count=$(python3 - "$results" "$twin" "$seconds" "${BENCH_DPOP_RATE:-}" "${BENCH_DPOP_MARGIN:-1.5}" "$CONNECTIONS" <<'PY'
+import json, math, sys
+results, twin, seconds, rate, margin, connections = sys.argv[1:7]
+if not rate:
+    rows = [json.loads(l) for l in open(results) if l.strip()]
+    twin_rps = [r["rps"] for r in rows if r.get("scenario") == twin]
+    # Without the twin (it failed), a rate above any this harness has seen.
+    rate = (twin_rps[-1] if twin_rps else 20000) * float(margin)
+print(math.ceil(float(rate) * int(seconds)) + int(connections) + 1000)
+PY
+)
+  taskset -c 1 "$dpop_bin" gen "$work/dpop.seed" "$htm" "http://127.0.0.1:$port$path" "$count" "$@" \
+    >"$work/$file" 2>/dev/null || die "dpop_proofs gen ($file) failed"
+  echo "$count"
+}
+
+# dpop_run SCENARIO TWIN SCRIPT HTM PATH WARM_ENV RUN_ENV [ACCESS_FILE]: the
+# warm-up and the measured run of a DPoP scenario, each with proofs signed
+# just before it; then its spent jti keys leave Redis, so that the later
+# Redis figures (bytes per session) are not disturbed by keys expiring.
+dpop_run() {
+  local scenario=$1 twin=$2 script=$3 htm=$4 path=$5 warm_env=$6 run_env=$7; shift 7
+  local proofs used
+  log "scenario $scenario: ${SECONDS_WARM}s warm-up, ${SECONDS_MEASURED}s measured, $CONNECTIONS connections"
+  proofs=$(dpop_proofs_for "${scenario}_warm_proofs.txt" "$SECONDS_WARM" "$twin" "$htm" "$path" "$@")
+  wrk_once "$scenario-warmup" "$SECONDS_WARM" "$script" BENCH_PROOFS="${scenario}_warm_proofs.txt" $warm_env >/dev/null
+  proofs=$(dpop_proofs_for "${scenario}_proofs.txt" "$SECONDS_MEASURED" "$twin" "$htm" "$path" "$@")
+  wrk_once "$scenario" "$SECONDS_MEASURED" "$script" BENCH_PROOFS="${scenario}_proofs.txt" $run_env >>"$results"
+  rm -f "$work/${scenario}_warm_proofs.txt" "$work/${scenario}_proofs.txt"
+  used=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["requests"])' "$(tail -n 1 "$results")")
+  log "$scenario: $used requests answered, $proofs proofs signed ahead"
+  [ $((used + CONNECTIONS)) -le "$proofs" ] ||
+    warn "$scenario may have outrun its proofs (a request with none left is a non-2xx); raise BENCH_DPOP_MARGIN or BENCH_DPOP_RATE"
+  redis-cli -p "$redis_port" eval "local cursor, n = '0', 0
+    repeat
+      local page = redis.call('SCAN', cursor, 'MATCH', 'tessera:dpop:*', 'COUNT', 10000)
+      cursor = page[1]
+      for _, key in ipairs(page[2]) do redis.call('UNLINK', key); n = n + 1 end
+    until cursor == '0'
+    return n" 0 | awk -v s="$scenario" '{print "tessera: " s ": removed " $1 " spent DPoP jti keys from Redis"}' >&2
+}
+
 run health_live health.lua
 run verify verify.lua
 # Each refresh run consumes its own chains, so every measured request is a
@@ -182,6 +280,16 @@ if [ "$sessions" -gt 0 ]; then
   echo "{\"scenario\":\"redis_bytes_per_session\",\"value\":$(((redis_mem_after - redis_mem_before) / sessions)),\"sessions\":$sessions}" >>"$results"
 fi
 run register register.lua
+
+# After login's Redis bytes per session: the DPoP scenarios leave (and then
+# delete) a jti key per request, and Redis shrinking its key table after
+# that would show in those bytes.
+if [ "$dpop" = 1 ]; then
+  dpop_run verify_dpop verify verify_dpop.lua GET /bench/resource "" "" "$work/dpop_access.txt"
+  # Chains of their own, bound to the key: each request a real rotation.
+  dpop_run refresh_dpop refresh refresh.lua POST /api/v1/auth/refresh \
+    BENCH_TOKENS=refresh_dpop_warm.txt BENCH_TOKENS=refresh_dpop_run.txt
+fi
 
 if curl -fsS "http://127.0.0.1:$port/.well-known/oauth-authorization-server" >/dev/null 2>&1; then
   log "scenario oauth_token_refresh: ${SECONDS_MEASURED}s measured (the server is warm)"
