@@ -2,6 +2,11 @@
 //! the admin listing.
 //!
 //! Kinds recorded: `register`, `login`, `login_failed` (details: `reason`),
+//! `login_mfa_required` (a right password; the second factor is asked),
+//! `mfa_failed` (a wrong second-factor code; details: `method`),
+//! `mfa_recovery_code_used`, `mfa_totp_enrolment_started`,
+//! `mfa_totp_added`, `mfa_totp_removed`, `mfa_recovery_codes_regenerated`
+//! (a `login` after a second factor has details `amr`),
 //! `refresh_reuse_detected`, `refresh_retried` (a rotated refresh token
 //! presented again within the grace window; details: `session_id`,
 //! `rotated_from_ip`), `logout`, `logout_all`, and the administrative

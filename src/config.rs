@@ -43,6 +43,7 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub oauth: OAuthConfig,
     pub dpop: DpopConfig,
+    pub mfa: MfaConfig,
     pub metrics: MetricsConfig,
     pub docs: DocsConfig,
     pub load: LoadConfig,
@@ -260,6 +261,19 @@ pub struct DpopConfig {
     pub revoke_on_same_key_reuse: bool,
 }
 
+/// Second factors (TOTP, recovery codes) and the sign-in step that asks
+/// for one.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MfaConfig {
+    /// How long an `mfa_token` (the step between password and factor) lives.
+    pub token_ttl_secs: u64,
+    /// The name authenticator apps show beside the account.
+    pub issuer: String,
+    /// Base64 of 32 random bytes: TOTP secrets are encrypted under it.
+    /// Required in production; development shares one through Redis.
+    pub encryption_key: Option<SecretString>,
+}
+
 /// The OAuth client registry and its flows.
 #[derive(Debug, Clone, Deserialize)]
 pub struct OAuthConfig {
@@ -418,6 +432,13 @@ impl Config {
                 "redis.pool_size, redis.shared_connections and database.max_connections must be positive",
             );
         }
+        if self.mfa.token_ttl_secs == 0 {
+            return invalid("mfa.token_ttl_secs must be positive");
+        }
+        // An otpauth:// label is `issuer:account`; authenticator apps split it there.
+        if self.mfa.issuer.trim().is_empty() || self.mfa.issuer.contains(':') {
+            return invalid("mfa.issuer must be a name without ':'");
+        }
         if !(1..=15).contains(&self.revocations.heartbeat_secs) {
             return invalid("revocations.heartbeat_secs must be from 1 to 15");
         }
@@ -517,6 +538,16 @@ mod tests {
         assert!(!config.load.enabled);
         assert_eq!(config.load.max_access_ttl_secs, 3600);
         assert_eq!(config.console.idle_timeout_secs, 900);
+        assert_eq!(config.mfa.token_ttl_secs, 300);
+        assert_eq!(config.mfa.issuer, "tessera");
+        assert!(config.mfa.encryption_key.is_none());
+    }
+
+    #[test]
+    fn an_mfa_issuer_is_one_name() {
+        let colon = Figment::new().merge(Serialized::default("mfa.issuer", "acme:auth"));
+        let err = Config::load_with(None, colon).unwrap_err().to_string();
+        assert!(err.contains("mfa.issuer"), "{err}");
     }
 
     #[test]
@@ -630,6 +661,10 @@ mod tests {
             .merge(Serialized::default(
                 "session.rotation_secret",
                 "a production rotation secret of 32+ bytes",
+            ))
+            .merge(Serialized::default(
+                "mfa.encryption_key",
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
             ))
             .merge(Serialized::defaults(settings));
         Config::load_with(None, overrides)

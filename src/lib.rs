@@ -24,6 +24,7 @@ pub mod http;
 pub mod load;
 pub mod mail;
 pub mod metrics;
+pub mod mfa;
 pub mod oauth;
 pub mod one_time_tokens;
 pub mod rate_limit;

@@ -28,6 +28,7 @@ use crate::dpop::{Dpop, Nonces};
 use crate::http::{self, AppState, ConnectionCap, Exposure, PageSettings, RequestLimits, Services};
 use crate::load::{LoadDeps, LoadKit, LoadSettings};
 use crate::mail::Mailer;
+use crate::mfa::{Mfa, MfaDeps, SecretBox};
 use crate::oauth::{OAuth, OAuthDeps};
 use crate::one_time_tokens::OneTimeTokens;
 use crate::rate_limit::{FloodGuard, RateLimiter};
@@ -241,6 +242,15 @@ impl Application {
                 .require_nonce
                 .then(|| Nonces::new(token_keys.clone(), config.dpop.max_proof_age_secs)),
         ));
+        let (mailer, mail_worker) = Mailer::start(&config.smtp, !config.is_production())?;
+        let mfa = Arc::new(Mfa::new(MfaDeps {
+            pool: pool.clone(),
+            cipher: SecretBox::from_config(&config.mfa, config.is_production(), &redis).await?,
+            issuer: config.mfa.issuer.clone(),
+            limits: limits.clone(),
+            audit: audit.clone(),
+            mailer: mailer.clone(),
+        }));
         let auth = Arc::new(Auth::new(AuthDeps {
             pool: pool.clone(),
             hasher: hasher.clone(),
@@ -251,6 +261,9 @@ impl Application {
             dpop: dpop.clone(),
             registry: registry.clone(),
             require_email_verification: config.auth.require_email_verification,
+            mfa: mfa.clone(),
+            redis: redis.clone(),
+            mfa_token_ttl: Duration::from_secs(config.mfa.token_ttl_secs),
         }));
         let console = Arc::new(Console::new(
             redis.clone(),
@@ -258,7 +271,6 @@ impl Application {
             sessions.clone(),
             Duration::from_secs(config.console.idle_timeout_secs),
         ));
-        let (mailer, mail_worker) = Mailer::start(&config.smtp, !config.is_production())?;
         let account = Account::new(AccountDeps {
             auth: auth.clone(),
             pool: pool.clone(),
@@ -329,6 +341,7 @@ impl Application {
             auth,
             tokens,
             account: Arc::new(account),
+            mfa,
             admin: Arc::new(admin),
             oauth,
             authorize,

@@ -79,9 +79,11 @@ async fn instances_with_no_secret_configured_agree_on_successors_through_their_r
     b.assert_verify(&on_b.access, StatusCode::OK).await;
     let next = pair(a.refresh(&on_b.refresh).await).await;
     b.assert_verify(&next.access, StatusCode::OK).await;
-    // One secret, kept without expiry, under a cluster-safe key.
+    // One token secret and one second-factor key, kept without expiry,
+    // under cluster-safe keys.
     assert_eq!(redis.cli(&["TTL", "tessera:secret:{token}"]).trim(), "-1");
-    assert_eq!(redis.cli(&["KEYS", "tessera:secret:*"]).lines().count(), 1);
+    assert_eq!(redis.cli(&["TTL", "tessera:secret:{mfa}"]).trim(), "-1");
+    assert_eq!(redis.cli(&["KEYS", "tessera:secret:*"]).lines().count(), 2);
     // A third instance started later agrees too.
     let c = unconfigured().await;
     let latest = pair(
@@ -140,7 +142,11 @@ async fn a_production_instance_reads_its_secret_list_from_a_file() {
     let production = spawn_app_from(
         base_overrides_without_rotation_secret()
             .merge(Serialized::default("env", "production"))
-            .merge(Serialized::default("session.rotation_secret_file", &file)),
+            .merge(Serialized::default("session.rotation_secret_file", &file))
+            .merge(Serialized::default(
+                "mfa.encryption_key",
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            )),
     )
     .await;
     std::fs::remove_file(&file).unwrap();

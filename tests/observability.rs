@@ -241,6 +241,7 @@ async fn unreachable_dependencies_are_counted() {
         role: tessera::users::Role::Regular,
         subscription: tessera::users::Subscription::Free,
         client: tessera::sessions::SessionClient::default(),
+        authn: tessera::sessions::Authn::password(0),
     };
     let access = issuer.issue(&claims, uuid::Uuid::new_v4()).unwrap().token;
 
@@ -477,6 +478,8 @@ impl Drop for Server {
 
 const DB_PASSWORD: &str = "db-url-password-9c41e7";
 const PRODUCTION_ROTATION_SECRET: &str = "rotation-secret-for-the-log-test-5be1f0a2";
+/// Base64 of 32 bytes, searched for in the logs like the other secrets.
+const PRODUCTION_MFA_KEY: &str = "bG9nLXRlc3QgbWZhIGtleSwgMzIgYnl0ZXMgbG9uZyE=";
 const FLOW_REQUEST_ID: &str = "log-test-flow";
 const REUSE_REQUEST_ID: &str = "log-test-reuse-0001";
 
@@ -514,6 +517,8 @@ keys_dir = "{keys}"
 [session]
 rotation_secret = "{PRODUCTION_ROTATION_SECRET}"
 reuse_grace_secs = 0
+[mfa]
+encryption_key = "{PRODUCTION_MFA_KEY}"
 [auth]
 require_email_verification = true
 [smtp]
@@ -549,6 +554,7 @@ clients = [{{ id = "{GATEWAY_ID}", secret = "{GATEWAY_SECRET}" }}]
     let mut secrets = Secrets(Vec::new());
     secrets.add("database password", DB_PASSWORD);
     secrets.add("rotation secret", PRODUCTION_ROTATION_SECRET);
+    secrets.add("second-factor key", PRODUCTION_MFA_KEY);
     secrets.add("gateway client secret", GATEWAY_SECRET);
     secrets.add("password", PASSWORD);
 

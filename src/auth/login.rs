@@ -7,13 +7,16 @@ use secrecy::SecretString;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{Auth, AuthError, TokenPair};
+use super::challenge::Door;
+use super::{Auth, AuthError, Challenge, TokenPair};
 use crate::audit::AuditEvent;
 use crate::client::ClientInfo;
+use crate::clock::now_secs;
 use crate::metrics::{self, LoginResult};
+use crate::mfa::SIGN_IN_METHODS;
 use crate::rate_limit::{CheckOutcome, Credential, PasswordOwner};
 use crate::revocations::Reason;
-use crate::sessions::{SessionClaims, SessionClient};
+use crate::sessions::{Authn, SessionClaims, SessionClient};
 use crate::users::repo;
 use crate::users::User;
 
@@ -60,6 +63,8 @@ impl LoginName {
 /// living the configured refresh lifetime unless `lifetime` is shorter.
 #[derive(Debug, Default)]
 pub struct Opening {
+    /// The login that asked: a second-factor step answers in its shape.
+    pub door: Door,
     pub app: SessionClient,
     pub lifetime: Option<Duration>,
     /// The DPoP key the request proved it holds: the access token is bound
@@ -131,6 +136,10 @@ impl Auth {
                 |result| match result {
                     Ok(_) => CheckOutcome::Accepted,
                     Err(AuthError::InvalidCredentials) => CheckOutcome::Wrong,
+                    // A right password with a factor still to come is no
+                    // verdict yet: the window keeps its failures, so a known
+                    // password buys no fresh allowance of code guesses.
+                    Err(AuthError::MfaRequired(_)) => CheckOutcome::Undecided,
                     Err(_) => CheckOutcome::Undecided,
                 },
             )
@@ -176,18 +185,39 @@ impl Auth {
                 .record(failure("not_activated", Some(user.id)));
             return Err(AuthError::NotActivated);
         }
-        let pair = self.open_session(&user, client, opening).await?;
+        // Asked only now the password is right, so a wrong one reveals
+        // nothing about the account's factors.
+        if self.deps.mfa.has_factor(user.id).await? {
+            let mfa_token = self
+                .challenges
+                .issue(user.id, &opening)
+                .await
+                .map_err(|e| AuthError::Sessions(e.into()))?;
+            self.deps
+                .audit
+                .record(AuditEvent::new("login_mfa_required", Some(user.id)).from_client(client));
+            return Err(AuthError::MfaRequired(Challenge {
+                mfa_token,
+                methods: &SIGN_IN_METHODS,
+            }));
+        }
+        let pair = self
+            .open_session(&user, client, opening, Authn::password(now_secs()))
+            .await?;
         self.deps
             .audit
             .record(AuditEvent::new("login", Some(user.id)).from_client(client));
         Ok(pair)
     }
 
-    async fn open_session(
+    /// Opens the session a login (or its second-factor step) ends in;
+    /// `authn` says how the user signed in.
+    pub(super) async fn open_session(
         &self,
         user: &User,
         client: &ClientInfo,
         opening: Opening,
+        authn: Authn,
     ) -> Result<TokenPair, AuthError> {
         let session_jkt = opening
             .jkt
@@ -200,6 +230,7 @@ impl Auth {
             role: user.account_role,
             subscription: user.account_subscription,
             client: opening.app,
+            authn,
         };
         let refresh = self
             .deps

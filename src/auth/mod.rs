@@ -1,13 +1,17 @@
 //! The authentication flows, one file each: [`register`](Auth::register)
 //! (and username availability), [`login`](Auth::login),
 //! [`refresh`](Auth::refresh), [`logout`](Auth::logout) and access token
-//! checks ([`authenticate`](Auth::authenticate)). Knows PostgreSQL, Redis and
-//! the key set through their modules; knows nothing of HTTP.
+//! checks ([`authenticate`](Auth::authenticate)), and the second-factor
+//! step of a sign-in ([`finish_sign_in`](Auth::finish_sign_in), its
+//! `mfa_token` in `challenge`). Knows PostgreSQL, Redis and the key set
+//! through their modules; knows nothing of HTTP.
 
+mod challenge;
 mod login;
 mod logout;
 mod refresh;
 mod register;
+mod second_factor;
 mod verify;
 
 use std::sync::Arc;
@@ -15,12 +19,15 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+pub use challenge::{Door, MfaToken};
 pub use login::{LoginName, Opening};
 
 use crate::audit::AuditLog;
 use crate::clients::Registry;
 use crate::dpop::Dpop;
+use crate::mfa::{Mfa, MfaError};
 use crate::rate_limit::{RateLimitError, RateLimiter};
+use crate::redis_client::RedisClient;
 use crate::sessions::{RefreshToken, SessionClaims, SessionError, SessionStore};
 use crate::tokens::{TokenError, TokenIssuer};
 use crate::users::{HashError, PasswordHasher};
@@ -55,6 +62,15 @@ pub enum AuthError {
     /// `jti` spent before, or no proof by a bound token's key).
     #[error(transparent)]
     DpopProof(tessera_dpop::DpopError),
+    /// The password was right and the account has a second factor: the
+    /// sign-in goes on at `mfa/verify` with this challenge.
+    #[error("second factor required")]
+    MfaRequired(Challenge),
+    /// An `mfa_token` that is unknown, expired, used, or out of attempts.
+    #[error("invalid or expired second-factor step")]
+    InvalidMfaToken,
+    #[error(transparent)]
+    SecondFactor(#[from] MfaError),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("session store: {0}")]
@@ -65,6 +81,22 @@ pub enum AuthError {
     Signing(#[from] TokenError),
     #[error(transparent)]
     RateLimit(#[from] RateLimitError),
+}
+
+/// What a sign-in that needs a second factor answers: the step's token
+/// and the methods that finish it.
+pub struct Challenge {
+    pub mfa_token: String,
+    pub methods: &'static [&'static str],
+}
+
+/// The token is a credential (with a code it signs in): never printed.
+impl std::fmt::Debug for Challenge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Challenge")
+            .field("methods", &self.methods)
+            .finish_non_exhaustive()
+    }
 }
 
 pub struct TokenPair {
@@ -103,15 +135,23 @@ pub struct AuthDeps {
     pub registry: Arc<Registry>,
     /// New accounts start inactive until their email link is followed.
     pub require_email_verification: bool,
+    /// Whether a user has a second factor, and checking one.
+    pub mfa: Arc<Mfa>,
+    /// Keeps the second-factor steps (`mfa_token`s).
+    pub redis: Arc<RedisClient>,
+    /// `mfa.token_ttl_secs`.
+    pub mfa_token_ttl: std::time::Duration,
 }
 
 pub struct Auth {
     deps: AuthDeps,
+    challenges: challenge::Challenges,
 }
 
 impl Auth {
     pub fn new(deps: AuthDeps) -> Self {
-        Self { deps }
+        let challenges = challenge::Challenges::new(deps.redis.clone(), deps.mfa_token_ttl);
+        Self { deps, challenges }
     }
 
     /// The pair a login or a refresh hands out: a new access token for the

@@ -239,7 +239,10 @@ impl Parse for LoginRequest {
 }
 
 /// Logs in with an email or username and a password; starts a session.
-/// With a `DPoP` proof (RFC 9449) both tokens are bound to its key.
+/// With a `DPoP` proof (RFC 9449) both tokens are bound to its key. For an
+/// account with a second factor the right password answers 401
+/// `{"detail":"Second factor required","error_code":"MFA_REQUIRED","mfa_token","methods"}`
+/// (`MfaRequiredBody`): finish at `POST /api/v1/auth/mfa/verify`.
 #[utoipa::path(post, path = "/login", tag = "auth",
     request_body(content(
         (LoginRequest = "application/x-www-form-urlencoded"),

@@ -29,6 +29,7 @@ use crate::console::ConsoleError;
 use crate::dpop::DpopCheckError;
 use crate::load::LoadError;
 use crate::metrics::{self, Dependency};
+use crate::mfa::MfaError;
 use crate::oauth::OAuthError;
 use crate::rate_limit::{Limiter, RateLimitError};
 use crate::redis_client::RedisFailure;
@@ -111,6 +112,13 @@ pub enum ApiError {
     /// (or with another page's): 403.
     #[error("form without its anti-forgery token")]
     FormRejected,
+    /// A right password for an account with a second factor: 401 with
+    /// `error_code` `MFA_REQUIRED`, the step's token and its methods.
+    #[error("second factor required")]
+    MfaRequired {
+        mfa_token: String,
+        methods: &'static [&'static str],
+    },
 }
 
 /// What an [`ApiError`] answers: `{"detail": "..."}`, with an
@@ -121,7 +129,31 @@ pub(super) enum ErrorBody<'a> {
     Detail(Detail),
     Coded(DependencyError),
     Validation(HttpValidationError<'a>),
+    MfaRequired(MfaRequiredBody<'a>),
 }
+
+/// 401 from `/login` for an account with a second factor: the sign-in
+/// goes on at `POST /api/v1/auth/mfa/verify` with `mfa_token`.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"detail": MFA_REQUIRED, "error_code": MFA_REQUIRED_CODE,
+    "mfa_token": "AdGhpcyBpcyBub3QgYSByZWFsIHRva2VuLCBqdXN0IGRvY3M", "methods": ["totp", "recovery_code"]}))]
+pub struct MfaRequiredBody<'a> {
+    #[schema(value_type = String)]
+    detail: &'static str,
+    /// `MFA_REQUIRED`.
+    #[schema(value_type = String)]
+    error_code: &'static str,
+    /// Single-use, `mfa.token_ttl_secs` (5 min), at most 5 codes.
+    #[schema(value_type = String)]
+    mfa_token: &'a str,
+    /// What finishes the sign-in: `totp`, `recovery_code`.
+    #[schema(value_type = Vec<String>)]
+    methods: &'a [&'static str],
+}
+
+/// The words and code of a sign-in that needs its second factor.
+const MFA_REQUIRED: &str = "Second factor required";
+const MFA_REQUIRED_CODE: &str = "MFA_REQUIRED";
 
 /// `{"detail": "..."}`: every error outside validation and the OAuth
 /// endpoints.
@@ -163,6 +195,28 @@ pub struct OAuthErrorBody {
     #[schema(value_type = String)]
     error: &'static str,
     error_description: String,
+    /// `MFA_REQUIRED` when the password was right and the account has a
+    /// second factor (with `mfa_token` and `methods`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    error_code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mfa_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
+    methods: Option<&'static [&'static str]>,
+}
+
+impl OAuthErrorBody {
+    fn new(error: &'static str, error_description: String) -> Self {
+        Self {
+            error,
+            error_description,
+            error_code: None,
+            mfa_token: None,
+            methods: None,
+        }
+    }
 }
 
 /// The largest request body any route reads (the 413's words name it).
@@ -218,9 +272,10 @@ impl ApiError {
             ApiError::NotFound | ApiError::NotFoundDetail(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest(_) | ApiError::InvalidDpopProof(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) | ApiError::ClientUnauthorized | ApiError::DpopRefused(_) => {
-                StatusCode::UNAUTHORIZED
-            }
+            ApiError::Unauthorized(_)
+            | ApiError::ClientUnauthorized
+            | ApiError::DpopRefused(_)
+            | ApiError::MfaRequired { .. } => StatusCode::UNAUTHORIZED,
             ApiError::FeedGap => StatusCode::GONE,
             ApiError::Forbidden(_) | ApiError::InsufficientScope(_) => StatusCode::FORBIDDEN,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -289,6 +344,14 @@ impl ApiError {
             ApiError::FormRejected => detail(
                 "This form has expired or did not come from this site. Reload the page and try again.",
             ),
+            ApiError::MfaRequired { mfa_token, methods } => {
+                ErrorBody::MfaRequired(MfaRequiredBody {
+                    detail: MFA_REQUIRED,
+                    error_code: MFA_REQUIRED_CODE,
+                    mfa_token,
+                    methods,
+                })
+            }
         }
     }
 
@@ -301,7 +364,8 @@ impl ApiError {
                 .map(|issue| issue.words().to_owned())
                 .collect(),
             ErrorBody::Detail(Detail { detail })
-            | ErrorBody::Coded(DependencyError { detail, .. }) => vec![detail.to_owned()],
+            | ErrorBody::Coded(DependencyError { detail, .. })
+            | ErrorBody::MfaRequired(MfaRequiredBody { detail, .. }) => vec![detail.to_owned()],
         }
     }
 
@@ -337,7 +401,7 @@ impl ApiError {
     /// page): the challenge of a 401, the `Retry-After` of every 429.
     pub(super) fn add_headers(&self, headers: &mut HeaderMap) {
         match self {
-            ApiError::Unauthorized(_) => {
+            ApiError::Unauthorized(_) | ApiError::MfaRequired { .. } => {
                 headers.insert(header::WWW_AUTHENTICATE, BEARER_CHALLENGE);
             }
             ApiError::ClientUnauthorized => {
@@ -540,6 +604,42 @@ impl From<AuthError> for ApiError {
             AuthError::Signing(e) => ApiError::Internal(e.to_string()),
             AuthError::RateLimit(e) => e.into(),
             AuthError::DpopProof(why) => ApiError::InvalidDpopProof(why),
+            AuthError::MfaRequired(challenge) => ApiError::MfaRequired {
+                mfa_token: challenge.mfa_token,
+                methods: challenge.methods,
+            },
+            AuthError::InvalidMfaToken => {
+                ApiError::Unauthorized("Invalid or expired second-factor token")
+            }
+            // At sign-in a wrong code is a failed login.
+            AuthError::SecondFactor(MfaError::WrongCode) => {
+                ApiError::Unauthorized(WRONG_SECOND_FACTOR)
+            }
+            AuthError::SecondFactor(e) => e.into(),
+        }
+    }
+}
+
+/// A second factor's code that does not pass.
+const WRONG_SECOND_FACTOR: &str = "Invalid second-factor code";
+
+impl From<MfaError> for ApiError {
+    fn from(e: MfaError) -> Self {
+        match e {
+            // The caller is signed in; the code is what is wrong.
+            MfaError::WrongCode => ApiError::BadRequest(WRONG_SECOND_FACTOR),
+            MfaError::AlreadyEnabled => ApiError::Conflict(
+                "An authenticator app is already set up; remove it before adding another",
+            ),
+            MfaError::NotEnabled => ApiError::Conflict("No authenticator app is set up"),
+            MfaError::NoPendingEnrolment => ApiError::Conflict(
+                "No authenticator app is being set up; start with POST /api/v1/users/me/mfa/totp",
+            ),
+            MfaError::UnknownUser => ApiError::Unauthorized(CREDENTIALS_INVALID),
+            MfaError::Unreadable(e) => ApiError::Internal(e.to_string()),
+            MfaError::Provisioning => ApiError::Internal(e.to_string()),
+            MfaError::Database(e) => e.into(),
+            MfaError::RateLimit(e) => e.into(),
         }
     }
 }
@@ -745,11 +845,32 @@ impl From<ApiError> for OAuthApiError {
 }
 
 impl OAuthApiError {
+    /// A body that does not parse, refused as RFC 6749's `invalid_request`
+    /// naming the first problem's field (for the password grant's
+    /// second step, answered in its door's shape).
+    pub(super) fn invalid_body(errors: ValidationErrors) -> Self {
+        let why = errors
+            .0
+            .first()
+            .map(|e| format!("Parameter {}: {}", e.field, e.message))
+            .unwrap_or_else(|| "The body cannot be read".to_owned());
+        OAuthApiError::Protocol(OAuthError::InvalidRequest(why))
+    }
+
     /// A protocol error's status and RFC 6749 §5.2 body, or the
     /// service-wide answer this failure gets instead.
     pub(super) fn answer(self) -> Result<(StatusCode, OAuthErrorBody), ApiError> {
         let (status, error, error_description) = match self {
             OAuthApiError::Api(e) => return Err(e),
+            OAuthApiError::Protocol(OAuthError::InvalidGrant(AuthError::MfaRequired(
+                challenge,
+            ))) => {
+                let mut body = OAuthErrorBody::new("invalid_grant", MFA_REQUIRED.to_owned());
+                body.error_code = Some(MFA_REQUIRED_CODE);
+                body.mfa_token = Some(challenge.mfa_token);
+                body.methods = Some(challenge.methods);
+                return Ok((StatusCode::BAD_REQUEST, body));
+            }
             OAuthApiError::Protocol(OAuthError::Service(e)) => return Err(e.into()),
             OAuthApiError::Protocol(OAuthError::InvalidRequest(why)) => {
                 (StatusCode::BAD_REQUEST, "invalid_request", why)
@@ -797,13 +918,7 @@ impl OAuthApiError {
                 format!("Audience refused: {why}"),
             ),
         };
-        Ok((
-            status,
-            OAuthErrorBody {
-                error,
-                error_description,
-            },
-        ))
+        Ok((status, OAuthErrorBody::new(error, error_description)))
     }
 }
 
@@ -833,8 +948,9 @@ mod tests {
     use axum::response::{IntoResponse, Response};
 
     use super::{ApiError, OAuthApiError};
-    use crate::auth::AuthError;
+    use crate::auth::{AuthError, Challenge};
     use crate::http::invalid::{Location, ValidationIssue};
+    use crate::mfa::SIGN_IN_METHODS;
     use crate::oauth::OAuthError;
     use crate::validation::{FieldError, ValidationErrors};
 
@@ -939,6 +1055,28 @@ mod tests {
                 StatusCode::BAD_REQUEST,
                 vec![json],
                 r#"{"error":"invalid_grant","error_description":"Incorrect username or password"}"#,
+            ),
+            (
+                ApiError::from(AuthError::MfaRequired(Challenge {
+                    mfa_token: "step-token".into(),
+                    methods: &SIGN_IN_METHODS,
+                }))
+                .into_response(),
+                StatusCode::UNAUTHORIZED,
+                vec!["www-authenticate: Bearer", json],
+                r#"{"detail":"Second factor required","error_code":"MFA_REQUIRED","mfa_token":"step-token","methods":["totp","recovery_code"]}"#,
+            ),
+            (
+                OAuthApiError::from(OAuthError::InvalidGrant(AuthError::MfaRequired(
+                    Challenge {
+                        mfa_token: "step-token".into(),
+                        methods: &SIGN_IN_METHODS,
+                    },
+                )))
+                .into_response(),
+                StatusCode::BAD_REQUEST,
+                vec![json],
+                r#"{"error":"invalid_grant","error_description":"Second factor required","error_code":"MFA_REQUIRED","mfa_token":"step-token","methods":["totp","recovery_code"]}"#,
             ),
             (
                 OAuthApiError::from(OAuthError::InvalidClient).into_response(),

@@ -10,6 +10,7 @@ mod invalid;
 mod limits;
 mod load;
 mod meta;
+mod mfa;
 mod oauth;
 mod observability;
 pub mod openapi;
@@ -50,6 +51,7 @@ use crate::clients::Clients;
 use crate::console::Console;
 use crate::dpop::Dpop;
 use crate::load::LoadKit;
+use crate::mfa::Mfa;
 use crate::oauth::OAuth;
 use crate::redis_client::RedisClient;
 use crate::revocations::RevocationFeed;
@@ -80,6 +82,8 @@ pub struct Services {
     /// `/.well-known/jwks.json` publishes its keys.
     pub tokens: Arc<TokenIssuer>,
     pub account: Arc<Account>,
+    /// Second factors: enrolment and removal.
+    pub mfa: Arc<Mfa>,
     pub admin: Arc<Admin>,
     pub oauth: Arc<OAuth>,
     /// `/oauth/authorize`, its pages and RP-initiated logout.
@@ -139,8 +143,11 @@ pub fn routes() -> [(Audience, OpenApiRouter<AppState>); 5] {
     let everyone = OpenApiRouter::default()
         .merge(meta::router())
         .merge(oauth::router())
-        .nest("/api/v1/auth", auth::router())
-        .nest("/api/v1/users", users::router())
+        .nest("/api/v1/auth", auth::router().merge(mfa::sign_in_router()))
+        .nest(
+            "/api/v1/users",
+            users::router().merge(mfa::enrolment_router()),
+        )
         .nest("/api/v1/admin", admin::router().merge(clients::router()))
         .nest("/api/v1/revocations", revocations::router());
     let metrics = OpenApiRouter::default().routes(routes!(observability::scrape));

@@ -408,6 +408,9 @@ impl OAuthTokenRequest {
 /// `client_credentials` or token exchange (RFC 8693). Public clients send
 /// no credentials; a confidential client authenticates with Basic, the form
 /// fields or a signed assertion (`private_key_jwt`).
+/// The password grant of an account with a second factor answers 400
+/// `invalid_grant` with `error_code` `MFA_REQUIRED`, an `mfa_token` and
+/// `methods`: finish at `POST /api/v1/auth/mfa/verify`.
 #[utoipa::path(post, path = "/oauth/token", tag = "oauth",
     request_body(content = OAuthTokenRequest, content_type = "application/x-www-form-urlencoded"),
     security((), ("client_basic" = [])),

@@ -20,7 +20,9 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::{ApiError, DependencyError, Detail, HttpValidationError, OAuthErrorBody};
+use super::error::{
+    ApiError, DependencyError, Detail, HttpValidationError, MfaRequiredBody, OAuthErrorBody,
+};
 use super::invalid::{JsonObject, LocPart, ValidationIssue};
 use super::responses::{self as doc, Common};
 use super::AppState;
@@ -47,7 +49,8 @@ use super::AppState;
             ValidationIssue,
             LocPart,
             JsonObject,
-            OAuthErrorBody
+            OAuthErrorBody,
+            MfaRequiredBody
         ),
     ),
     modifiers(&SecuritySchemes, &SharedResponses),

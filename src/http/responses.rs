@@ -19,7 +19,7 @@ use utoipa::{IntoResponses, PartialSchema, ToSchema};
 pub(super) use super::error::example;
 use super::error::{
     invalid_login, json, ApiError, DependencyError, Detail, ErrorBody, HttpValidationError,
-    OAuthApiError, OAuthErrorBody, BASIC_CHALLENGE, BEARER_CHALLENGE, BODY_LIMIT,
+    MfaRequiredBody, OAuthApiError, OAuthErrorBody, BASIC_CHALLENGE, BEARER_CHALLENGE, BODY_LIMIT,
 };
 use crate::account::AccountError;
 use crate::admin::AdminError;
@@ -68,6 +68,7 @@ impl From<ApiError> for Answer {
             ErrorBody::Detail(_) => Detail::name(),
             ErrorBody::Coded(_) => DependencyError::name(),
             ErrorBody::Validation(_) => HttpValidationError::name(),
+            ErrorBody::MfaRequired(_) => MfaRequiredBody::name(),
         };
         Self {
             status: error.status(),

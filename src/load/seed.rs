@@ -116,6 +116,7 @@ impl LoadKit {
                     role: Role::Regular,
                     subscription: Subscription::Free,
                     client: crate::sessions::SessionClient::default(),
+                    authn: crate::sessions::Authn::password(crate::clock::now_secs()),
                 },
             })
             .collect();
@@ -192,6 +193,7 @@ impl LoadKit {
                                 role: user.account_role,
                                 subscription: user.account_subscription,
                                 client: crate::sessions::SessionClient::default(),
+                                authn: crate::sessions::Authn::password(crate::clock::now_secs()),
                             },
                         })
                         .collect();

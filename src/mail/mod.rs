@@ -1,4 +1,5 @@
-//! Outgoing email (activation and password reset links).
+//! Outgoing email: activation and password reset links, and notices of a
+//! change to an account's second factors.
 //!
 //! Requests only enqueue: a bounded queue feeds a background worker that
 //! renders the templates (`templates/mail/`, HTML and plain text), delivers
@@ -54,10 +55,60 @@ pub struct Email {
     pub valid_for: Duration,
 }
 
+/// What changed about an account's second factors (a notice carries no
+/// link: it tells the owner, who acts in the app if it was not them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactorChange {
+    Added,
+    Removed,
+    RecoveryCodesReplaced,
+}
+
+impl FactorChange {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FactorChange::Added => "second_factor_added",
+            FactorChange::Removed => "second_factor_removed",
+            FactorChange::RecoveryCodesReplaced => "recovery_codes_replaced",
+        }
+    }
+}
+
+/// One notice to send: no secret in it.
+#[derive(Debug)]
+pub struct Notice {
+    pub to: String,
+    pub username: String,
+    pub change: FactorChange,
+}
+
+/// What the queue carries.
+#[derive(Debug)]
+enum Outgoing {
+    Link(Email),
+    Notice(Notice),
+}
+
+impl Outgoing {
+    fn kind(&self) -> &'static str {
+        match self {
+            Outgoing::Link(email) => email.kind.as_str(),
+            Outgoing::Notice(notice) => notice.change.as_str(),
+        }
+    }
+
+    fn to(&self) -> &str {
+        match self {
+            Outgoing::Link(email) => &email.to,
+            Outgoing::Notice(notice) => &notice.to,
+        }
+    }
+}
+
 /// The sending half of the queue; cheap to clone.
 #[derive(Clone)]
 pub struct Mailer {
-    queue: mpsc::Sender<Email>,
+    queue: mpsc::Sender<Outgoing>,
 }
 
 enum Delivery {
@@ -101,11 +152,20 @@ impl Mailer {
 
     /// Queues an email; never waits.
     pub fn send(&self, email: Email) {
-        if let Err(e) = self.queue.try_send(email) {
-            let email = e.into_inner();
+        self.queue_up(Outgoing::Link(email));
+    }
+
+    /// Queues a notice; never waits.
+    pub fn notify(&self, notice: Notice) {
+        self.queue_up(Outgoing::Notice(notice));
+    }
+
+    fn queue_up(&self, outgoing: Outgoing) {
+        if let Err(e) = self.queue.try_send(outgoing) {
+            let outgoing = e.into_inner();
             tracing::warn!(
-                kind = email.kind.as_str(),
-                to = %email.to,
+                kind = outgoing.kind(),
+                to = %outgoing.to(),
                 "email queue full or closed; email dropped"
             );
         }
@@ -135,7 +195,7 @@ fn transport(
     Ok(builder.build())
 }
 
-async fn work(delivery: Arc<Delivery>, mut emails: mpsc::Receiver<Email>) {
+async fn work(delivery: Arc<Delivery>, mut emails: mpsc::Receiver<Outgoing>) {
     let slots = Arc::new(Semaphore::new(CONCURRENT_DELIVERIES));
     while let Some(email) = emails.recv().await {
         let Ok(slot) = slots.clone().acquire_owned().await else {
@@ -151,28 +211,31 @@ async fn work(delivery: Arc<Delivery>, mut emails: mpsc::Receiver<Email>) {
     let _all = slots.acquire_many(CONCURRENT_DELIVERIES as u32).await;
 }
 
-async fn deliver(delivery: &Delivery, email: Email) {
-    let kind = email.kind.as_str();
-    match delivery {
-        Delivery::Log { show_links: true } => tracing::info!(
+async fn deliver(delivery: &Delivery, email: Outgoing) {
+    let kind = email.kind();
+    match (delivery, &email) {
+        (Delivery::Log { show_links: true }, Outgoing::Link(link)) => tracing::info!(
             kind,
-            to = %email.to,
-            link = %email.link.expose_secret(),
+            to = %link.to,
+            link = %link.link.expose_secret(),
             "email not sent (smtp.host unset)"
         ),
-        Delivery::Log { show_links: false } => {
-            tracing::info!(kind, to = %email.to, "email not sent (smtp.host unset)")
+        (Delivery::Log { .. }, _) => {
+            tracing::info!(kind, to = %email.to(), "email not sent (smtp.host unset)")
         }
-        Delivery::Smtp {
-            transport,
-            from,
-            max_attempts,
-            backoff,
-        } => {
+        (
+            Delivery::Smtp {
+                transport,
+                from,
+                max_attempts,
+                backoff,
+            },
+            _,
+        ) => {
             let message = match build_message(&email, from) {
                 Ok(message) => message,
                 Err(e) => {
-                    tracing::warn!(kind, to = %email.to, error = %e, "email not sent: cannot build the message");
+                    tracing::warn!(kind, to = %email.to(), error = %e, "email not sent: cannot build the message");
                     return;
                 }
             };
@@ -180,16 +243,16 @@ async fn deliver(delivery: &Delivery, email: Email) {
             for attempt in 1..=*max_attempts {
                 match transport.send(message.clone()).await {
                     Ok(_) => {
-                        tracing::info!(kind, to = %email.to, attempt, "email sent");
+                        tracing::info!(kind, to = %email.to(), attempt, "email sent");
                         return;
                     }
                     Err(e) if attempt < *max_attempts && !e.is_permanent() => {
-                        tracing::warn!(kind, to = %email.to, attempt, error = %e, "email delivery failed; retrying");
+                        tracing::warn!(kind, to = %email.to(), attempt, error = %e, "email delivery failed; retrying");
                         tokio::time::sleep(wait).await;
                         wait = wait.saturating_mul(2);
                     }
                     Err(e) => {
-                        tracing::error!(kind, to = %email.to, attempt, error = %e, "email delivery failed; giving up");
+                        tracing::error!(kind, to = %email.to(), attempt, error = %e, "email delivery failed; giving up");
                         return;
                     }
                 }
@@ -198,14 +261,17 @@ async fn deliver(delivery: &Delivery, email: Email) {
     }
 }
 
-fn build_message(email: &Email, from: &Mailbox) -> anyhow::Result<Message> {
+fn build_message(email: &Outgoing, from: &Mailbox) -> anyhow::Result<Message> {
     let to: Mailbox = email
-        .to
+        .to()
         .parse()
         .map_err(|e| anyhow::anyhow!("invalid recipient: {e}"))?;
     // No link in the error: askama reports what failed, not the values.
-    let rendered = templates::render(email)
-        .map_err(|e| anyhow::anyhow!("cannot render the templates: {e}"))?;
+    let rendered = match email {
+        Outgoing::Link(email) => templates::render(email),
+        Outgoing::Notice(notice) => templates::render_notice(notice),
+    }
+    .map_err(|e| anyhow::anyhow!("cannot render the templates: {e}"))?;
     Ok(Message::builder()
         .from(from.clone())
         .to(to)
@@ -266,7 +332,7 @@ mod tests {
             .with_ansi(false)
             .finish();
         let _guard = tracing::subscriber::set_default(subscriber);
-        deliver(&delivery, email()).await;
+        deliver(&delivery, Outgoing::Link(email())).await;
         let bytes = captured.0.lock().unwrap().clone();
         String::from_utf8(bytes).unwrap()
     }

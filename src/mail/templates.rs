@@ -9,7 +9,7 @@ use std::time::Duration;
 use askama::Template;
 use secrecy::ExposeSecret;
 
-use super::{Email, EmailKind};
+use super::{Email, EmailKind, FactorChange, Notice};
 
 /// Plain text is read as is: HTML escaping would put `&#38;` into the link.
 #[derive(Template)]
@@ -42,6 +42,45 @@ struct ResetHtml<'a> {
     username: &'a str,
     link: &'a str,
     valid_for: &'a str,
+}
+
+/// A change to the account's second factors: what changed, in words.
+#[derive(Template)]
+#[template(path = "mail/second_factor.txt", escape = "none")]
+struct FactorText<'a> {
+    username: &'a str,
+    what: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/second_factor.html", escape = "html")]
+struct FactorHtml<'a> {
+    username: &'a str,
+    what: &'a str,
+}
+
+/// Both bodies of a notice.
+pub fn render_notice(notice: &Notice) -> askama::Result<Rendered> {
+    let (subject, what) = match notice.change {
+        FactorChange::Added => (
+            "A second factor was added to your account",
+            "an authenticator app was added as a second factor",
+        ),
+        FactorChange::Removed => (
+            "A second factor was removed from your account",
+            "the authenticator app was removed as a second factor, with its recovery codes",
+        ),
+        FactorChange::RecoveryCodesReplaced => (
+            "Your recovery codes were replaced",
+            "new recovery codes were made; the old ones no longer work",
+        ),
+    };
+    let username = notice.username.as_str();
+    Ok(Rendered {
+        subject,
+        text: body(&FactorText { username, what })?,
+        html: body(&FactorHtml { username, what })?,
+    })
 }
 
 pub struct Rendered {
@@ -164,6 +203,24 @@ mod tests {
         assert_eq!(rendered.subject, "Reset your password");
         assert!(rendered.html.contains(">Reset my password</a>"));
         check_bodies(&rendered, "reset-password");
+    }
+
+    #[test]
+    fn a_factor_notice_says_what_changed_and_escapes_the_name() {
+        let rendered = render_notice(&Notice {
+            to: "a@example.com".into(),
+            username: NAME.into(),
+            change: FactorChange::Removed,
+        })
+        .unwrap();
+        assert_eq!(
+            rendered.subject,
+            "A second factor was removed from your account"
+        );
+        assert!(rendered.text.contains(&format!("Hello {NAME},")));
+        assert!(rendered.text.contains("authenticator app was removed"));
+        assert!(!rendered.html.contains("<script>"));
+        assert!(rendered.html.contains("authenticator app was removed"));
     }
 
     #[test]

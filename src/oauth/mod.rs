@@ -31,12 +31,13 @@ pub use oidc::{
 };
 
 use crate::audit::AuditLog;
-use crate::auth::{Auth, AuthError, LoginName, Opening, TokenPair};
+use crate::auth::{Auth, AuthError, Door, LoginName, Opening, TokenPair};
 use crate::client::ClientInfo;
 use crate::clients::model::audience as audience_rule;
 use crate::clients::{secret, GrantType, Registry, Scopes, StoredClient};
 use crate::config::GatewayClient;
 use crate::dpop::{Checked, Dpop, DpopCheckError};
+use crate::mfa::MfaError;
 use crate::rate_limit::{CheckOutcome, Credential, RateLimitError, RateLimiter};
 use crate::redis_client::RedisClient;
 use crate::sessions::SessionStore;
@@ -103,7 +104,10 @@ impl From<AuthError> for OAuthError {
             | AuthError::Blocked
             | AuthError::InvalidRefreshToken
             | AuthError::InvalidAccessToken
-            | AuthError::InvalidAuthorizationCode => OAuthError::InvalidGrant(e),
+            | AuthError::InvalidAuthorizationCode
+            | AuthError::MfaRequired(_)
+            | AuthError::InvalidMfaToken
+            | AuthError::SecondFactor(MfaError::WrongCode) => OAuthError::InvalidGrant(e),
             AuthError::DpopProof(why) => OAuthError::InvalidDpopProof(why),
             other => OAuthError::Service(other),
         }
@@ -527,6 +531,7 @@ impl OAuth {
         match grant {
             Grant::Password { username, password } => {
                 let opening = Opening {
+                    door: Door::PasswordGrant,
                     app: client.session_client(None),
                     lifetime: None,
                     jkt: jkt.map(str::to_owned),

@@ -210,6 +210,11 @@ pub enum Credential<'a> {
     /// count after it would let concurrent guesses through), and a full
     /// window refuses whatever the password.
     Password(PasswordOwner<'a>),
+    /// A user's second factor (an authenticator app's code, a recovery
+    /// code): counted exactly like their password, in the same window, so
+    /// a password and its codes together get no more guesses than the
+    /// login lockout allows.
+    SecondFactor(Uuid),
     /// A client's secret (a digest comparison of microseconds), counted per
     /// address AFTER the check: a wrong one takes a slot in its address's
     /// failure window, and past the limit it is answered 429 instead of
@@ -414,8 +419,14 @@ impl RateLimiter {
         check: impl Future<Output = Result<T, E>>,
         judge: impl FnOnce(&Result<T, E>) -> CheckOutcome,
     ) -> Result<T, E> {
-        match credential {
-            Credential::Password(owner) => {
+        let account = match credential {
+            Credential::Password(owner) => Some(owner),
+            // The account's own window: see `Credential::SecondFactor`.
+            Credential::SecondFactor(user) => Some(PasswordOwner::User(user)),
+            Credential::ClientSecret => None,
+        };
+        match account {
+            Some(owner) => {
                 let slot = self.reserve_password_check(ip, owner).await?;
                 let result = check.await;
                 if let Err(e) = self.settle(slot, judge(&result)).await {
@@ -423,7 +434,7 @@ impl RateLimiter {
                 }
                 result
             }
-            Credential::ClientSecret => {
+            None => {
                 let result = check.await;
                 if judge(&result) == CheckOutcome::Wrong {
                     match self.client_auth_failed(ip).await {

@@ -13,7 +13,7 @@ use redis::Script;
 use uuid::Uuid;
 
 use super::{
-    index_key, session_key, session_prefix, IssuedRefresh, SessionClaims, SessionClient,
+    index_key, session_key, session_prefix, Authn, IssuedRefresh, SessionClaims, SessionClient,
     SessionError, SessionStore,
 };
 use crate::client::ClientInfo;
@@ -223,8 +223,15 @@ impl SessionStore {
                     .scope
                     .as_deref()
                     .is_some_and(|scope| scope.split(' ').any(|s| s == "offline_access"));
-                let claims =
-                    SessionClaims::parse(user_id, username.clone(), role, subscription, app)?;
+                let authn = Authn::from_fields(amr, auth_time);
+                let claims = SessionClaims::parse(
+                    user_id,
+                    username.clone(),
+                    role,
+                    subscription,
+                    app,
+                    authn,
+                )?;
                 if !evicted.is_empty() {
                     let revoked = Revoked {
                         kind: Kind::Session,

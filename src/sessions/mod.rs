@@ -7,8 +7,9 @@
 //!   `sub`, `name`, `ua`, `ip`, `created`, `used`, `rl` (refresh rate limit
 //!   state, ms), `rip` (client IP of the last rotation), and for a session
 //!   an OAuth client opened: `cid` (its id), `scope`, `conf` (`1` when it is
-//!   confidential: its refresh token needs its authentication); TTL =
-//!   refresh lifetime.
+//!   confidential: its refresh token needs its authentication), `amr` (the
+//!   RFC 8176 methods the sign-in showed, space-separated) and `at` (its
+//!   `auth_time`, unix s); TTL = refresh lifetime.
 //! - `tessera:u:{<user id>}` — sorted set of the user's session ids by expiry,
 //!   at most `session.max_per_user` of them (`create.lua` evicts the oldest).
 //!
@@ -57,6 +58,57 @@ pub struct SessionClaims {
     pub role: Role,
     pub subscription: Subscription,
     pub client: SessionClient,
+    /// How the sign-in that opened the session was made, and when.
+    pub authn: Authn,
+}
+
+/// How a user proved who they are when the session opened: RFC 8176
+/// `amr` values and the `auth_time` (unix s). Kept in the session hash, so
+/// every token a refresh mints says the same as the sign-in's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authn {
+    pub amr: Vec<String>,
+    /// `None` for a session opened before sessions kept it.
+    pub auth_time: Option<u64>,
+}
+
+impl Authn {
+    /// A password alone, shown at `auth_time`.
+    pub fn password(auth_time: u64) -> Self {
+        Self {
+            amr: vec!["pwd".to_owned()],
+            auth_time: Some(auth_time),
+        }
+    }
+
+    /// `"mfa"` when two factors were shown (the `mfa` method is there),
+    /// else `"pwd"`.
+    pub fn acr(&self) -> &'static str {
+        if self.amr.iter().any(|m| m == "mfa") {
+            "mfa"
+        } else {
+            "pwd"
+        }
+    }
+
+    /// From a session hash's `amr` and `at` (or a code's): a session opened
+    /// before they were kept was a password sign-in.
+    pub fn from_fields(amr: &str, auth_time: &str) -> Self {
+        let amr: Vec<String> = amr.split_whitespace().map(str::to_owned).collect();
+        Self {
+            amr: if amr.is_empty() {
+                vec!["pwd".to_owned()]
+            } else {
+                amr
+            },
+            auth_time: auth_time.parse().ok(),
+        }
+    }
+
+    /// The `amr` field's text.
+    fn amr_field(&self) -> String {
+        self.amr.join(" ")
+    }
 }
 
 /// The app a session was opened for: its tokens' `client_id` and `scope`.
@@ -90,6 +142,7 @@ impl SessionClaims {
         role: &str,
         subscription: &str,
         client: SessionClient,
+        authn: Authn,
     ) -> Result<Self, SessionError> {
         let live = LiveClaims::parse(role, subscription)?;
         Ok(Self {
@@ -98,6 +151,7 @@ impl SessionClaims {
             role: live.role,
             subscription: live.subscription,
             client,
+            authn,
         })
     }
 }
@@ -350,6 +404,9 @@ impl SessionStore {
             .arg(&claims.username);
         self.opening_args(&mut invocation, claims.user_id, client, &claims.client, jkt);
         let not_before = self.feed.attach(&mut invocation, Reason::Evicted);
+        invocation
+            .arg(claims.authn.amr_field())
+            .arg(claims.authn.auth_time.unwrap_or_default());
         let evicted: Vec<String> = self.redis.script(&invocation).await?;
         if !evicted.is_empty() {
             tracing::debug!(user_id = %claims.user_id, evicted = evicted.len(), "oldest sessions evicted at session.max_per_user");
@@ -458,12 +515,19 @@ impl SessionStore {
         let not_before = self.feed.attach(&mut invocation, Reason::ReuseDetected);
         let reply: Vec<String> = self.redis.script(&invocation).await?;
         match reply.as_slice() {
-            [status, role, subscription, username, remaining_ms, rotated_from, client_id, scope]
+            [status, role, subscription, username, remaining_ms, rotated_from, client_id, scope, amr, auth_time]
                 if status == "rotated" || status == "retry" =>
             {
                 let app = SessionClient::from_fields(client_id, scope);
-                let claims =
-                    SessionClaims::parse(user_id, username.clone(), role, subscription, app)?;
+                let authn = Authn::from_fields(amr, auth_time);
+                let claims = SessionClaims::parse(
+                    user_id,
+                    username.clone(),
+                    role,
+                    subscription,
+                    app,
+                    authn,
+                )?;
                 let remaining_ms: u64 = remaining_ms.parse().unwrap_or(0);
                 Ok(RotateOutcome::Rotated(Rotation {
                     claims,
@@ -550,13 +614,15 @@ impl SessionStore {
             Option<String>,
             Option<String>,
             Option<String>,
+            Option<String>,
+            Option<String>,
         );
-        let (username, role, subscription, client_id, scope): Fields = self
+        let (username, role, subscription, client_id, scope, amr, auth_time): Fields = self
             .redis
             .command(
                 redis::cmd("HMGET")
                     .arg(session_key(user_id, session_id))
-                    .arg(&["name", "role", "sub", "cid", "scope"]),
+                    .arg(&["name", "role", "sub", "cid", "scope", "amr", "at"]),
             )
             .await?;
         let (Some(username), Some(role), Some(subscription)) = (username, role, subscription)
@@ -567,12 +633,17 @@ impl SessionStore {
             client_id.as_deref().unwrap_or_default(),
             scope.as_deref().unwrap_or_default(),
         );
+        let authn = Authn::from_fields(
+            amr.as_deref().unwrap_or_default(),
+            auth_time.as_deref().unwrap_or_default(),
+        );
         Ok(Some(SessionClaims::parse(
             user_id,
             username,
             &role,
             &subscription,
             app,
+            authn,
         )?))
     }
 
@@ -588,11 +659,13 @@ impl SessionStore {
             .command(
                 redis::cmd("HMGET")
                     .arg(session_key(user_id, session_id))
-                    .arg(&["cur", "rot", "abs", "role", "sub", "name", "cid", "scope"]),
+                    .arg(&[
+                        "cur", "rot", "abs", "role", "sub", "name", "cid", "scope", "amr", "at",
+                    ]),
             )
             .await?;
-        let [Some(current), Some(rotated), Some(absolute), Some(role), Some(subscription), Some(username), client_id, scope] =
-            <[Option<Vec<u8>>; 8]>::try_from(fields)
+        let [Some(current), Some(rotated), Some(absolute), Some(role), Some(subscription), Some(username), client_id, scope, amr, auth_time] =
+            <[Option<Vec<u8>>; 10]>::try_from(fields)
                 .map_err(|f| SessionError::Protocol(format!("HMGET gave {} fields", f.len())))?
         else {
             return Ok(None);
@@ -619,6 +692,10 @@ impl SessionStore {
             &text(client_id.unwrap_or_default(), "cid")?,
             &text(scope.unwrap_or_default(), "scope")?,
         );
+        let authn = Authn::from_fields(
+            &text(amr.unwrap_or_default(), "amr")?,
+            &text(auth_time.unwrap_or_default(), "at")?,
+        );
         Ok(Some(LiveRefresh {
             claims: SessionClaims::parse(
                 user_id,
@@ -626,6 +703,7 @@ impl SessionStore {
                 &role,
                 &subscription,
                 app,
+                authn,
             )?,
             session_id,
             issued_at: rotated_ms / 1000,

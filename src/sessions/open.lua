@@ -1,8 +1,8 @@
 -- Prelude of the scripts that open a session (create.lua, redeem_code.lua;
 -- the Rust side puts it before their own text, after the feed's prelude).
--- open_session(keys, s, feed) opens one session, evicting the user's oldest
--- beyond the cap; returns the ids of the sessions evicted, one 'session'
--- event appended for each.
+-- open_session(keys, s, feed, authn) opens one session, evicting the user's
+-- oldest beyond the cap; returns the ids of the sessions evicted, one
+-- 'session' event appended for each.
 --   keys  {session hash tessera:s:{<user id>}:<session id>,
 --          the user's session index tessera:u:{<user id>} (sorted set:
 --          session id -> expiry ms)}
@@ -14,6 +14,9 @@
 --          scope (''), '1' when the client is confidential (''), the
 --          DPoP key's thumbprint its refresh token is bound to ('')}
 --   feed  {stream key or nil, retention ms, not_before (unix s), reason}
+--   authn {RFC 8176 amr values, space-separated; auth_time (unix s)}: how
+--          the sign-in was made, kept as 'amr' and 'at' for every token the
+--          session mints
 -- "Oldest" is the earliest expiry in the index: expiry slides with every
 -- refresh, so that is the session least recently used (or the nearest its
 -- absolute end). A device in daily use keeps its session; an abandoned one
@@ -26,7 +29,7 @@
 -- over one, unless the cap was just lowered).
 -- Every key shares the {<user id>} hash tag (the session keys are derived
 -- from the prefix, in the index's slot), so this runs on Redis Cluster.
-local function open_session(keys, s, feed)
+local function open_session(keys, s, feed, authn)
   local now = tonumber(s[3])
   for _, sid in ipairs(redis.call('ZRANGEBYSCORE', keys[2], '-inf', now)) do
     redis.call('DEL', s[12] .. sid)
@@ -48,7 +51,8 @@ local function open_session(keys, s, feed)
   end
   local fields = {'cur', s[2], 'prev', '', 'rot', s[3], 'abs', s[5],
     'role', s[6], 'sub', s[7], 'name', s[8],
-    'ua', s[9], 'ip', s[10], 'created', s[3], 'used', s[3]}
+    'ua', s[9], 'ip', s[10], 'created', s[3], 'used', s[3],
+    'amr', authn[1], 'at', authn[2]}
   if s[13] ~= '' then
     for _, v in ipairs({'cid', s[13], 'scope', s[14], 'conf', s[15]}) do
       fields[#fields + 1] = v

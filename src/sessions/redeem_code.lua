@@ -21,6 +21,8 @@
 --          RFC 9449 §10) is redeemed only with that key
 -- ARGV[23] feed retention (ms)  ARGV[24] the events' not_before (unix s)
 -- ARGV[25] the reason of a replay's event
+-- The session keeps the sign-in's amr and auth_time from the code (open.lua's
+-- authn), so its refreshed tokens say how the user signed in.
 -- Returns
 --   {'redeemed', role, subscription, username, scope, nonce, auth_time, amr,
 --    email, email verified ('1' or ''), evicted session ids...}: the session
@@ -66,7 +68,8 @@ if ARGV[21] ~= '' and not offline then
   s[4] = ARGV[21]
 end
 -- Sessions evicted to make room are evictions, whatever ARGV[25] says.
-local evicted = open_session({KEYS[2], KEYS[3]}, s, {KEYS[4], ARGV[23], ARGV[24], 'evicted'})
+local evicted = open_session({KEYS[2], KEYS[3]}, s, {KEYS[4], ARGV[23], ARGV[24], 'evicted'},
+  {c[8] or '', c[7] or ''})
 redis.call('HSET', KEYS[1], 'used', '1', 'sid', ARGV[5])
 local out = {'redeemed', anchor[1], anchor[2], anchor[3], c[5], c[6] or '', c[7], c[8],
   c[11] or '', c[12] or ''}

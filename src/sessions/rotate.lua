@@ -25,9 +25,11 @@
 -- Only tokens whose integrity tag the service checked come here, so 'reused'
 -- below is never the work of someone who merely knows the ids.
 -- Returns {status, role, subscription, username, remaining ms, rotated from,
--- client id, scope} where 'rotated from' is the client IP of the rotation a
--- retry repeats ('' for 'rotated'), client id and scope those the session
--- was opened for ('' for tessera's own login), and status is
+-- client id, scope, amr, auth_time} where 'rotated from' is the client IP of
+-- the rotation a retry repeats ('' for 'rotated'), client id and scope those
+-- the session was opened for ('' for tessera's own login), amr and
+-- auth_time how its sign-in was made ('' for a session from before they
+-- were kept), and status is
 --   'rotated'  the presented token was current; the successor is now current
 --   'retry'    the presented token was rotated within the grace window and the
 --              successor is still current: the same pair is handed out again
@@ -59,11 +61,12 @@ if ARGV[11] ~= '' and not redis.call('SET', KEYS[3], 1, 'NX', 'EX', ARGV[13]) th
   return {'proof_replayed'}
 end
 local s = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'rot', 'abs', 'role', 'sub', 'name', 'rl', 'rip',
-  'cid', 'scope', 'conf', 'jkt')
+  'cid', 'scope', 'conf', 'jkt', 'amr', 'at')
 if not s[1] then
   return {'unknown'}
 end
 local cid, scope = s[10] or '', s[11] or ''
+local amr, at = s[14] or '', s[15] or ''
 if cid ~= '' and ARGV[10] ~= cid and (s[12] == '1' or ARGV[10] ~= '') then
   return {'wrong_client'}
 end
@@ -103,7 +106,7 @@ if s[1] == ARGV[1] then
   if redis.call('PTTL', KEYS[2]) < ttl then
     redis.call('PEXPIRE', KEYS[2], ttl)
   end
-  return {'rotated', s[5], s[6], s[7], ttl, '', cid, scope}
+  return {'rotated', s[5], s[6], s[7], ttl, '', cid, scope, amr, at}
 end
 if s[2] == ARGV[1] and now - tonumber(s[3]) <= tonumber(ARGV[5]) then
   if s[1] == ARGV[2] then
@@ -111,7 +114,7 @@ if s[2] == ARGV[1] and now - tonumber(s[3]) <= tonumber(ARGV[5]) then
     if wait then
       return {'limited', wait}
     end
-    return {'retry', s[5], s[6], s[7], redis.call('PTTL', KEYS[1]), s[9] or '', cid, scope}
+    return {'retry', s[5], s[6], s[7], redis.call('PTTL', KEYS[1]), s[9] or '', cid, scope, amr, at}
   end
   -- Rotated again since (or under another rotation secret): not a plain retry.
   return {'unknown'}

@@ -61,10 +61,16 @@ pub struct AccessClaims {
     /// Token exchange: the client acting for the user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<Act>,
+    /// RFC 8176: how the user signed in (`pwd`; `otp` and `mfa` with an
+    /// authenticator app's code; `mfa` with a recovery code).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amr: Option<Vec<String>>,
+    /// `mfa` when two factors were shown, else `pwd`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acr: Option<String>,
+    /// When the user showed them (unix s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<u64>,
     /// DPoP: the key the token is bound to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation>,
@@ -187,6 +193,7 @@ struct WireClaims {
     act: Option<Act>,
     amr: Option<Vec<String>>,
     acr: Option<String>,
+    auth_time: Option<u64>,
     cnf: Option<Confirmation>,
 }
 
@@ -214,6 +221,7 @@ impl WireClaims {
                 act: self.act,
                 amr: self.amr,
                 acr: self.acr,
+                auth_time: self.auth_time,
                 cnf: self.cnf,
             })),
             None => {
@@ -404,8 +412,9 @@ impl TokenIssuer {
                 client_id: claims.client.id.clone().unwrap_or_else(first_party),
                 scope: claims.client.scope.clone(),
                 act: None,
-                amr: None,
-                acr: None,
+                amr: Some(claims.authn.amr.clone()),
+                acr: Some(claims.authn.acr().to_owned()),
+                auth_time: claims.authn.auth_time,
                 cnf: confirmation(jkt),
             },
             access_ttl,
@@ -554,6 +563,7 @@ mod tests {
             role: Role::Regular,
             subscription: Subscription::Free,
             client: crate::sessions::SessionClient::default(),
+            authn: crate::sessions::Authn::password(now_secs()),
         }
     }
 

@@ -169,6 +169,7 @@ mod tests {
             role: Role::Regular,
             subscription: Subscription::Free,
             client: crate::sessions::SessionClient::default(),
+            authn: crate::sessions::Authn::password(0),
         };
         issuer().issue(&session, Uuid::new_v4()).unwrap().token
     }

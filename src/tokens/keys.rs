@@ -715,6 +715,7 @@ mod tests {
             act: None,
             amr: None,
             acr: None,
+            auth_time: None,
             cnf: None,
         };
         let hand = || keys.sign_jwt(&serde_json::to_vec(black_box(&claims)).unwrap());

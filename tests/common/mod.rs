@@ -23,6 +23,8 @@ use tessera::tokens::KeySet;
 use uuid::Uuid;
 
 pub const ROTATION_SECRET: &str = "integration-test rotation secret, 32+ bytes";
+/// `mfa.encryption_key`: base64 of 32 bytes.
+pub const MFA_KEY: &str = "aW50ZWdyYXRpb24tdGVzdCBtZmEga2V5LCAzMiBieXQ=";
 pub const PASSWORD: &str = "a perfectly fine passphrase";
 
 /// A port nothing listens on right now.
@@ -66,16 +68,21 @@ pub fn venv_python() -> PathBuf {
         .join("bin/python")
 }
 
-/// The overrides every test app gets; tests merge their own on top.
+/// The overrides every test app gets; tests merge their own on top. Its
+/// secrets are configured, as in production, so an app starts while Redis
+/// is down.
 pub fn base_overrides() -> Figment {
-    base_overrides_without_rotation_secret().merge(Serialized::default(
-        "session.rotation_secret",
-        ROTATION_SECRET,
-    ))
+    base_overrides_without_rotation_secret()
+        .merge(Serialized::default(
+            "session.rotation_secret",
+            ROTATION_SECRET,
+        ))
+        .merge(Serialized::default("mfa.encryption_key", MFA_KEY))
 }
 
-/// [`base_overrides`] without a rotation secret, as a development install
-/// that configures none.
+/// [`base_overrides`] without a rotation secret or second-factor key, as a
+/// development install that configures none (they are shared through
+/// Redis).
 pub fn base_overrides_without_rotation_secret() -> Figment {
     overrides(&[
         ("server.bind", json!("127.0.0.1:0")),
