@@ -26,15 +26,7 @@ async fn app_with(pairs: &[(&str, Value)]) -> TestApp {
 }
 
 async fn bound_login(app: &TestApp, user: &TestUser, key: &AppKey) -> Value {
-    let response = app
-        .post("/api/v1/auth/login")
-        .header("DPoP", key.proof(app, "/api/v1/auth/login"))
-        .json(&json!({ "email": user.email, "password": user.password }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.unwrap()
+    common::dpop::bound_login(app, &user.email, &user.password, key).await
 }
 
 async fn refresh(app: &TestApp, token: &str, proof: Option<String>) -> reqwest::Response {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use axum::Json;
-use common::dpop::AppKey;
+use common::dpop::{bound_login, AppKey};
 use common::pages::spawn_app_at_own_url;
 use common::servers::RedisServer;
 use common::{free_port, json_of, overrides, spawn_app, spawn_app_with, TestApp};
@@ -548,17 +548,7 @@ where
     let client = reqwest::Client::new();
     let user = app.new_user().await;
     let key = AppKey::new();
-    let pair: Value = app
-        .post("/api/v1/auth/login")
-        .header("DPoP", key.proof(&app, "/api/v1/auth/login"))
-        .json(&json!({"email": user.email, "password": user.password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(pair["token_type"], "DPoP", "{pair}");
+    let pair = bound_login(&app, &user.email, &user.password, &key).await;
     let access = pair["access_token"].as_str().unwrap();
     let orders = gateway.url("/orders?page=2");
     let call = |method: reqwest::Method, scheme: &str, proof: &str| {
@@ -919,16 +909,7 @@ async fn verify_serves_traefik_forward_auth_for_any_forwarded_method() {
     .await;
     let user = app.new_user().await;
     let key = AppKey::new();
-    let pair: Value = app
-        .post("/api/v1/auth/login")
-        .header("DPoP", key.proof(&app, "/api/v1/auth/login"))
-        .json(&json!({"email": user.email, "password": user.password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pair = bound_login(&app, &user.email, &user.password, &key).await;
     let access = pair["access_token"].as_str().unwrap();
     let traefik = |proof: String| {
         app.get("/api/v1/auth/verify")

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::dpop::{ath, AppKey};
+use common::dpop::{ath, bound_login, AppKey};
 use common::pages::spawn_app_at_own_url;
 use common::servers::{RedisCluster, RedisServer};
 use common::{
@@ -287,17 +287,7 @@ async fn every_redis_flow_works_on_a_three_master_cluster() {
     // the user's slot; each works once.
     let (user, _) = users[3].clone();
     let key = AppKey::new();
-    let bound: Value = app
-        .post("/api/v1/auth/login")
-        .header("DPoP", key.proof(&app, "/api/v1/auth/login"))
-        .json(&json!({"email": user.email, "password": PASSWORD}))
-        .send()
-        .await
-        .expect("bound login")
-        .json()
-        .await
-        .expect("its pair");
-    assert_eq!(bound["token_type"], "DPoP", "{bound}");
+    let bound = bound_login(&app, &user.email, PASSWORD, &key).await;
     let proof = key.proof(&app, "/api/v1/auth/refresh");
     let refresh_with = |token: String, proof: String| {
         app.post("/api/v1/auth/refresh")

@@ -85,3 +85,19 @@ impl AppKey {
 pub fn ath(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
 }
+
+/// Logs in with `email` and `password` and a proof by `key`: the answer's
+/// pair, bound to the key (`token_type` "DPoP").
+pub async fn bound_login(app: &TestApp, email: &str, password: &str, key: &AppKey) -> Value {
+    let response = app
+        .post("/api/v1/auth/login")
+        .header("DPoP", key.proof(app, "/api/v1/auth/login"))
+        .json(&json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let pair: Value = response.json().await.unwrap();
+    assert_eq!(pair["token_type"], "DPoP", "{pair}");
+    pair
+}
