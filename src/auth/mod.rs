@@ -24,7 +24,7 @@ pub use login::{LoginName, Opening};
 
 use crate::audit::AuditLog;
 use crate::clients::Registry;
-use crate::dpop::Dpop;
+use crate::dpop::{Dpop, DpopCheckError};
 use crate::mfa::{Mfa, MfaError};
 use crate::rate_limit::{RateLimitError, RateLimiter};
 use crate::redis_client::RedisClient;
@@ -96,6 +96,16 @@ impl std::fmt::Debug for Challenge {
         f.debug_struct("Challenge")
             .field("methods", &self.methods)
             .finish_non_exhaustive()
+    }
+}
+
+/// A proof spent on its own: refused as a proof, or the store's failure.
+impl From<DpopCheckError> for AuthError {
+    fn from(e: DpopCheckError) -> Self {
+        match e {
+            DpopCheckError::Proof(why) => AuthError::DpopProof(why),
+            DpopCheckError::Redis(e) => AuthError::Sessions(e.into()),
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::{Auth, AuthError};
 use crate::clients::TokenClient;
-use crate::dpop::{Checked, DpopCheckError};
+use crate::dpop::Checked;
 use crate::sessions::Live;
 use crate::tokens::{AccessClaims, Bearer, Confirmation};
 use crate::users::{repo, UserPublic};
@@ -81,10 +81,7 @@ impl Auth {
             }
             client => {
                 if let Some(proof) = &proof {
-                    self.deps.dpop.spend(proof).await.map_err(|e| match e {
-                        DpopCheckError::Proof(why) => AuthError::DpopProof(why),
-                        DpopCheckError::Redis(e) => AuthError::Sessions(e.into()),
-                    })?;
+                    self.deps.dpop.spend(proof).await?;
                 }
                 Ok(client)
             }

@@ -36,7 +36,7 @@ use crate::client::ClientInfo;
 use crate::clients::model::audience as audience_rule;
 use crate::clients::{secret, GrantType, Registry, Scopes, StoredClient};
 use crate::config::GatewayClient;
-use crate::dpop::{Checked, Dpop, DpopCheckError};
+use crate::dpop::{Checked, Dpop};
 use crate::mfa::MfaError;
 use crate::rate_limit::{CheckOutcome, Credential, RateLimitError, RateLimiter};
 use crate::redis_client::RedisClient;
@@ -503,10 +503,7 @@ impl OAuth {
     ) -> Result<IssuedTokens, OAuthError> {
         let jkt = proof.map(Checked::jkt);
         if let (Some(proof), false) = (proof, matches!(grant, Grant::RefreshToken(_))) {
-            self.dpop.spend(proof).await.map_err(|e| match e {
-                DpopCheckError::Proof(why) => OAuthError::InvalidDpopProof(why),
-                DpopCheckError::Redis(e) => OAuthError::Service(AuthError::Sessions(e.into())),
-            })?;
+            self.dpop.spend(proof).await.map_err(AuthError::from)?;
         }
         if let AuthenticatedClient::Registered(stored) = &client {
             if stored.client.settings.dpop_bound && jkt.is_none() {
