@@ -14,7 +14,7 @@ by_name = {row["scenario"]: row for row in rows}
 argon2 = by_name.get("argon2id_raw", {}).get("rps")
 ceiling = by_name.get("health_live", {}).get("rps")
 # A DPoP scenario is given as a fraction of its unbound twin in the same run.
-twins = {"verify_dpop": "verify", "refresh_dpop": "refresh"}
+twins = {"verify_dpop": "verify", "refresh_dpop": "refresh", "login_totp": "login"}
 
 print(f"{'scenario':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>9}{'errors':>8}"
       f"{'tessera us':>12}{'redis us':>10}  note")

@@ -13,6 +13,10 @@
 #   bench/authorize.lua for one browser sign-in; compared with refresh).
 #   Each request scenario is also given as a fraction of health_live from the
 #   same run.
+# login_totp, when the build has second factors: the two-step sign-in of
+#   users with an authenticator app (password, then a code at
+#   /auth/mfa/verify), in completed sign-ins a second, as a ratio to login
+#   (bench/login_totp.lua, users enrolled by bench/totp_setup.py).
 # DPoP (RFC 9449), when the build binds tokens to a client key: verify_dpop
 #   (/verify of bound access tokens, Authorization: DPoP, a fresh proof per
 #   request and the original request in X-Original-Method/-URI, wrk standing
@@ -280,6 +284,33 @@ if [ "$sessions" -gt 0 ]; then
   echo "{\"scenario\":\"redis_bytes_per_session\",\"value\":$(((redis_mem_after - redis_mem_before) / sessions)),\"sessions\":$sessions}" >>"$results"
 fi
 run register register.lua
+
+# login_totp: the two-step sign-in of users with an authenticator app (an
+# older build has no /users/me/mfa), compared with login. Its users are
+# seeded by the load kit (no argon2 to create them) and enrolled through the
+# API; a code works once, so each run has users of its own, as many as this
+# run's login rate needs x 1.5, and codes computed just before it.
+if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/api/v1/users/me/mfa")" = 401 ]; then
+  login_rps=$(python3 -c 'import json,sys
+print(next(json.loads(l)["rps"] for l in open(sys.argv[1]) if json.loads(l)["scenario"] == "login"))' "$results")
+  totp_password="bench totp passphrase $(head -c 6 /dev/urandom | base64)"
+  for part in warm run; do
+    part_seconds=$([ "$part" = warm ] && echo "$SECONDS_WARM" || echo "$SECONDS_MEASURED")
+    count=$(python3 -c 'import math,sys; print(math.ceil(float(sys.argv[1]) * int(sys.argv[2]) * 1.5) + int(sys.argv[3]) + 50)' \
+      "$login_rps" "$part_seconds" "$CONNECTIONS")
+    log "enrolling an authenticator app for $count users (login_totp $part)"
+    "$bin" load seed --users "$count" --password "$totp_password" --tag "benchtotp$part" \
+      --output "$work/totp_$part.ndjson" >/dev/null 2>>"$work/load.log" || die "tessera load seed (login_totp) failed"
+    python3 bench/totp_setup.py enrol "http://127.0.0.1:$port" "$work/totp_$part.ndjson" "$work/totp_$part.txt" ||
+      die "enrolling the login_totp users failed"
+  done
+  log "scenario login_totp: ${SECONDS_WARM}s warm-up, ${SECONDS_MEASURED}s measured, $CONNECTIONS connections"
+  python3 bench/totp_setup.py codes "$work/totp_warm.txt" "$work/totp_warm_codes.txt"
+  wrk_once login_totp-warmup "$SECONDS_WARM" login_totp.lua BENCH_CODES=totp_warm_codes.txt >/dev/null
+  python3 bench/totp_setup.py codes "$work/totp_run.txt" "$work/totp_run_codes.txt"
+  wrk_once login_totp "$SECONDS_MEASURED" login_totp.lua BENCH_CODES=totp_run_codes.txt >>"$results"
+  for part in warm run; do "$bin" load purge --tag "benchtotp$part" >/dev/null 2>>"$work/load.log" || true; done
+fi
 
 # After login's Redis bytes per session: the DPoP scenarios leave (and then
 # delete) a jti key per request, and Redis shrinking its key table after
