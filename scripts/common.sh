@@ -56,6 +56,9 @@ require_rust() {
   command -v cargo >/dev/null 2>&1 ||
     die "cargo (the Rust toolchain) not found; install it with rustup (the official Rust installer), then open a new shell"
   command -v cc >/dev/null 2>&1 || apt_install "a C linker (cc, needed by rustc)" gcc libc6-dev
+  # webauthn-rs (passkeys) links OpenSSL, found through pkg-config.
+  { command -v pkg-config >/dev/null 2>&1 && pkg-config --exists openssl; } ||
+    apt_install "OpenSSL's headers (needed by webauthn-rs)" pkg-config libssl-dev
 }
 
 # Path of a built tessera binary: tessera_bin debug|release

@@ -44,6 +44,7 @@ pub struct Config {
     pub oauth: OAuthConfig,
     pub dpop: DpopConfig,
     pub mfa: MfaConfig,
+    pub webauthn: WebauthnConfig,
     pub metrics: MetricsConfig,
     pub docs: DocsConfig,
     pub load: LoadConfig,
@@ -274,6 +275,17 @@ pub struct MfaConfig {
     pub encryption_key: Option<SecretString>,
 }
 
+/// Passkeys: the relying party they are bound to.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebauthnConfig {
+    /// Empty in the file means the host of `server.public_url` (resolved at
+    /// load).
+    pub rp_id: String,
+    /// Empty in the file means `server.public_url`'s origin (resolved at
+    /// load).
+    pub origins: Vec<String>,
+}
+
 /// The OAuth client registry and its flows.
 #[derive(Debug, Clone, Deserialize)]
 pub struct OAuthConfig {
@@ -395,6 +407,26 @@ impl Config {
         if config.auth.frontend_url.trim().is_empty() {
             config.auth.frontend_url = config.server.public_url.clone();
         }
+        // Passkeys belong to the service's own address unless told otherwise.
+        // WebAuthn takes no IP address as a relying party: an address (the
+        // development default, 127.0.0.1) stands for localhost.
+        let mut public = url::Url::parse(&config.server.public_url).ok();
+        if let Some(url) = public.as_mut().filter(|u| u.domain().is_none()) {
+            let _ = url.set_host(Some("localhost"));
+        }
+        if config.webauthn.rp_id.trim().is_empty() {
+            config.webauthn.rp_id = public
+                .as_ref()
+                .and_then(|u| u.domain())
+                .unwrap_or_default()
+                .to_owned();
+        }
+        if config.webauthn.origins.is_empty() {
+            config.webauthn.origins = public
+                .iter()
+                .map(|u| u.origin().ascii_serialization())
+                .collect();
+        }
         config.check()?;
         Ok(config)
     }
@@ -438,6 +470,9 @@ impl Config {
         // An otpauth:// label is `issuer:account`; authenticator apps split it there.
         if self.mfa.issuer.trim().is_empty() || self.mfa.issuer.contains(':') {
             return invalid("mfa.issuer must be a name without ':'");
+        }
+        if self.webauthn.rp_id.is_empty() || self.webauthn.origins.is_empty() {
+            return invalid("webauthn.rp_id and webauthn.origins must be set when server.public_url is not a URL with a host");
         }
         if !(1..=15).contains(&self.revocations.heartbeat_secs) {
             return invalid("revocations.heartbeat_secs must be from 1 to 15");
@@ -541,6 +576,29 @@ mod tests {
         assert_eq!(config.mfa.token_ttl_secs, 300);
         assert_eq!(config.mfa.issuer, "tessera");
         assert!(config.mfa.encryption_key.is_none());
+    }
+
+    #[test]
+    fn passkeys_belong_to_the_public_url_unless_configured() {
+        let public = Figment::new().merge(Serialized::default(
+            "server.public_url",
+            "https://auth.example.com:8443/base",
+        ));
+        let config = Config::load_with(None, public.clone()).unwrap();
+        assert_eq!(config.webauthn.rp_id, "auth.example.com");
+        assert_eq!(config.webauthn.origins, ["https://auth.example.com:8443"]);
+        let set = public
+            .merge(Serialized::default("webauthn.rp_id", "example.com"))
+            .merge(Serialized::default(
+                "webauthn.origins",
+                ["https://app.example.com"],
+            ));
+        let config = Config::load_with(None, set).unwrap();
+        assert_eq!(config.webauthn.rp_id, "example.com");
+        assert_eq!(config.webauthn.origins, ["https://app.example.com"]);
+        let development = Config::load_with(None, Figment::new()).unwrap();
+        assert_eq!(development.webauthn.rp_id, "localhost");
+        assert_eq!(development.webauthn.origins, ["http://localhost:8000"]);
     }
 
     #[test]

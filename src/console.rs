@@ -1,8 +1,10 @@
 //! The admin console's sign-in sessions. Knows nothing of HTTP.
 //!
-//! Signing in is a login ([`Auth::login`]: the same lockout, rate limits and
-//! dummy argon2 for unknown names), so every console session stands on a
-//! real tessera session. The console keeps, in Redis under the SHA-256 of a
+//! Signing in is a login ([`Auth::login_to`]: the same lockout, rate limits
+//! and dummy argon2 for unknown names), so every console session stands on a
+//! real tessera session. An account with a second factor gets the login's
+//! `mfa_token` (a page's, [`Door::Page`]) and finishes with a code on the
+//! console's next form ([`Auth::finish_sign_in`]). The console keeps, in Redis under the SHA-256 of a
 //! random cookie value, which tessera session that is and the session's
 //! anti-forgery token, with an idle expiry that each use renews (`GETEX`,
 //! one command). A console session whose tessera session is gone (logout-all,
@@ -16,8 +18,9 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::auth::{Auth, AuthError, LoginName};
+use crate::auth::{Auth, AuthError, Door, LoginName, MfaToken, Opening};
 use crate::client::ClientInfo;
+use crate::mfa::Proof;
 use crate::redis_client::{RedisClient, RedisFailure};
 use crate::sessions::{SessionError, SessionStore};
 use crate::tokens::opaque;
@@ -45,6 +48,13 @@ pub enum ConsoleError {
     Redis(#[from] RedisFailure),
     #[error("session store: {0}")]
     Sessions(#[from] SessionError),
+}
+
+/// What a console sign-in shows: a password, or the token of its
+/// second-factor step and a code.
+pub enum Credentials {
+    Password(LoginName, SecretString),
+    SecondFactor(MfaToken, Proof),
 }
 
 /// A live console session.
@@ -109,14 +119,33 @@ impl Console {
     }
 
     /// Logs in and, for ADMIN and MODERATOR only, starts a console session
-    /// on the session the login opened.
+    /// on the session the login opened. A password of an account with a
+    /// second factor answers [`AuthError::MfaRequired`], its token for the
+    /// console's next form; that token (and no other door's) and a code
+    /// finish the sign-in.
     pub async fn sign_in(
         &self,
-        name: LoginName,
-        password: SecretString,
+        credentials: Credentials,
         client: &ClientInfo,
     ) -> Result<SignedIn, ConsoleError> {
-        let pair = self.auth.login(name, password, client).await?;
+        let pair = match credentials {
+            Credentials::Password(name, password) => {
+                let opening = Opening {
+                    door: Door::Page,
+                    ..Opening::default()
+                };
+                self.auth.login_to(name, password, client, opening).await?
+            }
+            // Another door's token is finished where it was issued.
+            Credentials::SecondFactor(token, _) if token.door() != Door::Page => {
+                return Err(AuthError::InvalidMfaToken.into())
+            }
+            Credentials::SecondFactor(token, proof) => {
+                self.auth
+                    .finish_sign_in(&token, proof, client, None)
+                    .await?
+            }
+        };
         let claims = self.auth.authenticate(&pair.access_token).await?;
         if !matches!(claims.role, Role::Admin | Role::Moderator) {
             self.auth

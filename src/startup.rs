@@ -28,7 +28,7 @@ use crate::dpop::{Dpop, Nonces};
 use crate::http::{self, AppState, ConnectionCap, Exposure, PageSettings, RequestLimits, Services};
 use crate::load::{LoadDeps, LoadKit, LoadSettings};
 use crate::mail::Mailer;
-use crate::mfa::{Mfa, MfaDeps, SecretBox};
+use crate::mfa::{Mfa, MfaDeps, Passkeys, SecretBox};
 use crate::oauth::{OAuth, OAuthDeps};
 use crate::one_time_tokens::OneTimeTokens;
 use crate::rate_limit::{FloodGuard, RateLimiter};
@@ -250,6 +250,13 @@ impl Application {
             limits: limits.clone(),
             audit: audit.clone(),
             mailer: mailer.clone(),
+            sessions: sessions.clone(),
+            passkeys: Passkeys::new(
+                &config.webauthn,
+                &config.mfa.issuer,
+                redis.clone(),
+                Duration::from_secs(config.mfa.token_ttl_secs),
+            )?,
         }));
         let auth = Arc::new(Auth::new(AuthDeps {
             pool: pool.clone(),

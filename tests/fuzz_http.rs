@@ -19,6 +19,8 @@ const BODY_ROUTES: &[&str] = &[
     "/api/v1/auth/activate/resend",
     "/api/v1/auth/forgot-password",
     "/api/v1/auth/reset-password",
+    "/api/v1/auth/mfa/webauthn/options",
+    "/api/v1/auth/passkey/finish",
     "/oauth/token",
     "/oauth/revoke",
 ];

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use axum::http::HeaderMap;
 use axum::Json;
 use common::dpop::{bound_login, AppKey};
+use common::mfa::{code_at, enrolled, finish_sign_in};
 use common::pages::spawn_app_at_own_url;
 use common::servers::RedisServer;
 use common::{free_port, json_of, overrides, spawn_app, spawn_app_with, TestApp};
@@ -28,6 +29,8 @@ const BEARER: &str = "Bearer";
 /// The challenge for a token without the orders route's scope.
 const ORDERS_SCOPE_CHALLENGE: &str = r#"Bearer error="insufficient_scope", scope="orders:read""#;
 const NIL_USER: &str = "00000000-0000-0000-0000-000000000000";
+/// The challenge for a password-only session on the payouts route (RFC 9470).
+const STEP_UP_CHALLENGE: &str = r#"Bearer error="insufficient_user_authentication", error_description="This route requires a sign-in with a second factor", acr_values="mfa""#;
 
 /// A running gateway (nginx or Caddy), stopped (and its directory removed)
 /// when dropped, so a failing test never leaves it behind.
@@ -259,6 +262,7 @@ async fn start_backend() -> String {
             "role": header("x-user-role"),
             "subscription": header("x-user-subscription"),
             "session_id": header("x-session-id"),
+            "amr": header("x-user-amr"),
             "client_id": header("x-client-id"),
             "scope": header("x-scope"),
         }))
@@ -285,7 +289,7 @@ fn challenges(response: &Response) -> Vec<String> {
 
 /// The backend saw no user identity.
 fn assert_no_user(seen: &Value) {
-    for field in ["user_id", "role", "subscription", "session_id"] {
+    for field in ["user_id", "role", "subscription", "session_id", "amr"] {
         assert!(seen[field].is_null(), "{field}: {seen}");
     }
 }
@@ -446,6 +450,67 @@ where
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(challenges(&response), [BEARER]);
     drop(gateway);
+}
+
+/// The example's payouts route demands a second factor (`?acr=mfa`): a
+/// session signed in with the password alone is sent back with RFC 9470's
+/// challenge, one that showed an authenticator code gets through, and the
+/// backend learns how the user signed in from `X-User-AMR` (set by nginx,
+/// never the client's).
+#[tokio::test]
+async fn nginx_demands_a_second_factor_on_the_payouts_route() {
+    let app = spawn_app().await;
+    let enrolled = enrolled(&app).await;
+    let code = code_at(&enrolled.uri, enrolled.step).await;
+    let with_factor = finish_sign_in(&app, &enrolled.user, json!({ "code": code })).await;
+    let backend = start_backend().await;
+    let nginx = start_nginx(host_port(&app), &backend).await;
+    let client = reqwest::Client::new();
+    let payouts = nginx.url("/api/payouts/7");
+
+    // The password-only session (the one that set the app up): refused,
+    // told what to come back with, whatever it claims.
+    let password_only = &enrolled.tokens.access;
+    let response = client
+        .post(&payouts)
+        .bearer_auth(password_only)
+        .header("x-user-amr", "pwd otp mfa")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(challenges(&response), [STEP_UP_CHALLENGE]);
+    assert_eq!(
+        json_of(response, StatusCode::UNAUTHORIZED).await,
+        json!({"detail": "This route requires a sign-in with a second factor"})
+    );
+    // Elsewhere it is still good, and the backend hears "pwd".
+    let response = client
+        .get(nginx.url("/reports/2026"))
+        .bearer_auth(password_only)
+        .header("x-user-amr", "pwd otp mfa")
+        .send()
+        .await
+        .unwrap();
+    let seen = json_of(response, StatusCode::OK).await;
+    assert_eq!(seen["amr"], "pwd", "{seen}");
+
+    // The session that showed the code: through, as the user.
+    let response = client
+        .post(&payouts)
+        .bearer_auth(&with_factor.access)
+        .send()
+        .await
+        .unwrap();
+    let seen = json_of(response, StatusCode::OK).await;
+    assert_eq!(seen["method"], "POST");
+    assert_eq!(seen["user_id"], enrolled.user.id.to_string());
+    assert_eq!(seen["amr"], "pwd otp mfa", "{seen}");
+
+    // No token: the plain challenge, as on every route.
+    let response = client.get(&payouts).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(challenges(&response), [BEARER]);
+    drop(nginx);
 }
 
 #[tokio::test]

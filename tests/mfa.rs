@@ -6,119 +6,18 @@
 
 mod common;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use common::dpop::AppKey;
+use common::mfa::{code_at, enrolled, fresh_step, mfa_token, now, MFA};
 use common::{
     assert_oauth_error, json_of, jwt_claims, overrides, spawn_app, spawn_app_with, SmtpSink,
-    TestApp, TestUser, Tokens,
+    TestApp, Tokens,
 };
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 
-const MFA: &str = "/api/v1/users/me/mfa";
 const VERIFY: &str = "/api/v1/auth/mfa/verify";
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// The start of a 30 s time step with at least 10 s of it left (waiting
-/// for the next one if need be), so codes of the step before, this one and
-/// the next are all accepted for the rest of a story.
-async fn fresh_step() -> u64 {
-    if 30 - now() % 30 < 10 {
-        tokio::time::sleep(Duration::from_secs(30 - now() % 30)).await;
-    }
-    now() / 30 * 30
-}
-
-/// pyotp's codes for the app `uri` describes, at each of `times`.
-async fn codes(uri: &str, times: &[u64]) -> Vec<String> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/totp_code.py");
-    let output = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::process::Command::new(common::venv_python())
-            .arg(script)
-            .arg(uri)
-            .args(times.iter().map(u64::to_string))
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("pyotp answers within 30 s")
-    .expect("the virtualenv's python runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-async fn code_at(uri: &str, time: u64) -> String {
-    codes(uri, &[time]).await.remove(0)
-}
-
-/// A user who set up an authenticator app, confirmed with the code of the
-/// step before `step`, so the codes of `step` and the next one are unused.
-struct Enrolled {
-    user: TestUser,
-    /// The sign-in that set it up.
-    tokens: Tokens,
-    uri: String,
-    recovery_codes: Vec<String>,
-    step: u64,
-}
-
-async fn enrolled(app: &TestApp) -> Enrolled {
-    let (user, tokens) = app.signed_in_user().await;
-    let step = fresh_step().await;
-    let me = app.bearer(&tokens.access);
-    let started = json_of(me.post(&format!("{MFA}/totp")).await, StatusCode::OK).await;
-    let uri = started["otpauth_uri"].as_str().unwrap().to_owned();
-    let code = code_at(&uri, step - 30).await;
-    let confirmed = json_of(
-        me.post_json(&format!("{MFA}/totp/confirm"), json!({ "code": code }))
-            .await,
-        StatusCode::OK,
-    )
-    .await;
-    let recovery_codes = confirmed["recovery_codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_owned())
-        .collect();
-    Enrolled {
-        user,
-        tokens,
-        uri,
-        recovery_codes,
-        step,
-    }
-}
-
-/// A JSON login with a factor: its `mfa_token`, checking the 401's shape.
-async fn mfa_token(app: &TestApp, user: &TestUser) -> String {
-    let response = app
-        .login_json(json!({"email": user.email, "password": user.password}))
-        .await;
-    assert_eq!(response.headers()["www-authenticate"], "Bearer");
-    let body = json_of(response, StatusCode::UNAUTHORIZED).await;
-    assert_eq!(body["detail"], "Second factor required");
-    assert_eq!(body["error_code"], "MFA_REQUIRED");
-    assert_eq!(body["methods"], json!(["totp", "recovery_code"]));
-    assert_eq!(body.as_object().unwrap().len(), 4, "{body}");
-    body["mfa_token"].as_str().unwrap().to_owned()
-}
 
 async fn verify(app: &TestApp, body: Value) -> Response {
     app.post_json(VERIFY, body).await
@@ -669,26 +568,4 @@ async fn a_dpop_login_finishes_only_with_its_key() {
     let claims = jwt_claims(pair["access_token"].as_str().unwrap());
     assert_eq!(claims["cnf"]["jkt"], key.jkt());
     assert_eq!(claims["acr"], "mfa");
-}
-
-/// The console's sign-in has no second step yet: an administrator with a
-/// factor is told so, and no password alone opens a console session.
-#[tokio::test]
-async fn the_console_never_lets_a_password_alone_in_for_an_account_with_a_factor() {
-    let app = spawn_app().await;
-    let enrolled = enrolled(&app).await;
-    app.update_user(enrolled.user.id, "account_role = 'ADMIN'")
-        .await;
-    let mut visitor = common::pages::Visitor::new(&app);
-    let answer = visitor.sign_in(&enrolled.user).await;
-    assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.body);
-    assert!(
-        answer.body.contains("Second factor required"),
-        "{}",
-        answer.body
-    );
-    assert!(answer
-        .set_cookies()
-        .iter()
-        .all(|c| !c.starts_with("tessera_console=")));
 }

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::Opening;
+use crate::mfa::Ceremony;
 use crate::redis_client::{RedisClient, RedisFailure};
 use crate::sessions::SessionClient;
 use crate::tokens::opaque;
@@ -37,6 +38,9 @@ pub enum Door {
     Login,
     /// `/oauth/token grant_type=password`: RFC 6749 §5.1 and §5.2.
     PasswordGrant,
+    /// A hosted page's sign-in (the authorization page, the console): the
+    /// page's next form finishes it; the JSON step refuses its token.
+    Page,
 }
 
 impl Door {
@@ -44,6 +48,7 @@ impl Door {
         match self {
             Door::Login => 1,
             Door::PasswordGrant => 2,
+            Door::Page => 3,
         }
     }
 
@@ -51,6 +56,7 @@ impl Door {
         match byte {
             1 => Some(Door::Login),
             2 => Some(Door::PasswordGrant),
+            3 => Some(Door::Page),
             _ => None,
         }
     }
@@ -74,6 +80,11 @@ impl MfaToken {
 
     fn key(&self) -> String {
         opaque::digest_key("tessera:mfa:", &self.bytes)
+    }
+
+    /// Where a passkey's ceremony for this step waits.
+    pub fn passkey_ceremony(&self) -> Ceremony {
+        Ceremony::sign_in_step(&self.bytes)
     }
 }
 
@@ -184,6 +195,16 @@ impl Challenges {
         }))
     }
 
+    /// The user of a live step, without counting an attempt (asking for a
+    /// passkey's options is no attempt; its answer is one).
+    pub async fn user(&self, token: &MfaToken) -> Result<Option<Uuid>, RedisFailure> {
+        let user: Option<String> = self
+            .redis
+            .command(redis::cmd("HGET").arg(token.key()).arg("user"))
+            .await?;
+        Ok(user.and_then(|u| u.parse().ok()))
+    }
+
     /// Spends the token after a right code: `true` for exactly one caller.
     pub async fn finish(&self, token: &MfaToken) -> Result<bool, RedisFailure> {
         let deleted: i64 = self
@@ -200,7 +221,7 @@ mod tests {
 
     #[test]
     fn a_token_says_its_door_and_nothing_else_parses() {
-        for door in [Door::Login, Door::PasswordGrant] {
+        for door in [Door::Login, Door::PasswordGrant, Door::Page] {
             let mut bytes = [9u8; TOKEN_LEN];
             bytes[0] = door.byte();
             let parsed = MfaToken::parse(&opaque::encode(&bytes)).unwrap();

@@ -13,7 +13,6 @@ use crate::audit::AuditEvent;
 use crate::client::ClientInfo;
 use crate::clock::now_secs;
 use crate::metrics::{self, LoginResult};
-use crate::mfa::SIGN_IN_METHODS;
 use crate::rate_limit::{CheckOutcome, Credential, PasswordOwner};
 use crate::revocations::Reason;
 use crate::sessions::{Authn, SessionClaims, SessionClient};
@@ -187,7 +186,8 @@ impl Auth {
         }
         // Asked only now the password is right, so a wrong one reveals
         // nothing about the account's factors.
-        if self.deps.mfa.has_factor(user.id).await? {
+        let methods = self.deps.mfa.sign_in_methods(user.id).await?;
+        if !methods.is_empty() {
             let mfa_token = self
                 .challenges
                 .issue(user.id, &opening)
@@ -196,10 +196,7 @@ impl Auth {
             self.deps
                 .audit
                 .record(AuditEvent::new("login_mfa_required", Some(user.id)).from_client(client));
-            return Err(AuthError::MfaRequired(Challenge {
-                mfa_token,
-                methods: &SIGN_IN_METHODS,
-            }));
+            return Err(AuthError::MfaRequired(Challenge { mfa_token, methods }));
         }
         let pair = self
             .open_session(&user, client, opening, Authn::password(now_secs()))

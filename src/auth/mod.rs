@@ -3,12 +3,14 @@
 //! [`refresh`](Auth::refresh), [`logout`](Auth::logout) and access token
 //! checks ([`authenticate`](Auth::authenticate)), and the second-factor
 //! step of a sign-in ([`finish_sign_in`](Auth::finish_sign_in), its
-//! `mfa_token` in `challenge`). Knows PostgreSQL, Redis and the key set
+//! `mfa_token` in `challenge`), and a sign-in with a passkey alone
+//! ([`passkey_sign_in`](Auth::passkey_sign_in)). Knows PostgreSQL, Redis and the key set
 //! through their modules; knows nothing of HTTP.
 
 mod challenge;
 mod login;
 mod logout;
+mod passwordless;
 mod refresh;
 mod register;
 mod second_factor;
@@ -21,6 +23,7 @@ use uuid::Uuid;
 
 pub use challenge::{Door, MfaToken};
 pub use login::{LoginName, Opening};
+pub use verify::{parse_max_age, Acr, StepUp};
 
 use crate::audit::AuditLog;
 use crate::clients::Registry;
@@ -66,6 +69,10 @@ pub enum AuthError {
     /// sign-in goes on at `mfa/verify` with this challenge.
     #[error("second factor required")]
     MfaRequired(Challenge),
+    /// A live token whose sign-in is less than the route demands (RFC
+    /// 9470): no second factor, or too long ago.
+    #[error("insufficient user authentication")]
+    InsufficientUserAuthentication(StepUp),
     /// An `mfa_token` that is unknown, expired, used, or out of attempts.
     #[error("invalid or expired second-factor step")]
     InvalidMfaToken,

@@ -43,7 +43,11 @@ impl Auth {
                 None => return Err(AuthError::DpopProof(DpopError::Missing)),
             }
         }
-        let shown = self.deps.mfa.verify(pending.user_id, proof, client).await?;
+        let shown = self
+            .deps
+            .mfa
+            .verify_at(pending.user_id, proof, &token.passkey_ceremony(), client)
+            .await?;
         let spent = self
             .challenges
             .finish(token)

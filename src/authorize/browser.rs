@@ -36,9 +36,10 @@ pub struct BrowserSession {
     /// The tessera session the sign-in opened.
     pub session_id: Uuid,
     pub username: String,
-    /// When the password was typed (unix seconds): OIDC's `auth_time`.
+    /// When the user signed in (unix seconds; after a second factor, when
+    /// it was shown): OIDC's `auth_time`.
     pub auth_time: u64,
-    /// How (RFC 8176): `pwd`.
+    /// How (RFC 8176): `pwd`, with `otp` and `mfa` after a second factor.
     pub amr: Vec<String>,
 }
 

@@ -23,11 +23,12 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::audit::{AuditEvent, AuditLog};
-use crate::auth::{Auth, AuthError, LoginName, Opening};
+use crate::auth::{Auth, AuthError, Door, LoginName, MfaToken, Opening};
 use crate::client::ClientInfo;
 use crate::clients::model::redirect_matches;
 use crate::clients::{ClientKind, GrantType, Registry, Scopes, StoredClient};
 use crate::clock::now_secs;
+use crate::mfa::Proof;
 use crate::sessions::{CodeGrant, SessionError, SessionStore};
 use crate::tokens::TokenIssuer;
 use crate::users::repo;
@@ -162,6 +163,19 @@ pub enum Choice {
     Continue,
     Allow,
     Deny,
+}
+
+/// What a hosted page's sign-in shows: a password, or the token of its
+/// second-factor step and a code.
+pub enum Credentials {
+    Password(LoginName, SecretString),
+    SecondFactor(MfaToken, Proof),
+}
+
+/// A browser session a sign-in opened: its cookie, and who.
+pub struct Opened {
+    pub cookie: SecretString,
+    pub browser: BrowserSession,
 }
 
 /// A sign-in that opened a browser session.
@@ -452,26 +466,39 @@ impl Authorize {
         self.code(request, &browser).await
     }
 
-    /// The sign-in form: a login (the same limits, lockout and CAPTCHA as
-    /// `/login`) that opens a browser session, then the consent page if one
-    /// is needed, else the code. The user just typed the password, so no
-    /// "Continue" is asked of a public client.
-    pub async fn sign_in(
+    /// A sign-in on a hosted page that opens a browser session: a password
+    /// (the same limits, lockout and CAPTCHA as `/login`; an account with a
+    /// second factor answers `AuthError::MfaRequired`, its token for this
+    /// page's next form), or that step's token and a code. The authorization
+    /// page and the account page both sign in here.
+    pub async fn open_browser(
         &self,
-        request: &AuthorizationRequest,
-        name: LoginName,
-        password: SecretString,
+        credentials: Credentials,
         device: &ClientInfo,
-    ) -> Result<SignedIn, AuthorizeError> {
-        let opening = Opening {
-            lifetime: Some(self.deps.browser.ttl()),
-            ..Opening::default()
+    ) -> Result<Opened, AuthorizeError> {
+        let pair = match credentials {
+            Credentials::Password(name, password) => {
+                let opening = Opening {
+                    door: Door::Page,
+                    lifetime: Some(self.deps.browser.ttl()),
+                    ..Opening::default()
+                };
+                self.deps
+                    .auth
+                    .login_to(name, password, device, opening)
+                    .await?
+            }
+            // Another door's token is finished where it was issued.
+            Credentials::SecondFactor(token, _) if token.door() != Door::Page => {
+                return Err(AuthError::InvalidMfaToken.into())
+            }
+            Credentials::SecondFactor(token, proof) => {
+                self.deps
+                    .auth
+                    .finish_sign_in(&token, proof, device, None)
+                    .await?
+            }
         };
-        let pair = self
-            .deps
-            .auth
-            .login_to(name, password, device, opening)
-            .await?;
         let claims = self.deps.auth.authenticate(&pair.access_token).await?;
         let live = self
             .deps
@@ -479,14 +506,30 @@ impl Authorize {
             .live_session(claims.sub, claims.sid)
             .await?
             .ok_or(AuthorizeError::SignIn(AuthError::InvalidCredentials))?;
+        // How and when the user signed in is the session's: single sign-on
+        // later hands the same `amr` and `auth_time` to every app.
         let browser = BrowserSession {
             user_id: claims.sub,
             session_id: claims.sid,
             username: live.username,
-            auth_time: now_secs(),
-            amr: vec!["pwd".to_owned()],
+            auth_time: live.authn.auth_time.unwrap_or_else(now_secs),
+            amr: live.authn.amr,
         };
         let cookie = self.deps.browser.start(&browser).await?;
+        Ok(Opened { cookie, browser })
+    }
+
+    /// The sign-in form and its second-factor step: a browser session
+    /// ([`Authorize::open_browser`]), then the consent page if one is needed,
+    /// else the code. The user just signed in, so no "Continue" is asked of
+    /// a public client.
+    pub async fn sign_in(
+        &self,
+        request: &AuthorizationRequest,
+        credentials: Credentials,
+        device: &ClientInfo,
+    ) -> Result<SignedIn, AuthorizeError> {
+        let Opened { cookie, browser } = self.open_browser(credentials, device).await?;
         let step = if self.needs_consent(request, &browser).await? {
             Step::Consent {
                 username: browser.username.clone(),

@@ -18,6 +18,7 @@ use crate::admin::{
     balance_delta, AdminUser, AuditPage, AuditQuery, Balance, UserChanges, UserPage, UserQuery,
 };
 use crate::audit::AuditFilter;
+use crate::mfa::Overview;
 use crate::users::repo::{Deleted, UserFilter};
 use crate::users::{Role, Subscription};
 use crate::validation::{self, all, Text, ValidationErrors};
@@ -31,6 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(unblock))
         .routes(routes!(restore))
         .routes(routes!(balance))
+        .routes(routes!(mfa_overview, mfa_reset))
         .routes(routes!(audit))
 }
 
@@ -272,6 +274,71 @@ async fn balance(
             .adjust_balance(actor, id, delta, &client)
             .await?,
     ))
+}
+
+/// `GET /admin/users/{id}/mfa`: the shape of `GET /users/me/mfa`.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"totp": true, "passkeys": [], "recovery_codes_left": 10}))]
+struct UserFactors {
+    /// An authenticator app is set up (and confirmed).
+    totp: bool,
+    passkeys: Vec<PasskeyEntry>,
+    /// Recovery codes not used yet.
+    recovery_codes_left: u32,
+}
+
+#[derive(Serialize, ToSchema)]
+struct PasskeyEntry {
+    id: uuid::Uuid,
+    name: String,
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<Overview> for UserFactors {
+    fn from(overview: Overview) -> Self {
+        Self {
+            totp: overview.totp,
+            passkeys: overview
+                .passkeys
+                .into_iter()
+                .map(|p| PasskeyEntry {
+                    id: p.id,
+                    name: p.name,
+                    created_at: p.created_at,
+                })
+                .collect(),
+            recovery_codes_left: overview.recovery_codes_left,
+        }
+    }
+}
+
+/// A user's second factors (ADMIN or MODERATOR, like the user listing).
+#[utoipa::path(get, path = "/users/{id}/mfa", tag = "admin", operation_id = "admin_mfa_overview", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The user's id")),
+    responses((status = 200, body = UserFactors), doc::Staff, doc::OnUser))]
+async fn mfa_overview(
+    State(state): State<AppState>,
+    RequireStaff(_): RequireStaff,
+    PathUuid(id): PathUuid,
+) -> Result<Json<UserFactors>, ApiError> {
+    state.admin.user(id).await?;
+    Ok(Json(state.mfa.overview(id).await?.into()))
+}
+
+/// Removes every second factor of a user (ADMIN): the user signs in with
+/// the password alone until they add one again. Every session of the user
+/// ends; audited (`mfa_reset`) and mailed to the user.
+#[utoipa::path(delete, path = "/users/{id}/mfa", tag = "admin", operation_id = "admin_mfa_reset", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The user's id")),
+    responses((status = 204, description = "Every factor removed, every session ended"), doc::Staff, doc::OnUser))]
+async fn mfa_reset(
+    State(state): State<AppState>,
+    RequireAdmin(actor): RequireAdmin,
+    PathUuid(id): PathUuid,
+    Client(client): Client,
+) -> Result<StatusCode, ApiError> {
+    state.mfa.reset(id, actor.id(), &client).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Default, Deserialize, IntoParams)]

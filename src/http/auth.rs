@@ -23,9 +23,10 @@ use super::responses::{
 };
 use super::AppState;
 use crate::account::AccountError;
-use crate::auth::{AuthError, LoginName, Opening, TokenPair};
+use crate::auth::{parse_max_age, Acr, AuthError, LoginName, Opening, StepUp, TokenPair};
 use crate::captcha::CaptchaError;
 use crate::clients::{self, Scopes};
+use crate::clock::now_secs;
 use crate::dpop::Checked;
 use crate::tokens::{AccessClaims, Bearer, ClientClaims};
 use crate::users::{Email, NewPassword, Registration, UserPublic, Username};
@@ -544,24 +545,58 @@ struct VerifyParams {
     #[serde(default)]
     #[param(value_type = Option<String>)]
     scope: Text,
+    /// `mfa`: the user must have signed in with a second factor (RFC 9470);
+    /// 401 `insufficient_user_authentication` otherwise.
+    #[serde(default)]
+    #[param(value_type = Option<String>, example = "mfa")]
+    acr: Text,
+    /// The user must have signed in at most this many seconds ago (0 to
+    /// 315360000); 401 `insufficient_user_authentication` otherwise.
+    #[serde(default)]
+    #[param(value_type = Option<u64>, minimum = 0, maximum = 315_360_000)]
+    max_age: Text,
 }
 
 /// What `/verify` checks beyond the token itself.
 struct VerifyDemands {
     audience: Option<String>,
     scope: Option<Scopes>,
+    step_up: Option<StepUp>,
 }
 
 impl Parse for VerifyParams {
     type Output = VerifyDemands;
 
     fn parse(self) -> Result<VerifyDemands, ValidationErrors> {
-        let (audience, scope) = all((
+        let (audience, scope, acr, max_age) = all((
             self.audience
                 .optional("audience", |s| clients::model::audience(&s)),
             self.scope.optional("scope", |s| Scopes::parse_list(&s)),
+            self.acr.optional("acr", |s| Acr::parse(&s)),
+            self.max_age.optional("max_age", |s| parse_max_age(&s)),
         ))?;
-        Ok(VerifyDemands { audience, scope })
+        Ok(VerifyDemands {
+            audience,
+            scope,
+            step_up: StepUp::of(acr, max_age),
+        })
+    }
+}
+
+/// The `amr` as the `X-User-AMR` value, space-separated. The sets a sign-in
+/// makes today are static values: no allocation on the hot path.
+fn amr_header(amr: &[String]) -> Option<HeaderValue> {
+    const USUAL: [&str; 5] = [
+        "pwd",
+        "pwd otp mfa",
+        "pwd mfa",
+        "pwd hwk mfa",
+        "hwk user mfa",
+    ];
+    let methods = || amr.iter().map(String::as_str);
+    match USUAL.iter().find(|usual| usual.split(' ').eq(methods())) {
+        Some(usual) => Some(HeaderValue::from_static(usual)),
+        None => HeaderValue::from_str(&amr.join(" ")).ok(),
     }
 }
 
@@ -585,7 +620,11 @@ enum VerifiedClaims {
 /// needs its live session (role and subscription, in the headers and in the
 /// body alike, are the session's current ones); a client's own token needs
 /// its client enabled, and forwards `X-Client-Id` and `X-Scope`, never
-/// `X-User-*`.
+/// `X-User-*`. A route that demands a second factor (`?acr=mfa`) or a
+/// recent sign-in (`?max_age=`) gets 401 with RFC 9470's
+/// `WWW-Authenticate: Bearer error="insufficient_user_authentication"`,
+/// `acr_values` and `max_age` for a token whose sign-in is less, judged on
+/// the token's own `acr` and `auth_time` (no extra round trip).
 #[utoipa::path(get, path = "/verify", tag = "auth", security(("bearer" = [])),
     params(VerifyParams),
     responses(
@@ -595,6 +634,7 @@ enum VerifiedClaims {
                 ("X-User-Role" = String, description = "ADMIN, MODERATOR or REGULAR (a user's token)"),
                 ("X-User-Subscription" = String, description = "FREE or PRO (a user's token)"),
                 ("X-Session-Id" = String, description = "The session's id (a user's token)"),
+                ("X-User-AMR" = String, description = "How the user signed in (RFC 8176 `amr`, space-separated, e.g. `pwd otp mfa`; a user's token)"),
                 ("X-Client-Id" = String, description = "The client the token was issued to"),
                 ("X-Scope" = String, description = "The token's scopes, space-separated, when it has any"),
             )),
@@ -620,6 +660,7 @@ async fn verify(
         None => VerifyDemands {
             audience: None,
             scope: None,
+            step_up: None,
         },
         // Text fields read any query, so only a malformed one fails here.
         Some(query) => serde_urlencoded::from_str::<VerifyParams>(&query)
@@ -673,7 +714,17 @@ async fn verify(
             return Err(ApiError::InsufficientScope(needed.to_string()));
         }
     }
-    let mut headers = HeaderMap::with_capacity(6);
+    if let Some(step_up) = demands.step_up {
+        let claims = match &bearer {
+            Bearer::User(claims) => Some(claims),
+            Bearer::Client(_) => None,
+        };
+        if let Err(e) = step_up.check(claims, now_secs()) {
+            tracing::debug!(forwarded_method = %method, forwarded_uri = %uri, client_id = bearer.client_id(), "forward auth denied: insufficient user authentication");
+            return Err(e.into());
+        }
+    }
+    let mut headers = HeaderMap::with_capacity(7);
     let mut put = |name: &'static str, value: &str| {
         // A client id or scope from our own signed token; one that is not a
         // header value (it cannot be: both are checked at registration) is
@@ -706,6 +757,9 @@ async fn verify(
                 HeaderName::from_static("x-user-subscription"),
                 HeaderValue::from_static(claims.subscription.as_str()),
             );
+            if let Some(amr) = claims.amr.as_deref().and_then(amr_header) {
+                headers.insert(HeaderName::from_static("x-user-amr"), amr);
+            }
             VerifiedClaims::User(claims)
         }
         Bearer::Client(claims) => {

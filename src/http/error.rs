@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 use super::invalid::{Location, ValidationIssue};
 use crate::account::AccountError;
 use crate::admin::{AdminError, SelfAction};
-use crate::auth::AuthError;
+use crate::auth::{AuthError, StepUp};
 use crate::authorize::browser::BrowserError;
 use crate::authorize::AuthorizeError;
 use crate::captcha::CaptchaError;
@@ -29,7 +29,7 @@ use crate::console::ConsoleError;
 use crate::dpop::DpopCheckError;
 use crate::load::LoadError;
 use crate::metrics::{self, Dependency};
-use crate::mfa::MfaError;
+use crate::mfa::{MfaError, PasskeyError};
 use crate::oauth::OAuthError;
 use crate::rate_limit::{Limiter, RateLimitError};
 use crate::redis_client::RedisFailure;
@@ -75,6 +75,11 @@ pub enum ApiError {
     /// naming the scopes asked for.
     #[error("insufficient scope: {0}")]
     InsufficientScope(String),
+    /// A live token whose sign-in is less than the route demands (RFC 9470
+    /// §3): 401 with `WWW-Authenticate: Bearer
+    /// error="insufficient_user_authentication"` naming the demand.
+    #[error("insufficient user authentication")]
+    InsufficientUserAuthentication(StepUp),
     #[error("conflict: {0}")]
     Conflict(&'static str),
     /// A third party we depend on is down: 503 with `error_code`.
@@ -275,7 +280,8 @@ impl ApiError {
             ApiError::Unauthorized(_)
             | ApiError::ClientUnauthorized
             | ApiError::DpopRefused(_)
-            | ApiError::MfaRequired { .. } => StatusCode::UNAUTHORIZED,
+            | ApiError::MfaRequired { .. }
+            | ApiError::InsufficientUserAuthentication(_) => StatusCode::UNAUTHORIZED,
             ApiError::FeedGap => StatusCode::GONE,
             ApiError::Forbidden(_) | ApiError::InsufficientScope(_) => StatusCode::FORBIDDEN,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -316,6 +322,9 @@ impl ApiError {
             ApiError::ClientUnauthorized => detail(CLIENT_AUTH_FAILED),
             ApiError::InsufficientScope(_) => {
                 detail("The access token lacks a scope this route requires")
+            }
+            ApiError::InsufficientUserAuthentication(step_up) => {
+                detail(insufficient_user_authentication(step_up))
             }
             ApiError::FeedGap => coded(
                 "Events after this cursor are no longer kept; resync from /api/v1/revocations/snapshot.",
@@ -421,6 +430,9 @@ impl ApiError {
                 if let Ok(value) = HeaderValue::from_str(&challenge) {
                     headers.insert(header::WWW_AUTHENTICATE, value);
                 }
+            }
+            ApiError::InsufficientUserAuthentication(step_up) => {
+                headers.insert(header::WWW_AUTHENTICATE, step_up_challenge(step_up));
             }
             ApiError::TooManyRequests { retry_after, .. } => {
                 headers.insert(header::RETRY_AFTER, retry_after_secs(*retry_after));
@@ -611,10 +623,18 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidMfaToken => {
                 ApiError::Unauthorized("Invalid or expired second-factor token")
             }
+            AuthError::InsufficientUserAuthentication(step_up) => {
+                ApiError::InsufficientUserAuthentication(step_up)
+            }
             // At sign-in a wrong code is a failed login.
             AuthError::SecondFactor(MfaError::WrongCode) => {
                 ApiError::Unauthorized(WRONG_SECOND_FACTOR)
             }
+            // So is a passkey's answer that does not pass.
+            AuthError::SecondFactor(MfaError::Passkey(e)) => match passkey_refusal(&e) {
+                Some(words) => ApiError::Unauthorized(words),
+                None => e.into(),
+            },
             AuthError::SecondFactor(e) => e.into(),
         }
     }
@@ -622,6 +642,33 @@ impl From<AuthError> for ApiError {
 
 /// A second factor's code that does not pass.
 const WRONG_SECOND_FACTOR: &str = "Invalid second-factor code";
+
+/// Why a step-up is refused, in the body's `detail` and the challenge's
+/// `error_description` alike.
+fn insufficient_user_authentication(step_up: &StepUp) -> &'static str {
+    match step_up.acr {
+        Some(_) => "This route requires a sign-in with a second factor",
+        None => "This route requires a more recent sign-in",
+    }
+}
+
+/// RFC 9470 §3's challenge: what the route demands, for the client to ask
+/// the authorization server for (`acr_values`, `max_age`).
+fn step_up_challenge(step_up: &StepUp) -> HeaderValue {
+    use std::fmt::Write;
+    let mut challenge = format!(
+        r#"Bearer error="insufficient_user_authentication", error_description="{}""#,
+        insufficient_user_authentication(step_up)
+    );
+    if let Some(acr) = step_up.acr {
+        let _ = write!(challenge, r#", acr_values="{}""#, acr.as_str());
+    }
+    if let Some(max_age) = step_up.max_age {
+        let _ = write!(challenge, ", max_age={max_age}");
+    }
+    // Our own words and digits: always a header value.
+    HeaderValue::from_str(&challenge).unwrap_or(BEARER_CHALLENGE)
+}
 
 impl From<MfaError> for ApiError {
     fn from(e: MfaError) -> Self {
@@ -640,6 +687,46 @@ impl From<MfaError> for ApiError {
             MfaError::Provisioning => ApiError::Internal(e.to_string()),
             MfaError::Database(e) => e.into(),
             MfaError::RateLimit(e) => e.into(),
+            MfaError::UserNotFound => AdminError::UserNotFound.into(),
+            MfaError::Sessions(e) => e.into(),
+            MfaError::Passkey(e) => e.into(),
+        }
+    }
+}
+
+/// A passkey's answer (or its ceremony) that does not pass, in words.
+fn passkey_refusal(e: &PasskeyError) -> Option<&'static str> {
+    match e {
+        PasskeyError::Refused(_) => Some("The passkey's answer is refused"),
+        PasskeyError::UnknownCredential => Some("Unknown passkey"),
+        PasskeyError::NoCeremony => {
+            Some("No passkey ceremony is waiting (it expired or was used); ask for new options")
+        }
+        _ => None,
+    }
+}
+
+impl From<PasskeyError> for ApiError {
+    fn from(e: PasskeyError) -> Self {
+        // Outside a sign-in the answer is what is wrong.
+        if let Some(words) = passkey_refusal(&e) {
+            return ApiError::BadRequest(words);
+        }
+        match e {
+            PasskeyError::AlreadyRegistered => {
+                ApiError::Conflict("This passkey is registered already")
+            }
+            PasskeyError::NoneRegistered => ApiError::Conflict("No passkey is registered"),
+            PasskeyError::NotFound => ApiError::NotFoundDetail("Passkey not found"),
+            PasskeyError::LastFactor => ApiError::Forbidden(
+                "Removing the last second factor needs a fresh check: send `webauthn` \
+                 (an answer to POST /api/v1/users/me/mfa/passkeys/check), `code` or `recovery_code`",
+            ),
+            PasskeyError::Redis(e) => e.into(),
+            PasskeyError::Refused(_)
+            | PasskeyError::UnknownCredential
+            | PasskeyError::NoCeremony
+            | PasskeyError::Internal(_) => ApiError::Internal(e.to_string()),
         }
     }
 }

@@ -17,13 +17,14 @@ use super::auth::TokenResponse;
 use super::error::{ApiError, OAuthApiError};
 use super::extract::{Authenticated, Body, Client, DpopHeader, Parse, Valid};
 use super::oauth::AccessTokenResponse;
+use super::passkeys::{self, PasskeyBody};
 use super::responses as doc;
 use super::AppState;
 use crate::auth::{AuthError, Door, MfaToken, TokenPair};
 use crate::dpop::{Checked, DpopCheckError};
-use crate::mfa::{Proof, RecoveryCode, TotpCode};
+use crate::mfa::{Assertion, Proof, RecoveryCode, TotpCode};
 use crate::oauth::{IssuedTokens, OAuthError};
-use crate::validation::{all, FieldError, Text, ValidationErrors};
+use crate::validation::{all, FieldError, Shaped, Text, ValidationErrors};
 
 /// Under `/api/v1/users`.
 pub fn enrolment_router() -> OpenApiRouter<AppState> {
@@ -32,11 +33,14 @@ pub fn enrolment_router() -> OpenApiRouter<AppState> {
         .routes(routes!(start_totp, remove_totp))
         .routes(routes!(confirm_totp))
         .routes(routes!(regenerate_recovery_codes))
+        .merge(passkeys::enrolment_routes())
 }
 
 /// Under `/api/v1/auth`.
 pub fn sign_in_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::default().routes(routes!(verify_second_factor))
+    OpenApiRouter::default()
+        .routes(routes!(verify_second_factor))
+        .merge(passkeys::sign_in_routes())
 }
 
 /// The path a DPoP proof for the second step names.
@@ -44,13 +48,14 @@ const VERIFY_PATH: &str = "/api/v1/auth/mfa/verify";
 
 /// `GET /users/me/mfa`.
 #[derive(Serialize, ToSchema)]
-#[schema(example = json!({"totp": true, "passkeys": [], "recovery_codes_left": 10}))]
+#[schema(example = json!({"totp": true, "passkeys": [
+    {"id": "01939e4c-8b7a-7c3e-9f00-5a1b2c3d4e5f", "name": "YubiKey 5C", "created_at": "2026-12-07T10:00:00Z"}
+], "recovery_codes_left": 10}))]
 struct MfaOverview {
     /// An authenticator app is set up (and confirmed).
     totp: bool,
-    /// Passkeys are not offered yet: always empty.
-    #[schema(value_type = Vec<Object>)]
-    passkeys: [(); 0],
+    /// The passkeys, oldest first.
+    passkeys: Vec<PasskeyBody>,
     /// Recovery codes not used yet.
     recovery_codes_left: u32,
 }
@@ -65,7 +70,7 @@ async fn mfa_overview(
     let overview = state.mfa.overview(claims.sub).await?;
     Ok(Json(MfaOverview {
         totp: overview.totp,
-        passkeys: [],
+        passkeys: overview.passkeys.into_iter().map(Into::into).collect(),
         recovery_codes_left: overview.recovery_codes_left,
     }))
 }
@@ -168,6 +173,27 @@ fn proof(code: Text, recovery_code: Text) -> Result<Proof, ValidationErrors> {
     }
 }
 
+/// A second factor in a body: `code`, `recovery_code` or `webauthn` (a
+/// passkey's answer), exactly one.
+pub(super) fn any_proof(
+    code: Text,
+    recovery_code: Text,
+    webauthn: Shaped,
+) -> Result<Proof, ValidationErrors> {
+    let codes = !matches!(
+        (&code, &recovery_code),
+        (Text::Absent | Text::Null, Text::Absent | Text::Null)
+    );
+    match webauthn.object("webauthn", Assertion::parse)? {
+        None => proof(code, recovery_code),
+        Some(answer) if !codes => Ok(Proof::Passkey(answer)),
+        Some(_) => Err(ValidationErrors::single(FieldError::rule(
+            "webauthn",
+            "Send a code, a recovery code or a passkey's answer, one of them.",
+        ))),
+    }
+}
+
 /// `DELETE /users/me/mfa/totp`.
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"code": "123456"}))]
@@ -256,6 +282,10 @@ struct MfaVerifyRequest {
     /// One of the recovery codes, instead of `code`.
     #[schema(value_type = Option<String>)]
     recovery_code: Text,
+    /// A passkey's answer to `POST /mfa/webauthn/options`
+    /// (`PublicKeyCredential.toJSON()`), instead of `code`.
+    #[schema(value_type = Option<Object>)]
+    webauthn: Shaped,
 }
 
 impl MfaVerifyRequest {
@@ -278,7 +308,7 @@ impl Parse for MfaVerifyRequest {
             self.mfa_token
                 .required_text("mfa_token")
                 .map_err(ValidationErrors::single),
-            proof(self.code, self.recovery_code),
+            any_proof(self.code, self.recovery_code, self.webauthn),
         ))
     }
 }
@@ -291,7 +321,8 @@ enum Failure {
 }
 
 /// Finishes a sign-in that answered `MFA_REQUIRED`: the `mfa_token` and a
-/// code from the authenticator app or a recovery code. The token is
+/// code from the authenticator app, a recovery code, or a passkey's answer
+/// to `POST /mfa/webauthn/options`. The token is
 /// single-use, lives 5 minutes and takes at most 5 codes; wrong codes also
 /// count against the account like wrong passwords. Answers in the shape of
 /// the login that asked: the token pair of `/login`, or RFC 6749 §5.1
@@ -318,7 +349,10 @@ async fn verify_second_factor(
             .check(&state, "POST", VERIFY_PATH)
             .await
             .map_err(Failure::Dpop)?;
-        let token = MfaToken::parse(&token).ok_or(Failure::Auth(AuthError::InvalidMfaToken))?;
+        // A page's step is finished by the page's own form.
+        let token = MfaToken::parse(&token)
+            .filter(|t| t.door() != Door::Page)
+            .ok_or(Failure::Auth(AuthError::InvalidMfaToken))?;
         state
             .auth
             .finish_sign_in(&token, proof, &client, dpop.as_ref().map(Checked::jkt))
@@ -327,7 +361,7 @@ async fn verify_second_factor(
     }
     .await;
     match door {
-        Door::Login => login_answer(finished),
+        Door::Login | Door::Page => login_answer(finished),
         Door::PasswordGrant => grant_answer(finished),
     }
 }

@@ -15,6 +15,7 @@ mod oauth;
 mod observability;
 pub mod openapi;
 mod pages;
+mod passkeys;
 mod responses;
 mod revocations;
 mod roles;

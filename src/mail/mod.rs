@@ -62,6 +62,10 @@ pub enum FactorChange {
     Added,
     Removed,
     RecoveryCodesReplaced,
+    /// An administrator removed every factor.
+    Reset,
+    PasskeyAdded,
+    PasskeyRemoved,
 }
 
 impl FactorChange {
@@ -70,6 +74,9 @@ impl FactorChange {
             FactorChange::Added => "second_factor_added",
             FactorChange::Removed => "second_factor_removed",
             FactorChange::RecoveryCodesReplaced => "recovery_codes_replaced",
+            FactorChange::Reset => "second_factors_reset",
+            FactorChange::PasskeyAdded => "second_factor_added",
+            FactorChange::PasskeyRemoved => "second_factor_removed",
         }
     }
 }

@@ -70,9 +70,22 @@ pub fn render_notice(notice: &Notice) -> askama::Result<Rendered> {
             "A second factor was removed from your account",
             "the authenticator app was removed as a second factor, with its recovery codes",
         ),
+        FactorChange::PasskeyAdded => (
+            "A second factor was added to your account",
+            "a passkey was added as a second factor",
+        ),
+        FactorChange::PasskeyRemoved => (
+            "A second factor was removed from your account",
+            "a passkey was removed as a second factor",
+        ),
         FactorChange::RecoveryCodesReplaced => (
             "Your recovery codes were replaced",
             "new recovery codes were made; the old ones no longer work",
+        ),
+        FactorChange::Reset => (
+            "Your second factors were reset",
+            "an administrator removed every second factor, with the recovery codes, \
+             and signed you out everywhere; you sign in with your password alone until you add one again",
         ),
     };
     let username = notice.username.as_str();
@@ -136,9 +149,9 @@ fn body(template: &impl Template) -> askama::Result<String> {
 /// "15 minutes", "24 hours", "1 hour", "90 seconds".
 fn human_duration(duration: Duration) -> String {
     let secs = duration.as_secs();
-    let (amount, unit) = if secs >= 3600 && secs % 3600 == 0 {
+    let (amount, unit) = if secs >= 3600 && secs.is_multiple_of(3600) {
         (secs / 3600, "hour")
-    } else if secs >= 60 && secs % 60 == 0 {
+    } else if secs >= 60 && secs.is_multiple_of(60) {
         (secs / 60, "minute")
     } else {
         (secs, "second")

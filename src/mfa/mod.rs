@@ -5,7 +5,9 @@
 //! - `cipher`: TOTP secrets sealed at rest under `mfa.encryption_key`;
 //! - `totp`: codes, secrets, the `otpauth://` URI and QR code (totp-rs);
 //! - `recovery`: recovery codes and their hashes;
-//! - `repo`: both in PostgreSQL, every "only once" one conditional statement.
+//! - `repo`: both in PostgreSQL, every "only once" one conditional statement;
+//! - `passkey`: passkeys (WebAuthn, webauthn-rs), as a second factor and
+//!   alone, with `passkey_repo` their table.
 //!
 //! Every code checked here counts against the account like a password:
 //! [`Mfa::verify`] takes a slot in the account's failure window before it
@@ -13,6 +15,8 @@
 //! than the login lockout allows.
 
 pub mod cipher;
+pub mod passkey;
+mod passkey_repo;
 pub mod recovery;
 mod repo;
 pub mod totp;
@@ -23,6 +27,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 pub use cipher::{SecretBox, Unreadable};
+pub use passkey::{Assertion, Ceremony, PasskeyError, PasskeySummary, Passkeys};
 pub use recovery::RecoveryCode;
 pub use totp::{Provisioning, TotpCode};
 
@@ -31,6 +36,8 @@ use crate::client::ClientInfo;
 use crate::clock::now_secs;
 use crate::mail::{FactorChange, Mailer, Notice};
 use crate::rate_limit::{CheckOutcome, Credential, RateLimitError, RateLimiter};
+use crate::revocations::Reason;
+use crate::sessions::{SessionError, SessionStore};
 use crate::users::{repo as users, User};
 
 #[derive(Debug, thiserror::Error)]
@@ -56,14 +63,22 @@ pub enum MfaError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     RateLimit(#[from] RateLimitError),
+    #[error(transparent)]
+    Passkey(#[from] PasskeyError),
+    /// An administrator named a user who does not exist (or is deleted).
+    #[error("user not found")]
+    UserNotFound,
+    #[error("session store: {0}")]
+    Sessions(#[from] SessionError),
 }
 
-/// A second factor shown: a code from the authenticator app, or a recovery
-/// code.
+/// A second factor shown: a code from the authenticator app, a recovery
+/// code, or a passkey's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Proof {
     Totp(TotpCode),
     Recovery(RecoveryCode),
+    Passkey(Assertion),
 }
 
 /// Which factor passed, for the tokens' `amr` (RFC 8176).
@@ -71,6 +86,11 @@ pub enum Proof {
 pub enum Shown {
     Totp,
     RecoveryCode,
+    /// A passkey after the password.
+    Passkey,
+    /// A passkey alone, which verified its user (a PIN, a fingerprint):
+    /// two factors in one device.
+    PasskeyAlone,
 }
 
 impl Shown {
@@ -81,6 +101,8 @@ impl Shown {
         let methods: &[&str] = match self {
             Shown::Totp => &["pwd", "otp", "mfa"],
             Shown::RecoveryCode => &["pwd", "mfa"],
+            Shown::Passkey => &["pwd", "hwk", "mfa"],
+            Shown::PasskeyAlone => &["hwk", "user", "mfa"],
         };
         methods.iter().map(|m| (*m).to_owned()).collect()
     }
@@ -89,17 +111,23 @@ impl Shown {
         match self {
             Shown::Totp => "totp",
             Shown::RecoveryCode => "recovery_code",
+            Shown::Passkey | Shown::PasskeyAlone => "webauthn",
         }
     }
 }
 
 /// The methods a sign-in may finish with, as `methods` names them.
 pub const SIGN_IN_METHODS: [&str; 2] = ["totp", "recovery_code"];
+/// ... for a user with passkeys and an authenticator app.
+const ALL_SIGN_IN_METHODS: [&str; 3] = ["totp", "recovery_code", "webauthn"];
+/// ... for a user with passkeys only.
+const PASSKEY_SIGN_IN_METHODS: [&str; 1] = ["webauthn"];
 
 /// `GET /users/me/mfa`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Overview {
     pub totp: bool,
+    pub passkeys: Vec<PasskeySummary>,
     pub recovery_codes_left: u32,
 }
 
@@ -111,6 +139,9 @@ pub struct MfaDeps {
     pub limits: Arc<RateLimiter>,
     pub audit: AuditLog,
     pub mailer: Mailer,
+    pub passkeys: Passkeys,
+    /// A reset ends every session of the user.
+    pub sessions: Arc<SessionStore>,
 }
 
 pub struct Mfa {
@@ -126,13 +157,29 @@ impl Mfa {
         let (totp, left) = repo::overview(&self.deps.pool, user_id).await?;
         Ok(Overview {
             totp,
+            passkeys: self.list_passkeys(user_id).await?,
             recovery_codes_left: u32::try_from(left).unwrap_or(0),
         })
     }
 
     /// Whether a sign-in of this user needs a second factor.
     pub async fn has_factor(&self, user_id: Uuid) -> Result<bool, MfaError> {
-        Ok(self.overview(user_id).await?.totp)
+        Ok(!self.sign_in_methods(user_id).await?.is_empty())
+    }
+
+    /// What a sign-in of this user may finish with; empty for a user
+    /// without a second factor (one query).
+    pub async fn sign_in_methods(
+        &self,
+        user_id: Uuid,
+    ) -> Result<&'static [&'static str], MfaError> {
+        let factors = passkey_repo::factors(&self.deps.pool, user_id).await?;
+        Ok(match factors {
+            (false, false) => &[],
+            (true, false) => &SIGN_IN_METHODS,
+            (true, true) => &ALL_SIGN_IN_METHODS,
+            (false, true) => &PASSKEY_SIGN_IN_METHODS,
+        })
     }
 
     async fn user(&self, user_id: Uuid) -> Result<User, MfaError> {
@@ -258,18 +305,72 @@ impl Mfa {
         Ok(codes)
     }
 
+    /// An administrator's reset (`by`; `None` for the operator): every
+    /// factor of the user goes in one transaction that holds the user's row
+    /// lock, and every session of the user ends (feed events included)
+    /// before it commits, as a block does (see [`crate::admin`]): if Redis
+    /// cannot be reached nothing is removed, and a login in flight waits for
+    /// the lock. Audited and mailed even when there was nothing to remove,
+    /// since the sessions ended all the same.
+    pub async fn reset(
+        &self,
+        user_id: Uuid,
+        by: Option<Uuid>,
+        client: &ClientInfo,
+    ) -> Result<(), MfaError> {
+        let mut tx = self.deps.pool.begin().await?;
+        let user = users::lock(&mut tx, user_id)
+            .await?
+            .filter(|u| u.deleted_at.is_none())
+            .ok_or(MfaError::UserNotFound)?;
+        let removed = repo::reset(&mut tx, user.id).await?;
+        let ended = self
+            .deps
+            .sessions
+            .end_all_because(user.id, None, Reason::MfaReset)
+            .await?;
+        tx.commit().await?;
+        self.deps.audit.record(
+            self.record("mfa_reset", user.id, client)
+                .by(by)
+                .with_details(json!({
+                    "totp": removed.totp,
+                    "recovery_codes": removed.recovery_codes,
+                    "passkeys": removed.passkeys,
+                    "sessions_ended": ended,
+                })),
+        );
+        self.tell(&user, FactorChange::Reset);
+        Ok(())
+    }
+
     /// Checks a second factor of `user_id`, counted in the account's failure
     /// window like a password (a slot taken before the check; a right one
     /// forgets the failures). A code passes once: an app's code of a step at
     /// or before the last accepted one, or a used recovery code, is wrong.
+    /// A passkey answers the user's fresh check
+    /// ([`Ceremony::reauthentication`]).
     pub async fn verify(
         &self,
         user_id: Uuid,
         proof: Proof,
         client: &ClientInfo,
     ) -> Result<Shown, MfaError> {
+        self.verify_at(user_id, proof, &Ceremony::reauthentication(user_id), client)
+            .await
+    }
+
+    /// [`Mfa::verify`], a passkey answering the ceremony at `ceremony` (a
+    /// sign-in's second step).
+    pub async fn verify_at(
+        &self,
+        user_id: Uuid,
+        proof: Proof,
+        ceremony: &Ceremony,
+        client: &ClientInfo,
+    ) -> Result<Shown, MfaError> {
         let shown = self
-            .counted(user_id, client, self.check(user_id, &proof))
+            .counted(user_id, client, self.check(user_id, &proof, ceremony))
             .await;
         match &shown {
             Ok(Shown::RecoveryCode) => {
@@ -277,13 +378,14 @@ impl Mfa {
                     .audit
                     .record(self.record("mfa_recovery_code_used", user_id, client))
             }
-            Err(MfaError::WrongCode) => {
+            Err(e) if e.is_wrong_answer() => {
                 self.deps
                     .audit
                     .record(self.record("mfa_failed", user_id, client).with_details(
                         json!({ "method": match proof {
                             Proof::Totp(_) => Shown::Totp.as_str(),
                             Proof::Recovery(_) => Shown::RecoveryCode.as_str(),
+                            Proof::Passkey(_) => Shown::Passkey.as_str(),
                         }}),
                     ))
             }
@@ -307,14 +409,19 @@ impl Mfa {
                 check,
                 |result| match result {
                     Ok(_) => CheckOutcome::Accepted,
-                    Err(MfaError::WrongCode) => CheckOutcome::Wrong,
+                    Err(e) if e.is_wrong_answer() => CheckOutcome::Wrong,
                     Err(_) => CheckOutcome::Undecided,
                 },
             )
             .await
     }
 
-    async fn check(&self, user_id: Uuid, proof: &Proof) -> Result<Shown, MfaError> {
+    async fn check(
+        &self,
+        user_id: Uuid,
+        proof: &Proof,
+        ceremony: &Ceremony,
+    ) -> Result<Shown, MfaError> {
         let pool = &self.deps.pool;
         match proof {
             Proof::Totp(code) => {
@@ -338,6 +445,21 @@ impl Mfa {
                     Err(MfaError::WrongCode)
                 }
             }
+            Proof::Passkey(answer) => {
+                self.check_passkey(user_id, answer, ceremony).await?;
+                Ok(Shown::Passkey)
+            }
+        }
+    }
+}
+
+impl MfaError {
+    /// A wrong answer (a code, a passkey's), counted against the account.
+    fn is_wrong_answer(&self) -> bool {
+        match self {
+            MfaError::WrongCode => true,
+            MfaError::Passkey(e) => e.is_wrong_answer(),
+            _ => false,
         }
     }
 }
@@ -358,6 +480,8 @@ mod tests {
     fn amr_names_the_factors_shown() {
         assert_eq!(Shown::Totp.amr(), ["pwd", "otp", "mfa"]);
         assert_eq!(Shown::RecoveryCode.amr(), ["pwd", "mfa"]);
+        assert_eq!(Shown::Passkey.amr(), ["pwd", "hwk", "mfa"]);
+        assert_eq!(Shown::PasskeyAlone.amr(), ["hwk", "user", "mfa"]);
     }
 
     #[test]

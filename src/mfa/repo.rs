@@ -170,3 +170,33 @@ pub async fn remove_totp(pool: &PgPool, user_id: Uuid) -> Result<bool, sqlx::Err
     tx.commit().await?;
     Ok(removed.rows_affected() == 1)
 }
+
+/// What a reset removed.
+pub struct Removed {
+    pub totp: bool,
+    pub recovery_codes: u64,
+    pub passkeys: u64,
+}
+
+/// Removes every factor of a user, on `tx` (the caller's transaction, which
+/// holds the user's row lock): the authenticator, pending or confirmed,
+/// every recovery code and every passkey.
+pub async fn reset(tx: &mut sqlx::PgConnection, user_id: Uuid) -> Result<Removed, sqlx::Error> {
+    let totp = sqlx::query("DELETE FROM user_totp WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    let codes = sqlx::query("DELETE FROM user_recovery_codes WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    let passkeys = sqlx::query("DELETE FROM user_passkeys WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(Removed {
+        totp: totp.rows_affected() == 1,
+        recovery_codes: codes.rows_affected(),
+        passkeys: passkeys.rows_affected(),
+    })
+}

@@ -108,6 +108,9 @@ impl From<AuthError> for OAuthError {
             | AuthError::MfaRequired(_)
             | AuthError::InvalidMfaToken
             | AuthError::SecondFactor(MfaError::WrongCode) => OAuthError::InvalidGrant(e),
+            AuthError::SecondFactor(MfaError::Passkey(ref refused)) if refused.is_refusal() => {
+                OAuthError::InvalidGrant(e)
+            }
             AuthError::DpopProof(why) => OAuthError::InvalidDpopProof(why),
             other => OAuthError::Service(other),
         }

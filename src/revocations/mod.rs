@@ -93,6 +93,8 @@ pub enum Reason {
     Downgraded,
     /// An OAuth client was disabled or deleted.
     ClientDisabled,
+    /// An administrator removed every second factor of the user.
+    MfaReset,
 }
 
 impl Reason {
@@ -109,6 +111,7 @@ impl Reason {
             Reason::Deleted => "deleted",
             Reason::Downgraded => "downgraded",
             Reason::ClientDisabled => "client_disabled",
+            Reason::MfaReset => "mfa_reset",
         }
     }
 }

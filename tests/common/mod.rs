@@ -5,6 +5,7 @@
 
 pub mod dpop;
 pub mod load;
+pub mod mfa;
 pub mod pages;
 pub mod revocations;
 pub mod servers;

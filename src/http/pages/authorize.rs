@@ -1,22 +1,21 @@
 //! The authorization endpoint's pages: `/oauth/authorize` (the sign-in
-//! form, "Continue as …" for a public client, the consent page of a
-//! third-party client) and RP-initiated logout at `/oauth/logout`. Each
-//! step is an `Authorize` domain call; these handlers only read the request,
-//! keep it in the forms' hidden fields (so no server state is needed between
-//! pages), and show the step or redirect.
+//! form and, for an account with one, its second factor, "Continue as …"
+//! for a public client, the consent page of a third-party client) and
+//! RP-initiated logout at `/oauth/logout`. Each step is an `Authorize`
+//! domain call; these handlers only read the request, keep it in the forms'
+//! hidden fields (so no server state is needed between pages), and show the
+//! step or redirect.
 //!
 //! An unknown client or redirect URI gets an error page, never a redirect
-//! (RFC 6749 §4.1.2.1). Every form carries an anti-forgery token bound to a
-//! random form cookie; the browser session cookie is `HttpOnly`,
-//! `SameSite=Lax` (the first request comes from the app's site), `Secure`
-//! under https, and sent to `/oauth` only. A page's CSP lets its forms go
+//! (RFC 6749 §4.1.2.1). The forms' anti-forgery tokens and the browser
+//! session cookie are `browser`'s. A page's CSP lets its forms go
 //! to this site and, after the redirect, to the app's redirect URI only.
 
 use askama::Template;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -24,18 +23,17 @@ use utoipa_axum::routes;
 
 use super::super::error::ApiError;
 use super::super::extract::{Body, Client, Parse, Query};
-use super::{cookie, html, set_cookie, text_of, CookieScope, PageError};
-use crate::auth::LoginName;
-use crate::authorize::{AuthorizationRequest, AuthorizeParams, Choice, LogoutParams, Step};
+use super::browser::{
+    browser_cookie, check_form, ends_the_step, forget_browser_session, form_nonce, form_token,
+    keep_browser_session, remember_form_nonce, second_factor, SecondFactorPage,
+};
+use super::{html, text_of, PageError};
+use crate::auth::{AuthError, LoginName, MfaToken};
+use crate::authorize::{
+    AuthorizationRequest, AuthorizeError, AuthorizeParams, Choice, Credentials, LogoutParams, Step,
+};
 use crate::http::AppState;
-use crate::tokens::opaque;
 use crate::validation::{all, Text, ValidationErrors};
-
-/// The browser session of the hosted sign-in.
-const BROWSER_COOKIE: &str = "tessera_browser";
-/// The random value the forms' anti-forgery tokens are bound to.
-const FORM_COOKIE: &str = "tessera_authorize_form";
-const FORM_NONCE_BYTES: usize = 16;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::default()
@@ -182,60 +180,12 @@ struct ConsentPage<'a> {
     scopes: Vec<String>,
 }
 
-/// The form nonce this browser holds, or a new one (and whether it is new).
-fn form_nonce(headers: &HeaderMap) -> (String, bool) {
-    match cookie(headers, FORM_COOKIE)
-        .filter(|nonce| opaque::decode::<FORM_NONCE_BYTES>(nonce).is_some())
-    {
-        Some(nonce) => (nonce, false),
-        None => (
-            opaque::encode(&rand::random::<[u8; FORM_NONCE_BYTES]>()),
-            true,
-        ),
-    }
-}
-
-fn form_token(state: &AppState, nonce: &str) -> String {
-    state
-        .pages
-        .form_keys
-        .form_token(format!("authorize\0{nonce}").as_bytes())
-}
-
-/// Sets the form cookie when the nonce a page's forms are bound to is new.
-fn remember_form_nonce(response: &mut Response, state: &AppState, nonce: &str, fresh: bool) {
-    if fresh {
-        set_cookie(
-            response,
-            CookieScope::SignIn,
-            (FORM_COOKIE, nonce),
-            None,
-            state.pages.secure_cookies,
-        );
-    }
-}
-
 /// The given ones of a form's hidden fields.
 fn given(fields: &[(&'static str, &Option<String>)]) -> Vec<(&'static str, String)> {
     fields
         .iter()
         .filter_map(|(name, value)| Some((*name, value.as_ref()?.clone())))
         .collect()
-}
-
-/// Refuses a form whose anti-forgery token is not bound to this browser's
-/// form cookie.
-fn check_form(state: &AppState, headers: &HeaderMap, csrf: &Text) -> Result<(), PageError> {
-    let nonce = cookie(headers, FORM_COOKIE).unwrap_or_default();
-    if nonce.is_empty()
-        || !state
-            .pages
-            .form_keys
-            .check_form_token(format!("authorize\0{nonce}").as_bytes(), text_of(csrf))
-    {
-        return Err(ApiError::FormRejected.into());
-    }
-    Ok(())
 }
 
 /// Where a form may send the browser: here, and on to the app's redirect
@@ -254,7 +204,8 @@ fn content_security_policy(redirect_uri: &str) -> String {
     )
 }
 
-/// What the sign-in form shows again after a failed attempt.
+/// What the sign-in or second-factor form shows again after a failed
+/// attempt.
 struct Feedback<'a> {
     status: StatusCode,
     problems: Vec<String>,
@@ -272,13 +223,20 @@ impl Feedback<'_> {
     }
 }
 
+/// What a page of the flow shows: a step, or the second-factor form of a
+/// sign-in (a step of the sign-in, not of the request).
+enum Shown<'t> {
+    Step(Step),
+    SecondFactor { mfa_token: &'t str },
+}
+
 /// A step as an answer: its page, or the redirect to the app.
 fn show(
     state: &AppState,
     headers: &HeaderMap,
     request: &AuthorizationRequest,
     params: &AuthorizeParams,
-    step: Step,
+    shown: Shown<'_>,
     feedback: Feedback<'_>,
 ) -> Response {
     let (nonce, fresh) = form_nonce(headers);
@@ -290,7 +248,23 @@ fn show(
         problems,
         typed,
     } = feedback;
-    let mut response = match step {
+    let step = match shown {
+        Shown::Step(step) => step,
+        Shown::SecondFactor { mfa_token } => {
+            let mut fields = fields;
+            fields.push(("action", "second_factor".to_owned()));
+            let page = SecondFactorPage {
+                app: Some(app),
+                action: "/oauth/authorize",
+                fields,
+                csrf: &csrf,
+                mfa_token,
+                problems,
+            };
+            return guarded(html(status, &page), state, request, &nonce, fresh);
+        }
+    };
+    let response = match step {
         Step::Redirect(location) => return redirect(&location),
         Step::SignIn => html(
             status,
@@ -331,12 +305,24 @@ fn show(
             },
         ),
     };
+    guarded(response, state, request, &nonce, fresh)
+}
+
+/// A page of the flow with its CSP (its forms may lead on to the app) and
+/// the form cookie its anti-forgery tokens are bound to.
+fn guarded(
+    mut response: Response,
+    state: &AppState,
+    request: &AuthorizationRequest,
+    nonce: &str,
+    fresh: bool,
+) -> Response {
     if let Ok(csp) = HeaderValue::from_str(&content_security_policy(request.redirect_uri())) {
         response
             .headers_mut()
             .insert(header::CONTENT_SECURITY_POLICY, csp);
     }
-    remember_form_nonce(&mut response, state, &nonce, fresh);
+    remember_form_nonce(&mut response, state, nonce, fresh);
     response
 }
 
@@ -384,10 +370,9 @@ async fn authorize(
         Ok(request) => request,
         Err(refused) => return Ok(refused),
     };
-    let browser_cookie = cookie(&headers, BROWSER_COOKIE);
     let browser = state
         .authorize
-        .browser_session(browser_cookie.as_deref())
+        .browser_session(browser_cookie(&headers).as_deref())
         .await?;
     let step = state.authorize.visit(&request, browser).await?;
     Ok(show(
@@ -395,7 +380,7 @@ async fn authorize(
         &headers,
         &request,
         &params,
-        step,
+        Shown::Step(step),
         Feedback::none(),
     ))
 }
@@ -409,7 +394,7 @@ struct AuthorizeForm {
     /// The form's anti-forgery token
     #[schema(value_type = String)]
     csrf: Text,
-    /// `sign_in`, `continue`, `allow` or `deny`
+    /// `sign_in`, `second_factor`, `continue`, `allow` or `deny`
     #[schema(value_type = String)]
     action: Text,
     /// `sign_in`: an email address or a username
@@ -418,21 +403,31 @@ struct AuthorizeForm {
     /// `sign_in`
     #[schema(value_type = Option<String>)]
     password: Text,
+    /// `second_factor`: the step's token, from the page that asked
+    #[schema(value_type = Option<String>)]
+    mfa_token: Text,
+    /// `second_factor`: the 6 digits the authenticator app shows
+    #[schema(value_type = Option<String>)]
+    code: Text,
+    /// `second_factor`: a recovery code instead of `code`
+    #[schema(value_type = Option<String>)]
+    recovery_code: Text,
 }
 
 /// Acts on a page's form: signs in (the same limits and lockout as
-/// `/api/v1/auth/login`; a browser session starts), continues, allows or
-/// denies; then the next page or the redirect to the app.
+/// `/api/v1/auth/login`; an account with a second factor is asked for it on
+/// the next page; a browser session starts), continues, allows or denies;
+/// then the next page or the redirect to the app.
 #[utoipa::path(post, path = "/oauth/authorize", tag = "pages", operation_id = "authorize_form",
     request_body(content = AuthorizeForm, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, description = "The next page (consent after a sign-in)", content_type = "text/html", body = String),
+        (status = 200, description = "The next page (the second factor after a password, consent after a sign-in)", content_type = "text/html", body = String),
         (status = 303, description = "Back to the app with `code`, `state` and `iss`, or with `error`"),
         (status = 400, description = "An unknown client or redirect URI", content_type = "text/html", body = String),
-        (status = 401, description = "The sign-in form again: wrong name or password", content_type = "text/html", body = String),
+        (status = 401, description = "The sign-in form again: wrong name or password, or a second-factor step that is over; or the second-factor page again: a wrong code", content_type = "text/html", body = String),
         (status = 403, description = "The form's anti-forgery token is missing or wrong; or the sign-in form again: blocked or not activated", content_type = "text/html", body = String),
-        (status = 422, description = "The sign-in form again: a field is missing; or a parameter holds a control character", content_type = "text/html", body = String),
-        (status = 429, description = "The sign-in form again: too many attempts", content_type = "text/html", body = String),
+        (status = 422, description = "The sign-in or second-factor form again: a field is missing or malformed; or a parameter holds a control character", content_type = "text/html", body = String),
+        (status = 429, description = "The sign-in or second-factor form again: too many attempts", content_type = "text/html", body = String),
     ))]
 async fn authorize_form(
     State(state): State<AppState>,
@@ -447,9 +442,8 @@ async fn authorize_form(
         Ok(request) => request,
         Err(refused) => return Ok(refused),
     };
-    let browser_cookie = cookie(&headers, BROWSER_COOKIE);
     let choice = match text_of(&form.action) {
-        "sign_in" => None,
+        "sign_in" | "second_factor" => None,
         "continue" => Some(Choice::Continue),
         "allow" => Some(Choice::Allow),
         "deny" => Some(Choice::Deny),
@@ -458,7 +452,7 @@ async fn authorize_form(
     if let Some(choice) = choice {
         let browser = state
             .authorize
-            .browser_session(browser_cookie.as_deref())
+            .browser_session(browser_cookie(&headers).as_deref())
             .await?;
         let step = state
             .authorize
@@ -469,19 +463,21 @@ async fn authorize_form(
             &headers,
             &request,
             &params,
-            step,
+            Shown::Step(step),
             Feedback::none(),
         ));
     }
     let typed = text_of(&form.username).to_owned();
-    let again = |e: ApiError| {
+    let mfa_token = text_of(&form.mfa_token).to_owned();
+    // A page again after a refusal, in the API's words.
+    let again = |shown: Shown<'_>, e: ApiError| {
         e.log();
         let mut page = show(
             &state,
             &headers,
             &request,
             &params,
-            Step::SignIn,
+            shown,
             Feedback {
                 status: e.status(),
                 problems: e.words(),
@@ -491,19 +487,38 @@ async fn authorize_form(
         e.add_headers(page.headers_mut());
         page
     };
-    let parsed = all((
-        form.username.required_text("username"),
-        form.password
-            .required_text("password")
-            .map(SecretString::from),
-    ));
-    let (username, password) = match parsed {
-        Ok(parsed) => parsed,
-        Err(errors) => return Ok(again(errors.into())),
+    let factor_step = text_of(&form.action) == "second_factor";
+    let credentials = if factor_step {
+        let Some(token) = MfaToken::parse(&mfa_token) else {
+            let dead = AuthError::InvalidMfaToken.into();
+            return Ok(again(Shown::Step(Step::SignIn), dead));
+        };
+        match second_factor(form.code, form.recovery_code) {
+            Ok(proof) => Credentials::SecondFactor(token, proof),
+            Err(errors) => {
+                let shown = Shown::SecondFactor {
+                    mfa_token: &mfa_token,
+                };
+                return Ok(again(shown, errors.into()));
+            }
+        }
+    } else {
+        let parsed = all((
+            form.username.required_text("username"),
+            form.password
+                .required_text("password")
+                .map(SecretString::from),
+        ));
+        match parsed {
+            Ok((username, password)) => {
+                Credentials::Password(LoginName::guess(&username), password)
+            }
+            Err(errors) => return Ok(again(Shown::Step(Step::SignIn), errors.into())),
+        }
     };
     match state
         .authorize
-        .sign_in(&request, LoginName::guess(&username), password, &device)
+        .sign_in(&request, credentials, &device)
         .await
     {
         Ok(signed_in) => {
@@ -512,19 +527,29 @@ async fn authorize_form(
                 &headers,
                 &request,
                 &params,
-                signed_in.step,
+                Shown::Step(signed_in.step),
                 Feedback::none(),
             );
-            set_cookie(
-                &mut response,
-                CookieScope::SignIn,
-                (BROWSER_COOKIE, signed_in.cookie.expose_secret()),
-                Some(state.authorize.browser_ttl().as_secs()),
-                state.pages.secure_cookies,
-            );
+            keep_browser_session(&mut response, &state, &signed_in.cookie);
             Ok(response)
         }
-        Err(e) => Ok(again(e.into())),
+        Err(AuthorizeError::SignIn(AuthError::MfaRequired(challenge))) => Ok(show(
+            &state,
+            &headers,
+            &request,
+            &params,
+            Shown::SecondFactor {
+                mfa_token: &challenge.mfa_token,
+            },
+            Feedback::none(),
+        )),
+        Err(e) if factor_step && !ends_the_step(&e) => {
+            let shown = Shown::SecondFactor {
+                mfa_token: &mfa_token,
+            };
+            Ok(again(shown, e.into()))
+        }
+        Err(e) => Ok(again(Shown::Step(Step::SignIn), e.into())),
     }
 }
 
@@ -590,10 +615,9 @@ async fn sign_out(
     params: LogoutParams,
     device: &crate::client::ClientInfo,
 ) -> Result<Response, PageError> {
-    let browser_cookie = cookie(headers, BROWSER_COOKIE);
     let target = state
         .authorize
-        .log_out(params, browser_cookie.as_deref(), device)
+        .log_out(params, browser_cookie(headers).as_deref(), device)
         .await?;
     let mut response = match target {
         Some(location) => redirect(&location),
@@ -605,13 +629,7 @@ async fn sign_out(
             },
         ),
     };
-    set_cookie(
-        &mut response,
-        CookieScope::SignIn,
-        (BROWSER_COOKIE, ""),
-        Some(0),
-        state.pages.secure_cookies,
-    );
+    forget_browser_session(&mut response, state);
     Ok(response)
 }
 

@@ -1,6 +1,8 @@
-//! The admin console at `/admin/`, for ADMIN and MODERATOR: sign in, the
-//! users (search, filters, pages), a user's page (profile, role and
-//! subscription, Block/Unblock, Delete/Restore, live sessions with Revoke),
+//! The admin console at `/admin/`, for ADMIN and MODERATOR: sign in (with
+//! a second page asking for the code of an account with a second factor),
+//! the users (search, filters, pages), a user's page (profile, role and
+//! subscription, Block/Unblock, Delete/Restore, second factors with Reset,
+//! live sessions with Revoke),
 //! the audit log, and the OAuth client registry (ADMIN only: register,
 //! disable and enable, rotate a secret, drop the previous one, delete).
 //!
@@ -28,12 +30,13 @@ use super::super::admin as api;
 use super::super::error::ApiError;
 use super::super::extract::{Body, Client, Parse, PathUuid, Query};
 use super::super::invalid::Location;
+use super::browser::{second_factor, SecondFactorPage};
 use super::{
     blank_is_absent, cookie, html, see_other, set_cookie, text_of, CookieScope, PageError,
 };
 use crate::admin::{Actor, AdminError, AdminUser};
-use crate::auth::LoginName;
-use crate::console::ConsoleSession;
+use crate::auth::{AuthError, LoginName, MfaToken};
+use crate::console::{ConsoleError, ConsoleSession, Credentials, SignedIn};
 use crate::http::AppState;
 use crate::sessions::SessionSummary;
 use crate::tokens::opaque;
@@ -50,6 +53,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::default()
         .routes(routes!(sign_in_page))
         .routes(routes!(sign_in))
+        .routes(routes!(sign_in_second_factor))
         .routes(routes!(sign_out))
         .routes(routes!(users))
         .routes(routes!(user, act))
@@ -152,10 +156,7 @@ fn sign_in_form(
         .clone()
         .unwrap_or_else(|| opaque::encode(&rand::random::<[u8; FORM_NONCE_BYTES]>()));
     let page = SignInPage {
-        csrf: state
-            .pages
-            .form_keys
-            .form_token(format!("sign-in\0{nonce}").as_bytes()),
+        csrf: sign_in_token(state, &nonce),
         username,
         problems,
     };
@@ -169,6 +170,71 @@ fn sign_in_form(
             state.pages.secure_cookies,
         );
     }
+    response
+}
+
+/// The anti-forgery token of the sign-in forms (the password's and the
+/// second factor's), bound to the browser's form cookie.
+fn sign_in_token(state: &AppState, nonce: &str) -> String {
+    state
+        .pages
+        .form_keys
+        .form_token(format!("sign-in\0{nonce}").as_bytes())
+}
+
+/// Refuses a sign-in form that does not carry the token of this browser's
+/// form cookie.
+fn check_sign_in_form(state: &AppState, headers: &HeaderMap, csrf: &Text) -> Result<(), PageError> {
+    let nonce = cookie(headers, FORM_COOKIE).unwrap_or_default();
+    if nonce.is_empty()
+        || !state
+            .pages
+            .form_keys
+            .check_form_token(format!("sign-in\0{nonce}").as_bytes(), text_of(csrf))
+    {
+        return Err(ApiError::FormRejected.into());
+    }
+    Ok(())
+}
+
+/// Where the second-factor form posts.
+const SECOND_FACTOR_PATH: &str = "/admin/sign-in/second-factor";
+
+/// The page after a right password of an account with a second factor:
+/// the code, with the step's token carried in the form.
+fn second_factor_form(
+    headers: &HeaderMap,
+    state: &AppState,
+    status: StatusCode,
+    mfa_token: &str,
+    problems: Vec<String>,
+) -> Response {
+    // Shown only after a sign-in form that carried the form cookie.
+    let nonce = cookie(headers, FORM_COOKIE).unwrap_or_default();
+    let csrf = sign_in_token(state, &nonce);
+    html(
+        status,
+        &SecondFactorPage {
+            app: Some("the tessera console"),
+            action: SECOND_FACTOR_PATH,
+            fields: Vec::new(),
+            csrf: &csrf,
+            mfa_token,
+            problems,
+        },
+    )
+}
+
+/// Signed in: the console cookie, then the users.
+fn signed_in_answer(state: &AppState, signed_in: SignedIn) -> Response {
+    let mut response = see_other("/admin/users");
+    set_cookie(
+        &mut response,
+        CookieScope::Console,
+        (SESSION_COOKIE, signed_in.cookie.expose_secret()),
+        None,
+        state.pages.secure_cookies,
+    );
     response
 }
 
@@ -201,11 +267,13 @@ struct SignInForm {
 }
 
 /// Signs in: a login (the same lockout and rate limits as
-/// `/api/v1/auth/login`), for ADMIN and MODERATOR only; then the users.
+/// `/api/v1/auth/login`), for ADMIN and MODERATOR only; then the users. An
+/// account with a second factor gets the page asking for its code.
 #[utoipa::path(post, path = "/admin/sign-in", tag = "pages",
     request_body(content = SignInForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 303, description = "Signed in: the console cookie is set; to the users"),
+        (status = 200, description = "The password was right and the account has a second factor: the page asking for its code", content_type = "text/html", body = String),
         (status = 401, description = "The form again: wrong name or password", content_type = "text/html", body = String),
         (status = 403, description = "The form again: not staff, blocked or not activated; or the form's anti-forgery token is missing or wrong", content_type = "text/html", body = String),
         (status = 422, description = "The form again: a field is missing", content_type = "text/html", body = String),
@@ -218,15 +286,7 @@ async fn sign_in(
     body: Result<Body<SignInForm>, ApiError>,
 ) -> Result<Response, PageError> {
     let Body(form) = body?;
-    let nonce = cookie(&headers, FORM_COOKIE).unwrap_or_default();
-    if nonce.is_empty()
-        || !state
-            .pages
-            .form_keys
-            .check_form_token(format!("sign-in\0{nonce}").as_bytes(), text_of(&form.csrf))
-    {
-        return Err(ApiError::FormRejected.into());
-    }
+    check_sign_in_form(&state, &headers, &form.csrf)?;
     let typed = text_of(&form.username).to_owned();
     let again = |e: ApiError| {
         e.log();
@@ -244,23 +304,85 @@ async fn sign_in(
         Ok(parsed) => parsed,
         Err(errors) => return Ok(again(errors.into())),
     };
+    let credentials = Credentials::Password(LoginName::guess(&username), password);
+    match state.console.sign_in(credentials, &client).await {
+        Ok(signed_in) => Ok(signed_in_answer(&state, signed_in)),
+        Err(ConsoleError::Auth(AuthError::MfaRequired(challenge))) => Ok(second_factor_form(
+            &headers,
+            &state,
+            StatusCode::OK,
+            &challenge.mfa_token,
+            Vec::new(),
+        )),
+        Err(e) => Ok(again(e.into())),
+    }
+}
+
+/// The second-factor form's fields.
+#[derive(Deserialize, ToSchema)]
+struct SecondFactorForm {
+    /// The form's anti-forgery token
+    #[schema(value_type = String)]
+    csrf: Text,
+    /// The step's token, from the page after the password
+    #[schema(value_type = String)]
+    mfa_token: Text,
+    /// The 6 digits the authenticator app shows (or `recovery_code`)
+    #[schema(value_type = Option<String>)]
+    code: Text,
+    /// One of the recovery codes, instead of `code`
+    #[schema(value_type = Option<String>)]
+    recovery_code: Text,
+}
+
+/// Finishes a sign-in with the code of the account's second factor (the
+/// same five codes per step and account lockout as
+/// `/api/v1/auth/mfa/verify`); then the users. A wrong code shows the page
+/// again; a dead step (expired, used, out of attempts) starts over.
+#[utoipa::path(post, path = "/admin/sign-in/second-factor", tag = "pages",
+    request_body(content = SecondFactorForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Signed in: the console cookie is set; to the users"),
+        (status = 401, description = "A wrong code: the page again; or a dead step: the sign-in form again", content_type = "text/html", body = String),
+        (status = 403, description = "The sign-in form again: not staff, blocked or not activated; or the form's anti-forgery token is missing or wrong", content_type = "text/html", body = String),
+        (status = 422, description = "The page again: no code, or not one", content_type = "text/html", body = String),
+        (status = 429, description = "The sign-in form again: too many attempts", content_type = "text/html", body = String),
+    ))]
+async fn sign_in_second_factor(
+    State(state): State<AppState>,
+    Client(client): Client,
+    headers: HeaderMap,
+    body: Result<Body<SecondFactorForm>, ApiError>,
+) -> Result<Response, PageError> {
+    let Body(form) = body?;
+    check_sign_in_form(&state, &headers, &form.csrf)?;
+    // A step that cannot go on starts over from the password.
+    let start_over = |e: ApiError| {
+        e.log();
+        let mut form = sign_in_form(&state, &headers, e.status(), "", e.words());
+        e.add_headers(form.headers_mut());
+        form
+    };
+    let typed_token = text_of(&form.mfa_token).to_owned();
+    let Some(token) = MfaToken::parse(&typed_token) else {
+        return Ok(start_over(AuthError::InvalidMfaToken.into()));
+    };
+    let code_again = |e: ApiError| {
+        e.log();
+        second_factor_form(&headers, &state, e.status(), &typed_token, e.words())
+    };
+    let proof = match second_factor(form.code, form.recovery_code) {
+        Ok(proof) => proof,
+        Err(errors) => return Ok(code_again(errors.into())),
+    };
     match state
         .console
-        .sign_in(LoginName::guess(&username), password, &client)
+        .sign_in(Credentials::SecondFactor(token, proof), &client)
         .await
     {
-        Ok(signed_in) => {
-            let mut response = see_other("/admin/users");
-            set_cookie(
-                &mut response,
-                CookieScope::Console,
-                (SESSION_COOKIE, signed_in.cookie.expose_secret()),
-                None,
-                state.pages.secure_cookies,
-            );
-            Ok(response)
-        }
-        Err(e) => Ok(again(e.into())),
+        Ok(signed_in) => Ok(signed_in_answer(&state, signed_in)),
+        Err(e @ ConsoleError::Auth(AuthError::SecondFactor(_))) => Ok(code_again(e.into())),
+        Err(e) => Ok(start_over(e.into())),
     }
 }
 
@@ -493,6 +615,13 @@ impl From<SessionSummary> for SessionRow {
     }
 }
 
+/// A user's second factors, as the page shows them.
+struct FactorsView {
+    totp: bool,
+    recovery_codes_left: u32,
+    passkeys: usize,
+}
+
 #[derive(Template)]
 #[template(path = "pages/user.html")]
 struct UserPage {
@@ -501,6 +630,8 @@ struct UserPage {
     user: UserView,
     can_edit: bool,
     can_moderate: bool,
+    /// A live user's factors (`None` for a deleted one, like the sessions).
+    factors: Option<FactorsView>,
     sessions: Vec<SessionRow>,
 }
 
@@ -508,7 +639,7 @@ struct UserPage {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct UserParams {
-    /// The action just done: blocked, unblocked, deleted, restored, updated or revoked
+    /// The action just done: blocked, unblocked, deleted, restored, updated, revoked or mfa_reset
     #[param(value_type = Option<String>)]
     done: Text,
 }
@@ -522,12 +653,15 @@ fn notice(done: &str) -> Option<&'static str> {
         "restored" => "Restored.",
         "updated" => "Role and subscription saved.",
         "revoked" => "The session has ended.",
+        "mfa_reset" => {
+            "Second factors reset: this user signs in with the password alone, and every session has ended."
+        }
         _ => return None,
     })
 }
 
 /// One user: profile, role and subscription, the actions the viewer may
-/// take, and the live sessions.
+/// take, the second factors, and the live sessions.
 #[utoipa::path(get, path = "/admin/users/{id}", tag = "pages",
     params(("id" = uuid::Uuid, Path, description = "The user's id"), UserParams),
     responses(
@@ -553,6 +687,16 @@ async fn user(
     } else {
         Vec::new()
     };
+    let factors = if deleted {
+        None
+    } else {
+        let overview = state.mfa.overview(id).await?;
+        Some(FactorsView {
+            totp: overview.totp,
+            recovery_codes_left: overview.recovery_codes_left,
+            passkeys: overview.passkeys.len(),
+        })
+    };
     let profile = &user.user.profile;
     let name = [profile.first_name.as_deref(), profile.last_name.as_deref()]
         .into_iter()
@@ -564,6 +708,7 @@ async fn user(
         notice: notice(text_of(&params.done)),
         can_edit: staff.actor.is_admin(),
         can_moderate,
+        factors,
         sessions: sessions.into_iter().map(SessionRow::from).collect(),
         user: UserView {
             id,
@@ -589,7 +734,7 @@ struct ActionForm {
     /// The form's anti-forgery token
     #[schema(value_type = String)]
     csrf: Text,
-    /// block, unblock, delete, restore, update or revoke
+    /// block, unblock, delete, restore, update, revoke or reset_mfa
     #[schema(value_type = String)]
     action: Text,
     /// For update: ADMIN, MODERATOR or REGULAR
@@ -665,10 +810,15 @@ async fn act(
             admin.revoke_session(actor, id, session_id, &client).await?;
             "revoked"
         }
+        "reset_mfa" => {
+            staff.admin_only()?;
+            state.mfa.reset(id, actor.id(), &client).await?;
+            "mfa_reset"
+        }
         _ => {
             return Err(ValidationErrors::from(FieldError::rule(
                 "action",
-                "must be one of: block, unblock, delete, restore, update, revoke",
+                "must be one of: block, unblock, delete, restore, update, revoke, reset_mfa",
             ))
             .into())
         }

@@ -1,5 +1,7 @@
 //! The hosted HTML pages: the account pages that e-mail links open
-//! (`account`: reset password, activate) and the admin console (`console`).
+//! (`account`: reset password, activate), the admin console (`console`),
+//! and the hosted sign-in (`authorize`, the account security page
+//! `security`, what they share in `browser`).
 //! Server-rendered from templates compiled into the binary (askama,
 //! `templates/pages/`), one vendored stylesheet, no script: every page works
 //! with JavaScript off. Each handler calls the same domain function as its
@@ -12,8 +14,10 @@
 
 mod account;
 mod authorize;
+mod browser;
 mod clients;
 mod console;
+mod security;
 
 use askama::Template;
 use axum::extract::Request;
@@ -45,6 +49,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(console::router())
         .merge(clients::router())
         .merge(authorize::router())
+        .merge(security::router())
 }
 
 /// No script at all, styles and images from here only, forms post here

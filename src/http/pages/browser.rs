@@ -1,0 +1,161 @@
+//! What the pages of the hosted sign-in share (the authorization page at
+//! `/oauth/authorize` and the account page at `/oauth/account`): the
+//! browser session's cookie, the forms' anti-forgery tokens, and the page
+//! that asks for the second factor after a right password.
+//!
+//! Every form carries an anti-forgery token bound to a random form cookie
+//! (sent to `/oauth` only); the browser session cookie is `HttpOnly`,
+//! `SameSite=Lax` (the authorization page's first request comes from the
+//! app's site), `Secure` under https, and sent to `/oauth` only.
+
+use askama::Template;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::super::error::ApiError;
+use super::{blank_is_absent, cookie, set_cookie, text_of, CookieScope, PageError};
+use crate::auth::AuthError;
+use crate::authorize::AuthorizeError;
+use crate::http::AppState;
+use crate::mfa::{Proof, RecoveryCode, TotpCode};
+use crate::tokens::opaque;
+use crate::validation::{Text, ValidationErrors};
+
+/// The browser session of the hosted sign-in.
+pub(super) const BROWSER_COOKIE: &str = "tessera_browser";
+/// The random value the forms' anti-forgery tokens are bound to.
+const FORM_COOKIE: &str = "tessera_authorize_form";
+const FORM_NONCE_BYTES: usize = 16;
+
+/// The browser session cookie this request carries.
+pub(super) fn browser_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, BROWSER_COOKIE)
+}
+
+/// Hands the browser the cookie of the browser session a sign-in opened.
+pub(super) fn keep_browser_session(
+    response: &mut Response,
+    state: &AppState,
+    value: &SecretString,
+) {
+    set_cookie(
+        response,
+        CookieScope::SignIn,
+        (BROWSER_COOKIE, value.expose_secret()),
+        Some(state.authorize.browser_ttl().as_secs()),
+        state.pages.secure_cookies,
+    );
+}
+
+/// Tells the browser to drop its browser session cookie.
+pub(super) fn forget_browser_session(response: &mut Response, state: &AppState) {
+    set_cookie(
+        response,
+        CookieScope::SignIn,
+        (BROWSER_COOKIE, ""),
+        Some(0),
+        state.pages.secure_cookies,
+    );
+}
+
+/// The form nonce this browser holds, or a new one (and whether it is new).
+pub(super) fn form_nonce(headers: &HeaderMap) -> (String, bool) {
+    match cookie(headers, FORM_COOKIE)
+        .filter(|nonce| opaque::decode::<FORM_NONCE_BYTES>(nonce).is_some())
+    {
+        Some(nonce) => (nonce, false),
+        None => (
+            opaque::encode(&rand::random::<[u8; FORM_NONCE_BYTES]>()),
+            true,
+        ),
+    }
+}
+
+pub(super) fn form_token(state: &AppState, nonce: &str) -> String {
+    state
+        .pages
+        .form_keys
+        .form_token(format!("authorize\0{nonce}").as_bytes())
+}
+
+/// Sets the form cookie when the nonce a page's forms are bound to is new.
+pub(super) fn remember_form_nonce(
+    response: &mut Response,
+    state: &AppState,
+    nonce: &str,
+    fresh: bool,
+) {
+    if fresh {
+        set_cookie(
+            response,
+            CookieScope::SignIn,
+            (FORM_COOKIE, nonce),
+            None,
+            state.pages.secure_cookies,
+        );
+    }
+}
+
+/// Refuses a form whose anti-forgery token is not bound to this browser's
+/// form cookie.
+pub(super) fn check_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    csrf: &Text,
+) -> Result<(), PageError> {
+    let nonce = cookie(headers, FORM_COOKIE).unwrap_or_default();
+    if nonce.is_empty()
+        || !state
+            .pages
+            .form_keys
+            .check_form_token(format!("authorize\0{nonce}").as_bytes(), text_of(csrf))
+    {
+        return Err(ApiError::FormRejected.into());
+    }
+    Ok(())
+}
+
+/// The second factor a page's form carries: the recovery code when one was
+/// typed (its field is folded away under the app's), else the app's code.
+pub(super) fn second_factor(code: Text, recovery_code: Text) -> Result<Proof, ValidationErrors> {
+    match blank_is_absent(recovery_code) {
+        Text::Absent | Text::Null => {
+            Ok(Proof::Totp(code.required("code", |c| TotpCode::parse(&c))?))
+        }
+        typed => Ok(Proof::Recovery(
+            typed.required("recovery_code", |c| RecoveryCode::parse(&c))?,
+        )),
+    }
+}
+
+/// A refusal of the second-factor step that ends it: its token is dead
+/// (expired, used, out of attempts, or not a page's) or the account cannot
+/// sign in now, so the sign-in starts again from the password.
+pub(super) fn ends_the_step(e: &AuthorizeError) -> bool {
+    matches!(
+        e,
+        AuthorizeError::SignIn(
+            AuthError::InvalidMfaToken
+                | AuthError::InvalidCredentials
+                | AuthError::Blocked
+                | AuthError::NotActivated
+        )
+    )
+}
+
+/// The page after a right password when the account has a second factor:
+/// the authenticator app's code, or a recovery code instead (folded under
+/// it, no script), with the step's token and `fields` carried on.
+#[derive(Template)]
+#[template(path = "pages/second_factor.html")]
+pub(super) struct SecondFactorPage<'a> {
+    /// The app the sign-in is for, if any.
+    pub app: Option<&'a str>,
+    /// Where the form posts.
+    pub action: &'a str,
+    pub fields: Vec<(&'static str, String)>,
+    pub csrf: &'a str,
+    pub mfa_token: &'a str,
+    pub problems: Vec<String>,
+}
