@@ -229,7 +229,11 @@ async fn a_native_app_signs_in_on_a_loopback_port_and_refreshes() {
         csp.contains("form-action 'self' http://127.0.0.1:53682"),
         "{csp}"
     );
-    assert!(!csp.contains("script-src"), "{csp}");
+    // The passkey button's script, from this origin only; nothing inline.
+    assert!(
+        csp.contains("script-src 'self';") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
     assert_eq!(page.header("x-frame-options"), "DENY");
 
     // A wrong password: the form again, in words, nothing redirected.

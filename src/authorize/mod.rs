@@ -28,7 +28,8 @@ use crate::client::ClientInfo;
 use crate::clients::model::redirect_matches;
 use crate::clients::{ClientKind, GrantType, Registry, Scopes, StoredClient};
 use crate::clock::now_secs;
-use crate::mfa::Proof;
+use crate::mfa::passkey::SignInHandle;
+use crate::mfa::{Assertion, Proof};
 use crate::sessions::{CodeGrant, SessionError, SessionStore};
 use crate::tokens::TokenIssuer;
 use crate::users::repo;
@@ -166,10 +167,12 @@ pub enum Choice {
 }
 
 /// What a hosted page's sign-in shows: a password, or the token of its
-/// second-factor step and a code.
+/// second-factor step and a code, or a passkey alone (its answer to the
+/// options of `Auth::passkey_sign_in_options`).
 pub enum Credentials {
     Password(LoginName, SecretString),
     SecondFactor(MfaToken, Proof),
+    Passkey(SignInHandle, Assertion),
 }
 
 /// A browser session a sign-in opened: its cookie, and who.
@@ -469,7 +472,8 @@ impl Authorize {
     /// A sign-in on a hosted page that opens a browser session: a password
     /// (the same limits, lockout and CAPTCHA as `/login`; an account with a
     /// second factor answers `AuthError::MfaRequired`, its token for this
-    /// page's next form), or that step's token and a code. The authorization
+    /// page's next form), or that step's token and a code, or a passkey
+    /// alone (two factors when it verified its user). The authorization
     /// page and the account page both sign in here.
     pub async fn open_browser(
         &self,
@@ -478,14 +482,9 @@ impl Authorize {
     ) -> Result<Opened, AuthorizeError> {
         let pair = match credentials {
             Credentials::Password(name, password) => {
-                let opening = Opening {
-                    door: Door::Page,
-                    lifetime: Some(self.deps.browser.ttl()),
-                    ..Opening::default()
-                };
                 self.deps
                     .auth
-                    .login_to(name, password, device, opening)
+                    .login_to(name, password, device, self.page_opening())
                     .await?
             }
             // Another door's token is finished where it was issued.
@@ -496,6 +495,12 @@ impl Authorize {
                 self.deps
                     .auth
                     .finish_sign_in(&token, proof, device, None)
+                    .await?
+            }
+            Credentials::Passkey(handle, answer) => {
+                self.deps
+                    .auth
+                    .passkey_sign_in(&handle, &answer, device, self.page_opening())
                     .await?
             }
         };
@@ -517,6 +522,16 @@ impl Authorize {
         };
         let cookie = self.deps.browser.start(&browser).await?;
         Ok(Opened { cookie, browser })
+    }
+
+    /// How a hosted page's sign-in opens its session: for the page's next
+    /// form, living as long as the browser session.
+    fn page_opening(&self) -> Opening {
+        Opening {
+            door: Door::Page,
+            lifetime: Some(self.deps.browser.ttl()),
+            ..Opening::default()
+        }
     }
 
     /// The sign-in form and its second-factor step: a browser session

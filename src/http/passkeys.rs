@@ -371,7 +371,8 @@ struct SignInRequest {
 }
 
 /// A ceremony handle that cannot be one.
-const NOT_A_CEREMONY: &str = "Not a ceremony handle from POST /api/v1/auth/passkey/options.";
+pub(super) const NOT_A_CEREMONY: &str =
+    "Not a ceremony handle from POST /api/v1/auth/passkey/options.";
 
 impl Parse for SignInRequest {
     type Output = (SignInHandle, Assertion);

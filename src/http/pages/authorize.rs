@@ -9,13 +9,13 @@
 //! An unknown client or redirect URI gets an error page, never a redirect
 //! (RFC 6749 §4.1.2.1). The forms' anti-forgery tokens and the browser
 //! session cookie are `browser`'s. A page's CSP lets its forms go
-//! to this site and, after the redirect, to the app's redirect URI only.
+//! to this site and, after the redirect, to the app's redirect URI only;
+//! the sign-in and second-factor pages may run the passkey script.
 
 use askama::Template;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use secrecy::SecretString;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -25,10 +25,11 @@ use super::super::error::ApiError;
 use super::super::extract::{Body, Client, Parse, Query};
 use super::browser::{
     browser_cookie, check_form, ends_the_step, forget_browser_session, form_nonce, form_token,
-    keep_browser_session, remember_form_nonce, second_factor, SecondFactorPage,
+    keep_browser_session, passkey_step, remember_form_nonce, script_policy, second_factor,
+    sign_in_credentials, SecondFactorPage,
 };
 use super::{html, text_of, PageError};
-use crate::auth::{AuthError, LoginName, MfaToken};
+use crate::auth::{AuthError, MfaToken};
 use crate::authorize::{
     AuthorizationRequest, AuthorizeError, AuthorizeParams, Choice, Credentials, LogoutParams, Step,
 };
@@ -189,8 +190,9 @@ fn given(fields: &[(&'static str, &Option<String>)]) -> Vec<(&'static str, Strin
 }
 
 /// Where a form may send the browser: here, and on to the app's redirect
-/// URI (browsers hold a form's redirects to `form-action` too).
-fn content_security_policy(redirect_uri: &str) -> String {
+/// URI (browsers hold a form's redirects to `form-action` too); and, with
+/// `script`, the passkey script.
+fn content_security_policy(redirect_uri: &str, script: bool) -> String {
     let target = match url::Url::parse(redirect_uri) {
         Ok(url) if url.scheme() == "http" || url.scheme() == "https" => {
             url.origin().ascii_serialization()
@@ -198,6 +200,9 @@ fn content_security_policy(redirect_uri: &str) -> String {
         Ok(url) => format!("{}:", url.scheme()),
         Err(_) => String::new(),
     };
+    if script {
+        return script_policy(&format!("'self' {target}"));
+    }
     format!(
         "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' {target}; \
          frame-ancestors 'none'; base-uri 'none'"
@@ -224,10 +229,22 @@ impl Feedback<'_> {
 }
 
 /// What a page of the flow shows: a step, or the second-factor form of a
-/// sign-in (a step of the sign-in, not of the request).
+/// sign-in (a step of the sign-in, not of the request), with a passkey's
+/// options when the account has one.
 enum Shown<'t> {
     Step(Step),
-    SecondFactor { mfa_token: &'t str },
+    SecondFactor {
+        mfa_token: &'t str,
+        passkey: Option<String>,
+    },
+}
+
+/// The second-factor form of the step `mfa_token`.
+async fn factor_step_page<'t>(state: &AppState, mfa_token: &'t str) -> Shown<'t> {
+    Shown::SecondFactor {
+        mfa_token,
+        passkey: passkey_step(state, mfa_token).await,
+    }
 }
 
 /// A step as an answer: its page, or the redirect to the app.
@@ -250,20 +267,24 @@ fn show(
     } = feedback;
     let step = match shown {
         Shown::Step(step) => step,
-        Shown::SecondFactor { mfa_token } => {
+        Shown::SecondFactor { mfa_token, passkey } => {
             let mut fields = fields;
             fields.push(("action", "second_factor".to_owned()));
+            let script = passkey.is_some();
             let page = SecondFactorPage {
                 app: Some(app),
                 action: "/oauth/authorize",
                 fields,
                 csrf: &csrf,
                 mfa_token,
+                passkey,
                 problems,
             };
-            return guarded(html(status, &page), state, request, &nonce, fresh);
+            let response = html(status, &page);
+            return guarded(response, state, request, (&nonce, fresh), script);
         }
     };
+    let script = matches!(step, Step::SignIn);
     let response = match step {
         Step::Redirect(location) => return redirect(&location),
         Step::SignIn => html(
@@ -305,19 +326,21 @@ fn show(
             },
         ),
     };
-    guarded(response, state, request, &nonce, fresh)
+    guarded(response, state, request, (&nonce, fresh), script)
 }
 
-/// A page of the flow with its CSP (its forms may lead on to the app) and
-/// the form cookie its anti-forgery tokens are bound to.
+/// A page of the flow with its CSP (its forms may lead on to the app; with
+/// `script`, it runs the passkey script) and the form cookie its
+/// anti-forgery tokens are bound to.
 fn guarded(
     mut response: Response,
     state: &AppState,
     request: &AuthorizationRequest,
-    nonce: &str,
-    fresh: bool,
+    (nonce, fresh): (&str, bool),
+    script: bool,
 ) -> Response {
-    if let Ok(csp) = HeaderValue::from_str(&content_security_policy(request.redirect_uri())) {
+    let csp = content_security_policy(request.redirect_uri(), script);
+    if let Ok(csp) = HeaderValue::from_str(&csp) {
         response
             .headers_mut()
             .insert(header::CONTENT_SECURITY_POLICY, csp);
@@ -412,6 +435,19 @@ struct AuthorizeForm {
     /// `second_factor`: a recovery code instead of `code`
     #[schema(value_type = Option<String>)]
     recovery_code: Text,
+    /// `second_factor`: a passkey's answer instead of a code
+    /// (`PublicKeyCredential` as JSON, which the passkey button fills in)
+    #[schema(value_type = Option<String>)]
+    webauthn: Text,
+    /// `sign_in` with a passkey alone: the ceremony's handle, from
+    /// `POST /api/v1/auth/passkey/options`
+    #[schema(value_type = Option<String>)]
+    ceremony: Text,
+    /// `sign_in` with a passkey alone, instead of `username` and
+    /// `password`: its answer to that ceremony's options
+    /// (`PublicKeyCredential` as JSON, which the passkey button fills in)
+    #[schema(value_type = Option<String>)]
+    credential: Text,
 }
 
 /// Acts on a page's form: signs in (the same limits and lockout as
@@ -493,26 +529,18 @@ async fn authorize_form(
             let dead = AuthError::InvalidMfaToken.into();
             return Ok(again(Shown::Step(Step::SignIn), dead));
         };
-        match second_factor(form.code, form.recovery_code) {
+        match second_factor(form.code, form.recovery_code, form.webauthn) {
             Ok(proof) => Credentials::SecondFactor(token, proof),
             Err(errors) => {
-                let shown = Shown::SecondFactor {
-                    mfa_token: &mfa_token,
-                };
+                let shown = factor_step_page(&state, &mfa_token).await;
                 return Ok(again(shown, errors.into()));
             }
         }
     } else {
-        let parsed = all((
-            form.username.required_text("username"),
-            form.password
-                .required_text("password")
-                .map(SecretString::from),
-        ));
+        let parsed =
+            sign_in_credentials(form.username, form.password, form.ceremony, form.credential);
         match parsed {
-            Ok((username, password)) => {
-                Credentials::Password(LoginName::guess(&username), password)
-            }
+            Ok(credentials) => credentials,
             Err(errors) => return Ok(again(Shown::Step(Step::SignIn), errors.into())),
         }
     };
@@ -533,20 +561,19 @@ async fn authorize_form(
             keep_browser_session(&mut response, &state, &signed_in.cookie);
             Ok(response)
         }
-        Err(AuthorizeError::SignIn(AuthError::MfaRequired(challenge))) => Ok(show(
-            &state,
-            &headers,
-            &request,
-            &params,
-            Shown::SecondFactor {
-                mfa_token: &challenge.mfa_token,
-            },
-            Feedback::none(),
-        )),
+        Err(AuthorizeError::SignIn(AuthError::MfaRequired(challenge))) => {
+            let shown = factor_step_page(&state, &challenge.mfa_token).await;
+            Ok(show(
+                &state,
+                &headers,
+                &request,
+                &params,
+                shown,
+                Feedback::none(),
+            ))
+        }
         Err(e) if factor_step && !ends_the_step(&e) => {
-            let shown = Shown::SecondFactor {
-                mfa_token: &mfa_token,
-            };
+            let shown = factor_step_page(&state, &mfa_token).await;
             Ok(again(shown, e.into()))
         }
         Err(e) => Ok(again(Shown::Step(Step::SignIn), e.into())),
@@ -714,17 +741,24 @@ mod tests {
 
     #[test]
     fn a_pages_forms_may_go_here_and_to_the_apps_redirect_only() {
-        let csp = content_security_policy("http://127.0.0.1:51234/callback?x=1");
+        let csp = content_security_policy("http://127.0.0.1:51234/callback?x=1", false);
         assert!(
             csp.contains("form-action 'self' http://127.0.0.1:51234;"),
             "{csp}"
         );
         assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
         assert!(!csp.contains("script-src"), "{csp}");
-        let native = content_security_policy("com.example.app:/oauth");
+        let native = content_security_policy("com.example.app:/oauth", false);
         assert!(
             native.contains("form-action 'self' com.example.app:;"),
             "{native}"
         );
+        let script = content_security_policy("http://127.0.0.1:51234/callback", true);
+        assert!(script.contains("script-src 'self';"), "{script}");
+        assert!(
+            script.contains("form-action 'self' http://127.0.0.1:51234;"),
+            "{script}"
+        );
+        assert!(script.contains("default-src 'none'"), "{script}");
     }
 }

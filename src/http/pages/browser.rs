@@ -1,7 +1,8 @@
 //! What the pages of the hosted sign-in share (the authorization page at
 //! `/oauth/authorize` and the account page at `/oauth/account`): the
-//! browser session's cookie, the forms' anti-forgery tokens, and the page
-//! that asks for the second factor after a right password.
+//! browser session's cookie, the forms' anti-forgery tokens, the page
+//! that asks for the second factor after a right password, and what the
+//! passkey buttons need (their script's CSP, their answers read).
 //!
 //! Every form carries an anti-forgery token bound to a random form cookie
 //! (sent to `/oauth` only); the browser session cookie is `HttpOnly`,
@@ -9,18 +10,22 @@
 //! app's site), `Secure` under https, and sent to `/oauth` only.
 
 use askama::Template;
-use axum::http::HeaderMap;
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;
 use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::super::error::ApiError;
 use super::{blank_is_absent, cookie, set_cookie, text_of, CookieScope, PageError};
-use crate::auth::AuthError;
-use crate::authorize::AuthorizeError;
+use crate::auth::{AuthError, LoginName, MfaToken};
+use crate::authorize::{AuthorizeError, Credentials};
+use crate::http::passkeys::NOT_A_CEREMONY;
 use crate::http::AppState;
-use crate::mfa::{Proof, RecoveryCode, TotpCode};
+use crate::mfa::passkey::SignInHandle;
+use crate::mfa::{Assertion, MfaError, PasskeyError, Proof, RecoveryCode, TotpCode};
 use crate::tokens::opaque;
-use crate::validation::{Text, ValidationErrors};
+use crate::validation::{all, FieldError, Text, ValidationErrors};
 
 /// The browser session of the hosted sign-in.
 pub(super) const BROWSER_COOKIE: &str = "tessera_browser";
@@ -116,9 +121,17 @@ pub(super) fn check_form(
     Ok(())
 }
 
-/// The second factor a page's form carries: the recovery code when one was
-/// typed (its field is folded away under the app's), else the app's code.
-pub(super) fn second_factor(code: Text, recovery_code: Text) -> Result<Proof, ValidationErrors> {
+/// The second factor a page's form carries: a passkey's answer when the
+/// passkey button filled it in, else the recovery code when one was typed
+/// (its field is folded away under the app's), else the app's code.
+pub(super) fn second_factor(
+    code: Text,
+    recovery_code: Text,
+    webauthn: Text,
+) -> Result<Proof, ValidationErrors> {
+    if let Text::Given(_) = blank_is_absent(webauthn.clone()) {
+        return Ok(Proof::Passkey(passkey_answer("webauthn", webauthn)?));
+    }
     match blank_is_absent(recovery_code) {
         Text::Absent | Text::Null => {
             Ok(Proof::Totp(code.required("code", |c| TotpCode::parse(&c))?))
@@ -157,5 +170,85 @@ pub(super) struct SecondFactorPage<'a> {
     pub fields: Vec<(&'static str, String)>,
     pub csrf: &'a str,
     pub mfa_token: &'a str,
+    /// The options of a passkey's answer, when the account has one.
+    pub passkey: Option<String>,
     pub problems: Vec<String>,
+}
+
+/// A passkey's answer in form field `field`: `PublicKeyCredential` as JSON,
+/// which the passkey script puts there.
+pub(super) fn passkey_answer(field: &str, text: Text) -> Result<Assertion, FieldError> {
+    // Text that is no JSON is refused in the words of JSON that is no answer.
+    text.required(field, |json| {
+        Assertion::parse(serde_json::from_str(&json).unwrap_or(Value::Null))
+    })
+}
+
+/// What a sign-in form carries: the passkey's answer when its button
+/// filled it in (with the ceremony's handle, from
+/// `POST /api/v1/auth/passkey/options`), else the name and password.
+pub(super) fn sign_in_credentials(
+    username: Text,
+    password: Text,
+    ceremony: Text,
+    credential: Text,
+) -> Result<Credentials, ValidationErrors> {
+    if let Text::Given(_) = blank_is_absent(credential.clone()) {
+        let (handle, answer) = all((
+            ceremony.required("ceremony", |c| {
+                SignInHandle::parse(&c).ok_or(NOT_A_CEREMONY)
+            }),
+            passkey_answer("credential", credential),
+        ))?;
+        return Ok(Credentials::Passkey(handle, answer));
+    }
+    let (username, password) = all((
+        username.required_text("username"),
+        password.required_text("password"),
+    ))?;
+    Ok(Credentials::Password(
+        LoginName::guess(&username),
+        SecretString::from(password),
+    ))
+}
+
+/// Options for `navigator.credentials.create` or `get` as a page carries
+/// them (in a form's `data-options`, escaped by the template).
+pub(super) fn options_json(options: &impl Serialize) -> Result<String, ApiError> {
+    serde_json::to_string(options).map_err(|e| ApiError::Internal(format!("passkey options: {e}")))
+}
+
+/// The options to answer a sign-in's second step with a passkey, as a page
+/// carries them; none when the account has no passkey (or the step is over,
+/// which the form's answer then says).
+pub(super) async fn passkey_step(state: &AppState, mfa_token: &str) -> Option<String> {
+    let token = MfaToken::parse(mfa_token)?;
+    let asked = match state.auth.passkey_step_options(&token).await {
+        Ok(options) => options_json(&options),
+        Err(
+            AuthError::InvalidMfaToken
+            | AuthError::SecondFactor(MfaError::Passkey(PasskeyError::NoneRegistered)),
+        ) => return None,
+        Err(e) => Err(e.into()),
+    };
+    // The codes still work: the page goes on without the button.
+    asked.inspect_err(ApiError::log).ok()
+}
+
+/// The CSP of a page with the passkey script: its own script only, which
+/// may ask this site for options; otherwise what every page gets.
+pub(super) fn script_policy(form_action: &str) -> String {
+    format!(
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; \
+         img-src 'self'; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
+    )
+}
+
+/// Lets `response`'s page run the passkey script (its forms post here only).
+pub(super) fn allow_passkey_script(response: &mut Response) {
+    if let Ok(csp) = HeaderValue::from_str(&script_policy("'self'")) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
 }

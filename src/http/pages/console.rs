@@ -30,7 +30,7 @@ use super::super::admin as api;
 use super::super::error::ApiError;
 use super::super::extract::{Body, Client, Parse, PathUuid, Query};
 use super::super::invalid::Location;
-use super::browser::{second_factor, SecondFactorPage};
+use super::browser::{allow_passkey_script, passkey_step, second_factor, SecondFactorPage};
 use super::{
     blank_is_absent, cookie, html, see_other, set_cookie, text_of, CookieScope, PageError,
 };
@@ -201,8 +201,9 @@ fn check_sign_in_form(state: &AppState, headers: &HeaderMap, csrf: &Text) -> Res
 const SECOND_FACTOR_PATH: &str = "/admin/sign-in/second-factor";
 
 /// The page after a right password of an account with a second factor:
-/// the code, with the step's token carried in the form.
-fn second_factor_form(
+/// the code, with the step's token carried in the form, or the account's
+/// passkey (the page then runs the passkey script).
+async fn second_factor_form(
     headers: &HeaderMap,
     state: &AppState,
     status: StatusCode,
@@ -212,7 +213,9 @@ fn second_factor_form(
     // Shown only after a sign-in form that carried the form cookie.
     let nonce = cookie(headers, FORM_COOKIE).unwrap_or_default();
     let csrf = sign_in_token(state, &nonce);
-    html(
+    let passkey = passkey_step(state, mfa_token).await;
+    let script = passkey.is_some();
+    let mut response = html(
         status,
         &SecondFactorPage {
             app: Some("the tessera console"),
@@ -220,9 +223,14 @@ fn second_factor_form(
             fields: Vec::new(),
             csrf: &csrf,
             mfa_token,
+            passkey,
             problems,
         },
-    )
+    );
+    if script {
+        allow_passkey_script(&mut response);
+    }
+    response
 }
 
 /// Signed in: the console cookie, then the users.
@@ -313,7 +321,8 @@ async fn sign_in(
             StatusCode::OK,
             &challenge.mfa_token,
             Vec::new(),
-        )),
+        )
+        .await),
         Err(e) => Ok(again(e.into())),
     }
 }
@@ -333,6 +342,10 @@ struct SecondFactorForm {
     /// One of the recovery codes, instead of `code`
     #[schema(value_type = Option<String>)]
     recovery_code: Text,
+    /// A passkey's answer instead of a code (`PublicKeyCredential` as
+    /// JSON, which the passkey button fills in)
+    #[schema(value_type = Option<String>)]
+    webauthn: Text,
 }
 
 /// Finishes a sign-in with the code of the account's second factor (the
@@ -367,13 +380,13 @@ async fn sign_in_second_factor(
     let Some(token) = MfaToken::parse(&typed_token) else {
         return Ok(start_over(AuthError::InvalidMfaToken.into()));
     };
-    let code_again = |e: ApiError| {
+    let code_again = async |e: ApiError| {
         e.log();
-        second_factor_form(&headers, &state, e.status(), &typed_token, e.words())
+        second_factor_form(&headers, &state, e.status(), &typed_token, e.words()).await
     };
-    let proof = match second_factor(form.code, form.recovery_code) {
+    let proof = match second_factor(form.code, form.recovery_code, form.webauthn) {
         Ok(proof) => proof,
-        Err(errors) => return Ok(code_again(errors.into())),
+        Err(errors) => return Ok(code_again(errors.into()).await),
     };
     match state
         .console
@@ -381,7 +394,7 @@ async fn sign_in_second_factor(
         .await
     {
         Ok(signed_in) => Ok(signed_in_answer(&state, signed_in)),
-        Err(e @ ConsoleError::Auth(AuthError::SecondFactor(_))) => Ok(code_again(e.into())),
+        Err(e @ ConsoleError::Auth(AuthError::SecondFactor(_))) => Ok(code_again(e.into()).await),
         Err(e) => Ok(start_over(e.into())),
     }
 }

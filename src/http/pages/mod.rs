@@ -3,8 +3,9 @@
 //! and the hosted sign-in (`authorize`, the account security page
 //! `security`, what they share in `browser`).
 //! Server-rendered from templates compiled into the binary (askama,
-//! `templates/pages/`), one vendored stylesheet, no script: every page works
-//! with JavaScript off. Each handler calls the same domain function as its
+//! `templates/pages/`), one vendored stylesheet, and one small vendored
+//! script for the passkey buttons only (on the pages that offer one): every
+//! page works with JavaScript off, but for those buttons. Each handler calls the same domain function as its
 //! JSON twin and shows the same words for the same outcome
 //! ([`ApiError::words`]).
 //!
@@ -45,6 +46,7 @@ pub struct PageSettings {
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::default()
         .routes(routes!(stylesheet))
+        .routes(routes!(passkey_script))
         .merge(account::router())
         .merge(console::router())
         .merge(clients::router())
@@ -90,6 +92,23 @@ async fn stylesheet() -> impl IntoResponse {
             (header::CACHE_CONTROL, "public, max-age=86400"),
         ],
         STYLESHEET,
+    )
+}
+
+const PASSKEY_SCRIPT: &str = include_str!("../../../assets/pages/passkeys.js");
+
+/// The passkey buttons' script (vendored with the service): the only script
+/// of the pages, allowed on the pages that offer a passkey.
+#[utoipa::path(get, path = "/assets/passkeys.js", tag = "pages",
+    responses((status = 200, description = "The script of the hosted pages' passkey buttons", content_type = "text/javascript", body = String)))]
+async fn passkey_script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            // It changes only with a release; a day is short enough.
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        PASSKEY_SCRIPT,
     )
 }
 

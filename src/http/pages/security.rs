@@ -2,10 +2,13 @@
 //! with a live browser session it shows the user's second factors and lets
 //! them set up the authenticator app (its QR code inline, as SVG markup:
 //! the CSP allows no `data:` image), remove it, make new recovery codes,
-//! and sign out. Without one it shows a sign-in form that opens the
-//! browser session the way the authorization page does (one
-//! `Authorize::open_browser`), asking for the second factor on the next
-//! page when the account has one.
+//! add, rename and remove passkeys, and sign out. Without one it shows a
+//! sign-in form that opens the browser session the way the authorization
+//! page does (one `Authorize::open_browser`), asking for the second factor
+//! on the next page when the account has one, or a passkey alone.
+//!
+//! The passkey ceremonies run in the browser (the pages' passkey script,
+//! allowed by their CSP); their answers come back as plain form fields.
 //!
 //! Under `/oauth` because the browser session cookie is sent there only.
 //! Every form carries the anti-forgery token (`browser`); every POST
@@ -15,26 +18,29 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use secrecy::SecretString;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
+use webauthn_rs::prelude::RegisterPublicKeyCredential;
 
 use super::super::error::ApiError;
 use super::super::extract::{Body, Client, Parse};
 use super::browser::{
-    browser_cookie, check_form, ends_the_step, forget_browser_session, form_nonce, form_token,
-    keep_browser_session, remember_form_nonce, second_factor, SecondFactorPage,
+    allow_passkey_script, browser_cookie, check_form, ends_the_step, forget_browser_session,
+    form_nonce, form_token, keep_browser_session, options_json, passkey_answer, passkey_step,
+    remember_form_nonce, second_factor, sign_in_credentials, SecondFactorPage,
 };
 use super::{html, see_other, text_of, PageError};
-use crate::auth::{AuthError, LoginName, MfaToken};
+use crate::auth::{AuthError, MfaToken};
 use crate::authorize::browser::BrowserSession;
 use crate::authorize::{AuthorizeError, Credentials, LogoutParams, Opened};
 use crate::client::ClientInfo;
 use crate::http::AppState;
-use crate::mfa::{Proof, Provisioning, TotpCode};
-use crate::validation::{all, Text, ValidationErrors};
+use crate::mfa::passkey::{registration, PasskeyName};
+use crate::mfa::{Ceremony, Overview, Proof, Provisioning, TotpCode};
+use crate::validation::{all, uuid as parse_uuid, Text, ValidationErrors};
 
 const ACCOUNT: &str = "/oauth/account";
 
@@ -47,6 +53,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(confirm_totp))
         .routes(routes!(remove_totp))
         .routes(routes!(regenerate_recovery_codes))
+        .routes(routes!(start_passkey))
+        .routes(routes!(add_passkey))
+        .routes(routes!(rename_passkey))
+        .routes(routes!(remove_passkey))
         .routes(routes!(sign_out))
 }
 
@@ -56,8 +66,28 @@ struct SecurityPage<'a> {
     username: &'a str,
     totp: bool,
     recovery_codes_left: u32,
+    passkeys: Vec<PasskeyRow>,
+    /// The options of a fresh check with the passkey, when removing it
+    /// would leave the account without a second factor.
+    removal_check: Option<String>,
     csrf: &'a str,
     problems: Vec<String>,
+}
+
+/// A passkey as the page lists it.
+struct PasskeyRow {
+    id: String,
+    name: String,
+    created: String,
+}
+
+/// Adding a passkey: the options for the browser to create it with, and
+/// the name to keep it under.
+#[derive(Template)]
+#[template(path = "pages/account_passkey.html")]
+struct AddPasskeyPage<'a> {
+    options: &'a str,
+    csrf: &'a str,
 }
 
 #[derive(Template)]
@@ -149,7 +179,7 @@ fn page(
 }
 
 fn sign_in_page(state: &AppState, headers: &HeaderMap, typed: &str, refusal: Refusal) -> Response {
-    page(state, headers, refusal, |csrf, status, problems| {
+    let mut response = page(state, headers, refusal, |csrf, status, problems| {
         html(
             status,
             &SignInPage {
@@ -158,16 +188,20 @@ fn sign_in_page(state: &AppState, headers: &HeaderMap, typed: &str, refusal: Ref
                 problems,
             },
         )
-    })
+    });
+    allow_passkey_script(&mut response);
+    response
 }
 
-fn second_factor_page(
+async fn second_factor_page(
     state: &AppState,
     headers: &HeaderMap,
     mfa_token: &str,
     refusal: Refusal,
 ) -> Response {
-    page(state, headers, refusal, |csrf, status, problems| {
+    let passkey = passkey_step(state, mfa_token).await;
+    let script = passkey.is_some();
+    let mut response = page(state, headers, refusal, |csrf, status, problems| {
         html(
             status,
             &SecondFactorPage {
@@ -176,10 +210,15 @@ fn second_factor_page(
                 fields: Vec::new(),
                 csrf,
                 mfa_token,
+                passkey,
                 problems,
             },
         )
-    })
+    });
+    if script {
+        allow_passkey_script(&mut response);
+    }
+    response
 }
 
 /// The overview of `browser`'s user's factors.
@@ -190,18 +229,48 @@ async fn security_page(
     refusal: Refusal,
 ) -> Result<Response, PageError> {
     let overview = state.mfa.overview(browser.user_id).await?;
-    Ok(page(state, headers, refusal, |csrf, status, problems| {
+    let removal_check = match removal_needs_check(&overview) {
+        true => {
+            let ceremony = Ceremony::reauthentication(browser.user_id);
+            let options = state
+                .mfa
+                .start_passkey_check(browser.user_id, &ceremony)
+                .await?;
+            Some(options_json(&options)?)
+        }
+        false => None,
+    };
+    let passkeys = overview
+        .passkeys
+        .into_iter()
+        .map(|p| PasskeyRow {
+            id: p.id.to_string(),
+            name: p.name,
+            created: p.created_at.format("%Y-%m-%d").to_string(),
+        })
+        .collect();
+    let mut response = page(state, headers, refusal, |csrf, status, problems| {
         html(
             status,
             &SecurityPage {
                 username: &browser.username,
                 totp: overview.totp,
                 recovery_codes_left: overview.recovery_codes_left,
+                passkeys,
+                removal_check,
                 csrf,
                 problems,
             },
         )
-    }))
+    });
+    allow_passkey_script(&mut response);
+    Ok(response)
+}
+
+/// Whether removing a passkey would leave no second factor (the only
+/// passkey, no authenticator app): then it goes with a fresh check only.
+fn removal_needs_check(overview: &Overview) -> bool {
+    !overview.totp && overview.passkeys.len() == 1
 }
 
 fn totp_page(
@@ -249,7 +318,7 @@ async fn account(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
 
 /// What a sign-in step came to: the account page, the second-factor page,
 /// or the page of the step again with why.
-fn signed_in(
+async fn signed_in(
     state: &AppState,
     headers: &HeaderMap,
     opened: Result<Opened, AuthorizeError>,
@@ -262,11 +331,11 @@ fn signed_in(
             response
         }
         Err(AuthorizeError::SignIn(AuthError::MfaRequired(challenge))) => {
-            second_factor_page(state, headers, &challenge.mfa_token, Refusal::none())
+            second_factor_page(state, headers, &challenge.mfa_token, Refusal::none()).await
         }
         Err(e) => match step {
             Step::SecondFactor(mfa_token) if !ends_the_step(&e) => {
-                second_factor_page(state, headers, mfa_token, e.into())
+                second_factor_page(state, headers, mfa_token, e.into()).await
             }
             Step::Password(typed) => sign_in_page(state, headers, typed, e.into()),
             Step::SecondFactor(_) => sign_in_page(state, headers, "", e.into()),
@@ -291,25 +360,29 @@ struct SignInForm {
     username: Text,
     #[schema(value_type = String)]
     password: Text,
+    /// With a passkey alone: the ceremony's handle, from
+    /// `POST /api/v1/auth/passkey/options`
+    #[schema(value_type = Option<String>)]
+    ceremony: Text,
+    /// With a passkey alone, instead of `username` and `password`: its
+    /// answer to that ceremony's options (`PublicKeyCredential` as JSON,
+    /// which the passkey button fills in)
+    #[schema(value_type = Option<String>)]
+    credential: Text,
 }
 
 impl Parse for SignInForm {
     type Output = Credentials;
 
     fn parse(self) -> Result<Credentials, ValidationErrors> {
-        let (username, password) = all((
-            self.username.required_text("username"),
-            self.password.required_text("password"),
-        ))?;
-        Ok(Credentials::Password(
-            LoginName::guess(&username),
-            SecretString::from(password),
-        ))
+        sign_in_credentials(self.username, self.password, self.ceremony, self.credential)
     }
 }
 
-/// Signs in (the same limits and lockout as `/api/v1/auth/login`): the
-/// account page, or the second-factor page for an account with one.
+/// Signs in with a password (the same limits and lockout as
+/// `/api/v1/auth/login`) or a passkey alone (as
+/// `/api/v1/auth/passkey/finish`): the account page, or the second-factor
+/// page for an account with one.
 #[utoipa::path(post, path = "/oauth/account/sign-in", tag = "pages", operation_id = "account_security_sign_in",
     request_body(content = SignInForm, content_type = "application/x-www-form-urlencoded"),
     responses(
@@ -334,7 +407,7 @@ async fn sign_in(
         Err(errors) => return Ok(sign_in_page(&state, &headers, &typed, errors.into())),
     };
     let opened = state.authorize.open_browser(credentials, &device).await;
-    Ok(signed_in(&state, &headers, opened, Step::Password(&typed)))
+    Ok(signed_in(&state, &headers, opened, Step::Password(&typed)).await)
 }
 
 /// The second-factor page's form.
@@ -352,13 +425,17 @@ struct SecondFactorForm {
     /// A recovery code instead of `code`
     #[schema(value_type = Option<String>)]
     recovery_code: Text,
+    /// A passkey's answer instead of a code (`PublicKeyCredential` as
+    /// JSON, which the passkey button fills in)
+    #[schema(value_type = Option<String>)]
+    webauthn: Text,
 }
 
 impl Parse for SecondFactorForm {
     type Output = Proof;
 
     fn parse(self) -> Result<Proof, ValidationErrors> {
-        second_factor(self.code, self.recovery_code)
+        second_factor(self.code, self.recovery_code, self.webauthn)
     }
 }
 
@@ -390,24 +467,14 @@ async fn sign_in_second_factor(
     let proof = match form.parse() {
         Ok(proof) => proof,
         Err(errors) => {
-            return Ok(second_factor_page(
-                &state,
-                &headers,
-                &mfa_token,
-                errors.into(),
-            ))
+            return Ok(second_factor_page(&state, &headers, &mfa_token, errors.into()).await)
         }
     };
     let opened = state
         .authorize
         .open_browser(Credentials::SecondFactor(token, proof), &device)
         .await;
-    Ok(signed_in(
-        &state,
-        &headers,
-        opened,
-        Step::SecondFactor(&mfa_token),
-    ))
+    Ok(signed_in(&state, &headers, opened, Step::SecondFactor(&mfa_token)).await)
 }
 
 /// A form that is a button: its anti-forgery token only.
@@ -535,7 +602,7 @@ impl Parse for ProofForm {
     type Output = Proof;
 
     fn parse(self) -> Result<Proof, ValidationErrors> {
-        second_factor(self.code, self.recovery_code)
+        second_factor(self.code, self.recovery_code, Text::Absent)
     }
 }
 
@@ -624,6 +691,234 @@ async fn regenerate_recovery_codes(
         |codes| html(StatusCode::OK, &RecoveryCodesPage { codes }),
     )
     .await
+}
+
+/// Starts adding a passkey: the page that has the browser create it.
+#[utoipa::path(post, path = "/oauth/account/passkeys/new", tag = "pages", operation_id = "account_security_start_passkey",
+    request_body(content = ButtonForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The page that creates the passkey (with the passkey script)", content_type = "text/html", body = String),
+        (status = 303, description = "No browser session: to the account page's sign-in"),
+        (status = 403, description = "The form's anti-forgery token is missing or wrong", content_type = "text/html", body = String),
+    ))]
+async fn start_passkey(
+    State(state): State<AppState>,
+    Client(device): Client,
+    headers: HeaderMap,
+    body: Result<Body<ButtonForm>, ApiError>,
+) -> Result<Response, PageError> {
+    let Body(form) = body?;
+    let browser = match signed_in_browser(&state, &headers, &form.csrf).await? {
+        Ok(browser) => browser,
+        Err(answer) => return Ok(answer),
+    };
+    let options = match state
+        .mfa
+        .start_passkey_registration(browser.user_id, &device)
+        .await
+    {
+        Ok(options) => options_json(&options)?,
+        Err(e) => return security_page(&state, &headers, &browser, e.into()).await,
+    };
+    let mut response = page(&state, &headers, Refusal::none(), |csrf, status, _| {
+        html(
+            status,
+            &AddPasskeyPage {
+                options: &options,
+                csrf,
+            },
+        )
+    });
+    allow_passkey_script(&mut response);
+    Ok(response)
+}
+
+/// The passkey the browser created, and its name.
+#[derive(Deserialize, ToSchema)]
+struct AddPasskeyForm {
+    /// The form's anti-forgery token
+    #[schema(value_type = String)]
+    csrf: Text,
+    /// What to call it (1 to 64 characters)
+    #[schema(value_type = String)]
+    name: Text,
+    /// The browser's answer to the options (`PublicKeyCredential` as JSON)
+    #[schema(value_type = String)]
+    credential: Text,
+}
+
+impl Parse for AddPasskeyForm {
+    type Output = (PasskeyName, Box<RegisterPublicKeyCredential>);
+
+    fn parse(self) -> Result<Self::Output, ValidationErrors> {
+        all((
+            self.name.required("name", |n| PasskeyName::parse(&n)),
+            self.credential.required("credential", |json| {
+                // Text that is no JSON is refused as JSON that is no answer.
+                registration(serde_json::from_str(&json).unwrap_or_default())
+            }),
+        ))
+    }
+}
+
+/// Keeps the passkey the browser created: the account page, listing it.
+#[utoipa::path(post, path = "/oauth/account/passkeys", tag = "pages", operation_id = "account_security_add_passkey",
+    request_body(content = AddPasskeyForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Added (or no browser session): to the account page"),
+        (status = 400, description = "The account page again: the passkey's answer is refused", content_type = "text/html", body = String),
+        (status = 403, description = "The form's anti-forgery token is missing or wrong", content_type = "text/html", body = String),
+        (status = 409, description = "The account page again: no passkey is being added, or it is registered already", content_type = "text/html", body = String),
+        (status = 422, description = "The account page again: no name, or no answer", content_type = "text/html", body = String),
+    ))]
+async fn add_passkey(
+    State(state): State<AppState>,
+    Client(device): Client,
+    headers: HeaderMap,
+    body: Result<Body<AddPasskeyForm>, ApiError>,
+) -> Result<Response, PageError> {
+    let Body(form) = body?;
+    let browser = match signed_in_browser(&state, &headers, &form.csrf).await? {
+        Ok(browser) => browser,
+        Err(answer) => return Ok(answer),
+    };
+    let refusal = match form.parse() {
+        Ok((name, credential)) => match state
+            .mfa
+            .finish_passkey_registration(browser.user_id, name, &credential, &device)
+            .await
+        {
+            Ok(_) => return Ok(see_other(ACCOUNT)),
+            Err(e) => e.into(),
+        },
+        Err(errors) => errors.into(),
+    };
+    security_page(&state, &headers, &browser, refusal).await
+}
+
+/// A passkey's new name.
+#[derive(Deserialize, ToSchema)]
+struct RenamePasskeyForm {
+    /// The form's anti-forgery token
+    #[schema(value_type = String)]
+    csrf: Text,
+    /// The passkey's id
+    #[schema(value_type = String)]
+    id: Text,
+    /// What to call it (1 to 64 characters)
+    #[schema(value_type = String)]
+    name: Text,
+}
+
+impl Parse for RenamePasskeyForm {
+    type Output = (Uuid, PasskeyName);
+
+    fn parse(self) -> Result<Self::Output, ValidationErrors> {
+        all((
+            self.id.required("id", |id| parse_uuid(&id)),
+            self.name.required("name", |n| PasskeyName::parse(&n)),
+        ))
+    }
+}
+
+/// Renames one of the user's passkeys: the account page.
+#[utoipa::path(post, path = "/oauth/account/passkeys/rename", tag = "pages", operation_id = "account_security_rename_passkey",
+    request_body(content = RenamePasskeyForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Renamed (or no browser session): to the account page"),
+        (status = 403, description = "The form's anti-forgery token is missing or wrong", content_type = "text/html", body = String),
+        (status = 404, description = "The account page again: no such passkey", content_type = "text/html", body = String),
+        (status = 422, description = "The account page again: no name, or too long", content_type = "text/html", body = String),
+    ))]
+async fn rename_passkey(
+    State(state): State<AppState>,
+    Client(device): Client,
+    headers: HeaderMap,
+    body: Result<Body<RenamePasskeyForm>, ApiError>,
+) -> Result<Response, PageError> {
+    let Body(form) = body?;
+    let browser = match signed_in_browser(&state, &headers, &form.csrf).await? {
+        Ok(browser) => browser,
+        Err(answer) => return Ok(answer),
+    };
+    let refusal = match form.parse() {
+        Ok((id, name)) => match state
+            .mfa
+            .rename_passkey(browser.user_id, id, name, &device)
+            .await
+        {
+            Ok(_) => return Ok(see_other(ACCOUNT)),
+            Err(e) => e.into(),
+        },
+        Err(errors) => errors.into(),
+    };
+    security_page(&state, &headers, &browser, refusal).await
+}
+
+/// Which passkey to remove, with a passkey's fresh check when it is the
+/// last second factor.
+#[derive(Deserialize, ToSchema)]
+struct RemovePasskeyForm {
+    /// The form's anti-forgery token
+    #[schema(value_type = String)]
+    csrf: Text,
+    /// The passkey's id
+    #[schema(value_type = String)]
+    id: Text,
+    /// The last second factor only: a passkey's answer to the page's check
+    /// (`PublicKeyCredential` as JSON, which the button fills in)
+    #[schema(value_type = Option<String>)]
+    webauthn: Text,
+}
+
+impl Parse for RemovePasskeyForm {
+    type Output = (Uuid, Option<Proof>);
+
+    fn parse(self) -> Result<Self::Output, ValidationErrors> {
+        let check = match super::blank_is_absent(self.webauthn) {
+            Text::Absent | Text::Null => Ok(None),
+            given => passkey_answer("webauthn", given).map(|a| Some(Proof::Passkey(a))),
+        };
+        all((self.id.required("id", |id| parse_uuid(&id)), check))
+    }
+}
+
+/// Removes one of the user's passkeys; the last second factor only with a
+/// passkey's fresh check (a refused one counts against the account like a
+/// wrong password). Then the account page.
+#[utoipa::path(post, path = "/oauth/account/passkeys/remove", tag = "pages", operation_id = "account_security_remove_passkey",
+    request_body(content = RemovePasskeyForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Removed (or no browser session): to the account page"),
+        (status = 400, description = "The account page again: the check is refused", content_type = "text/html", body = String),
+        (status = 403, description = "The form's anti-forgery token is missing or wrong; or the account page again: the last second factor, and no fresh check", content_type = "text/html", body = String),
+        (status = 404, description = "The account page again: no such passkey", content_type = "text/html", body = String),
+        (status = 422, description = "The account page again: not a passkey's answer", content_type = "text/html", body = String),
+        (status = 429, description = "The account page again: too many attempts", content_type = "text/html", body = String),
+    ))]
+async fn remove_passkey(
+    State(state): State<AppState>,
+    Client(device): Client,
+    headers: HeaderMap,
+    body: Result<Body<RemovePasskeyForm>, ApiError>,
+) -> Result<Response, PageError> {
+    let Body(form) = body?;
+    let browser = match signed_in_browser(&state, &headers, &form.csrf).await? {
+        Ok(browser) => browser,
+        Err(answer) => return Ok(answer),
+    };
+    let refusal = match form.parse() {
+        Ok((id, proof)) => match state
+            .mfa
+            .remove_passkey(browser.user_id, id, proof, &device)
+            .await
+        {
+            Ok(()) => return Ok(see_other(ACCOUNT)),
+            Err(e) => e.into(),
+        },
+        Err(errors) => errors.into(),
+    };
+    security_page(&state, &headers, &browser, refusal).await
 }
 
 /// Signs this browser out: its browser session and the session under it

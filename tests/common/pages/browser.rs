@@ -248,3 +248,50 @@ impl Browser {
         }
     }
 }
+
+/// WebDriver's "Add Virtual Authenticator" (WebAuthn Level 2 §11.3), which
+/// chromedriver answers: a software authenticator inside the browser.
+#[derive(Debug)]
+struct AddVirtualAuthenticator;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for AddVirtualAuthenticator {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/webauthn/authenticator",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        // A platform authenticator that keeps discoverable credentials and
+        // verifies its user (as a fingerprint would) without asking.
+        let body = json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserVerified": true,
+        });
+        (axum::http::Method::POST, Some(body.to_string()))
+    }
+}
+
+impl Browser {
+    /// Gives the browser a passkey authenticator (Chrome's virtual one) that
+    /// answers every ceremony at once; its id.
+    pub async fn add_virtual_authenticator(&self) -> String {
+        let added = self
+            .client
+            .issue_cmd(AddVirtualAuthenticator)
+            .await
+            .expect("chromedriver adds a virtual authenticator");
+        added
+            .as_str()
+            .unwrap_or_else(|| panic!("an authenticator id: {added}"))
+            .to_owned()
+    }
+}
