@@ -8,80 +8,17 @@
 
 mod common;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+use common::mfa::{code_at, enrolled, fresh_step, Enrolled};
 use common::pages::browser::Browser;
-use common::pages::{hidden_inputs, input_value, spawn_app_at_own_url, Page, Visitor};
+use common::pages::{hidden_inputs, input_value, Page, Visitor};
+use common::web_app::{app, authorize_path, callback_page, web_app, WebApp, VERIFIER};
 use common::{json_of, jwt_claims, TestApp, TestUser};
 use fantoccini::Locator;
-use figment::providers::Serialized;
-use figment::Figment;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const MFA: &str = "/api/v1/users/me/mfa";
 const WRONG_CODE: &str = "Invalid second-factor code";
 const DEAD_TOKEN: &str = "Invalid or expired second-factor token";
-
-/// An app whose issuer is its own address (what OIDC asks of an issuer).
-async fn app() -> TestApp {
-    let port = common::free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    spawn_app_at_own_url(
-        Figment::new()
-            .merge(Serialized::default(
-                "server.bind",
-                format!("127.0.0.1:{port}"),
-            ))
-            .merge(Serialized::default("server.public_url", &base))
-            .merge(Serialized::default("jwt.issuer", &base)),
-    )
-    .await
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// The start of a 30 s time step with at least 10 s of it left, so codes
-/// of the step before, this one and the next all pass for a while.
-async fn fresh_step() -> u64 {
-    if 30 - now() % 30 < 10 {
-        tokio::time::sleep(Duration::from_secs(30 - now() % 30)).await;
-    }
-    now() / 30 * 30
-}
-
-/// pyotp's code for the app `uri` describes, at `time`.
-async fn code_at(uri: &str, time: u64) -> String {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/totp_code.py");
-    let output = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::process::Command::new(common::venv_python())
-            .arg(script)
-            .arg(uri)
-            .arg(time.to_string())
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("pyotp answers within 30 s")
-    .expect("the virtualenv's python runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
 
 /// Six digits that are none of the codes around `step`.
 async fn wrong_code(uri: &str, step: u64) -> String {
@@ -93,89 +30,6 @@ async fn wrong_code(uri: &str, step: u64) -> String {
         .map(|n: u32| format!("{:06}", n * 7919 % 1_000_000))
         .find(|c| !near.contains(c))
         .unwrap()
-}
-
-/// A user with an authenticator app set up through the API, confirmed with
-/// the code of the step before `step` (so `step`'s and the next are unused).
-struct Enrolled {
-    user: TestUser,
-    uri: String,
-    recovery_codes: Vec<String>,
-    step: u64,
-}
-
-async fn enrolled(app: &TestApp) -> Enrolled {
-    let (user, tokens) = app.signed_in_user().await;
-    let step = fresh_step().await;
-    let me = app.bearer(&tokens.access);
-    let started = json_of(me.post(&format!("{MFA}/totp")).await, StatusCode::OK).await;
-    let uri = started["otpauth_uri"].as_str().unwrap().to_owned();
-    let code = code_at(&uri, step - 30).await;
-    let confirmed = json_of(
-        me.post_json(&format!("{MFA}/totp/confirm"), json!({ "code": code }))
-            .await,
-        StatusCode::OK,
-    )
-    .await;
-    let recovery_codes = confirmed["recovery_codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_owned())
-        .collect();
-    Enrolled {
-        user,
-        uri,
-        recovery_codes,
-        step,
-    }
-}
-
-/// A registered web app (confidential, first-party) whose redirect URI is
-/// `redirect`.
-struct WebApp {
-    id: String,
-    secret: String,
-    redirect: String,
-}
-
-async fn web_app(app: &TestApp, redirect: &str) -> WebApp {
-    let admin = app.new_user_with_role("ADMIN").await.1;
-    let (id, secret) = app
-        .register_client(
-            &admin.access,
-            json!({
-                "name": "Notes Web",
-                "grant_types": ["authorization_code", "refresh_token"],
-                "redirect_uris": [redirect],
-                "first_party": true,
-            }),
-        )
-        .await;
-    WebApp {
-        id,
-        secret: secret.expect("a confidential client's secret"),
-        redirect: redirect.to_owned(),
-    }
-}
-
-fn authorize_path(client: &WebApp, extra: &[(&str, &str)]) -> String {
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(VERIFIER.as_bytes()));
-    let mut query = vec![
-        ("response_type", "code"),
-        ("client_id", client.id.as_str()),
-        ("redirect_uri", client.redirect.as_str()),
-        ("scope", "openid profile"),
-        ("state", "st-1"),
-        ("nonce", "n-1"),
-        ("code_challenge_method", "S256"),
-        ("code_challenge", challenge.as_str()),
-    ];
-    query.extend_from_slice(extra);
-    format!(
-        "/oauth/authorize?{}",
-        serde_urlencoded::to_string(&query).unwrap()
-    )
 }
 
 /// The code a redirect to the app carries.
@@ -217,28 +71,6 @@ fn assert_mfa(id_token: &Value, access: &Value, amr: Value) {
         assert_eq!(claims["acr"], "mfa", "{claims}");
     }
     assert_eq!(id_token["auth_time"], access["auth_time"]);
-}
-
-/// A page on 127.0.0.1 standing in for the app's callback: every request
-/// gets a page headed "Back at the app". Answers until the test ends.
-async fn callback_page() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buffer = [0u8; 8192];
-                let _ = stream.read(&mut buffer).await;
-                let body = "<!doctype html><title>app</title><h1>Back at the app</h1>";
-                let answer = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(answer.as_bytes()).await;
-            });
-        }
-    });
-    format!("http://127.0.0.1:{port}/callback")
 }
 
 /// The URL the browser is at.
@@ -352,6 +184,7 @@ async fn an_app_signs_in_with_password_then_authenticator_code_and_its_tokens_sa
         uri,
         recovery_codes,
         step,
+        ..
     } = enrolled(&app).await;
 
     let browser = Browser::start("mfa-authorize").await;

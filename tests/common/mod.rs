@@ -9,6 +9,7 @@ pub mod mfa;
 pub mod pages;
 pub mod revocations;
 pub mod servers;
+pub mod web_app;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

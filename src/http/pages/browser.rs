@@ -13,10 +13,12 @@ use askama::Template;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::super::error::ApiError;
+use super::super::extract::Parse;
 use super::{blank_is_absent, cookie, set_cookie, text_of, CookieScope, PageError};
 use crate::auth::{AuthError, LoginName, MfaToken};
 use crate::authorize::{AuthorizeError, Credentials};
@@ -250,5 +252,34 @@ pub(super) fn allow_passkey_script(response: &mut Response) {
         response
             .headers_mut()
             .insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+}
+
+/// The second-factor page's form (the account page's, the console's).
+#[derive(Deserialize, ToSchema)]
+pub(super) struct SecondFactorForm {
+    /// The form's anti-forgery token
+    #[schema(value_type = String)]
+    pub(super) csrf: Text,
+    /// The step's token, from the page after the password
+    #[schema(value_type = String)]
+    pub(super) mfa_token: Text,
+    /// The 6 digits the authenticator app shows
+    #[schema(value_type = Option<String>)]
+    code: Text,
+    /// A recovery code instead of `code`
+    #[schema(value_type = Option<String>)]
+    recovery_code: Text,
+    /// A passkey's answer instead of a code (`PublicKeyCredential` as
+    /// JSON, which the passkey button fills in)
+    #[schema(value_type = Option<String>)]
+    webauthn: Text,
+}
+
+impl Parse for SecondFactorForm {
+    type Output = Proof;
+
+    fn parse(self) -> Result<Proof, ValidationErrors> {
+        second_factor(self.code, self.recovery_code, self.webauthn)
     }
 }

@@ -30,7 +30,7 @@ use super::super::admin as api;
 use super::super::error::ApiError;
 use super::super::extract::{Body, Client, Parse, PathUuid, Query};
 use super::super::invalid::Location;
-use super::browser::{allow_passkey_script, passkey_step, second_factor, SecondFactorPage};
+use super::browser::{allow_passkey_script, passkey_step, SecondFactorForm, SecondFactorPage};
 use super::{
     blank_is_absent, cookie, html, see_other, set_cookie, text_of, CookieScope, PageError,
 };
@@ -327,27 +327,6 @@ async fn sign_in(
     }
 }
 
-/// The second-factor form's fields.
-#[derive(Deserialize, ToSchema)]
-struct SecondFactorForm {
-    /// The form's anti-forgery token
-    #[schema(value_type = String)]
-    csrf: Text,
-    /// The step's token, from the page after the password
-    #[schema(value_type = String)]
-    mfa_token: Text,
-    /// The 6 digits the authenticator app shows (or `recovery_code`)
-    #[schema(value_type = Option<String>)]
-    code: Text,
-    /// One of the recovery codes, instead of `code`
-    #[schema(value_type = Option<String>)]
-    recovery_code: Text,
-    /// A passkey's answer instead of a code (`PublicKeyCredential` as
-    /// JSON, which the passkey button fills in)
-    #[schema(value_type = Option<String>)]
-    webauthn: Text,
-}
-
 /// Finishes a sign-in with the code of the account's second factor (the
 /// same five codes per step and account lockout as
 /// `/api/v1/auth/mfa/verify`); then the users. A wrong code shows the page
@@ -384,7 +363,7 @@ async fn sign_in_second_factor(
         e.log();
         second_factor_form(&headers, &state, e.status(), &typed_token, e.words()).await
     };
-    let proof = match second_factor(form.code, form.recovery_code, form.webauthn) {
+    let proof = match form.parse() {
         Ok(proof) => proof,
         Err(errors) => return Ok(code_again(errors.into()).await),
     };

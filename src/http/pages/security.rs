@@ -30,7 +30,7 @@ use super::super::extract::{Body, Client, Parse};
 use super::browser::{
     allow_passkey_script, browser_cookie, check_form, ends_the_step, forget_browser_session,
     form_nonce, form_token, keep_browser_session, options_json, passkey_answer, passkey_step,
-    remember_form_nonce, second_factor, sign_in_credentials, SecondFactorPage,
+    remember_form_nonce, second_factor, sign_in_credentials, SecondFactorForm, SecondFactorPage,
 };
 use super::{html, see_other, text_of, PageError};
 use crate::auth::{AuthError, MfaToken};
@@ -408,35 +408,6 @@ async fn sign_in(
     };
     let opened = state.authorize.open_browser(credentials, &device).await;
     Ok(signed_in(&state, &headers, opened, Step::Password(&typed)).await)
-}
-
-/// The second-factor page's form.
-#[derive(Deserialize, ToSchema)]
-struct SecondFactorForm {
-    /// The form's anti-forgery token
-    #[schema(value_type = String)]
-    csrf: Text,
-    /// The step's token, from the page that asked
-    #[schema(value_type = String)]
-    mfa_token: Text,
-    /// The 6 digits the authenticator app shows
-    #[schema(value_type = Option<String>)]
-    code: Text,
-    /// A recovery code instead of `code`
-    #[schema(value_type = Option<String>)]
-    recovery_code: Text,
-    /// A passkey's answer instead of a code (`PublicKeyCredential` as
-    /// JSON, which the passkey button fills in)
-    #[schema(value_type = Option<String>)]
-    webauthn: Text,
-}
-
-impl Parse for SecondFactorForm {
-    type Output = Proof;
-
-    fn parse(self) -> Result<Proof, ValidationErrors> {
-        second_factor(self.code, self.recovery_code, self.webauthn)
-    }
 }
 
 /// Finishes the sign-in with the authenticator app's code or a recovery
