@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 
 use super::error::ApiError;
 use super::extract::{Client, Parse, PathUuid, Valid, ValidQuery};
+use super::mfa::MfaOverview;
 use super::responses as doc;
 use super::roles::{RequireAdmin, RequireStaff};
 use super::AppState;
@@ -18,7 +19,7 @@ use crate::admin::{
     balance_delta, AdminUser, AuditPage, AuditQuery, Balance, UserChanges, UserPage, UserQuery,
 };
 use crate::audit::AuditFilter;
-use crate::mfa::Overview;
+
 use crate::users::repo::{Deleted, UserFilter};
 use crate::users::{Role, Subscription};
 use crate::validation::{self, all, Text, ValidationErrors};
@@ -276,51 +277,15 @@ async fn balance(
     ))
 }
 
-/// `GET /admin/users/{id}/mfa`: the shape of `GET /users/me/mfa`.
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"totp": true, "passkeys": [], "recovery_codes_left": 10}))]
-struct UserFactors {
-    /// An authenticator app is set up (and confirmed).
-    totp: bool,
-    passkeys: Vec<PasskeyEntry>,
-    /// Recovery codes not used yet.
-    recovery_codes_left: u32,
-}
-
-#[derive(Serialize, ToSchema)]
-struct PasskeyEntry {
-    id: uuid::Uuid,
-    name: String,
-    created_at: chrono::DateTime<chrono::Utc>,
-}
-
-impl From<Overview> for UserFactors {
-    fn from(overview: Overview) -> Self {
-        Self {
-            totp: overview.totp,
-            passkeys: overview
-                .passkeys
-                .into_iter()
-                .map(|p| PasskeyEntry {
-                    id: p.id,
-                    name: p.name,
-                    created_at: p.created_at,
-                })
-                .collect(),
-            recovery_codes_left: overview.recovery_codes_left,
-        }
-    }
-}
-
 /// A user's second factors (ADMIN or MODERATOR, like the user listing).
 #[utoipa::path(get, path = "/users/{id}/mfa", tag = "admin", operation_id = "admin_mfa_overview", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The user's id")),
-    responses((status = 200, body = UserFactors), doc::Staff, doc::OnUser))]
+    responses((status = 200, body = MfaOverview, description = "The shape of `GET /users/me/mfa`"), doc::Staff, doc::OnUser))]
 async fn mfa_overview(
     State(state): State<AppState>,
     RequireStaff(_): RequireStaff,
     PathUuid(id): PathUuid,
-) -> Result<Json<UserFactors>, ApiError> {
+) -> Result<Json<MfaOverview>, ApiError> {
     state.admin.user(id).await?;
     Ok(Json(state.mfa.overview(id).await?.into()))
 }

@@ -8,21 +8,22 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
 use super::auth::TokenResponse;
 use super::error::{ApiError, OAuthApiError};
 use super::extract::{Authenticated, Body, Client, DpopHeader, Parse, Valid};
 use super::oauth::AccessTokenResponse;
-use super::passkeys::{self, PasskeyBody};
 use super::responses as doc;
 use super::AppState;
 use crate::auth::{AuthError, Door, MfaToken, TokenPair};
 use crate::dpop::{Checked, DpopCheckError};
-use crate::mfa::{Assertion, Proof, RecoveryCode, TotpCode};
+use crate::mfa::{Assertion, Overview, PasskeySummary, Proof, RecoveryCode, TotpCode};
 use crate::oauth::{IssuedTokens, OAuthError};
 use crate::validation::{all, FieldError, Shaped, Text, ValidationErrors};
 
@@ -33,14 +34,11 @@ pub fn enrolment_router() -> OpenApiRouter<AppState> {
         .routes(routes!(start_totp, remove_totp))
         .routes(routes!(confirm_totp))
         .routes(routes!(regenerate_recovery_codes))
-        .merge(passkeys::enrolment_routes())
 }
 
 /// Under `/api/v1/auth`.
 pub fn sign_in_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::default()
-        .routes(routes!(verify_second_factor))
-        .merge(passkeys::sign_in_routes())
+    OpenApiRouter::default().routes(routes!(verify_second_factor))
 }
 
 /// The path a DPoP proof for the second step names.
@@ -51,13 +49,42 @@ const VERIFY_PATH: &str = "/api/v1/auth/mfa/verify";
 #[schema(example = json!({"totp": true, "passkeys": [
     {"id": "01939e4c-8b7a-7c3e-9f00-5a1b2c3d4e5f", "name": "YubiKey 5C", "created_at": "2026-12-07T10:00:00Z"}
 ], "recovery_codes_left": 10}))]
-struct MfaOverview {
+pub(super) struct MfaOverview {
     /// An authenticator app is set up (and confirmed).
     totp: bool,
     /// The passkeys, oldest first.
     passkeys: Vec<PasskeyBody>,
     /// Recovery codes not used yet.
     recovery_codes_left: u32,
+}
+
+impl From<Overview> for MfaOverview {
+    fn from(overview: Overview) -> Self {
+        Self {
+            totp: overview.totp,
+            passkeys: overview.passkeys.into_iter().map(Into::into).collect(),
+            recovery_codes_left: overview.recovery_codes_left,
+        }
+    }
+}
+
+/// One passkey, as its owner sees it.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": "01939e4c-8b7a-7c3e-9f00-5a1b2c3d4e5f", "name": "YubiKey 5C", "created_at": "2026-12-07T10:00:00Z"}))]
+pub(super) struct PasskeyBody {
+    id: Uuid,
+    name: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<PasskeySummary> for PasskeyBody {
+    fn from(listed: PasskeySummary) -> Self {
+        Self {
+            id: listed.id,
+            name: listed.name,
+            created_at: listed.created_at,
+        }
+    }
 }
 
 /// The caller's second factors.
@@ -67,12 +94,7 @@ async fn mfa_overview(
     State(state): State<AppState>,
     Authenticated(claims): Authenticated,
 ) -> Result<Json<MfaOverview>, ApiError> {
-    let overview = state.mfa.overview(claims.sub).await?;
-    Ok(Json(MfaOverview {
-        totp: overview.totp,
-        passkeys: overview.passkeys.into_iter().map(Into::into).collect(),
-        recovery_codes_left: overview.recovery_codes_left,
-    }))
+    Ok(Json(state.mfa.overview(claims.sub).await?.into()))
 }
 
 /// `POST /users/me/mfa/totp`: what to put in the authenticator app, shown

@@ -144,10 +144,17 @@ pub fn routes() -> [(Audience, OpenApiRouter<AppState>); 5] {
     let everyone = OpenApiRouter::default()
         .merge(meta::router())
         .merge(oauth::router())
-        .nest("/api/v1/auth", auth::router().merge(mfa::sign_in_router()))
+        .nest(
+            "/api/v1/auth",
+            auth::router()
+                .merge(mfa::sign_in_router())
+                .merge(passkeys::sign_in_routes()),
+        )
         .nest(
             "/api/v1/users",
-            users::router().merge(mfa::enrolment_router()),
+            users::router()
+                .merge(mfa::enrolment_router())
+                .merge(passkeys::enrolment_routes()),
         )
         .nest("/api/v1/admin", admin::router().merge(clients::router()))
         .nest("/api/v1/revocations", revocations::router());

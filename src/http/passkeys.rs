@@ -10,12 +10,10 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 use webauthn_rs::prelude::{
     CreationChallengeResponse, RegisterPublicKeyCredential, RequestChallengeResponse,
 };
@@ -23,12 +21,12 @@ use webauthn_rs::prelude::{
 use super::auth::TokenResponse;
 use super::error::ApiError;
 use super::extract::{Authenticated, Client, DpopHeader, Parse, PathUuid, Valid};
-use super::mfa::any_proof;
+use super::mfa::{any_proof, PasskeyBody};
 use super::responses as doc;
 use super::AppState;
 use crate::auth::{AuthError, Door, MfaToken, Opening};
 use crate::mfa::passkey::{self, PasskeyName, SignInHandle};
-use crate::mfa::{Assertion, Ceremony, PasskeyError, PasskeySummary, Proof};
+use crate::mfa::{Assertion, Ceremony, PasskeyError, Proof};
 use crate::validation::{all, Shaped, Text, ValidationErrors};
 
 /// Under `/api/v1/users`.
@@ -50,25 +48,6 @@ pub(super) fn sign_in_routes() -> OpenApiRouter<AppState> {
 
 /// The path a DPoP proof for a passwordless sign-in names.
 const SIGN_IN_PATH: &str = "/api/v1/auth/passkey/finish";
-
-/// One passkey, as its owner sees it.
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"id": "01939e4c-8b7a-7c3e-9f00-5a1b2c3d4e5f", "name": "YubiKey 5C", "created_at": "2026-12-07T10:00:00Z"}))]
-pub(super) struct PasskeyBody {
-    id: Uuid,
-    name: String,
-    created_at: DateTime<Utc>,
-}
-
-impl From<PasskeySummary> for PasskeyBody {
-    fn from(listed: PasskeySummary) -> Self {
-        Self {
-            id: listed.id,
-            name: listed.name,
-            created_at: listed.created_at,
-        }
-    }
-}
 
 /// `navigator.credentials.create`'s options (`{"publicKey": {...}}`).
 #[derive(Serialize, ToSchema)]
