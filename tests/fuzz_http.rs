@@ -19,6 +19,7 @@ const BODY_ROUTES: &[&str] = &[
     "/api/v1/auth/activate/resend",
     "/api/v1/auth/forgot-password",
     "/api/v1/auth/reset-password",
+    "/api/v1/auth/mfa/verify",
     "/api/v1/auth/mfa/webauthn/options",
     "/api/v1/auth/passkey/finish",
     "/oauth/token",
