@@ -583,23 +583,6 @@ impl Parse for VerifyParams {
     }
 }
 
-/// The `amr` as the `X-User-AMR` value, space-separated. The sets a sign-in
-/// makes today are static values: no allocation on the hot path.
-fn amr_header(amr: &[String]) -> Option<HeaderValue> {
-    const USUAL: [&str; 5] = [
-        "pwd",
-        "pwd otp mfa",
-        "pwd mfa",
-        "pwd hwk mfa",
-        "hwk user mfa",
-    ];
-    let methods = || amr.iter().map(String::as_str);
-    match USUAL.iter().find(|usual| usual.split(' ').eq(methods())) {
-        Some(usual) => Some(HeaderValue::from_static(usual)),
-        None => HeaderValue::from_str(&amr.join(" ")).ok(),
-    }
-}
-
 /// The claims `/verify` answers: a user's token's (with the session's
 /// current role and subscription) or a client's own token's.
 #[derive(Serialize, ToSchema)]
@@ -757,7 +740,12 @@ async fn verify(
                 HeaderName::from_static("x-user-subscription"),
                 HeaderValue::from_static(claims.subscription.as_str()),
             );
-            if let Some(amr) = claims.amr.as_deref().and_then(amr_header) {
+            // RFC 8176 method names: always a header value.
+            if let Some(Ok(amr)) = claims
+                .amr
+                .as_deref()
+                .map(|amr| HeaderValue::from_str(&amr.join(" ")))
+            {
                 headers.insert(HeaderName::from_static("x-user-amr"), amr);
             }
             VerifiedClaims::User(claims)

@@ -10,7 +10,7 @@
 //! app's site), `Secure` under https, and sent to `/oauth` only.
 
 use askama::Template;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 
 use super::super::error::ApiError;
 use super::super::extract::Parse;
-use super::{blank_is_absent, cookie, set_cookie, text_of, CookieScope, PageError};
+use super::{blank_is_absent, cookie, html, set_cookie, text_of, CookieScope, PageError};
 use crate::auth::{AuthError, LoginName, MfaToken};
 use crate::authorize::{AuthorizeError, Credentials};
 use crate::http::passkeys::NOT_A_CEREMONY;
@@ -175,6 +175,18 @@ pub(super) struct SecondFactorPage<'a> {
     /// The options of a passkey's answer, when the account has one.
     pub passkey: Option<String>,
     pub problems: Vec<String>,
+}
+
+impl SecondFactorPage<'_> {
+    /// The page with `status`, allowed the passkey script when it offers a
+    /// passkey (a page whose forms may also go elsewhere sets its own CSP).
+    pub(super) fn answer(&self, status: StatusCode) -> Response {
+        let mut response = html(status, self);
+        if self.passkey.is_some() {
+            allow_passkey_script(&mut response);
+        }
+        response
+    }
 }
 
 /// A passkey's answer in form field `field`: `PublicKeyCredential` as JSON,

@@ -30,7 +30,7 @@ use super::super::admin as api;
 use super::super::error::ApiError;
 use super::super::extract::{Body, Client, Parse, PathUuid, Query};
 use super::super::invalid::Location;
-use super::browser::{allow_passkey_script, passkey_step, SecondFactorForm, SecondFactorPage};
+use super::browser::{passkey_step, SecondFactorForm, SecondFactorPage};
 use super::{
     blank_is_absent, cookie, html, see_other, set_cookie, text_of, CookieScope, PageError,
 };
@@ -213,24 +213,16 @@ async fn second_factor_form(
     // Shown only after a sign-in form that carried the form cookie.
     let nonce = cookie(headers, FORM_COOKIE).unwrap_or_default();
     let csrf = sign_in_token(state, &nonce);
-    let passkey = passkey_step(state, mfa_token).await;
-    let script = passkey.is_some();
-    let mut response = html(
-        status,
-        &SecondFactorPage {
-            app: Some("the tessera console"),
-            action: SECOND_FACTOR_PATH,
-            fields: Vec::new(),
-            csrf: &csrf,
-            mfa_token,
-            passkey,
-            problems,
-        },
-    );
-    if script {
-        allow_passkey_script(&mut response);
+    SecondFactorPage {
+        app: Some("the tessera console"),
+        action: SECOND_FACTOR_PATH,
+        fields: Vec::new(),
+        csrf: &csrf,
+        mfa_token,
+        passkey: passkey_step(state, mfa_token).await,
+        problems,
     }
-    response
+    .answer(status)
 }
 
 /// Signed in: the console cookie, then the users.

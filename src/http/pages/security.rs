@@ -200,25 +200,18 @@ async fn second_factor_page(
     refusal: Refusal,
 ) -> Response {
     let passkey = passkey_step(state, mfa_token).await;
-    let script = passkey.is_some();
-    let mut response = page(state, headers, refusal, |csrf, status, problems| {
-        html(
-            status,
-            &SecondFactorPage {
-                app: None,
-                action: "/oauth/account/second-factor",
-                fields: Vec::new(),
-                csrf,
-                mfa_token,
-                passkey,
-                problems,
-            },
-        )
-    });
-    if script {
-        allow_passkey_script(&mut response);
-    }
-    response
+    page(state, headers, refusal, |csrf, status, problems| {
+        SecondFactorPage {
+            app: None,
+            action: "/oauth/account/second-factor",
+            fields: Vec::new(),
+            csrf,
+            mfa_token,
+            passkey,
+            problems,
+        }
+        .answer(status)
+    })
 }
 
 /// The overview of `browser`'s user's factors.
