@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Creates the users and tokens the load scenarios replay.
 
-usage: setup.py BASE_URL OUT_DIR USERS CHAINS
+usage: setup.py BASE_URL OUT_DIR USERS CHAINS [ROUNDS]
 
 Writes to OUT_DIR:
   users.txt            "username password" per line (login scenario)
   access.txt           live access tokens (verify scenario)
   refresh_warm.txt     refresh tokens for the warm-up run of the refresh scenarios
-  refresh_run.txt      refresh tokens for the measured refresh run
-  refresh_oauth.txt    refresh tokens for the measured /oauth/token run
+  refresh_run_N.txt    refresh tokens for the Nth measured refresh round (1..ROUNDS)
+  refresh_oauth_N.txt  refresh tokens for the Nth measured /oauth/token round
+A round rotates its chains, so each round has chains of its own.
 Standard library only.
 """
 import json
@@ -17,6 +18,7 @@ import sys
 import urllib.request
 
 BASE, OUT, USERS, CHAINS = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+ROUNDS = int(sys.argv[5]) if len(sys.argv) > 5 else 1
 PASSWORD = "bench passphrase " + secrets.token_hex(4)
 
 
@@ -42,13 +44,14 @@ with open(f"{OUT}/users.txt", "w") as f:
     for username in users:
         f.write(f"{username} {PASSWORD}\n")
 
-files = {name: open(f"{OUT}/{name}.txt", "w") for name in ("access", "refresh_warm", "refresh_run", "refresh_oauth")}
+chains = ["refresh_warm"] + [f"refresh_{kind}_{n}" for n in range(1, ROUNDS + 1) for kind in ("run", "oauth")]
+files = {name: open(f"{OUT}/{name}.txt", "w") for name in ["access"] + chains}
 for i in range(CHAINS):
     username = users[i % len(users)]
-    for name in ("refresh_warm", "refresh_run", "refresh_oauth"):
+    for name in chains:
         pair = login(username)
         files[name].write(pair["refresh_token"] + "\n")
-        if name == "refresh_run":
+        if name == "refresh_run_1":
             files["access"].write(pair["access_token"] + "\n")
 for f in files.values():
     f.close()

@@ -16,10 +16,16 @@ ceiling = by_name.get("health_live", {}).get("rps")
 # A DPoP scenario is given as a fraction of its unbound twin in the same run.
 twins = {"verify_dpop": "verify", "refresh_dpop": "refresh", "login_totp": "login"}
 
+# Each hot path over the floor beneath it (bench/floor/server.rs), and the
+# least fraction of it the path should reach.
+floors = {"health_live": ("floor_bare", 0.7), "verify": ("floor_read", 0.8),
+          "oauth_introspect": ("floor_read", 0.8), "refresh": ("floor_sign", 0.7),
+          "oauth_token_refresh": ("floor_sign", 0.7)}
+
 print(f"{'scenario':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>9}{'errors':>8}"
-      f"{'tessera us':>12}{'redis us':>10}  note")
+      f"{'server us':>12}{'redis us':>10}  note")
 for row in rows:
-    if "p50_ms" not in row:
+    if "p50_ms" not in row or row["scenario"] in ("floor_bare", "floor_read", "floor_sign"):
         continue
     note = ""
     if argon2 and row["scenario"] in ("login", "register"):
@@ -35,7 +41,23 @@ for row in rows:
                   for key, width in (("tessera_us_per_req", 12), ("redis_us_per_req", 10)))
     print(f"{row['scenario']:<22}{row['rps']:>10.0f}{row['p50_ms']:>10.2f}{row['p99_ms']:>10.2f}"
           f"{row['non_2xx']:>9}{row['socket_errors']:>8}{cpu}  {note}")
-print("(tessera us, redis us: CPU time per request of each process, both pinned to CPU 0)")
+print("(server us, redis us: CPU time per request of tessera (or the floor server) and of Redis, both pinned to CPU 0)")
+
+if any(name in by_name for name in ("floor_bare", "floor_read", "floor_sign")):
+    print()
+    print(f"{'hot path / its floor':<36}{'req/s':>10}{'floor':>10}{'ratio':>8}{'target':>8}"
+          f"{'server us':>11}{'floor us':>10}{'redis us':>10}{'floor':>7}{'p99 ms':>8}")
+    for path, (floor, target) in floors.items():
+        if path not in by_name or floor not in by_name:
+            continue
+        over, under = by_name[path], by_name[floor]
+        cells = "".join(f"{r.get(key, float('nan')):>{w}.1f}" for r, key, w in (
+            (over, "tessera_us_per_req", 11), (under, "tessera_us_per_req", 10),
+            (over, "redis_us_per_req", 10), (under, "redis_us_per_req", 7)))
+        ratio_ = over["rps"] / under["rps"]
+        print(f"{path + ' / ' + floor:<36}{over['rps']:>10.0f}{under['rps']:>10.0f}{ratio_:>8.2f}{'>= ' + str(target):>8}"
+              f"{cells}{over['p99_ms']:>8.2f}")
+    print("(p99 target at 32 connections: under 5 ms for verify and refresh)")
 if argon2:
     print(f"{'argon2id raw (1 core)':<22}{argon2:>10.1f}")
 for key, label in (("rss_idle_kib", "RSS idle"), ("rss_peak_kib", "RSS peak")):
@@ -135,4 +157,5 @@ try:
 except (OSError, StopIteration):
     pass
 commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-json.dump({"commit": commit, "binary": os.environ.get("BENCH_BIN") or "release build of the commit", "cpu": cpu, "kernel": platform.release(), "results": rows}, open(sys.argv[2], "w"), indent=2)
+binary = os.environ.get("BENCH_BIN") or f"{os.environ.get('BENCH_PROFILE', 'release')} build of the commit"
+json.dump({"commit": commit, "binary": binary, "cpu": cpu, "kernel": platform.release(), "results": rows}, open(sys.argv[2], "w"), indent=2)

@@ -3,7 +3,13 @@
 #
 # Starts a release build of tessera (rate limits off) and its own Redis, both
 # pinned to CPU 0 together with PostgreSQL's processes; wrk runs pinned to
-# CPU 1. Scenarios (32 connections, a warm-up, then BENCH_SECONDS measured):
+# CPU 1. First the floors: bench/floor/server.rs, the least server on
+# tessera's own serve loop, pinned likewise, answers floor_bare (a bare
+# answer), floor_read (one EVALSHA reading a hash) and floor_sign (one
+# Ed25519 signature and one EVALSHA writing a hash); each hot path is given
+# as a fraction of its floor. BENCH_PERF=1 also records a CPU profile of the
+# server during each floor's and hot path's measured run.
+# Scenarios (32 connections, a warm-up, then BENCH_SECONDS measured):
 #   health_live (the HTTP ceiling: no Redis, no PostgreSQL), verify, refresh
 #   (real rotations), login (form), register, and — when the OAuth endpoints
 #   exist — oauth_token_refresh and oauth_introspect — and, where the client
@@ -32,6 +38,7 @@
 #   one tessera_dpop::check, one Ed25519 signature check alone and one
 #   signature (the floor the DPoP scenarios pay per request).
 # BENCH_PROFILE=profiling builds with that cargo profile instead of release.
+# BENCH_REDIS_SHARED=N sets tessera's redis.shared_connections (to compare).
 # BENCH_BIN=PATH benchmarks that tessera binary instead of the fresh build (to
 # compare two builds with the same harness, one after the other). An older
 # binary refuses a database that has newer migrations: `dropdb tessera_bench`
@@ -57,6 +64,14 @@ USERS=${BENCH_USERS:-32}
 # BENCH_PROFILE=profiling: thin LTO, builds in a third of release's time; for
 # trying the harness, not for figures to compare with a release run.
 PROFILE=${BENCH_PROFILE:-release}
+# BENCH_QUICK=1: the floors and the hot paths only (health, verify, refresh,
+# the OAuth twins), for trying a change; no login, register, second factor,
+# DPoP, client, feed or scale scenarios.
+quick=${BENCH_QUICK:-0}
+# The hot paths and their floors are measured in BENCH_ROUNDS rounds (3),
+# alternating, each a share of BENCH_SECONDS; see "Each floor" below.
+ROUNDS=${BENCH_ROUNDS:-3}
+ROUND_SECONDS=$(((SECONDS_MEASURED + ROUNDS - 1) / ROUNDS))
 
 require_rust
 command -v wrk >/dev/null 2>&1 || apt_install "wrk (the load generator)" wrk
@@ -69,11 +84,12 @@ export TESSERA_PROFILE=run TESSERA_DB_NAME=tessera_bench
 . scripts/services.sh || exit 1       # PostgreSQL (DATABASE_URL); Redis is our own, below
 
 if [ -n "${BENCH_BIN:-}" ]; then
-  log "building the argon2 rate probe ($PROFILE); tessera is $BENCH_BIN"
-  cargo build --profile "$PROFILE" --example argon2_rate >&2 || die "cargo build --profile $PROFILE failed"
+  log "building the argon2 rate probe and the floor server ($PROFILE); tessera is $BENCH_BIN"
+  cargo build --profile "$PROFILE" --example argon2_rate --example floor >&2 || die "cargo build --profile $PROFILE failed"
 else
   log "building $PROFILE binaries"
-  cargo build --profile "$PROFILE" --bin tessera --example argon2_rate >&2 || die "cargo build --profile $PROFILE failed"
+  cargo build --profile "$PROFILE" --bin tessera --example argon2_rate --example floor >&2 ||
+    die "cargo build --profile $PROFILE failed"
 fi
 cargo build --profile "$PROFILE" -p tessera-verify --example revocation_bench >&2 ||
   die "cargo build --profile $PROFILE -p tessera-verify failed"
@@ -83,16 +99,20 @@ dpop_bin="$CARGO_TARGET_DIR/$PROFILE/examples/dpop_proofs"
 bin=${BENCH_BIN:-$(tessera_bin "$PROFILE")}
 [ -x "$bin" ] || die "BENCH_BIN=$bin is not an executable"
 argon2_rate="$CARGO_TARGET_DIR/$PROFILE/examples/argon2_rate"
+floor_bin="$CARGO_TARGET_DIR/$PROFILE/examples/floor"
 
 work=$(mktemp -d /tmp/tessera-bench.XXXXXX)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 redis_port=$(free_port)
 port=$(free_port)
+floor_port=$(free_port)
 tessera_pid=""
+floor_pid=""
 pg_pids=$(pgrep -x postgres || true)
 
 cleanup() {
   [ -n "$tessera_pid" ] && kill "$tessera_pid" 2>/dev/null && wait "$tessera_pid" 2>/dev/null
+  [ -n "$floor_pid" ] && kill "$floor_pid" 2>/dev/null && wait "$floor_pid" 2>/dev/null
   redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true
   for pid in $pg_pids; do taskset -apc "0-$(($(nproc) - 1))" "$pid" >/dev/null 2>&1 || true; done
   rm -rf "$work"
@@ -126,6 +146,7 @@ public_url = "http://127.0.0.1:$port"
 trusted_proxies = ["127.0.0.1/32"]
 [redis]
 url = "redis://127.0.0.1:$redis_port"
+${BENCH_REDIS_SHARED:+shared_connections = $BENCH_REDIS_SHARED}
 [jwt]
 keys_dir = "$work/keys"
 [session]
@@ -154,6 +175,7 @@ unset REDIS_URL
 log "starting tessera on 127.0.0.1:$port (CPU 0)"
 RUST_LOG=warn taskset -c 0 "$bin" serve >"$work/tessera.log" 2>&1 &
 tessera_pid=$!
+server_pid=$tessera_pid
 for _ in $(seq 1 100); do
   curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && break
   sleep 0.1
@@ -168,7 +190,7 @@ log "argon2id raw rate on CPU 0 (5 s)"
 taskset -c 0 "$argon2_rate" 5 >>"$results"
 
 log "creating $USERS users and $CHAINS sessions per refresh scenario"
-python3 bench/setup.py "http://127.0.0.1:$port" "$work" "$USERS" "$CHAINS" || die "bench set-up failed"
+python3 bench/setup.py "http://127.0.0.1:$port" "$work" "$USERS" "$CHAINS" "$ROUNDS" || die "bench set-up failed"
 
 # DPoP: one client key (a fresh seed), 2 x CHAINS sessions bound to it.
 dpop=1
@@ -187,18 +209,48 @@ fi
 # cpu_ticks PID: user + system CPU time the process has used, in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
+# The server wrk loads: tessera, except while the floors are measured.
+server_pid=$tessera_pid
+server_port=$port
+# BENCH_PERF=1: a CPU profile (perf record -g, 999 Hz) of the server and of
+# Redis during the first round of each hot path and floor, the reports
+# (SCENARIO.txt, SCENARIO-redis.txt; bench/perf_buckets.py sums them) in the results
+# directory (the sampling lowers that run's rate by a few per cent);
+# BENCH_PERF_KEEP=1 keeps each perf.data beside it, for `perf report -g`.
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+perf_dir=""
+if [ "${BENCH_PERF:-0}" = 1 ]; then
+  command -v perf >/dev/null 2>&1 || apt_install "perf (the profiler)" linux-perf
+  perf_dir="$PWD/bench/results/$stamp-perf"
+  mkdir -p "$perf_dir"
+fi
+profile_round=0
+hot_paths=" floor_bare floor_read floor_sign health_live verify refresh oauth_introspect oauth_token_refresh "
+
 # wrk_once SCENARIO SECONDS SCRIPT [ENV=VALUE...]: one wrk run; prints its JSON
-# line, with the CPU time tessera and Redis spent per request (what binds a
-# scenario when both share CPU 0).
+# line, with the CPU time the server (tessera or the floor) and Redis spent
+# per request (what binds a scenario when both share CPU 0).
 wrk_once() {
   local scenario=$1 seconds=$2 script=$3; shift 3
-  local redis_pid tessera_before redis_before line
+  local redis_pid tessera_before redis_before line perf_pid=""
   redis_pid=$(cat "$work/redis.pid")
-  tessera_before=$(cpu_ticks "$tessera_pid")
+  if [ -n "$perf_dir" ] && [ "$profile_round" = 1 ] && [[ "$hot_paths" == *" $scenario "* ]]; then
+    perf record -F 999 -g -p "$server_pid,$redis_pid" -o "$perf_dir/$scenario.data" -- sleep "$seconds" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
+  tessera_before=$(cpu_ticks "$server_pid")
   redis_before=$(cpu_ticks "$redis_pid")
   line=$(env "$@" BENCH_DIR="$PWD/bench" BENCH_DATA="$work" BENCH_SCENARIO="$scenario" \
-    taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${seconds}s" -s "bench/$script" "http://127.0.0.1:$port" | grep '^{')
-  python3 - "$line" "$(getconf CLK_TCK)" "$(($(cpu_ticks "$tessera_pid") - tessera_before))" \
+    taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${seconds}s" -s "bench/$script" "http://127.0.0.1:$server_port" | grep '^{')
+  if [ -n "$perf_pid" ]; then
+    wait "$perf_pid" || true
+    perf report -i "$perf_dir/$scenario.data" --pid "$server_pid" --no-children --percent-limit 0.01 --stdio -g none \
+      >"$perf_dir/$scenario.txt" 2>/dev/null || warn "perf report ($scenario) failed"
+    perf report -i "$perf_dir/$scenario.data" --pid "$redis_pid" --no-children --percent-limit 0.01 --stdio -g none \
+      >"$perf_dir/$scenario-redis.txt" 2>/dev/null || warn "perf report ($scenario, Redis) failed"
+    [ "${BENCH_PERF_KEEP:-0}" = 1 ] || rm -f "$perf_dir/$scenario.data"
+  fi
+  python3 - "$line" "$(getconf CLK_TCK)" "$(($(cpu_ticks "$server_pid") - tessera_before))" \
     "$(($(cpu_ticks "$redis_pid") - redis_before))" <<'PY'
 import json, sys
 row, hz, tessera, redis = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
@@ -266,14 +318,86 @@ dpop_run() {
     return n" 0 | awk -v s="$scenario" '{print "tessera: " s ": removed " $1 " spent DPoP jti keys from Redis"}' >&2
 }
 
-run health_live health.lua
-run verify verify.lua
-# Each refresh run consumes its own chains, so every measured request is a
-# real rotation of a token no earlier run has used.
-log "scenario refresh: ${SECONDS_WARM}s warm-up, ${SECONDS_MEASURED}s measured, $CONNECTIONS connections"
-wrk_once refresh-warmup "$SECONDS_WARM" refresh.lua BENCH_TOKENS=refresh_warm.txt >/dev/null
-wrk_once refresh "$SECONDS_MEASURED" refresh.lua BENCH_TOKENS=refresh_run.txt >>"$results"
+# Each floor just before the hot paths it is the floor of, the same
+# pinning: the least server on tessera's serve loop (bench/floor/server.rs)
+# doing their irreducible work. Side by side in time, in rounds, so that
+# this machine's drift (its rates move by a fifth from one minute to the
+# next) falls alike on a path and its floor. The floor server idles while
+# tessera runs.
+log "starting the floor server on 127.0.0.1:$floor_port (CPU 0)"
+taskset -c 0 "$floor_bin" "127.0.0.1:$floor_port" "redis://127.0.0.1:$redis_port" >"$work/floor.log" 2>&1 &
+floor_pid=$!
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$floor_port/floor/bare" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -fsS "http://127.0.0.1:$floor_port/floor/read" >/dev/null || die "the floor server did not start (log: $work/floor.log)"
+oauth=0
+curl -fsS "http://127.0.0.1:$port/.well-known/oauth-authorization-server" >/dev/null 2>&1 && oauth=1
 
+# warm SCENARIO SCRIPT [ENV...]: a warm-up run; round N SCENARIO SCRIPT
+# [ENV...]: the Nth measured round, into the rounds file (merged below);
+# floor_round N SCENARIO [ENV...]: a round of the floor server.
+warm() {
+  log "warming up $1 (${SECONDS_WARM}s)"
+  wrk_once "$1-warmup" "$SECONDS_WARM" "$2" "${@:3}" >/dev/null
+}
+rounds_file="$work/rounds.jsonl"
+round() {
+  profile_round=$(($1 == 1)) wrk_once "$2" "$ROUND_SECONDS" "$3" "${@:4}" >>"$rounds_file"
+}
+floor_round() {
+  server_pid=$floor_pid server_port=$floor_port round "$1" "$2" floor.lua "${@:3}"
+}
+server_pid=$floor_pid server_port=$floor_port warm floor_bare floor.lua BENCH_PATH=/floor/bare
+warm health_live health.lua
+server_pid=$floor_pid server_port=$floor_port warm floor_read floor.lua BENCH_PATH=/floor/read
+warm verify verify.lua
+[ "$oauth" = 0 ] || warm oauth_introspect introspect.lua
+server_pid=$floor_pid server_port=$floor_port warm floor_sign floor.lua BENCH_PATH=/floor/sign BENCH_POST=1
+# Each refresh round consumes chains of its own, so every measured request
+# is a real rotation of a token no earlier run has used.
+warm refresh refresh.lua BENCH_TOKENS=refresh_warm.txt
+for n in $(seq 1 "$ROUNDS"); do
+  log "round $n of $ROUNDS: the floors and the hot paths, ${ROUND_SECONDS}s each, $CONNECTIONS connections"
+  floor_round "$n" floor_bare BENCH_PATH=/floor/bare
+  round "$n" health_live health.lua
+  floor_round "$n" floor_read BENCH_PATH=/floor/read
+  round "$n" verify verify.lua
+  [ "$oauth" = 0 ] || round "$n" oauth_introspect introspect.lua
+  floor_round "$n" floor_sign BENCH_PATH=/floor/sign BENCH_POST=1
+  round "$n" refresh refresh.lua BENCH_TOKENS="refresh_run_$n.txt"
+  # The server is warm from refresh: the same path behind another door.
+  [ "$oauth" = 0 ] || round "$n" oauth_token_refresh refresh.lua BENCH_TOKENS="refresh_oauth_$n.txt" BENCH_PATH=/oauth/token
+done
+# One line per scenario: the rounds' requests and CPU summed, the median of
+# their percentiles.
+python3 - "$rounds_file" >>"$results" <<'PY'
+import json, statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    row = json.loads(line)
+    rows.setdefault(row["scenario"], []).append(row)
+for scenario, parts in rows.items():
+    merged = {"scenario": scenario, "rounds": len(parts)}
+    for key in ("requests", "non_2xx", "socket_errors"):
+        merged[key] = sum(p[key] for p in parts)
+    merged["seconds"] = round(sum(p["seconds"] for p in parts), 2)
+    merged["rps"] = round(merged["requests"] / merged["seconds"], 1)
+    for key in ("p50_ms", "p99_ms"):
+        merged[key] = statistics.median(p[key] for p in parts)
+    for key in ("tessera_us_per_req", "redis_us_per_req"):
+        if all(key in p for p in parts) and merged["requests"]:
+            merged[key] = round(sum(p[key] * p["requests"] for p in parts) / merged["requests"], 1)
+    merged["round_rps"] = [p["rps"] for p in parts]
+    print(json.dumps(merged))
+PY
+kill "$floor_pid"
+wait "$floor_pid" 2>/dev/null || true # killed: its status is SIGTERM's
+floor_pid=""
+redis-cli -p "$redis_port" eval "for _, key in ipairs(redis.call('KEYS', 'tessera:floor:*')) do redis.call('DEL', key) end" 0 >/dev/null
+
+if [ "$quick" = 0 ]; then
 redis_keys_before=$(redis-cli -p "$redis_port" dbsize)
 redis_mem_before=$(redis-cli -p "$redis_port" info memory | awk -F: '/^used_memory:/ {print $2+0}')
 run login login.lua
@@ -284,13 +408,14 @@ if [ "$sessions" -gt 0 ]; then
   echo "{\"scenario\":\"redis_bytes_per_session\",\"value\":$(((redis_mem_after - redis_mem_before) / sessions)),\"sessions\":$sessions}" >>"$results"
 fi
 run register register.lua
+fi
 
 # login_totp: the two-step sign-in of users with an authenticator app (an
 # older build has no /users/me/mfa), compared with login. Its users are
 # seeded by the load kit (no argon2 to create them) and enrolled through the
 # API; a code works once, so each run has users of its own, as many as this
 # run's login rate needs x 1.5, and codes computed just before it.
-if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/api/v1/users/me/mfa")" = 401 ]; then
+if [ "$quick" = 0 ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/api/v1/users/me/mfa")" = 401 ]; then
   login_rps=$(python3 -c 'import json,sys
 print(next(json.loads(l)["rps"] for l in open(sys.argv[1]) if json.loads(l)["scenario"] == "login"))' "$results")
   totp_password="bench totp passphrase $(head -c 6 /dev/urandom | base64)"
@@ -315,21 +440,16 @@ fi
 # After login's Redis bytes per session: the DPoP scenarios leave (and then
 # delete) a jti key per request, and Redis shrinking its key table after
 # that would show in those bytes.
-if [ "$dpop" = 1 ]; then
+if [ "$quick" = 0 ] && [ "$dpop" = 1 ]; then
   dpop_run verify_dpop verify verify_dpop.lua GET /bench/resource "" "" "$work/dpop_access.txt"
   # Chains of their own, bound to the key: each request a real rotation.
   dpop_run refresh_dpop refresh refresh.lua POST /api/v1/auth/refresh \
     BENCH_TOKENS=refresh_dpop_warm.txt BENCH_TOKENS=refresh_dpop_run.txt
 fi
 
-if curl -fsS "http://127.0.0.1:$port/.well-known/oauth-authorization-server" >/dev/null 2>&1; then
-  log "scenario oauth_token_refresh: ${SECONDS_MEASURED}s measured (the server is warm)"
-  wrk_once oauth_token_refresh "$SECONDS_MEASURED" refresh.lua BENCH_TOKENS=refresh_oauth.txt BENCH_PATH=/oauth/token >>"$results"
-  run oauth_introspect introspect.lua
-fi
 # The client registry (an older build has none): a service's own tokens, by
 # client_credentials, and /verify of them beside /verify of a user's.
-if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/api/v1/admin/clients")" = 401 ]; then
+if [ "$quick" = 0 ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/api/v1/admin/clients")" = 401 ]; then
   client=$("$bin" client create --name bench-service --scope bench:read) || die "tessera client create failed"
   client_id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])' <<<"$client")
   client_secret=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])' <<<"$client")
@@ -408,15 +528,16 @@ print("tessera: /oauth/authorize: %.0f codes/s, %d non-2xx, %d socket errors" % 
   fi
 fi
 # The feed answers 401 without a gateway client; an older build has no feed.
-if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/api/v1/revocations")" = 401 ]; then
+if [ "$quick" = 0 ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/api/v1/revocations")" = 401 ]; then
   BENCH_PROFILE=$PROFILE bash bench/revocation.sh "http://127.0.0.1:$port" "$results" || die "the revocation bench failed"
 fi
-if [ "${BENCH_SCALE:-1}" != 0 ]; then
+if [ "$quick" = 0 ] && [ "${BENCH_SCALE:-1}" != 0 ]; then
   . bench/scale.sh
 fi
 echo "{\"scenario\":\"rss_peak_kib\",\"value\":$(rss_kib VmHWM)}" >>"$results"
 
 mkdir -p bench/results
-out="bench/results/$(date -u +%Y%m%dT%H%M%SZ).json"
-python3 bench/table.py "$results" "$out"
+out="bench/results/$stamp.json"
+BENCH_PROFILE=$PROFILE python3 bench/table.py "$results" "$out"
+[ -z "$perf_dir" ] || log "profiles (perf report) in $perf_dir"
 log "results written to $out"

@@ -102,15 +102,17 @@ fn spawn_key_reloader(
 
 /// How connections are served: what a client must do by when, and how many
 /// one address may hold.
-struct Connections {
-    header_read_timeout: Duration,
-    cap: Arc<ConnectionCap>,
+pub struct Connections {
+    pub header_read_timeout: Duration,
+    pub cap: Arc<ConnectionCap>,
 }
 
 /// Serves HTTP/1.1 keep-alive connections from `listener` until `shutdown`
 /// completes; then closes the listener, lets each connection finish the
 /// request it is on (idle ones close at once) and returns when all are gone.
-async fn serve(
+/// Public for the bench's floor server (`bench/floor/server.rs`), which
+/// serves its routes with this same loop.
+pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
     connections: Connections,
