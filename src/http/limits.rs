@@ -8,10 +8,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::{self, Next};
+use axum::extract::{ConnectInfo, Request};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 use ipnet::IpNet;
 use tokio::sync::Semaphore;
 
@@ -48,50 +47,33 @@ impl RequestLimits {
     }
 }
 
-/// Wraps `router` so that a request meets, in order: the flood guard, the
-/// in-flight cap, then the timeout around its handler.
-pub fn apply(router: Router, limits: RequestLimits) -> Router {
-    router
-        .layer(middleware::from_fn_with_state(limits.clone(), timeout))
-        .layer(middleware::from_fn_with_state(limits.clone(), in_flight))
-        .layer(middleware::from_fn_with_state(limits, flood))
-}
-
-fn is_exempt(request: &Request) -> bool {
-    request.uri().path().starts_with(EXEMPT_PREFIX)
-}
-
-async fn flood(State(limits): State<RequestLimits>, request: Request, next: Next) -> Response {
-    if let Some(guard) = &limits.flood {
+/// The limits in order: the flood guard, the in-flight cap, then the
+/// timeout around the handler (`/health/` meets the timeout only). Called
+/// by [`super::edge`], inside the request's span and metrics.
+pub(super) async fn enforce(limits: &RequestLimits, request: Request, next: Next) -> Response {
+    let exempt = request.uri().path().starts_with(EXEMPT_PREFIX);
+    if let (Some(guard), false) = (&limits.flood, exempt) {
         let peer = request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
-        if let (Some(peer), false) = (peer, is_exempt(&request)) {
+        if let Some(peer) = peer {
             let ip = client_ip(peer, request.headers(), &limits.trusted_proxies);
             if let Err(refused) = guard.check(ip) {
                 return ApiError::from(refused).into_response();
             }
         }
     }
-    next.run(request).await
-}
-
-/// Refuses at once rather than queueing: a queue would only turn overload
-/// into timeouts, and a load balancer can retry a 503 elsewhere.
-async fn in_flight(State(limits): State<RequestLimits>, request: Request, next: Next) -> Response {
-    if is_exempt(&request) {
-        return next.run(request).await;
-    }
-    let Ok(_permit) = limits.in_flight.clone().try_acquire_owned() else {
-        return ApiError::Overloaded.into_response();
+    // Refused at once rather than queued: a queue would only turn overload
+    // into timeouts, and a load balancer can retry a 503 elsewhere.
+    let _permit = match (exempt, limits.in_flight.try_acquire()) {
+        (true, _) => None,
+        (false, Ok(permit)) => Some(permit),
+        (false, Err(_)) => return ApiError::Overloaded.into_response(),
     };
-    next.run(request).await
-}
-
-/// Abandons a handler that runs past the timeout (dropping its future) and
-/// answers 503: the client learns at a known bound instead of hanging.
-async fn timeout(State(limits): State<RequestLimits>, request: Request, next: Next) -> Response {
+    // A handler that runs past the timeout is abandoned (its future
+    // dropped) and answered 503: the client learns at a known bound
+    // instead of hanging.
     match tokio::time::timeout(limits.timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => ApiError::RequestTimeout.into_response(),

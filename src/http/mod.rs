@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod clients;
+mod edge;
 mod error;
 mod extract;
 mod invalid;
@@ -25,15 +26,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request};
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
+use axum::response::Response;
 use axum::Router;
 use ipnet::IpNet;
 use sqlx::PgPool;
-use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::CorsLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -193,21 +191,13 @@ fn cors(allowed_origins: &[String]) -> Option<CorsLayer> {
     )
 }
 
-/// What every JSON API answer gets: CORS for the allowed origins, and no
-/// caching unless the handler says an answer may be cached (the published
-/// keys, the metadata). Tokens, secrets and user data pass through these
-/// answers, and a token answer must never sit in a cache (RFC 6749 §5.1).
+/// What every JSON API answer gets beyond the edge's (no caching, see
+/// [`forbid_caching`]): CORS for the allowed origins.
 fn json_api(routes: Router<AppState>, cors: &Option<CorsLayer>) -> Router<AppState> {
-    let routes = routes.layer(axum::middleware::map_response(no_store));
     match cors {
         Some(cors) => routes.layer(cors.clone()),
         None => routes,
     }
-}
-
-async fn no_store(mut response: Response) -> Response {
-    forbid_caching(response.headers_mut());
-    response
 }
 
 /// `dpop.require_nonce`: every answer to a request with a DPoP proof names
@@ -230,7 +220,10 @@ async fn dpop_nonce(
 }
 
 /// `Cache-Control: no-store` (and `Pragma: no-cache` for HTTP/1.0 caches)
-/// unless the handler chose a caching policy of its own.
+/// unless the handler chose a caching policy of its own (the published
+/// keys, the metadata, the pages' stylesheet): set by [`edge`] on every
+/// answer. Tokens, secrets and user data pass through answers, and a token
+/// answer must never sit in a cache (RFC 6749 §5.1).
 fn forbid_caching(headers: &mut HeaderMap) {
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -270,22 +263,12 @@ pub fn router(state: AppState, cors_allowed_origins: &[String]) -> Router {
             dpop_nonce,
         ));
     }
-    let mut app = app
+    let app = app
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(error::BODY_LIMIT))
         .with_state(state);
-    app = limits::apply(app, request_limits);
-    app.layer(CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".into()).into_response()))
-        .layer(axum::middleware::from_fn(observability::track))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
-                tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
-            }),
-        )
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(axum::middleware::map_request(
-            observability::sanitize_request_id,
-        ))
+    app.layer(axum::middleware::from_fn_with_state(
+        request_limits,
+        edge::edge,
+    ))
 }

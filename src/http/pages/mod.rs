@@ -61,7 +61,8 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img
 
 /// Middleware on every page route: the security headers, each unless the
 /// handler set its own. Pages carry tokens (in the URL of a reset link, in
-/// forms) or user data, so none is cached or sends a `Referer`.
+/// forms) or user data, so none sends a `Referer` (nor is cached: the
+/// edge's `no-store`, as for every answer).
 pub async fn secure(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
@@ -75,7 +76,6 @@ pub async fn secure(request: Request, next: Next) -> Response {
             .entry(name)
             .or_insert(HeaderValue::from_static(value));
     }
-    super::forbid_caching(headers);
     response
 }
 
