@@ -1,6 +1,6 @@
 //! `/api/v1/auth`: parse, call one domain function, shape the answer.
 
-use axum::extract::{RawQuery, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -628,9 +628,12 @@ enum VerifiedClaims {
 async fn verify(
     State(state): State<AppState>,
     forwarded_request: ForwardedRequest,
-    forwarded: HeaderMap,
-    RawQuery(query): RawQuery,
+    request: Request,
 ) -> Result<(HeaderMap, Json<VerifiedClaims>), ApiError> {
+    // The request itself, not the `HeaderMap` and `RawQuery` extractors:
+    // those copy the headers and the query for every request.
+    let (parts, _) = request.into_parts();
+    let (forwarded, query) = (&parts.headers, parts.uri.query());
     // Borrowed, not copied: the hot path allocates only what it answers.
     let header = |name: &str| {
         forwarded
@@ -646,12 +649,12 @@ async fn verify(
             step_up: None,
         },
         // Text fields read any query, so only a malformed one fails here.
-        Some(query) => serde_urlencoded::from_str::<VerifyParams>(&query)
+        Some(query) => serde_urlencoded::from_str::<VerifyParams>(query)
             .map_err(|_| ValidationIssue::undecodable(Location::Query, INVALID_QUERY))?
             .parse()
             .map_err(|e| ApiError::invalid(Location::Query, e))?,
     };
-    let presented = access_token(&forwarded);
+    let presented = access_token(forwarded);
     let authenticated = match presented {
         Some(presented) => {
             let audience = demands
@@ -661,12 +664,12 @@ async fn verify(
             // A DPoP-bound token: only with a proof by its key for the
             // original request, as the trusted proxy in front names it.
             let bind = |cnf: &_| {
-                let original = forwarded_request.original(&forwarded, &state.dpop);
+                let original = forwarded_request.original(forwarded, &state.dpop);
                 let (original_method, original_uri) = original
                     .as_ref()
                     .map(|(m, u)| (m.as_str(), u.as_str()))
                     .unwrap_or_default();
-                let proof = dpop_header(&forwarded);
+                let proof = dpop_header(forwarded);
                 state
                     .dpop
                     .check_binding(cnf, presented, proof, original_method, original_uri)

@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use ipnet::IpNet;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -286,6 +286,19 @@ impl ForwardedRequest {
             _ => uri.to_owned(),
         };
         Some((method.to_owned(), absolute))
+    }
+}
+
+/// The request's `Authorization` header alone: a handler that reads a body
+/// cannot also borrow the request's headers, and the `HeaderMap` extractor
+/// would copy every one of them.
+pub struct AuthorizationHeader(pub Option<HeaderValue>);
+
+impl<S: Send + Sync> FromRequestParts<S> for AuthorizationHeader {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.headers.get(header::AUTHORIZATION).cloned()))
     }
 }
 

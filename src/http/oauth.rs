@@ -4,7 +4,7 @@
 
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::STANDARD;
@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 
 use super::auth::DPOP_TOKEN_TYPE;
 use super::error::{ApiError, OAuthApiError};
-use super::extract::{read_body, Authenticated, Client, DpopHeader};
+use super::extract::{read_body, Authenticated, AuthorizationHeader, Client, DpopHeader};
 use super::responses as doc;
 use super::AppState;
 use crate::clients::model::TOKEN_EXCHANGE;
@@ -93,8 +93,10 @@ struct BasicCredentials {
 /// `Authorization: Basic base64(urlencoded id ":" urlencoded secret)`
 /// (RFC 6749 §2.3.1), if that is the scheme used. A malformed Basic header is
 /// a failed client authentication.
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<BasicCredentials>, OAuthError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
+fn basic_credentials(
+    authorization: Option<&HeaderValue>,
+) -> Result<Option<BasicCredentials>, OAuthError> {
+    let Some(value) = authorization else {
         return Ok(None);
     };
     let value = value.to_str().map_err(|_| OAuthError::InvalidClient)?;
@@ -139,7 +141,7 @@ impl FromRequestParts<AppState> for GatewayClient {
             _ => ApiError::ClientUnauthorized,
         };
         let Ok(Client(from)) = Client::from_request_parts(parts, state).await;
-        let client = basic_presented(&parts.headers).map_err(refused)?;
+        let client = basic_presented(parts.headers.get(header::AUTHORIZATION)).map_err(refused)?;
         let id = state
             .oauth
             .require_gateway(client, from.ip)
@@ -150,8 +152,8 @@ impl FromRequestParts<AppState> for GatewayClient {
 }
 
 /// What HTTP Basic presents, if anything (introspection, the feed).
-fn basic_presented(headers: &HeaderMap) -> Result<Presented, OAuthError> {
-    Ok(match basic_credentials(headers)? {
+fn basic_presented(authorization: Option<&HeaderValue>) -> Result<Presented, OAuthError> {
+    Ok(match basic_credentials(authorization)? {
         Some(BasicCredentials { id, secret }) => Presented::Secret { id, secret },
         None => Presented::Nothing,
     })
@@ -170,10 +172,10 @@ struct ClientFields<'a> {
 /// `client_secret` form fields or a `client_assertion` (RFC 7523); using
 /// two methods at once is an `invalid_request`.
 fn client_credentials(
-    headers: &HeaderMap,
+    authorization: Option<&HeaderValue>,
     fields: ClientFields<'_>,
 ) -> Result<Presented, OAuthError> {
-    let basic = basic_credentials(headers)?;
+    let basic = basic_credentials(authorization)?;
     let form_id = fields.client_id.filter(|id| !id.is_empty());
     let assertion = match (fields.client_assertion_type, fields.client_assertion) {
         (None, None) => None,
@@ -420,11 +422,11 @@ impl OAuthTokenRequest {
 async fn token(
     State(state): State<AppState>,
     Client(from): Client,
-    headers: HeaderMap,
+    AuthorizationHeader(authorization): AuthorizationHeader,
     proof: DpopHeader,
     OAuthForm(form): OAuthForm<OAuthTokenRequest>,
 ) -> Result<Response, OAuthApiError> {
-    let client = client_credentials(&headers, form.client_fields())?;
+    let client = client_credentials(authorization.as_ref(), form.client_fields())?;
     // The client first: one that fails learns nothing about its grant.
     let client = state.oauth.authenticate_client(client, from.ip).await?;
     // Its `jti` is spent by the grant (a refresh's in its rotation).
@@ -503,10 +505,10 @@ struct IntrospectionResponse {
 async fn introspect(
     State(state): State<AppState>,
     Client(from): Client,
-    headers: HeaderMap,
+    AuthorizationHeader(authorization): AuthorizationHeader,
     OAuthForm(form): OAuthForm<IntrospectionRequest>,
 ) -> Result<Response, OAuthApiError> {
-    let client = basic_presented(&headers)?;
+    let client = basic_presented(authorization.as_ref())?;
     let client = state.oauth.require_gateway(client, from.ip).await?;
     let token = form
         .token
@@ -538,12 +540,12 @@ struct RevocationRequest {
 async fn revoke(
     State(state): State<AppState>,
     Client(from): Client,
-    headers: HeaderMap,
+    AuthorizationHeader(authorization): AuthorizationHeader,
     proof: DpopHeader,
     OAuthForm(form): OAuthForm<RevocationRequest>,
 ) -> Result<StatusCode, OAuthApiError> {
     let client = client_credentials(
-        &headers,
+        authorization.as_ref(),
         ClientFields {
             client_id: form.client_id.as_deref(),
             client_secret: form.client_secret.as_deref(),
@@ -604,32 +606,22 @@ async fn userinfo_post(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
 
-    fn basic(value: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(value))).unwrap(),
-        );
-        headers
+    fn basic(value: &str) -> Option<HeaderValue> {
+        Some(HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(value))).unwrap())
     }
 
     #[test]
     fn basic_credentials_are_form_unescaped() {
         use secrecy::ExposeSecret;
-        let credentials = basic_credentials(&basic("my%20gw:s%3Acret+x&y"))
+        let credentials = basic_credentials(basic("my%20gw:s%3Acret+x&y").as_ref())
             .unwrap()
             .unwrap();
         assert_eq!(credentials.id, "my gw");
         assert_eq!(credentials.secret.expose_secret(), "s:cret x&y");
-        assert!(basic_credentials(&basic("no-colon")).is_err());
-        let mut bearer = HeaderMap::new();
-        bearer.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer abc"),
-        );
-        assert!(basic_credentials(&bearer).unwrap().is_none());
+        assert!(basic_credentials(basic("no-colon").as_ref()).is_err());
+        let bearer = HeaderValue::from_static("Bearer abc");
+        assert!(basic_credentials(Some(&bearer)).unwrap().is_none());
     }
 
     fn fields<'a>(id: Option<&'a str>, secret: Option<&'a str>) -> ClientFields<'a> {
@@ -642,19 +634,19 @@ mod tests {
 
     #[test]
     fn one_client_authentication_method_at_a_time() {
-        let none = HeaderMap::new();
-        assert!(client_credentials(&basic("a:b"), fields(None, Some("b"))).is_err());
-        assert!(client_credentials(&basic("a:b"), fields(Some("c"), None)).is_err());
+        let none = None;
+        assert!(client_credentials(basic("a:b").as_ref(), fields(None, Some("b"))).is_err());
+        assert!(client_credentials(basic("a:b").as_ref(), fields(Some("c"), None)).is_err());
         assert!(matches!(
-            client_credentials(&basic("a:b"), fields(Some("a"), None)),
+            client_credentials(basic("a:b").as_ref(), fields(Some("a"), None)),
             Ok(Presented::Secret { .. })
         ));
         assert!(matches!(
-            client_credentials(&none, fields(Some("app"), None)),
+            client_credentials(none, fields(Some("app"), None)),
             Ok(Presented::Id(id)) if id == "app"
         ));
         assert!(matches!(
-            client_credentials(&none, fields(None, None)),
+            client_credentials(none, fields(None, None)),
             Ok(Presented::Nothing)
         ));
         let assertion = ClientFields {
@@ -663,7 +655,7 @@ mod tests {
             ..ClientFields::default()
         };
         assert!(matches!(
-            client_credentials(&none, assertion),
+            client_credentials(none, assertion),
             Ok(Presented::Assertion {
                 client_id: None,
                 ..
@@ -675,14 +667,14 @@ mod tests {
             client_assertion_type: Some(JWT_BEARER_ASSERTION),
             client_assertion: Some("a.b.c"),
         };
-        assert!(client_credentials(&none, both).is_err());
+        assert!(client_credentials(none, both).is_err());
         let other_type = ClientFields {
             client_assertion_type: Some("urn:example:saml"),
             client_assertion: Some("x"),
             ..ClientFields::default()
         };
         assert!(matches!(
-            client_credentials(&none, other_type),
+            client_credentials(none, other_type),
             Err(OAuthError::InvalidRequest(_))
         ));
     }
