@@ -456,13 +456,8 @@ impl Config {
         {
             return invalid("rate_limit.per_ip_per_second and rate_limit.per_ip_burst must be positive (set rate_limit.enabled = false to turn limits off)");
         }
-        if self.redis.pool_size == 0
-            || self.redis.shared_connections == 0
-            || self.database.max_connections == 0
-        {
-            return invalid(
-                "redis.pool_size, redis.shared_connections and database.max_connections must be positive",
-            );
+        if self.redis.pool_size == 0 || self.database.max_connections == 0 {
+            return invalid("redis.pool_size and database.max_connections must be positive");
         }
         if self.mfa.token_ttl_secs == 0 {
             return invalid("mfa.token_ttl_secs must be positive");
@@ -545,7 +540,7 @@ mod tests {
         assert_eq!(config.database.max_connections, 20);
         assert_eq!(config.database.acquire_timeout_ms, 3000);
         assert_eq!(config.redis.pool_size, 32);
-        assert_eq!(config.redis.shared_connections, 4);
+        assert_eq!(config.redis.shared_connections, 0);
         assert_eq!(config.redis.timeout_ms, 2000);
         assert_eq!(config.jwt.issuer, "tessera");
         assert_eq!(config.jwt.access_ttl_secs, 900);

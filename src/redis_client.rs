@@ -120,9 +120,14 @@ impl RedisClient {
             settings.pool = Some(pool_config);
             Source::Cluster(settings.create_pool(Some(Runtime::Tokio1))?)
         };
+        // 0: one per core, each worker thread's requests batched on one.
+        let shared = match config.shared_connections {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
         Ok(Self {
             source,
-            shared: (0..config.shared_connections.min(config.pool_size))
+            shared: (0..shared.min(config.pool_size).max(1))
                 .map(|_| Mutex::new(None))
                 .collect(),
             next: AtomicUsize::new(0),
@@ -163,6 +168,11 @@ impl RedisClient {
         Fut: std::future::Future<Output = Result<T, RedisError>>,
     {
         let slot = self.next.fetch_add(1, Ordering::Relaxed) % self.shared.len();
+        // redis's command futures are large, and every future that awaits
+        // this one (a handler's, boxed by axum) would hold one inline and
+        // be copied whole at each move: the profile of /verify showed those
+        // copies. Boxed, each holds a pointer.
+        let operation = |connection| Box::pin(operation(connection));
         let attempt = async {
             let (connection, reused) = self.connection(slot).await?;
             match operation(connection).await {
@@ -298,7 +308,31 @@ impl RedisFailure {
 mod tests {
     use std::io;
 
+    use secrecy::SecretString;
+
     use super::*;
+
+    #[tokio::test]
+    async fn zero_shared_connections_means_one_per_core_within_the_pool() {
+        let config = |shared_connections, pool_size| RedisConfig {
+            url: SecretString::from("redis://127.0.0.1:1"),
+            cluster_nodes: Vec::new(),
+            pool_size,
+            shared_connections,
+            timeout_ms: 100,
+        };
+        let shared = |shared, pool| {
+            RedisClient::new(&config(shared, pool))
+                .unwrap()
+                .shared
+                .len()
+        };
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(shared(0, 64), cores.min(64));
+        assert_eq!(shared(0, 1), 1);
+        assert_eq!(shared(3, 64), 3);
+        assert_eq!(shared(8, 2), 2);
+    }
 
     #[test]
     fn only_a_broken_pipe_counts_as_never_sent() {
