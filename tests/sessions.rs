@@ -457,17 +457,73 @@ async fn listed_sessions(app: &common::TestApp, access: &str) -> HashSet<String>
         .collect()
 }
 
+/// A connection to the app's Redis, to look at what the scripts left.
+async fn redis_of(app: &common::TestApp) -> redis::aio::MultiplexedConnection {
+    use secrecy::ExposeSecret;
+    let client = redis::Client::open(app.config.redis.url.expose_secret()).unwrap();
+    client.get_multiplexed_async_connection().await.unwrap()
+}
+
 /// How many entries the user's session index holds in Redis: the length
 /// of every loop the session scripts run over the user.
 async fn index_size(app: &common::TestApp, user: uuid::Uuid) -> u64 {
-    use secrecy::ExposeSecret;
-    let client = redis::Client::open(app.config.redis.url.expose_secret()).unwrap();
-    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
     redis::cmd("ZCARD")
         .arg(format!("tessera:u:{{{user}}}"))
-        .query_async(&mut connection)
+        .query_async(&mut redis_of(app).await)
         .await
         .unwrap()
+}
+
+/// A rotation lengthens the user's session index with the session (one
+/// `PEXPIRE ... GT`), and gives an index that lost its TTL one again: an
+/// index that expired before its sessions would forget them (no "log out
+/// everywhere", no cap), one without a TTL would never go.
+#[tokio::test]
+async fn a_rotation_keeps_the_session_index_alive_as_long_as_the_session() {
+    let app = spawn_app().await;
+    let (user, tokens) = app.signed_in_user().await;
+    let sid = sid_of(&tokens);
+    let (index, session) = (
+        format!("tessera:u:{{{}}}", user.id),
+        format!("tessera:s:{{{}}}:{sid}", user.id),
+    );
+    let mut redis = redis_of(&app).await;
+    let reader = redis.clone();
+    let pttl = move |key: String| {
+        let mut redis = reader.clone();
+        async move {
+            redis::cmd("PTTL")
+                .arg(key)
+                .query_async::<i64>(&mut redis)
+                .await
+                .unwrap()
+        }
+    };
+    let _: () = redis::cmd("PEXPIRE")
+        .arg(&index)
+        .arg(60_000)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let tokens = pair(app.refresh(&tokens.refresh).await).await;
+    let (index_ttl, session_ttl) = (pttl(index.clone()).await, pttl(session.clone()).await);
+    assert!(session_ttl > 60_000, "{session_ttl}");
+    assert!(
+        index_ttl >= session_ttl - 1_000,
+        "index {index_ttl} ms, session {session_ttl} ms"
+    );
+
+    let _: () = redis::cmd("PERSIST")
+        .arg(&index)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    pair(app.refresh(&tokens.refresh).await).await;
+    let (index_ttl, session_ttl) = (pttl(index).await, pttl(session).await);
+    assert!(
+        index_ttl >= session_ttl - 1_000,
+        "index {index_ttl} ms, session {session_ttl} ms"
+    );
 }
 
 fn sid_of(tokens: &Tokens) -> String {

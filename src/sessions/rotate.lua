@@ -103,7 +103,10 @@ if s[1] == ARGV[1] then
   redis.call('HSET', KEYS[1], 'prev', s[1], 'cur', ARGV[2], 'rot', ARGV[3], 'used', ARGV[3], 'rip', ARGV[9])
   redis.call('PEXPIRE', KEYS[1], ttl)
   redis.call('ZADD', KEYS[2], now + ttl, ARGV[6])
-  if redis.call('PTTL', KEYS[2]) < ttl then
+  -- The index outlives its longest session: GT only ever lengthens it, in
+  -- one call (usually the rotated session is the longest); an index
+  -- without a TTL (ZADD just made it) gets one.
+  if redis.call('PEXPIRE', KEYS[2], ttl, 'GT') == 0 and redis.call('PTTL', KEYS[2]) == -1 then
     redis.call('PEXPIRE', KEYS[2], ttl)
   end
   return {'rotated', s[5], s[6], s[7], ttl, '', cid, scope, amr, at}
