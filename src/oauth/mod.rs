@@ -460,8 +460,9 @@ impl OAuth {
                     redis: &self.redis,
                     audiences: &self.assertion_audiences,
                 };
-                check
-                    .check(client_id.as_deref(), &jwt, |id| self.registered(id))
+                // Boxed: a large future, and every client's authentication
+                // (the gateway's at each introspection) would carry it.
+                Box::pin(check.check(client_id.as_deref(), &jwt, |id| self.registered(id)))
                     .await
                     .map(AuthenticatedClient::Registered)
             }
@@ -528,6 +529,10 @@ impl OAuth {
                     .await?;
             }
         }
+        // The grants other than refresh are boxed: their futures are large
+        // (a sign-in's, a code's, an exchange's), and the refresh grant, the
+        // hot one, would otherwise carry the largest of them through every
+        // move.
         match grant {
             Grant::Password { username, password } => {
                 let opening = Opening {
@@ -536,11 +541,14 @@ impl OAuth {
                     lifetime: None,
                     jkt: jkt.map(str::to_owned),
                 };
-                Ok(self
-                    .auth
-                    .login_to(LoginName::guess(&username), password, from, opening)
-                    .await?
-                    .into())
+                Ok(Box::pin(self.auth.login_to(
+                    LoginName::guess(&username),
+                    password,
+                    from,
+                    opening,
+                ))
+                .await?
+                .into())
             }
             Grant::RefreshToken(token) => Ok(self
                 .auth
@@ -558,7 +566,7 @@ impl OAuth {
                     redirect_uri: redirect_uri.as_deref(),
                     verifier: &code_verifier,
                 };
-                self.authorization_code(stored, presented, from, jkt).await
+                Box::pin(self.authorization_code(stored, presented, from, jkt)).await
             }
             Grant::ClientCredentials(request) => {
                 let stored = registered_only(&client, GrantType::ClientCredentials)?;
@@ -569,7 +577,7 @@ impl OAuth {
                 request,
             } => {
                 let stored = registered_only(&client, GrantType::TokenExchange)?;
-                self.exchange(stored, &subject_token, request, jkt).await
+                Box::pin(self.exchange(stored, &subject_token, request, jkt)).await
             }
         }
     }
