@@ -66,10 +66,13 @@ pub(super) async fn enforce(limits: &RequestLimits, request: Request, next: Next
     }
     // Refused at once rather than queued: a queue would only turn overload
     // into timeouts, and a load balancer can retry a 503 elsewhere.
-    let _permit = match (exempt, limits.in_flight.try_acquire()) {
-        (true, _) => None,
-        (false, Ok(permit)) => Some(permit),
-        (false, Err(_)) => return ApiError::Overloaded.into_response(),
+    let _permit = if exempt {
+        None
+    } else {
+        match limits.in_flight.try_acquire() {
+            Ok(permit) => Some(permit),
+            Err(_) => return ApiError::Overloaded.into_response(),
+        }
     };
     // A handler that runs past the timeout is abandoned (its future
     // dropped) and answered 503: the client learns at a known bound
