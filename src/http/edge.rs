@@ -1,9 +1,9 @@
 //! What every request meets first, in one middleware: its id (the client's
 //! when sane, else a new one), its span, its metrics, a panic turned into a
 //! 500, the limits of [`super::limits`], and no caching of its answer
-//! unless the handler allowed it. One layer, not nine: each
-//! layer of a tower stack boxed a future and cloned a service per request,
-//! which `/health/live`'s profile showed as a third of its time.
+//! unless the handler allowed it. One layer, not nine: each layer of a
+//! tower stack boxed a future and cloned a boxed service per request, a
+//! fifth of `/health/live`'s CPU in its profile (bench/README.md).
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -89,9 +89,8 @@ fn valid_request_id(value: &HeaderValue) -> bool {
 /// A UUID (version 4 layout) unique within the process and unlike any other
 /// process's: 66 random bits drawn at start, then a counter in the low 56
 /// bits. A request id names a request in logs, it guards nothing, so it
-/// need not be unpredictable, and drawing 122 fresh random bits per
-/// request (a `getrandom` call) was the most a `/health/live` spent on one
-/// thing.
+/// need not be unpredictable; 122 fresh random bits per request were a
+/// `getrandom` system call each.
 fn new_request_id() -> HeaderValue {
     static BASE: LazyLock<u128> = LazyLock::new(rand::random);
     static NEXT: AtomicU64 = AtomicU64::new(0);
