@@ -3,12 +3,13 @@
 #
 # Starts a release build of tessera (rate limits off) and its own Redis, both
 # pinned to CPU 0 together with PostgreSQL's processes; wrk runs pinned to
-# CPU 1. First the floors: bench/floor/server.rs, the least server on
-# tessera's own serve loop, pinned likewise, answers floor_bare (a bare
-# answer), floor_read (one EVALSHA reading a hash) and floor_sign (one
-# Ed25519 signature and one EVALSHA writing a hash); each hot path is given
-# as a fraction of its floor. BENCH_PERF=1 also records a CPU profile of the
-# server during each floor's and hot path's measured run.
+# CPU 1. The floors: bench/floor/server.rs, the least server on tessera's
+# own serve loop, pinned likewise, answers floor_bare (a bare answer),
+# floor_read (one EVALSHA reading a hash) and floor_sign (one Ed25519
+# signature and one EVALSHA writing a hash); each is measured beside the hot
+# paths it is the floor of, in BENCH_ROUNDS alternating rounds, and each hot
+# path is given as a fraction of its floor (bench/README.md). BENCH_PERF=1
+# also records CPU profiles of the server and of Redis in the first round.
 # Scenarios (32 connections, a warm-up, then BENCH_SECONDS measured):
 #   health_live (the HTTP ceiling: no Redis, no PostgreSQL), verify, refresh
 #   (real rotations), login (form), register, and — when the OAuth endpoints
@@ -215,7 +216,8 @@ server_port=$port
 # BENCH_PERF=1: a CPU profile (perf record -g, 999 Hz) of the server and of
 # Redis during the first round of each hot path and floor, the reports
 # (SCENARIO.txt, SCENARIO-redis.txt; bench/perf_buckets.py sums them) in the results
-# directory (the sampling lowers that run's rate by a few per cent);
+# directory (the sampling slows that round by up to a third, floor and path
+# alike);
 # BENCH_PERF_KEEP=1 keeps each perf.data beside it, for `perf report -g`.
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 perf_dir=""
