@@ -120,6 +120,38 @@ mod tests {
         assert!(valid(&"x".repeat(MAX_REQUEST_ID_LEN)));
     }
 
+    /// A handler that panics answers 500 in the API's shape, with a
+    /// request id and `no-store`, and the process goes on serving.
+    #[tokio::test]
+    async fn a_panicking_handler_is_a_500_with_an_id_and_no_store() {
+        use axum::body::Body;
+        use axum::http::{header, StatusCode};
+        use axum::routing::get;
+        use tower::ServiceExt as _;
+
+        let limits = RequestLimits::new(
+            None,
+            8,
+            std::time::Duration::from_secs(5),
+            std::sync::Arc::from(Vec::new()),
+        );
+        async fn boom() -> &'static str {
+            panic!("a bug")
+        }
+        let app = axum::Router::new()
+            .route("/boom", get(boom))
+            .route("/fine", get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn_with_state(limits, edge));
+        let get = |path: &str| Request::builder().uri(path).body(Body::empty()).unwrap();
+        let boom = app.clone().oneshot(get("/boom")).await.unwrap();
+        assert_eq!(boom.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(boom.headers().contains_key(&REQUEST_ID));
+        assert_eq!(boom.headers()[header::CACHE_CONTROL], "no-store");
+        let fine = app.oneshot(get("/fine")).await.unwrap();
+        assert_eq!(fine.status(), StatusCode::OK);
+        assert_eq!(fine.headers()[header::PRAGMA], "no-cache");
+    }
+
     #[test]
     fn new_request_ids_are_distinct_version_4_uuids() {
         let ids: std::collections::HashSet<String> = (0..1000)
