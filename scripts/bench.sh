@@ -176,7 +176,6 @@ unset REDIS_URL
 log "starting tessera on 127.0.0.1:$port (CPU 0)"
 RUST_LOG=warn taskset -c 0 "$bin" serve >"$work/tessera.log" 2>&1 &
 tessera_pid=$!
-server_pid=$tessera_pid
 for _ in $(seq 1 100); do
   curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && break
   sleep 0.1
